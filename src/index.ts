@@ -1,0 +1,69 @@
+/**
+ * mnc as a library: the same pipeline as the CLI, on source text, with no
+ * file system — it runs in a browser as well as in Node.
+ *
+ *   import { compile } from "mnc";
+ *   const r = compile(text, { file: "net.mn", alpha: 0.5 });
+ *   if (r.diagnostics.length) … else r.costs.totals.multAdds
+ */
+import { parse as parseText, type ParseResult } from "./parser/parse.js";
+import { buildGraph, type BuildOptions } from "./ir/build.js";
+import { hasErrors, sortDiagnostics, type Diagnostic } from "./ir/diagnostics.js";
+import type { Graph } from "./ir/graph.js";
+import { runPipeline } from "./passes/pipeline.js";
+import type { PassOptions } from "./passes/types.js";
+import { analyzeCosts, type CostAnalysis } from "./passes/analyze-costs.js";
+
+export interface CompileOptions extends BuildOptions, PassOptions {
+  /** The file name used in diagnostics (default `<input>`). */
+  readonly file?: string;
+}
+
+export interface CheckResult {
+  /** The network after all passes; present when there are no errors. */
+  readonly graph?: Graph;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export interface CompileResult extends CheckResult {
+  readonly costs?: CostAnalysis;
+}
+
+/** Text → AST, with every syntax error. */
+export function parse(source: string, options: { readonly file?: string } = {}): ParseResult {
+  return parseText(source, options.file ?? "<input>");
+}
+
+/** The whole front end: parse, build, and run the passes. */
+export function check(source: string, options: CompileOptions = {}): CheckResult {
+  const parsed = parse(source, options);
+  if (parsed.ast === undefined) return { diagnostics: parsed.diagnostics };
+  const built = buildGraph(parsed.ast, options);
+  if (built.graph === undefined) return { diagnostics: sortDiagnostics(built.diagnostics) };
+  const diagnostics: Diagnostic[] = [...built.diagnostics];
+  const graph = runPipeline(built.graph, { options, diagnostics });
+  if (graph === undefined || hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
+  return { graph, diagnostics };
+}
+
+/** Check, then analyse costs. (Emitters build on the checked graph.) */
+export function compile(source: string, options: CompileOptions = {}): CompileResult {
+  const checked = check(source, options);
+  if (checked.graph === undefined) return checked;
+  return { ...checked, costs: analyzeCosts(checked.graph) };
+}
+
+export { buildGraph } from "./ir/build.js";
+export { runPipeline, pipeline } from "./passes/pipeline.js";
+export { analyzeCosts } from "./passes/analyze-costs.js";
+export type { CostAnalysis, LayerCost } from "./passes/analyze-costs.js";
+export { printGraph } from "./ir/print.js";
+export { verify } from "./ir/verify.js";
+export { renderDiagnostic } from "./ir/render.js";
+export { Messages, InternalError } from "./ir/diagnostics.js";
+export type { Diagnostic } from "./ir/diagnostics.js";
+export type { Graph, Node, Shape } from "./ir/graph.js";
+export type { Span } from "./ir/span.js";
+export type { SourceFile } from "./parser/ast.js";
+export type { PassOptions, WidthRounding } from "./passes/types.js";
+export { VERSION } from "./version.js";

@@ -1,0 +1,599 @@
+/**
+ * AST → IR: pick the network, evaluate its parameters, expand repeats and
+ * block calls, resolve every statement name against the built-in ops and the
+ * user's blocks, and name every node after its source position in the layer
+ * sequence (`conv_0`, `sep_1.dw`, `sep_1.pw`, …, `fc_14`).
+ *
+ * Naming: layers with weights are numbered in order (as TF-Slim numbers
+ * Conv2d_0 … Conv2d_13); layers without weights are numbered per op
+ * (`avgpool_0`, `softmax_0`), so adding a pooling layer never renames a
+ * weight. A call of a user block is one numbered layer whose inner layers are
+ * named inside it: `dws_1.dw_0`, `dws_1.pw_1`.
+ */
+import type * as A from "../parser/ast.js";
+import { BUILTINS, DEFAULTABLE, STRUCTURAL, nodeCount, type Builtin, type NodeDraft } from "./builtins.js";
+import { error, errorWith, type Diagnostic } from "./diagnostics.js";
+import { Evaluator, MAX_SIZE, describeValue, type BuildValue, type Env } from "./evaluate.js";
+import type { Graph, Node, Shape, Value } from "./graph.js";
+import type { Span } from "./span.js";
+import { didYouMean } from "./suggest.js";
+
+export interface BuildOptions {
+  /** Which network of the file (needed when it declares several). */
+  readonly network?: string;
+  /** Parameter overrides, as text (`--set classes=10`). */
+  readonly set?: Readonly<Record<string, string>>;
+  /** Overrides the network's `width`. */
+  readonly alpha?: number;
+  /** Refuse networks that expand to more layers than this (default 100,000). */
+  readonly maxLayers?: number;
+}
+
+export const DEFAULT_MAX_LAYERS = 100_000;
+
+export interface BuildResult {
+  readonly graph?: Graph;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Abandons building after a fatal diagnostic (the expansion limit). */
+class Abort extends Error {}
+
+interface Namespace {
+  readonly prefix: string;
+  weighted: number;
+  readonly counts: Map<string, number>;
+}
+
+interface Scope {
+  /** Parameters visible here (lexical: a block sees only its own). */
+  readonly env: Env;
+  /** Options set by `defaults`, inherited by everything that follows, blocks included. */
+  readonly defaults: ReadonlyMap<string, unknown>;
+  readonly widthScale: number;
+  readonly ns: Namespace;
+  readonly level: "network" | "block" | "nested";
+}
+
+export function buildGraph(file: A.SourceFile, options: BuildOptions = {}): BuildResult {
+  return new Builder(file, options).run();
+}
+
+class Builder {
+  private readonly diagnostics: Diagnostic[] = [];
+  private readonly ev = new Evaluator(this.diagnostics);
+  private readonly blocks = new Map<string, A.Declaration>();
+  private readonly weightedBlocks = new Set<string>();
+  private readonly nodes: Node[] = [];
+  private readonly limit: number;
+  private last: string | undefined;
+  private input: { shape: Shape; span: Span } | undefined;
+  private missingInputReported = false;
+  private width: { value: number; span: Span } | undefined;
+
+  constructor(
+    private readonly file: A.SourceFile,
+    private readonly options: BuildOptions,
+  ) {
+    this.limit = options.maxLayers ?? DEFAULT_MAX_LAYERS;
+  }
+
+  run(): BuildResult {
+    const networks = this.collect();
+    this.checkRecursion();
+    const network = this.choose(networks);
+    if (network === undefined || this.hasErrors()) return this.result(undefined);
+
+    const env = this.networkParams(network);
+    if (env === undefined) return this.result(undefined);
+
+    const ns: Namespace = { prefix: "", weighted: 0, counts: new Map() };
+    const scope: Scope = { env, defaults: new Map(), widthScale: 1, ns, level: "network" };
+    try {
+      const total = this.measure(network.body.statements, scope);
+      if (total > this.limit) throw this.abort(error("expansionLimit", network.name.span, this.limit));
+      this.statements(network.body.statements, scope);
+    } catch (e) {
+      if (e instanceof Abort) return this.result(undefined);
+      throw e;
+    }
+
+    if (this.input === undefined && !this.missingInputReported) {
+      this.diagnostics.push(error("missingInput", network.name.span, network.name.name));
+    } else if (this.nodes.length <= 1 && this.input !== undefined) {
+      this.diagnostics.push(error("emptyNetwork", network.name.span, network.name.name));
+    }
+    if (this.hasErrors()) return this.result(undefined);
+
+    let alpha = this.width?.value ?? 1;
+    let alphaSpan = this.width?.span;
+    if (this.options.alpha !== undefined) {
+      alpha = this.options.alpha;
+      alphaSpan = undefined;
+      if (!(alpha > 0) || !Number.isFinite(alpha)) {
+        this.diagnostics.push(error("widthNotPositive", undefined, alpha));
+        return this.result(undefined);
+      }
+    }
+    const params = network.params.map((p) => ({ name: p.name.name, value: toValue(env.get(p.name.name)!) }));
+    const graph: Graph = {
+      name: network.name.name,
+      span: network.span,
+      alpha,
+      ...(alphaSpan === undefined ? {} : { alphaSpan }),
+      params,
+      nodes: this.nodes,
+    };
+    return this.result(graph);
+  }
+
+  private result(graph: Graph | undefined): BuildResult {
+    // Statements inside repeats are visited once per iteration; report each problem once.
+    const seen = new Set<string>();
+    const diagnostics = this.diagnostics.filter((d) => {
+      const key = `${d.code}@${d.span?.start ?? -1}:${d.message}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    return graph === undefined || diagnostics.some((d) => d.severity === "error") ? { diagnostics } : { graph, diagnostics };
+  }
+
+  private hasErrors(): boolean {
+    return this.diagnostics.some((d) => d.severity === "error");
+  }
+
+  private abort(d: Diagnostic): Abort {
+    this.diagnostics.push(d);
+    return new Abort();
+  }
+
+  // ── declarations ─────────────────────────────────────────────────────────
+
+  private collect(): A.Declaration[] {
+    const networks: A.Declaration[] = [];
+    const firstNetwork = new Map<string, A.Declaration>();
+    for (const d of this.file.declarations) {
+      this.checkParamList(d.params);
+      if (d.kind === "network") {
+        const prior = firstNetwork.get(d.name.name);
+        if (prior !== undefined) {
+          this.diagnostics.push(errorWith("duplicateNetwork", d.name.span, [{ message: "first declared here", span: prior.name.span }], d.name.name));
+          continue;
+        }
+        firstNetwork.set(d.name.name, d);
+        networks.push(d);
+      } else {
+        const name = d.name.name;
+        if (BUILTINS.has(name) || (STRUCTURAL as readonly string[]).includes(name)) {
+          this.diagnostics.push(error("blockShadowsBuiltin", d.name.span, name));
+          continue;
+        }
+        const prior = this.blocks.get(name);
+        if (prior !== undefined) {
+          this.diagnostics.push(errorWith("duplicateBlock", d.name.span, [{ message: "first declared here", span: prior.name.span }], name));
+          continue;
+        }
+        this.blocks.set(name, d);
+      }
+    }
+    return networks;
+  }
+
+  private checkParamList(params: readonly A.Parameter[]): void {
+    const seen = new Map<string, A.Parameter>();
+    for (const p of params) {
+      const prior = seen.get(p.name.name);
+      if (prior !== undefined) {
+        this.diagnostics.push(errorWith("duplicateParameter", p.name.span, [{ message: "first declared here", span: prior.name.span }], p.name.name));
+      } else {
+        seen.set(p.name.name, p);
+      }
+    }
+  }
+
+  /** Every statement in a body, nested bodies included. */
+  private *walk(statements: readonly A.Statement[]): Generator<A.Statement> {
+    for (const s of statements) {
+      yield s;
+      if (s.body !== undefined) yield* this.walk(s.body.statements);
+    }
+  }
+
+  /** Report blocks that call themselves; note which blocks contain weighted layers. */
+  private checkRecursion(): void {
+    const calls = new Map<string, A.Statement[]>();
+    for (const [name, block] of this.blocks) {
+      calls.set(name, [...this.walk(block.body.statements)].filter((s) => this.blocks.has(s.name.name)));
+    }
+    const state = new Map<string, "active" | "done">();
+    const reported = new Set<string>();
+    const visit = (name: string, path: string[]): void => {
+      state.set(name, "active");
+      for (const call of calls.get(name) ?? []) {
+        const callee = call.name.name;
+        if (state.get(callee) === "active") {
+          const cycle = [...path.slice(path.indexOf(callee)), callee];
+          const key = [...cycle].sort().join(",");
+          if (!reported.has(key)) {
+            reported.add(key);
+            const first = this.blocks.get(callee)!;
+            this.diagnostics.push(errorWith("recursiveBlock", call.name.span, [{ message: `block '${callee}' is declared here`, span: first.name.span }], cycle));
+          }
+        } else if (state.get(callee) === undefined) {
+          visit(callee, [...path, callee]);
+        }
+      }
+      state.set(name, "done");
+    };
+    for (const name of this.blocks.keys()) if (state.get(name) === undefined) visit(name, [name]);
+
+    // Weighted blocks: a fixed point over the call graph (cycles are already errors).
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const [name, block] of this.blocks) {
+        if (this.weightedBlocks.has(name)) continue;
+        const weighted = [...this.walk(block.body.statements)].some(
+          (s) => BUILTINS.get(s.name.name)?.weighted === true || this.weightedBlocks.has(s.name.name),
+        );
+        if (weighted) {
+          this.weightedBlocks.add(name);
+          changed = true;
+        }
+      }
+    }
+  }
+
+  private choose(networks: A.Declaration[]): A.Declaration | undefined {
+    const names = networks.map((n) => n.name.name);
+    const wanted = this.options.network;
+    if (wanted !== undefined) {
+      const found = networks.find((n) => n.name.name === wanted);
+      if (found === undefined) {
+        if (networks.length === 0 && !this.hasErrors()) this.diagnostics.push(error("noNetwork", undefined));
+        else this.diagnostics.push(error("unknownNetwork", undefined, wanted, names, didYouMean(wanted, names)));
+      }
+      return found;
+    }
+    if (networks.length === 0) {
+      if (!this.hasErrors()) this.diagnostics.push(error("noNetwork", this.file.span));
+      return undefined;
+    }
+    if (networks.length > 1) {
+      this.diagnostics.push(error("networkRequired", undefined, names));
+      return undefined;
+    }
+    return networks[0];
+  }
+
+  /** Evaluate the network's parameters in order, applying --set overrides. */
+  private networkParams(network: A.Declaration): Env | undefined {
+    const overrides = new Map<string, BuildValue>();
+    const declared = network.params.map((p) => p.name.name);
+    for (const [name, text] of Object.entries(this.options.set ?? {})) {
+      if (!declared.includes(name)) {
+        this.diagnostics.push(error("unknownSetParameter", undefined, name, network.name.name, didYouMean(name, declared)));
+        continue;
+      }
+      const value = parseSetValue(text);
+      if (value === undefined) this.diagnostics.push(error("badSetValue", undefined, name, text));
+      else overrides.set(name, value);
+    }
+    const env = new Map<string, BuildValue>();
+    for (const p of network.params) {
+      const override = overrides.get(p.name.name);
+      if (override !== undefined) {
+        env.set(p.name.name, override);
+      } else if (p.default !== undefined) {
+        const v = this.ev.evaluate(p.default, env);
+        if (v !== undefined) env.set(p.name.name, v);
+      } else {
+        this.diagnostics.push(error("parameterNeedsValue", p.name.span, p.name.name));
+      }
+    }
+    return this.hasErrors() ? undefined : env;
+  }
+
+  // ── expansion ────────────────────────────────────────────────────────────
+
+  private statements(statements: readonly A.Statement[], scope: Scope): void {
+    let current = scope;
+    for (const s of statements) current = this.statement(s, current);
+  }
+
+  /** Expand one statement; returns the scope for the statements after it. */
+  private statement(s: A.Statement, scope: Scope): Scope {
+    const name = s.name.name;
+    switch (name) {
+      case "input":
+        this.inputStatement(s, scope);
+        return scope;
+      case "width":
+        return this.widthStatement(s, scope);
+      case "defaults":
+        return this.defaultsStatement(s, scope);
+      case "repeat":
+        this.repeatStatement(s, scope);
+        return scope;
+    }
+    const builtin = BUILTINS.get(name);
+    if (builtin !== undefined) {
+      if (this.noBody(s)) this.builtinStatement(builtin, s, scope);
+      return scope;
+    }
+    const block = this.blocks.get(name);
+    if (block !== undefined) {
+      if (this.noBody(s)) this.blockCall(block, s, scope);
+      return scope;
+    }
+    const candidates = [...BUILTINS.keys(), ...STRUCTURAL, ...this.blocks.keys()];
+    this.diagnostics.push(error("unknownStatement", s.name.span, name, didYouMean(name, candidates)));
+    return scope;
+  }
+
+  private noBody(s: A.Statement): boolean {
+    if (s.body === undefined) return true;
+    this.diagnostics.push(error("unexpectedBody", s.body.span, s.name.name, false));
+    return false;
+  }
+
+  private inputStatement(s: A.Statement, scope: Scope): void {
+    if (scope.level !== "network") {
+      this.diagnostics.push(error("misplacedStatement", s.name.span, "input", "belongs at the top level of a network"));
+      return;
+    }
+    if (!this.noBody(s)) return;
+    const bound = this.bind("input", s, [{ name: "shape", positional: true, required: true }]);
+    const expr = bound?.get("shape");
+    if (expr === undefined) return;
+    const v = this.ev.evaluate(expr, scope.env);
+    if (v === undefined) return;
+    if (v.kind !== "shape" || v.dims.length !== 3) {
+      this.diagnostics.push(error("wrongValueKind", expr.span, "the input", "a shape HxWxC like 224x224x3", describeValue(v)));
+      return;
+    }
+    const dims = v.dims.map((d) => this.ev.checkCount(d, expr.span, "an input dimension", MAX_SIZE));
+    if (dims.some((d) => d === undefined)) return;
+    if (this.input !== undefined) {
+      this.diagnostics.push(errorWith("duplicateInput", s.span, [{ message: "the input is declared here", span: this.input.span }]));
+      return;
+    }
+    const shape = dims as unknown as Shape;
+    this.input = { shape, span: s.span };
+    this.append([{ op: "input", id: "input", span: s.span, origin: "input", attrs: { declared: shape, size: shape } }], s);
+  }
+
+  private widthStatement(s: A.Statement, scope: Scope): Scope {
+    const bound = this.bind("width", s, [{ name: "alpha", positional: true, required: true }]);
+    const expr = bound?.get("alpha");
+    const value = expr === undefined ? undefined : this.ev.number(expr, scope.env, "a width multiplier");
+    const valid = value !== undefined && expr !== undefined && this.positiveWidth(value, expr.span);
+    if (s.body !== undefined) {
+      // A region: its layers get this multiplier on top of the network's α.
+      const inner: Scope = { ...scope, widthScale: scope.widthScale * (valid ? value : 1), level: "nested" };
+      this.statements(s.body.statements, inner);
+      return scope;
+    }
+    if (scope.level !== "network") {
+      this.diagnostics.push(
+        error("misplacedStatement", s.name.span, "width", "without a body sets the network's α and belongs at its top level; use 'width A { … }' for a region"),
+      );
+      return scope;
+    }
+    if (this.width !== undefined) {
+      this.diagnostics.push(errorWith("duplicateWidth", s.span, [{ message: "the width is set here", span: this.width.span }]));
+    } else if (valid) {
+      this.width = { value, span: s.span };
+    }
+    return scope;
+  }
+
+  private positiveWidth(value: number, span: Span): boolean {
+    if (value > 0 && Number.isFinite(value)) return true;
+    this.diagnostics.push(error("widthNotPositive", span, value));
+    return false;
+  }
+
+  private defaultsStatement(s: A.Statement, scope: Scope): Scope {
+    if (!this.noBody(s)) return scope;
+    const keys = Object.keys(DEFAULTABLE);
+    const defaults = new Map(scope.defaults);
+    const seen = new Map<string, A.Argument>();
+    for (const arg of s.args) {
+      if (arg.name === undefined) {
+        this.diagnostics.push(error("tooManyArguments", arg.span, "defaults", 0));
+        continue;
+      }
+      const key = arg.name.name;
+      const read = DEFAULTABLE[key];
+      if (read === undefined) {
+        this.diagnostics.push(error("unknownArgument", arg.name.span, "defaults", key, didYouMean(key, keys)));
+        continue;
+      }
+      const prior = seen.get(key);
+      if (prior !== undefined) {
+        this.diagnostics.push(errorWith("duplicateArgument", arg.name.span, [{ message: "first given here", span: prior.span }], key));
+        continue;
+      }
+      seen.set(key, arg);
+      const value = read(this.ev, arg.value, scope.env, key);
+      if (value !== undefined) defaults.set(key, value);
+    }
+    return { ...scope, defaults };
+  }
+
+  private repeatStatement(s: A.Statement, scope: Scope): void {
+    const bound = this.bind("repeat", s, [{ name: "count", positional: true, required: true }]);
+    const expr = bound?.get("count");
+    const n = expr === undefined ? undefined : this.ev.count(expr, scope.env, "a repeat count", Number.MAX_SAFE_INTEGER);
+    if (s.body === undefined) {
+      this.diagnostics.push(error("unexpectedBody", s.name.span, "repeat", true));
+      return;
+    }
+    const inner: Scope = { ...scope, level: "nested" };
+    const perIteration = this.measure(s.body.statements, inner);
+    if (n !== undefined && this.nodes.length + n * perIteration > this.limit) {
+      throw this.abort(error("expansionLimit", s.span, this.limit));
+    }
+    // A body without layers is expanded once, for its diagnostics; its defaults end with it.
+    const iterations = n === undefined || perIteration === 0 ? 1 : n;
+    for (let i = 0; i < iterations; i++) this.statements(s.body.statements, inner);
+  }
+
+  private builtinStatement(builtin: Builtin, s: A.Statement, scope: Scope): void {
+    const params = builtin.params.map((p) => ({ name: p.name, positional: p.positional, required: p.default === undefined }));
+    const bound = this.bind(builtin.name, s, params);
+    if (bound === undefined) return;
+    const args: Record<string, unknown> = {};
+    let ok = true;
+    for (const p of builtin.params) {
+      const expr = bound.get(p.name);
+      let value: unknown;
+      if (expr !== undefined) value = p.read(this.ev, expr, scope.env, `${builtin.name}'s ${p.name}`);
+      else if (p.fromDefaults === true && scope.defaults.has(p.name)) value = scope.defaults.get(p.name);
+      else value = p.default;
+      if (value === undefined) ok = false;
+      args[p.name] = value;
+    }
+    if (!ok) return;
+    const id = this.nextId(scope.ns, builtin.prefix, builtin.weighted);
+    this.append(builtin.lower(args, { id, span: s.span, origin: builtin.name, widthScale: scope.widthScale }), s);
+  }
+
+  private blockCall(block: A.Declaration, s: A.Statement, scope: Scope): void {
+    const params = block.params.map((p) => ({ name: p.name.name, positional: true, required: p.default === undefined }));
+    const bound = this.bind(block.name.name, s, params);
+    if (bound === undefined) return;
+    const env = new Map<string, BuildValue>();
+    const callerNames = [...scope.env.keys()];
+    for (const p of block.params) {
+      const arg = bound.get(p.name.name);
+      const v = arg !== undefined ? this.ev.evaluate(arg, scope.env) : p.default !== undefined ? this.ev.evaluate(p.default, env) : undefined;
+      if (v === undefined) return;
+      // A word passed in keeps its origin, so that a typo is reported at the call.
+      env.set(p.name.name, v.kind === "word" && arg !== undefined && v.origin === undefined ? { ...v, origin: { span: arg.span, names: callerNames } } : v);
+    }
+    const id = this.nextId(scope.ns, block.name.name, this.weightedBlocks.has(block.name.name));
+    const ns: Namespace = { prefix: `${id}.`, weighted: 0, counts: new Map() };
+    this.statements(block.body.statements, { env, defaults: scope.defaults, widthScale: scope.widthScale, ns, level: "block" });
+  }
+
+  /**
+   * Match a statement's arguments to parameters: positional ones in order,
+   * then `name=value`. Reports unknown, duplicate, surplus and missing
+   * arguments; returns undefined if any.
+   */
+  private bind(
+    callee: string,
+    s: A.Statement,
+    params: readonly { name: string; positional: boolean; required: boolean }[],
+  ): Map<string, A.Expr> | undefined {
+    const bound = new Map<string, A.Argument>();
+    const positional = params.filter((p) => p.positional);
+    let next = 0;
+    let ok = true;
+    for (const arg of s.args) {
+      if (arg.name === undefined) {
+        const p = positional[next++];
+        if (p === undefined) {
+          this.diagnostics.push(error("tooManyArguments", arg.span, callee, positional.length));
+          ok = false;
+        } else {
+          bound.set(p.name, arg);
+        }
+        continue;
+      }
+      const key = arg.name.name;
+      if (!params.some((p) => p.name === key)) {
+        this.diagnostics.push(error("unknownArgument", arg.name.span, callee, key, didYouMean(key, params.map((p) => p.name))));
+        ok = false;
+        continue;
+      }
+      const prior = bound.get(key);
+      if (prior !== undefined) {
+        this.diagnostics.push(errorWith("duplicateArgument", arg.name.span, [{ message: "first given here", span: prior.span }], key));
+        ok = false;
+        continue;
+      }
+      bound.set(key, arg);
+    }
+    for (const p of params) {
+      if (p.required && !bound.has(p.name)) {
+        this.diagnostics.push(error("missingArgument", s.span, callee, p.name));
+        ok = false;
+      }
+    }
+    return ok ? new Map([...bound].map(([k, a]) => [k, a.value])) : undefined;
+  }
+
+  private nextId(ns: Namespace, prefix: string, weighted: boolean): string {
+    if (weighted) return `${ns.prefix}${prefix}_${ns.weighted++}`;
+    const n = ns.counts.get(prefix) ?? 0;
+    ns.counts.set(prefix, n + 1);
+    return `${ns.prefix}${prefix}_${n}`;
+  }
+
+  /** Link drafts into the chain of nodes. */
+  private append(drafts: NodeDraft[], s: A.Statement): void {
+    for (const d of drafts) {
+      if (d.op !== "input" && this.input === undefined) {
+        if (!this.missingInputReported) {
+          const network = this.file.declarations.find((x) => x.kind === "network" && x.span.start <= s.span.start && s.span.end <= x.span.end);
+          this.diagnostics.push(error("missingInput", s.span, network?.name.name ?? "?"));
+          this.missingInputReported = true;
+        }
+        return;
+      }
+      if (this.nodes.length >= this.limit) throw this.abort(error("expansionLimit", s.span, this.limit));
+      this.nodes.push({ ...d, inputs: this.last === undefined ? [] : [this.last] } as Node);
+      this.last = d.id;
+    }
+  }
+
+  /**
+   * How many nodes statements expand to, without expanding them — so that
+   * `repeat 1000000 { … }` is refused before any work is done. Problems are
+   * not reported here (expansion reports them); a statement in error counts 0.
+   */
+  private measure(statements: readonly A.Statement[], scope: Scope): number {
+    const quiet = new Evaluator([]);
+    let total = 0;
+    for (const s of statements) {
+      const name = s.name.name;
+      const builtin = BUILTINS.get(name);
+      if (builtin !== undefined) total += nodeCount(builtin);
+      else if (name === "width" && s.body !== undefined) total += this.measure(s.body.statements, scope);
+      else if (name === "repeat" && s.body !== undefined) {
+        const countArg = s.args[0];
+        const n = countArg === undefined ? undefined : quiet.number(countArg.value, scope.env, "count");
+        if (n !== undefined && Number.isInteger(n) && n > 0) total += n * this.measure(s.body.statements, scope);
+      } else {
+        const block = this.blocks.get(name);
+        if (block !== undefined) {
+          const env = new Map<string, BuildValue>();
+          const positional = s.args.filter((a) => a.name === undefined);
+          block.params.forEach((p, i) => {
+            const arg = s.args.find((a) => a.name?.name === p.name.name) ?? positional[i];
+            const v = arg !== undefined ? quiet.evaluate(arg.value, scope.env) : p.default !== undefined ? quiet.evaluate(p.default, env) : undefined;
+            if (v !== undefined) env.set(p.name.name, v);
+          });
+          total += this.measure(block.body.statements, { ...scope, env });
+        }
+      }
+      if (total > this.limit) return total;
+    }
+    return total;
+  }
+}
+
+function parseSetValue(text: string): BuildValue | undefined {
+  const t = text.trim();
+  if (/^\d+(x\d+)+$/.test(t)) return { kind: "shape", dims: t.split("x").map(Number) };
+  if (/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) return { kind: "number", value: Number(t) };
+  return undefined;
+}
+
+function toValue(v: BuildValue): Value {
+  return v.kind === "word" ? { kind: "word", word: v.word } : v;
+}

@@ -1,0 +1,230 @@
+/**
+ * The catalogue of every message mnc gives a user, each with a stable code:
+ *
+ *   MN1xxx  syntax (lexer and parser)
+ *   MN2xxx  names, arguments and statements
+ *   MN3xxx  shapes, widths, resolutions and limits
+ *   MN4xxx  weights
+ *   MN5xxx  output
+ *
+ * Each entry carries an example that triggers it; the test suite compiles every
+ * example and checks that exactly that code comes out, so the catalogue cannot
+ * drift from the compiler. Messages are rendered once, by `renderDiagnostic`.
+ */
+import type { Span } from "./span.js";
+
+export type Severity = "error" | "warning";
+
+export interface RelatedInformation {
+  readonly message: string;
+  readonly span?: Span;
+}
+
+export interface Diagnostic {
+  readonly code: string;
+  readonly severity: Severity;
+  readonly message: string;
+  /** Where the problem is; absent only for problems in command-line options. */
+  readonly span?: Span;
+  readonly related: readonly RelatedInformation[];
+}
+
+/** An example that triggers a message: `.mn` source plus, if needed, compile options. */
+export interface CatalogueExample {
+  readonly source: string;
+  readonly options?: { readonly alpha?: number; readonly rho?: number; readonly resolution?: number; readonly set?: Readonly<Record<string, string>>; readonly network?: string };
+}
+
+interface Entry<A extends unknown[]> {
+  readonly code: string;
+  readonly summary: string;
+  readonly format: (...args: A) => string;
+  readonly example: CatalogueExample;
+}
+
+function entry<A extends unknown[]>(code: string, summary: string, format: (...args: A) => string, example: string | CatalogueExample): Entry<A> {
+  return { code, summary, format, example: typeof example === "string" ? { source: example } : example };
+}
+
+const q = (s: string): string => `'${s}'`;
+
+export const Messages = {
+  // ── MN1xxx syntax ────────────────────────────────────────────────────────
+  unexpectedCharacter: entry("MN1001", "a character that is not part of the language",
+    (text: string) => `unexpected character ${q(text)}`,
+    "network N {\n  input 32x32x3\n  conv 3x3 8 @\n}\n"),
+  syntaxError: entry("MN1002", "the statement does not follow the grammar",
+    (message: string) => message,
+    "network N {\n  input 32x32x3\n  conv 3x3 8 stride=\n}\n"),
+  unterminatedBlock: entry("MN1003", "a `{` without its `}`",
+    (what: string) => `${what} is not closed: expected '}' before the end of the file`,
+    "network N {\n  input 32x32x3\n  conv 3x3 8\n"),
+
+  malformedNumber: entry("MN1004", "a number run together with letters or dots",
+    (text: string) => `malformed number ${q(text)}`,
+    "network N {\n  input 32x32x3\n  conv 3x3 8a\n}\n"),
+  nestingTooDeep: entry("MN1005", "brackets, braces or signs nested too deeply",
+    (limit: number) => `nesting deeper than ${limit} levels`,
+    `network N {\n  input 32x32x3\n  pw ${"(".repeat(70)}8${")".repeat(70)}\n}\n`),
+
+  // ── MN2xxx names, arguments, statements ──────────────────────────────────
+  unknownStatement: entry("MN2001", "a layer name that is neither a built-in op nor a block",
+    (name: string, hint: string) => `unknown op or block ${q(name)}${hint}`,
+    "network N {\n  input 32x32x3\n  seperable 16\n}\n"),
+  unknownName: entry("MN2002", "an expression names a parameter that does not exist",
+    (name: string, hint: string) => `unknown name ${q(name)}${hint}`,
+    "network N(classes = 10) {\n  input 32x32x3\n  avgpool global\n  fc clases\n}\n"),
+  unknownArgument: entry("MN2003", "a named argument the op or block does not take",
+    (op: string, name: string, hint: string) => `${q(op)} has no argument ${q(name)}${hint}`,
+    "network N {\n  input 32x32x3\n  conv 3x3 8 strde=2\n}\n"),
+  missingArgument: entry("MN2004", "a required argument is missing",
+    (op: string, name: string) => `${q(op)} needs a value for ${q(name)}`,
+    "network N {\n  input 32x32x3\n  conv 3x3\n}\n"),
+  tooManyArguments: entry("MN2005", "more positional arguments than the op or block takes",
+    (op: string, count: number) => `${q(op)} takes ${count === 0 ? "no positional arguments" : count === 1 ? "1 positional argument" : `${count} positional arguments`}`,
+    "network N {\n  input 32x32x3\n  pw 8 16\n}\n"),
+  duplicateArgument: entry("MN2006", "the same argument given twice",
+    (name: string) => `${q(name)} is given more than once`,
+    "network N {\n  input 32x32x3\n  conv 3x3 8 stride=2 stride=1\n}\n"),
+  badOptionValue: entry("MN2007", "an option value outside its allowed set",
+    (name: string, value: string, allowed: readonly string[], hint: string) =>
+      `${q(value)} is not a valid value for ${q(name)} (expected ${allowed.map(q).join(", ")})${hint}`,
+    "network N {\n  input 32x32x3\n  conv 3x3 8 act=relu7\n}\n"),
+  recursiveBlock: entry("MN2008", "a block that calls itself, directly or through other blocks",
+    (chain: readonly string[]) => chain.length === 2
+      ? `block ${q(chain[0]!)} calls itself`
+      : `block ${q(chain[0]!)} calls itself through ${chain.slice(1, -1).map(q).join(" → ")}`,
+    "block a(n) {\n  pw n\n  a n\n}\nnetwork N {\n  input 32x32x3\n  a 8\n}\n"),
+  noNetwork: entry("MN2009", "a file that declares no network",
+    () => "the file declares no network",
+    "block b(n) {\n  pw n\n}\n"),
+  duplicateNetwork: entry("MN2010", "two networks with the same name",
+    (name: string) => `network ${q(name)} is declared more than once`,
+    "network N {\n  input 8x8x3\n  pw 4\n}\nnetwork N {\n  input 8x8x3\n  pw 8\n}\n"),
+  duplicateBlock: entry("MN2011", "two blocks with the same name",
+    (name: string) => `block ${q(name)} is declared more than once`,
+    "block b(n) {\n  pw n\n}\nblock b(n) {\n  dw 3x3\n}\nnetwork N {\n  input 8x8x3\n  b 4\n}\n"),
+  blockShadowsBuiltin: entry("MN2012", "a block named like a built-in op or statement",
+    (name: string) => `block ${q(name)} has the name of a built-in op or statement`,
+    "block conv(n) {\n  pw n\n}\nnetwork N {\n  input 8x8x3\n  pw 4\n}\n"),
+  unknownNetwork: entry("MN2013", "--network names a network the file does not declare",
+    (name: string, available: readonly string[], hint: string) => `no network named ${q(name)} (the file declares ${available.map(q).join(", ")})${hint}`,
+    { source: "network N {\n  input 8x8x3\n  pw 4\n}\n", options: { network: "M" } }),
+  networkRequired: entry("MN2014", "a file with several networks needs --network",
+    (available: readonly string[]) => `the file declares ${available.length} networks (${available.map(q).join(", ")}); choose one with --network`,
+    "network A {\n  input 8x8x3\n  pw 4\n}\nnetwork B {\n  input 8x8x3\n  pw 8\n}\n"),
+  divisionByZero: entry("MN2015", "an expression divides by zero",
+    () => "division by zero",
+    "network N(d = 0) {\n  input 32x32x3\n  pw 16/d\n}\n"),
+  wrongValueKind: entry("MN2016", "a value of the wrong kind (a shape where a number belongs, …)",
+    (what: string, expected: string, found: string) => `${what} must be ${expected}, not ${found}`,
+    "network N {\n  input 32x32x3\n  pw 3x3\n}\n"),
+  missingInput: entry("MN2017", "a network without an `input` statement before its first layer",
+    (name: string) => `network ${q(name)} needs an 'input HxWxC' statement before its first layer`,
+    "network N {\n  conv 3x3 8\n}\n"),
+  duplicateInput: entry("MN2018", "a second `input` statement",
+    () => "the network already has an input",
+    "network N {\n  input 32x32x3\n  input 64x64x3\n  pw 8\n}\n"),
+  unknownSetParameter: entry("MN2019", "--set names a parameter the network does not declare",
+    (name: string, network: string, hint: string) => `--set ${name}: network ${q(network)} has no parameter ${q(name)}${hint}`,
+    { source: "network N(classes = 10) {\n  input 8x8x3\n  avgpool global\n  fc classes\n}\n", options: { set: { clases: "5" } } }),
+  duplicateParameter: entry("MN2020", "a parameter declared twice in one list",
+    (name: string) => `parameter ${q(name)} is declared more than once`,
+    "network N(a = 1, a = 2) {\n  input 8x8x3\n  pw 4\n}\n"),
+  parameterNeedsValue: entry("MN2021", "a network parameter without a default, and no --set for it",
+    (name: string) => `parameter ${q(name)} has no default; give it one or pass --set ${name}=VALUE`,
+    "network N(classes) {\n  input 8x8x3\n  avgpool global\n  fc classes\n}\n"),
+  misplacedStatement: entry("MN2022", "a statement where it has no meaning",
+    (statement: string, reason: string) => `${q(statement)} ${reason}`,
+    "block b(n) {\n  input 8x8x3\n  pw n\n}\nnetwork N {\n  input 8x8x3\n  b 4\n}\n"),
+  unexpectedBody: entry("MN2023", "a `{ … }` body after a statement that takes none, or none where one is needed",
+    (statement: string, wanted: boolean) => wanted ? `${q(statement)} needs a body: ${statement} … { … }` : `${q(statement)} takes no body`,
+    "network N {\n  input 8x8x3\n  repeat 2\n  pw 4\n}\n"),
+  badSetValue: entry("MN2024", "--set with a value that is not a number or a shape",
+    (name: string, value: string) => `--set ${name}=${value}: the value must be a number or a shape like 3x3`,
+    { source: "network N(classes = 10) {\n  input 8x8x3\n  avgpool global\n  fc classes\n}\n", options: { set: { classes: "ten" } } }),
+  duplicateWidth: entry("MN2025", "a second network-wide `width`",
+    () => "the network's width is already set",
+    "network N {\n  input 8x8x3\n  width 0.5\n  width 0.75\n  pw 8\n}\n"),
+  emptyNetwork: entry("MN2026", "a network with an input and no layers",
+    (name: string) => `network ${q(name)} has no layers`,
+    "network N {\n  input 8x8x3\n}\n"),
+
+  // ── MN3xxx shapes, widths, limits ────────────────────────────────────────
+  notPositiveInteger: entry("MN3001", "a stride, kernel, channel or repeat count that is zero, negative or fractional",
+    (what: string, value: number) => `${what} must be a positive integer, not ${formatNumber(value)}`,
+    "network N {\n  input 32x32x3\n  conv 3x3 8 stride=0\n}\n"),
+  widthRoundsToZero: entry("MN3002", "a width multiplier that leaves a layer with no channels",
+    (layer: string, filters: number, alpha: number) => `width ${formatNumber(alpha)} leaves ${q(layer)} with 0 channels (floor(${filters} × ${formatNumber(alpha)}) = 0)`,
+    "network N {\n  input 32x32x3\n  width 0.1\n  conv 3x3 8\n}\n"),
+  widthNotPositive: entry("MN3003", "a width multiplier α that is zero or negative",
+    (value: number) => `the width multiplier must be greater than 0, not ${formatNumber(value)}`,
+    "network N {\n  input 32x32x3\n  width 0\n  conv 3x3 8\n}\n"),
+  inputTooSmall: entry("MN3004", "a resolution that shrinks the input to nothing",
+    (h: number, w: number) => `the input shrinks to ${h}x${w}; its height and width must be at least 1`,
+    { source: "network N {\n  input 32x32x3\n  conv 3x3 8\n}\n", options: { rho: 0.01 } }),
+  emptyOutput: entry("MN3005", "a layer whose output would have no rows or columns",
+    (layer: string, kernel: string, input: string) => `${q(layer)}: a ${kernel} window with pad=valid does not fit its ${input} input`,
+    "network N {\n  input 4x4x3\n  conv 5x5 8 pad=valid\n}\n"),
+  expansionLimit: entry("MN3006", "a network that expands past the layer limit",
+    (limit: number) => `the network expands to more than ${limit.toLocaleString("en-US")} layers`,
+    "network N {\n  input 8x8x3\n  repeat 1000 {\n    repeat 1000 {\n      pw 4\n    }\n  }\n}\n"),
+  dropoutRate: entry("MN3007", "a dropout rate outside [0, 1)",
+    (value: number) => `a dropout rate must be at least 0 and less than 1, not ${formatNumber(value)}`,
+    "network N {\n  input 8x8x3\n  pw 4\n  dropout 1.5\n}\n"),
+  sizeLimit: entry("MN3008", "a channel count, resolution or kernel beyond mnc's limits",
+    (what: string, value: number, limit: number) => `${what} ${value.toLocaleString("en-US")} is larger than the limit of ${limit.toLocaleString("en-US")}`,
+    "network N {\n  input 32x32x3\n  pw 100000000\n}\n"),
+  resolutionConflict: entry("MN3010", "both --resolution and --rho",
+    () => "give either a resolution or a resolution multiplier ρ, not both",
+    { source: "network N {\n  input 32x32x3\n  conv 3x3 8\n}\n", options: { resolution: 16, rho: 0.5 } }),
+  rhoNotPositive: entry("MN3011", "a resolution multiplier ρ that is zero or negative",
+    (value: number) => `the resolution multiplier must be greater than 0, not ${formatNumber(value)}`,
+    { source: "network N {\n  input 32x32x3\n  conv 3x3 8\n}\n", options: { rho: -1 } }),
+} as const;
+
+export type MessageKey = keyof typeof Messages;
+type Args<K extends MessageKey> = Parameters<(typeof Messages)[K]["format"]>;
+
+/** Make an error diagnostic from the catalogue. */
+export function error<K extends MessageKey>(key: K, span: Span | undefined, ...args: Args<K>): Diagnostic {
+  return make(key, "error", span, [], args);
+}
+
+/** An error with related locations ("first declared here", …). */
+export function errorWith<K extends MessageKey>(key: K, span: Span | undefined, related: readonly RelatedInformation[], ...args: Args<K>): Diagnostic {
+  return make(key, "error", span, related, args);
+}
+
+function make<K extends MessageKey>(key: K, severity: Severity, span: Span | undefined, related: readonly RelatedInformation[], args: Args<K>): Diagnostic {
+  const e = Messages[key] as Entry<Args<K>>;
+  const d: Diagnostic = { code: e.code, severity, message: e.format(...args), related };
+  return span === undefined ? d : { ...d, span };
+}
+
+/** Numbers in messages: integers as written, others without float noise. */
+export function formatNumber(value: number): string {
+  if (Number.isInteger(value)) return String(value);
+  return String(Number(value.toPrecision(12)));
+}
+
+/** A broken invariant of the compiler itself — a bug, never the user's mistake. */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InternalError";
+  }
+}
+
+/** Thrown inside a stage to abandon it once its diagnostics are collected. */
+export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
+  return diagnostics.some((d) => d.severity === "error");
+}
+
+/** Sort diagnostics by position (command-line problems first), stably. */
+export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  return diagnostics
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => (a.d.span?.start ?? -1) - (b.d.span?.start ?? -1) || a.i - b.i)
+    .map((x) => x.d);
+}

@@ -1,0 +1,11 @@
+/** `dropout P` — the identity at inference; kept in the IR so that reports show it. */
+import { formatNumber } from "../diagnostics.js";
+import { NO_COST, type OpDef } from "./types.js";
+
+export const dropout: OpDef<"dropout"> = {
+  kind: "dropout",
+  infer: (node, input) => (input === undefined ? { node } : { node: { ...node, shape: input } }),
+  cost: () => NO_COST,
+  category: () => "none",
+  describe: (node) => formatNumber(node.attrs.rate),
+};

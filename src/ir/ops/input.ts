@@ -1,0 +1,15 @@
+/** `input HxWxC` — the image. The resolution pass rewrites `size`; nothing is computed. */
+import { formatShape } from "../graph.js";
+import { NO_COST, type OpDef } from "./types.js";
+
+export const input: OpDef<"input"> = {
+  kind: "input",
+  infer: (node) => ({ node: { ...node, shape: node.attrs.size } }),
+  cost: () => NO_COST,
+  category: () => "none",
+  describe: (node) => {
+    const { size, declared } = node.attrs;
+    const same = size.every((v, i) => v === declared[i]);
+    return same ? formatShape(size) : `${formatShape(size)} (declared ${formatShape(declared)})`;
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * The IR's invariants, checked after building and after every pass. A
+ * violation is a compiler bug, reported as an internal error — never as a
+ * diagnostic, which is for the user's mistakes.
+ */
+import { InternalError } from "./diagnostics.js";
+import type { Graph, Node } from "./graph.js";
+import { inferNode } from "./ops/index.js";
+
+const ID = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+export interface VerifyOptions {
+  /** Every node must have a shape, and it must be the one its op's rule gives. */
+  readonly shaped: boolean;
+}
+
+export function verify(graph: Graph, options: VerifyOptions, after = "build"): void {
+  const fail = (node: Node | undefined, message: string): never => {
+    throw new InternalError(`IR invariant broken after ${after}${node ? ` at '${node.id}'` : ""}: ${message}`);
+  };
+  if (!(graph.alpha > 0) || !Number.isFinite(graph.alpha)) fail(undefined, `alpha is ${graph.alpha}`);
+  const first = graph.nodes[0];
+  if (first === undefined || first.op !== "input") fail(first, "the first node must be the input");
+  const seen = new Map<string, Node>();
+  for (const node of graph.nodes) {
+    if (!ID.test(node.id)) fail(node, "malformed id");
+    if (seen.has(node.id)) fail(node, "duplicate id");
+    if (node.op === "input") {
+      if (node !== first) fail(node, "a second input");
+      if (node.inputs.length !== 0) fail(node, "the input has inputs");
+    } else {
+      if (node.inputs.length !== 1) fail(node, `expected 1 input, found ${node.inputs.length}`);
+      for (const id of node.inputs) if (!seen.has(id)) fail(node, `input '${id}' is not an earlier node`);
+    }
+    if (node.op === "conv") {
+      const a = node.attrs;
+      if (!isCount(a.channels) || !isCount(a.filters)) fail(node, "channels must be positive integers");
+      if (!(a.width.scale > 0)) fail(node, "width scale must be positive");
+    }
+    if ("kernel" in node.attrs && node.attrs.kernel !== "global" && !node.attrs.kernel.every(isCount)) fail(node, "bad kernel");
+    if ("stride" in node.attrs && node.attrs.stride !== "kernel" && !node.attrs.stride.every(isCount)) fail(node, "bad stride");
+    if (options.shaped) {
+      if (node.shape === undefined || !node.shape.every(isCount)) fail(node, "missing or invalid shape");
+      const input = node.inputs[0] === undefined ? undefined : seen.get(node.inputs[0])?.shape;
+      const again = inferNode(node, input);
+      if ("error" in again) fail(node, `its shape rule fails: ${again.error.message}`);
+      else if (JSON.stringify(again.node) !== JSON.stringify(node)) fail(node, "shape or pads disagree with its op's rule");
+    }
+    seen.set(node.id, node);
+  }
+}
+
+function isCount(n: number): boolean {
+  return Number.isInteger(n) && n > 0;
+}

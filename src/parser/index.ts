@@ -1,0 +1,2 @@
+export { parse, type ParseResult } from "./parse.js";
+export type * from "./ast.js";
