@@ -10,7 +10,7 @@
 import { error } from "../diagnostics.js";
 import { formatPair, formatShape } from "../graph.js";
 import { NO_COST, type OpDef } from "./types.js";
-import { formatPads, slide } from "./window.js";
+import { formatPads, formatStride, slide } from "./window.js";
 
 export const conv: OpDef<"conv"> = {
   kind: "conv",
@@ -37,7 +37,7 @@ export const conv: OpDef<"conv"> = {
     const a = node.attrs;
     const channels = a.channels === a.filters ? `${a.channels}` : `${a.channels} (${a.filters} scaled)`;
     const width = a.width.fixed ? " width=fixed" : a.width.scale !== 1 ? ` width×${a.width.scale}` : "";
-    return `${formatPair(a.kernel)} s${formatPair(a.stride)} ${channels} ${a.padding}${formatPads(a.pads)}${norm(a.norm)} ${a.act}${width}`;
+    return `${formatPair(a.kernel)}${formatStride(a.stride)} ${channels} ${a.padding}${formatPads(a.pads)}${norm(a.norm)} ${a.act}${width}`;
   },
 };
 

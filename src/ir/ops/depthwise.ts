@@ -10,7 +10,7 @@ import { error } from "../diagnostics.js";
 import { formatPair, formatShape } from "../graph.js";
 import { norm } from "./conv.js";
 import { NO_COST, type OpDef } from "./types.js";
-import { formatPads, slide } from "./window.js";
+import { formatPads, formatStride, slide } from "./window.js";
 
 export const depthwise: OpDef<"depthwise"> = {
   kind: "depthwise",
@@ -36,6 +36,6 @@ export const depthwise: OpDef<"depthwise"> = {
   category: () => "depthwise",
   describe(node) {
     const a = node.attrs;
-    return `${formatPair(a.kernel)} s${formatPair(a.stride)} ${a.padding}${formatPads(a.pads)}${norm(a.norm)} ${a.act}`;
+    return `${formatPair(a.kernel)}${formatStride(a.stride)} ${a.padding}${formatPads(a.pads)}${norm(a.norm)} ${a.act}`;
   },
 };

@@ -6,7 +6,7 @@
 import { error } from "../diagnostics.js";
 import { formatPair, formatShape, type Pair, type PoolNode } from "../graph.js";
 import { NO_COST, type OpDef } from "./types.js";
-import { formatPads, slide } from "./window.js";
+import { formatPads, formatStride, slide } from "./window.js";
 
 export function poolOp<K extends "avgpool" | "maxpool">(kind: K): OpDef<K> {
   return {
@@ -29,7 +29,7 @@ export function poolOp<K extends "avgpool" | "maxpool">(kind: K): OpDef<K> {
       const a = (node as PoolNode<K>).attrs;
       if (a.kernel === "global") return "global";
       const stride = a.stride === "kernel" ? a.kernel : a.stride;
-      return `${formatPair(a.kernel)} s${formatPair(stride)} ${a.padding}${formatPads(a.pads)}`;
+      return `${formatPair(a.kernel)}${formatStride(stride)} ${a.padding}${formatPads(a.pads)}`;
     },
   };
 }

@@ -33,3 +33,9 @@ function axis(size: number, k: number, s: number, padding: Padding): { out: numb
 export function formatPads(p: Pads | undefined): string {
   return p === undefined ? "" : `[${p.join(",")}]`;
 }
+
+/** `/2` for a square stride of 2, `/2x1` otherwise, nothing for 1. */
+export function formatStride(s: Pair): string {
+  if (s[0] === 1 && s[1] === 1) return "";
+  return s[0] === s[1] ? `/${s[0]}` : `/${s[0]}x${s[1]}`;
+}
