@@ -100,7 +100,7 @@ class Builder {
 
     if (this.input === undefined && !this.missingInputReported) {
       this.diagnostics.push(error("missingInput", network.name.span, network.name.name));
-    } else if (this.nodes.length <= 1 && this.input !== undefined) {
+    } else if (this.nodes.length <= 1 && this.input !== undefined && !this.hasErrors()) {
       this.diagnostics.push(error("emptyNetwork", network.name.span, network.name.name));
     }
     if (this.hasErrors()) return this.result(undefined);
@@ -476,7 +476,13 @@ class Builder {
     }
     const id = this.nextId(scope.ns, block.name.name, this.weightedBlocks.has(block.name.name));
     const ns: Namespace = { prefix: `${id}.`, weighted: 0, counts: new Map() };
+    const before = this.diagnostics.length;
     this.statements(block.body.statements, { env, defaults: scope.defaults, widthScale: scope.widthScale, ns, level: "block" });
+    // A problem inside the block also says which call led to it.
+    for (let i = before; i < this.diagnostics.length; i++) {
+      const d = this.diagnostics[i]!;
+      this.diagnostics[i] = { ...d, related: [...d.related, { message: `in '${id}', called here`, span: s.span }] };
+    }
   }
 
   /**

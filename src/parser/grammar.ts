@@ -47,9 +47,12 @@ const messages: IParserErrorMessageProvider = {
   buildNotAllInputParsedMessage({ firstRedundant }) {
     return `expected a 'network' or 'block' declaration but found ${describe(firstRedundant)}`;
   },
-  buildNoViableAltMessage({ expectedPathsPerAlt, actual }) {
+  buildNoViableAltMessage({ expectedPathsPerAlt, actual, previous }) {
     const starts = expectedPathsPerAlt.flatMap((paths) => paths.map((path) => (path[0] ? label(path[0]) : "")));
-    return `expected ${list(starts.filter((s) => s !== ""))} but found ${describe(actual[0]!)}`;
+    const after = previous.tokenType === EOF || previous.image === "" ? "" : ` after '${previous.image}'`;
+    // Where any value may come, say so rather than listing the tokens that start one.
+    const wanted = starts.includes(T.NumberLiteral.LABEL!) ? "a value (a number, name, shape or expression)" : list(starts.filter((s) => s !== ""));
+    return `expected ${wanted}${after} but found ${describe(actual[0]!)}`;
   },
   buildEarlyExitMessage({ expectedIterationPaths, actual }) {
     const starts = expectedIterationPaths.map((path) => (path[0] ? label(path[0]) : ""));

@@ -11,7 +11,7 @@
  * scaled. Rounding is Keras' floor unless another rule is chosen. Reads only
  * `filters`, so running it twice gives the same graph.
  */
-import { error } from "../ir/diagnostics.js";
+import { error, errorWith } from "../ir/diagnostics.js";
 import { MAX_SIZE } from "../ir/evaluate.js";
 import type { ConvNode } from "../ir/graph.js";
 import type { Pass, WidthRounding } from "./types.js";
@@ -25,7 +25,8 @@ export const scaleWidth: Pass = {
       const multiplier = effectiveWidth(graph.alpha, n);
       const channels = roundChannels(n.attrs.filters, multiplier, rounding);
       if (channels <= 0) {
-        diagnostics.push(error("widthRoundsToZero", n.span, n.id, n.attrs.filters, multiplier));
+        const related = graph.alphaSpan === undefined || n.attrs.width.fixed ? [] : [{ message: "the network's width is set here", span: graph.alphaSpan }];
+        diagnostics.push(errorWith("widthRoundsToZero", n.span, related, n.id, n.attrs.filters, multiplier));
         return n;
       }
       if (channels > MAX_SIZE) {
