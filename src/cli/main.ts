@@ -82,9 +82,13 @@ export function main(argv: readonly string[], io: Io): number {
   let verbose = argv.includes("--verbose");
   try {
     const [command, ...rest] = argv;
-    if (command === undefined || command === "--help" || command === "-h") {
+    if (command === undefined) {
+      io.err(MAIN_HELP);
+      return EXIT_USAGE;
+    }
+    if (command === "--help" || command === "-h") {
       io.out(MAIN_HELP);
-      return command === undefined ? EXIT_USAGE : EXIT_OK;
+      return EXIT_OK;
     }
     if (command === "--version" || command === "-v") {
       io.out(`mnc ${VERSION}\n`);
@@ -134,8 +138,20 @@ export function main(argv: readonly string[], io: Io): number {
 }
 
 function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O) {
+  // `--alpha -1` should reach the value check, not be read as an option named "-1".
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]!.startsWith("--") ? args[i]!.slice(2) : undefined;
+    const next = args[i + 1];
+    if (name !== undefined && options[name]?.type === "string" && next !== undefined && /^-[\d.]/.test(next)) {
+      joined.push(`--${name}=${next}`);
+      i++;
+    } else {
+      joined.push(args[i]!);
+    }
+  }
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    return parseArgs({ args: joined, options, allowPositionals: true, strict: true });
   } catch (e) {
     // Node's messages are long and mention internals; keep the gist on one line.
     const message = e instanceof Error ? e.message.split("\n")[0]!.replace(/\. To specify a positional argument.*$/, "") : String(e);

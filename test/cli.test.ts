@@ -1,0 +1,136 @@
+/**
+ * The command line, run as a user runs it: the built `mnc` executable in a
+ * child process. Exit codes: 0 success, 1 input errors, 2 usage, 70 internal.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.js";
+import { InternalError } from "../src/ir/diagnostics.js";
+import { exampleFiles, root } from "./helpers.js";
+
+function mnc(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const work = mkdtempSync(join(tmpdir(), "mnc-cli-"));
+function file(name: string, text: string): string {
+  const path = join(work, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe("mnc", () => {
+  it("--version prints the package's version", () => {
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    expect(mnc("--version")).toMatchObject({ status: 0, stdout: `mnc ${pkg.version}\n` });
+  });
+
+  it("--help lists the commands; each command has its own --help", () => {
+    const r = mnc("--help");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/mnc check FILE/);
+    expect(r.stdout).toMatch(/mnc compile FILE/);
+    for (const command of ["check", "compile"]) {
+      const h = mnc(command, "--help");
+      expect(h.status).toBe(0);
+      expect(h.stdout).toMatch(new RegExp(`Usage: mnc ${command}`));
+      expect(h.stdout).toMatch(/--alpha A/);
+    }
+  });
+
+  it("check accepts every example", () => {
+    const r = mnc("check", ...exampleFiles().map((f) => `examples/${f}`));
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split("\n")).toHaveLength(exampleFiles().length);
+  });
+
+  it("compile prints a one-line summary with exact figures", () => {
+    const r = mnc("compile", "examples/mobilenet_v1.mn");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(
+      "examples/mobilenet_v1.mn: MobileNetV1 α=1 224x224x3 → 1x1x1000: 568,740,352 mult-adds, 4,210,088 params (4,209,088 weights + 1,000 biases), 43,776 batch-norm params\n",
+    );
+    const small = mnc("compile", "examples/mobilenet_v1.mn", "--alpha", "0.5", "--resolution", "160", "--set", "classes=10");
+    expect(small.stdout).toMatch(/α=0.5 160x160x3 → 1x1x10: /);
+  });
+
+  it("--dump-ir prints the IR", () => {
+    const r = mnc("check", "examples/mobilenet_v1.mn", "--dump-ir");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}sep_3\.pw +conv +1x1 128 /m);
+    expect(r.stdout).toMatch(/^ {2}fc_14 +fc +1000 /m);
+  });
+
+  it("reports errors as FILE:LINE:COL with the source line and a caret, and exits 1", () => {
+    const path = file("bad.mn", "network N {\n  input 8x8x3\n  seperable 16\n  pw 4 strde=2\n}\n");
+    const r = mnc("check", path);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(
+      [
+        `${path}:3:3: error MN2001: unknown op or block 'seperable'; did you mean 'separable'?`,
+        "  3 |   seperable 16",
+        "    |   ^~~~~~~~~",
+        `${path}:4:8: error MN2003: 'pw' has no argument 'strde'; did you mean 'stride'?`,
+        "  4 |   pw 4 strde=2",
+        "    |        ^~~~~",
+        "2 errors",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("checks every network of a file, and compile asks which one", () => {
+    const path = file("two.mn", "network A {\n  input 8x8x3\n  pw 4\n}\nnetwork B {\n  input 8x8x3\n  pw 8\n}\n");
+    expect(mnc("check", path)).toMatchObject({ status: 0, stdout: `${path}: ok (A, B)\n` });
+    const r = mnc("compile", path);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^mnc: error MN2014: the file declares 2 networks/);
+    expect(mnc("compile", path, "--network", "B")).toMatchObject({ status: 0 });
+  });
+
+  it.each([
+    [["compile"], /missing FILE argument/],
+    [["check", "examples/mobilenet_v1.mn", "--bogus"], /Unknown option '--bogus'/],
+    [["compile", "examples/mobilenet_v1.mn", "--alpha", "0"], /--alpha must be a number greater than 0, not '0'/],
+    [["compile", "examples/mobilenet_v1.mn", "--resolution", "-5"], /--resolution must be a positive integer, not '-5'/],
+    [["compile", "examples/mobilenet_v1.mn", "--resolution", "160", "--rho", "0.5"], /either --resolution or --rho/],
+    [["compile", "examples/mobilenet_v1.mn", "--set", "classes"], /--set expects NAME=VALUE/],
+    [["frobnicate"], /unknown command 'frobnicate'/],
+  ])("usage mistake %j exits 2 with one line", (args, message) => {
+    const r = mnc(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("a missing file or a directory exits 1 naming the path", () => {
+    expect(mnc("check", "no/such.mn")).toMatchObject({ status: 1, stderr: "mnc: error: cannot read 'no/such.mn': no such file\n" });
+    expect(mnc("check", "examples")).toMatchObject({ status: 1, stderr: "mnc: error: 'examples' is a directory, not a .mn file\n" });
+  });
+
+  it("user errors never show a stack trace", () => {
+    const path = file("soup.mn", "network { ( } ) = = 3x3x\n block block\n");
+    const r = mnc("check", path);
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stderr).toMatch(/error MN1\d{3}/);
+  });
+
+  it("a compiler bug is an internal error with exit 70, not a user error", () => {
+    const err: string[] = [];
+    const status = main(["check", "examples/mobilenet_v1.mn"], {
+      out: () => {
+        throw new InternalError("broken invariant");
+      },
+      err: (t) => err.push(t),
+    });
+    expect(status).toBe(70);
+    expect(err.join("")).toMatch(/^mnc: internal error: broken invariant\nThis is a bug in mnc/);
+  });
+});

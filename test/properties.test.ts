@@ -1,0 +1,166 @@
+/**
+ * Properties over generated inputs (fast-check, seeded): random valid specs
+ * compile and verify; α = ρ = 1 changes nothing; mult-adds grow with α and ρ;
+ * random token soups and mutated examples never throw and every diagnostic
+ * points inside the file.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { check, compile } from "../src/index.js";
+import { buildGraph } from "../src/ir/build.js";
+import { parse } from "../src/parser/parse.js";
+import { pipeline } from "../src/passes/pipeline.js";
+import { verify } from "../src/ir/verify.js";
+import type { Diagnostic } from "../src/ir/diagnostics.js";
+import { exampleFiles, readExample } from "./helpers.js";
+
+const runs = { seed: 20261125, numRuns: 150 };
+
+// ── generators ─────────────────────────────────────────────────────────────
+const act = fc.constantFrom("", " act=relu", " act=relu6", " act=linear");
+const norm = fc.constantFrom("", "", " norm=none");
+const stride = fc.constantFrom("", "", " stride=2");
+const kernel = fc.constantFrom("1x1", "3x3", "5x5", "3x1", "3");
+const channels = fc.integer({ min: 8, max: 96 });
+
+const layer: fc.Arbitrary<string> = fc.oneof(
+  fc.tuple(kernel, channels, stride, act, norm).map(([k, n, s, a, b]) => `conv ${k} ${n}${s}${a}${b}`),
+  fc.tuple(kernel, stride, act).map(([k, s, a]) => `dw ${k}${s}${a}`),
+  fc.tuple(channels, act, norm).map(([n, a, b]) => `pw ${n}${a}${b}`),
+  fc.tuple(channels, stride, fc.constantFrom("", " kernel=5x5")).map(([n, s, k]) => `separable ${n}${s}${k}`),
+  fc.constantFrom("maxpool 2x2 pad=same", "avgpool 3x3 stride=1 pad=same", "dropout 0.25"),
+  fc.tuple(channels).map(([n]) => `unit ${n}`),
+);
+
+const body: fc.Arbitrary<string[]> = fc
+  .array(fc.oneof({ weight: 4, arbitrary: layer.map((l) => [l]) }, { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.array(layer, { minLength: 1, maxLength: 3 })).map(([n, ls]) => [`repeat ${n} {`, ...ls.map((l) => `  ${l}`), "}"]) }), {
+    minLength: 1,
+    maxLength: 10,
+  })
+  .map((groups) => groups.flat());
+
+const validSpec: fc.Arbitrary<string> = fc
+  .tuple(fc.integer({ min: 8, max: 64 }), fc.integer({ min: 8, max: 64 }), fc.integer({ min: 1, max: 4 }), body, fc.constantFrom("", "width 0.5\n", "defaults act=relu6\n"), fc.boolean())
+  .map(([h, w, c, lines, header, head]) =>
+    [
+      "block unit(out, s = 1) {",
+      "  dw 3x3 stride=s",
+      "  pw out",
+      "}",
+      "network Random(classes = 10) {",
+      `  input ${h}x${w}x${c}`,
+      `  ${header}`,
+      ...lines.map((l) => `  ${l}`),
+      ...(head ? ["  avgpool global", "  fc classes", "  softmax"] : []),
+      "}",
+      "",
+    ].join("\n"),
+  );
+
+function wellPlaced(d: Diagnostic, source: string): boolean {
+  if (d.span === undefined) return true;
+  const lines = source.split("\n");
+  return d.span.start >= 0 && d.span.end <= source.length && d.span.line >= 1 && d.span.line <= lines.length && d.span.column >= 1 && d.span.column <= lines[d.span.line - 1]!.length + 1;
+}
+
+// ── properties ─────────────────────────────────────────────────────────────
+describe("random valid specs", () => {
+  it("compile, and the verifier holds after every pass", () => {
+    fc.assert(
+      fc.property(validSpec, fc.constantFrom(1, 0.75, 0.5, 0.25), fc.constantFrom(undefined, 0.5, 0.8, 1.3), (source, alpha, rho) => {
+        const r = compile(source, { alpha, ...(rho === undefined ? {} : { rho }) });
+        expect(r.diagnostics).toEqual([]);
+        const built = buildGraph(parse(source).ast!, { alpha });
+        let g = built.graph!;
+        verify(g, { shaped: false });
+        const diagnostics: Diagnostic[] = [];
+        for (const pass of pipeline) {
+          g = pass.run(g, { options: rho === undefined ? {} : { rho }, diagnostics });
+          verify(g, { shaped: pass.name === "infer-shapes" }, pass.name);
+        }
+        expect(diagnostics).toEqual([]);
+      }),
+      runs,
+    );
+  });
+
+  it("α = 1 and ρ = 1 change nothing (α relative to the network's own width)", () => {
+    fc.assert(
+      fc.property(validSpec, (source) => {
+        const plain = check(source).graph!;
+        const unit = check(source, { alpha: plain.alpha, rho: 1 }).graph!;
+        expect(JSON.stringify(unit.nodes)).toBe(JSON.stringify(plain.nodes));
+        if (!source.includes("width")) {
+          expect(JSON.stringify(check(source, { alpha: 1, resolution: plain.nodes[0]!.shape![0] === plain.nodes[0]!.shape![1] ? plain.nodes[0]!.shape![0] : undefined }).graph!.nodes)).toBe(JSON.stringify(plain.nodes));
+        }
+      }),
+      runs,
+    );
+  });
+
+  it("mult-adds and params never shrink as α or ρ grows", () => {
+    fc.assert(
+      fc.property(validSpec, fc.double({ min: 0.3, max: 1, noNaN: true }), fc.double({ min: 0.3, max: 1, noNaN: true }), (source, a, b) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        const small = compile(source, { alpha: lo, rho: lo });
+        const big = compile(source, { alpha: hi, rho: hi });
+        if (small.costs === undefined) return; // a tiny ρ may legitimately shrink an input away
+        expect(big.costs!.totals.multAdds).toBeGreaterThanOrEqual(small.costs.totals.multAdds);
+        expect(big.costs!.totals.params).toBeGreaterThanOrEqual(small.costs.totals.params);
+      }),
+      runs,
+    );
+  });
+
+  it("are deterministic: the same input gives the same IR", () => {
+    fc.assert(
+      fc.property(validSpec, (source) => {
+        expect(JSON.stringify(check(source).graph)).toBe(JSON.stringify(check(source).graph));
+      }),
+      { ...runs, numRuns: 30 },
+    );
+  });
+});
+
+describe("hostile input", () => {
+  const tokens = ["network", "block", "N", "x", "conv", "pw", "repeat", "width", "input", "{", "}", "(", ")", "=", ",", ";", "\n", "3x3", "224x224x3", "8", "0", "-1", "0.5", "1e9", "+", "-", "*", "/", "#c\n", "stride", "act", "relu6", "global", "@", " "];
+  const soup = fc.array(fc.constantFrom(...tokens), { maxLength: 60 }).map((ts) => ts.join(" "));
+
+  function neverThrows(source: string): void {
+    const r = compile(source, { file: "fuzz.mn" });
+    for (const d of r.diagnostics) {
+      expect(d.code).toMatch(/^MN\d{4}$/);
+      expect(wellPlaced(d, source)).toBe(true);
+    }
+    if (r.graph === undefined) expect(r.diagnostics.some((d) => d.severity === "error")).toBe(true);
+  }
+
+  it("token soups give diagnostics, never an exception", () => {
+    fc.assert(fc.property(soup, neverThrows), { ...runs, numRuns: 400 });
+  });
+
+  it("mutated examples (deleted, duplicated, swapped lines; truncation; random bytes) never throw", () => {
+    const sources = exampleFiles().map(readExample);
+    const mutation = fc.tuple(fc.constantFrom(...sources), fc.nat(), fc.nat(), fc.constantFrom("delete", "duplicate", "swap", "truncate", "bytes"), fc.string({ maxLength: 8 })).map(([src, i, j, kind, junk]) => {
+      const lines = src.split("\n");
+      const a = i % lines.length;
+      const b = j % lines.length;
+      switch (kind) {
+        case "delete":
+          lines.splice(a, 1);
+          return lines.join("\n");
+        case "duplicate":
+          lines.splice(a, 0, lines[a]!);
+          return lines.join("\n");
+        case "swap":
+          [lines[a], lines[b]] = [lines[b]!, lines[a]!];
+          return lines.join("\n");
+        case "truncate":
+          return src.slice(0, i % src.length);
+        default:
+          return src.slice(0, i % src.length) + junk + src.slice(i % src.length);
+      }
+    });
+    fc.assert(fc.property(mutation, neverThrows), { ...runs, numRuns: 400 });
+  });
+});
