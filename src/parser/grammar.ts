@@ -42,6 +42,7 @@ function list(items: string[]): string {
 /** Messages in mnc's words rather than Chevrotain's. */
 const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage({ expected, actual }) {
+    if (expected === EOF) return `expected a 'network' or 'block' declaration but found ${describe(actual)}`;
     return `expected ${label(expected)} but found ${describe(actual)}`;
   },
   buildNotAllInputParsedMessage({ firstRedundant }) {

@@ -19,15 +19,15 @@ export const Minus = createToken({ name: "Minus", pattern: /-/, label: "'-'" });
 export const Star = createToken({ name: "Star", pattern: /\*/, label: "'*'" });
 export const Slash = createToken({ name: "Slash", pattern: /\//, label: "'/'" });
 /** `224x224x3`, `3x3`: digits joined by `x`, no spaces. Must precede Number. */
-export const Shape = createToken({ name: "Shape", pattern: /\d+(?:x\d+)+(?![A-Za-z0-9_.])/, label: "shape (like 3x3)" });
+export const Shape = createToken({ name: "Shape", pattern: /\d+(?:x\d+)+(?![A-Za-z0-9_.])/, label: "a shape (like 3x3)" });
 export const NumberLiteral = createToken({
   name: "NumberLiteral",
   pattern: /(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?(?![A-Za-z0-9_.])/,
-  label: "number",
+  label: "a number",
 });
 /** A number glued to letters (`12ab`, `3x3x`, `1.2.3`): reported, never parsed. */
 export const MalformedNumber = createToken({ name: "MalformedNumber", pattern: /[0-9.][A-Za-z0-9_.]*/, group: "malformed" });
-export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: "name" });
+export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: "a name" });
 export const Network = createToken({ name: "Network", pattern: /network/, longer_alt: Identifier, label: "'network'" });
 export const Block = createToken({ name: "Block", pattern: /block/, longer_alt: Identifier, label: "'block'" });
 
