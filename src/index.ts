@@ -13,10 +13,16 @@ import type { Graph } from "./ir/graph.js";
 import { runPipeline } from "./passes/pipeline.js";
 import type { PassOptions } from "./passes/types.js";
 import { analyzeCosts, type CostAnalysis } from "./passes/analyze-costs.js";
+import { checkBudgets, type Budgets } from "./passes/check-budgets.js";
+import { buildReport, type Report } from "./emit/report/model.js";
+import type { Sweep, SweepPoint } from "./emit/report/sweep.js";
+import { VERSION } from "./version.js";
 
 export interface CompileOptions extends BuildOptions, PassOptions {
   /** The file name used in diagnostics (default `<input>`). */
   readonly file?: string;
+  /** Fail when the network costs more than this. */
+  readonly budgets?: Budgets;
 }
 
 export interface CheckResult {
@@ -46,11 +52,42 @@ export function check(source: string, options: CompileOptions = {}): CheckResult
   return { graph, diagnostics };
 }
 
-/** Check, then analyse costs. (Emitters build on the checked graph.) */
+/** Check, then analyse costs and hold them to the budgets. (Emitters build on the checked graph.) */
 export function compile(source: string, options: CompileOptions = {}): CompileResult {
   const checked = check(source, options);
   if (checked.graph === undefined) return checked;
-  return { ...checked, costs: analyzeCosts(checked.graph) };
+  const costs = analyzeCosts(checked.graph);
+  const over = checkBudgets(costs, options.budgets ?? {});
+  if (over.length > 0) return { diagnostics: [...checked.diagnostics, ...over] };
+  return { ...checked, costs };
+}
+
+/** The cost report of one network (every format prints this). */
+export function report(source: string, options: CompileOptions = {}): { readonly report?: Report; readonly diagnostics: readonly Diagnostic[] } {
+  const r = compile(source, options);
+  if (r.graph === undefined || r.costs === undefined) return { diagnostics: r.diagnostics };
+  return { report: buildReport(r.graph, r.costs), diagnostics: r.diagnostics };
+}
+
+export interface SweepOptions extends Omit<CompileOptions, "alpha" | "resolution" | "rho"> {
+  readonly alphas: readonly number[];
+  readonly resolutions: readonly number[];
+}
+
+/** Costs over an α × resolution grid — the paper's Tables 6 and 7 in one call. */
+export function sweep(source: string, options: SweepOptions): { readonly sweep?: Sweep; readonly diagnostics: readonly Diagnostic[] } {
+  const points: SweepPoint[] = [];
+  let network = "";
+  for (const alpha of options.alphas) {
+    for (const resolution of options.resolutions) {
+      const r = report(source, { ...options, alpha, resolution });
+      if (r.report === undefined) return { diagnostics: r.diagnostics };
+      network = r.report.network;
+      const t = r.report.totals;
+      points.push({ alpha, resolution, multAdds: t.multAdds, weights: t.weights, params: t.params, peakActivationBytes: t.peakActivationBytes });
+    }
+  }
+  return { sweep: { mnc: VERSION, network, alphas: options.alphas, resolutions: options.resolutions, points }, diagnostics: [] };
 }
 
 export { buildGraph } from "./ir/build.js";
@@ -66,4 +103,9 @@ export type { Graph, Node, Shape } from "./ir/graph.js";
 export type { Span } from "./ir/span.js";
 export type { SourceFile } from "./parser/ast.js";
 export type { PassOptions, WidthRounding } from "./passes/types.js";
-export { VERSION } from "./version.js";
+export { VERSION };
+export type { Report, Sweep, SweepPoint, Budgets };
+export { reportText, reportMarkdown } from "./emit/report/text.js";
+export { reportCsv } from "./emit/report/csv.js";
+export { reportJson } from "./emit/report/json.js";
+export { sweepText, sweepMarkdown, sweepCsv, sweepJson } from "./emit/report/sweep.js";

@@ -15,6 +15,8 @@ function flags(options: NonNullable<(typeof Messages)[keyof typeof Messages]["ex
   if (options.alpha !== undefined) parts.push(`--alpha ${options.alpha}`);
   if (options.resolution !== undefined) parts.push(`--resolution ${options.resolution}`);
   if (options.rho !== undefined) parts.push(`--rho ${options.rho}`);
+  if (options.budgets?.multAdds !== undefined) parts.push(`--max-mult-adds ${options.budgets.multAdds}`);
+  if (options.budgets?.params !== undefined) parts.push(`--max-params ${options.budgets.params}`);
   return parts.join(" ");
 }
 

@@ -1,17 +1,22 @@
 /**
  * The mnc command line — the only part of mnc that touches the file system or
- * the process. Exit codes: 0 success, 1 errors in the input, 2 a usage
- * mistake, 70 an internal error (a bug in mnc).
+ * the process. Exit codes: 0 success, 1 errors in the input (or a budget
+ * exceeded), 2 a usage mistake, 70 an internal error (a bug in mnc).
  */
 import { readFileSync, statSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { check, compile, parse, type CompileOptions } from "../index.js";
+import { check, compile, parse, report, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
 import { buildGraph } from "../ir/build.js";
 import { InternalError, type Diagnostic } from "../ir/diagnostics.js";
 import { printGraph } from "../ir/print.js";
 import { renderDiagnostic } from "../ir/render.js";
 import type { WidthRounding } from "../passes/types.js";
+import { reportCsv } from "../emit/report/csv.js";
+import { reportJson } from "../emit/report/json.js";
+import { reportMarkdown, reportText } from "../emit/report/text.js";
+import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sweep.js";
 import { VERSION } from "../version.js";
+import { writeFileAtomic } from "./write.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -30,6 +35,8 @@ const MAIN_HELP = `mnc ${VERSION} — a compiler for MobileNet-style convolution
 Usage:
   mnc check FILE...       report every error in .mn files
   mnc compile FILE        compile a network and print its size and cost
+  mnc report FILE         the cost analysis: per layer, by type, totals, memory
+  mnc sweep FILE          mult-adds, params and memory over an α × resolution grid
   mnc help [COMMAND]      show help for a command
 
 Options:
@@ -39,34 +46,75 @@ Options:
 Run 'mnc COMMAND --help' for a command's options.
 `;
 
-const NETWORK_OPTIONS = `Network options:
-  --network NAME          the network to use when the file declares several
+const SELECT_OPTIONS = `  --network NAME          the network to use when the file declares several
   --set NAME=VALUE        override a network parameter (repeatable), e.g. --set classes=10
-  --alpha A               width multiplier α (overrides the network's 'width'); A > 0
+  --width-rounding RULE   how α rounds channels: floor (Keras, default), min8 (TF-Slim), div8 (MobileNetV2)`;
+const SCALE_OPTIONS = `  --alpha A               width multiplier α (overrides the network's 'width'); A > 0
   --resolution R          input resolution: H = W = R
-  --rho P                 resolution multiplier: H = round(H·P), W = round(W·P); P > 0
-  --width-rounding RULE   how α rounds channels: floor (Keras, default), min8 (TF-Slim), div8 (MobileNetV2)
-  --dump-ir               print the IR after all passes
-  --verbose               print a stack trace with internal errors
-`;
+  --rho P                 resolution multiplier: H = round(H·P), W = round(W·P); P > 0`;
+const BUDGET_OPTIONS = `  --max-mult-adds N       fail (exit 1) if the network has more mult-adds; k, M, G suffixes: 300M
+  --max-params N          fail (exit 1) if the network has more params (weights + biases): 2.5M`;
+const COMMON_OPTIONS = `  --verbose               print a stack trace with internal errors
+  -h, --help              show this help`;
 
-const HELP: Record<string, string> = {
+const HELP = {
   check: `Usage: mnc check FILE... [options]
 
 Parses and checks each file and reports every error found, as
 FILE:LINE:COL: error MNxxxx: message. Every network in a file is checked
 unless --network names one. Exits 0 when all files are free of errors, 1 otherwise.
 
-${NETWORK_OPTIONS}`,
+Options:
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+  --dump-ir               print the IR after all passes
+${COMMON_OPTIONS}
+`,
   compile: `Usage: mnc compile FILE [options]
 
 Compiles one network: parses it, applies α and ρ, infers every shape and
 counts the costs, then prints a one-line summary.
 
-${NETWORK_OPTIONS}`,
-};
+Options:
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+${BUDGET_OPTIONS}
+  --dump-ir               print the IR after all passes
+${COMMON_OPTIONS}
+`,
+  report: `Usage: mnc report FILE [options]
 
-const networkOptions = {
+The cost analysis of one network: every layer's shapes, mult-adds, weights,
+biases, batch-norm parameters and activation size; the breakdown by layer type
+of the paper's Table 2; totals, FLOPs, Keras' parameter count, weight memory
+(float32, int8) and peak activation memory. Every format states its convention.
+
+Options:
+  --format FORMAT         text (default), md, json, csv or html
+  -o, --output PATH       write to PATH instead of standard output
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+${BUDGET_OPTIONS}
+${COMMON_OPTIONS}
+`,
+  sweep: `Usage: mnc sweep FILE --alpha LIST --resolution LIST [options]
+
+Mult-adds, params and peak activation memory for every α × resolution pair —
+the paper's Tables 6 and 7 in one command.
+
+Options:
+  --alpha LIST            comma-separated width multipliers (default: 1,0.75,0.5,0.25)
+  --resolution LIST       comma-separated resolutions (default: 224,192,160,128)
+  --format FORMAT         text (default), md, json, csv, html or svg (a chart of mult-adds vs params)
+  -o, --output PATH       write to PATH instead of standard output
+${SELECT_OPTIONS}
+${COMMON_OPTIONS}
+`,
+} as const;
+
+type Command = keyof typeof HELP;
+
+const OPTIONS = {
   network: { type: "string" },
   set: { type: "string", multiple: true },
   alpha: { type: "string" },
@@ -74,9 +122,37 @@ const networkOptions = {
   rho: { type: "string" },
   "width-rounding": { type: "string" },
   "dump-ir": { type: "boolean" },
+  "max-mult-adds": { type: "string" },
+  "max-params": { type: "string" },
+  format: { type: "string" },
+  output: { type: "string", short: "o" },
   verbose: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
+
+/** Which options each command takes (parseArgs then rejects the rest). */
+const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
+  check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "verbose", "help"],
+  report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "help"],
+  sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "help"],
+};
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+
+const REPORT_FORMATS: Record<string, (r: Report) => string> = {
+  text: reportText,
+  md: reportMarkdown,
+  json: reportJson,
+  csv: reportCsv,
+};
+
+const SWEEP_FORMATS: Record<string, (s: Sweep) => string> = {
+  text: sweepText,
+  md: sweepMarkdown,
+  json: sweepJson,
+  csv: sweepCsv,
+};
 
 export function main(argv: readonly string[], io: Io): number {
   let verbose = argv.includes("--verbose");
@@ -97,22 +173,26 @@ export function main(argv: readonly string[], io: Io): number {
     if (command === "help") {
       const topic = rest[0];
       if (topic === undefined) io.out(MAIN_HELP);
-      else if (HELP[topic] !== undefined) io.out(HELP[topic]!);
-      else throw new UsageError(`unknown command '${topic}'`);
+      else if (isCommand(topic)) io.out(HELP[topic]);
+      else throw new UsageError(`unknown command '${topic}' (try 'mnc --help')`);
       return EXIT_OK;
     }
-    if (command !== "check" && command !== "compile") {
-      throw new UsageError(`unknown command '${command}' (try 'mnc --help')`);
-    }
-    const { values, positionals } = parseCommand(rest, networkOptions);
+    if (!isCommand(command)) throw new UsageError(`unknown command '${command}' (try 'mnc --help')`);
+
+    const { values, positionals } = parseCommand(command, rest);
     verbose = values.verbose === true;
     if (values.help === true) {
-      io.out(HELP[command]!);
+      io.out(HELP[command]);
       return EXIT_OK;
     }
-    const options = compileOptions(values);
     if (positionals.length === 0) throw new UsageError(`${command}: missing FILE argument`);
-    if (command === "compile" && positionals.length > 1) throw new UsageError("compile: takes one FILE");
+    if (command !== "check" && positionals.length > 1) throw new UsageError(`${command}: takes one FILE, not ${positionals.length}`);
+    const options = compileOptions(values, command !== "sweep");
+    const format = values.format ?? "text";
+    if (command === "report" && REPORT_FORMATS[format] === undefined) throw new UsageError(`--format must be one of ${Object.keys(REPORT_FORMATS).join(", ")}, not '${format}'`);
+    if (command === "sweep" && SWEEP_FORMATS[format] === undefined) throw new UsageError(`--format must be one of ${Object.keys(SWEEP_FORMATS).join(", ")}, not '${format}'`);
+    const grid = command === "sweep" ? sweepGrid(values) : undefined;
+
     let status = EXIT_OK;
     for (const path of positionals) {
       const text = readSource(path, io);
@@ -120,7 +200,25 @@ export function main(argv: readonly string[], io: Io): number {
         status = EXIT_ERRORS;
         continue;
       }
-      const ok = command === "check" ? runCheck(path, text, options, values["dump-ir"] === true, io) : runCompile(path, text, options, values["dump-ir"] === true, io);
+      let ok: boolean;
+      switch (command) {
+        case "check":
+          ok = runCheck(path, text, options, values["dump-ir"] === true, io);
+          break;
+        case "compile":
+          ok = runCompile(path, text, options, values["dump-ir"] === true, io);
+          break;
+        case "report": {
+          const r = report(text, { ...options, file: path });
+          ok = emitDiagnostics(r.diagnostics, text, io) && r.report !== undefined && deliver(REPORT_FORMATS[format]!(r.report), values.output, io);
+          break;
+        }
+        case "sweep": {
+          const s = sweep(text, { ...options, file: path, alphas: grid!.alphas, resolutions: grid!.resolutions });
+          ok = emitDiagnostics(s.diagnostics, text, io) && s.sweep !== undefined && deliver(SWEEP_FORMATS[format]!(s.sweep), values.output, io);
+          break;
+        }
+      }
       if (!ok) status = EXIT_ERRORS;
     }
     return status;
@@ -137,7 +235,12 @@ export function main(argv: readonly string[], io: Io): number {
   }
 }
 
-function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O) {
+function isCommand(name: string): name is Command {
+  return Object.hasOwn(HELP, name);
+}
+
+function parseCommand(command: Command, args: readonly string[]): { values: Values; positionals: string[] } {
+  const options = Object.fromEntries(ACCEPTS[command].map((k) => [k, OPTIONS[k]]));
   // `--alpha -1` should reach the value check, not be read as an option named "-1".
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -151,36 +254,32 @@ function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(args: s
     }
   }
   try {
-    return parseArgs({ args: joined, options, allowPositionals: true, strict: true });
+    const r = parseArgs({ args: joined, options, allowPositionals: true, strict: true });
+    return { values: r.values as Values, positionals: r.positionals };
   } catch (e) {
     // Node's messages are long and mention internals; keep the gist on one line.
     const message = e instanceof Error ? e.message.split("\n")[0]!.replace(/\. To specify a positional argument.*$/, "") : String(e);
-    throw new UsageError(message);
+    throw new UsageError(`${command}: ${message}`);
   }
 }
 
-function compileOptions(values: {
-  network?: string;
-  set?: string[];
-  alpha?: string;
-  resolution?: string;
-  rho?: string;
-  "width-rounding"?: string;
-}): CompileOptions {
+function compileOptions(values: Values, scalars: boolean): CompileOptions {
   const set: Record<string, string> = {};
   for (const item of values.set ?? []) {
     const eq = item.indexOf("=");
     if (eq <= 0) throw new UsageError(`--set expects NAME=VALUE, not '${item}'`);
     set[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
   }
-  const alpha = values.alpha === undefined ? undefined : positiveNumber("--alpha", values.alpha);
-  const resolution = values.resolution === undefined ? undefined : positiveInteger("--resolution", values.resolution);
+  const alpha = scalars && values.alpha !== undefined ? positiveNumber("--alpha", values.alpha) : undefined;
+  const resolution = scalars && values.resolution !== undefined ? positiveInteger("--resolution", values.resolution) : undefined;
   const rho = values.rho === undefined ? undefined : positiveNumber("--rho", values.rho);
   if (resolution !== undefined && rho !== undefined) throw new UsageError("give either --resolution or --rho, not both");
   const rounding = values["width-rounding"];
   if (rounding !== undefined && !["floor", "min8", "div8"].includes(rounding)) {
     throw new UsageError(`--width-rounding must be floor, min8 or div8, not '${rounding}'`);
   }
+  const maxMultAdds = values["max-mult-adds"] === undefined ? undefined : budget("--max-mult-adds", values["max-mult-adds"]);
+  const maxParams = values["max-params"] === undefined ? undefined : budget("--max-params", values["max-params"]);
   return {
     ...(values.network === undefined ? {} : { network: values.network }),
     ...(Object.keys(set).length === 0 ? {} : { set }),
@@ -188,6 +287,21 @@ function compileOptions(values: {
     ...(resolution === undefined ? {} : { resolution }),
     ...(rho === undefined ? {} : { rho }),
     ...(rounding === undefined ? {} : { widthRounding: rounding as WidthRounding }),
+    ...(maxMultAdds === undefined && maxParams === undefined
+      ? {}
+      : { budgets: { ...(maxMultAdds === undefined ? {} : { multAdds: maxMultAdds }), ...(maxParams === undefined ? {} : { params: maxParams }) } }),
+  };
+}
+
+function sweepGrid(values: Values): { alphas: number[]; resolutions: number[] } {
+  const list = (flag: string, text: string, parse: (flag: string, t: string) => number): number[] => {
+    const items = text.split(",").map((t) => parse(flag, t.trim()));
+    if (new Set(items).size !== items.length) throw new UsageError(`${flag} lists a value twice: '${text}'`);
+    return items;
+  };
+  return {
+    alphas: list("--alpha", values.alpha ?? "1,0.75,0.5,0.25", positiveNumber),
+    resolutions: list("--resolution", values.resolution ?? "224,192,160,128", positiveInteger),
   };
 }
 
@@ -201,6 +315,19 @@ function positiveInteger(flag: string, text: string): number {
   const n = Number(text);
   if (text.trim() === "" || !Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, not '${text}'`);
   return n;
+}
+
+const SUFFIX: Record<string, number> = { "": 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9 };
+
+/** `300M`, `2.5M`, `41k`, `1200000` → an integer count. */
+export function budget(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKMG]?)$/.exec(text.trim());
+  const value = m === null ? NaN : Number(m[1]) * SUFFIX[m[2]!]!;
+  const rounded = Math.round(value);
+  if (!Number.isFinite(value) || Math.abs(value - rounded) > 1e-6 * Math.max(1, value) || rounded < 0) {
+    throw new UsageError(`${flag} must be a whole count such as 300M, 2.5M or 41000, not '${text}'`);
+  }
+  return rounded;
 }
 
 function readSource(path: string, io: Io): string | undefined {
@@ -218,21 +345,39 @@ function readSource(path: string, io: Io): string | undefined {
   }
 }
 
-function report(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
+/** Print diagnostics; true when none is an error. */
+function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
   for (const d of diagnostics) io.err(renderDiagnostic(d, text) + "\n");
   const errors = diagnostics.filter((d) => d.severity === "error").length;
   if (errors > 0) io.err(`${errors} error${errors === 1 ? "" : "s"}\n`);
   return errors === 0;
 }
 
+/** Standard output, or a file written atomically (a failure leaves no partial file). */
+function deliver(content: string, output: string | undefined, io: Io): boolean {
+  if (output === undefined || output === "-") {
+    io.out(content);
+    return true;
+  }
+  try {
+    writeFileAtomic(output, content);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message;
+    io.err(`mnc: error: cannot write '${output}': ${why}\n`);
+    return false;
+  }
+}
+
 /** Check every network in the file (or the one --network names). */
 function runCheck(path: string, text: string, options: CompileOptions, dumpIr: boolean, io: Io): boolean {
   const parsed = parse(text, { file: path });
-  if (parsed.ast === undefined) return report(parsed.diagnostics, text, io);
+  if (parsed.ast === undefined) return emitDiagnostics(parsed.diagnostics, text, io);
   const networks = options.network !== undefined ? [options.network] : parsed.ast.declarations.filter((d) => d.kind === "network").map((d) => d.name.name);
   if (networks.length === 0) {
     // Let the builder say why (no network, or blocks with errors).
-    return report(buildGraph(parsed.ast, options).diagnostics, text, io);
+    return emitDiagnostics(buildGraph(parsed.ast, options).diagnostics, text, io);
   }
   const seen = new Set<string>();
   let ok = true;
@@ -245,7 +390,7 @@ function runCheck(path: string, text: string, options: CompileOptions, dumpIr: b
       seen.add(key);
       return true;
     });
-    if (!report(fresh, text, io) || r.graph === undefined) ok = false;
+    if (!emitDiagnostics(fresh, text, io) || r.graph === undefined) ok = false;
     else {
       names.push(network);
       if (dumpIr) io.out(printGraph(r.graph));
@@ -257,7 +402,7 @@ function runCheck(path: string, text: string, options: CompileOptions, dumpIr: b
 
 function runCompile(path: string, text: string, options: CompileOptions, dumpIr: boolean, io: Io): boolean {
   const r = compile(text, { ...options, file: path });
-  if (!report(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
   if (dumpIr) io.out(printGraph(r.graph));
   const g = r.graph;
   const input = g.nodes[0]!.shape!;
@@ -270,4 +415,3 @@ function runCompile(path: string, text: string, options: CompileOptions, dumpIr:
   );
   return true;
 }
-

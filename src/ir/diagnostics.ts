@@ -32,7 +32,14 @@ export interface Diagnostic {
 /** An example that triggers a message: `.mn` source plus, if needed, compile options. */
 export interface CatalogueExample {
   readonly source: string;
-  readonly options?: { readonly alpha?: number; readonly rho?: number; readonly resolution?: number; readonly set?: Readonly<Record<string, string>>; readonly network?: string };
+  readonly options?: {
+    readonly alpha?: number;
+    readonly rho?: number;
+    readonly resolution?: number;
+    readonly set?: Readonly<Record<string, string>>;
+    readonly network?: string;
+    readonly budgets?: { readonly multAdds?: number; readonly params?: number };
+  };
 }
 
 interface Entry<A extends unknown[]> {
@@ -181,6 +188,10 @@ export const Messages = {
   rhoNotPositive: entry("MN3011", "a resolution multiplier ρ that is zero or negative",
     (value: number) => `the resolution multiplier must be greater than 0, not ${formatNumber(value)}`,
     { source: "network N {\n  input 32x32x3\n  conv 3x3 8\n}\n", options: { rho: -1 } }),
+  budgetExceeded: entry("MN3012", "a network that costs more than its budget",
+    (what: string, total: number, limit: number, flag: string, heaviest: readonly string[]) =>
+      `${total.toLocaleString("en-US")} ${what} exceed the budget of ${limit.toLocaleString("en-US")} (${flag})${heaviest.length > 0 ? `; the heaviest layers are ${heaviest.join(", ")}` : ""}`,
+    { source: "network N {\n  input 32x32x3\n  conv 3x3 16\n  pw 64\n}\n", options: { budgets: { multAdds: 1000000 } } }),
 } as const;
 
 export type MessageKey = keyof typeof Messages;

@@ -1,0 +1,32 @@
+/**
+ * check-budgets — an analysis: fail a network that costs more than the user
+ * allows (`--max-mult-adds 300M`, `--max-params 2.5M`), naming the figure,
+ * the budget and the heaviest layers, each pointing at its source line.
+ */
+import { errorWith, type Diagnostic, type RelatedInformation } from "../ir/diagnostics.js";
+import type { CostAnalysis, LayerCost } from "./analyze-costs.js";
+
+export interface Budgets {
+  readonly multAdds?: number;
+  readonly params?: number;
+}
+
+const HEAVIEST = 3;
+
+export function checkBudgets(costs: CostAnalysis, budgets: Budgets): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const check = (what: "mult-adds" | "params", flag: string, limit: number | undefined, value: (l: LayerCost | CostAnalysis["totals"]) => number): void => {
+    const total = value(costs.totals);
+    if (limit === undefined || total <= limit) return;
+        // Heaviest first; equal layers in graph order (the sort is stable).
+    const heaviest = [...costs.layers].sort((a, b) => value(b) - value(a)).slice(0, HEAVIEST).filter((l) => value(l) > 0);
+    const related: RelatedInformation[] = heaviest.map((l) => ({
+      message: `${l.node.id}: ${value(l).toLocaleString("en-US")} ${what} (${((100 * value(l)) / total).toFixed(1)} %)`,
+      span: l.node.span,
+    }));
+    out.push(errorWith("budgetExceeded", undefined, related, what, total, limit, flag, heaviest.map((l) => l.node.id)));
+  };
+  check("mult-adds", "--max-mult-adds", budgets.multAdds, (l) => l.multAdds);
+  check("params", "--max-params", budgets.params, (l) => l.params);
+  return out;
+}
