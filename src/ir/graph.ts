@@ -32,6 +32,38 @@ export interface WidthRule {
   readonly fixed: boolean;
 }
 
+/** A float32 tensor in row-major order. */
+export interface Tensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** Batch-norm parameters of one layer: y = γ·(x − mean)/√(variance + ε) + β, per channel. */
+export interface BatchNormWeights {
+  readonly gamma: Tensor;
+  readonly beta: Tensor;
+  readonly mean: Tensor;
+  readonly variance: Tensor;
+  readonly epsilon: number;
+}
+
+/**
+ * The trained (or seeded) tensors of a conv, depthwise or fc node, in ONNX's
+ * layouts, converted once at import:
+ *
+ *   conv       kernel [out, in, kh, kw]   (OIHW)
+ *   depthwise  kernel [C, 1, kh, kw]      (ONNX Conv with group = C)
+ *   fc         kernel [out, in]           in = C·H·W, flattened channel-major as ONNX Flatten does on NCHW
+ *
+ * `bias` [out] exists when the layer has one (norm=none, or after fusion);
+ * `bn` exists exactly when the node's norm is batchnorm.
+ */
+export interface LayerWeights {
+  readonly kernel: Tensor;
+  readonly bias?: Tensor;
+  readonly bn?: BatchNormWeights;
+}
+
 interface NodeBase {
   /** Stable, source-derived name: ONNX node name, weight-name prefix, report row. */
   readonly id: string;
@@ -57,6 +89,8 @@ export interface InputNode extends NodeBase {
 
 export interface ConvNode extends NodeBase {
   readonly op: "conv";
+  /** Set by init-weights or import-weights. */
+  readonly weights?: LayerWeights;
   readonly attrs: {
     readonly kernel: Pair;
     readonly stride: Pair;
@@ -75,6 +109,7 @@ export interface ConvNode extends NodeBase {
 
 export interface DepthwiseNode extends NodeBase {
   readonly op: "depthwise";
+  readonly weights?: LayerWeights;
   readonly attrs: {
     readonly kernel: Pair;
     readonly stride: Pair;
@@ -100,6 +135,7 @@ export type MaxPoolNode = PoolNode<"maxpool">;
 
 export interface FcNode extends NodeBase {
   readonly op: "fc";
+  readonly weights?: LayerWeights;
   readonly attrs: { readonly units: number };
 }
 
@@ -111,6 +147,13 @@ export interface SoftmaxNode extends NodeBase {
 export interface DropoutNode extends NodeBase {
   readonly op: "dropout";
   readonly attrs: { readonly rate: number };
+}
+
+/** Nodes that carry tensors. */
+export type WeightedNode = ConvNode | DepthwiseNode | FcNode;
+
+export function isWeighted(node: Node): node is WeightedNode {
+  return node.op === "conv" || node.op === "depthwise" || node.op === "fc";
 }
 
 export type Node = InputNode | ConvNode | DepthwiseNode | AvgPoolNode | MaxPoolNode | FcNode | SoftmaxNode | DropoutNode;
