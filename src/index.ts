@@ -8,7 +8,13 @@
  */
 import { parse as parseText, type ParseResult } from "./parser/parse.js";
 import { buildGraph, type BuildOptions } from "./ir/build.js";
-import { hasErrors, sortDiagnostics, type Diagnostic } from "./ir/diagnostics.js";
+import { error, hasErrors, sortDiagnostics, type Diagnostic } from "./ir/diagnostics.js";
+import { certifyFusion, type FusionCertificate } from "./passes/certify-fusion.js";
+import { fuseBatchNorm } from "./passes/fuse-batch-norm.js";
+import { importWeights } from "./passes/import-weights.js";
+import { DEFAULT_SEED, initWeights } from "./passes/init-weights.js";
+import { WeightFileError } from "./weights/errors.js";
+import { readWeightFile, type WeightSource } from "./weights/source.js";
 import type { Graph } from "./ir/graph.js";
 import { runPipeline } from "./passes/pipeline.js";
 import type { PassOptions } from "./passes/types.js";
@@ -18,11 +24,17 @@ import { buildReport, type Report } from "./emit/report/model.js";
 import type { Sweep, SweepPoint } from "./emit/report/sweep.js";
 import { VERSION } from "./version.js";
 
-export interface CompileOptions extends BuildOptions, PassOptions {
+export interface CompileOptions extends BuildOptions, Omit<PassOptions, "weightSource"> {
   /** The file name used in diagnostics (default `<input>`). */
   readonly file?: string;
   /** Fail when the network costs more than this. */
   readonly budgets?: Budgets;
+  /** A weight file's bytes (TFLite or safetensors, told apart by content); without it, weights are seeded. */
+  readonly weights?: Uint8Array;
+  /** The weight file's name, for messages. */
+  readonly weightsFile?: string;
+  /** Fold batch-norm into the convolutions (default true). */
+  readonly fuseBatchNorm?: boolean;
 }
 
 export interface CheckResult {
@@ -31,8 +43,15 @@ export interface CheckResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-export interface CompileResult extends CheckResult {
+export interface AnalyzeResult extends CheckResult {
   readonly costs?: CostAnalysis;
+}
+
+export interface CompileResult extends AnalyzeResult {
+  /** The graph with weights and batch-norm kept. */
+  readonly unfused?: Graph;
+  /** Present when batch-norm was fused. */
+  readonly certificate?: FusionCertificate;
 }
 
 /** Text → AST, with every syntax error. */
@@ -52,8 +71,8 @@ export function check(source: string, options: CompileOptions = {}): CheckResult
   return { graph, diagnostics };
 }
 
-/** Check, then analyse costs and hold them to the budgets. (Emitters build on the checked graph.) */
-export function compile(source: string, options: CompileOptions = {}): CompileResult {
+/** Check, then count the costs and hold them to the budgets. */
+export function analyze(source: string, options: CompileOptions = {}): AnalyzeResult {
   const checked = check(source, options);
   if (checked.graph === undefined) return checked;
   const costs = analyzeCosts(checked.graph);
@@ -62,9 +81,41 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   return { ...checked, costs };
 }
 
+/**
+ * The whole compiler up to the emitters: analyse, attach weights (imported
+ * from `options.weights`, or seeded), fold batch-norm (unless
+ * `fuseBatchNorm: false`) and certify the fold with the reference evaluator.
+ * `graph` is the deployable graph; `unfused` the same with batch-norm kept.
+ */
+export function compile(source: string, options: CompileOptions = {}): CompileResult {
+  const analyzed = analyze(source, options);
+  if (analyzed.graph === undefined || analyzed.costs === undefined) return analyzed;
+  const diagnostics: Diagnostic[] = [...analyzed.diagnostics];
+  let weights: WeightSource | undefined;
+  if (options.weights !== undefined) {
+    try {
+      weights = readWeightFile(options.weights);
+    } catch (e) {
+      if (!(e instanceof WeightFileError)) throw e;
+      const where = e.offset === undefined ? "" : ` (at byte ${e.offset})`;
+      return { diagnostics: [...diagnostics, error("weightFileUnreadable", undefined, options.weightsFile ?? "the weights file", e.message + where)] };
+    }
+  }
+  const { weights: _bytes, ...passOptions } = options;
+  const ctx = { options: { ...passOptions, ...(weights === undefined ? {} : { weightSource: weights }) }, diagnostics };
+  const unfused = runPipeline(analyzed.graph, ctx, [importWeights, initWeights]);
+  if (unfused === undefined) return { diagnostics: sortDiagnostics(diagnostics) };
+  if (options.fuseBatchNorm === false) return { graph: unfused, unfused, costs: analyzed.costs, diagnostics };
+  const fused = runPipeline(unfused, ctx, [fuseBatchNorm]);
+  if (fused === undefined) return { diagnostics: sortDiagnostics(diagnostics) };
+  const certificate = certifyFusion(unfused, fused, options.seed ?? DEFAULT_SEED, diagnostics);
+  if (hasErrors(diagnostics)) return { diagnostics };
+  return { graph: fused, unfused, costs: analyzed.costs, certificate, diagnostics };
+}
+
 /** The cost report of one network (every format prints this). */
 export function report(source: string, options: CompileOptions = {}): { readonly report?: Report; readonly diagnostics: readonly Diagnostic[] } {
-  const r = compile(source, options);
+  const r = analyze(source, options);
   if (r.graph === undefined || r.costs === undefined) return { diagnostics: r.diagnostics };
   return { report: buildReport(r.graph, r.costs), diagnostics: r.diagnostics };
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { compile } from "../src/index.js";
 import { Messages } from "../src/ir/diagnostics.js";
 import { renderDiagnostic } from "../src/ir/render.js";
-import { compileErrors } from "./helpers.js";
+import { compileErrors, exampleOptions } from "./helpers.js";
 
 const entries = Object.entries(Messages).sort((a, b) => a[1].code.localeCompare(b[1].code));
 
@@ -26,8 +26,8 @@ describe("the catalogue", () => {
   });
 
   it.each(entries)("%s: its example triggers it, with a golden baseline", async (_key, entry) => {
-    const { source, options } = entry.example;
-    const result = compile(source, { file: "example.mn", ...options });
+    const { source } = entry.example;
+    const result = compile(source, { file: "example.mn", ...exampleOptions(entry.example) });
     expect(result.graph).toBeUndefined();
     expect(result.diagnostics.map((d) => d.code)).toEqual(result.diagnostics.map(() => entry.code));
     for (const d of result.diagnostics) {

@@ -7,6 +7,7 @@ import { expect, it } from "vitest";
 import { compile } from "../src/index.js";
 import { Messages } from "../src/ir/diagnostics.js";
 import { renderDiagnostic } from "../src/ir/render.js";
+import { exampleOptions } from "./helpers.js";
 
 function flags(options: NonNullable<(typeof Messages)[keyof typeof Messages]["example"]["options"]>): string {
   const parts: string[] = [];
@@ -17,6 +18,10 @@ function flags(options: NonNullable<(typeof Messages)[keyof typeof Messages]["ex
   if (options.rho !== undefined) parts.push(`--rho ${options.rho}`);
   if (options.budgets?.multAdds !== undefined) parts.push(`--max-mult-adds ${options.budgets.multAdds}`);
   if (options.budgets?.params !== undefined) parts.push(`--max-params ${options.budgets.params}`);
+  if (options.weights !== undefined) {
+    const w = options.weights;
+    parts.push("tflite" in w ? `--weights ${w.tflite}.tflite` : "bytes" in w ? "--weights w.bin" : `--weights w.safetensors (${w.tensors.map((t) => `${t.name} [${t.shape.join(", ")}]`).join(", ")})`);
+  }
   return parts.join(" ");
 }
 
@@ -47,7 +52,7 @@ it("docs/errors.md lists every code with a working example", async () => {
       out.push(`## MN${r}xxx — ${ranges[r]}`, "");
     }
     const { source, options } = e.example;
-    const result = compile(source, { file: "example.mn", ...options });
+    const result = compile(source, { file: "example.mn", ...exampleOptions(e.example) });
     expect(result.diagnostics.every((d) => d.code === e.code)).toBe(true);
     out.push(`### ${e.code}: ${e.summary}`, "", "```", source.trimEnd(), "```", "");
     if (options !== undefined) out.push(`with \`${flags(options)}\``, "");

@@ -2,10 +2,11 @@ import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
-import { compile, type CompileOptions } from "../src/index.js";
+import { analyze, type CompileOptions } from "../src/index.js";
 import type { CostAnalysis } from "../src/passes/analyze-costs.js";
 import type { Graph } from "../src/ir/graph.js";
-import type { Diagnostic } from "../src/ir/diagnostics.js";
+import type { CatalogueExample, Diagnostic } from "../src/ir/diagnostics.js";
+import { writeSafetensors } from "../src/weights/safetensors.js";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const shared = join(root, "..", "shared");
@@ -20,17 +21,17 @@ export function exampleFiles(): string[] {
     .sort();
 }
 
-/** Compile and insist on success, showing the diagnostics otherwise. */
+/** Analyse (parse, build, passes, costs) and insist on success, showing the diagnostics otherwise. */
 export function compileOk(source: string, options: CompileOptions = {}): { graph: Graph; costs: CostAnalysis } {
-  const r = compile(source, options);
+  const r = analyze(source, options);
   expect(r.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([]);
   if (r.graph === undefined || r.costs === undefined) throw new Error("no graph");
   return { graph: r.graph, costs: r.costs };
 }
 
-/** Compile and return the diagnostics, insisting there are some. */
+/** Analyse and return the diagnostics, insisting there are some. */
 export function compileErrors(source: string, options: CompileOptions = {}): readonly Diagnostic[] {
-  const r = compile(source, options);
+  const r = analyze(source, options);
   expect(r.graph).toBeUndefined();
   expect(r.diagnostics.length).toBeGreaterThan(0);
   return r.diagnostics;
@@ -42,4 +43,16 @@ export function codeBlocks(markdown: string): string[] {
   const re = /^```[^\n]*\n([\s\S]*?)^```/gm;
   for (let m = re.exec(markdown); m !== null; m = re.exec(markdown)) blocks.push(m[1]!);
   return blocks;
+}
+
+/** Compile options for a catalogue example: weight files are built here from their description. */
+export function exampleOptions(example: CatalogueExample): CompileOptions {
+  const { weights, ...rest } = example.options ?? {};
+  if (weights === undefined) return rest;
+  if ("bytes" in weights) return { ...rest, weights: new TextEncoder().encode(weights.bytes), weightsFile: "w.bin" };
+  if ("tflite" in weights) {
+    return { ...rest, weights: new Uint8Array(readFileSync(join(shared, "data", "mobilenet_v1", "model", "mobilenet_v1_0.25_224_1_default_1.tflite"))), weightsFile: "mobilenet_v1_0.25_224_1_default_1.tflite" };
+  }
+  const tensors = weights.tensors.map((t) => ({ name: t.name, shape: t.shape, data: new Float32Array(t.shape.reduce((p, d) => p * d, 1)).fill(t.value ?? 0.5) }));
+  return { ...rest, weights: writeSafetensors(tensors), weightsFile: "w.safetensors" };
 }

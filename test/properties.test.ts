@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { check, compile } from "../src/index.js";
+import { analyze, check, compile } from "../src/index.js";
 import { buildGraph } from "../src/ir/build.js";
 import { parse } from "../src/parser/parse.js";
 import { pipeline } from "../src/passes/pipeline.js";
@@ -102,8 +102,8 @@ describe("random valid specs", () => {
     fc.assert(
       fc.property(validSpec, fc.double({ min: 0.3, max: 1, noNaN: true }), fc.double({ min: 0.3, max: 1, noNaN: true }), (source, a, b) => {
         const [lo, hi] = a <= b ? [a, b] : [b, a];
-        const small = compile(source, { alpha: lo, rho: lo });
-        const big = compile(source, { alpha: hi, rho: hi });
+        const small = analyze(source, { alpha: lo, rho: lo });
+        const big = analyze(source, { alpha: hi, rho: hi });
         if (small.costs === undefined) return; // a tiny ρ may legitimately shrink an input away
         expect(big.costs!.totals.multAdds).toBeGreaterThanOrEqual(small.costs.totals.multAdds);
         expect(big.costs!.totals.params).toBeGreaterThanOrEqual(small.costs.totals.params);
@@ -127,7 +127,7 @@ describe("hostile input", () => {
   const soup = fc.array(fc.constantFrom(...tokens), { maxLength: 60 }).map((ts) => ts.join(" "));
 
   function neverThrows(source: string): void {
-    const r = compile(source, { file: "fuzz.mn" });
+    const r = analyze(source, { file: "fuzz.mn" });
     for (const d of r.diagnostics) {
       expect(d.code).toMatch(/^MN\d{4}$/);
       expect(wellPlaced(d, source)).toBe(true);

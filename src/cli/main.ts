@@ -17,6 +17,9 @@ import { reportMarkdown, reportText } from "../emit/report/text.js";
 import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sweep.js";
 import { VERSION } from "../version.js";
 import { writeFileAtomic } from "./write.js";
+import { InputError, loadInput, type Normalisation } from "./image.js";
+import { runReference } from "../ir/reference.js";
+import { exportSafetensors } from "../weights/export.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -37,6 +40,8 @@ Usage:
   mnc compile FILE        compile a network and print its size and cost
   mnc report FILE         the cost analysis: per layer, by type, totals, memory
   mnc sweep FILE          mult-adds, params and memory over an α × resolution grid
+  mnc run FILE            run the network on one input and print the top classes
+  mnc weights export FILE write the network's weights as safetensors
   mnc help [COMMAND]      show help for a command
 
 Options:
@@ -54,6 +59,9 @@ const SCALE_OPTIONS = `  --alpha A               width multiplier α (overrides 
   --rho P                 resolution multiplier: H = round(H·P), W = round(W·P); P > 0`;
 const BUDGET_OPTIONS = `  --max-mult-adds N       fail (exit 1) if the network has more mult-adds; k, M, G suffixes: 300M
   --max-params N          fail (exit 1) if the network has more params (weights + biases): 2.5M`;
+const WEIGHT_OPTIONS = `  --weights PATH          trained weights: a TensorFlow Lite model (.tflite) or safetensors in mnc's names
+  --seed N                seed of the deterministic weights used without --weights (default 1)
+  --no-fuse-bn            keep batch-norm rather than folding it into the convolutions`;
 const COMMON_OPTIONS = `  --verbose               print a stack trace with internal errors
   -h, --help              show this help`;
 
@@ -72,10 +80,13 @@ ${COMMON_OPTIONS}
 `,
   compile: `Usage: mnc compile FILE [options]
 
-Compiles one network: parses it, applies α and ρ, infers every shape and
-counts the costs, then prints a one-line summary.
+Compiles one network: parses it, applies α and ρ, infers every shape, counts
+the costs, attaches the weights (imported or seeded), folds batch-norm into the
+convolutions and proves the fold with the reference evaluator, then prints a
+one-line summary with the fold's largest relative error.
 
 Options:
+${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${BUDGET_OPTIONS}
@@ -110,6 +121,40 @@ Options:
 ${SELECT_OPTIONS}
 ${COMMON_OPTIONS}
 `,
+  run: `Usage: mnc run FILE --input PATH [options]
+
+Runs the network on one input with the float64 reference evaluator and prints
+the top classes with their probabilities.
+
+The input is a raw tensor of the network's input size — uint8 HWC (H·W·C bytes)
+or float32 HWC (4× that, used as is) — or a JPEG or PNG photo, centre-cropped
+and resized to the input. Pixels are normalised as (pixel − mean) / std:
+--mean 127.5 --std 127.5 gives TensorFlow's [-1, 1].
+
+Options:
+  --input PATH            the input (required)
+  --labels PATH           class names, one per line (line i names output i)
+  --top K                 how many classes to print (default 5)
+  --mean M, --std S       normalisation (default 0 and 1: pixels as they are)
+${WEIGHT_OPTIONS}
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+${COMMON_OPTIONS}
+`,
+  weights: `Usage: mnc weights export FILE -o PATH [options]
+
+Writes the network's weights — imported with --weights, or seeded — as a
+safetensors file under mnc's layer names (<layer>.weight, <layer>.bias,
+<layer>.bn.gamma|beta|mean|variance), in the layouts of docs/weights.md. Batch-norm
+is kept, so the file can be trained further and read back with --weights.
+
+Options:
+  -o, --output PATH       the .safetensors file to write (required)
+${WEIGHT_OPTIONS}
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+${COMMON_OPTIONS}
+`,
 } as const;
 
 type Command = keyof typeof HELP;
@@ -126,6 +171,14 @@ const OPTIONS = {
   "max-params": { type: "string" },
   format: { type: "string" },
   output: { type: "string", short: "o" },
+  weights: { type: "string" },
+  seed: { type: "string" },
+  "no-fuse-bn": { type: "boolean" },
+  input: { type: "string" },
+  labels: { type: "string" },
+  top: { type: "string" },
+  mean: { type: "string" },
+  std: { type: "string" },
   verbose: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
@@ -133,9 +186,11 @@ const OPTIONS = {
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "verbose", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "verbose", "help"],
   report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "help"],
   sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "help"],
+  run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "help"],
+  weights: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "help"],
 };
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -179,7 +234,16 @@ export function main(argv: readonly string[], io: Io): number {
     }
     if (!isCommand(command)) throw new UsageError(`unknown command '${command}' (try 'mnc --help')`);
 
-    const { values, positionals } = parseCommand(command, rest);
+    let args = rest;
+    if (command === "weights") {
+      if (rest[0] === "--help" || rest[0] === "-h") {
+        io.out(HELP.weights);
+        return EXIT_OK;
+      }
+      if (rest[0] !== "export") throw new UsageError(`weights: unknown subcommand '${rest[0] ?? ""}' (expected 'export')`);
+      args = rest.slice(1);
+    }
+    const { values, positionals } = parseCommand(command, args);
     verbose = values.verbose === true;
     if (values.help === true) {
       io.out(HELP[command]);
@@ -192,6 +256,12 @@ export function main(argv: readonly string[], io: Io): number {
     if (command === "report" && REPORT_FORMATS[format] === undefined) throw new UsageError(`--format must be one of ${Object.keys(REPORT_FORMATS).join(", ")}, not '${format}'`);
     if (command === "sweep" && SWEEP_FORMATS[format] === undefined) throw new UsageError(`--format must be one of ${Object.keys(SWEEP_FORMATS).join(", ")}, not '${format}'`);
     const grid = command === "sweep" ? sweepGrid(values) : undefined;
+    if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
+    if (command === "weights" && values.output === undefined) throw new UsageError("weights export: -o PATH is required");
+    const top = values.top === undefined ? 5 : positiveInteger("--top", values.top);
+    const normalisation = { mean: values.mean === undefined ? 0 : finiteNumber("--mean", values.mean), std: values.std === undefined ? 1 : positiveNumber("--std", values.std) };
+    const weightsPath = values.weights;
+    const weightOptions = weightsPath === undefined ? {} : { weightsFile: weightsPath };
 
     let status = EXIT_OK;
     for (const path of positionals) {
@@ -206,8 +276,25 @@ export function main(argv: readonly string[], io: Io): number {
           ok = runCheck(path, text, options, values["dump-ir"] === true, io);
           break;
         case "compile":
-          ok = runCompile(path, text, options, values["dump-ir"] === true, io);
+        case "run":
+        case "weights": {
+          const weights = weightsPath === undefined ? undefined : readBinary(weightsPath, "weights", io);
+          if (weightsPath !== undefined && weights === undefined) {
+            ok = false;
+            break;
+          }
+          const compileOptions: CompileOptions = {
+            ...options,
+            ...weightOptions,
+            ...(weights === undefined ? {} : { weights }),
+            ...(values.seed === undefined ? {} : { seed: nonNegativeInteger("--seed", values.seed) }),
+            ...(values["no-fuse-bn"] === true ? { fuseBatchNorm: false } : {}),
+          };
+          if (command === "compile") ok = runCompile(path, text, compileOptions, values["dump-ir"] === true, io);
+          else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation }, io);
+          else ok = runWeightsExport(path, text, compileOptions, values.output!, io);
           break;
+        }
         case "report": {
           const r = report(text, { ...options, file: path });
           ok = emitDiagnostics(r.diagnostics, text, io) && r.report !== undefined && deliver(REPORT_FORMATS[format]!(r.report), values.output, io);
@@ -311,6 +398,18 @@ function positiveNumber(flag: string, text: string): number {
   return n;
 }
 
+function finiteNumber(flag: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, not '${text}'`);
+  return n;
+}
+
+function nonNegativeInteger(flag: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number ≥ 0, not '${text}'`);
+  return n;
+}
+
 function positiveInteger(flag: string, text: string): number {
   const n = Number(text);
   if (text.trim() === "" || !Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, not '${text}'`);
@@ -345,6 +444,22 @@ function readSource(path: string, io: Io): string | undefined {
   }
 }
 
+/** A binary input file (weights, a photo), or undefined after saying why not. */
+function readBinary(path: string, what: string, io: Io): Uint8Array | undefined {
+  try {
+    if (statSync(path).isDirectory()) {
+      io.err(`mnc: error: the ${what} '${path}' is a directory\n`);
+      return undefined;
+    }
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (e as Error).message;
+    io.err(`mnc: error: cannot read the ${what} '${path}': ${why}\n`);
+    return undefined;
+  }
+}
+
 /** Print diagnostics; true when none is an error. */
 function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
   for (const d of diagnostics) io.err(renderDiagnostic(d, text) + "\n");
@@ -354,9 +469,9 @@ function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: I
 }
 
 /** Standard output, or a file written atomically (a failure leaves no partial file). */
-function deliver(content: string, output: string | undefined, io: Io): boolean {
+function deliver(content: string | Uint8Array, output: string | undefined, io: Io): boolean {
   if (output === undefined || output === "-") {
-    io.out(content);
+    io.out(typeof content === "string" ? content : new TextDecoder().decode(content));
     return true;
   }
   try {
@@ -409,9 +524,54 @@ function runCompile(path: string, text: string, options: CompileOptions, dumpIr:
   const output = g.nodes[g.nodes.length - 1]!.shape!;
   const t = r.costs.totals;
   const n = (x: number): string => x.toLocaleString("en-US");
+  const fusion = r.certificate === undefined ? "batch-norm kept" : `batch-norm fused (max relative error ${r.certificate.maxRelativeError.toExponential(2)})`;
   io.out(
     `${path}: ${g.name} α=${g.alpha} ${input.join("x")} → ${output.join("x")}: ` +
-      `${n(t.multAdds)} mult-adds, ${n(t.params)} params (${n(t.weights)} weights + ${n(t.biases)} biases), ${n(t.bnParams)} batch-norm params\n`,
+      `${n(t.multAdds)} mult-adds, ${n(t.params)} params (${n(t.weights)} weights + ${n(t.biases)} biases), ${n(t.bnParams)} batch-norm params; ${fusion}\n`,
   );
+  return true;
+}
+
+interface RunOptions {
+  readonly input: string;
+  readonly labels: string | undefined;
+  readonly top: number;
+  readonly normalisation: Normalisation;
+}
+
+function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {
+  const r = compile(text, { ...options, file: path });
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined) return false;
+  const bytes = readBinary(run.input, "input", io);
+  if (bytes === undefined) return false;
+  let labels: string[] | undefined;
+  if (run.labels !== undefined) {
+    const labelBytes = readBinary(run.labels, "labels", io);
+    if (labelBytes === undefined) return false;
+    labels = new TextDecoder().decode(labelBytes).split(/\r?\n/);
+    if (labels.at(-1) === "") labels.pop();
+  }
+  let input: Float32Array;
+  try {
+    input = loadInput(bytes, r.graph.nodes[0]!.shape!, run.normalisation);
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    io.err(`mnc: error: ${run.input}: ${e.message}\n`);
+    return false;
+  }
+  const output = runReference(r.graph, input);
+  const ranked = [...output].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
+  const names = ranked.map(({ i }) => labels?.[i] ?? `class ${i}`);
+  const width = Math.max(...names.map((x) => x.length));
+  io.out(`${run.input}: ${r.graph.name}\n`);
+  ranked.forEach(({ p, i }, k) => io.out(`  ${String(k + 1).padStart(2)}. ${names[k]!.padEnd(width)}  ${p.toFixed(4)}  (${i})\n`));
+  return true;
+}
+
+function runWeightsExport(path: string, text: string, options: CompileOptions, output: string, io: Io): boolean {
+  const r = compile(text, { ...options, file: path, fuseBatchNorm: false });
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.unfused === undefined) return false;
+  if (!deliver(exportSafetensors(r.unfused), output, io)) return false;
+  io.out(`${output}: ${r.unfused.name}, ${r.unfused.nodes.filter((n) => n.op === "conv" || n.op === "depthwise" || n.op === "fc").length} layers of weights\n`);
   return true;
 }

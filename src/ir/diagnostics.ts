@@ -39,6 +39,8 @@ export interface CatalogueExample {
     readonly set?: Readonly<Record<string, string>>;
     readonly network?: string;
     readonly budgets?: { readonly multAdds?: number; readonly params?: number };
+    /** A weight file for the example: raw bytes, safetensors tensors (filled with `value`, default 0.5), or the shared trained TFLite model. */
+    readonly weights?: { readonly bytes: string } | { readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly value?: number }[] } | { readonly tflite: string };
   };
 }
 
@@ -192,6 +194,36 @@ export const Messages = {
     (what: string, total: number, limit: number, flag: string, heaviest: readonly string[]) =>
       `${total.toLocaleString("en-US")} ${what} exceed the budget of ${limit.toLocaleString("en-US")} (${flag})${heaviest.length > 0 ? `; the heaviest layers are ${heaviest.join(", ")}` : ""}`,
     { source: "network N {\n  input 32x32x3\n  conv 3x3 16\n  pw 64\n}\n", options: { budgets: { multAdds: 1000000 } } }),
+
+  // ── MN4xxx weights ───────────────────────────────────────────────────────
+  weightFileUnreadable: entry("MN4001", "a weight file that cannot be read: wrong format, truncated, corrupt",
+    (file: string, reason: string) => `cannot read the weights in ${file}: ${reason}`,
+    { source: "network N {\n  input 8x8x3\n  pw 4\n}\n", options: { weights: { bytes: "hello, world" } } }),
+  weightShapeMismatch: entry("MN4002", "a tensor whose shape does not fit its layer",
+    (layer: string, tensor: string, expected: string, found: string) => `'${layer}': ${tensor} should be ${expected}, but the file has ${found}`,
+    { source: "network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [4, 2, 1, 1] }, { name: "pw_0.bias", shape: [4] }] } } }),
+  weightMissing: entry("MN4003", "a layer whose tensors the weight file lacks",
+    (layer: string, what: string) => `'${layer}': the weights file has ${what.startsWith("no ") || what.startsWith("a ") ? what : `no tensor '${what}'`}`,
+    { source: "network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [4, 3, 1, 1] }] } } }),
+  weightsUnused: entry("MN4004", "tensors in a weight file that no layer uses",
+    (names: readonly string[]) => `the weights file has tensors no layer uses: ${names.slice(0, 5).map(q).join(", ")}${names.length > 5 ? ` and ${names.length - 5} more` : ""}`,
+    { source: "network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [4, 3, 1, 1] }, { name: "pw_0.bias", shape: [4] }, { name: "pw_1.weight", shape: [4, 4, 1, 1] }] } } }),
+  weightLayerCount: entry("MN4005", "a weight file with more or fewer layers than the network",
+    (network: string, layers: number, found: number) => `network ${q(network)} has ${layers} layer${layers === 1 ? "" : "s"} with weights, but the weights file has ${found}`,
+    { source: "network N {\n  input 224x224x3\n  conv 3x3 8 stride=2 act=relu6\n}\n", options: { weights: { tflite: "mobilenet_v1_0.25_224" } } }),
+  weightLayerMismatch: entry("MN4006", "a layer of a weight file that differs from the network's (kind, stride, padding, activation)",
+    (layer: string, fileLayer: string, what: string, expected: string, found: string) => `'${layer}' does not match ${fileLayer}: ${what} ${expected} in the network, ${found} in the file`,
+    {
+      // MobileNetV1 with ReLU where the trained TF-Slim model has ReLU6.
+      source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  avgpool global\n  fc classes\n  softmax\n}\n",
+      options: { weights: { tflite: "mobilenet_v1_0.25_224" } },
+    }),
+  fusionCertificate: entry("MN4007", "batch-norm fusion that changes the network's outputs beyond the tolerance",
+    (error: number, tolerance: number) => `batch-norm fusion changed the outputs by ${error.toExponential(2)} (relative), more than the tolerance ${tolerance.toExponential(0)}; the folded weights overflow or lose precision in float32; check the batch-norm statistics, or keep batch-norm with --no-fuse-bn`,
+    { source: "network N {\n  input 8x8x3\n  pw 2\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [2, 3, 1, 1], value: 1e10 }, { name: "pw_0.bn.gamma", shape: [2], value: 1e30 }, { name: "pw_0.bn.beta", shape: [2] }, { name: "pw_0.bn.mean", shape: [2] }, { name: "pw_0.bn.variance", shape: [2], value: 1 }] } } }),
+  weightNotFinite: entry("MN4008", "a weight that is NaN or infinite",
+    (layer: string, tensor: string, index: number) => `'${layer}': ${tensor} holds a value that is not a finite number (element ${index})`,
+    { source: "network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [4, 3, 1, 1], value: Infinity }, { name: "pw_0.bias", shape: [4] }] } } }),
 } as const;
 
 export type MessageKey = keyof typeof Messages;

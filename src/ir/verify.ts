@@ -4,7 +4,8 @@
  * diagnostic, which is for the user's mistakes.
  */
 import { InternalError } from "./diagnostics.js";
-import type { Graph, Node } from "./graph.js";
+import { isWeighted, type Graph, type Node } from "./graph.js";
+import { weightProblem } from "./weights.js";
 import { inferNode } from "./ops/index.js";
 
 const ID = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -44,7 +45,11 @@ export function verify(graph: Graph, options: VerifyOptions, after = "build"): v
       const input = node.inputs[0] === undefined ? undefined : seen.get(node.inputs[0])?.shape;
       const again = inferNode(node, input);
       if ("error" in again) fail(node, `its shape rule fails: ${again.error.message}`);
-      else if (JSON.stringify(again.node) !== JSON.stringify(node)) fail(node, "shape or pads disagree with its op's rule");
+      else if (JSON.stringify({ ...again.node, weights: undefined }) !== JSON.stringify({ ...node, weights: undefined })) fail(node, "shape or pads disagree with its op's rule");
+      if (isWeighted(node) && node.weights !== undefined) {
+        const problem = weightProblem(node, input!, node.weights);
+        if (problem !== undefined) fail(node, `weights: ${problem}`);
+      }
     }
     seen.set(node.id, node);
   }

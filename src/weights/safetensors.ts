@@ -37,29 +37,8 @@ const MAX_HEADER_BYTES = 100_000_000;
 const MAX_DEPTH = 64;
 const METADATA_KEY = "__metadata__";
 
-/** Element size in bits of every dtype the format defines. */
-const DTYPE_BITS: ReadonlyMap<string, number> = new Map([
-  ["BOOL", 8],
-  ["F4", 4],
-  ["F6_E2M3", 6],
-  ["F6_E3M2", 6],
-  ["U8", 8],
-  ["I8", 8],
-  ["F8_E5M2", 8],
-  ["F8_E4M3", 8],
-  ["F8_E8M0", 8],
-  ["I16", 16],
-  ["U16", 16],
-  ["F16", 16],
-  ["BF16", 16],
-  ["I32", 32],
-  ["U32", 32],
-  ["F32", 32],
-  ["C64", 64],
-  ["F64", 64],
-  ["I64", 64],
-  ["U64", 64],
-]);
+/** Every dtype the format defines; mnc reads the float ones below. */
+const KNOWN_DTYPES: ReadonlySet<string> = new Set(["BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F4", "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F16", "BF16", "F32", "F64", "C64"]);
 
 type FloatDtype = "F32" | "F64" | "F16" | "BF16";
 const FLOAT_BYTES: Readonly<Record<FloatDtype, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
@@ -91,47 +70,124 @@ function headerLength(bytes: Uint8Array): number | undefined {
 }
 
 // ---------------------------------------------------------------------------
-// JSON
+// Header parsing
 // ---------------------------------------------------------------------------
 
-/** A parsed JSON value, with the index in the header text where it starts. */
-type Json =
-  | { readonly kind: "object"; readonly pos: number; readonly members: ReadonlyMap<string, Json> }
-  | { readonly kind: "array"; readonly pos: number; readonly items: readonly Json[] }
-  | { readonly kind: "string"; readonly pos: number; readonly value: string }
-  | { readonly kind: "number"; readonly pos: number; readonly raw: string }
-  | { readonly kind: "literal"; readonly pos: number; readonly raw: "true" | "false" | "null" };
-
-/** A JSON problem at index `pos` of the header text. */
-class JsonError {
+/** A problem in the header at index `pos` of its text; the message is complete. */
+class HeaderProblem {
   constructor(
     readonly message: string,
     readonly pos: number,
   ) {}
 }
 
-const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+/** A JSON syntax error. */
+function syntax(message: string, pos: number): HeaderProblem {
+  return new HeaderProblem(`header is not valid JSON: ${message}`, pos);
+}
+
+/** A tensor entry as written: each field either what the format wants or a description of what is there instead. */
+interface EntryFields {
+  dtype?: { readonly value: string } | { readonly bad: string };
+  shape?: IntList;
+  offsets?: IntList;
+}
+
+/** A JSON array that should hold non-negative integers, or the description of some other value. */
+type IntList = { readonly ints: number[]; readonly count: number; readonly firstBad?: string } | { readonly bad: string };
+
+interface ParsedHeader {
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly entries: readonly { readonly name: string; readonly pos: number; readonly fields: EntryFields }[];
+}
+
 const PLAIN_STRING_RUN = /[^"\\\u0000-\u001f]*/y;
+const PLAIN_INTEGER = /^(?:0|[1-9][0-9]*)$/;
 
 /**
- * A strict RFC 8259 parser: no duplicate keys in an object, no lone
- * surrogates in strings (serde_json, the reference parser, rejects both), and
- * bounded nesting so that no input can exhaust the stack.
+ * Reads the header text against the shape of a safetensors header while
+ * checking strict RFC 8259 syntax. It keeps only what the format uses (names,
+ * dtypes, shapes, offsets, metadata strings) and skips anything else without
+ * building it, so memory stays proportional to what is kept; it stops at the
+ * first problem. Duplicate keys and lone surrogate escapes are errors (as in
+ * serde_json, the reference parser), and nesting is bounded so that no input
+ * can exhaust the stack.
  */
-class JsonParser {
+class HeaderParser {
   private i = 0;
 
   constructor(private readonly text: string) {}
 
-  parseDocument(): Json {
+  parse(): ParsedHeader {
+    let metadata: Readonly<Record<string, string>> = Object.freeze({});
+    const entries: { name: string; pos: number; fields: EntryFields }[] = [];
     this.skipSpace();
-    const value = this.value(0);
+    this.object(0, (name, keyPos) => {
+      const pos = this.i;
+      if (name === METADATA_KEY) metadata = this.metadata();
+      else {
+        if (name === "") throw new HeaderProblem("empty tensor name", keyPos);
+        entries.push({ name, pos, fields: this.entry(name) });
+      }
+    });
     this.skipSpace();
-    if (this.i < this.text.length) throw new JsonError(`unexpected ${this.describe()} after the end of the JSON object`, this.i);
-    return value;
+    if (this.i < this.text.length) throw syntax(`unexpected ${this.describeChar()} after the end of the JSON object`, this.i);
+    return { metadata, entries };
   }
 
-  private describe(): string {
+  private metadata(): Readonly<Record<string, string>> {
+    if (this.peek() !== 0x7b) throw new HeaderProblem(`"__metadata__" must be an object of strings, not ${this.describeValue(1)}`, this.i);
+    const pairs: [string, string][] = [];
+    this.object(1, (key) => {
+      if (this.peek() !== 0x22) throw new HeaderProblem(`"__metadata__" value for ${quote(key)} must be a string, not ${this.describeValue(2)}`, this.i);
+      pairs.push([key, this.string()]);
+    });
+    // fromEntries defines own properties, so a "__proto__" key is just a key.
+    return Object.freeze(Object.fromEntries(pairs));
+  }
+
+  private entry(name: string): EntryFields {
+    const pos = this.i;
+    if (this.peek() !== 0x7b) throw new HeaderProblem(`tensor ${quote(name)}: entry must be an object, not ${this.describeValue(1)}`, pos);
+    const fields: EntryFields = {};
+    this.object(1, (key) => {
+      if (key === "dtype") fields.dtype = this.peek() === 0x22 ? { value: this.string() } : { bad: this.describeValue(2) };
+      else if (key === "shape") fields.shape = this.intList();
+      else if (key === "data_offsets") fields.offsets = this.intList();
+      else this.skipValue(2); // unknown fields are ignored, as by the reference implementation
+    });
+    return fields;
+  }
+
+  private intList(): IntList {
+    if (this.peek() !== 0x5b) return { bad: this.describeValue(2) };
+    const ints: number[] = [];
+    let count = 0;
+    let firstBad: string | undefined;
+    this.array(2, () => {
+      count++;
+      const c = this.peek();
+      if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+        const raw = this.number();
+        const x = Number(raw);
+        if (firstBad === undefined && PLAIN_INTEGER.test(raw) && Number.isSafeInteger(x)) ints.push(x);
+        else firstBad ??= raw;
+      } else {
+        const d = this.describeValue(3);
+        firstBad ??= d;
+      }
+      if (firstBad !== undefined) ints.length = 0; // nothing more to keep
+    });
+    return firstBad === undefined ? { ints, count } : { ints, count, firstBad };
+  }
+
+  // ── JSON syntax ──────────────────────────────────────────────────────────
+
+  private peek(): number {
+    return this.text.charCodeAt(this.i); // NaN at the end
+  }
+
+  private describeChar(): string {
     if (this.i >= this.text.length) return "end of header";
     const c = this.text.codePointAt(this.i) ?? 0;
     return c >= 0x20 && c < 0x7f ? `'${String.fromCodePoint(c)}'` : `character U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
@@ -146,89 +202,121 @@ class JsonParser {
     }
   }
 
-  private value(depth: number): Json {
-    if (depth > MAX_DEPTH) throw new JsonError(`JSON nested more than ${MAX_DEPTH} levels deep`, this.i);
-    const pos = this.i;
-    const c = this.text.charCodeAt(this.i);
-    if (c === 0x7b) return this.object(depth);
-    if (c === 0x5b) return this.array(depth);
-    if (c === 0x22) return { kind: "string", pos, value: this.string() };
-    for (const raw of ["true", "false", "null"] as const) {
-      if (this.text.startsWith(raw, this.i)) {
-        this.i += raw.length;
-        return { kind: "literal", pos, raw };
-      }
-    }
-    NUMBER.lastIndex = this.i;
-    const m = NUMBER.exec(this.text);
-    if (m !== null && m[0].length > 0) {
-      this.i += m[0].length;
-      return { kind: "number", pos, raw: m[0] };
-    }
-    throw new JsonError(`expected a JSON value, found ${this.describe()}`, pos);
+  private checkDepth(depth: number): void {
+    if (depth > MAX_DEPTH) throw syntax(`nested more than ${MAX_DEPTH} levels deep`, this.i);
   }
 
-  private object(depth: number): Json {
-    const pos = this.i;
+  /** An object at the current '{'; `member` must consume each member's value. Duplicate keys are errors. */
+  private object(depth: number, member: (key: string, keyPos: number) => void): void {
+    this.checkDepth(depth);
     this.i++; // {
-    const members = new Map<string, Json>();
+    const keys = new Set<string>();
     this.skipSpace();
-    if (this.text.charCodeAt(this.i) === 0x7d) {
+    if (this.peek() === 0x7d) {
       this.i++;
-      return { kind: "object", pos, members };
+      return;
     }
     for (;;) {
       this.skipSpace();
-      if (this.text.charCodeAt(this.i) !== 0x22) throw new JsonError(`expected a string key, found ${this.describe()}`, this.i);
+      if (this.peek() !== 0x22) throw syntax(`expected a string key, found ${this.describeChar()}`, this.i);
       const keyPos = this.i;
       const key = this.string();
-      if (members.has(key)) throw new JsonError(`duplicate key ${JSON.stringify(key)} (the format does not allow duplicate keys)`, keyPos);
+      if (keys.has(key)) throw syntax(`duplicate key ${quote(key)} (the format does not allow duplicate keys)`, keyPos);
+      keys.add(key);
       this.skipSpace();
-      if (this.text.charCodeAt(this.i) !== 0x3a) throw new JsonError(`expected ':' after key ${JSON.stringify(key)}, found ${this.describe()}`, this.i);
+      if (this.peek() !== 0x3a) throw syntax(`expected ':' after key ${quote(key)}, found ${this.describeChar()}`, this.i);
       this.i++;
       this.skipSpace();
-      members.set(key, this.value(depth + 1));
+      member(key, keyPos);
       this.skipSpace();
-      const c = this.text.charCodeAt(this.i);
-      if (c === 0x2c) {
-        this.i++;
-        continue;
-      }
-      if (c === 0x7d) {
-        this.i++;
-        return { kind: "object", pos, members };
-      }
-      throw new JsonError(`expected ',' or '}' in an object, found ${this.describe()}`, this.i);
+      const c = this.peek();
+      this.i++;
+      if (c === 0x2c) continue;
+      if (c === 0x7d) return;
+      this.i--;
+      throw syntax(`expected ',' or '}' in an object, found ${this.describeChar()}`, this.i);
     }
   }
 
-  private array(depth: number): Json {
-    const pos = this.i;
+  /** An array at the current '['; `item` must consume each item. */
+  private array(depth: number, item: () => void): void {
+    this.checkDepth(depth);
     this.i++; // [
-    const items: Json[] = [];
     this.skipSpace();
-    if (this.text.charCodeAt(this.i) === 0x5d) {
+    if (this.peek() === 0x5d) {
       this.i++;
-      return { kind: "array", pos, items };
+      return;
     }
     for (;;) {
       this.skipSpace();
-      items.push(this.value(depth + 1));
+      item();
       this.skipSpace();
-      const c = this.text.charCodeAt(this.i);
-      if (c === 0x2c) {
-        this.i++;
-        continue;
-      }
-      if (c === 0x5d) {
-        this.i++;
-        return { kind: "array", pos, items };
-      }
-      throw new JsonError(`expected ',' or ']' in an array, found ${this.describe()}`, this.i);
+      const c = this.peek();
+      this.i++;
+      if (c === 0x2c) continue;
+      if (c === 0x5d) return;
+      this.i--;
+      throw syntax(`expected ',' or ']' in an array, found ${this.describeChar()}`, this.i);
     }
   }
 
-  /** A string starting at the current '"'. */
+  /** Consumes any value, keeping nothing. */
+  private skipValue(depth: number): void {
+    this.describeValue(depth);
+  }
+
+  /** Consumes any value and says what it was ("an array", "the number 3", "null", …). */
+  private describeValue(depth: number): string {
+    const c = this.peek();
+    if (c === 0x7b) {
+      this.object(depth, () => this.skipValue(depth + 1));
+      return "an object";
+    }
+    if (c === 0x5b) {
+      this.array(depth, () => this.skipValue(depth + 1));
+      return "an array";
+    }
+    if (c === 0x22) {
+      this.string();
+      return "a string";
+    }
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return `the number ${this.number()}`;
+    for (const word of ["true", "false", "null"]) {
+      if (this.text.startsWith(word, this.i)) {
+        this.i += word.length;
+        return word;
+      }
+    }
+    throw syntax(`expected a JSON value, found ${this.describeChar()}`, this.i);
+  }
+
+  /** A number at the current position (RFC 8259 grammar), as written. */
+  private number(): string {
+    const t = this.text;
+    const start = this.i;
+    const digits = (): number => {
+      const from = this.i;
+      while (this.i < t.length && t.charCodeAt(this.i) >= 0x30 && t.charCodeAt(this.i) <= 0x39) this.i++;
+      return this.i - from;
+    };
+    if (t.charCodeAt(this.i) === 0x2d) this.i++;
+    if (t.charCodeAt(this.i) === 0x30) this.i++;
+    else if (digits() === 0) throw syntax("invalid number: expected a digit", this.i);
+    if (t.charCodeAt(this.i) === 0x2e) {
+      this.i++;
+      if (digits() === 0) throw syntax("invalid number: expected a digit after '.'", this.i);
+    }
+    const e = t.charCodeAt(this.i);
+    if (e === 0x65 || e === 0x45) {
+      this.i++;
+      const sign = t.charCodeAt(this.i);
+      if (sign === 0x2b || sign === 0x2d) this.i++;
+      if (digits() === 0) throw syntax("invalid number: expected a digit in the exponent", this.i);
+    }
+    return t.slice(start, this.i);
+  }
+
+  /** A string at the current '"'. */
   private string(): string {
     const t = this.text;
     const start = this.i;
@@ -240,13 +328,13 @@ class JsonParser {
       const len = run === null ? 0 : run[0].length;
       out += t.slice(this.i, this.i + len);
       this.i += len;
-      if (this.i >= t.length) throw new JsonError("unterminated string", start);
+      if (this.i >= t.length) throw syntax("unterminated string", start);
       const c = t.charCodeAt(this.i);
       if (c === 0x22) {
         this.i++;
         break;
       }
-      if (c < 0x20) throw new JsonError(`unescaped control character U+${c.toString(16).toUpperCase().padStart(4, "0")} in a string`, this.i);
+      if (c < 0x20) throw syntax(`unescaped control character U+${c.toString(16).toUpperCase().padStart(4, "0")} in a string`, this.i);
       // A backslash.
       const e = t.charCodeAt(this.i + 1);
       const simple = ESCAPES.get(e);
@@ -255,14 +343,14 @@ class JsonParser {
         this.i += 2;
       } else if (e === 0x75 /* u */) {
         const hex = t.slice(this.i + 2, this.i + 6);
-        if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw new JsonError("invalid \\u escape in a string", this.i);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw syntax("invalid \\u escape in a string", this.i);
         out += String.fromCharCode(parseInt(hex, 16));
         this.i += 6;
       } else {
-        throw new JsonError("invalid escape in a string", this.i);
+        throw syntax("invalid escape in a string", this.i);
       }
     }
-    if (!isWellFormed(out)) throw new JsonError("string contains a lone UTF-16 surrogate escape", start);
+    if (!isWellFormed(out)) throw syntax("string contains a lone UTF-16 surrogate escape", start);
     return out;
   }
 }
@@ -291,6 +379,10 @@ function isWellFormed(s: string): boolean {
   return true;
 }
 
+function quote(s: string): string {
+  return JSON.stringify(s);
+}
+
 // ---------------------------------------------------------------------------
 // Reader
 // ---------------------------------------------------------------------------
@@ -309,8 +401,9 @@ interface Entry {
 /**
  * Reads a safetensors file. Throws WeightFileError, and nothing else, for any
  * file that does not follow the format or holds a dtype other than F32, F64,
- * F16 and BF16. Allocates no more than the tensors' float32 data, which the
- * file's own size bounds.
+ * F16 and BF16. Nothing is allocated from a declared size before that size is
+ * checked against the file: the header costs memory proportional to its
+ * length, the tensors their float32 data.
  */
 export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   if (bytes.length < 8) throw new WeightFileError(`not a safetensors file: ${bytes.length} bytes, too short to hold the 8-byte header length`, 0);
@@ -333,25 +426,20 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   const bad = invalidUtf8At(headerBytes);
   if (bad >= 0) throw new WeightFileError(`header is not valid UTF-8 (byte 0x${(headerBytes[bad] ?? 0).toString(16).padStart(2, "0")} at header byte ${bad})`, 8 + bad);
   const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(headerBytes);
-  // Only called for an error message: the file offset of index `pos` of the text.
+  // Only called for an error: the file offset of index `pos` of the text.
   const fileOffset = (pos: number): number => 8 + new TextEncoder().encode(text.slice(0, pos)).length;
-
-  let root: Json;
-  try {
-    root = new JsonParser(text).parseDocument();
-  } catch (e) {
-    if (e instanceof JsonError) throw new WeightFileError(`header is not valid JSON: ${e.message}`, fileOffset(e.pos));
-    throw e;
-  }
-  if (root.kind !== "object") throw new WeightFileError(`header must be a JSON object, not ${describeKind(root)}`, 8);
 
   const bufferStart = 8 + n;
   const bufferLength = bytes.length - bufferStart;
-  let metadata: Readonly<Record<string, string>> = Object.freeze({});
   const entries: Entry[] = [];
-  for (const [name, value] of root.members) {
-    if (name === METADATA_KEY) metadata = readMetadata(value, fileOffset);
-    else entries.push(readEntry(name, value, bufferLength, fileOffset));
+  let metadata: Readonly<Record<string, string>>;
+  try {
+    const header = new HeaderParser(text).parse();
+    metadata = header.metadata;
+    for (const e of header.entries) entries.push(checkEntry(e.name, e.pos, e.fields, bufferLength));
+  } catch (e) {
+    if (e instanceof HeaderProblem) throw new WeightFileError(e.message, fileOffset(e.pos));
+    throw e;
   }
 
   // Data order; among equal begins the empty tensors first, then header order.
@@ -372,101 +460,55 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     throw new WeightFileError(`${bufferLength - covered} trailing bytes after the last tensor: the tensors cover ${covered} of the ${bufferLength}-byte buffer`, bufferStart + covered);
   }
 
-  const tensors = entries.map((e): RawTensor => Object.freeze({ name: e.name, shape: Object.freeze([...e.shape]), data: decode(bytes, bufferStart + e.begin, e) }));
+  const tensors = entries.map((e): RawTensor => Object.freeze({ name: e.name, shape: Object.freeze(e.shape), data: decode(bytes, bufferStart + e.begin, e) }));
   return Object.freeze({ tensors: Object.freeze(tensors), metadata });
 }
 
-function describeKind(v: Json): string {
-  switch (v.kind) {
-    case "object":
-      return "an object";
-    case "array":
-      return "an array";
-    case "string":
-      return "a string";
-    case "number":
-      return `the number ${v.raw}`;
-    case "literal":
-      return v.raw;
-  }
-}
-
-function quote(s: string): string {
-  return JSON.stringify(s);
-}
-
-function readMetadata(value: Json, fileOffset: (pos: number) => number): Readonly<Record<string, string>> {
-  if (value.kind !== "object") throw new WeightFileError(`"__metadata__" must be an object of strings, not ${describeKind(value)}`, fileOffset(value.pos));
-  const pairs: [string, string][] = [];
-  for (const [k, v] of value.members) {
-    if (v.kind !== "string") throw new WeightFileError(`"__metadata__" value for ${quote(k)} must be a string, not ${describeKind(v)}`, fileOffset(v.pos));
-    pairs.push([k, v.value]);
-  }
-  // fromEntries defines own properties, so a "__proto__" key is just a key.
-  return Object.freeze(Object.fromEntries(pairs));
-}
-
-/** A non-negative integer written as plain digits that a double holds exactly, or undefined. */
-function plainInteger(v: Json): number | undefined {
-  if (v.kind !== "number" || !/^(?:0|[1-9][0-9]*)$/.test(v.raw)) return undefined;
-  const x = Number(v.raw);
-  return Number.isSafeInteger(x) ? x : undefined;
-}
-
-function readEntry(name: string, value: Json, bufferLength: number, fileOffset: (pos: number) => number): Entry {
+/** Checks one entry's fields against each other and the buffer. */
+function checkEntry(name: string, pos: number, f: EntryFields, bufferLength: number): Entry {
   const fail = (what: string): never => {
-    throw new WeightFileError(`tensor ${quote(name)}: ${what}`, fileOffset(value.pos));
+    throw new HeaderProblem(`tensor ${quote(name)}: ${what}`, pos);
   };
-  if (name === "") fail("empty tensor name");
-  if (value.kind !== "object") return fail(`entry must be an object, not ${describeKind(value)}`);
+  if (f.dtype === undefined) return fail(`missing "dtype"`);
+  if (f.shape === undefined) return fail(`missing "shape"`);
+  if (f.offsets === undefined) return fail(`missing "data_offsets"`);
 
-  const dtypeJson = value.members.get("dtype");
-  const shapeJson = value.members.get("shape");
-  const offsetsJson = value.members.get("data_offsets");
-  if (dtypeJson === undefined) return fail(`missing "dtype"`);
-  if (shapeJson === undefined) return fail(`missing "shape"`);
-  if (offsetsJson === undefined) return fail(`missing "data_offsets"`);
-
-  if (dtypeJson.kind !== "string") return fail(`"dtype" must be a string, not ${describeKind(dtypeJson)}`);
-  const dtype = dtypeJson.value;
-  if (!DTYPE_BITS.has(dtype)) return fail(`unknown dtype ${quote(dtype)}`);
+  if ("bad" in f.dtype) return fail(`"dtype" must be a string, not ${f.dtype.bad}`);
+  const dtype = f.dtype.value;
+  if (!KNOWN_DTYPES.has(dtype)) return fail(`unknown dtype ${quote(dtype)}`);
   if (!isFloatDtype(dtype)) return fail(`dtype ${dtype} is not supported for weights (mnc reads F32, F64, F16 and BF16)`);
 
-  if (shapeJson.kind !== "array") return fail(`"shape" must be an array of non-negative integers, not ${describeKind(shapeJson)}`);
-  const shape: number[] = [];
-  for (const d of shapeJson.items) {
-    const x = plainInteger(d);
-    if (x === undefined) return fail(`"shape" must hold non-negative integers, but has ${d.kind === "number" ? d.raw : describeKind(d)}`);
-    shape.push(x);
-  }
+  if ("bad" in f.shape) return fail(`"shape" must be an array of non-negative integers, not ${f.shape.bad}`);
+  if (f.shape.firstBad !== undefined) return fail(`"shape" must hold non-negative integers, but has ${withoutArticle(f.shape.firstBad)}`);
+  const shape = f.shape.ints;
 
-  if (offsetsJson.kind !== "array" || offsetsJson.items.length !== 2) {
-    return fail(`"data_offsets" must be an array of two non-negative integers [begin, end], not ${offsetsJson.kind === "array" ? `an array of ${offsetsJson.items.length}` : describeKind(offsetsJson)}`);
+  if ("bad" in f.offsets || f.offsets.count !== 2) {
+    return fail(`"data_offsets" must be an array of two non-negative integers [begin, end], not ${"bad" in f.offsets ? f.offsets.bad : `an array of ${f.offsets.count}`}`);
   }
-  const [bJson, eJson] = offsetsJson.items as [Json, Json];
-  const begin = plainInteger(bJson);
-  const end = plainInteger(eJson);
-  if (begin === undefined || end === undefined) {
-    const bad = begin === undefined ? bJson : eJson;
-    return fail(`"data_offsets" must hold non-negative integers, but has ${bad.kind === "number" ? bad.raw : describeKind(bad)}`);
-  }
+  if (f.offsets.firstBad !== undefined) return fail(`"data_offsets" must hold non-negative integers, but has ${withoutArticle(f.offsets.firstBad)}`);
+  const [begin, end] = f.offsets.ints as [number, number];
   if (begin > end) return fail(`data_offsets [${begin}, ${end}] begin after they end`);
   if (end > bufferLength) return fail(`data_offsets [${begin}, ${end}] run past the end of the ${bufferLength}-byte buffer`);
 
-  // Element count, stopping as soon as it cannot fit in the buffer (no overflow).
+  // Element count, with no product ever leaving the range a double holds exactly.
   const elementBytes = FLOAT_BYTES[dtype];
   const shown = `[${shape.join(", ")}]`;
-  let numel = 1;
-  if (shape.includes(0)) numel = 0;
-  else {
-    for (const d of shape) {
-      numel *= d;
-      if (numel * elementBytes > bufferLength) return fail(`shape ${shown} of ${dtype} needs more bytes than the ${bufferLength}-byte buffer holds`);
+  let numel = shape.includes(0) ? 0 : 1;
+  for (const d of shape) {
+    if (numel === 0) break;
+    if (d > Math.floor(Number.MAX_SAFE_INTEGER / elementBytes / numel)) {
+      return fail(`shape ${shown} of ${dtype} needs more than ${Number.MAX_SAFE_INTEGER} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
+    numel *= d;
   }
   const size = numel * elementBytes;
   if (size !== end - begin) return fail(`shape ${shown} of ${dtype} needs ${size} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
-  return { name, dtype, shape, numel, begin, end, pos: value.pos };
+  return { name, dtype, shape, numel, begin, end, pos };
+}
+
+/** "the number -2" → "-2"; other descriptions unchanged. */
+function withoutArticle(description: string): string {
+  return description.startsWith("the number ") ? description.slice("the number ".length) : description;
 }
 
 const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -563,8 +605,9 @@ function invalidUtf8At(b: Uint8Array): number {
  *
  * Throws Error (a programming error, not a file error) for an empty,
  * duplicate or reserved tensor name, a string that is not well-formed
- * Unicode, a shape that is not a list of non-negative integers, or data whose
- * length differs from the shape's element count.
+ * Unicode, a shape that is not a list of non-negative integers, data whose
+ * length differs from the shape's element count, or a header over the limit
+ * that readers accept.
  */
 export function writeSafetensors(tensors: readonly RawTensor[], metadata?: Readonly<Record<string, string>>): Uint8Array {
   const parts: string[] = [];
@@ -601,6 +644,7 @@ export function writeSafetensors(tensors: readonly RawTensor[], metadata?: Reado
 
   const json = new TextEncoder().encode(`{${parts.join(",")}}`);
   const headerLength = Math.ceil(json.length / 8) * 8;
+  if (headerLength > MAX_HEADER_BYTES) throw new Error(`safetensors header would be ${headerLength} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept`);
   const out = new Uint8Array(8 + headerLength + offset);
   const view = new DataView(out.buffer);
   view.setUint32(0, headerLength, true);

@@ -494,7 +494,7 @@ export function readTflite(bytes: Uint8Array): TfliteModel {
     const id = Array.from(bytes.subarray(4, 8), (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`)).join("");
     throw new WeightFileError(`not a TFLite file: file identifier is "${id}", expected "${FILE_IDENTIFIER}" at bytes 4..8`, 4);
   }
-  const r = new FlatReader(bytes);
+  const r: FlatReader = new FlatReader(bytes);
 
   const model = r.table(r.deref(0, "root table"), "model");
   const version = r.fieldU32(model, F.model.version, 0);
@@ -507,19 +507,17 @@ export function readTflite(bytes: Uint8Array): TfliteModel {
   if (subgraphs === undefined || subgraphs.length === 0) r.fail("model has no subgraphs", model.pos);
   const subgraph = r.tableAt(subgraphs, 0, "subgraph 0");
 
+  // Every buffer is checked, used or not (buffer 0 is the empty sentinel).
   const buffers = r.vector(model, F.model.buffers, 4, "model buffers") ?? { length: 0, start: 0 };
-  const bufferRanges = new Map<number, BufferRange | undefined>();
-  const bufferRange = (index: number, what: string): BufferRange | undefined => {
-    if (!bufferRanges.has(index)) bufferRanges.set(index, readBuffer(r, buffers, index, what));
-    return bufferRanges.get(index);
-  };
+  const bufferRanges: (BufferRange | undefined)[] = [];
+  for (let i = 0; i < buffers.length; i++) bufferRanges.push(readBuffer(r, buffers, i));
 
   // Tensors.
   const tensorVec = r.vector(subgraph, F.subgraph.tensors, 4, "subgraph 0 tensors") ?? { length: 0, start: 0 };
   const tensors: TfliteTensor[] = [];
   for (let i = 0; i < tensorVec.length; i++) {
     const t = r.tableAt(tensorVec, i, `tensor ${i}`);
-    tensors.push(readTensor(r, t, i, buffers.length, bufferRange));
+    tensors.push(readTensor(r, t, i, bufferRanges));
   }
   const tensorCount = tensors.length;
 
@@ -588,8 +586,8 @@ function readOperatorCodes(r: FlatReader, model: Table): string[] {
 }
 
 /** Where buffer `index`'s data is, or undefined when it holds none. */
-function readBuffer(r: FlatReader, buffers: Vec, index: number, what: string): BufferRange | undefined {
-  const t = r.tableAt(buffers, index, `${what}: buffer ${index}`);
+function readBuffer(r: FlatReader, buffers: Vec, index: number): BufferRange | undefined {
+  const t = r.tableAt(buffers, index, `buffer ${index}`);
   const data = r.vector(t, F.buffer.data, 1, `buffer ${index} data`);
   // offset and size locate data outside the FlatBuffer; an offset of 0 or 1 means unused.
   const offset = r.fieldU64(t, F.buffer.offset, `buffer ${index} offset`);
@@ -603,50 +601,50 @@ function readBuffer(r: FlatReader, buffers: Vec, index: number, what: string): B
   return { start: data.start, length: data.length };
 }
 
-function readTensor(
-  r: FlatReader,
-  t: Table,
-  index: number,
-  bufferCount: number,
-  bufferRange: (index: number, what: string) => BufferRange | undefined,
-): TfliteTensor {
+function readTensor(r: FlatReader, t: Table, index: number, bufferRanges: readonly (BufferRange | undefined)[]): TfliteTensor {
   const what = `tensor ${index}`;
   const name = r.string(t, F.tensor.name, `${what} name`) ?? "";
   const shape = r.int32s(t, F.tensor.shape, `${what} shape`) ?? [];
-  if (shape.length > MAX_RANK) r.fail(`${what} (${JSON.stringify(name)}): rank ${shape.length} is beyond ${MAX_RANK}`, t.pos);
+  if (shape.length > MAX_RANK) r.fail(`${what} (${quote(name)}): rank ${shape.length} is beyond ${MAX_RANK}`, t.pos);
   for (const d of shape) {
     // Dimensions the converter could not fix are -1 in some files.
-    if (d < -1) r.fail(`${what} (${JSON.stringify(name)}): invalid dimension ${d} in shape [${shape.join(", ")}]`, t.pos);
+    if (d < -1) r.fail(`${what} (${quote(name)}): invalid dimension ${d} in shape [${shape.join(", ")}]`, t.pos);
   }
   const typeCode = r.fieldI8(t, F.tensor.type, 0);
   const typeInfo = TENSOR_TYPES[typeCode];
-  if (typeInfo === undefined) r.fail(`${what} (${JSON.stringify(name)}): unknown tensor type ${typeCode}`, t.pos);
+  if (typeInfo === undefined) r.fail(`${what} (${quote(name)}): unknown tensor type ${typeCode}`, t.pos);
   const [type, elementSize] = typeInfo;
   const buffer = r.fieldU32(t, F.tensor.buffer, 0);
-  if (buffer !== 0 || bufferCount > 0) {
-    if (buffer >= bufferCount) r.fail(`${what} (${JSON.stringify(name)}): buffer index ${buffer} is out of range (the model has ${bufferCount} buffers)`, t.pos);
+  // A model without a buffer list is tolerated when no tensor refers past the sentinel.
+  if (buffer >= Math.max(bufferRanges.length, 1)) {
+    r.fail(`${what} (${quote(name)}): buffer index ${buffer} is out of range (the model has ${bufferRanges.length} buffers)`, t.pos);
   }
-  const range = bufferCount > 0 ? bufferRange(buffer, what) : undefined;
+  const range = bufferRanges[buffer];
 
   const base = { index, name, shape: Object.freeze(shape), type, buffer };
   if (range === undefined) return Object.freeze(base);
 
   if (r.field(t, F.tensor.sparsity, 4) !== undefined) {
-    if (type === "FLOAT32") r.fail(`${what} (${JSON.stringify(name)}): sparse constant tensors are not supported`, t.pos);
+    if (type === "FLOAT32") r.fail(`${what} (${quote(name)}): sparse constant tensors are not supported`, t.pos);
     return Object.freeze(base);
   }
   // The element count, stopping before it can exceed what the buffer holds.
   let count = 1;
   for (const d of shape) {
-    if (d < 0) r.fail(`${what} (${JSON.stringify(name)}): a constant tensor cannot have an unknown dimension (shape [${shape.join(", ")}])`, t.pos);
+    if (d < 0) r.fail(`${what} (${quote(name)}): a constant tensor cannot have an unknown dimension (shape [${shape.join(", ")}])`, t.pos);
     count *= d;
     if (count > range.length) break;
   }
   if (elementSize > 0 && count * elementSize !== range.length) {
-    r.fail(`${what} (${JSON.stringify(name)}): ${type} shape [${shape.join(", ")}] needs ${count * elementSize} bytes, but buffer ${buffer} holds ${range.length}`, t.pos);
+    r.fail(`${what} (${quote(name)}): ${type} shape [${shape.join(", ")}] needs ${count * elementSize} bytes, but buffer ${buffer} holds ${range.length}`, t.pos);
   }
   if (type !== "FLOAT32") return Object.freeze(base);
   return Object.freeze({ ...base, data: r.float32s(range.start, count, `${what} data`) });
+}
+
+/** A tensor name for a message, shortened when a damaged file makes it huge. */
+function quote(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
 }
 
 function readOptions(r: FlatReader, op: Table, opcode: string, what: string): TfliteOptions {

@@ -1,0 +1,245 @@
+/**
+ * The report and the sweep as one self-contained HTML page each: inline CSS,
+ * inline SVG charts (svg.ts), no scripts, no external resources, no dates — the
+ * same report gives the same bytes. Every string from the report is escaped by
+ * construction (`el` escapes text and attribute values), and the page is also
+ * well-formed XML (every element closed), so it parses as HTML and as XHTML.
+ * Follows the reader's light or dark colour scheme.
+ */
+import type { Report } from "./model.js";
+import { sweepPoint, type Sweep, type SweepPoint } from "./sweep.js";
+import { bytes, group, percent, shape, short, width } from "./format.js";
+import { el, layerBarChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
+
+/** An HTML element: always an explicit end tag (`<td></td>`, never `<td/>`). */
+function h(name: string, attrs: Attrs = {}, children: readonly Child[] = []): Markup {
+  return el(name, attrs, children, false);
+}
+
+const CSS = `
+:root{color-scheme:light dark;--fg:#1f2328;--bg:#ffffff;--muted:#59636e;--rule:#d1d9e0;--stripe:#f6f8fa;--hl:#fff8c5;--card:#f6f8fa}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--rule:#3d444d;--stripe:#151b23;--hl:#3b2e00;--card:#151b23}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
+main{max-width:1180px;margin:0 auto;padding:24px 24px 48px}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:32px 0 10px;padding-bottom:4px;border-bottom:1px solid var(--rule)}
+.sub{color:var(--muted);margin:0 0 16px}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
+.card{background:var(--card);border:1px solid var(--rule);border-radius:6px;padding:10px 14px;min-width:200px}
+.card .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.card .v{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
+.card .s{color:var(--muted);font-size:12px}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:4px 0}
+th,td{padding:3px 10px;border-bottom:1px solid var(--rule);text-align:left;white-space:nowrap;vertical-align:top}
+thead th{border-bottom:2px solid var(--rule);font-weight:600}
+th.n,td.n{text-align:right}
+tbody tr:nth-child(even){background:var(--stripe)}
+tbody tr.peak{background:var(--hl)}
+tfoot td{font-weight:600;border-top:2px solid var(--rule)}
+.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+caption{caption-side:bottom;text-align:left;color:var(--muted);font-size:12px;padding-top:6px}
+figure{margin:16px 0}
+figure svg{display:block;max-width:100%;height:auto}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
+ul.convention li{margin:4px 0;max-width:80ch}
+footer{margin-top:40px;color:var(--muted);font-size:12px}
+`
+  .trim()
+  .split("\n")
+  .join("");
+
+function page(title: string, generator: string, body: readonly Child[]): string {
+  const doc = h("html", { lang: "en" }, [
+    h("head", {}, [
+      el("meta", { charset: "utf-8" }),
+      el("meta", { name: "viewport", content: "width=device-width, initial-scale=1" }),
+      el("meta", { name: "generator", content: generator }),
+      h("title", {}, [title]),
+      h("style", {}, [raw(CSS)]),
+    ]),
+    h("body", {}, [h("main", {}, body)]),
+  ]);
+  return `<!DOCTYPE html>\n${doc.markup}\n`;
+}
+
+function figure(svgMarkup: string, caption?: string): Markup {
+  return h("figure", {}, [raw(svgMarkup), caption === undefined ? null : h("figcaption", { class: "sub" }, [caption])]);
+}
+
+interface Column {
+  readonly title: string;
+  readonly numeric?: boolean;
+}
+
+function table(columns: readonly Column[], rows: readonly (readonly Child[])[], options: { foot?: readonly Child[]; rowClass?: (i: number) => string | null; caption?: string; cls?: string } = {}): Markup {
+  const cell = (tag: "td" | "th", c: Column | undefined, v: Child): Markup => h(tag, { class: c?.numeric ? "n" : null }, [v]);
+  return h("div", { class: "scroll" }, [
+    h("table", { class: options.cls ?? null }, [
+      options.caption === undefined ? null : h("caption", {}, [options.caption]),
+      h("thead", {}, [h("tr", {}, columns.map((c) => h("th", { class: c.numeric ? "n" : null, scope: "col" }, [c.title])))]),
+      h(
+        "tbody",
+        {},
+        rows.map((r, i) => h("tr", { class: options.rowClass?.(i) ?? null }, r.map((v, j) => cell("td", columns[j], v)))),
+      ),
+      options.foot === undefined ? null : h("tfoot", {}, [h("tr", {}, options.foot.map((v, j) => cell("td", columns[j], v)))]),
+    ]),
+  ]);
+}
+
+/** "16.10 MiB; " from `bytes`' parenthesis, or nothing below 1 KiB. */
+function unit(n: number): string {
+  const m = /\((.*)\)$/.exec(bytes(n));
+  return m === null ? "" : `${m[1]}; `;
+}
+
+function card(key: string, value: string, sub: string): Markup {
+  return h("div", { class: "card" }, [h("div", { class: "k" }, [key]), h("div", { class: "v" }, [value]), h("div", { class: "s" }, [sub])]);
+}
+
+// ---------------------------------------------------------------------------
+// The report
+
+function reportTitle(r: Report): string {
+  return `${r.network} — α ${r.alpha}, input ${shape(r.input)}, output ${shape(r.output)}`;
+}
+
+function totalsRows(r: Report): Child[][] {
+  const t = r.totals;
+  return [
+    ["mult-adds", group(t.multAdds), `FLOPs = 2 × mult-adds = ${group(t.flops)}`],
+    ["weights", group(t.weights), ""],
+    ["biases", group(t.biases), ""],
+    ["params", group(t.params), "weights + biases, before batch-norm fusion"],
+    ["BN params", group(t.bnParams), "γ, β, mean, variance per normalised channel"],
+    ["Keras total", group(t.kerasTotal), `${group(t.kerasTrainable)} trainable, ${group(t.kerasNonTrainable)} non-trainable`],
+    ["deployed params", group(t.deployedParams), "after batch-norm fusion"],
+    ["weight memory, float32", bytes(t.weightBytesFloat32), "every weight and bias in 4 bytes"],
+    ["weight memory, int8", bytes(t.weightBytesInt8), "weights in 1 byte, biases in 4 (int32)"],
+    ["peak activations", bytes(t.peakActivationBytes), `at ${t.peakActivationLayer} (float32, batch 1)`],
+  ].map(([k, v, note]) => [k, v, note === "" ? null : note]);
+}
+
+const LAYER_COLUMNS: readonly Column[] = [
+  { title: "layer" },
+  { title: "op" },
+  { title: "input", numeric: true },
+  { title: "output", numeric: true },
+  { title: "width", numeric: true },
+  { title: "mult-adds", numeric: true },
+  { title: "weights", numeric: true },
+  { title: "biases", numeric: true },
+  { title: "BN params", numeric: true },
+  { title: "activations", numeric: true },
+];
+
+const TYPE_COLUMNS: readonly Column[] = [
+  { title: "type" },
+  { title: "mult-adds", numeric: true },
+  { title: "share", numeric: true },
+  { title: "weights", numeric: true },
+  { title: "share", numeric: true },
+];
+
+/**
+ * The whole report as one page: title, key figures and totals, the by-type
+ * table (the paper's Table 2) with its share chart, the per-layer table (the
+ * layer of peak activation memory highlighted), the per-layer mult-adds and
+ * params charts, and the counting convention.
+ */
+export function reportHtml(r: Report): string {
+  const t = r.totals;
+  const title = reportTitle(r);
+  const peakIndex = r.layers.findIndex((l) => l.name === t.peakActivationLayer);
+  const swatch = (type: keyof typeof TYPE_COLORS): Markup => h("span", { class: "swatch", style: `background:${TYPE_COLORS[type]}` });
+
+  return page(`${title} — mnc report`, `mnc ${r.mnc}`, [
+    h("h1", {}, [title]),
+    h("p", { class: "sub" }, [`Cost report by mnc ${r.mnc}. Resolution ${r.resolution[0]}x${r.resolution[1]}; counts are exact.`]),
+    h("div", { class: "cards" }, [
+      card("mult-adds", group(t.multAdds), `${short(t.multAdds)}; FLOPs ${group(t.flops)}`),
+      card("params", group(t.params), `${short(t.params)}; weights + biases`),
+      card("weight memory (float32)", `${group(t.weightBytesFloat32)} B`, `${unit(t.weightBytesFloat32)}int8 ${bytes(t.weightBytesInt8)}`),
+      card("peak activations", `${group(t.peakActivationBytes)} B`, `${unit(t.peakActivationBytes)}at ${t.peakActivationLayer}`),
+    ]),
+
+    h("section", { id: "totals" }, [h("h2", {}, ["Totals"]), table([{ title: "figure" }, { title: "value", numeric: true }, { title: "" }], totalsRows(r), { cls: "totals" })]),
+
+    h("section", { id: "by-type" }, [
+      h("h2", {}, ["By layer type (the paper's Table 2)"]),
+      table(
+        TYPE_COLUMNS,
+        r.byType.map((row) => [h("span", {}, [swatch(row.type), row.label]), group(row.multAdds), percent(row.multAddsShare), group(row.weights), percent(row.weightsShare)]),
+        { foot: ["total", group(t.multAdds), percent(100), group(t.weights), percent(100)] },
+      ),
+      figure(typeShareChart(r)),
+    ]),
+
+    h("section", { id: "layers" }, [
+      h("h2", {}, ["Layers"]),
+      table(
+        LAYER_COLUMNS,
+        r.layers.map((l) => [
+          h("code", {}, [l.name]),
+          l.layer,
+          shape(l.inputShape),
+          shape(l.outputShape),
+          width(l.width),
+          group(l.multAdds),
+          group(l.weights),
+          group(l.biases),
+          group(l.bnParams),
+          group(l.activationBytes),
+        ]),
+        {
+          foot: ["total", "", "", "", "", group(t.multAdds), group(t.weights), group(t.biases), group(t.bnParams), ""],
+          rowClass: (i) => (i === peakIndex ? "peak" : null),
+          caption: `Activations: the layer's output in bytes (float32, batch 1). Highlighted: ${t.peakActivationLayer}, where peak activation memory occurs (input + output).`,
+        },
+      ),
+    ]),
+
+    h("section", { id: "charts" }, [
+      h("h2", {}, ["Per-layer charts"]),
+      figure(layerBarChart(r, "multAdds")),
+      figure(layerBarChart(r, "params")),
+    ]),
+
+    h("section", { id: "convention" }, [h("h2", {}, ["Convention"]), h("ul", { class: "convention" }, r.convention.map((c) => h("li", {}, [c])))]),
+    h("footer", {}, [`Generated by mnc ${r.mnc}.`]),
+  ]);
+}
+
+// ---------------------------------------------------------------------------
+// The sweep
+
+const SWEEP_METRICS: readonly { readonly title: string; readonly value: (p: SweepPoint) => string }[] = [
+  { title: "Mult-adds", value: (p) => group(p.multAdds) },
+  { title: "Parameters (weights + biases)", value: (p) => group(p.params) },
+  { title: "Peak activation memory (float32, batch 1)", value: (p) => bytes(p.peakActivationBytes) },
+];
+
+/** The sweep as one page: the mult-adds, params and peak-memory grids (α rows × resolution columns) and the sweep chart. */
+export function sweepHtml(s: Sweep): string {
+  const title = `${s.network} — α × resolution sweep`;
+  const columns: Column[] = [{ title: "α \\ resolution" }, ...s.resolutions.map((r): Column => ({ title: String(r), numeric: true }))];
+  return page(`${title} — mnc sweep`, `mnc ${s.mnc}`, [
+    h("h1", {}, [title]),
+    h("p", { class: "sub" }, [
+      `${s.points.length} configurations by mnc ${s.mnc}: α ∈ {${s.alphas.join(", ")}}, resolution ∈ {${s.resolutions.join(", ")}}. Counts are exact.`,
+    ]),
+    ...SWEEP_METRICS.map((m) =>
+      h("section", {}, [
+        h("h2", {}, [m.title]),
+        table(
+          columns,
+          s.alphas.map((a) => [String(a), ...s.resolutions.map((r) => m.value(sweepPoint(s, a, r)))]),
+        ),
+      ]),
+    ),
+    h("section", { id: "chart" }, [h("h2", {}, ["Mult-adds against parameters"]), figure(sweepChart(s))]),
+    h("footer", {}, [`Generated by mnc ${s.mnc}.`]),
+  ]);
+}

@@ -1,0 +1,396 @@
+/**
+ * The reference evaluator: runs a shaped, weighted graph in float64, node by
+ * node, batch item by batch item, with plain nested loops. It is the yardstick
+ * that every emitter (ONNX, generated TypeScript) and the batch-norm-fusion
+ * certificate are measured against, so it favours being obviously right over
+ * being fast.
+ *
+ * Activations are HWC per batch item (index (h·W + w)·C + c); a batch is the
+ * items one after another. Weights are float32 tensors in ONNX's layouts (see
+ * LayerWeights in graph.ts); every product and sum is done in float64 on their
+ * exact values.
+ *
+ * Per op:
+ *
+ *   input      the given tensor, converted to float64
+ *   conv       y[oh,ow,oc] = Σ_{kh,kw,ic} x[oh·sh − top + kh, ow·sw − left + kw, ic] · K[oc,ic,kh,kw]
+ *              (cells outside the input read as 0; pads are the ones shape
+ *              inference recorded, never recomputed), then the epilogue below
+ *   depthwise  the same per channel c with K[c,0,kh,kw], then the epilogue
+ *   epilogue   1. + bias[c]                                   if the node has a bias
+ *              2. γ·(v − mean)/√(variance + ε) + β            if the node has bn
+ *              3. relu max(0,v) | relu6 min(max(0,v),6) | linear v
+ *              The bias is added to the convolution's sum *before* batch-norm,
+ *              as a Keras/PyTorch Conv(bias=True) → BatchNorm stack does. What
+ *              is applied follows the weights (bias, bn), not attrs.norm: a
+ *              node after BN fusion has a bias and no bn.
+ *   avgpool    mean over the window's in-bounds cells only — padded cells are
+ *              not counted (TensorFlow SAME average pooling, ONNX
+ *              count_include_pad=0); `global` is the mean over H×W
+ *   maxpool    max over the window's in-bounds cells; `global` over H×W
+ *   fc         x flattened channel-major (feature c·H·W + h·W + w, as ONNX
+ *              Flatten on NCHW), y[o] = Σ_i K[o,i]·x[i] + bias[o]; bias required
+ *   softmax    over channels at each (h, w), after subtracting their maximum
+ *   dropout    identity (inference)
+ *
+ * Malformed graphs (missing shapes, pads or weights, tensors whose shapes do
+ * not fit the node, an input of the wrong length) are compiler bugs and throw
+ * InternalError.
+ */
+import { InternalError } from "./diagnostics.js";
+import type {
+  Activation,
+  ConvNode,
+  DepthwiseNode,
+  FcNode,
+  Graph,
+  LayerWeights,
+  Node,
+  Pads,
+  Pair,
+  PoolNode,
+  Shape,
+  Tensor,
+} from "./graph.js";
+
+/**
+ * Run the graph in float64. `input` is NHWC [batch, H, W, C] of the input
+ * node's shape; returns the last node's output, [batch, H, W, C] flattened in
+ * HWC order per batch item.
+ */
+export function runReference(graph: Graph, input: Float32Array | Float64Array, batch = 1): Float64Array {
+  const last = graph.nodes[graph.nodes.length - 1];
+  if (last === undefined) throw new InternalError("reference: the graph has no nodes");
+  const out = traceReference(graph, input, batch).get(last.id);
+  if (out === undefined) throw new InternalError(`reference: no value for the last node '${last.id}'`);
+  return out;
+}
+
+/**
+ * The same as runReference, returning every node's output by id (each
+ * [batch, H, W, C] in HWC order per item), for layer-by-layer comparisons.
+ */
+export function traceReference(graph: Graph, input: Float32Array | Float64Array, batch = 1): Map<string, Float64Array> {
+  if (!Number.isInteger(batch) || batch < 1) throw new InternalError(`reference: batch must be a positive integer, not ${batch}`);
+  const first = graph.nodes[0];
+  if (first === undefined || first.op !== "input") throw new InternalError("reference: the first node must be the input");
+
+  const values = new Map<string, Float64Array>();
+  const shapes = new Map<string, Shape>();
+  for (const node of graph.nodes) {
+    const shape = shapeOf(node);
+    if (node.op === "input") {
+      if (node !== first) throw new InternalError(`reference: '${node.id}' is a second input`);
+      const expected = batch * size(shape);
+      if (input.length !== expected) {
+        throw new InternalError(
+          `reference: the input has ${input.length} values; batch ${batch} of ${shape.join("x")} needs ${expected}`,
+        );
+      }
+      values.set(node.id, Float64Array.from(input));
+      shapes.set(node.id, shape);
+      continue;
+    }
+    const inputId = node.inputs[0];
+    if (node.inputs.length !== 1 || inputId === undefined) {
+      throw new InternalError(`reference: '${node.id}' must have exactly one input, has ${node.inputs.length}`);
+    }
+    const x = values.get(inputId);
+    const inShape = shapes.get(inputId);
+    if (x === undefined || inShape === undefined) {
+      throw new InternalError(`reference: '${node.id}' reads '${inputId}', which is not an earlier node`);
+    }
+    const layer = prepare(node, inShape, shape);
+    const inSize = size(inShape);
+    const outSize = size(shape);
+    const y = new Float64Array(batch * outSize);
+    for (let b = 0; b < batch; b++) {
+      layer(x.subarray(b * inSize, (b + 1) * inSize), y.subarray(b * outSize, (b + 1) * outSize));
+    }
+    values.set(node.id, y);
+    shapes.set(node.id, shape);
+  }
+  return values;
+}
+
+/** Computes one batch item: reads x (the input's HWC), writes y (the node's HWC). */
+type Layer = (x: Float64Array, y: Float64Array) => void;
+
+/** Validate a node against its input shape and return the function that evaluates it. */
+function prepare(node: Node, inShape: Shape, outShape: Shape): Layer {
+  switch (node.op) {
+    case "input":
+      throw new InternalError(`reference: '${node.id}' is a second input`);
+    case "conv":
+      return convLayer(node, inShape, outShape);
+    case "depthwise":
+      return depthwiseLayer(node, inShape, outShape);
+    case "avgpool":
+    case "maxpool":
+      return poolLayer(node, inShape, outShape);
+    case "fc":
+      return fcLayer(node, inShape, outShape);
+    case "softmax":
+      expectShape(node, outShape, inShape, "its output shape");
+      return softmax(inShape);
+    case "dropout":
+      expectShape(node, outShape, inShape, "its output shape");
+      return (x, y) => y.set(x);
+  }
+}
+
+// ── convolutions ───────────────────────────────────────────────────────────
+
+function convLayer(node: ConvNode, [H, W, C]: Shape, outShape: Shape): Layer {
+  const [KH, KW] = node.attrs.kernel;
+  const [SH, SW] = node.attrs.stride;
+  const [OH, OW, OC] = outShape;
+  const pads = padsOf(node, node.attrs.pads);
+  checkWindow(node, [H, W], [KH, KW], [SH, SW], pads, outShape);
+  const w = weightsOf(node);
+  expectTensor(node, "kernel", w.kernel, [OC, C, KH, KW]);
+  const K = w.kernel.data;
+  const finish = epilogue(node, w, OC, node.attrs.act);
+  const [top, left] = pads;
+  // Strides of K[oc, ic, kh, kw].
+  const kOc = C * KH * KW;
+  const kIc = KH * KW;
+
+  return (x, y) => {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let oc = 0; oc < OC; oc++) {
+          let sum = 0;
+          for (let kh = 0; kh < KH; kh++) {
+            const ih = oh * SH - top + kh;
+            if (ih < 0 || ih >= H) continue;
+            for (let kw = 0; kw < KW; kw++) {
+              const iw = ow * SW - left + kw;
+              if (iw < 0 || iw >= W) continue;
+              const xAt = (ih * W + iw) * C; // x[ih, iw, 0]
+              const kAt = oc * kOc + kh * KW + kw; // K[oc, 0, kh, kw]
+              for (let ic = 0; ic < C; ic++) sum += x[xAt + ic]! * K[kAt + ic * kIc]!;
+            }
+          }
+          y[(oh * OW + ow) * OC + oc] = finish(sum, oc);
+        }
+      }
+    }
+  };
+}
+
+function depthwiseLayer(node: DepthwiseNode, [H, W, C]: Shape, outShape: Shape): Layer {
+  const [KH, KW] = node.attrs.kernel;
+  const [SH, SW] = node.attrs.stride;
+  const [OH, OW, OC] = outShape;
+  if (OC !== C) throw new InternalError(`reference: depthwise '${node.id}' has ${OC} output channels for ${C} input channels`);
+  const pads = padsOf(node, node.attrs.pads);
+  checkWindow(node, [H, W], [KH, KW], [SH, SW], pads, outShape);
+  const w = weightsOf(node);
+  expectTensor(node, "kernel", w.kernel, [C, 1, KH, KW]);
+  const K = w.kernel.data;
+  const finish = epilogue(node, w, C, node.attrs.act);
+  const [top, left] = pads;
+
+  return (x, y) => {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let c = 0; c < C; c++) {
+          let sum = 0;
+          for (let kh = 0; kh < KH; kh++) {
+            const ih = oh * SH - top + kh;
+            if (ih < 0 || ih >= H) continue;
+            for (let kw = 0; kw < KW; kw++) {
+              const iw = ow * SW - left + kw;
+              if (iw < 0 || iw >= W) continue;
+              sum += x[(ih * W + iw) * C + c]! * K[(c * KH + kh) * KW + kw]!;
+            }
+          }
+          y[(oh * OW + ow) * C + c] = finish(sum, c);
+        }
+      }
+    }
+  };
+}
+
+/** bias, then batch-norm, then the activation, per output channel (see the file comment). */
+function epilogue(node: Node, w: LayerWeights, channels: number, act: Activation): (v: number, c: number) => number {
+  const bias = w.bias;
+  if (bias !== undefined) expectTensor(node, "bias", bias, [channels]);
+  const bn = w.bn;
+  let std: Float64Array | undefined;
+  if (bn !== undefined) {
+    for (const name of ["gamma", "beta", "mean", "variance"] as const) expectTensor(node, `bn.${name}`, bn[name], [channels]);
+    if (!(bn.epsilon >= 0) || !Number.isFinite(bn.epsilon)) {
+      throw new InternalError(`reference: '${node.id}' has batch-norm epsilon ${bn.epsilon}`);
+    }
+    // √(variance + ε) per channel, computed once.
+    std = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) std[c] = Math.sqrt(bn.variance.data[c]! + bn.epsilon);
+  }
+  const activate = activation(node, act);
+  return (v, c) => {
+    if (bias !== undefined) v += bias.data[c]!;
+    if (bn !== undefined && std !== undefined) v = (bn.gamma.data[c]! * (v - bn.mean.data[c]!)) / std[c]! + bn.beta.data[c]!;
+    return activate(v);
+  };
+}
+
+function activation(node: Node, act: Activation): (v: number) => number {
+  switch (act) {
+    case "relu":
+      return (v) => Math.max(0, v);
+    case "relu6":
+      return (v) => Math.min(Math.max(0, v), 6);
+    case "linear":
+      return (v) => v;
+    default:
+      throw new InternalError(`reference: '${node.id}' has unknown activation '${String(act)}'`);
+  }
+}
+
+// ── pooling ────────────────────────────────────────────────────────────────
+
+function poolLayer(node: PoolNode<"avgpool" | "maxpool">, [H, W, C]: Shape, outShape: Shape): Layer {
+  const a = node.attrs;
+  // A global pool is a window over the whole input, without padding.
+  const kernel: Pair = a.kernel === "global" ? [H, W] : a.kernel;
+  const stride: Pair = a.kernel === "global" ? [1, 1] : a.stride === "kernel" ? a.kernel : a.stride;
+  const pads: Pads = a.kernel === "global" ? [0, 0, 0, 0] : padsOf(node, a.pads);
+  if (outShape[2] !== C) throw new InternalError(`reference: pool '${node.id}' has ${outShape[2]} output channels for ${C} input channels`);
+  checkWindow(node, [H, W], kernel, stride, pads, outShape);
+  const [KH, KW] = kernel;
+  const [SH, SW] = stride;
+  const [OH, OW] = outShape;
+  const [top, left] = pads;
+  const isMax = node.op === "maxpool";
+
+  return (x, y) => {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        // The window clipped to the input: padded cells take no part.
+        const h0 = Math.max(oh * SH - top, 0);
+        const h1 = Math.min(oh * SH - top + KH, H);
+        const w0 = Math.max(ow * SW - left, 0);
+        const w1 = Math.min(ow * SW - left + KW, W);
+        if (h1 <= h0 || w1 <= w0) {
+          throw new InternalError(`reference: pool '${node.id}' has a window at (${oh}, ${ow}) that lies wholly in the padding`);
+        }
+        const count = (h1 - h0) * (w1 - w0);
+        for (let c = 0; c < C; c++) {
+          let acc = isMax ? -Infinity : 0;
+          for (let ih = h0; ih < h1; ih++) {
+            for (let iw = w0; iw < w1; iw++) {
+              const v = x[(ih * W + iw) * C + c]!;
+              acc = isMax ? Math.max(acc, v) : acc + v;
+            }
+          }
+          y[(oh * OW + ow) * C + c] = isMax ? acc : acc / count;
+        }
+      }
+    }
+  };
+}
+
+// ── fully connected, softmax ───────────────────────────────────────────────
+
+function fcLayer(node: FcNode, [H, W, C]: Shape, outShape: Shape): Layer {
+  const units = node.attrs.units;
+  expectShape(node, outShape, [1, 1, units], "its output shape");
+  const weights = weightsOf(node);
+  const features = H * W * C;
+  expectTensor(node, "kernel", weights.kernel, [units, features]);
+  if (weights.bias === undefined) throw new InternalError(`reference: fc '${node.id}' has no bias`);
+  expectTensor(node, "bias", weights.bias, [units]);
+  if (weights.bn !== undefined) throw new InternalError(`reference: fc '${node.id}' has batch-norm weights`);
+  const K = weights.kernel.data;
+  const bias = weights.bias.data;
+
+  return (x, y) => {
+    for (let o = 0; o < units; o++) {
+      let sum = 0;
+      for (let c = 0; c < C; c++) {
+        for (let h = 0; h < H; h++) {
+          for (let w = 0; w < W; w++) {
+            const feature = c * H * W + h * W + w; // channel-major, as Flatten on NCHW
+            sum += K[o * features + feature]! * x[(h * W + w) * C + c]!;
+          }
+        }
+      }
+      y[o] = sum + bias[o]!;
+    }
+  };
+}
+
+function softmax([H, W, C]: Shape): Layer {
+  return (x, y) => {
+    for (let p = 0; p < H * W; p++) {
+      const at = p * C;
+      let max = -Infinity;
+      for (let c = 0; c < C; c++) max = Math.max(max, x[at + c]!);
+      let total = 0;
+      for (let c = 0; c < C; c++) {
+        const e = Math.exp(x[at + c]! - max);
+        y[at + c] = e;
+        total += e;
+      }
+      for (let c = 0; c < C; c++) y[at + c] = y[at + c]! / total;
+    }
+  };
+}
+
+// ── validation ─────────────────────────────────────────────────────────────
+
+function shapeOf(node: Node): Shape {
+  const s = node.shape;
+  if (s === undefined) throw new InternalError(`reference: '${node.id}' has no shape (run infer-shapes first)`);
+  if (s.length !== 3 || !s.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new InternalError(`reference: '${node.id}' has a malformed shape [${s.join(", ")}]`);
+  }
+  return s;
+}
+
+function size(s: Shape): number {
+  return s[0] * s[1] * s[2];
+}
+
+function padsOf(node: Node, pads: Pads | undefined): Pads {
+  if (pads === undefined) throw new InternalError(`reference: '${node.id}' has no pads (run infer-shapes first)`);
+  if (pads.length !== 4 || !pads.every((p) => Number.isInteger(p) && p >= 0)) {
+    throw new InternalError(`reference: '${node.id}' has malformed pads [${pads.join(", ")}]`);
+  }
+  return pads;
+}
+
+/** The recorded output height and width must be the ones the window, stride and pads give. */
+function checkWindow(node: Node, [H, W]: Pair, [KH, KW]: Pair, [SH, SW]: Pair, [top, left, bottom, right]: Pads, outShape: Shape): void {
+  const oh = Math.floor((H + top + bottom - KH) / SH) + 1;
+  const ow = Math.floor((W + left + right - KW) / SW) + 1;
+  if (oh !== outShape[0] || ow !== outShape[1]) {
+    throw new InternalError(
+      `reference: '${node.id}': a ${KH}x${KW}/${SH}x${SW} window with pads [${top},${left},${bottom},${right}] on ${H}x${W} gives ${oh}x${ow}, but the node's shape is ${outShape.join("x")}`,
+    );
+  }
+}
+
+function weightsOf(node: ConvNode | DepthwiseNode | FcNode): LayerWeights {
+  if (node.weights === undefined) throw new InternalError(`reference: ${node.op} '${node.id}' has no weights`);
+  return node.weights;
+}
+
+function expectTensor(node: Node, name: string, t: Tensor, shape: readonly number[]): void {
+  const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+  if (!same) {
+    throw new InternalError(`reference: '${node.id}' ${name} has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
+  }
+  const n = shape.reduce((p, d) => p * d, 1);
+  if (t.data.length !== n) {
+    throw new InternalError(`reference: '${node.id}' ${name} has ${t.data.length} values for shape [${shape.join(", ")}]`);
+  }
+}
+
+function expectShape(node: Node, actual: Shape, expected: Shape, what: string): void {
+  if (actual[0] !== expected[0] || actual[1] !== expected[1] || actual[2] !== expected[2]) {
+    throw new InternalError(`reference: '${node.id}' has ${what} ${actual.join("x")}, expected ${expected.join("x")}`);
+  }
+}
