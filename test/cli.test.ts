@@ -3,7 +3,7 @@
  * child process. Exit codes: 0 success, 1 input errors, 2 usage, 70 internal.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -34,11 +34,12 @@ describe("mnc", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/mnc check FILE/);
     expect(r.stdout).toMatch(/mnc compile FILE/);
-    for (const command of ["check", "compile"]) {
+    for (const command of ["check", "compile", "report", "sweep", "run", "weights"]) {
       const h = mnc(command, "--help");
       expect(h.status).toBe(0);
       expect(h.stdout).toMatch(new RegExp(`Usage: mnc ${command}`));
-      expect(h.stdout).toMatch(/--alpha A/);
+      expect(h.stdout).toMatch(/--alpha /);
+      expect(r.stdout).toMatch(new RegExp(`mnc ${command} `));
     }
   });
 
@@ -52,12 +53,12 @@ describe("mnc", () => {
   it("compile prints a one-line summary with exact figures", () => {
     const r = mnc("compile", "examples/mobilenet_v1.mn");
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe(
-      "examples/mobilenet_v1.mn: MobileNetV1 α=1 224x224x3 → 1x1x1000: 568,740,352 mult-adds, 4,210,088 params (4,209,088 weights + 1,000 biases), 43,776 batch-norm params\n",
+    expect(r.stdout).toMatch(
+      /^examples\/mobilenet_v1\.mn: MobileNetV1 α=1 224x224x3 → 1x1x1000: 568,740,352 mult-adds, 4,210,088 params \(4,209,088 weights \+ 1,000 biases\), 43,776 batch-norm params; batch-norm fused \(max relative error \d\.\d\de-\d+\)\n$/,
     );
-    const small = mnc("compile", "examples/mobilenet_v1.mn", "--alpha", "0.5", "--resolution", "160", "--set", "classes=10");
-    expect(small.stdout).toMatch(/α=0.5 160x160x3 → 1x1x10: /);
-  });
+    const small = mnc("compile", "examples/mobilenet_v1.mn", "--alpha", "0.25", "--resolution", "96", "--set", "classes=10");
+    expect(small.stdout).toMatch(/α=0.25 96x96x3 → 1x1x10: /);
+  }, 60_000);
 
   it("--dump-ir prints the IR", () => {
     const r = mnc("check", "examples/mobilenet_v1.mn", "--dump-ir");
@@ -120,6 +121,43 @@ describe("mnc", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stderr).toMatch(/error MN1\d{3}/);
+  });
+
+  const data = join(root, "..", "shared", "data", "mobilenet_v1");
+  const model = join(data, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
+  const labels = join(data, "model", "labels_1001.txt");
+
+  it.runIf(existsSync(model))("run classifies a photo with the trained weights, from raw pixels or a JPEG", () => {
+    const raw = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", model, "--input", join(data, "images", "pizza.rgb224"), "--mean", "127.5", "--std", "127.5", "--labels", labels);
+    expect(raw.stderr).toBe("");
+    expect(raw.status).toBe(0);
+    const lines = raw.stdout.trim().split("\n");
+    expect(lines).toHaveLength(6);
+    expect(lines[1]).toMatch(/^ {3}1\. pizza +0\.8503 +\(964\)$/);
+    expect(lines[2]).toMatch(/^ {3}2\. burrito +0\.0737 +\(966\)$/);
+    const jpeg = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", model, "--input", join(data, "images", "pizza.jpg"), "--mean", "127.5", "--std", "127.5", "--labels", labels, "--top", "1");
+    expect(jpeg.stdout).toMatch(/\n {3}1\. pizza +0\.8\d{3} +\(964\)\n$/);
+  });
+
+  it("run explains inputs it cannot use, and needs --input", () => {
+    const path = file("odd.bin", "not an image");
+    const r = mnc("run", "examples/keyword_spotter.mn", "--input", path);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/odd\.bin: not an input for a 96x96x1 network: expected 9,216 bytes \(uint8 HWC\), 36,864 bytes \(float32 HWC\), a JPEG or a PNG; found 12 bytes/);
+    expect(mnc("run", "examples/keyword_spotter.mn").status).toBe(2);
+  });
+
+  it("weights export writes safetensors that --weights reads back", () => {
+    const out = join(work, "pocket.safetensors");
+    const r = mnc("weights", "export", "examples/keyword_spotter.mn", "-o", out, "--seed", "3");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${out}: PocketNet, 12 layers of weights\n`);
+    const back = mnc("compile", "examples/keyword_spotter.mn", "--weights", out);
+    expect(back.status).toBe(0);
+    const wrong = mnc("compile", "examples/mobilenet_v1.mn", "--weights", out);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/error MN4\d{3}: /);
+    expect(mnc("weights", "export", "examples/keyword_spotter.mn").status).toBe(2);
   });
 
   it("a compiler bug is an internal error with exit 70, not a user error", () => {

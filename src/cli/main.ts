@@ -17,6 +17,8 @@ import { reportMarkdown, reportText } from "../emit/report/text.js";
 import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sweep.js";
 import { VERSION } from "../version.js";
 import { writeFileAtomic } from "./write.js";
+import { reportHtml, sweepHtml } from "../emit/report/html.js";
+import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, type Normalisation } from "./image.js";
 import { runReference } from "../ir/reference.js";
 import { exportSafetensors } from "../weights/export.js";
@@ -200,6 +202,7 @@ const REPORT_FORMATS: Record<string, (r: Report) => string> = {
   md: reportMarkdown,
   json: reportJson,
   csv: reportCsv,
+  html: reportHtml,
 };
 
 const SWEEP_FORMATS: Record<string, (s: Sweep) => string> = {
@@ -207,6 +210,8 @@ const SWEEP_FORMATS: Record<string, (s: Sweep) => string> = {
   md: sweepMarkdown,
   json: sweepJson,
   csv: sweepCsv,
+  html: sweepHtml,
+  svg: (s) => sweepChart(s) + "\n",
 };
 
 export function main(argv: readonly string[], io: Io): number {

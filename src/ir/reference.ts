@@ -78,6 +78,7 @@ export function traceReference(graph: Graph, input: Float32Array | Float64Array,
   const values = new Map<string, Float64Array>();
   const shapes = new Map<string, Shape>();
   for (const node of graph.nodes) {
+    if (values.has(node.id)) throw new InternalError(`reference: two nodes are named '${node.id}'`);
     const shape = shapeOf(node);
     if (node.op === "input") {
       if (node !== first) throw new InternalError(`reference: '${node.id}' is a second input`);
