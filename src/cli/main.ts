@@ -22,6 +22,7 @@ import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, type Normalisation } from "./image.js";
 import { runReference } from "../ir/reference.js";
 import { exportSafetensors } from "../weights/export.js";
+import { DEFAULT_OPSET, MAX_OPSET, emitOnnx } from "../emit/onnx/index.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -84,10 +85,16 @@ ${COMMON_OPTIONS}
 
 Compiles one network: parses it, applies α and ρ, infers every shape, counts
 the costs, attaches the weights (imported or seeded), folds batch-norm into the
-convolutions and proves the fold with the reference evaluator, then prints a
-one-line summary with the fold's largest relative error.
+convolutions and proves the fold with the reference evaluator, then writes the
+model and prints one line: the output path, mult-adds, params and the fold's
+largest relative error. Without -o the output goes next to FILE (net.mn →
+net.onnx). Nothing is written when anything fails.
 
 Options:
+  -o, --output PATH       where to write the model
+  --emit TARGET           onnx (default)
+  --opset N               ONNX opset, 13 (default) to 17
+  --input-layout LAYOUT   nchw (default) or nhwc: the model then takes NHWC input and transposes it
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
@@ -177,6 +184,9 @@ const OPTIONS = {
   seed: { type: "string" },
   "no-fuse-bn": { type: "boolean" },
   input: { type: "string" },
+  emit: { type: "string" },
+  opset: { type: "string" },
+  "input-layout": { type: "string" },
   labels: { type: "string" },
   top: { type: "string" },
   mean: { type: "string" },
@@ -188,7 +198,7 @@ const OPTIONS = {
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "verbose", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "verbose", "help"],
   report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "help"],
   sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "help"],
   run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "help"],
@@ -262,6 +272,12 @@ export function main(argv: readonly string[], io: Io): number {
     if (command === "sweep" && SWEEP_FORMATS[format] === undefined) throw new UsageError(`--format must be one of ${Object.keys(SWEEP_FORMATS).join(", ")}, not '${format}'`);
     const grid = command === "sweep" ? sweepGrid(values) : undefined;
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
+    const emit = values.emit ?? "onnx";
+    if (!["onnx"].includes(emit)) throw new UsageError(`--emit must be onnx, not '${emit}'`);
+    const opset = values.opset === undefined ? DEFAULT_OPSET : positiveInteger("--opset", values.opset);
+    if (opset < DEFAULT_OPSET || opset > MAX_OPSET) throw new UsageError(`--opset must be between ${DEFAULT_OPSET} and ${MAX_OPSET}, not ${opset}`);
+    const inputLayout = values["input-layout"] ?? "nchw";
+    if (inputLayout !== "nchw" && inputLayout !== "nhwc") throw new UsageError(`--input-layout must be nchw or nhwc, not '${inputLayout}'`);
     if (command === "weights" && values.output === undefined) throw new UsageError("weights export: -o PATH is required");
     const top = values.top === undefined ? 5 : positiveInteger("--top", values.top);
     const normalisation = { mean: values.mean === undefined ? 0 : finiteNumber("--mean", values.mean), std: values.std === undefined ? 1 : positiveNumber("--std", values.std) };
@@ -295,7 +311,7 @@ export function main(argv: readonly string[], io: Io): number {
             ...(values.seed === undefined ? {} : { seed: nonNegativeInteger("--seed", values.seed) }),
             ...(values["no-fuse-bn"] === true ? { fuseBatchNorm: false } : {}),
           };
-          if (command === "compile") ok = runCompile(path, text, compileOptions, values["dump-ir"] === true, io);
+          if (command === "compile") ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout }, io);
           else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation }, io);
           else ok = runWeightsExport(path, text, compileOptions, values.output!, io);
           break;
@@ -520,20 +536,32 @@ function runCheck(path: string, text: string, options: CompileOptions, dumpIr: b
   return ok;
 }
 
-function runCompile(path: string, text: string, options: CompileOptions, dumpIr: boolean, io: Io): boolean {
+interface EmitOptions {
+  readonly dumpIr: boolean;
+  readonly output: string | undefined;
+  readonly opset: number;
+  readonly inputLayout: "nchw" | "nhwc";
+}
+
+/** `net.mn` → `net.onnx`, beside the input. */
+export function defaultOutput(path: string, extension: string): string {
+  return /\.mn$/i.test(path) ? path.replace(/\.mn$/i, extension) : path + extension;
+}
+
+function runCompile(path: string, text: string, options: CompileOptions, emit: EmitOptions, io: Io): boolean {
   const r = compile(text, { ...options, file: path });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
-  if (dumpIr) io.out(printGraph(r.graph));
+  if (emit.dumpIr) io.out(printGraph(r.graph));
+  const output = emit.output ?? defaultOutput(path, ".onnx");
+  const bytes = emitOnnx({ graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) }, { sourceFile: path, sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout });
+  if (!deliver(bytes, output, io)) return false;
   const g = r.graph;
   const input = g.nodes[0]!.shape!;
-  const output = g.nodes[g.nodes.length - 1]!.shape!;
+  const out = g.nodes[g.nodes.length - 1]!.shape!;
   const t = r.costs.totals;
   const n = (x: number): string => x.toLocaleString("en-US");
   const fusion = r.certificate === undefined ? "batch-norm kept" : `batch-norm fused (max relative error ${r.certificate.maxRelativeError.toExponential(2)})`;
-  io.out(
-    `${path}: ${g.name} α=${g.alpha} ${input.join("x")} → ${output.join("x")}: ` +
-      `${n(t.multAdds)} mult-adds, ${n(t.params)} params (${n(t.weights)} weights + ${n(t.biases)} biases), ${n(t.bnParams)} batch-norm params; ${fusion}\n`,
-  );
+  io.out(`${output}: ${g.name} α=${g.alpha} ${input.join("x")} → ${out.join("x")}, ${n(t.multAdds)} mult-adds, ${n(t.params)} params, ${fusion}\n`);
   return true;
 }
 
