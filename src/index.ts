@@ -162,5 +162,7 @@ export { reportHtml, sweepHtml } from "./emit/report/html.js";
 export { layerBarChart, typeShareChart, sweepChart } from "./emit/report/svg.js";
 export { runReference, traceReference } from "./ir/reference.js";
 export { exportSafetensors } from "./weights/export.js";
+export { emitOnnx, type OnnxOptions } from "./emit/onnx/index.js";
+export { dumpOnnx } from "./emit/onnx/dump.js";
 export { reportJson } from "./emit/report/json.js";
 export { sweepText, sweepMarkdown, sweepCsv, sweepJson } from "./emit/report/sweep.js";

@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import { InternalError } from "../src/ir/diagnostics.js";
@@ -135,6 +136,19 @@ describe("mnc", () => {
     expect(lines).toHaveLength(6);
     expect(lines[1]).toMatch(/^ {3}1\. pizza +0\.8503 +\(964\)$/);
     expect(lines[2]).toMatch(/^ {3}2\. burrito +0\.0737 +\(966\)$/);
+    // The same pixels as a PNG (no crop or resize needed at 224x224) give the same answer.
+    const png = new PNG({ width: 224, height: 224 });
+    const rgb = readFileSync(join(data, "images", "pizza.rgb224"));
+    for (let i = 0; i < 224 * 224; i++) {
+      png.data[4 * i] = rgb[3 * i]!;
+      png.data[4 * i + 1] = rgb[3 * i + 1]!;
+      png.data[4 * i + 2] = rgb[3 * i + 2]!;
+      png.data[4 * i + 3] = 255;
+    }
+    const pngPath = join(work, "pizza.png");
+    writeFileSync(pngPath, PNG.sync.write(png));
+    const fromPng = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", model, "--input", pngPath, "--mean", "127.5", "--std", "127.5", "--labels", labels);
+    expect(fromPng.stdout.split("\n").slice(1)).toEqual(raw.stdout.split("\n").slice(1));
     const jpeg = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", model, "--input", join(data, "images", "pizza.jpg"), "--mean", "127.5", "--std", "127.5", "--labels", labels, "--top", "1");
     expect(jpeg.stdout).toMatch(/\n {3}1\. pizza +0\.8\d{3} +\(964\)\n$/);
   });

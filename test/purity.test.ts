@@ -40,7 +40,11 @@ describe("the library entry point", () => {
     // Load the browser bundle as a module and use it.
     const url = `data:text/javascript;base64,${Buffer.from(code).toString("base64")}`;
     const mnc = (await import(url)) as typeof import("../src/index.js");
-    const r = mnc.compile("network N {\n  input 8x8x3\n  pw 4\n}\n");
+    const source = "network N {\n  input 8x8x3\n  pw 4\n}\n";
+    const r = mnc.compile(source);
     expect(r.costs?.totals.multAdds).toBe(8 * 8 * 3 * 4);
+    // The whole way to an ONNX model, in the browser build.
+    const bytes = mnc.emitOnnx({ graph: r.graph!, costs: r.costs!, certificate: r.certificate! }, { sourceFile: "n.mn" });
+    expect(mnc.dumpOnnx(bytes)).toMatch(/node pw_0: Conv\(input, pw_0\.weight, pw_0\.bias\)/);
   });
 });

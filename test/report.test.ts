@@ -128,7 +128,9 @@ describe("report contents", () => {
   });
 
   it("CSV rows carry the exact per-layer integers", () => {
-    const rows = reportCsv(r).trim().split("\n").map((l) => l.split(","));
+    const lines = reportCsv(r).trim().split("\n");
+    expect(lines.filter((l) => l.startsWith("# "))).toHaveLength(r.convention.length);
+    const rows = lines.filter((l) => !l.startsWith("#")).map((l) => l.split(","));
     const header = rows[0]!;
     const fcRow = rows.find((row) => row[0] === "fc_14")!;
     expect(fcRow[header.indexOf("mult_adds")]).toBe("1024000");
@@ -142,7 +144,7 @@ describe("sweep", () => {
     expect(s.points).toHaveLength(16);
     for (const p of s.points) expect(p.multAdds).toBe(paperCount(p.alpha, p.resolution).multAdds);
     await expect(sweepText(s)).toMatchFileSnapshot("golden/report/mobilenet_v1.sweep.txt");
-    expect(sweepCsv(s).split("\n")[1]).toBe("1,224,568740352,4209088,4210088,4816896");
+    expect(sweepCsv(s).split("\n").filter((l) => !l.startsWith("#"))[1]).toBe("1,224,568740352,4209088,4210088,4816896");
   });
 });
 
@@ -207,6 +209,6 @@ describe("the report CLI", () => {
   it("sweep defaults to the paper's grid", () => {
     const r = mnc("sweep", "examples/mobilenet_v1.mn", "--format", "csv");
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split("\n")).toHaveLength(17);
+    expect(r.stdout.trim().split("\n").filter((l) => !l.startsWith("#"))).toHaveLength(17);
   });
 });

@@ -1,4 +1,4 @@
-/** The report's layers as CSV, one row per layer plus a total; exact integers. */
+/** The report's layers as CSV: the convention as `#` comments, then one row per layer and a total; exact integers. */
 import type { Report } from "./model.js";
 import { csvLine } from "./format.js";
 
@@ -22,5 +22,7 @@ export function reportCsv(r: Report): string {
   ]);
   const t = r.totals;
   const total = ["total", "", "", "", "", "", "", "", "", "", "", t.multAdds, t.weights, t.biases, t.params, t.bnParams, "", ""];
-  return [csvLine(header), ...rows.map(csvLine), csvLine(total)].join("\n") + "\n";
+  // The convention leads the file as '#' comment lines (pandas: read_csv(path, comment="#")).
+  const convention = r.convention.map((c) => `# ${c}`);
+  return [...convention, csvLine(header), ...rows.map(csvLine), csvLine(total)].join("\n") + "\n";
 }

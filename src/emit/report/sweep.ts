@@ -3,6 +3,10 @@
  * data and as text, Markdown and CSV. (HTML and SVG: html.ts, svg.ts.)
  */
 import { bytes, csvLine, group, markdownTable, type Align } from "./format.js";
+import { CONVENTION } from "./model.js";
+
+/** The counting rules that apply to a sweep's figures. */
+const SWEEP_CONVENTION = [CONVENTION[0], CONVENTION[1], CONVENTION[4]];
 
 export interface SweepPoint {
   readonly alpha: number;
@@ -52,6 +56,7 @@ export function sweepText(s: Sweep): string {
     const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
     out.push(m.title, "", line(g.header), widths.map((w) => "-".repeat(w)).join("  "), ...g.rows.map(line), "");
   }
+  out.push("Convention", "", ...SWEEP_CONVENTION.map((c) => `  - ${c}`), "");
   return out.join("\n");
 }
 
@@ -61,12 +66,13 @@ export function sweepMarkdown(s: Sweep): string {
     const g = grid(s, m);
     out.push(`## ${m.title}`, "", ...markdownTable(g.header, g.rows, g.align), "");
   }
+  out.push("## Convention", "", ...SWEEP_CONVENTION.map((c) => `- ${c}`), "");
   return out.join("\n");
 }
 
 export function sweepCsv(s: Sweep): string {
   const header = ["alpha", "resolution", "mult_adds", "weights", "params", "peak_activation_bytes"];
-  return [csvLine(header), ...s.points.map((p) => csvLine([p.alpha, p.resolution, p.multAdds, p.weights, p.params, p.peakActivationBytes]))].join("\n") + "\n";
+  return [...SWEEP_CONVENTION.map((c) => `# ${c}`), csvLine(header), ...s.points.map((p) => csvLine([p.alpha, p.resolution, p.multAdds, p.weights, p.params, p.peakActivationBytes]))].join("\n") + "\n";
 }
 
 export function sweepJson(s: Sweep): string {
