@@ -51,14 +51,20 @@ describe("mnc", () => {
     expect(r.stdout.trim().split("\n")).toHaveLength(exampleFiles().length);
   });
 
-  it("compile prints a one-line summary with exact figures", () => {
-    const r = mnc("compile", "examples/mobilenet_v1.mn");
+  it("compile writes the model and prints one line: path, exact figures, the fusion certificate", () => {
+    const out = join(work, "v1.onnx");
+    const r = mnc("compile", "examples/mobilenet_v1.mn", "-o", out);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /^examples\/mobilenet_v1\.mn: MobileNetV1 α=1 224x224x3 → 1x1x1000: 568,740,352 mult-adds, 4,210,088 params \(4,209,088 weights \+ 1,000 biases\), 43,776 batch-norm params; batch-norm fused \(max relative error \d\.\d\de-\d+\)\n$/,
+      new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: MobileNetV1 α=1 224x224x3 → 1x1x1000, 568,740,352 mult-adds, 4,210,088 params, batch-norm fused \\(max relative error \\d\\.\\d\\de-\\d+\\)\n$`),
     );
-    const small = mnc("compile", "examples/mobilenet_v1.mn", "--alpha", "0.25", "--resolution", "96", "--set", "classes=10");
-    expect(small.stdout).toMatch(/α=0.25 96x96x3 → 1x1x10: /);
+    expect(existsSync(out)).toBe(true);
+    // Without -o the model goes next to the source: net.mn → net.onnx.
+    const source = file("beside.mn", "network N {\n  input 8x8x3\n  pw 4\n}\n");
+    expect(mnc("compile", source).status).toBe(0);
+    expect(existsSync(source.replace(/\.mn$/, ".onnx"))).toBe(true);
+    const small = mnc("compile", "examples/mobilenet_v1.mn", "--alpha", "0.25", "--resolution", "96", "--set", "classes=10", "-o", join(work, "small.onnx"), "--no-fuse-bn");
+    expect(small.stdout).toMatch(/α=0.25 96x96x3 → 1x1x10, .* batch-norm kept\n$/);
   }, 60_000);
 
   it("--dump-ir prints the IR", () => {
@@ -151,7 +157,7 @@ describe("mnc", () => {
     expect(fromPng.stdout.split("\n").slice(1)).toEqual(raw.stdout.split("\n").slice(1));
     const jpeg = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", model, "--input", join(data, "images", "pizza.jpg"), "--mean", "127.5", "--std", "127.5", "--labels", labels, "--top", "1");
     expect(jpeg.stdout).toMatch(/\n {3}1\. pizza +0\.8\d{3} +\(964\)\n$/);
-  });
+  }, 60_000);
 
   it("run explains inputs it cannot use, and needs --input", () => {
     const path = file("odd.bin", "not an image");
@@ -166,9 +172,9 @@ describe("mnc", () => {
     const r = mnc("weights", "export", "examples/keyword_spotter.mn", "-o", out, "--seed", "3");
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(`${out}: PocketNet, 12 layers of weights\n`);
-    const back = mnc("compile", "examples/keyword_spotter.mn", "--weights", out);
+    const back = mnc("compile", "examples/keyword_spotter.mn", "--weights", out, "-o", join(work, "pocket.onnx"));
     expect(back.status).toBe(0);
-    const wrong = mnc("compile", "examples/mobilenet_v1.mn", "--weights", out);
+    const wrong = mnc("compile", "examples/mobilenet_v1.mn", "--weights", out, "-o", join(work, "wrong.onnx"));
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toMatch(/error MN4\d{3}: /);
     expect(mnc("weights", "export", "examples/keyword_spotter.mn").status).toBe(2);
