@@ -1,0 +1,127 @@
+/**
+ * npm run bench — the emitted TypeScript against the runtimes users compare it
+ * with, on MobileNetV1 1.0-224 and 0.25-128, batch 1, one thread each:
+ * onnxruntime-node (the native anchor), onnxruntime-web (WebAssembly) in Node,
+ * and TensorFlow.js with its `cpu` and `wasm` backends.
+ *
+ * Each runtime lives in its own worker thread; rounds are interleaved (every
+ * round runs each runtime once, in a rotating order) so that machine noise
+ * falls on all of them alike. Reports medians, min–max and ratios, checks that
+ * every runtime computed the same outputs, and profiles the emitted code per
+ * layer type. Options: --rounds N (default 15), --only 1.0-224|0.25-128.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { transform } from "esbuild";
+import { compile } from "../src/index.js";
+import { emitTypeScript } from "../src/emit/ts/index.js";
+import type { WorkerSetup } from "./worker.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i < 0 ? undefined : args[i + 1];
+};
+const rounds = Number(flag("rounds") ?? 15);
+const only = flag("only");
+
+const CONFIGS = [
+  { label: "1.0-224", alpha: 1, resolution: 224 },
+  { label: "0.25-128", alpha: 0.25, resolution: 128 },
+].filter((c) => only === undefined || c.label === only);
+
+const RUNNERS: WorkerSetup["runner"][] = ["mnc-ts", "ort-node", "ort-web", "tfjs-cpu", "tfjs-wasm"];
+
+interface Handle {
+  readonly runner: WorkerSetup["runner"];
+  readonly worker: Worker;
+  name: string;
+  readonly times: number[];
+  output?: Float32Array;
+}
+
+function request<T>(w: Worker, message: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: T): void => {
+      w.off("error", reject);
+      resolve(m);
+    };
+    w.once("message", onMessage);
+    w.once("error", reject);
+    w.postMessage(message, transfer);
+  });
+}
+
+function start(setup: WorkerSetup): Promise<Handle> {
+  const worker = new Worker(join(here, "worker.mjs"), { workerData: setup });
+  return new Promise((resolve, reject) => {
+    worker.once("message", (m: { name: string }) => resolve({ runner: setup.runner, worker, name: m.name, times: [] }));
+    worker.once("error", reject);
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
+  const source = readFileSync(join(root, "examples", "mobilenet_v1.mn"), "utf8");
+  const r = compile(source, { alpha: config.alpha, resolution: config.resolution });
+  if (r.graph === undefined) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
+  const dir = mkdtempSync(join(tmpdir(), "mnc-bench-"));
+  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "examples/mobilenet_v1.mn" });
+  const js = await transform(emitted.code, { loader: "ts", format: "esm", target: "es2022" });
+  writeFileSync(join(dir, "model.mjs"), js.code);
+  writeFileSync(join(dir, "model.weights.bin"), emitted.weights!);
+
+  const [h, w, c] = r.graph.nodes[0]!.shape!;
+  const input = Float32Array.from({ length: h * w * c }, (_, i) => Math.sin(i * 0.013));
+  const multAdds = r.costs!.totals.multAdds;
+  console.log(`\nMobileNetV1 ${config.label}: ${multAdds.toLocaleString("en-US")} mult-adds (${((2 * multAdds) / 1e9).toFixed(2)} GFLOP), batch 1, ${rounds} interleaved rounds`);
+
+  const handles: Handle[] = [];
+  for (const runner of RUNNERS) {
+    handles.push(await start({ runner, source, alpha: config.alpha, resolution: config.resolution, module: join(dir, "model.mjs"), weights: join(dir, "model.weights.bin") }));
+  }
+  // Warm-up: two runs each (JIT, wasm compilation, allocation).
+  for (const h of handles) for (let i = 0; i < 2; i++) h.output = (await request<{ output: Float32Array }>(h.worker, { kind: "run", input })).output;
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < handles.length; k++) {
+      const h = handles[(round + k) % handles.length]!;
+      const m = await request<{ ms: number; output: Float32Array }>(h.worker, { kind: "run", input });
+      h.times.push(m.ms);
+    }
+  }
+  const anchor = handles.find((h) => h.runner === "ort-node")!;
+  const anchorMedian = median(anchor.times);
+  const reference = anchor.output!;
+  const rows = handles.map((h) => {
+    const med = median(h.times);
+    let diff = 0;
+    for (let i = 0; i < reference.length; i++) diff = Math.max(diff, Math.abs(h.output![i]! - reference[i]!));
+    return [h.name, med.toFixed(1), `${Math.min(...h.times).toFixed(1)}–${Math.max(...h.times).toFixed(1)}`, `${(med / anchorMedian).toFixed(2)}×`, ((2 * multAdds) / (med * 1e6)).toFixed(2), diff.toExponential(1)];
+  });
+  const header = ["runtime", "median ms", "min–max ms", "vs ort-node", "GFLOP/s", "max |Δ| vs ort-node"];
+  const widths = header.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i]!.length)));
+  console.log(header.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
+  for (const row of rows) console.log(row.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
+  const ts = handles.find((h) => h.runner === "mnc-ts")!;
+  const tfCpu = handles.find((h) => h.runner === "tfjs-cpu")!;
+  console.log(`emitted TS: ${(median(ts.times) / anchorMedian).toFixed(1)}× onnxruntime-node; ${(median(tfCpu.times) / median(ts.times)).toFixed(1)}× faster than TensorFlow.js cpu`);
+
+  const profile = (await request<{ profile: unknown }>(ts.worker, { kind: "profile", input })).profile;
+  if (profile !== null) {
+    console.log("emitted TS per layer type:");
+    console.log(JSON.stringify(profile, null, 2));
+  }
+  for (const h of handles) h.worker.postMessage({ kind: "stop" });
+}
+
+for (const config of CONFIGS) await bench(config);

@@ -1,0 +1,148 @@
+/**
+ * The runtimes mnc's emitted code is measured against, each given the same
+ * compiled network (seeded weights, batch-norm fused):
+ *
+ * - onnxruntime-node, one thread (the native anchor), on mnc's ONNX output;
+ * - onnxruntime-web (WebAssembly, one thread) in Node, on the same ONNX;
+ * - TensorFlow.js with its pure-JS `cpu` backend and its `wasm` backend, running
+ *   the same layers with tfjs-core ops and the same explicit TF SAME pads.
+ *
+ * Every runner takes an NHWC float32 input and returns the network's output.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import type { CompileResult } from "../src/index.js";
+import { emitOnnx } from "../src/emit/onnx/index.js";
+import type { Graph, Node } from "../src/ir/graph.js";
+
+export interface Runner {
+  readonly name: string;
+  run(input: Float32Array): Promise<Float32Array> | Float32Array;
+  dispose?(): void;
+}
+
+const require = createRequire(import.meta.url);
+
+function onnxBytes(r: CompileResult): Uint8Array {
+  return emitOnnx({ graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "bench", inputLayout: "nhwc" });
+}
+
+function inputDims(g: Graph): [number, number, number, number] {
+  const [h, w, c] = g.nodes[0]!.shape!;
+  return [1, h, w, c];
+}
+
+export async function onnxruntimeNode(r: CompileResult): Promise<Runner> {
+  const ort = await import("onnxruntime-node");
+  const session = await ort.InferenceSession.create(onnxBytes(r), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" });
+  const dims = inputDims(r.graph!);
+  return {
+    name: "onnxruntime-node (1 thread)",
+    async run(input) {
+      const out = await session.run({ input: new ort.Tensor("float32", input, dims) });
+      return out[session.outputNames[0]!]!.data as Float32Array;
+    },
+  };
+}
+
+export async function onnxruntimeWeb(r: CompileResult): Promise<Runner> {
+  const ort = await import("onnxruntime-web");
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.wasmPaths = join(dirname(require.resolve("onnxruntime-web")), "/");
+  const session = await ort.InferenceSession.create(onnxBytes(r), { executionProviders: ["wasm"] });
+  const dims = inputDims(r.graph!);
+  return {
+    name: "onnxruntime-web (wasm, 1 thread)",
+    async run(input) {
+      const out = await session.run({ input: new ort.Tensor("float32", input, dims) });
+      return out[session.outputNames[0]!]!.data as Float32Array;
+    },
+  };
+}
+
+type Tf = typeof import("@tensorflow/tfjs-core");
+
+/** The network as tfjs-core ops, weights converted to TensorFlow's HWIO / HW C 1 layouts once. */
+function tfjsModel(tf: Tf, graph: Graph): (x: import("@tensorflow/tfjs-core").Tensor4D) => import("@tensorflow/tfjs-core").Tensor {
+  type T = import("@tensorflow/tfjs-core").Tensor;
+  const layers: ((x: T) => T)[] = [];
+  const act = (x: T, a: string): T => (a === "relu" ? tf.relu(x) : a === "relu6" ? tf.relu6(x) : x);
+  for (const n of graph.nodes as Node[]) {
+    switch (n.op) {
+      case "input":
+      case "dropout":
+        break;
+      case "conv":
+      case "depthwise": {
+        const w = n.weights!;
+        const [o, i, kh, kw] = w.kernel.shape as [number, number, number, number];
+        const kernel = n.op === "conv" ? tf.transpose(tf.tensor4d(w.kernel.data, [o, i, kh, kw]), [2, 3, 1, 0]) : tf.transpose(tf.tensor4d(w.kernel.data, [o, 1, kh, kw]), [2, 3, 0, 1]);
+        const bias = tf.tensor1d(w.bias!.data);
+        const [top, left, bottom, right] = n.attrs.pads!;
+        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [top, bottom], [left, right], [0, 0]];
+        const strides: [number, number] = [n.attrs.stride[0], n.attrs.stride[1]];
+        const a = n.attrs.act;
+        layers.push(
+          n.op === "conv"
+            ? (x) => act(tf.add(tf.conv2d(x as never, kernel as never, strides, pad), bias), a)
+            : (x) => act(tf.add(tf.depthwiseConv2d(x as never, kernel as never, strides, pad), bias), a),
+        );
+        break;
+      }
+      case "avgpool":
+      case "maxpool": {
+        const a = n.attrs;
+        if (a.kernel === "global") {
+          layers.push(n.op === "avgpool" ? (x) => tf.mean(x, [1, 2], true) : (x) => tf.max(x, [1, 2], true));
+        } else {
+          const k = a.kernel;
+          const s = a.stride === "kernel" ? k : a.stride;
+          const pad = a.padding;
+          layers.push(n.op === "avgpool" ? (x) => tf.avgPool(x as never, [k[0], k[1]], [s[0], s[1]], pad) : (x) => tf.maxPool(x as never, [k[0], k[1]], [s[0], s[1]], pad));
+        }
+        break;
+      }
+      case "fc": {
+        const w = n.weights!;
+        const [units, features] = w.kernel.shape as [number, number];
+        const kernel = tf.transpose(tf.tensor2d(w.kernel.data, [units, features]));
+        const bias = tf.tensor1d(w.bias!.data);
+        // Channel-major flatten, as the IR (and ONNX) define it.
+        layers.push((x) => tf.add(tf.matMul(tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [1, features]), kernel), bias));
+        break;
+      }
+      case "softmax":
+        layers.push((x) => tf.softmax(x));
+        break;
+    }
+  }
+  return (x) => layers.reduce((t, layer) => layer(t), x as T);
+}
+
+async function tfjs(r: CompileResult, backend: "cpu" | "wasm"): Promise<Runner> {
+  const tf = await import("@tensorflow/tfjs-core");
+  if (backend === "cpu") await import("@tensorflow/tfjs-backend-cpu");
+  else {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    wasm.setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "/"));
+    wasm.setThreadsCount(1);
+  }
+  await tf.setBackend(backend);
+  await tf.ready();
+  const model = tfjsModel(tf, r.graph!);
+  const dims = inputDims(r.graph!);
+  return {
+    name: `TensorFlow.js ${backend}${backend === "wasm" ? " (1 thread)" : ""}`,
+    async run(input) {
+      const x = tf.tensor4d(input, dims);
+      const y = model(x);
+      const data = (await y.data()) as Float32Array;
+      x.dispose();
+      y.dispose();
+      return data;
+    },
+  };
+}
+
+export const tfjsCpu = (r: CompileResult): Promise<Runner> => tfjs(r, "cpu");
+export const tfjsWasm = (r: CompileResult): Promise<Runner> => tfjs(r, "wasm");
