@@ -19,7 +19,7 @@ import type { Graph } from "./ir/graph.js";
 import { runPipeline } from "./passes/pipeline.js";
 import type { PassOptions } from "./passes/types.js";
 import { analyzeCosts, type CostAnalysis } from "./passes/analyze-costs.js";
-import { checkBudgets, type Budgets } from "./passes/check-budgets.js";
+import { checkBudgets, checkMemoryLimits, type Budgets } from "./passes/check-budgets.js";
 import { buildReport, type Report } from "./emit/report/model.js";
 import type { Sweep, SweepPoint } from "./emit/report/sweep.js";
 import { VERSION } from "./version.js";
@@ -90,7 +90,8 @@ export function analyze(source: string, options: CompileOptions = {}): AnalyzeRe
 export function compile(source: string, options: CompileOptions = {}): CompileResult {
   const analyzed = analyze(source, options);
   if (analyzed.graph === undefined || analyzed.costs === undefined) return analyzed;
-  const diagnostics: Diagnostic[] = [...analyzed.diagnostics];
+  const diagnostics: Diagnostic[] = [...analyzed.diagnostics, ...checkMemoryLimits(analyzed.costs)];
+  if (hasErrors(diagnostics)) return { diagnostics };
   let weights: WeightSource | undefined;
   if (options.weights !== undefined) {
     try {

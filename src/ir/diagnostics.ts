@@ -194,6 +194,10 @@ export const Messages = {
     (what: string, total: number, limit: number, flag: string, heaviest: readonly string[]) =>
       `${total.toLocaleString("en-US")} ${what} exceed the budget of ${limit.toLocaleString("en-US")} (${flag})${heaviest.length > 0 ? `; the heaviest layers are ${heaviest.join(", ")}` : ""}`,
     { source: "network N {\n  input 32x32x3\n  conv 3x3 16\n  pw 64\n}\n", options: { budgets: { multAdds: 1000000 } } }),
+  memoryLimit: entry("MN3013", "a network too large to hold in memory: weights or one activation beyond mnc's limits",
+    (what: string, layer: string, bytes: number, limit: number) =>
+      `${what} of '${layer}' would take ${bytes.toLocaleString("en-US")} bytes, more than the limit of ${limit.toLocaleString("en-US")} bytes`,
+    "network N {\n  input 4096x4096x64\n  pw 64\n}\n"),
 
   // ── MN4xxx weights ───────────────────────────────────────────────────────
   weightFileUnreadable: entry("MN4001", "a weight file that cannot be read: wrong format, truncated, corrupt",

@@ -3,7 +3,7 @@
  * allows (`--max-mult-adds 300M`, `--max-params 2.5M`), naming the figure,
  * the budget and the heaviest layers, each pointing at its source line.
  */
-import { errorWith, type Diagnostic, type RelatedInformation } from "../ir/diagnostics.js";
+import { error, errorWith, type Diagnostic, type RelatedInformation } from "../ir/diagnostics.js";
 import type { CostAnalysis, LayerCost } from "./analyze-costs.js";
 
 export interface Budgets {
@@ -28,5 +28,29 @@ export function checkBudgets(costs: CostAnalysis, budgets: Budgets): Diagnostic[
   };
   check("mult-adds", "--max-mult-adds", budgets.multAdds, (l) => l.multAdds);
   check("params", "--max-params", budgets.params, (l) => l.params);
+  return out;
+}
+
+/** float32 bytes one layer's weights, or one activation tensor, may take: 1 GiB. */
+export const MAX_TENSOR_BYTES = 1 << 30;
+/** float32 bytes all weights together may take: 2 GiB. */
+export const MAX_WEIGHT_BYTES = 2 * (1 << 30);
+
+/**
+ * Limits checked before anything is allocated (weights, activations): a
+ * network beyond them gets a diagnostic naming the layer, not an exhausted heap.
+ */
+export function checkMemoryLimits(costs: CostAnalysis): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  let total = 0;
+  for (const l of costs.layers) {
+    const weightBytes = 4 * (l.weights + l.biases + l.bnParams);
+    total += weightBytes;
+    const activation = 4 * l.outputShape[0] * l.outputShape[1] * l.outputShape[2];
+    if (weightBytes > MAX_TENSOR_BYTES) out.push(error("memoryLimit", l.node.span, "the weights", l.node.id, weightBytes, MAX_TENSOR_BYTES));
+    else if (activation > MAX_TENSOR_BYTES) out.push(error("memoryLimit", l.node.span, "the output", l.node.id, activation, MAX_TENSOR_BYTES));
+    else if (total > MAX_WEIGHT_BYTES) out.push(error("memoryLimit", l.node.span, "the weights up to and including", l.node.id, total, MAX_WEIGHT_BYTES));
+    if (out.length > 0) break;
+  }
   return out;
 }

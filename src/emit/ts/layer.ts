@@ -1,0 +1,105 @@
+/**
+ * What every layer emitter receives and returns, and the pieces of generated
+ * code they share (activation epilogues, weight packing).
+ *
+ * The generated module keeps every float in one Float32Array `m` (like a
+ * WebAssembly linear memory): the activation buffers, a scratch area, then
+ * the weights. A layer function reads and writes `m` at offsets fixed at
+ * compile time, which it has inlined as constants, so a kernel touches a
+ * single typed array whatever it reads.
+ */
+import { InternalError } from "../../ir/diagnostics.js";
+import type { Activation, LayerWeights, Node, NodeOf, OpKind, Shape, Tensor } from "../../ir/graph.js";
+import type { Code } from "./code.js";
+
+/** Where one layer works, in floats of the module's memory `m`. */
+export interface LayerContext {
+  /** The layer's function name (a sanitised IR id). */
+  readonly name: string;
+  readonly inShape: Shape;
+  readonly outShape: Shape;
+  /** Offset of the input activation (HWC). */
+  readonly x: number;
+  /** Offset of the output activation (HWC). */
+  readonly y: number;
+  /** Offset of the scratch area (at least `scratch(…)` floats). */
+  readonly scratch: number;
+  /** Store packed weights in the weights region; returns their offset in `m`. */
+  pack(data: Float32Array, what: string): number;
+}
+
+/** One layer's generated function: a one-line summary for its doc comment, extra doc lines, the body. */
+export interface LayerCode {
+  readonly summary: string;
+  readonly doc: readonly string[];
+  readonly body: Code;
+  /** Mult-adds per image, for the doc comment. */
+  readonly multAdds: number;
+}
+
+export interface OpEmitter<K extends OpKind> {
+  /** Floats of scratch memory the layer needs (0 for most). */
+  scratch(node: NodeOf<K>, inShape: Shape, outShape: Shape): number;
+  /**
+   * The layer's code; `null` for a layer that runs no code: `input` (run()
+   * copies the input in) and `dropout` (identity: its output is its input's
+   * buffer).
+   */
+  emit(node: NodeOf<K>, ctx: LayerContext): LayerCode | null;
+}
+
+/** An activation applied to a JS expression that is a plain variable (evaluated more than once). */
+export function activate(act: Activation, v: string): string {
+  switch (act) {
+    case "relu":
+      return `${v} > 0 ? ${v} : 0`;
+    case "relu6":
+      return `${v} > 0 ? (${v} < 6 ? ${v} : 6) : 0`;
+    case "linear":
+      return v;
+  }
+}
+
+/** The node's weights with batch-norm already folded (the emitter folds what the pipeline left). */
+export function weightsOf(node: NodeOf<"conv" | "depthwise" | "fc">, fold: (w: LayerWeights) => LayerWeights): { kernel: Tensor; bias: Float32Array } {
+  const w = node.weights;
+  if (w === undefined) throw new InternalError(`emit ts: ${node.op} '${node.id}' has no weights`);
+  const folded = w.bn === undefined ? w : fold(w);
+  const channels = node.op === "fc" ? node.attrs.units : (node.shape?.[2] ?? 0);
+  const bias = folded.bias?.data ?? new Float32Array(channels);
+  if (bias.length !== channels) throw new InternalError(`emit ts: '${node.id}' has ${bias.length} biases for ${channels} channels`);
+  return { kernel: folded.kernel, bias };
+}
+
+export function expectKernel(node: Node, t: Tensor, shape: readonly number[]): void {
+  const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+  const n = shape.reduce((p, d) => p * d, 1);
+  if (!same || t.data.length !== n) {
+    throw new InternalError(`emit ts: '${node.id}' kernel has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
+  }
+}
+
+export function padsOf(node: NodeOf<"conv" | "depthwise" | "avgpool" | "maxpool">): readonly [number, number, number, number] {
+  const p = node.attrs.pads;
+  if (p === undefined) throw new InternalError(`emit ts: '${node.id}' has no pads (run infer-shapes first)`);
+  return p;
+}
+
+export function size(s: Shape): number {
+  return s[0] * s[1] * s[2];
+}
+
+/** `act` as it reads in a doc comment. */
+export function actName(act: Activation): string {
+  return act === "linear" ? "no activation" : act;
+}
+
+/**
+ * The range of outputs along one axis whose whole window lies inside the
+ * input: [lo, hi). Outside it a window reaches into the padding.
+ */
+export function interior(outSize: number, inSize: number, k: number, stride: number, before: number): readonly [number, number] {
+  const lo = Math.min(outSize, Math.ceil(before / stride));
+  const hi = Math.max(lo, Math.min(outSize, Math.floor((inSize - k + before) / stride) + 1));
+  return [lo, hi];
+}
