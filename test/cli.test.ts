@@ -67,6 +67,15 @@ describe("mnc", () => {
     expect(small.stdout).toMatch(/α=0.25 96x96x3 → 1x1x10, .* batch-norm kept\n$/);
   }, 60_000);
 
+  it("--quiet prints nothing on success, and errors all the same", () => {
+    expect(mnc("check", "examples/mobilenet_v1.mn", "--quiet")).toMatchObject({ status: 0, stdout: "", stderr: "" });
+    const bad = file("quiet.mn", "network N {\n  input 8x8x3\n  pw 0\n}\n");
+    const r = mnc("check", bad, "-q");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/error MN3001/);
+    expect(mnc("check", bad, "-q", "--verbose").status).toBe(2);
+  });
+
   it("--dump-ir prints the IR", () => {
     const r = mnc("check", "examples/mobilenet_v1.mn", "--dump-ir");
     expect(r.status).toBe(0);

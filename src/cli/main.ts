@@ -65,7 +65,8 @@ const BUDGET_OPTIONS = `  --max-mult-adds N       fail (exit 1) if the network h
 const WEIGHT_OPTIONS = `  --weights PATH          trained weights: a TensorFlow Lite model (.tflite) or safetensors in mnc's names
   --seed N                seed of the deterministic weights used without --weights (default 1)
   --no-fuse-bn            keep batch-norm rather than folding it into the convolutions`;
-const COMMON_OPTIONS = `  --verbose               print a stack trace with internal errors
+const COMMON_OPTIONS = `  -q, --quiet             print nothing on success (errors still go to standard error)
+  --verbose               print a stack trace with internal errors
   -h, --help              show this help`;
 
 const HELP = {
@@ -192,17 +193,18 @@ const OPTIONS = {
   mean: { type: "string" },
   std: { type: "string" },
   verbose: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
-  check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "verbose", "help"],
-  report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "help"],
-  sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "help"],
-  run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "help"],
-  weights: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "help"],
+  check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "verbose", "quiet", "help"],
+  report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "help"],
+  sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "help"],
+  run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "help"],
+  weights: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "help"],
 };
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -224,7 +226,8 @@ const SWEEP_FORMATS: Record<string, (s: Sweep) => string> = {
   svg: (s) => sweepChart(s) + "\n",
 };
 
-export function main(argv: readonly string[], io: Io): number {
+export function main(argv: readonly string[], stdio: Io): number {
+  let io = stdio;
   let verbose = argv.includes("--verbose");
   try {
     const [command, ...rest] = argv;
@@ -260,6 +263,9 @@ export function main(argv: readonly string[], io: Io): number {
     }
     const { values, positionals } = parseCommand(command, args);
     verbose = values.verbose === true;
+    if (values.quiet === true && values.verbose === true) throw new UsageError("--quiet and --verbose contradict each other");
+    // --quiet silences the success lines of commands whose product is a file or an exit status.
+    if (values.quiet === true && (command === "check" || command === "compile" || command === "weights")) io = { out: () => undefined, err: io.err };
     if (values.help === true) {
       io.out(HELP[command]);
       return EXIT_OK;

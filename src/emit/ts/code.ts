@@ -27,16 +27,29 @@ export class Code {
 
   /** `head {`, the body one level deeper, then `}` (or `tail`). */
   block(head: string, body: () => void, tail = "}"): this {
-    this.line(`${head} {`);
+    this.line(head === "" ? "{" : `${head} {`);
     this.depth++;
     body();
     this.depth--;
     return this.line(tail);
   }
 
+  /** `if (cond) { … } else { … }`. */
+  ifElse(cond: string, then: () => void, otherwise: () => void): this {
+    this.line(`if (${cond}) {`);
+    this.depth++;
+    then();
+    this.depth--;
+    this.line("} else {");
+    this.depth++;
+    otherwise();
+    this.depth--;
+    return this.line("}");
+  }
+
   /** Another Code's lines, at this one's indentation. */
   append(other: Code): this {
-    for (const l of other.out) this.line(l === "" ? "" : l);
+    for (const l of other.out) this.line(l);
     return this;
   }
 

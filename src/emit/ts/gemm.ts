@@ -1,0 +1,262 @@
+/**
+ * Convolutions and fully connected layers as a cache-blocked, register-blocked
+ * matrix multiply, specialised for one layer's shapes:
+ *
+ *   Y[p, n] = act( bias[n] + Σ_k X̂[p, k] · Ŵ[k, n] )      p: output pixel, n: output channel
+ *
+ * where row p of X̂ is pixel p's receptive field in (kh, kw, ic) order — for a
+ * pointwise convolution simply the input pixel's channels, for a full
+ * convolution its KH×KW×C patch (cells in the padding read as 0), for a fully
+ * connected layer the whole flattened input (one "pixel").
+ *
+ * Blocking, outermost first:
+ *
+ *   chunk   pixels [c, c + PC): their rows of X̂ are packed into the scratch
+ *           area, MR pixels interleaved (panel[k][i]), sized to stay in L2
+ *   panel   output channels [n, n + NR): their weights Ŵ[k][n…n+NR) are
+ *           contiguous in the weights region (packed at compile time), and
+ *           stay in L1 while every block of the chunk streams past
+ *   block   MR pixels × NR channels: MR·NR accumulators live in registers
+ *           for the whole k loop, which loads MR + NR values for MR·NR
+ *           multiply-adds; bias and activation are applied as they are stored
+ *
+ * A full convolution is "direct": no im2col matrix exists, only the chunk's
+ * panel, and pixels whose window lies inside the input are packed without
+ * bounds checks. With one pixel (fc) and unit stride there is nothing to pack.
+ */
+import { InternalError } from "../../ir/diagnostics.js";
+import type { Activation } from "../../ir/graph.js";
+import { Code, group, plus } from "./code.js";
+import { activate, interior } from "./layer.js";
+
+/** Pixels per register block (rows of the micro-kernel). */
+export const MR = 3;
+/** Output channels per register block, and the width of a packed weight panel. */
+export const NR = 4;
+/** Output channels per block when there is a single pixel (fc): more accumulators, no pixel reuse. */
+export const NR_SINGLE = 8;
+/** Floats of packed input per chunk: about 192 KiB, so that a chunk stays in L2. */
+export const CHUNK_FLOATS = 48 * 1024;
+
+/** Where X̂'s rows come from. */
+export type GemmSource =
+  /** Pixel p's row is the K floats at x + p·K (pointwise stride 1, fc). */
+  | { readonly kind: "rows"; readonly x: number }
+  /** Pixel p's row is its KH×KW×C patch of an H×W×C input at x. */
+  | {
+      readonly kind: "patches";
+      readonly x: number;
+      readonly h: number;
+      readonly w: number;
+      readonly c: number;
+      readonly kh: number;
+      readonly kw: number;
+      readonly sh: number;
+      readonly sw: number;
+      readonly top: number;
+      readonly left: number;
+      /** Output width (pixels per output row). */
+      readonly ow: number;
+      /** Output height. */
+      readonly oh: number;
+    };
+
+export interface Gemm {
+  /** Output pixels, reduction length, output channels. */
+  readonly p: number;
+  readonly k: number;
+  readonly n: number;
+  readonly source: GemmSource;
+  /** Offsets in m: packed weights (see packGemmWeights), bias [n], output [p][n], scratch. */
+  readonly weights: number;
+  readonly bias: number;
+  readonly y: number;
+  readonly scratch: number;
+  readonly act: Activation;
+}
+
+/** The register block for a layer with `p` pixels. */
+export function tile(p: number): { readonly mr: number; readonly nr: number } {
+  return p >= MR ? { mr: MR, nr: NR } : { mr: p, nr: p === 1 ? NR_SINGLE : NR };
+}
+
+/** Pixels per chunk: a multiple of MR, at least one block, at most all pixels. */
+export function chunkPixels(p: number, k: number): number {
+  const { mr } = tile(p);
+  const blocks = Math.max(1, Math.floor(CHUNK_FLOATS / (k * mr)));
+  return Math.min(blocks * mr, Math.ceil(p / mr) * mr);
+}
+
+/** Whether X̂ can be read in place (one pixel per block and rows already contiguous). */
+function inPlace(g: Pick<Gemm, "p" | "source">): boolean {
+  return tile(g.p).mr === 1 && g.source.kind === "rows";
+}
+
+/** Scratch floats a GEMM needs for its packed chunk. */
+export function gemmScratch(g: Pick<Gemm, "p" | "k" | "source">): number {
+  return inPlace(g) ? 0 : chunkPixels(g.p, g.k) * g.k;
+}
+
+/**
+ * Pack W[n][k] (row-major, k in X̂'s order) into panels of NR channels,
+ * each panel [k][NR] (the last panel [k][n mod NR] when NR does not divide n):
+ * panel j starts at j·NR·K.
+ */
+export function packGemmWeights(w: (n: number, k: number) => number, p: number, k: number, n: number): Float32Array {
+  const { nr } = tile(p);
+  const out = new Float32Array(n * k);
+  for (let n0 = 0; n0 < n; n0 += nr) {
+    const width = Math.min(nr, n - n0);
+    const base = n0 * k;
+    for (let kk = 0; kk < k; kk++) {
+      for (let j = 0; j < width; j++) out[base + kk * width + j] = w(n0 + j, kk);
+    }
+  }
+  return out;
+}
+
+/** The body of a layer function computing one GEMM. */
+export function gemmCode(g: Gemm): Code {
+  const { mr, nr } = tile(g.p);
+  const code = new Code();
+  const chunk = chunkPixels(g.p, g.k);
+  const direct = inPlace(g);
+  const chunks = Math.ceil(g.p / chunk);
+  const nFull = g.n - (g.n % nr);
+  const nTail = g.n % nr;
+  const panels = (c: string, cEnd: string): void => {
+    if (nFull > 0) {
+      code.block(`for (let n = 0; n < ${nFull}; n += ${nr})`, () => {
+        code.line(`const w = ${g.weights} + n * ${g.k}, b = ${g.bias} + n;`);
+        blocks(code, g, mr, nr, c, cEnd, "n", direct);
+      });
+    }
+    if (nTail > 0) {
+      code.block("", () => {
+        code.line(`// the last ${nTail} output channel${nTail === 1 ? "" : "s"}`);
+        code.line(`const w = ${g.weights + nFull * g.k}, b = ${g.bias + nFull};`);
+        blocks(code, g, mr, nTail, c, cEnd, String(nFull), direct);
+      });
+    }
+  };
+  if (chunks === 1) {
+    if (!direct) packChunk(code, g, mr, "0", String(g.p));
+    panels("0", String(g.p));
+  } else {
+    code.line(`// ${chunks} chunks of ${group(chunk)} pixels, each packed once and multiplied by every weight panel`);
+    code.block(`for (let c = 0; c < ${g.p}; c += ${chunk})`, () => {
+      code.line(`const cEnd = c + ${chunk} < ${g.p} ? c + ${chunk} : ${g.p};`);
+      packChunk(code, g, mr, "c", "cEnd");
+      panels("c", "cEnd");
+    });
+  }
+  return code;
+}
+
+/** The loop over the register blocks of pixels [c, cEnd) for one weight panel of width nr. */
+function blocks(code: Code, g: Gemm, mr: number, nr: number, c: string, cEnd: string, n: string, direct: boolean): void {
+  const step = mr * g.k;
+  const partial = g.p % mr !== 0;
+  const sStart = direct ? (c === "0" ? String(g.source.x) : `${g.source.x} + c * ${g.k}`) : String(g.scratch);
+  code.block(`for (let p = ${c}, s = ${sStart}; p < ${cEnd}; p += ${mr}, s += ${step})`, () => {
+    // accumulators start at the bias
+    const acc = (i: number, j: number): string => `a${i}${j}`;
+    const first: string[] = [];
+    for (let j = 0; j < nr; j++) first.push(`${acc(0, j)} = m[${plus("b", j)}]!`);
+    code.line(`let ${first.join(", ")};`);
+    for (let i = 1; i < mr; i++) {
+      code.line(`let ${Array.from({ length: nr }, (_, j) => `${acc(i, j)} = ${acc(0, j)}`).join(", ")};`);
+    }
+    code.block(`for (let xs = s, ws = w, end = s + ${step}; xs < end; xs += ${mr}, ws += ${nr})`, () => {
+      code.line(`const ${Array.from({ length: nr }, (_, j) => `w${j} = m[${plus("ws", j)}]!`).join(", ")};`);
+      for (let i = 0; i < mr; i++) {
+        const v = `x${i}`;
+        code.line(`const ${v} = m[${plus("xs", i)}]!;`);
+        code.line(Array.from({ length: nr }, (_, j) => `${acc(i, j)} += ${v} * w${j};`).join(" "));
+      }
+    });
+    if (partial) code.line(`const rows = ${g.p} - p;`);
+    code.line(`const y = ${g.y} + p * ${g.n} + ${n};`);
+    for (let i = 0; i < mr; i++) {
+      const store = (): void => {
+        for (let j = 0; j < nr; j++) {
+          const a = acc(i, j);
+          code.line(`m[${plus("y", i * g.n + j)}] = ${activate(g.act, a)};`);
+        }
+      };
+      if (i > 0 && partial) code.block(`if (rows > ${i})`, store);
+      else store();
+    }
+  });
+}
+
+/** Pack X̂'s rows of pixels [c, cEnd) into the scratch area, mr pixels interleaved: panel[k][i]. */
+function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): void {
+  const s = g.source;
+  const step = mr * g.k;
+  if (s.kind === "rows") {
+    code.line(`// pack: scratch[block][k][i] = x[p + i][k], ${mr} pixels per block`);
+    code.block(`for (let p = ${c}, s = ${g.scratch}; p < ${cEnd}; p += ${mr}, s += ${step})`, () => {
+      code.line(`const x = ${s.x} + p * ${g.k};`);
+      const full = (): void => {
+        code.block(`for (let k = 0, t = s; k < ${g.k}; k++, t += ${mr})`, () => {
+          for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]!;`);
+        });
+      };
+      if (g.p % mr === 0) full();
+      else {
+        code.ifElse(`p + ${mr} <= ${g.p}`, full, () => {
+          code.line("// the last, partial block: missing pixels read as 0");
+          code.line(`for (let i = 0; i < ${mr}; i++) for (let k = 0; k < ${g.k}; k++) m[s + k * ${mr} + i] = p + i < ${g.p} ? m[x + i * ${g.k} + k]! : 0;`);
+        });
+      }
+    });
+    return;
+  }
+  const C = s.c;
+  const [ih0, ih1] = interior(s.oh, s.h, s.kh, s.sh, s.top);
+  const [iw0, iw1] = interior(s.ow, s.w, s.kw, s.sw, s.left);
+  if (g.k !== s.kh * s.kw * C) throw new InternalError(`emit ts: a ${s.kh}x${s.kw}x${C} patch is not ${g.k} long`);
+  code.line(`// pack: scratch[block][k][i] = the ${s.kh}x${s.kw}x${C} patch of pixel p + i, k = (kh·${s.kw} + kw)·${C} + ic; padding reads as 0`);
+  code.block("", () => {
+    code.line(c === "0" ? "let oh = 0, ow = 0, s = " + g.scratch + ", i = 0;" : `let oh = (${c} / ${s.ow}) | 0, ow = ${c} - oh * ${s.ow}, s = ${g.scratch}, i = 0;`);
+    code.block(`for (let p = ${c}; p < ${cEnd}; p++)`, () => {
+      code.line(`const ih = ${plus(`oh * ${s.sh}`, -s.top)}, iw = ${plus(`ow * ${s.sw}`, -s.left)}, t = s + i;`);
+      const inside = ih0 < ih1 && iw0 < iw1;
+      const interiorCopy = (): void => {
+        code.line(`const x = ${s.x} + (ih * ${s.w} + iw) * ${C};`);
+        for (let kh = 0; kh < s.kh; kh++) {
+          for (let kw = 0; kw < s.kw; kw++) {
+            const tap = (kh * s.kw + kw) * C;
+            const from = (kh * s.w + kw) * C;
+            if (C <= 4) {
+              code.line(Array.from({ length: C }, (_, ic) => `m[${plus("t", (tap + ic) * mr)}] = m[${plus("x", from + ic)}]!;`).join(" "));
+            } else {
+              code.line(`for (let ic = 0, u = ${plus("t", tap * mr)}; ic < ${C}; ic++, u += ${mr}) m[u] = m[${plus("x", from)} + ic]!;`);
+            }
+          }
+        }
+      };
+      const borderCopy = (): void => {
+        code.line("// the window reaches into the padding");
+        code.block(`for (let kh = 0; kh < ${s.kh}; kh++)`, () => {
+          code.line("const h = ih + kh;");
+          code.block(`for (let kw = 0; kw < ${s.kw}; kw++)`, () => {
+            code.line(`const w = iw + kw, x = ${s.x} + (h * ${s.w} + w) * ${C};`);
+            code.line(`const inside = h >= 0 && h < ${s.h} && w >= 0 && w < ${s.w};`);
+            code.line(`for (let ic = 0, u = t + (kh * ${s.kw} + kw) * ${C * mr}; ic < ${C}; ic++, u += ${mr}) m[u] = inside ? m[x + ic]! : 0;`);
+          });
+        });
+      };
+      if (!inside) borderCopy();
+      else if (ih0 === 0 && ih1 === s.oh && iw0 === 0 && iw1 === s.ow) interiorCopy();
+      else code.ifElse(`oh >= ${ih0} && oh < ${ih1} && ow >= ${iw0} && ow < ${iw1}`, interiorCopy, borderCopy);
+      code.line(`if (++ow === ${s.ow}) { ow = 0; oh++; }`);
+      code.line(`if (++i === ${mr}) { i = 0; s += ${step}; }`);
+    });
+    if (g.p % mr !== 0 || chunkPixels(g.p, g.k) % mr !== 0) {
+      code.line("// zero the rest of a partial last block");
+      code.line(`if (i > 0) for (let k = 0; k < ${g.k}; k++) for (let j = i; j < ${mr}; j++) m[s + k * ${mr} + j] = 0;`);
+    }
+  });
+}
