@@ -1,17 +1,59 @@
 /**
- * Writing outputs so that nothing is ever half-written: the bytes go to a
- * temporary file in the destination's directory, which is then renamed over
- * the destination (atomic on POSIX). On any failure the temporary file is
- * removed and an existing destination is left untouched.
+ * Writing outputs so that nothing is ever half-written. Every byte is computed
+ * before any file is opened; then the bytes go to a temporary file beside the
+ * destination (`.NAME.mnc-PID.tmp`), which is flushed and renamed over the
+ * destination — atomic on POSIX. On any failure the temporary file is removed
+ * and an existing destination is left untouched.
+ *
+ * A process killed outright (SIGKILL, power loss) during those few
+ * milliseconds can leave its temporary file behind, never a damaged
+ * destination; the next write to the same destination removes temporary files
+ * whose process is gone.
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
-let counter = 0;
+const TEMP = /^\.(.+)\.mnc-(\d+)\.tmp$/;
+
+export function temporaryName(path: string, pid = process.pid): string {
+  return join(dirname(path), `.${basename(path)}.mnc-${pid}.tmp`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Remove temporary files that writers of `path` left when they were killed. */
+function removeStale(path: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return; // The directory's problems are reported by the write itself.
+  }
+  for (const name of names) {
+    const m = TEMP.exec(name);
+    if (m === null || m[1] !== basename(path)) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || !alive(pid)) {
+      try {
+        unlinkSync(join(dirname(path), name));
+      } catch {
+        // Someone else removed it first.
+      }
+    }
+  }
+}
 
 export function writeFileAtomic(path: string, content: string | Uint8Array): void {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${counter++}.tmp`);
   const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
+  removeStale(path);
+  const temp = temporaryName(path);
   let fd: number | undefined;
   try {
     fd = openSync(temp, "wx", 0o644);

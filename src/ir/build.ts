@@ -30,6 +30,8 @@ export interface BuildOptions {
 }
 
 export const DEFAULT_MAX_LAYERS = 100_000;
+/** Blocks may call blocks this many levels deep. */
+export const MAX_BLOCK_DEPTH = 64;
 
 export interface BuildResult {
   readonly graph?: Graph;
@@ -208,6 +210,7 @@ class Builder {
     }
     const state = new Map<string, "active" | "done">();
     const reported = new Set<string>();
+    let tooDeep = false;
     const visit = (name: string, path: string[]): void => {
       state.set(name, "active");
       for (const call of calls.get(name) ?? []) {
@@ -220,6 +223,10 @@ class Builder {
             const first = this.blocks.get(callee)!;
             this.diagnostics.push(errorWith("recursiveBlock", call.name.span, [{ message: `block '${callee}' is declared here`, span: first.name.span }], cycle));
           }
+        } else if (path.length >= MAX_BLOCK_DEPTH) {
+          // Refuse chains of calls deep enough to exhaust the builder's stack.
+          if (!tooDeep) this.diagnostics.push(error("blockNestingTooDeep", call.name.span, MAX_BLOCK_DEPTH));
+          tooDeep = true;
         } else if (state.get(callee) === undefined) {
           visit(callee, [...path, callee]);
         }
@@ -227,22 +234,19 @@ class Builder {
       state.set(name, "done");
     };
     for (const name of this.blocks.keys()) if (state.get(name) === undefined) visit(name, [name]);
+    if (this.hasErrors()) return;
 
-    // Weighted blocks: a fixed point over the call graph (cycles are already errors).
-    let changed = true;
-    while (changed) {
-      changed = false;
-      for (const [name, block] of this.blocks) {
-        if (this.weightedBlocks.has(name)) continue;
-        const weighted = [...this.walk(block.body.statements)].some(
-          (s) => BUILTINS.get(s.name.name)?.weighted === true || this.weightedBlocks.has(s.name.name),
-        );
-        if (weighted) {
-          this.weightedBlocks.add(name);
-          changed = true;
-        }
-      }
-    }
+    // Weighted blocks, memoised over the (now acyclic, shallow) call graph.
+    const weighted = new Map<string, boolean>();
+    const isWeighted = (name: string): boolean => {
+      const known = weighted.get(name);
+      if (known !== undefined) return known;
+      const block = this.blocks.get(name)!;
+      const result = [...this.walk(block.body.statements)].some((s) => BUILTINS.get(s.name.name)?.weighted === true || (this.blocks.has(s.name.name) && isWeighted(s.name.name)));
+      weighted.set(name, result);
+      return result;
+    };
+    for (const name of this.blocks.keys()) if (isWeighted(name)) this.weightedBlocks.add(name);
   }
 
   private choose(networks: A.Declaration[]): A.Declaration | undefined {

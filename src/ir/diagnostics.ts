@@ -158,6 +158,11 @@ export const Messages = {
   emptyNetwork: entry("MN2026", "a network with an input and no layers",
     (name: string) => `network ${q(name)} has no layers`,
     "network N {\n  input 8x8x3\n}\n"),
+  blockNestingTooDeep: entry("MN2027", "blocks that call blocks too many levels deep",
+    (limit: number) => `blocks call blocks more than ${limit} levels deep`,
+    {
+      source: `${Array.from({ length: 66 }, (_, i) => `block b${i}(n) {\n  ${i === 65 ? "pw n" : `b${i + 1} n`}\n}\n`).join("")}network N {\n  input 8x8x3\n  b0 4\n}\n`,
+    }),
 
   // ── MN3xxx shapes, widths, limits ────────────────────────────────────────
   notPositiveInteger: entry("MN3001", "a stride, kernel, channel or repeat count that is zero, negative or fractional",

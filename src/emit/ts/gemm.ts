@@ -254,7 +254,7 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
       code.line(`if (++ow === ${s.ow}) { ow = 0; oh++; }`);
       code.line(`if (++i === ${mr}) { i = 0; s += ${step}; }`);
     });
-    if (g.p % mr !== 0 || chunkPixels(g.p, g.k) % mr !== 0) {
+    if (g.p % mr !== 0) {
       code.line("// zero the rest of a partial last block");
       code.line(`if (i > 0) for (let k = 0; k < ${g.k}; k++) for (let j = i; j < ${mr}; j++) m[s + k * ${mr} + j] = 0;`);
     }

@@ -1,0 +1,89 @@
+/**
+ * Pooling and softmax: simple loops with the shapes inlined.
+ *
+ *   avgpool   mean over the window's in-bounds cells (padded cells are not
+ *             counted, as TensorFlow's SAME average pooling); global = over H×W
+ *   maxpool   max over the window's in-bounds cells
+ *   softmax   over the channels of each pixel, after subtracting their maximum
+ */
+import { Code, plus } from "./code.js";
+import type { Shape } from "../../ir/graph.js";
+
+export interface Pool {
+  readonly max: boolean;
+  readonly inShape: Shape;
+  readonly outShape: Shape;
+  /** The window ("global": the whole input), stride and leading pads. */
+  readonly kernel: readonly [number, number] | "global";
+  readonly stride: readonly [number, number];
+  readonly top: number;
+  readonly left: number;
+  readonly x: number;
+  readonly y: number;
+}
+
+export function poolCode(p: Pool): Code {
+  const code = new Code();
+  const [H, W, C] = p.inShape;
+  const [OH, OW] = p.outShape;
+  const start = p.max ? "-Infinity" : "0";
+  const add = (v: string): string => (p.max ? `if (${v} > s) s = ${v};` : `s += ${v};`);
+  if (p.kernel === "global") {
+    code.line(`// one value per channel, over all ${H * W} pixels`);
+    code.block(`for (let c = 0; c < ${C}; c++)`, () => {
+      code.line(`let s = ${start};`);
+      code.block(`for (let x = ${p.x} + c, end = ${p.x + H * W * C} + c; x < end; x += ${C})`, () => {
+        code.line("const v = m[x]!;");
+        code.line(add("v"));
+      });
+      code.line(`m[${p.y} + c] = ${p.max ? "s" : `s / ${H * W}`};`);
+    });
+    return code;
+  }
+  const [KH, KW] = p.kernel;
+  const [SH, SW] = p.stride;
+  code.line("// each window clipped to the input: padded cells take no part");
+  code.block(`for (let oh = 0; oh < ${OH}; oh++)`, () => {
+    code.line(`const ih = ${plus(`oh * ${SH}`, -p.top)}, h0 = ih < 0 ? 0 : ih, h1 = ih + ${KH} > ${H} ? ${H} : ih + ${KH};`);
+    code.block(`for (let ow = 0; ow < ${OW}; ow++)`, () => {
+      code.line(`const iw = ${plus(`ow * ${SW}`, -p.left)}, w0 = iw < 0 ? 0 : iw, w1 = iw + ${KW} > ${W} ? ${W} : iw + ${KW};`);
+      if (!p.max) code.line("const count = (h1 - h0) * (w1 - w0);");
+      code.line(`const y = ${p.y} + (oh * ${OW} + ow) * ${C};`);
+      code.block(`for (let c = 0; c < ${C}; c++)`, () => {
+        code.line(`let s = ${start};`);
+        code.block("for (let h = h0; h < h1; h++)", () => {
+          code.block(`for (let w = w0, x = ${p.x} + (h * ${W} + w0) * ${C} + c; w < w1; w++, x += ${C})`, () => {
+            code.line("const v = m[x]!;");
+            code.line(add("v"));
+          });
+        });
+        code.line(`m[y + c] = ${p.max ? "s" : "s / count"};`);
+      });
+    });
+  });
+  return code;
+}
+
+export function softmaxCode(shape: Shape, x: number, y: number): Code {
+  const code = new Code();
+  const [H, W, C] = shape;
+  const pixels = H * W;
+  const body = (xs: string, ys: string): void => {
+    code.line("let max = -Infinity;");
+    code.block(`for (let c = 0; c < ${C}; c++)`, () => {
+      code.line(`const v = m[${xs} + c]!;`);
+      code.line("if (v > max) max = v;");
+    });
+    code.line("let total = 0;");
+    code.line(`for (let c = 0; c < ${C}; c++) total += Math.exp(m[${xs} + c]! - max);`);
+    code.line(`for (let c = 0; c < ${C}; c++) m[${ys} + c] = Math.exp(m[${xs} + c]! - max) / total;`);
+  };
+  if (pixels === 1) body(String(x), String(y));
+  else {
+    code.block(`for (let p = 0; p < ${pixels}; p++)`, () => {
+      code.line(`const x = ${x} + p * ${C}, y = ${y} + p * ${C};`);
+      body("x", "y");
+    });
+  }
+  return code;
+}
