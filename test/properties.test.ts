@@ -13,8 +13,9 @@ import { pipeline } from "../src/passes/pipeline.js";
 import { verify } from "../src/ir/verify.js";
 import type { Diagnostic } from "../src/ir/diagnostics.js";
 import { exampleFiles, readExample } from "./helpers.js";
+import { runs as scaled } from "./fuzz-scale.js";
 
-const runs = { seed: 20261125, numRuns: 150 };
+const runs = { seed: 20261125, numRuns: scaled(150) };
 
 // ── generators ─────────────────────────────────────────────────────────────
 const act = fc.constantFrom("", " act=relu", " act=relu6", " act=linear");
@@ -80,7 +81,7 @@ describe("random valid specs", () => {
         }
         expect(diagnostics).toEqual([]);
       }),
-      { ...runs, numRuns: 60 },
+      { ...runs, numRuns: scaled(60) },
     );
   }, 120_000);
 
@@ -117,7 +118,7 @@ describe("random valid specs", () => {
       fc.property(validSpec, (source) => {
         expect(JSON.stringify(check(source).graph)).toBe(JSON.stringify(check(source).graph));
       }),
-      { ...runs, numRuns: 30 },
+      { ...runs, numRuns: scaled(30) },
     );
   });
 });
@@ -136,7 +137,7 @@ describe("hostile input", () => {
   }
 
   it("token soups give diagnostics, never an exception", () => {
-    fc.assert(fc.property(soup, neverThrows), { ...runs, numRuns: 400 });
+    fc.assert(fc.property(soup, neverThrows), { ...runs, numRuns: scaled(400) });
   });
 
   it("mutated examples (deleted, duplicated, swapped lines; truncation; random bytes) never throw", () => {
@@ -161,6 +162,6 @@ describe("hostile input", () => {
           return src.slice(0, i % src.length) + junk + src.slice(i % src.length);
       }
     });
-    fc.assert(fc.property(mutation, neverThrows), { ...runs, numRuns: 400 });
+    fc.assert(fc.property(mutation, neverThrows), { ...runs, numRuns: scaled(400) });
   });
 });

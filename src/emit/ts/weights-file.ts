@@ -1,0 +1,107 @@
+/**
+ * The weights file of a generated module (`OUT.weights.bin`), and the packer
+ * that lays the weights out for the kernels.
+ *
+ *   offset  size  field
+ *   0       4     magic "MNCW"
+ *   4       4     format version, u32 LE (1)
+ *   8       4     layout fingerprint, u32 LE: FNV-1a of the packing layout
+ *   12      4     float count F, u32 LE
+ *   16      4·F   the packed weights, float32 LE, in the order the kernels read them
+ *
+ * The module refuses a file whose magic, version, fingerprint or size differ
+ * from its own, so a weights file from another network (or another mnc
+ * packing) cannot be loaded by mistake. Tensors are aligned to 16 floats
+ * (64 bytes, a cache line) within the module's memory.
+ */
+import { InternalError } from "../../ir/diagnostics.js";
+
+export const MAGIC = 0x57434e4d; // "MNCW" read as u32 LE
+export const FORMAT_VERSION = 1;
+export const HEADER_BYTES = 16;
+/** Alignment of each tensor, in floats. */
+export const ALIGN = 16;
+
+export function alignUp(n: number, to = ALIGN): number {
+  return Math.ceil(n / to) * to;
+}
+
+export interface PackedTensor {
+  readonly what: string;
+  /** Offset in the module's memory. */
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Collects packed tensors at aligned offsets from `base` (the weights region of the memory). */
+export class WeightPacker {
+  private readonly parts: { data: Float32Array; at: number }[] = [];
+  readonly tensors: PackedTensor[] = [];
+  private end = 0;
+
+  constructor(readonly base: number) {
+    if (base % ALIGN !== 0) throw new InternalError(`emit ts: the weights region at ${base} is not aligned`);
+  }
+
+  add(data: Float32Array, what: string): number {
+    const at = alignUp(this.end);
+    this.parts.push({ data, at });
+    this.end = at + data.length;
+    this.tensors.push({ what, offset: this.base + at, length: data.length });
+    return this.base + at;
+  }
+
+  /** Floats in the region (the last tensor's end, aligned). */
+  get length(): number {
+    return alignUp(this.end);
+  }
+
+  floats(): Float32Array {
+    const out = new Float32Array(this.length);
+    for (const p of this.parts) out.set(p.data, p.at);
+    return out;
+  }
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units. */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** Header + little-endian floats. */
+export function encodeWeights(floats: Float32Array, fingerprint: number): Uint8Array {
+  const bytes = new Uint8Array(HEADER_BYTES + floats.length * 4);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, FORMAT_VERSION, true);
+  view.setUint32(8, fingerprint, true);
+  view.setUint32(12, floats.length, true);
+  for (let i = 0; i < floats.length; i++) view.setFloat32(HEADER_BYTES + 4 * i, floats[i]!, true);
+  return bytes;
+}
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Standard base64 with padding (no Buffer, no btoa: the compiler core runs in a browser too). */
+export function base64(bytes: Uint8Array): string {
+  const out: string[] = [];
+  let line = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const a = bytes[i]!;
+    const b = bytes[i + 1];
+    const c = bytes[i + 2];
+    const n = (a << 16) | ((b ?? 0) << 8) | (c ?? 0);
+    line += ALPHABET[(n >> 18) & 63]! + ALPHABET[(n >> 12) & 63]! + (b === undefined ? "=" : ALPHABET[(n >> 6) & 63]!) + (c === undefined ? "=" : ALPHABET[n & 63]!);
+    if (line.length >= 4096) {
+      out.push(line);
+      line = "";
+    }
+  }
+  out.push(line);
+  return out.join("");
+}

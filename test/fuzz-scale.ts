@@ -1,0 +1,14 @@
+import { inject } from "vitest";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** How many times more generated cases to try (npm run fuzz sets it; the normal run uses 1). */
+    fuzzScale: number;
+  }
+}
+
+/** `n` generated cases, scaled up under `npm run fuzz`. */
+export function runs(n: number): number {
+  const scale = (inject("fuzzScale") as number | undefined) ?? 1;
+  return Math.round(n * scale);
+}

@@ -1,0 +1,14 @@
+/**
+ * `npm run fuzz`: the property and hardening tests with many more generated
+ * cases (the normal run keeps them bounded).
+ */
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/properties.test.ts", "test/hardening.test.ts"],
+    provide: { fuzzScale: 25 },
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+  },
+});
