@@ -16,7 +16,9 @@ import { reportJson } from "../emit/report/json.js";
 import { reportMarkdown, reportText } from "../emit/report/text.js";
 import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sweep.js";
 import { VERSION } from "../version.js";
-import { writeFileAtomic } from "./write.js";
+import { writeFileAtomic, writeFilesAtomic } from "./write.js";
+import { basename } from "node:path";
+import { TsEmitOptionError, emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, type Normalisation } from "./image.js";
@@ -93,7 +95,10 @@ net.onnx). Nothing is written when anything fails.
 
 Options:
   -o, --output PATH       where to write the model
-  --emit TARGET           onnx (default)
+  --emit TARGET           onnx (default) or ts: a zero-dependency TypeScript module (net.ts) and its
+                          weights (net.weights.bin); see docs/typescript.md
+  --embed-weights         with --emit ts: put the weights into the module (createModel() needs no file)
+  --labels PATH           with --emit ts: class names, one per line, as a typed constant in the module
   --opset N               ONNX opset, 13 (default) to 17
   --input-layout LAYOUT   nchw (default) or nhwc: the model then takes NHWC input and transposes it
 ${WEIGHT_OPTIONS}
@@ -186,6 +191,7 @@ const OPTIONS = {
   "no-fuse-bn": { type: "boolean" },
   input: { type: "string" },
   emit: { type: "string" },
+  "embed-weights": { type: "boolean" },
   opset: { type: "string" },
   "input-layout": { type: "string" },
   labels: { type: "string" },
@@ -200,7 +206,7 @@ const OPTIONS = {
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "verbose", "quiet", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-weights", "labels", "verbose", "quiet", "help"],
   report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "help"],
   sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "help"],
   run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "help"],
@@ -279,7 +285,8 @@ export function main(argv: readonly string[], stdio: Io): number {
     const grid = command === "sweep" ? sweepGrid(values) : undefined;
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
     const emit = values.emit ?? "onnx";
-    if (!["onnx"].includes(emit)) throw new UsageError(`--emit must be onnx, not '${emit}'`);
+    if (emit !== "onnx" && emit !== "ts") throw new UsageError(`--emit must be onnx or ts, not '${emit}'`);
+    if (emit !== "ts" && command === "compile" && (values["embed-weights"] === true || values.labels !== undefined)) throw new UsageError("--embed-weights and --labels go with --emit ts");
     const opset = values.opset === undefined ? DEFAULT_OPSET : positiveInteger("--opset", values.opset);
     if (opset < DEFAULT_OPSET || opset > MAX_OPSET) throw new UsageError(`--opset must be between ${DEFAULT_OPSET} and ${MAX_OPSET}, not ${opset}`);
     const inputLayout = values["input-layout"] ?? "nchw";
@@ -317,7 +324,9 @@ export function main(argv: readonly string[], stdio: Io): number {
             ...(values.seed === undefined ? {} : { seed: nonNegativeInteger("--seed", values.seed) }),
             ...(values["no-fuse-bn"] === true ? { fuseBatchNorm: false } : {}),
           };
-          if (command === "compile") ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout }, io);
+          if (command === "compile") {
+            ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, target: emit, embedWeights: values["embed-weights"] === true, labels: values.labels }, io);
+          }
           else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation }, io);
           else ok = runWeightsExport(path, text, compileOptions, values.output!, io);
           break;
@@ -487,6 +496,13 @@ function readBinary(path: string, what: string, io: Io): Uint8Array | undefined 
   }
 }
 
+/** Class names, one per line (a trailing empty line is ignored). */
+function readLabels(bytes: Uint8Array): string[] {
+  const labels = new TextDecoder().decode(bytes).split(/\r?\n/);
+  if (labels.at(-1) === "") labels.pop();
+  return labels;
+}
+
 /** Print diagnostics; true when none is an error. */
 function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
   for (const d of diagnostics) io.err(renderDiagnostic(d, text) + "\n");
@@ -547,6 +563,9 @@ interface EmitOptions {
   readonly output: string | undefined;
   readonly opset: number;
   readonly inputLayout: "nchw" | "nhwc";
+  readonly target: "onnx" | "ts";
+  readonly embedWeights: boolean;
+  readonly labels: string | undefined;
 }
 
 /** `net.mn` → `net.onnx`, beside the input. */
@@ -558,9 +577,34 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   const r = compile(text, { ...options, file: path });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
   if (emit.dumpIr) io.out(printGraph(r.graph));
-  const output = emit.output ?? defaultOutput(path, ".onnx");
-  const bytes = emitOnnx({ graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) }, { sourceFile: path, sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout });
-  if (!deliver(bytes, output, io)) return false;
+  const output = emit.output ?? defaultOutput(path, emit.target === "ts" ? ".ts" : ".onnx");
+  const compiled = { graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) };
+  if (emit.target === "onnx") {
+    if (!deliver(emitOnnx(compiled, { sourceFile: path, sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout }), output, io)) return false;
+  } else {
+    let labels: string[] | undefined;
+    if (emit.labels !== undefined) {
+      const bytes = readBinary(emit.labels, "labels", io);
+      if (bytes === undefined) return false;
+      labels = readLabels(bytes);
+    }
+    const weightsPath = output.replace(/\.ts$/i, "") + ".weights.bin";
+    let module: { code: string; weights?: Uint8Array };
+    try {
+      module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, ...(labels === undefined ? {} : { labels }) });
+    } catch (e) {
+      if (!(e instanceof TsEmitOptionError)) throw e;
+      io.err(`mnc: error: ${e.message}\n`);
+      return false;
+    }
+    const files = [{ path: output, content: module.code }, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
+    try {
+      writeFilesAtomic(files);
+    } catch (e) {
+      io.err(`mnc: error: cannot write '${output}': ${(e as Error).message}\n`);
+      return false;
+    }
+  }
   const g = r.graph;
   const input = g.nodes[0]!.shape!;
   const out = g.nodes[g.nodes.length - 1]!.shape!;
@@ -587,8 +631,7 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
   if (run.labels !== undefined) {
     const labelBytes = readBinary(run.labels, "labels", io);
     if (labelBytes === undefined) return false;
-    labels = new TextDecoder().decode(labelBytes).split(/\r?\n/);
-    if (labels.at(-1) === "") labels.pop();
+    labels = readLabels(labelBytes);
   }
   let input: Float32Array;
   try {

@@ -73,3 +73,38 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
     throw e;
   }
 }
+
+/**
+ * Several files that belong together (a module and its weights): every
+ * temporary file is written first, then all are renamed — a failure before the
+ * renames leaves every destination untouched.
+ */
+export function writeFilesAtomic(files: readonly { readonly path: string; readonly content: string | Uint8Array }[]): void {
+  const temps: { temp: string; path: string }[] = [];
+  try {
+    for (const f of files) {
+      removeStale(f.path);
+      const temp = temporaryName(f.path);
+      const bytes = typeof f.content === "string" ? new TextEncoder().encode(f.content) : f.content;
+      const fd = openSync(temp, "wx", 0o644);
+      temps.push({ temp, path: f.path });
+      try {
+        let written = 0;
+        while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  } catch (e) {
+    for (const t of temps) {
+      try {
+        unlinkSync(t.temp);
+      } catch {
+        // Already gone.
+      }
+    }
+    throw e;
+  }
+  for (const t of temps) renameSync(t.temp, t.path);
+}
