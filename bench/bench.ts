@@ -9,6 +9,7 @@
  * falls on all of them alike. Reports medians, min–max and ratios, checks that
  * every runtime computed the same outputs, and profiles the emitted code per
  * layer type. Options: --rounds N (default 15), --only 1.0-224|0.25-128.
+ * Takes a few minutes: TensorFlow.js' cpu backend needs seconds per 1.0-224 inference.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -76,7 +77,7 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
   const r = compile(source, { alpha: config.alpha, resolution: config.resolution });
   if (r.graph === undefined) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
   const dir = mkdtempSync(join(tmpdir(), "mnc-bench-"));
-  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "examples/mobilenet_v1.mn" });
+  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "examples/mobilenet_v1.mn", profile: true });
   const js = await transform(emitted.code, { loader: "ts", format: "esm", target: "es2022" });
   writeFileSync(join(dir, "model.mjs"), js.code);
   writeFileSync(join(dir, "model.weights.bin"), emitted.weights!);
@@ -90,8 +91,8 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
   for (const runner of RUNNERS) {
     handles.push(await start({ runner, source, alpha: config.alpha, resolution: config.resolution, module: join(dir, "model.mjs"), weights: join(dir, "model.weights.bin") }));
   }
-  // Warm-up: two runs each (JIT, wasm compilation, allocation).
-  for (const h of handles) for (let i = 0; i < 2; i++) h.output = (await request<{ output: Float32Array }>(h.worker, { kind: "run", input })).output;
+  // Warm-up: five runs each (JIT tiers, wasm compilation, allocation).
+  for (const h of handles) for (let i = 0; i < 5; i++) h.output = (await request<{ output: Float32Array }>(h.worker, { kind: "run", input })).output;
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < handles.length; k++) {
       const h = handles[(round + k) % handles.length]!;
@@ -116,10 +117,21 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
   const tfCpu = handles.find((h) => h.runner === "tfjs-cpu")!;
   console.log(`emitted TS: ${(median(ts.times) / anchorMedian).toFixed(1)}× onnxruntime-node; ${(median(tfCpu.times) / median(ts.times)).toFixed(1)}× faster than TensorFlow.js cpu`);
 
-  const profile = (await request<{ profile: unknown }>(ts.worker, { kind: "profile", input })).profile;
-  if (profile !== null) {
-    console.log("emitted TS per layer type:");
-    console.log(JSON.stringify(profile, null, 2));
+  // Where the emitted code spends its time: per layer type, GFLOP/s (2 × mult-adds / time).
+  const profile = (await request<{ profile: { layer: string; ms: number }[] | null }>(ts.worker, { kind: "profile", input })).profile ?? [];
+  const byName = new Map(profile.map((p) => [p.layer, p.ms]));
+  const types = new Map<string, { ms: number; multAdds: number; layers: number }>();
+  for (const l of r.costs!.layers) {
+    const ms = byName.get(l.node.id.replace(/[^A-Za-z0-9_]/g, "_"));
+    if (ms === undefined) continue;
+    const key = l.category === "none" ? "other (pool, softmax)" : l.category;
+    const t = types.get(key) ?? { ms: 0, multAdds: 0, layers: 0 };
+    types.set(key, { ms: t.ms + ms, multAdds: t.multAdds + l.multAdds, layers: t.layers + 1 });
+  }
+  console.log("emitted TS per layer type (median of 5 runs per layer):");
+  for (const [type, t] of types) {
+    const gflops = t.multAdds === 0 ? "" : `${((2 * t.multAdds) / (t.ms * 1e6)).toFixed(2)} GFLOP/s`;
+    console.log(`  ${type.padEnd(22)} ${String(t.layers).padStart(3)} layers  ${t.ms.toFixed(1).padStart(7)} ms  ${gflops}`);
   }
   for (const h of handles) h.worker.postMessage({ kind: "stop" });
 }

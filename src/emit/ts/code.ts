@@ -127,3 +127,12 @@ export function plus(base: string, k: number): string {
   if (k === 0) return base;
   return k > 0 ? `${base} + ${k}` : `${base} - ${-k}`;
 }
+
+/** `base + v·coef` with the trivial parts left out; a number when `v` is one. */
+export function affine(base: number, v: string | number, coef: number): string {
+  if (typeof v === "number") return String(base + v * coef);
+  const term = coef === 0 ? "" : coef === 1 ? v : `${v} * ${coef}`;
+  if (term === "") return String(base);
+  if (base === 0) return term;
+  return base > 0 ? `${base} + ${term}` : `${term} - ${-base}`;
+}

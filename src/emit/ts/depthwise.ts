@@ -14,12 +14,22 @@
  * border — outputs whose window reaches into the padding — clips each window
  * to the input, as the reference does.
  */
-import { Code, plus } from "./code.js";
-import { activate, interior } from "./layer.js";
+import { affine, Code, plus } from "./code.js";
+import { activate } from "./layer.js";
 import type { Activation, Shape } from "../../ir/graph.js";
 
 /** Neighbouring outputs along a row computed together in the interior. */
 export const DW_BLOCK = 4;
+/** Windows with more taps than this run as loops over the taps (the code would be too long unrolled). */
+export const MAX_UNROLLED_TAPS = 49;
+/**
+ * The border gets code of its own per class of clipped window (as the
+ * interior does) when the window has at most this many taps and the padding
+ * makes at most MAX_BORDER_REGIONS classes — the common 3x3 with pads of 1;
+ * otherwise one loop clips each window as it goes.
+ */
+export const MAX_SPECIALISED_BORDER_TAPS = 9;
+export const MAX_BORDER_REGIONS = 8;
 
 export interface Depthwise {
   readonly inShape: Shape;
@@ -45,58 +55,105 @@ export function packDepthwise(kernel: Float32Array, c: number, kh: number, kw: n
   return out;
 }
 
+/** Outputs along one axis that see the same taps: [lo, hi) reads taps [k0, k1). */
+interface AxisClass {
+  readonly lo: number;
+  readonly hi: number;
+  readonly k0: number;
+  readonly k1: number;
+}
+
+/**
+ * Group the outputs of one axis by the taps of their window that fall inside
+ * the input: the interior (all taps) and, around it, the few rows or columns
+ * whose window reaches into the padding.
+ */
+export function axisClasses(outSize: number, inSize: number, k: number, stride: number, before: number): AxisClass[] {
+  const out: AxisClass[] = [];
+  for (let o = 0; o < outSize; o++) {
+    const i0 = o * stride - before;
+    const k0 = Math.max(0, -i0);
+    const k1 = Math.max(k0, Math.min(k, inSize - i0));
+    const last = out[out.length - 1];
+    if (last !== undefined && last.k0 === k0 && last.k1 === k1 && last.hi === o) out[out.length - 1] = { ...last, hi: o + 1 };
+    else out.push({ lo: o, hi: o + 1, k0, k1 });
+  }
+  return out;
+}
+
+const range = (lo: number, hi: number): string => (hi - lo === 1 ? `${lo}` : `${lo}…${hi - 1}`);
+
 export function depthwiseCode(d: Depthwise): Code {
   const code = new Code();
   const [H, W, C] = d.inShape;
   const [OH, OW] = d.outShape;
   const [KH, KW] = d.kernel;
   const [SH, SW] = d.stride;
-  const [oh0, oh1] = interior(OH, H, KH, SH, d.top);
-  const [ow0, ow1] = interior(OW, W, KW, SW, d.left);
-  const hasInterior = oh0 < oh1 && ow0 < ow1;
-  const taps = KH * KW;
+  const rows = axisClasses(OH, H, KH, SH, d.top);
+  const cols = axisClasses(OW, W, KW, SW, d.left);
+  const all = rows.flatMap((r) => cols.map((c) => ({ r, c, full: r.k1 - r.k0 === KH && c.k1 - c.k0 === KW })));
+  const inner = all.find((g) => g.full);
+  const border = all.filter((g) => !g.full);
+  const unrolled = KH * KW <= MAX_UNROLLED_TAPS;
+  const specialisedBorder = unrolled && KH * KW <= MAX_SPECIALISED_BORDER_TAPS && border.length <= MAX_BORDER_REGIONS;
+  // The interior first: it is most of the work.
+  const regions = [...(unrolled && inner !== undefined ? [inner] : []), ...(specialisedBorder ? border : [])];
+  const rowWord = (lo: number, hi: number): string => `${hi - lo === 1 ? "row" : "rows"} ${range(lo, hi)}`;
+  const colWord = (lo: number, hi: number): string => `${hi - lo === 1 ? "column" : "columns"} ${range(lo, hi)}`;
 
-  if (hasInterior) {
-    code.line(`// interior: rows ${oh0}…${oh1 - 1}, columns ${ow0}…${ow1 - 1}; every tap inside the input`);
-    code.block(`for (let oh = ${oh0}; oh < ${oh1}; oh++)`, () => {
-      code.line(`const xr = ${d.x} + (${plus(`oh * ${SH}`, -d.top)}) * ${W * C}${d.left === 0 ? "" : ` - ${d.left * C}`}, yr = ${d.y} + oh * ${OW * C};`);
-      const width = ow1 - ow0;
+  for (const { r, c, full } of regions) {
+    code.line(
+      full
+        ? `// interior: ${rowWord(r.lo, r.hi)}, ${colWord(c.lo, c.hi)}; every tap inside the input`
+        : `// border: ${rowWord(r.lo, r.hi)}, ${colWord(c.lo, c.hi)}; taps kh ${range(r.k0, r.k1)}, kw ${range(c.k0, c.k1)} (the others fall in the padding)`,
+    );
+    const taps: { kh: number; kw: number }[] = [];
+    for (let kh = r.k0; kh < r.k1; kh++) for (let kw = c.k0; kw < c.k1; kw++) taps.push({ kh, kw });
+    // x: the input cell under the window's top-left tap (possibly in the padding); y: the output.
+    const rowBody = (oh: string | number): void => {
+      const yr = `yr = ${affine(d.y, oh, OW * C)}`;
+      code.line(taps.length > 0 ? `const xr = ${affine(d.x - (d.top * W + d.left) * C, oh, SH * W * C)}, ${yr};` : `const ${yr};`);
+      const width = c.hi - c.lo;
       const block = Math.min(DW_BLOCK, width);
-      code.line(`let ow = ${ow0};`);
-      if (block > 1) {
-        code.block(`for (; ow <= ${ow1 - block}; ow += ${block})`, () => run(block));
+      if (width === 1) {
+        run(1, taps, c.lo);
+        return;
       }
-      if (block === 1 || width % block !== 0) code.block(`for (; ow < ${ow1}; ow++)`, () => run(1));
-    });
+      code.line(`let ow = ${c.lo};`);
+      if (block > 1) code.block(`for (; ow <= ${c.hi - block}; ow += ${block})`, () => run(block, taps, "ow"));
+      if (block === 1 || width % block !== 0) code.block(`for (; ow < ${c.hi}; ow++)`, () => run(1, taps, "ow"));
+    };
+    if (r.hi - r.lo === 1) code.block("", () => rowBody(r.lo));
+    else code.block(`for (let oh = ${r.lo}; oh < ${r.hi}; oh++)`, () => rowBody("oh"));
   }
 
-  /** `count` outputs starting at column ow of row oh (interior). */
-  function run(count: number): void {
-    code.line(`const x = xr + ow * ${SW * C}, y = yr + ow * ${C};`);
+  /** `count` outputs starting at column ow of row oh, from the given taps. */
+  function run(count: number, taps: readonly { kh: number; kw: number }[], ow: string | number): void {
+    const at = (base: string, coef: number): string => (typeof ow === "number" ? plus(base, ow * coef) : `${base} + ow * ${coef}`);
+    code.line(taps.length > 0 ? `const x = ${at("xr", SW * C)}, y = ${at("yr", C)};` : `const y = ${at("yr", C)};`);
     code.block(`for (let c = 0; c < ${C}; c++)`, () => {
-      code.line(`const xc = x + c, yc = y + c, wc = ${d.weights} + c;`);
       // Hoist the weights into registers when there are few enough taps.
-      const hoist = taps <= 9;
-      if (hoist) {
-        code.line(`const ${Array.from({ length: taps }, (_, t) => `k${t} = m[${plus("wc", t * C)}]!`).join(", ")};`);
+      const hoist = taps.length <= 9;
+      const tapIndex = (t: { kh: number; kw: number }): number => t.kh * KW + t.kw;
+      if (taps.length > 0) {
+        code.line(`const xc = x + c, wc = ${d.weights} + c;`);
+        if (hoist) code.line(`const ${taps.map((t) => `k${tapIndex(t)} = m[${plus("wc", tapIndex(t) * C)}]!`).join(", ")};`);
       }
-      code.line(`const b = m[${d.bias} + c]!;`);
-      code.line(`let ${Array.from({ length: count }, (_, j) => `s${j} = b`).join(", ")};`);
+      code.line(`const b = m[${plus("c", d.bias)}]!;`);
+      code.line(`${taps.length > 0 ? "let" : "const"} ${Array.from({ length: count }, (_, j) => `s${j} = b`).join(", ")};`);
       // Each input value is loaded once and used by every output whose window holds it.
       const uses = new Map<number, { j: number; t: number }[]>();
       for (let j = 0; j < count; j++) {
-        for (let kh = 0; kh < KH; kh++) {
-          for (let kw = 0; kw < KW; kw++) {
-            const off = (kh * W + j * SW + kw) * C;
-            const list = uses.get(off) ?? [];
-            list.push({ j, t: kh * KW + kw });
-            uses.set(off, list);
-          }
+        for (const t of taps) {
+          const off = (t.kh * W + j * SW + t.kw) * C;
+          const list = uses.get(off) ?? [];
+          list.push({ j, t: tapIndex(t) });
+          uses.set(off, list);
         }
       }
+      const w = (t: number): string => (hoist ? `k${t}` : `m[${plus("wc", t * C)}]!`);
       for (const off of [...uses.keys()].sort((a, b) => a - b)) {
         const list = uses.get(off)!;
-        const w = (t: number): string => (hoist ? `k${t}` : `m[${plus("wc", t * C)}]!`);
         if (list.length === 1) {
           const u = list[0]!;
           code.line(`s${u.j} += m[${plus("xc", off)}]! * ${w(u.t)};`);
@@ -104,25 +161,32 @@ export function depthwiseCode(d: Depthwise): Code {
           code.line(`{ const v = m[${plus("xc", off)}]!; ${list.map((u) => `s${u.j} += v * ${w(u.t)};`).join(" ")} }`);
         }
       }
-      for (let j = 0; j < count; j++) code.line(`m[${plus("yc", j * C)}] = ${activate(d.act, `s${j}`)};`);
+      for (let j = 0; j < count; j++) code.line(`m[${plus(`y + c`, j * C)}] = ${activate(d.act, `s${j}`)};`);
     });
   }
+  if (!specialisedBorder || !unrolled || inner === undefined) {
+    const skip = unrolled && inner !== undefined ? inner : undefined;
+    clipped(skip);
+  }
 
-  const everything = !hasInterior;
-  const border = everything || oh0 > 0 || oh1 < OH || ow0 > 0 || ow1 < OW;
-  if (border) {
-    code.line(everything ? "// every window reaches into the padding: clip each to the input" : "// border: windows that reach into the padding, clipped to the input");
+  /** Every output outside `skip` (the interior already done), each window clipped to the input. */
+  function clipped(skip: { r: AxisClass; c: AxisClass } | undefined): void {
+    code.line(
+      skip === undefined
+        ? "// every output, each window clipped to the input (taps in the padding skipped)"
+        : "// border: windows that reach into the padding, clipped to the input",
+    );
     code.block(`for (let oh = 0; oh < ${OH}; oh++)`, () => {
       code.line(`const ih = ${plus(`oh * ${SH}`, -d.top)}, kh0 = ih < 0 ? -ih : 0, kh1 = ih + ${KH} > ${H} ? ${H} - ih : ${KH};`);
-      if (!everything) code.line(`const inner = oh >= ${oh0} && oh < ${oh1};`);
+      if (skip !== undefined) code.line(`const inner = oh >= ${skip.r.lo} && oh < ${skip.r.hi};`);
       code.block(`for (let ow = 0; ow < ${OW}; ow++)`, () => {
-        if (!everything) code.line(`if (inner && ow === ${ow0}) { ow = ${ow1 - 1}; continue; }`);
+        if (skip !== undefined) code.line(`if (inner && ow === ${skip.c.lo}) { ow = ${skip.c.hi - 1}; continue; }`);
         code.line(`const iw = ${plus(`ow * ${SW}`, -d.left)}, kw0 = iw < 0 ? -iw : 0, kw1 = iw + ${KW} > ${W} ? ${W} - iw : ${KW};`);
-        code.line(`const y = ${d.y} + (oh * ${OW} + ow) * ${C};`);
+        code.line(`const y = ${plus(`(oh * ${OW} + ow) * ${C}`, d.y)};`);
         code.block(`for (let c = 0; c < ${C}; c++)`, () => {
-          code.line(`let s = m[${d.bias} + c]!;`);
+          code.line(`let s = m[${plus("c", d.bias)}]!;`);
           code.block("for (let kh = kh0; kh < kh1; kh++)", () => {
-            code.line(`const x = ${d.x} + ((ih + kh) * ${W} + iw) * ${C} + c, w = ${d.weights} + kh * ${KW * C} + c;`);
+            code.line(`const x = ${plus(`((ih + kh) * ${W} + iw) * ${C} + c`, d.x)}, w = ${plus(`kh * ${KW * C} + c`, d.weights)};`);
             code.line(`for (let kw = kw0; kw < kw1; kw++) s += m[x + kw * ${C}]! * m[w + kw * ${C}]!;`);
           });
           code.line(`m[y + c] = ${activate(d.act, "s")};`);

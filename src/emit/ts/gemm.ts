@@ -26,7 +26,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation } from "../../ir/graph.js";
-import { Code, group, plus } from "./code.js";
+import { affine, Code, group, plus } from "./code.js";
 import { activate, interior } from "./layer.js";
 
 /** Pixels per register block (rows of the micro-kernel). */
@@ -35,6 +35,8 @@ export const MR = 3;
 export const NR = 4;
 /** Output channels per block when there is a single pixel (fc): more accumulators, no pixel reuse. */
 export const NR_SINGLE = 8;
+/** Windows with more taps than this are copied with loops rather than one statement per tap. */
+export const MAX_UNROLLED_TAPS = 49;
 /** Floats of packed input per chunk: about 192 KiB, so that a chunk stays in L2. */
 export const CHUNK_FLOATS = 48 * 1024;
 
@@ -124,70 +126,86 @@ export function gemmCode(g: Gemm): Code {
   const chunks = Math.ceil(g.p / chunk);
   const nFull = g.n - (g.n % nr);
   const nTail = g.n % nr;
-  const panels = (c: string, cEnd: string): void => {
-    if (nFull > 0) {
+  const panels = (chunked: boolean): void => {
+    if (nFull > nr) {
       code.block(`for (let n = 0; n < ${nFull}; n += ${nr})`, () => {
         code.line(`const w = ${g.weights} + n * ${g.k}, b = ${g.bias} + n;`);
-        blocks(code, g, mr, nr, c, cEnd, "n", direct);
+        blocks(code, g, mr, nr, chunked, "n", direct);
+      });
+    } else if (nFull === nr) {
+      code.block("", () => {
+        code.line(`const w = ${g.weights}, b = ${g.bias};`);
+        blocks(code, g, mr, nr, chunked, 0, direct);
       });
     }
     if (nTail > 0) {
       code.block("", () => {
-        code.line(`// the last ${nTail} output channel${nTail === 1 ? "" : "s"}`);
+        code.line(nFull === 0 ? `// all ${nTail} output channels at once` : `// the last ${nTail} output channel${nTail === 1 ? "" : "s"}`);
         code.line(`const w = ${g.weights + nFull * g.k}, b = ${g.bias + nFull};`);
-        blocks(code, g, mr, nTail, c, cEnd, String(nFull), direct);
+        blocks(code, g, mr, nTail, chunked, nFull, direct);
       });
     }
   };
   if (chunks === 1) {
     if (!direct) packChunk(code, g, mr, "0", String(g.p));
-    panels("0", String(g.p));
+    panels(false);
   } else {
     code.line(`// ${chunks} chunks of ${group(chunk)} pixels, each packed once and multiplied by every weight panel`);
     code.block(`for (let c = 0; c < ${g.p}; c += ${chunk})`, () => {
       code.line(`const cEnd = c + ${chunk} < ${g.p} ? c + ${chunk} : ${g.p};`);
       packChunk(code, g, mr, "c", "cEnd");
-      panels("c", "cEnd");
+      panels(true);
     });
   }
   return code;
 }
 
-/** The loop over the register blocks of pixels [c, cEnd) for one weight panel of width nr. */
-function blocks(code: Code, g: Gemm, mr: number, nr: number, c: string, cEnd: string, n: string, direct: boolean): void {
+/**
+ * The register blocks of one weight panel of width nr: for every mr pixels of
+ * the chunk (or of the layer), mr·nr accumulators over the whole k loop,
+ * then bias-initialised sums go through the activation into the output.
+ */
+function blocks(code: Code, g: Gemm, mr: number, nr: number, chunked: boolean, n: "n" | number, direct: boolean): void {
   const step = mr * g.k;
   const partial = g.p % mr !== 0;
-  const sStart = direct ? (c === "0" ? String(g.source.x) : `${g.source.x} + c * ${g.k}`) : String(g.scratch);
-  code.block(`for (let p = ${c}, s = ${sStart}; p < ${cEnd}; p += ${mr}, s += ${step})`, () => {
-    // accumulators start at the bias
-    const acc = (i: number, j: number): string => `a${i}${j}`;
-    const first: string[] = [];
-    for (let j = 0; j < nr; j++) first.push(`${acc(0, j)} = m[${plus("b", j)}]!`);
-    code.line(`let ${first.join(", ")};`);
+  const acc = (i: number, j: number): string => `a${i}${j}`;
+  const yAt = (p: "p" | number): string => {
+    const base = affine(g.y + (typeof n === "number" ? n : 0), p, g.n);
+    return typeof n === "number" ? base : `${base} + n`;
+  };
+  const body = (p: "p" | number): void => {
+    code.line(`let ${Array.from({ length: nr }, (_, j) => `${acc(0, j)} = m[${plus("b", j)}]!`).join(", ")};`);
     for (let i = 1; i < mr; i++) {
       code.line(`let ${Array.from({ length: nr }, (_, j) => `${acc(i, j)} = ${acc(0, j)}`).join(", ")};`);
     }
     code.block(`for (let xs = s, ws = w, end = s + ${step}; xs < end; xs += ${mr}, ws += ${nr})`, () => {
       code.line(`const ${Array.from({ length: nr }, (_, j) => `w${j} = m[${plus("ws", j)}]!`).join(", ")};`);
       for (let i = 0; i < mr; i++) {
-        const v = `x${i}`;
-        code.line(`const ${v} = m[${plus("xs", i)}]!;`);
-        code.line(Array.from({ length: nr }, (_, j) => `${acc(i, j)} += ${v} * w${j};`).join(" "));
+        code.line(`const x${i} = m[${plus("xs", i)}]!;`);
+        code.line(Array.from({ length: nr }, (_, j) => `${acc(i, j)} += x${i} * w${j};`).join(" "));
       }
     });
-    if (partial) code.line(`const rows = ${g.p} - p;`);
-    code.line(`const y = ${g.y} + p * ${g.n} + ${n};`);
-    for (let i = 0; i < mr; i++) {
+    if (partial && p === "p") code.line(`const rows = ${g.p} - p;`);
+    code.line(`const y = ${yAt(p)};`);
+    const rowsHere = p === "p" ? mr : Math.min(mr, g.p - p);
+    for (let i = 0; i < rowsHere; i++) {
       const store = (): void => {
-        for (let j = 0; j < nr; j++) {
-          const a = acc(i, j);
-          code.line(`m[${plus("y", i * g.n + j)}] = ${activate(g.act, a)};`);
-        }
+        for (let j = 0; j < nr; j++) code.line(`m[${plus("y", i * g.n + j)}] = ${activate(g.act, acc(i, j))};`);
       };
-      if (i > 0 && partial) code.block(`if (rows > ${i})`, store);
+      if (i > 0 && partial && p === "p") code.block(`if (rows > ${i})`, store);
       else store();
     }
-  });
+  };
+  if (!chunked && g.p <= mr) {
+    // a single block
+    code.block("", () => {
+      code.line(`const s = ${direct ? g.source.x : g.scratch};`);
+      body(0);
+    });
+    return;
+  }
+  const sStart = direct ? (chunked ? `${g.source.x} + c * ${g.k}` : String(g.source.x)) : String(g.scratch);
+  code.block(`for (let p = ${chunked ? "c" : 0}, s = ${sStart}; p < ${chunked ? "cEnd" : g.p}; p += ${mr}, s += ${step})`, () => body("p"));
 }
 
 /** Pack X̂'s rows of pixels [c, cEnd) into the scratch area, mr pixels interleaved: panel[k][i]. */
@@ -197,7 +215,7 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
   if (s.kind === "rows") {
     code.line(`// pack: scratch[block][k][i] = x[p + i][k], ${mr} pixels per block`);
     code.block(`for (let p = ${c}, s = ${g.scratch}; p < ${cEnd}; p += ${mr}, s += ${step})`, () => {
-      code.line(`const x = ${s.x} + p * ${g.k};`);
+      code.line(`const x = ${affine(s.x, "p", g.k)};`);
       const full = (): void => {
         code.block(`for (let k = 0, t = s; k < ${g.k}; k++, t += ${mr})`, () => {
           for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]!;`);
@@ -224,7 +242,14 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
       code.line(`const ih = ${plus(`oh * ${s.sh}`, -s.top)}, iw = ${plus(`ow * ${s.sw}`, -s.left)}, t = s + i;`);
       const inside = ih0 < ih1 && iw0 < iw1;
       const interiorCopy = (): void => {
-        code.line(`const x = ${s.x} + (ih * ${s.w} + iw) * ${C};`);
+        code.line(`const x = ${plus(C === 1 ? `ih * ${s.w} + iw` : `(ih * ${s.w} + iw) * ${C}`, s.x)};`);
+        if (s.kh * s.kw > MAX_UNROLLED_TAPS) {
+          // a large window: copy row by row of the patch
+          code.block(`for (let kh = 0, u = t; kh < ${s.kh}; kh++)`, () => {
+            code.line(`for (let j = 0, v = x + kh * ${s.w * C}; j < ${s.kw * C}; j++, u += ${mr}) m[u] = m[v + j]!;`);
+          });
+          return;
+        }
         for (let kh = 0; kh < s.kh; kh++) {
           for (let kw = 0; kw < s.kw; kw++) {
             const tap = (kh * s.kw + kw) * C;
@@ -242,7 +267,7 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
         code.block(`for (let kh = 0; kh < ${s.kh}; kh++)`, () => {
           code.line("const h = ih + kh;");
           code.block(`for (let kw = 0; kw < ${s.kw}; kw++)`, () => {
-            code.line(`const w = iw + kw, x = ${s.x} + (h * ${s.w} + w) * ${C};`);
+            code.line(`const w = iw + kw, x = ${plus(C === 1 ? `h * ${s.w} + w` : `(h * ${s.w} + w) * ${C}`, s.x)};`);
             code.line(`const inside = h >= 0 && h < ${s.h} && w >= 0 && w < ${s.w};`);
             code.line(`for (let ic = 0, u = t + (kh * ${s.kw} + kw) * ${C * mr}; ic < ${C}; ic++, u += ${mr}) m[u] = inside ? m[x + ic]! : 0;`);
           });
@@ -250,7 +275,15 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
       };
       if (!inside) borderCopy();
       else if (ih0 === 0 && ih1 === s.oh && iw0 === 0 && iw1 === s.ow) interiorCopy();
-      else code.ifElse(`oh >= ${ih0} && oh < ${ih1} && ow >= ${iw0} && ow < ${iw1}`, interiorCopy, borderCopy);
+      else {
+        const tests = [
+          ih0 > 0 ? `oh >= ${ih0}` : "",
+          ih1 < s.oh ? `oh < ${ih1}` : "",
+          iw0 > 0 ? `ow >= ${iw0}` : "",
+          iw1 < s.ow ? `ow < ${iw1}` : "",
+        ].filter((t) => t !== "");
+        code.ifElse(tests.join(" && "), interiorCopy, borderCopy);
+      }
       code.line(`if (++ow === ${s.ow}) { ow = 0; oh++; }`);
       code.line(`if (++i === ${mr}) { i = 0; s += ${step}; }`);
     });

@@ -21,7 +21,7 @@ import type { FusionCertificate } from "../../passes/certify-fusion.js";
 import { VERSION } from "../../version.js";
 import { Code, commentText, group, identifier, stringLiteral } from "./code.js";
 import { DW_BLOCK } from "./depthwise.js";
-import { CHUNK_FLOATS, MR, NR, NR_SINGLE } from "./gemm.js";
+import { MR, NR, NR_SINGLE } from "./gemm.js";
 import { size, type LayerCode } from "./layer.js";
 import { ALIASES_INPUT, emitterOf } from "./ops.js";
 import { internals, publicApi } from "./runtime.js";
@@ -36,6 +36,8 @@ export interface TsEmitOptions {
   readonly labels?: readonly string[];
   /** The generated module's file name, for the header comment. */
   readonly moduleName?: string;
+  /** Add a `profile()` method timing each layer with the host's performance.now() — for benchmarks, off by default. */
+  readonly profile?: boolean;
 }
 
 export interface TsEmitResult {
@@ -117,7 +119,7 @@ export function emitTypeScript(
 
   const layout = JSON.stringify({
     format: "mnc-ts/1",
-    tiles: [MR, NR, NR_SINGLE, CHUNK_FLOATS],
+    tiles: [MR, NR, NR_SINGLE],
     input: first.shape,
     layers: plan.map((p) => [p.node.id, p.node.op, p.shape]),
     tensors: packer.tensors.map((t) => [t.what, t.offset - packer.base, t.length]),
@@ -141,6 +143,7 @@ export function emitTypeScript(
     embedded,
     labels: labels !== undefined,
     layers: layers.map((l) => l.name),
+    profile: options.profile === true,
   } as const;
 
   const code = new Code();
@@ -173,10 +176,11 @@ export function emitTypeScript(
   code.line(` *   const probabilities = model.run(input);   // Float32Array [1, ${outputSize}] from [1, ${H}, ${W}, ${C}]`);
   code.line(" *   topK(probabilities, 5);                  // [{ index, probability" + (labels ? ", label" : "") + " }, …]");
   code.line(" *");
-  code.line(` * Memory (floats of one Float32Array): activations at 0 and ${bufferFloats} (${group(bufferFloats)} each),`);
-  code.line(` * scratch at ${scratchAt} (${group(scratchFloats)}), weights at ${packer.base} (${group(weightFloats)}). Kernels: pointwise and`);
-  code.line(` * full convolutions as a matrix multiply in ${MR}x${NR} register blocks; depthwise convolutions direct, ${DW_BLOCK} outputs`);
-  code.line(" * per step, the padded border apart from the interior; bias and activation fused into every convolution.");
+  code.line(` * Memory: one Float32Array of ${group(memoryFloats)} floats, allocated by createModel: the activations at 0 and`);
+  code.line(` * ${bufferFloats} (${group(bufferFloats)} floats each), scratch at ${scratchAt} (${group(scratchFloats)}), the weights at ${packer.base} (${group(weightFloats)}).`);
+  code.line(` * Kernels: pointwise and full convolutions as a matrix multiply in ${MR}x${NR} register blocks;`);
+  code.line(` * depthwise convolutions direct, ${DW_BLOCK} outputs per step, the padded border apart from the`);
+  code.line(" * interior; bias and activation fused into every convolution.");
   code.line(" */");
   code.line("");
   // ── public constants ──

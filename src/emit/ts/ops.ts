@@ -13,7 +13,7 @@ import { fold } from "../../passes/fuse-batch-norm.js";
 import { group } from "./code.js";
 import { depthwiseCode, packDepthwise } from "./depthwise.js";
 import { gemmCode, gemmScratch, packGemmWeights, type GemmSource } from "./gemm.js";
-import { actName, expectKernel, padsOf, size, weightsOf, type LayerContext, type OpEmitter } from "./layer.js";
+import { actName, expectKernel, padsOf, size, weightsOf, type OpEmitter } from "./layer.js";
 import { poolCode, softmaxCode } from "./pool.js";
 
 const shape = (s: Shape): string => s.join("x");
@@ -200,4 +200,3 @@ export function emitterOf<K extends OpKind>(node: NodeOf<K>): OpEmitter<K> {
   return emitters[node.op as K];
 }
 
-export type { LayerContext };

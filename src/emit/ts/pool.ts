@@ -6,7 +6,7 @@
  *   maxpool   max over the window's in-bounds cells
  *   softmax   over the channels of each pixel, after subtracting their maximum
  */
-import { Code, plus } from "./code.js";
+import { affine, Code, plus } from "./code.js";
 import type { Shape } from "../../ir/graph.js";
 
 export interface Pool {
@@ -32,11 +32,11 @@ export function poolCode(p: Pool): Code {
     code.line(`// one value per channel, over all ${H * W} pixels`);
     code.block(`for (let c = 0; c < ${C}; c++)`, () => {
       code.line(`let s = ${start};`);
-      code.block(`for (let x = ${p.x} + c, end = ${p.x + H * W * C} + c; x < end; x += ${C})`, () => {
+      code.block(`for (let x = ${plus("c", p.x)}, end = ${plus("c", p.x + H * W * C)}; x < end; x += ${C})`, () => {
         code.line("const v = m[x]!;");
         code.line(add("v"));
       });
-      code.line(`m[${p.y} + c] = ${p.max ? "s" : `s / ${H * W}`};`);
+      code.line(`m[${plus("c", p.y)}] = ${p.max ? "s" : `s / ${H * W}`};`);
     });
     return code;
   }
@@ -48,11 +48,11 @@ export function poolCode(p: Pool): Code {
     code.block(`for (let ow = 0; ow < ${OW}; ow++)`, () => {
       code.line(`const iw = ${plus(`ow * ${SW}`, -p.left)}, w0 = iw < 0 ? 0 : iw, w1 = iw + ${KW} > ${W} ? ${W} : iw + ${KW};`);
       if (!p.max) code.line("const count = (h1 - h0) * (w1 - w0);");
-      code.line(`const y = ${p.y} + (oh * ${OW} + ow) * ${C};`);
+      code.line(`const y = ${plus(`(oh * ${OW} + ow) * ${C}`, p.y)};`);
       code.block(`for (let c = 0; c < ${C}; c++)`, () => {
         code.line(`let s = ${start};`);
         code.block("for (let h = h0; h < h1; h++)", () => {
-          code.block(`for (let w = w0, x = ${p.x} + (h * ${W} + w0) * ${C} + c; w < w1; w++, x += ${C})`, () => {
+          code.block(`for (let w = w0, x = ${plus(`(h * ${W} + w0) * ${C} + c`, p.x)}; w < w1; w++, x += ${C})`, () => {
             code.line("const v = m[x]!;");
             code.line(add("v"));
           });
@@ -68,20 +68,22 @@ export function softmaxCode(shape: Shape, x: number, y: number): Code {
   const code = new Code();
   const [H, W, C] = shape;
   const pixels = H * W;
-  const body = (xs: string, ys: string): void => {
+  const body = (xs: string | number, ys: string | number): void => {
+    const xc = typeof xs === "number" ? plus("c", xs) : `${xs} + c`;
+    const yc = typeof ys === "number" ? plus("c", ys) : `${ys} + c`;
     code.line("let max = -Infinity;");
     code.block(`for (let c = 0; c < ${C}; c++)`, () => {
-      code.line(`const v = m[${xs} + c]!;`);
+      code.line(`const v = m[${xc}]!;`);
       code.line("if (v > max) max = v;");
     });
     code.line("let total = 0;");
-    code.line(`for (let c = 0; c < ${C}; c++) total += Math.exp(m[${xs} + c]! - max);`);
-    code.line(`for (let c = 0; c < ${C}; c++) m[${ys} + c] = Math.exp(m[${xs} + c]! - max) / total;`);
+    code.line(`for (let c = 0; c < ${C}; c++) total += Math.exp(m[${xc}]! - max);`);
+    code.line(`for (let c = 0; c < ${C}; c++) m[${yc}] = Math.exp(m[${xc}]! - max) / total;`);
   };
-  if (pixels === 1) body(String(x), String(y));
+  if (pixels === 1) body(x, y);
   else {
     code.block(`for (let p = 0; p < ${pixels}; p++)`, () => {
-      code.line(`const x = ${x} + p * ${C}, y = ${y} + p * ${C};`);
+      code.line(`const x = ${affine(x, "p", C)}, y = ${affine(y, "p", C)};`);
       body("x", "y");
     });
   }

@@ -3,7 +3,7 @@
  * check, and the base64 decoder of embedded weights. Only numbers and names
  * computed by the emitter are spliced in; any text is escaped by the caller.
  */
-import { Code, group, stringLiteral } from "./code.js";
+import { Code, group, plus, stringLiteral } from "./code.js";
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from "./weights-file.js";
 
 export interface RuntimeSpec {
@@ -23,6 +23,8 @@ export interface RuntimeSpec {
   readonly labels: boolean;
   /** Layer function names, in order. */
   readonly layers: readonly string[];
+  /** Add `profile()`: per-layer timings with the host's `performance.now()` (for benchmarks only). */
+  readonly profile: boolean;
 }
 
 export function publicApi(r: RuntimeSpec): Code {
@@ -48,6 +50,7 @@ export function publicApi(r: RuntimeSpec): Code {
     "  run(input: Float32Array, batch?: number, output?: Float32Array): Float32Array;",
     `  /** Run one image and return its \`k\` highest outputs, best first${r.labels ? ", with their labels" : ""}. */`,
     "  classify(input: Float32Array, k?: number): Prediction[];",
+    ...(r.profile ? ["  /** Profiling build only: each layer's median time over `repeats` runs, in milliseconds. */", "  profile(input: Float32Array, repeats?: number): { layer: string; ms: number }[];"] : []),
     "}",
     "",
     "/**",
@@ -74,13 +77,34 @@ export function publicApi(r: RuntimeSpec): Code {
         code.line(`throw new RangeError(\`\${NETWORK}: the output array holds \${out.length} values; a batch of \${batch} needs \${batch * OUTPUT_SIZE}\`);`);
       });
       code.block("for (let b = 0; b < batch; b++)", () => {
-        code.line(`for (let i = 0, from = b * INPUT_SIZE; i < INPUT_SIZE; i++) m[${r.inputAt} + i] = input[from + i]!;`);
+        code.line(`for (let i = 0, from = b * INPUT_SIZE; i < INPUT_SIZE; i++) m[${plus("i", r.inputAt)}] = input[from + i]!;`);
         for (const l of r.layers) code.line(`${l}(m);`);
-        code.line(`for (let i = 0, to = b * OUTPUT_SIZE; i < OUTPUT_SIZE; i++) out[to + i] = m[${r.outputAt} + i]!;`);
+        code.line(`for (let i = 0, to = b * OUTPUT_SIZE; i < OUTPUT_SIZE; i++) out[to + i] = m[${plus("i", r.outputAt)}]!;`);
       });
       code.line("return out;");
     }, "};");
-    code.line("return { run, classify: (input, k = 5) => topK(run(input, 1), k) };");
+    if (r.profile) {
+      code.lines([
+        "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
+        "const clock = (globalThis as unknown as { performance: { now(): number } }).performance;",
+        "const profile = (input: Float32Array, repeats = 5): { layer: string; ms: number }[] =>",
+        "  LAYERS.map(([layer, fn]) => {",
+        "    run(input, 1);",
+        "    const times: number[] = [];",
+        "    for (let r = 0; r < repeats; r++) {",
+        "      run(input, 1);",
+        "      const t = clock.now();",
+        "      fn(m);",
+        "      times.push(clock.now() - t);",
+        "    }",
+        "    times.sort((a, b) => a - b);",
+        "    return { layer, ms: times[times.length >> 1]! };",
+        "  });",
+        "return { run, classify: (input, k = 5) => topK(run(input, 1), k), profile };",
+      ]);
+    } else {
+      code.line("return { run, classify: (input, k = 5) => topK(run(input, 1), k) };");
+    }
   });
   code.lines([
     "",
@@ -128,6 +152,7 @@ export function internals(r: RuntimeSpec): Code {
     `const WEIGHT_FLOATS = ${r.weightFloats};`,
     `const WEIGHTS_BYTES = ${HEADER_BYTES + 4 * r.weightFloats};`,
     `const FINGERPRINT = 0x${r.fingerprint.toString(16).padStart(8, "0")};`,
+    ...(r.profile ? [`const LAYERS: [string, (m: Float32Array) => void][] = [${r.layers.map((l) => `[${stringLiteral(l)}, ${l}]`).join(", ")}];`] : []),
     "",
   ]);
   code.block("function bytesOf(weights: Uint8Array | ArrayBuffer): Uint8Array", () => {

@@ -89,19 +89,18 @@ const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 /** Standard base64 with padding (no Buffer, no btoa: the compiler core runs in a browser too). */
 export function base64(bytes: Uint8Array): string {
-  const out: string[] = [];
-  let line = "";
+  const codes = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  const alphabet = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
+  let o = 0;
   for (let i = 0; i < bytes.length; i += 3) {
-    const a = bytes[i]!;
-    const b = bytes[i + 1];
-    const c = bytes[i + 2];
-    const n = (a << 16) | ((b ?? 0) << 8) | (c ?? 0);
-    line += ALPHABET[(n >> 18) & 63]! + ALPHABET[(n >> 12) & 63]! + (b === undefined ? "=" : ALPHABET[(n >> 6) & 63]!) + (c === undefined ? "=" : ALPHABET[n & 63]!);
-    if (line.length >= 4096) {
-      out.push(line);
-      line = "";
-    }
+    const rest = bytes.length - i;
+    const n = (bytes[i]! << 16) | ((rest > 1 ? bytes[i + 1]! : 0) << 8) | (rest > 2 ? bytes[i + 2]! : 0);
+    codes[o++] = alphabet[(n >> 18) & 63]!;
+    codes[o++] = alphabet[(n >> 12) & 63]!;
+    codes[o++] = rest > 1 ? alphabet[(n >> 6) & 63]! : 61; // "="
+    codes[o++] = rest > 2 ? alphabet[n & 63]! : 61;
   }
-  out.push(line);
-  return out.join("");
+  const parts: string[] = [];
+  for (let i = 0; i < codes.length; i += 8192) parts.push(String.fromCharCode(...codes.subarray(i, i + 8192)));
+  return parts.join("");
 }

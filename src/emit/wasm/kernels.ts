@@ -1,0 +1,807 @@
+/**
+ * WebAssembly SIMD kernels for the layers of MobileNet-style networks, each
+ * generated for one layer: every shape, stride, pad, weight address and
+ * activation is a constant in the code. A kernel is a function
+ * `(x: i32, y: i32) → ()` of the byte addresses of one batch item's input and
+ * output activation in the shared memory; weights are read at the absolute
+ * addresses given in its spec.
+ *
+ * Activations are NHWC float32 with a channel stride (floats from one pixel
+ * to the next). Inside a network every buffer uses the padded stride
+ * Cs = roundUp(C, 4), and its padding lanes hold zeros: every vector kernel
+ * writes whole vectors whose padding lanes come out as act(0 + 0) = 0
+ * (zero weights, zero bias), the scalar ones (softmax, copy) write zeros
+ * there. Kernels that splat input values one at a time (pointwise, conv, fc)
+ * read any stride, so they also read the network's unpadded input directly;
+ * the ones that are vectorised across channels (depthwise, pooling) need
+ * Cs = roundUp(C, 4) — a `copy` kernel pads the input for them.
+ *
+ * The kernels, and how their weights are packed (see pack* below):
+ *
+ *   pointwise  1x1 stride-1 conv and fc: a register-blocked GEMM
+ *              Y[p, n] = act(bias[n] + Σ_k X[p, k]·W[k, n]), a tile of MR
+ *              pixels × NV vectors of 4 output channels in registers
+ *   conv       any other full convolution, direct (no im2col): the same tile
+ *              over MR neighbouring output pixels, its taps at constant offsets
+ *   depthwise  vectorised across channels, windows split by row and column
+ *              into an interior without bounds checks and a border whose
+ *              clipped windows are resolved when the code is generated
+ *   pool       windowed average (padding not counted) and max (padding
+ *              ignored) on the same scheme; globalPool for `global`
+ *   softmax    scalar, over the channels of each pixel, in f64 with an exp
+ *              of its own (no imports)
+ *   copy       re-strides an activation (pads the input, compacts the output)
+ */
+import { InternalError } from "../../ir/diagnostics.js";
+import type { Activation, Pads, Pair } from "../../ir/graph.js";
+import { FunctionBody, type Local } from "./writer.js";
+
+// ── tuning ─────────────────────────────────────────────────────────────────
+
+/**
+ * Register blocking and loop shapes. The defaults were measured with V8 on
+ * x86-64 (16 xmm registers), whose compiler issues every load of a basic
+ * block before the arithmetic that uses them: a tile must therefore fit its
+ * accumulators and one reduction step's inputs (mr splats, nv weight
+ * vectors) in the registers at once, and the reduction loop is not unrolled
+ * (each iteration is its own basic block). Spilling costs a factor of two.
+ */
+export interface Tuning {
+  /** Pixels per GEMM tile. */
+  readonly mr: number;
+  /** Vectors of 4 output channels per GEMM tile (layers with fewer pixels than mr get more, within `registers`). */
+  readonly nv: number;
+  /** v128 values a tile may keep live: mr·nv accumulators + mr splats + nv weights. */
+  readonly registers: number;
+  /** Reduction steps per loop iteration. */
+  readonly unroll: number;
+  /** Bytes of input rows per GEMM chunk (kept in L2 while every panel passes over them). */
+  readonly chunkBytes: number;
+  /** Output pixels per depthwise / pooling block. */
+  readonly dwBlock: number;
+}
+
+export const DEFAULT_TUNING: Tuning = {
+  mr: 4,
+  nv: 2,
+  registers: 14,
+  unroll: 1,
+  chunkBytes: 256 * 1024,
+  dwBlock: 4,
+};
+
+/** The tile of a GEMM over `pixels` output pixels: mr pixels × nv vectors of 4 channels. */
+export function gemmTile(pixels: number, t: Tuning = DEFAULT_TUNING): { readonly mr: number; readonly nv: number } {
+  if (pixels >= t.mr) return { mr: t.mr, nv: t.nv };
+  const mr = Math.max(1, pixels);
+  // The most vectors that fit: mr·nv + mr + nv ≤ registers.
+  const nv = Math.max(1, Math.floor((t.registers - mr) / (mr + 1)));
+  return { mr, nv };
+}
+
+export const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
+
+// ── weight packing ─────────────────────────────────────────────────────────
+
+/**
+ * GEMM weights in panels of 4·nv output channels (the last panel may be
+ * narrower: the rest of the channels, rounded up to 4). A panel of width B
+ * holds B bias values, then for each reduction index k its B weights:
+ *
+ *   panel j:  [bias: B][k = 0: B][k = 1: B] … [k = K−1: B]      (1 + K)·B floats
+ *
+ * Channels past `n` (up to the multiple of 4) are zero. `weight(k, o)` gives
+ * the weight of reduction index k for output channel o; `bias(o)` its bias.
+ */
+export function packPanels(n: number, k: number, nv: number, weight: (k: number, o: number) => number, bias: (o: number) => number): Float32Array {
+  const np = roundUp4(n);
+  const out = new Float32Array(panelFloats(np, k));
+  let at = 0;
+  for (let o0 = 0; o0 < np; o0 += 4 * nv) {
+    const b = Math.min(4 * nv, np - o0);
+    for (let i = 0; i < b; i++) out[at + i] = o0 + i < n ? bias(o0 + i) : 0;
+    for (let kk = 0; kk < k; kk++) {
+      const row = at + (1 + kk) * b;
+      for (let i = 0; i < b; i++) if (o0 + i < n) out[row + i] = weight(kk, o0 + i);
+    }
+    at += (1 + k) * b;
+  }
+  return out;
+}
+
+/** Floats of packPanels' output: (1 + K) rows of all roundUp4(n) channels. */
+export function panelFloats(n: number, k: number): number {
+  return (1 + k) * roundUp4(n);
+}
+
+/**
+ * A pointwise kernel (OIHW [out, in, 1, 1], row-major data) and its bias as
+ * GEMM panels (see packPanels): W[k = input channel][n = output channel].
+ */
+export function packPointwise(kernel: Float32Array, out: number, inChannels: number, bias: Float32Array | undefined, nv: number): Float32Array {
+  if (kernel.length !== out * inChannels) throw new InternalError(`wasm: a ${out}x${inChannels} pointwise kernel has ${kernel.length} values`);
+  return packPanels(out, inChannels, nv, (k, o) => kernel[o * inChannels + k]!, (o) => bias?.[o] ?? 0);
+}
+
+/**
+ * A full convolution (OIHW [out, in, kh, kw]) as GEMM panels whose reduction
+ * index is k = (kh·KW + kw)·C + c — tap-major, channels innermost, the
+ * order of an NHWC receptive field.
+ */
+export function packConv(kernel: Float32Array, out: number, inChannels: number, [kh, kw]: Pair, bias: Float32Array | undefined, nv: number): Float32Array {
+  const taps = kh * kw;
+  if (kernel.length !== out * inChannels * taps) throw new InternalError(`wasm: a conv kernel has ${kernel.length} values`);
+  return packPanels(
+    out,
+    taps * inChannels,
+    nv,
+    (k, o) => {
+      const t = Math.floor(k / inChannels);
+      const c = k - t * inChannels;
+      return kernel[(o * inChannels + c) * taps + t]!;
+    },
+    (o) => bias?.[o] ?? 0,
+  );
+}
+
+/**
+ * A fully connected kernel ([out, C·H·W], features channel-major as ONNX
+ * Flatten orders them) as GEMM panels over the NHWC input as it lies in
+ * memory: k = (h·W + w)·stride + c, with zero rows for the padding lanes
+ * c ≥ C.
+ */
+export function packFc(kernel: Float32Array, out: number, [h, w, c]: readonly [number, number, number], stride: number, bias: Float32Array | undefined, nv: number): Float32Array {
+  const features = h * w * c;
+  if (kernel.length !== out * features) throw new InternalError(`wasm: an fc kernel has ${kernel.length} values`);
+  return packPanels(
+    out,
+    h * w * stride,
+    nv,
+    (k, o) => {
+      const p = Math.floor(k / stride);
+      const ch = k - p * stride;
+      return ch < c ? kernel[o * features + ch * h * w + p]! : 0;
+    },
+    (o) => bias?.[o] ?? 0,
+  );
+}
+
+/**
+ * A depthwise kernel ([C, 1, kh, kw]) and its bias, tap-major with channels
+ * innermost, padded to Cs = roundUp4(C) with zeros:
+ *
+ *   [bias: Cs][tap (0,0): Cs][tap (0,1): Cs] … [tap (kh−1, kw−1): Cs]
+ */
+export function packDepthwise(kernel: Float32Array, channels: number, [kh, kw]: Pair, bias: Float32Array | undefined): Float32Array {
+  const taps = kh * kw;
+  if (kernel.length !== channels * taps) throw new InternalError(`wasm: a depthwise kernel has ${kernel.length} values`);
+  const cs = roundUp4(channels);
+  const out = new Float32Array((1 + taps) * cs);
+  for (let c = 0; c < channels; c++) {
+    out[c] = bias?.[c] ?? 0;
+    for (let t = 0; t < taps; t++) out[(1 + t) * cs + c] = kernel[c * taps + t]!;
+  }
+  return out;
+}
+
+export function depthwiseFloats(channels: number, [kh, kw]: Pair): number {
+  return (1 + kh * kw) * roundUp4(channels);
+}
+
+// ── specs ──────────────────────────────────────────────────────────────────
+
+/** Y[p, n] = act(bias[n] + Σ_k X[p·xStride + k]·W[k, n]) for p < pixels, n < n (written up to roundUp4(n)). */
+export interface PointwiseSpec {
+  readonly pixels: number;
+  /** Reduction length (input channels; for fc, H·W·stride). */
+  readonly k: number;
+  /** Floats from one input pixel to the next. */
+  readonly xStride: number;
+  /** Output channels; the output's stride is roundUp4(n). */
+  readonly n: number;
+  /** Byte address of the packPanels weights. */
+  readonly weights: number;
+  readonly act: Activation;
+  readonly tuning?: Tuning;
+}
+
+/** A full KH×KW convolution of an H×W×C input (channel stride xStride) into OH×OW×roundUp4(N). */
+export interface ConvSpec {
+  readonly input: readonly [h: number, w: number, c: number];
+  readonly xStride: number;
+  readonly output: readonly [h: number, w: number, c: number];
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly pads: Pads;
+  /** Byte address of the packConv weights. */
+  readonly weights: number;
+  readonly act: Activation;
+  readonly tuning?: Tuning;
+}
+
+/** A depthwise convolution or a windowed pool of an H×W×C input with stride roundUp4(C) (so is the output's). */
+export interface WindowSpec {
+  readonly op: "depthwise" | "avgpool" | "maxpool";
+  readonly input: readonly [h: number, w: number, c: number];
+  readonly output: readonly [h: number, w: number];
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  readonly pads: Pads;
+  /** Byte address of the packDepthwise weights (depthwise only). */
+  readonly weights?: number;
+  readonly act?: Activation;
+  readonly tuning?: Tuning;
+}
+
+/** Mean or max over all H×W pixels of an input with stride roundUp4(C); output 1×1×roundUp4(C). */
+export interface GlobalPoolSpec {
+  readonly op: "avgpool" | "maxpool";
+  readonly input: readonly [h: number, w: number, c: number];
+}
+
+/** Softmax over the first `channels` values of each pixel; zeros in the output's padding lanes. */
+export interface SoftmaxSpec {
+  readonly pixels: number;
+  readonly channels: number;
+  readonly xStride: number;
+  readonly yStride: number;
+}
+
+/** Copy `channels` values per pixel from stride xStride to stride yStride, zero-filling lanes past `channels`. */
+export interface CopySpec {
+  readonly pixels: number;
+  readonly channels: number;
+  readonly xStride: number;
+  readonly yStride: number;
+}
+
+// ── code-generation helpers ────────────────────────────────────────────────
+
+/** A kernel function under construction: the body, its two address parameters, and a few loop helpers. */
+class Kernel {
+  readonly f = new FunctionBody(["i32", "i32"]);
+  readonly x: Local = this.f.param(0);
+  readonly y: Local = this.f.param(1);
+  private readonly v128s = new Map<string, Local>();
+
+  /** A v128 local by name, allocated once per function (register names, in effect). */
+  v(key: string): Local {
+    let l = this.v128s.get(key);
+    if (l === undefined) {
+      l = this.f.local("v128");
+      this.v128s.set(key, l);
+    }
+    return l;
+  }
+
+  /** A fresh i32 local set to base + add (base a local, or an absolute address). */
+  pointer(base: Local | number, add = 0): Local {
+    const l = this.f.local("i32");
+    this.set(l, base, add);
+    return l;
+  }
+
+  set(l: Local, base: Local | number, add = 0): void {
+    if (typeof base === "number") {
+      this.f.i32Const(base + add).localSet(l);
+      return;
+    }
+    this.f.localGet(base);
+    if (add !== 0) this.f.i32Const(add).i32Add();
+    this.f.localSet(l);
+  }
+
+  bump(l: Local, add: number): void {
+    if (add !== 0) this.f.localGet(l).i32Const(add).i32Add().localSet(l);
+  }
+
+  /** Run `body` `count` times (a count-down loop; no loop at all for 0 or 1). */
+  repeat(count: number, body: () => void): void {
+    if (count <= 0) return;
+    if (count === 1) {
+      body();
+      return;
+    }
+    const n = this.f.local("i32");
+    this.f.i32Const(count).localSet(n);
+    this.f.loop((top) => {
+      body();
+      this.f.localGet(n).i32Const(1).i32Sub().localTee(n).brIf(top);
+    });
+  }
+
+  /** Leave act(v) of the v128 local `l` on the stack. */
+  activated(l: Local, act: Activation): void {
+    const f = this.f;
+    switch (act) {
+      case "linear":
+        f.localGet(l);
+        return;
+      case "relu":
+        f.f32x4Const(0).localGet(l).f32x4Pmax();
+        return;
+      case "relu6":
+        f.f32x4Const(6).f32x4Const(0).localGet(l).f32x4Pmax().f32x4Pmin();
+        return;
+      default:
+        throw new InternalError(`wasm: unknown activation '${String(act)}'`);
+    }
+  }
+}
+
+/** One contiguous run of reduction steps: step i reads x at +xOffset + 4i and weights row at +wOffset + i·rowBytes. */
+interface Segment {
+  readonly x: number;
+  readonly w: number;
+  readonly count: number;
+}
+
+interface Tile {
+  readonly mr: number;
+  readonly nv: number;
+  /** Address of pixel 0's reduction origin; pixel m is xPixel bytes further per m. */
+  readonly x: Local;
+  readonly xPixel: number;
+  /** Address of the panel (its bias; reduction rows follow). */
+  readonly w: Local;
+  readonly segments: readonly Segment[];
+  readonly y: Local;
+  readonly yPixel: number;
+  readonly act: Activation;
+}
+
+/**
+ * One register tile: mr·nv accumulators start at the panel's bias, take
+ * every reduction step (mr splatted inputs × nv weight vectors), and are
+ * stored through the activation.
+ */
+function emitTile(g: Kernel, t: Tile, tuning: Tuning): void {
+  const f = g.f;
+  const acc = (m: number, v: number): Local => g.v(`acc${m}_${v}`);
+  const rowBytes = 16 * t.nv;
+  for (let v = 0; v < t.nv; v++) f.localGet(t.w).v128Load(16 * v).localSet(acc(0, v));
+  for (let m = 1; m < t.mr; m++) for (let v = 0; v < t.nv; v++) f.localGet(acc(0, v)).localSet(acc(m, v));
+
+  /** One reduction step: inputs at xBase + xOff (+ m·xPixel), weights at wBase + wOff. */
+  const step = (xBase: Local, xOff: number, wBase: Local, wOff: number): void => {
+    for (let m = 0; m < t.mr; m++) f.localGet(xBase).v128Load32Splat(xOff + m * t.xPixel).localSet(g.v(`s${m}`));
+    for (let v = 0; v < t.nv; v++) {
+      const w = g.v(`w${v}`);
+      f.localGet(wBase).v128Load(wOff + 16 * v).localSet(w);
+      for (let m = 0; m < t.mr; m++) {
+        f.localGet(acc(m, v)).localGet(g.v(`s${m}`)).localGet(w).f32x4Mul().f32x4Add().localSet(acc(m, v));
+      }
+    }
+  };
+
+  for (const s of mergeSegments(t.segments, rowBytes)) {
+    if (s.count === 1) {
+      step(t.x, s.x, t.w, s.w);
+      continue;
+    }
+    const u = Math.max(1, Math.min(tuning.unroll, s.count));
+    const kx = g.pointer(t.x, s.x);
+    const kw = g.pointer(t.w, s.w);
+    g.repeat(Math.floor(s.count / u), () => {
+      for (let i = 0; i < u; i++) step(kx, 4 * i, kw, i * rowBytes);
+      g.bump(kx, 4 * u);
+      g.bump(kw, u * rowBytes);
+    });
+    for (let i = 0; i < s.count % u; i++) step(kx, 4 * i, kw, i * rowBytes);
+  }
+
+  for (let m = 0; m < t.mr; m++) {
+    for (let v = 0; v < t.nv; v++) {
+      f.localGet(t.y);
+      g.activated(acc(m, v), t.act);
+      f.v128Store(m * t.yPixel + 16 * v);
+    }
+  }
+}
+
+/** Join segments that continue one another in both the input and the weights (a kernel row of an unpadded input). */
+function mergeSegments(segments: readonly Segment[], rowBytes: number): Segment[] {
+  const out: Segment[] = [];
+  for (const s of segments) {
+    const last = out[out.length - 1];
+    if (last !== undefined && s.x === last.x + 4 * last.count && s.w === last.w + last.count * rowBytes) {
+      out[out.length - 1] = { ...last, count: last.count + s.count };
+    } else out.push(s);
+  }
+  return out;
+}
+
+/** Output indices along one axis whose windows see the same taps [lo, hi). */
+interface Run {
+  readonly first: number;
+  readonly count: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * Split one axis's outputs into runs of equal clipped windows: in the usual
+ * case a border run or two on each side and the interior (lo = 0, hi = k).
+ */
+export function axisRuns(size: number, out: number, k: number, stride: number, before: number): Run[] {
+  const runs: Run[] = [];
+  for (let i = 0; i < out; i++) {
+    const start = i * stride - before;
+    const lo = Math.max(0, -start);
+    const hi = Math.min(k, size - start);
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.lo === lo && last.hi === hi) runs[runs.length - 1] = { ...last, count: last.count + 1 };
+    else runs.push({ first: i, count: 1, lo, hi });
+  }
+  return runs;
+}
+
+// ── pointwise / fc: GEMM ───────────────────────────────────────────────────
+
+/**
+ * Loops, outermost first: chunks of pixels (their input rows stay in L2),
+ * panels of 4·nv output channels (their weights stay in L1), tiles of mr
+ * pixels. Pixels left over (pixels mod mr) get one narrower tile per panel,
+ * after the chunks.
+ */
+export function pointwiseKernel(spec: PointwiseSpec): FunctionBody {
+  const tuning = spec.tuning ?? DEFAULT_TUNING;
+  const g = new Kernel();
+  const { mr, nv } = gemmTile(spec.pixels, tuning);
+  const np = roundUp4(spec.n);
+  const nb = 4 * nv;
+  const fullPanels = Math.floor(np / nb);
+  const tailNv = (np % nb) / 4;
+  const xs = 4 * spec.xStride;
+  const ys = 4 * np;
+  const segment: Segment[] = spec.k > 0 ? [{ x: 0, w: 16 * nv, count: spec.k }] : [];
+  const tailSegment = (v: number): Segment[] => (spec.k > 0 ? [{ x: 0, w: 16 * v, count: spec.k }] : []);
+
+  /** Every panel over `blocks` tiles of `rows` pixels starting at xStart / yStart. */
+  const panels = (xStart: Local, yStart: Local, blocks: number, rows: number): void => {
+    const wp = g.pointer(spec.weights);
+    const yp = g.pointer(yStart);
+    const xb = g.f.local("i32");
+    const yb = g.f.local("i32");
+    const sweep = (v: number, segs: Segment[]): void => {
+      g.set(xb, xStart);
+      g.set(yb, yp);
+      g.repeat(blocks, () => {
+        emitTile(g, { mr: rows, nv: v, x: xb, xPixel: xs, w: wp, segments: segs, y: yb, yPixel: ys, act: spec.act }, tuning);
+        g.bump(xb, rows * xs);
+        g.bump(yb, rows * ys);
+      });
+    };
+    g.repeat(fullPanels, () => {
+      sweep(nv, segment);
+      g.bump(wp, 4 * (1 + spec.k) * nb);
+      g.bump(yp, 4 * nb);
+    });
+    if (tailNv > 0) sweep(tailNv, tailSegment(tailNv));
+  };
+
+  const blocks = Math.floor(spec.pixels / mr);
+  const perChunk = Math.max(1, Math.floor(tuning.chunkBytes / (mr * Math.max(xs, 4 * spec.k))));
+  const xc = g.pointer(g.x);
+  const yc = g.pointer(g.y);
+  g.repeat(Math.floor(blocks / perChunk), () => {
+    panels(xc, yc, perChunk, mr);
+    g.bump(xc, perChunk * mr * xs);
+    g.bump(yc, perChunk * mr * ys);
+  });
+  if (blocks % perChunk > 0) {
+    panels(xc, yc, blocks % perChunk, mr);
+    g.bump(xc, (blocks % perChunk) * mr * xs);
+    g.bump(yc, (blocks % perChunk) * mr * ys);
+  }
+  if (spec.pixels % mr > 0) panels(xc, yc, 1, spec.pixels % mr);
+  return g.f;
+}
+
+// ── full convolution, direct ───────────────────────────────────────────────
+
+/**
+ * Loops: output rows (grouped by the kernel rows their windows keep), panels
+ * of output channels, columns (grouped the same way), tiles of mr
+ * neighbouring pixels. A tile's taps are segments at constant offsets from
+ * its first pixel's window origin, so the interior has no bounds checks and
+ * a border tile simply has fewer taps.
+ */
+export function convKernel(spec: ConvSpec): FunctionBody {
+  const tuning = spec.tuning ?? DEFAULT_TUNING;
+  const g = new Kernel();
+  const [H, W, C] = spec.input;
+  const [OH, OW, N] = spec.output;
+  const [KH, KW] = spec.kernel;
+  const [SH, SW] = spec.stride;
+  const [top, left] = spec.pads;
+  const { mr, nv } = gemmTile(OW, tuning);
+  const np = roundUp4(N);
+  const nb = 4 * nv;
+  const fullPanels = Math.floor(np / nb);
+  const tailNv = (np % nb) / 4;
+  const K = KH * KW * C;
+  const px = 4 * spec.xStride;
+  const rowBytes = W * px;
+  const ys = 4 * np;
+  const rows = axisRuns(H, OH, KH, SH, top);
+  const cols = axisRuns(W, OW, KW, SW, left);
+
+  const xr = g.f.local("i32");
+  const yr = g.f.local("i32");
+  const wp = g.f.local("i32");
+  const yp = g.f.local("i32");
+  const xb = g.f.local("i32");
+  const yb = g.f.local("i32");
+
+  for (const r of rows) {
+    g.set(xr, g.x, (r.first * SH - top + r.lo) * rowBytes);
+    g.set(yr, g.y, r.first * OW * ys);
+    g.repeat(r.count, () => {
+      g.set(wp, spec.weights);
+      g.set(yp, yr);
+      const sweep = (v: number): void => {
+        for (const c of cols) {
+          const segments: Segment[] = [];
+          for (let kh = r.lo; kh < r.hi; kh++) {
+            for (let kw = c.lo; kw < c.hi; kw++) {
+              segments.push({ x: ((kh - r.lo) * W + (kw - c.lo)) * px, w: 16 * v * (1 + (kh * KW + kw) * C), count: C });
+            }
+          }
+          g.set(xb, xr, (c.first * SW - left + c.lo) * px);
+          g.set(yb, yp, c.first * ys);
+          const tile = (rowsInTile: number): void =>
+            emitTile(g, { mr: rowsInTile, nv: v, x: xb, xPixel: SW * px, w: wp, segments, y: yb, yPixel: ys, act: spec.act }, tuning);
+          g.repeat(Math.floor(c.count / mr), () => {
+            tile(mr);
+            g.bump(xb, mr * SW * px);
+            g.bump(yb, mr * ys);
+          });
+          if (c.count % mr > 0) tile(c.count % mr);
+        }
+      };
+      g.repeat(fullPanels, () => {
+        sweep(nv);
+        g.bump(wp, 4 * (1 + K) * nb);
+        g.bump(yp, 4 * nb);
+      });
+      if (tailNv > 0) sweep(tailNv);
+      g.bump(xr, SH * rowBytes);
+      g.bump(yr, OW * ys);
+    });
+  }
+  return g.f;
+}
+
+// ── depthwise and windowed pooling ─────────────────────────────────────────
+
+/**
+ * Loops: output rows and columns grouped into runs of equal clipped windows
+ * (see axisRuns), blocks of dwBlock neighbouring outputs, then the channel
+ * vectors. Within a block each input column a kernel row needs is loaded
+ * once and serves every output whose window covers it; each weight vector is
+ * loaded once for the block.
+ */
+export function windowKernel(spec: WindowSpec): FunctionBody {
+  const tuning = spec.tuning ?? DEFAULT_TUNING;
+  const g = new Kernel();
+  const f = g.f;
+  const [H, W, C] = spec.input;
+  const [OH, OW] = spec.output;
+  const [KH, KW] = spec.kernel;
+  const [SH, SW] = spec.stride;
+  const [top, left] = spec.pads;
+  const cs = roundUp4(C);
+  const px = 4 * cs;
+  const rowBytes = W * px;
+  const vectors = cs / 4;
+  const act = spec.act ?? "linear";
+  if (spec.op === "depthwise" && spec.weights === undefined) throw new InternalError("wasm: a depthwise kernel needs its weights' address");
+  const rows = axisRuns(H, OH, KH, SH, top);
+  const cols = axisRuns(W, OW, KW, SW, left);
+
+  const xr = f.local("i32");
+  const yr = f.local("i32");
+  const xb = f.local("i32");
+  const yb = f.local("i32");
+  const xc = f.local("i32");
+  const yc = f.local("i32");
+  const wc = f.local("i32");
+
+  const block = (mr: number, r: Run, c: Run): void => {
+    const taps = (r.hi - r.lo) * (c.hi - c.lo);
+    if (taps === 0 && spec.op !== "depthwise") throw new InternalError(`wasm: a ${spec.op} window lies wholly in the padding`);
+    g.set(xc, xb);
+    g.set(yc, yb);
+    if (spec.op === "depthwise") g.set(wc, spec.weights ?? 0);
+    g.repeat(vectors, () => {
+      const acc = (m: number): Local => g.v(`acc${m}`);
+      const started: boolean[] = [];
+      if (spec.op === "depthwise") {
+        f.localGet(wc).v128Load(0).localSet(acc(0));
+        for (let m = 1; m < mr; m++) f.localGet(acc(0)).localSet(acc(m));
+      } else if (spec.op === "avgpool") {
+        for (let m = 0; m < mr; m++) f.f32x4Const(0).localSet(acc(m));
+      }
+      for (let kh = r.lo; kh < r.hi; kh++) {
+        // The input columns this kernel row needs, relative to the block's first window origin.
+        const needed = new Set<number>();
+        for (let m = 0; m < mr; m++) for (let kw = c.lo; kw < c.hi; kw++) needed.add(m * SW + kw - c.lo);
+        for (const j of [...needed].sort((a, b) => a - b)) f.localGet(xc).v128Load((kh - r.lo) * rowBytes + j * px).localSet(g.v(`x${j}`));
+        for (let kw = c.lo; kw < c.hi; kw++) {
+          if (spec.op === "depthwise") f.localGet(wc).v128Load(16 * vectors * (1 + kh * KW + kw)).localSet(g.v("w"));
+          for (let m = 0; m < mr; m++) {
+            const xv = g.v(`x${m * SW + kw - c.lo}`);
+            if (spec.op === "depthwise") f.localGet(acc(m)).localGet(xv).localGet(g.v("w")).f32x4Mul().f32x4Add();
+            else if (spec.op === "avgpool") f.localGet(acc(m)).localGet(xv).f32x4Add();
+            else if (started[m] === true) f.localGet(acc(m)).localGet(xv).f32x4Pmax();
+            else f.localGet(xv);
+            started[m] = true;
+            f.localSet(acc(m));
+          }
+        }
+      }
+      for (let m = 0; m < mr; m++) {
+        f.localGet(yc);
+        if (spec.op === "depthwise") g.activated(acc(m), act);
+        else if (spec.op === "avgpool") f.localGet(acc(m)).f32x4Const(taps).f32x4Div();
+        else f.localGet(acc(m));
+        f.v128Store(m * px);
+      }
+      g.bump(xc, 16);
+      g.bump(yc, 16);
+      if (spec.op === "depthwise") g.bump(wc, 16);
+    });
+  };
+
+  for (const r of rows) {
+    g.set(xr, g.x, (r.first * SH - top + r.lo) * rowBytes);
+    g.set(yr, g.y, r.first * OW * px);
+    g.repeat(r.count, () => {
+      for (const c of cols) {
+        g.set(xb, xr, (c.first * SW - left + c.lo) * px);
+        g.set(yb, yr, c.first * px);
+        const mr = Math.min(tuning.dwBlock, c.count);
+        g.repeat(Math.floor(c.count / mr), () => {
+          block(mr, r, c);
+          g.bump(xb, mr * SW * px);
+          g.bump(yb, mr * px);
+        });
+        if (c.count % mr > 0) block(c.count % mr, r, c);
+      }
+      g.bump(xr, SH * rowBytes);
+      g.bump(yr, OW * px);
+    });
+  }
+  return f;
+}
+
+/** Global average or max pooling: per channel vector, a loop over the pixels. */
+export function globalPoolKernel(spec: GlobalPoolSpec): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const [H, W, C] = spec.input;
+  const px = 4 * roundUp4(C);
+  const pixels = H * W;
+  const acc = g.v("acc");
+  const xc = g.pointer(g.x);
+  const yc = g.pointer(g.y);
+  const xp = f.local("i32");
+  g.repeat(roundUp4(C) / 4, () => {
+    f.localGet(xc).v128Load(0).localSet(acc);
+    g.set(xp, xc, px);
+    g.repeat(pixels - 1, () => {
+      f.localGet(acc).localGet(xp).v128Load(0);
+      if (spec.op === "avgpool") f.f32x4Add();
+      else f.f32x4Pmax();
+      f.localSet(acc);
+      g.bump(xp, px);
+    });
+    f.localGet(yc).localGet(acc);
+    if (spec.op === "avgpool") f.f32x4Const(pixels).f32x4Div();
+    f.v128Store(0);
+    g.bump(xc, 16);
+    g.bump(yc, 16);
+  });
+  return f;
+}
+
+// ── softmax, copy ──────────────────────────────────────────────────────────
+
+/**
+ * exp(x) in f64 for x ≤ 0 (softmax's shifted logits): x = n·ln2 + r with
+ * |r| ≤ ln2/2, e^r by its Taylor series to degree 13 (error < 1e-16), and
+ * 2^n built from the exponent bits. x is clamped at −708 so that 2^n stays
+ * a normal number (e^−708 ≈ 3e−308 is zero as a float32 anyway).
+ */
+export function expFunction(): FunctionBody {
+  const f = new FunctionBody(["f64"], ["f64"]);
+  const x = f.param(0);
+  const n = f.local("f64");
+  const r = f.local("f64");
+  const p = f.local("f64");
+  const LN2_HI = 0.6931471803691238;
+  const LN2_LO = 1.9082149292705877e-10;
+  f.localGet(x).f64Const(-708).f64Max().localSet(x);
+  f.localGet(x).f64Const(1 / Math.LN2).f64Mul().f64Nearest().localSet(n);
+  f.localGet(x).localGet(n).f64Const(LN2_HI).f64Mul().f64Sub().localGet(n).f64Const(LN2_LO).f64Mul().f64Sub().localSet(r);
+  // Horner: 1 + r(1 + r/2(1 + r/3(… (1 + r/13))))
+  f.f64Const(1).localSet(p);
+  for (let i = 13; i >= 1; i--) f.localGet(p).localGet(r).f64Mul().f64Const(1 / i).f64Mul().f64Const(1).f64Add().localSet(p);
+  // p · 2^n, 2^n = bits((n + 1023) << 52)
+  f.localGet(p).localGet(n).i32TruncF64S().i64ExtendI32S().i64Const(1023n).i64Add().i64Const(52n).i64Shl().f64ReinterpretI64().f64Mul();
+  return f;
+}
+
+/**
+ * Softmax per pixel, as the reference computes it: subtract the maximum,
+ * exponentiate (expFunction, at function index `exp`), divide by the sum
+ * (in f64) of the exponentials.
+ */
+export function softmaxKernel(spec: SoftmaxSpec, exp: number): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const xp = g.pointer(g.x);
+  const yp = g.pointer(g.y);
+  const max = f.local("f32");
+  const total = f.local("f64");
+  const e = f.local("f64");
+  const i = f.local("i32");
+  const C = spec.channels;
+  /** for (i = 0; i < C; i++) body, with i in bytes (i·4). */
+  const channels = (body: () => void): void => {
+    f.i32Const(0).localSet(i);
+    f.loop((top) => {
+      body();
+      f.localGet(i).i32Const(4).i32Add().localTee(i).i32Const(4 * C).i32LtS().brIf(top);
+    });
+  };
+  g.repeat(spec.pixels, () => {
+    f.localGet(xp).f32Load(0).localSet(max);
+    channels(() => {
+      f.localGet(max).localGet(xp).localGet(i).i32Add().f32Load(0).f32Max().localSet(max);
+    });
+    f.f64Const(0).localSet(total);
+    channels(() => {
+      // y[c] = exp(x[c] − max); total += y[c]
+      f.localGet(yp).localGet(i).i32Add();
+      f.localGet(xp).localGet(i).i32Add().f32Load(0).f64PromoteF32().localGet(max).f64PromoteF32().f64Sub().call(exp).localSet(e);
+      f.localGet(e).f32DemoteF64().f32Store(0);
+      f.localGet(total).localGet(e).f64Add().localSet(total);
+    });
+    channels(() => {
+      f.localGet(yp).localGet(i).i32Add();
+      f.localGet(yp).localGet(i).i32Add().f32Load(0).f64PromoteF32().localGet(total).f64Div().f32DemoteF64().f32Store(0);
+    });
+    for (let c = C; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
+    g.bump(xp, 4 * spec.xStride);
+    g.bump(yp, 4 * spec.yStride);
+  });
+  return f;
+}
+
+/** Re-stride an activation: `channels` floats per pixel copied, the rest of the output stride zeroed. */
+export function copyKernel(spec: CopySpec): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const xp = g.pointer(g.x);
+  const yp = g.pointer(g.y);
+  const C = spec.channels;
+  g.repeat(spec.pixels, () => {
+    if (C <= 16) {
+      for (let c = 0; c < C; c++) f.localGet(yp).localGet(xp).f32Load(4 * c).f32Store(4 * c);
+    } else {
+      const xi = g.pointer(xp);
+      const yi = g.pointer(yp);
+      g.repeat(C, () => {
+        f.localGet(yi).localGet(xi).f32Load(0).f32Store(0);
+        g.bump(xi, 4);
+        g.bump(yi, 4);
+      });
+    }
+    for (let c = C; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
+    g.bump(xp, 4 * spec.xStride);
+    g.bump(yp, 4 * spec.yStride);
+  });
+  return f;
+}

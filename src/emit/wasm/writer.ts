@@ -1,0 +1,573 @@
+/**
+ * A small WebAssembly binary writer: just what mnc's generated kernels need,
+ * written from the specification (core binary format, plus the fixed-width
+ * SIMD instructions of WebAssembly 2.0; no relaxed SIMD, no other proposals).
+ *
+ *   const m = new ModuleWriter();
+ *   m.importMemory("env", "memory", 1);
+ *   const f = new FunctionBody(["i32", "i32"], ["i32"]);
+ *   f.localGet(f.param(0)).localGet(f.param(1)).i32Add();
+ *   m.exportFunction("add", m.addFunction(f));
+ *   const bytes = m.encode();                 // deterministic: same calls, same bytes
+ *
+ * A module is: one type per distinct signature (section 1), imports (2: an
+ * optional memory, then functions), defined functions (3), exports (7) and
+ * code (10). Sections are written in the order the specification requires.
+ *
+ * Structured control flow takes callbacks that receive a Label; `br(label)`
+ * and `brIf(label)` turn a label into the relative depth the binary format
+ * wants, so no caller ever counts nesting levels by hand.
+ */
+import { InternalError } from "../../ir/diagnostics.js";
+
+export type ValType = "i32" | "i64" | "f32" | "f64" | "v128";
+
+const VALTYPE: Readonly<Record<ValType, number>> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b };
+
+/** A parameter or local of one function. */
+export interface Local {
+  readonly index: number;
+  readonly type: ValType;
+}
+
+/** A branch target: the block, loop or if that created it (see FunctionBody.br). */
+export interface Label {
+  /** Position in the control stack (0 = outermost construct of the body). */
+  readonly level: number;
+}
+
+// ── primitive encodings ────────────────────────────────────────────────────
+
+/** Unsigned LEB128 of a non-negative integer below 2^32. */
+export function uleb(value: number): number[] {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new InternalError(`wasm: ${value} is not a u32`);
+  const out: number[] = [];
+  let v = value;
+  do {
+    let byte = v % 128;
+    v = Math.floor(v / 128);
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+/** Signed LEB128 of an integer in [−2^31, 2^31) (the immediate of i32.const). */
+export function sleb(value: number): number[] {
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) throw new InternalError(`wasm: ${value} is not an i32`);
+  const out: number[] = [];
+  let v = value;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+/** Signed LEB128 of a bigint in [−2^63, 2^63) (the immediate of i64.const). */
+export function sleb64(value: bigint): number[] {
+  if (value < -(1n << 63n) || value >= 1n << 63n) throw new InternalError(`wasm: ${value} is not an i64`);
+  const out: number[] = [];
+  let v = value;
+  for (;;) {
+    const byte = Number(v & 0x7fn);
+    v >>= 7n;
+    const done = (v === 0n && (byte & 0x40) === 0) || (v === -1n && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+/** A name: its UTF-8 length, then its bytes. */
+export function name(text: string): number[] {
+  const bytes = new TextEncoder().encode(text);
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function f32Bytes(value: number): number[] {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setFloat32(0, value, true);
+  return [...b];
+}
+
+function f64Bytes(value: number): number[] {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, value, true);
+  return [...b];
+}
+
+/** A vector: the count, then the items' bytes. */
+function vec(items: readonly (readonly number[])[]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function section(id: number, content: readonly number[]): number[] {
+  return [id, ...uleb(content.length), ...content];
+}
+
+/** log2 of a natural alignment in bytes, as memarg wants it. */
+function log2Align(bytes: number): number {
+  const a = Math.log2(bytes);
+  if (!Number.isInteger(a)) throw new InternalError(`wasm: alignment ${bytes} is not a power of two`);
+  return a;
+}
+
+// ── function bodies ────────────────────────────────────────────────────────
+
+/**
+ * One function's signature, locals and instructions. Every instruction method
+ * appends its encoding and returns `this`, so code reads like the text format:
+ *
+ *   f.localGet(x).i32Const(4).i32Add().localSet(x);
+ */
+export class FunctionBody {
+  readonly params: readonly ValType[];
+  readonly results: readonly ValType[];
+  private readonly locals: ValType[] = [];
+  private readonly code: number[] = [];
+  /** Open blocks, loops and ifs, innermost last. */
+  private depth = 0;
+
+  constructor(params: readonly ValType[], results: readonly ValType[] = []) {
+    this.params = params;
+    this.results = results;
+  }
+
+  param(i: number): Local {
+    const type = this.params[i];
+    if (type === undefined) throw new InternalError(`wasm: the function has no parameter ${i}`);
+    return { index: i, type };
+  }
+
+  /** A new local of the given type (zero-initialised on entry, as wasm does). */
+  local(type: ValType): Local {
+    this.locals.push(type);
+    return { index: this.params.length + this.locals.length - 1, type };
+  }
+
+  /** The body as the code section wants it: locals (runs of one type), instructions, end. */
+  encode(): number[] {
+    if (this.depth !== 0) throw new InternalError(`wasm: ${this.depth} block(s) left open`);
+    const runs: number[][] = [];
+    let i = 0;
+    while (i < this.locals.length) {
+      const type = this.locals[i]!;
+      let j = i;
+      while (j < this.locals.length && this.locals[j] === type) j++;
+      runs.push([...uleb(j - i), VALTYPE[type]]);
+      i = j;
+    }
+    const body = [...vec(runs), ...this.code, 0x0b];
+    return [...uleb(body.length), ...body];
+  }
+
+  /** Bytes of instructions emitted so far (a measure of code size). */
+  get size(): number {
+    return this.code.length;
+  }
+
+  private op(...bytes: number[]): this {
+    for (const b of bytes) this.code.push(b);
+    return this;
+  }
+
+  private simd(opcode: number, ...immediates: number[]): this {
+    return this.op(0xfd, ...uleb(opcode), ...immediates);
+  }
+
+  private memarg(offset: number, alignBytes: number): number[] {
+    return [...uleb(log2Align(alignBytes)), ...uleb(offset)];
+  }
+
+  // control
+
+  /** `block … end`; `br(label)` inside jumps past the end. */
+  block(body: (label: Label) => void): this {
+    return this.structured(0x02, body);
+  }
+
+  /** `loop … end`; `br(label)` inside jumps back to the start. */
+  loop(body: (label: Label) => void): this {
+    return this.structured(0x03, body);
+  }
+
+  /** `if … [else …] end` on the i32 on the stack. */
+  if(then: (label: Label) => void, otherwise?: (label: Label) => void): this {
+    const label: Label = { level: this.depth };
+    this.op(0x04, 0x40);
+    this.depth++;
+    then(label);
+    if (otherwise !== undefined) {
+      this.op(0x05);
+      otherwise(label);
+    }
+    this.depth--;
+    return this.op(0x0b);
+  }
+
+  private structured(opcode: number, body: (label: Label) => void): this {
+    const label: Label = { level: this.depth };
+    this.op(opcode, 0x40);
+    this.depth++;
+    body(label);
+    this.depth--;
+    return this.op(0x0b);
+  }
+
+  private relative(label: Label): number {
+    const d = this.depth - 1 - label.level;
+    if (d < 0) throw new InternalError("wasm: branch to a label that is not open");
+    return d;
+  }
+
+  br(label: Label): this {
+    return this.op(0x0c, ...uleb(this.relative(label)));
+  }
+
+  brIf(label: Label): this {
+    return this.op(0x0d, ...uleb(this.relative(label)));
+  }
+
+  unreachable(): this {
+    return this.op(0x00);
+  }
+
+  return(): this {
+    return this.op(0x0f);
+  }
+
+  call(funcIndex: number): this {
+    return this.op(0x10, ...uleb(funcIndex));
+  }
+
+  drop(): this {
+    return this.op(0x1a);
+  }
+
+  select(): this {
+    return this.op(0x1b);
+  }
+
+  // locals
+
+  localGet(l: Local): this {
+    return this.op(0x20, ...uleb(l.index));
+  }
+
+  localSet(l: Local): this {
+    return this.op(0x21, ...uleb(l.index));
+  }
+
+  localTee(l: Local): this {
+    return this.op(0x22, ...uleb(l.index));
+  }
+
+  // memory (offset: the memarg's constant byte offset, added to the address on the stack)
+
+  i32Load(offset = 0): this {
+    return this.op(0x28, ...this.memarg(offset, 4));
+  }
+
+  f32Load(offset = 0): this {
+    return this.op(0x2a, ...this.memarg(offset, 4));
+  }
+
+  f64Load(offset = 0): this {
+    return this.op(0x2b, ...this.memarg(offset, 8));
+  }
+
+  i32Store(offset = 0): this {
+    return this.op(0x36, ...this.memarg(offset, 4));
+  }
+
+  f32Store(offset = 0): this {
+    return this.op(0x38, ...this.memarg(offset, 4));
+  }
+
+  f64Store(offset = 0): this {
+    return this.op(0x39, ...this.memarg(offset, 8));
+  }
+
+  // constants
+
+  i32Const(value: number): this {
+    return this.op(0x41, ...sleb(value));
+  }
+
+  i64Const(value: bigint): this {
+    return this.op(0x42, ...sleb64(value));
+  }
+
+  f32Const(value: number): this {
+    return this.op(0x43, ...f32Bytes(value));
+  }
+
+  f64Const(value: number): this {
+    return this.op(0x44, ...f64Bytes(value));
+  }
+
+  // i32
+
+  i32Eqz(): this {
+    return this.op(0x45);
+  }
+  i32Eq(): this {
+    return this.op(0x46);
+  }
+  i32Ne(): this {
+    return this.op(0x47);
+  }
+  i32LtS(): this {
+    return this.op(0x48);
+  }
+  i32LtU(): this {
+    return this.op(0x49);
+  }
+  i32GtS(): this {
+    return this.op(0x4a);
+  }
+  i32GtU(): this {
+    return this.op(0x4b);
+  }
+  i32LeS(): this {
+    return this.op(0x4c);
+  }
+  i32GeS(): this {
+    return this.op(0x4e);
+  }
+  i32Add(): this {
+    return this.op(0x6a);
+  }
+  i32Sub(): this {
+    return this.op(0x6b);
+  }
+  i32Mul(): this {
+    return this.op(0x6c);
+  }
+  i32And(): this {
+    return this.op(0x71);
+  }
+  i32Or(): this {
+    return this.op(0x72);
+  }
+  i32Shl(): this {
+    return this.op(0x74);
+  }
+  i32ShrS(): this {
+    return this.op(0x75);
+  }
+
+  // f32
+
+  f32Lt(): this {
+    return this.op(0x5d);
+  }
+  f32Gt(): this {
+    return this.op(0x5e);
+  }
+  f32Add(): this {
+    return this.op(0x92);
+  }
+  f32Sub(): this {
+    return this.op(0x93);
+  }
+  f32Mul(): this {
+    return this.op(0x94);
+  }
+  f32Div(): this {
+    return this.op(0x95);
+  }
+  f32Min(): this {
+    return this.op(0x96);
+  }
+  f32Max(): this {
+    return this.op(0x97);
+  }
+
+  // f64 and conversions
+
+  f64Lt(): this {
+    return this.op(0x63);
+  }
+  f64Gt(): this {
+    return this.op(0x64);
+  }
+  f64Nearest(): this {
+    return this.op(0x9e);
+  }
+  f64Add(): this {
+    return this.op(0xa0);
+  }
+  f64Sub(): this {
+    return this.op(0xa1);
+  }
+  f64Mul(): this {
+    return this.op(0xa2);
+  }
+  f64Div(): this {
+    return this.op(0xa3);
+  }
+  f64Max(): this {
+    return this.op(0xa5);
+  }
+  i32TruncF64S(): this {
+    return this.op(0xaa);
+  }
+  i64ExtendI32S(): this {
+    return this.op(0xac);
+  }
+  f32DemoteF64(): this {
+    return this.op(0xb6);
+  }
+  f64ConvertI32S(): this {
+    return this.op(0xb7);
+  }
+  f64PromoteF32(): this {
+    return this.op(0xbb);
+  }
+  f64ReinterpretI64(): this {
+    return this.op(0xbf);
+  }
+  i64Add(): this {
+    return this.op(0x7c);
+  }
+  i64Shl(): this {
+    return this.op(0x86);
+  }
+
+  // SIMD (v128 = four f32 lanes here)
+
+  v128Load(offset = 0): this {
+    return this.simd(0x00, ...this.memarg(offset, 16));
+  }
+  /** Load one f32 and broadcast it to all four lanes. */
+  v128Load32Splat(offset = 0): this {
+    return this.simd(0x09, ...this.memarg(offset, 4));
+  }
+  v128Store(offset = 0): this {
+    return this.simd(0x0b, ...this.memarg(offset, 16));
+  }
+  /** A v128 constant of four f32 lanes. */
+  f32x4Const(a: number, b = a, c = a, d = a): this {
+    return this.simd(0x0c, ...f32Bytes(a), ...f32Bytes(b), ...f32Bytes(c), ...f32Bytes(d));
+  }
+  f32x4Splat(): this {
+    return this.simd(0x13);
+  }
+  f32x4ExtractLane(lane: number): this {
+    return this.simd(0x1f, lane);
+  }
+  f32x4ReplaceLane(lane: number): this {
+    return this.simd(0x20, lane);
+  }
+  f32x4Add(): this {
+    return this.simd(0xe4);
+  }
+  f32x4Sub(): this {
+    return this.simd(0xe5);
+  }
+  f32x4Mul(): this {
+    return this.simd(0xe6);
+  }
+  f32x4Div(): this {
+    return this.simd(0xe7);
+  }
+  /** IEEE-style min/max (NaN-propagating; slower on x86 than pmin/pmax). */
+  f32x4Min(): this {
+    return this.simd(0xe8);
+  }
+  f32x4Max(): this {
+    return this.simd(0xe9);
+  }
+  /** Pseudo-minimum b < a ? b : a — one `minps` on x86. */
+  f32x4Pmin(): this {
+    return this.simd(0xea);
+  }
+  /** Pseudo-maximum a < b ? b : a — one `maxps` on x86. */
+  f32x4Pmax(): this {
+    return this.simd(0xeb);
+  }
+}
+
+// ── modules ────────────────────────────────────────────────────────────────
+
+interface FunctionImport {
+  readonly module: string;
+  readonly name: string;
+  readonly type: number;
+}
+
+/** Memory limits in 64 KiB pages. */
+interface MemoryImport {
+  readonly module: string;
+  readonly name: string;
+  readonly min: number;
+  readonly max?: number;
+}
+
+export const PAGE_BYTES = 65536;
+
+export class ModuleWriter {
+  private readonly types: string[] = [];
+  private readonly typeBytes: number[][] = [];
+  private memory: MemoryImport | undefined;
+  private readonly imports: FunctionImport[] = [];
+  private readonly functions: { readonly type: number; readonly body: FunctionBody }[] = [];
+  private readonly exports: { readonly name: string; readonly kind: number; readonly index: number }[] = [];
+
+  /** The index of the function type params → results, added on first use. */
+  type(params: readonly ValType[], results: readonly ValType[]): number {
+    const key = `${params.join(",")}->${results.join(",")}`;
+    const known = this.types.indexOf(key);
+    if (known >= 0) return known;
+    this.types.push(key);
+    this.typeBytes.push([0x60, ...vec(params.map((p) => [VALTYPE[p]])), ...vec(results.map((r) => [VALTYPE[r]]))]);
+    return this.types.length - 1;
+  }
+
+  /** Import the module's (only) memory, `min` pages at least, `max` at most if given. */
+  importMemory(module: string, field: string, min: number, max?: number): void {
+    if (this.memory !== undefined) throw new InternalError("wasm: the memory is already imported");
+    this.memory = max === undefined ? { module, name: field, min } : { module, name: field, min, max };
+  }
+
+  /** Import a function; imports take the first function indices, so they must all come before addFunction. */
+  importFunction(module: string, field: string, params: readonly ValType[], results: readonly ValType[]): number {
+    if (this.functions.length > 0) throw new InternalError("wasm: import functions before defining any");
+    this.imports.push({ module, name: field, type: this.type(params, results) });
+    return this.imports.length - 1;
+  }
+
+  /** Define a function; returns its index (imports first, then definitions in order). */
+  addFunction(body: FunctionBody): number {
+    this.functions.push({ type: this.type(body.params, body.results), body });
+    return this.imports.length + this.functions.length - 1;
+  }
+
+  exportFunction(field: string, index: number): void {
+    if (this.exports.some((e) => e.name === field)) throw new InternalError(`wasm: two exports are named '${field}'`);
+    this.exports.push({ name: field, kind: 0x00, index });
+  }
+
+  encode(): Uint8Array {
+    const bytes: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    const push = (part: readonly number[]): void => {
+      for (const b of part) bytes.push(b);
+    };
+    if (this.typeBytes.length > 0) push(section(1, vec(this.typeBytes)));
+    const imports: number[][] = [];
+    if (this.memory !== undefined) {
+      const m = this.memory;
+      const limits = m.max === undefined ? [0x00, ...uleb(m.min)] : [0x01, ...uleb(m.min), ...uleb(m.max)];
+      imports.push([...name(m.module), ...name(m.name), 0x02, ...limits]);
+    }
+    for (const f of this.imports) imports.push([...name(f.module), ...name(f.name), 0x00, ...uleb(f.type)]);
+    if (imports.length > 0) push(section(2, vec(imports)));
+    if (this.functions.length > 0) push(section(3, vec(this.functions.map((f) => uleb(f.type)))));
+    if (this.exports.length > 0) push(section(7, vec(this.exports.map((e) => [...name(e.name), e.kind, ...uleb(e.index)]))));
+    if (this.functions.length > 0) push(section(10, vec(this.functions.map((f) => f.body.encode()))));
+    return Uint8Array.from(bytes);
+  }
+}

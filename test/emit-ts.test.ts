@@ -1,0 +1,504 @@
+/**
+ * The TypeScript emitter (`mnc compile --emit ts`): the generated module,
+ * type-stripped by esbuild and imported, against the float64 reference
+ * evaluator on every example at several α and resolutions (batch 1 and 3),
+ * against TensorFlow Lite's outputs on the trained MobileNetV1 and real
+ * photos, and on random small networks; its type-checking under strict
+ * TypeScript with no Node or DOM library; embedded weights; the weights
+ * file's checks; hostile labels; determinism; and a golden file of the code
+ * for a tiny network, reviewed as text.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { transform } from "esbuild";
+import fc from "fast-check";
+import ts from "typescript";
+import { afterAll, describe, expect, it } from "vitest";
+import { compile, type CompileOptions } from "../src/index.js";
+import { commentText, identifier, stringLiteral } from "../src/emit/ts/code.js";
+import { axisClasses } from "../src/emit/ts/depthwise.js";
+import { emitTypeScript, TsEmitOptionError, type TsEmitOptions, type TsEmitResult } from "../src/emit/ts/index.js";
+import { base64, HEADER_BYTES } from "../src/emit/ts/weights-file.js";
+import type { Graph } from "../src/ir/graph.js";
+import { runReference } from "../src/ir/reference.js";
+import { exampleFiles, readExample, shared } from "./helpers.js";
+
+// ── helpers ────────────────────────────────────────────────────────────────
+
+/** What a generated module exports (labels only when emitted with labels). */
+interface Prediction {
+  readonly index: number;
+  readonly probability: number;
+  readonly label?: string;
+}
+interface Model {
+  run(input: Float32Array, batch?: number, output?: Float32Array): Float32Array;
+  classify(input: Float32Array, k?: number): Prediction[];
+}
+interface Generated {
+  readonly inputShape: readonly [number, number, number, number];
+  readonly outputShape: readonly [number, number];
+  readonly labels?: readonly string[];
+  createModel(weights?: Uint8Array | ArrayBuffer): Model;
+  topK(probabilities: ArrayLike<number>, k?: number, item?: number): Prediction[];
+}
+
+const scratch = mkdtempSync(join(tmpdir(), "mnc-emit-ts-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let modules = 0;
+
+/** Type-strip the emitted TypeScript with esbuild and import it as an ES module. */
+async function load(code: string): Promise<Generated> {
+  const js = await transform(code, { loader: "ts", format: "esm" });
+  const file = join(scratch, `model-${modules++}.mjs`);
+  writeFileSync(file, js.code);
+  return (await import(pathToFileURL(file).href)) as Generated;
+}
+
+interface Compiled {
+  readonly graph: Graph;
+  readonly result: Parameters<typeof emitTypeScript>[0];
+}
+
+function compiled(source: string, options: CompileOptions = {}): Compiled {
+  const r = compile(source, options);
+  expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
+  if (r.graph === undefined || r.costs === undefined) throw new Error("no graph");
+  return { graph: r.graph, result: { graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) } };
+}
+
+function emit(c: Compiled, options: Partial<TsEmitOptions> = {}): TsEmitResult {
+  return emitTypeScript(c.result, { sourceFile: "test.mn", ...options });
+}
+
+/** Emit, load and create the model (from the weights file, or the embedded weights). */
+async function build(c: Compiled, options: Partial<TsEmitOptions> = {}): Promise<{ mod: Generated; model: Model; emitted: TsEmitResult }> {
+  const emitted = emit(c, options);
+  const mod = await load(emitted.code);
+  const model = options.embedWeights === true ? mod.createModel() : mod.createModel(emitted.weights);
+  return { mod, model, emitted };
+}
+
+/** Deterministic inputs in [-1, 1): a different image for every seed. */
+function inputs(length: number, seed: number): Float32Array {
+  const out = new Float32Array(length);
+  let s = (seed * 2654435761 + 12345) >>> 0;
+  for (let i = 0; i < length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** max |a − b| / max |b|: the difference relative to the output's scale. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]!));
+    const d = Math.abs(actual[i]! - expected[i]!);
+    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
+  }
+  return diff === 0 ? 0 : diff / scale;
+}
+
+const inputSize = (g: Graph): number => {
+  const s = g.nodes[0]!.shape!;
+  return s[0] * s[1] * s[2];
+};
+
+/**
+ * The emitted module against the reference: a batch of three different
+ * images within 1e-4 of the reference, and each image run alone equal to its
+ * row of the batch.
+ */
+async function expectMatchesReference(c: Compiled, options: Partial<TsEmitOptions> = {}): Promise<void> {
+  const { mod, model } = await build(c, options);
+  const size = inputSize(c.graph);
+  const [, H, W, C] = mod.inputShape;
+  expect(H * W * C).toBe(size);
+  const outSize = mod.outputShape[1];
+  const batch = new Float32Array(3 * size);
+  for (let b = 0; b < 3; b++) batch.set(inputs(size, b + 1), b * size);
+  const out = model.run(batch, 3);
+  expect(out.length).toBe(3 * outSize);
+  const reference = runReference(c.graph, batch, 3);
+  expect(relativeError(out, reference)).toBeLessThan(1e-4);
+  for (let b = 0; b < 3; b++) {
+    const one = model.run(batch.subarray(b * size, (b + 1) * size));
+    expect(one).toEqual(out.subarray(b * outSize, (b + 1) * outSize));
+  }
+}
+
+/** A network from a few layer lines. */
+function net(input: string, layers: readonly string[], name = "N"): string {
+  return `network ${name} {\n  input ${input}\n${layers.map((l) => `  ${l}\n`).join("")}}\n`;
+}
+
+const TINY = `# a tiny network with every kind of kernel, for the golden file
+network Tiny(classes = 3) {
+  input 8x8x2
+  conv 3x3 4 stride=2
+  separable 4 stride=2
+  avgpool global
+  fc classes
+  softmax
+}
+`;
+
+// ── numerics ───────────────────────────────────────────────────────────────
+
+/** α and resolutions per example: small enough to run fast, varied enough to meet every border case. */
+const SETTINGS: Readonly<Record<string, readonly (readonly [alpha: number, resolution: number])[]>> = {
+  "conv_mobilenet.mn": [
+    [1, 32],
+    [0.5, 64],
+  ],
+  "keyword_spotter.mn": [
+    [1, 96],
+    [0.5, 61],
+  ],
+  "mobilenet_v1.mn": [
+    [1, 64],
+    [0.5, 96],
+    [0.25, 224],
+  ],
+  "mobilenet_v1_tf.mn": [
+    [1, 64],
+    [0.5, 96],
+  ],
+  "shallow_mobilenet.mn": [
+    [1, 64],
+    [0.5, 75],
+  ],
+};
+
+describe("the emitted module computes what the reference evaluator computes", () => {
+  it("has settings for every example", () => {
+    expect(Object.keys(SETTINGS).sort()).toEqual(exampleFiles());
+  });
+
+  const cases = exampleFiles().flatMap((file) => (SETTINGS[file] ?? []).map(([alpha, resolution]) => [file, alpha, resolution] as const));
+  it.each(cases)("%s at α %s, %s px: batch 1 and batch 3 within 1e-4", async (file, alpha, resolution) => {
+    await expectMatchesReference(compiled(readExample(file), { file, alpha, resolution }));
+  }, 60_000);
+
+  it("folds batch-norm itself when the graph was compiled without fusion", async () => {
+    const source = readExample("mobilenet_v1.mn");
+    const unfused = compiled(source, { alpha: 0.25, resolution: 64, fuseBatchNorm: false });
+    expect(unfused.graph.nodes.some((n) => n.op === "conv" && n.weights?.bn !== undefined)).toBe(true);
+    await expectMatchesReference(unfused);
+    // The same code and weights as for the graph the pipeline fused.
+    const fused = compiled(source, { alpha: 0.25, resolution: 64 });
+    const a = emit(unfused);
+    const b = emit(fused);
+    expect(a.weights).toEqual(b.weights);
+    const body = (code: string): string => code.slice(code.indexOf("// ── internals"));
+    expect(body(a.code)).toEqual(body(b.code));
+  }, 60_000);
+
+  it("handles random small networks: kernels, strides, pads, pooling, dropout, fc on a map, softmax per pixel", async () => {
+    const kernel = fc.constantFrom("1x1", "2x2", "3x3", "5x5", "1x3", "3x1", "7x7", "9x9");
+    const conv = fc.record({
+      op: fc.constantFrom("conv", "dw", "pw", "separable"),
+      kernel,
+      channels: fc.integer({ min: 1, max: 9 }),
+      stride: fc.constantFrom("1", "2", "1x2", "3"),
+      pad: fc.constantFrom("same", "valid"),
+      act: fc.constantFrom("relu", "relu6", "linear"),
+    });
+    const pool = fc.record({ op: fc.constantFrom("maxpool", "avgpool"), kernel: fc.constantFrom("2x2", "3x3", "2x1"), stride: fc.constantFrom("", " stride=1", " stride=2"), pad: fc.constantFrom("same", "valid") });
+    const layer = fc.oneof(
+      { weight: 4, arbitrary: conv.map((l) => (l.op === "pw" ? `pw ${l.channels} act=${l.act}` : l.op === "dw" ? `dw ${l.kernel} stride=${l.stride} pad=${l.pad} act=${l.act}` : `${l.op} ${l.op === "conv" ? `${l.kernel} ` : ""}${l.channels} stride=${l.stride} pad=${l.pad} act=${l.act}`)) },
+      { weight: 1, arbitrary: pool.map((p) => `${p.op} ${p.kernel}${p.stride} pad=${p.pad}`) },
+      { weight: 1, arbitrary: fc.constant("dropout 0.5") },
+    );
+    const tail = fc.constantFrom([], ["softmax"], ["avgpool global"], ["maxpool global", "fc 5"], ["fc 4", "softmax"], ["fc 7"]);
+    const spec = fc.record({
+      h: fc.integer({ min: 5, max: 17 }),
+      w: fc.integer({ min: 5, max: 17 }),
+      c: fc.integer({ min: 1, max: 5 }),
+      layers: fc.array(layer, { minLength: 1, maxLength: 4 }),
+      tail,
+    });
+    await fc.assert(
+      fc.asyncProperty(spec, async (s) => {
+        const r = compile(net(`${s.h}x${s.w}x${s.c}`, [...s.layers, ...s.tail]));
+        // Random stacks may shrink a map below a window (a user error); those are not this test's business.
+        fc.pre(r.graph !== undefined && r.costs !== undefined);
+        await expectMatchesReference({ graph: r.graph!, result: { graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) } });
+      }),
+      { numRuns: 100, seed: 20240611 },
+    );
+  }, 120_000);
+});
+
+// ── the trained model ──────────────────────────────────────────────────────
+
+const data = join(shared, "data", "mobilenet_v1");
+const modelPath = join(data, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
+
+describe.runIf(existsSync(modelPath))("the trained MobileNetV1 α 0.25 in ../shared/data/mobilenet_v1, on real photos", () => {
+  const photos = ["basketball", "burger", "cat", "mountain", "pizza"];
+
+  function photo(name: string): Float32Array {
+    const pixels = readFileSync(join(data, "images", `${name}.rgb224`));
+    expect(pixels.length).toBe(224 * 224 * 3);
+    return Float32Array.from(pixels, (p) => (p - 127.5) / 127.5);
+  }
+
+  function truth(name: string): Float32Array {
+    const bytes = readFileSync(join(data, "ground_truth", `${name}.probs.f32`));
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return Float32Array.from({ length: bytes.length / 4 }, (_, i) => view.getFloat32(4 * i, true));
+  }
+
+  const top5 = (p: ArrayLike<number>): number[] =>
+    Array.from({ length: p.length }, (_, i) => i)
+      .sort((a, b) => p[b]! - p[a]! || a - b)
+      .slice(0, 5);
+
+  it("gives TensorFlow Lite's probabilities within 1e-4 and its top-5 for every photo, with labels", async () => {
+    const labels = readFileSync(join(data, "model", "labels_1001.txt"), "utf8").split("\n").filter((l) => l !== "");
+    expect(labels).toHaveLength(1001);
+    const c = compiled(readExample("mobilenet_v1_tf.mn"), { file: "mobilenet_v1_tf.mn", weights: new Uint8Array(readFileSync(modelPath)), weightsFile: "mobilenet_v1_0.25_224_1_default_1.tflite" });
+    const { mod, model } = await build(c, { labels, sourceFile: "examples/mobilenet_v1_tf.mn" });
+    expect(mod.inputShape).toEqual([1, 224, 224, 3]);
+    expect(mod.outputShape).toEqual([1, 1001]);
+    const expected = JSON.parse(readFileSync(join(data, "ground_truth", "ground_truth.json"), "utf8")) as {
+      images: { name: string; expected_index_1001: number; top5: { index_1001: number; label: string }[] }[];
+    };
+    const batch = new Float32Array(photos.length * 224 * 224 * 3);
+    for (const [i, name] of photos.entries()) {
+      const input = photo(name);
+      batch.set(input, i * input.length);
+      const p = model.run(input);
+      const t = truth(name);
+      let worst = 0;
+      for (let k = 0; k < t.length; k++) worst = Math.max(worst, Math.abs(p[k]! - t[k]!));
+      expect(worst, name).toBeLessThan(1e-4);
+      expect(top5(p), name).toEqual(top5(t));
+      // Label-aware results.
+      const gt = expected.images.find((e) => e.name === name)!;
+      const best = mod.topK(p, 5);
+      expect(best.map((b) => b.index)).toEqual(gt.top5.map((e) => e.index_1001));
+      expect(best.map((b) => b.label)).toEqual(gt.top5.map((e) => e.label));
+      expect(model.classify(input, 1)[0]).toEqual(best[0]);
+      expect(best[0]!.index).toBe(gt.expected_index_1001);
+    }
+    // The five photos as one batch: the same five rows.
+    const all = model.run(batch, photos.length);
+    for (const [i, name] of photos.entries()) expect(all.subarray(i * 1001, (i + 1) * 1001)).toEqual(model.run(photo(name)));
+  }, 60_000);
+});
+
+// ── the generated code ─────────────────────────────────────────────────────
+
+/** Type-check one module with the project's TypeScript: strict, no DOM, no Node types. */
+function typeCheck(code: string): string[] {
+  const file = join(scratch, `check-${modules++}.ts`);
+  writeFileSync(file, code);
+  const program = ts.createProgram([file], {
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    exactOptionalPropertyTypes: true,
+    noImplicitReturns: true,
+    noUnusedLocals: true,
+    noUnusedParameters: true,
+    noFallthroughCasesInSwitch: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    lib: ["lib.es2022.d.ts"],
+    types: [],
+  });
+  return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+}
+
+const HOSTILE = ["*/ closes a comment", "back`tick", "${x} and ${", 'double "quotes"', "single 'quotes'", "line\nbreak\r\n", "back\\slash", "\u2028sep\u2029", "</script>"];
+
+describe("the generated code", () => {
+  const tiny = compiled(TINY, { file: "tiny.mn" });
+
+  it("matches the golden file for a tiny network (review the diff as text)", async () => {
+    const { code } = emit(tiny, { sourceFile: "tiny.mn", moduleName: "tiny.ts", labels: ["cat", "dog", "bird"] });
+    await expect(code).toMatchFileSnapshot("golden/ts/tiny.ts.txt");
+  });
+
+  it("type-checks under strict TypeScript with only the ES2022 library (no Node, no DOM)", () => {
+    // The checker is strict and has no host APIs: these would be errors.
+    expect(typeCheck("export const title: string = document.title;\n")).not.toEqual([]);
+    expect(typeCheck("export const bytes = Buffer.from([1]);\n")).not.toEqual([]);
+    expect(typeCheck("export const first = (a: number[]): number => a[0];\n")).not.toEqual([]);
+    const hostile = compiled(net("8x8x2", ["conv 3x3 4 stride=2", "separable 4", "maxpool 2x2", "dropout 0.5", "fc 9", "softmax"], "Hostile"));
+    expect(typeCheck(emit(hostile, { labels: HOSTILE, sourceFile: "evil */ name\n.mn", moduleName: "a`${b}`.ts" }).code)).toEqual([]);
+    expect(typeCheck(emit(tiny, { embedWeights: true }).code)).toEqual([]);
+    const mobilenet = compiled(readExample("mobilenet_v1.mn"), { alpha: 0.25, resolution: 64 });
+    expect(typeCheck(emit(mobilenet).code)).toEqual([]);
+  }, 60_000);
+
+  it("needs nothing from its host: no imports, no Node or DOM APIs", () => {
+    const { code } = emit(compiled(readExample("keyword_spotter.mn")), { embedWeights: true });
+    const [program, embedded] = code.split("const EMBEDDED_WEIGHTS = ");
+    expect(embedded).toMatch(/^"[A-Za-z0-9+/=\\\n]+";\n$/);
+    expect(program).not.toMatch(/^\s*(import|export .* from)\b|\bimport\(|\brequire\(|\bprocess\b|\bBuffer\b|\batob\b|\bbtoa\b|\bwindow\.|\bdocument\.|\bglobalThis\b|\bfetch\(/m);
+  });
+
+  it("has one function per layer, named after the IR id, with a header that says what it is", { timeout: 30_000 }, () => {
+    const c = compiled(readExample("mobilenet_v1.mn"), { file: "mobilenet_v1.mn", alpha: 0.5, resolution: 128 });
+    const { code } = emit(c, { sourceFile: "examples/mobilenet_v1.mn", moduleName: "mobilenet_v1.ts" });
+    for (const n of c.graph.nodes.slice(1)) expect(code).toContain(`function ${n.id.replace(/\./g, "_")}(m: Float32Array): void {`);
+    expect(code).toMatch(/^ \*   source +examples\/mobilenet_v1\.mn$/m);
+    expect(code).toMatch(/^ \*   width α +0\.5$/m);
+    expect(code).toMatch(/^ \*   resolution +128x128 \(input 128x128x3, NHWC\)$/m);
+    expect(code).toMatch(/^ \*   mult-adds +[\d,]+ per image$/m);
+    expect(code).toContain(` *   mult-adds   ${c.result.costs.totals.multAdds.toLocaleString("en-US")} per image`);
+    expect(code).toContain(`${c.result.costs.totals.params.toLocaleString("en-US")} (`);
+    expect(code).toMatch(/^ \*   BN fusion +folded by mnc; max relative error \d\.\d\de-\d+ on 2 random inputs/m);
+  });
+
+  it("is deterministic: the same graph gives the same code and weights, byte for byte", () => {
+    const source = readExample("keyword_spotter.mn");
+    const a = emit(compiled(source, { alpha: 0.5 }), { labels: Array.from({ length: 12 }, (_, i) => `word ${i}`) });
+    const b = emit(compiled(source, { alpha: 0.5 }), { labels: Array.from({ length: 12 }, (_, i) => `word ${i}`) });
+    expect(a.code).toBe(b.code);
+    expect(a.weights).toBeDefined();
+    expect(Buffer.from(a.weights!).equals(Buffer.from(b.weights!))).toBe(true);
+  });
+});
+
+// ── the module's API ───────────────────────────────────────────────────────
+
+describe("the generated module's API", () => {
+  const c = compiled(TINY);
+
+  it("embeds the weights on request, and then equals the file variant", async () => {
+    const file = await build(c);
+    const embedded = await build(c, { embedWeights: true });
+    expect(embedded.emitted.weights).toBeUndefined();
+    expect(file.emitted.weights).toBeInstanceOf(Uint8Array);
+    const x = inputs(8 * 8 * 2 * 2, 7);
+    expect(embedded.model.run(x, 2)).toEqual(file.model.run(x, 2));
+    // An embedded module also takes a weights file (as bytes or an ArrayBuffer).
+    const bytes = file.emitted.weights!;
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    expect(embedded.mod.createModel(buffer as ArrayBuffer).run(x, 2)).toEqual(file.model.run(x, 2));
+  });
+
+  it("refuses a weights file that is not its own, saying why", async () => {
+    const { mod, emitted } = await build(c);
+    const good = emitted.weights!;
+    const floats = (good.length - HEADER_BYTES) / 4;
+    expect(new DataView(good.buffer, good.byteOffset).getUint32(12, true)).toBe(floats);
+    const refuse = (bytes: Uint8Array, why: RegExp): void => {
+      expect(() => mod.createModel(bytes)).toThrow(/not this model's weights/);
+      expect(() => mod.createModel(bytes)).toThrow(why);
+    };
+    refuse(good.subarray(0, good.length - 4), new RegExp(`has ${good.length - 4} bytes .*expected ${good.length}`));
+    refuse(Uint8Array.from([...good, 0, 0, 0, 0]), new RegExp(`has ${good.length + 4} bytes .*expected ${good.length}`));
+    refuse(new Uint8Array(0), /shorter than the 16-byte header/);
+    refuse(new TextEncoder().encode("PK\u0003\u0004 this is a zip file, not weights"), /does not start with "MNCW"/);
+    // Another network with as many weights but laid out differently (its shapes differ).
+    const other = emit(compiled(TINY.replace("8x8x2", "16x16x2"))).weights!;
+    expect(other.length).toBe(good.length);
+    refuse(other, /laid out for another network/);
+  });
+
+  it("validates the batch, the input length and the output array", async () => {
+    const { model } = await build(c);
+    const one = inputs(128, 1);
+    expect(() => model.run(one, 0)).toThrow(/batch must be a positive integer, not 0/);
+    expect(() => model.run(one, 1.5)).toThrow(/batch must be a positive integer/);
+    expect(() => model.run(one.subarray(1))).toThrow(/the input has 127 values; a batch of 1 needs 128 \(1 × 8×8×2, NHWC\)/);
+    expect(() => model.run(one, 2)).toThrow(/a batch of 2 needs 256/);
+    expect(() => model.run(one, 1, new Float32Array(2))).toThrow(/output array holds 2 values/);
+    const out = new Float32Array(3);
+    expect(model.run(one, 1, out)).toBe(out);
+    expect(out).toEqual(model.run(one));
+    expect(out.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+  });
+
+  it("ranks outputs with topK (ties to the lower index) and classifies one image", async () => {
+    const { mod, model } = await build(compiled(net("4x4x1", ["avgpool global", "fc 5"])));
+    expect(mod.topK(Float32Array.from([0.1, 0.4, 0.2, 0.4, 0.3]), 3)).toEqual([
+      { index: 1, probability: expect.closeTo(0.4, 6) as number },
+      { index: 3, probability: expect.closeTo(0.4, 6) as number },
+      { index: 4, probability: expect.closeTo(0.3, 6) as number },
+    ]);
+    expect(mod.topK([1, 2, 3, 4, 5, 9, 8, 7, 6, 5], 2, 1).map((p) => p.index)).toEqual([0, 1]);
+    expect(mod.topK([1, 2, 3, 4, 5], 0)).toEqual([]);
+    expect(mod.topK([1, 2, 3, 4, 5], 9)).toHaveLength(5);
+    expect(() => mod.topK([1, 2, 3, 4, 5], 2, 1)).toThrow(/item 1 of 5 values/);
+    expect(() => mod.topK([1, 2, 3], 1)).toThrow(/topK/);
+    expect(() => mod.topK([1, 2, 3, 4, 5], -1)).toThrow(/k must be a non-negative integer/);
+    const x = inputs(16, 3);
+    const ranked = model.classify(x, 5);
+    expect(ranked.map((p) => p.index)).toEqual(mod.topK(model.run(x), 5).map((p) => p.index));
+    expect(ranked.every((p, i) => i === 0 || p.probability <= ranked[i - 1]!.probability)).toBe(true);
+  });
+
+  it("carries hostile labels through comments and strings unharmed", async () => {
+    const hostile = compiled(net("8x8x2", ["pw 3", "avgpool global", `fc ${HOSTILE.length}`, "softmax"]));
+    const { mod, model } = await build(hostile, { labels: HOSTILE, sourceFile: "evil */ name\n`${x}`.mn", moduleName: "*/.ts" });
+    expect(mod.labels).toEqual(HOSTILE);
+    const best = model.classify(inputs(128, 5), HOSTILE.length);
+    expect(best.map((b) => b.label)).toEqual(best.map((b) => HOSTILE[b.index]));
+    expect(new Set(best.map((b) => b.label))).toEqual(new Set(HOSTILE));
+  });
+
+  it("refuses labels that do not match the outputs", () => {
+    expect(() => emit(c, { labels: ["one", "two"] })).toThrow(TsEmitOptionError);
+    expect(() => emit(c, { labels: ["one", "two"] })).toThrow(/2 labels for 3 outputs of 'softmax_0'/);
+  });
+});
+
+// ── helpers of the emitter ─────────────────────────────────────────────────
+
+describe("code helpers", () => {
+  it("makes identifiers from IR ids, avoiding reserved words and clashes", () => {
+    const taken = new Set(["m", "topK"]);
+    expect(identifier("sep_3.pw", taken)).toBe("sep_3_pw");
+    expect(identifier("sep_3_pw", taken)).toBe("sep_3_pw_2");
+    expect(identifier("m", taken)).toBe("m_2");
+    expect(identifier("3d", taken)).toBe("_3d");
+    expect(identifier("delete", taken)).toBe("_delete");
+    expect(identifier("dws_1.dw_0", taken)).toBe("dws_1_dw_0");
+  });
+
+  it("escapes text for comments and string literals", () => {
+    for (const text of HOSTILE) {
+      const comment = commentText(text);
+      expect(comment).not.toContain("*/");
+      expect(comment).not.toMatch(/[\n\r\u2028\u2029]/);
+      const literal = stringLiteral(text);
+      expect(literal).not.toMatch(/[\n\r\u2028\u2029]/);
+      expect(new Function(`return ${literal};`)()).toBe(text);
+    }
+  });
+
+  it("writes standard base64 (embedded weights) without Buffer or btoa", () => {
+    for (const n of [0, 1, 2, 3, 4, 5, 255, 8192 * 3 + 2]) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + 11) & 255);
+      expect(base64(bytes)).toBe(Buffer.from(bytes).toString("base64"));
+    }
+  });
+
+  it("splits a depthwise axis into the interior and the border classes the padding makes", () => {
+    // 3 taps, stride 1, pad 1 on 5 cells: first and last outputs lose a tap.
+    expect(axisClasses(5, 5, 3, 1, 1)).toEqual([
+      { lo: 0, hi: 1, k0: 1, k1: 3 },
+      { lo: 1, hi: 4, k0: 0, k1: 3 },
+      { lo: 4, hi: 5, k0: 0, k1: 2 },
+    ]);
+    // TF SAME, stride 2 on an even input: 0 before, 1 after.
+    expect(axisClasses(4, 8, 3, 2, 0)).toEqual([
+      { lo: 0, hi: 3, k0: 0, k1: 3 },
+      { lo: 3, hi: 4, k0: 0, k1: 2 },
+    ]);
+    // A 5x5 window on a 1-cell map: only the centre tap is inside.
+    expect(axisClasses(1, 1, 5, 1, 2)).toEqual([{ lo: 0, hi: 1, k0: 2, k1: 3 }]);
+  });
+});
