@@ -189,6 +189,24 @@ describe("mnc", () => {
     expect(mnc("weights", "export", "examples/keyword_spotter.mn").status).toBe(2);
   });
 
+  it("compile --emit ts writes the module and its weights, or with --embed-weights the module alone", async () => {
+    const out = join(work, "pocket.ts");
+    const r = mnc("compile", "examples/keyword_spotter.mn", "--emit", "ts", "-o", out, "--resolution", "48");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/pocket\.ts: PocketNet α=1 48x48x1 → 1x1x12, /);
+    expect(readFileSync(out, "utf8")).toMatch(/^export function createModel\(weights: Uint8Array \| ArrayBuffer\): Model/m);
+    expect(existsSync(join(work, "pocket.weights.bin"))).toBe(true);
+    const embedded = join(work, "pocket-embedded.ts");
+    expect(mnc("compile", "examples/keyword_spotter.mn", "--emit", "ts", "--embed-weights", "-o", embedded, "--resolution", "48").status).toBe(0);
+    expect(existsSync(join(work, "pocket-embedded.weights.bin"))).toBe(false);
+    const labels = file("three.txt", "a\nb\nc\n");
+    const wrong = mnc("compile", "examples/keyword_spotter.mn", "--emit", "ts", "--labels", labels, "-o", join(work, "labelled.ts"));
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/^mnc: error: 3 labels for 12 outputs/);
+    expect(existsSync(join(work, "labelled.ts"))).toBe(false);
+    expect(mnc("compile", "examples/keyword_spotter.mn", "--labels", labels).status).toBe(2);
+  }, 60_000);
+
   it("a compiler bug is an internal error with exit 70, not a user error", () => {
     const err: string[] = [];
     const status = main(["check", "examples/mobilenet_v1.mn"], {
