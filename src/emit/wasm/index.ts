@@ -30,9 +30,14 @@
  * `copy_output` for the re-striding copies), taking (input, output) byte
  * addresses, so that a host can time or call layers one by one. A batch
  * larger than maxBatch traps.
+ *
+ * Speed note for hosts: V8 compiles a module lazily, first with its baseline
+ * compiler, and replaces a function with optimised code only after it has
+ * run for a while — the first `run` of MobileNetV1 1.0-224 takes about 8×
+ * as long as the following ones. Run once on any input after instantiating.
  */
 import { InternalError } from "../../ir/diagnostics.js";
-import type { Graph, LayerWeights, Node, Shape } from "../../ir/graph.js";
+import type { Graph, LayerWeights, Node, NodeOf, OpKind, Shape } from "../../ir/graph.js";
 import { fold } from "../../passes/fuse-batch-norm.js";
 import {
   convKernel,
@@ -178,6 +183,146 @@ interface Draft {
   readonly anyStride: boolean;
 }
 
+/** Where the planner stands: the activation the next layer reads, and how to add steps. */
+interface PlanContext {
+  readonly tuning: Tuning;
+  /** The region holding the current activation, its shape and channel stride. */
+  readonly current: { readonly region: Region; readonly shape: Shape; readonly stride: number };
+  /** Append a step reading the current activation; its output (stride roundUp4(C)) becomes current. */
+  add(d: Omit<Draft, "from" | "to" | "inShape" | "inStride" | "outStride">): void;
+  /** Vector kernels over channels read stride roundUp4(C): pad the network input for them first. */
+  padded(): void;
+}
+
+/** One entry per op kind, so that tsc refuses to build until every op has a plan here. */
+const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: PlanContext) => void } = {
+  input(node) {
+    throw new InternalError(`wasm: '${node.id}' is a second input`);
+  },
+  dropout() {
+    // The identity at inference: no step; the next layer reads the same activation.
+  },
+  conv(node, ctx) {
+    const { shape: inShape, stride: xStride } = ctx.current;
+    const [H, W, C] = inShape;
+    const outShape = shapeOf(node);
+    const [OH, OW, OC] = outShape;
+    const w = weightsOf(node);
+    const [KH, KW] = node.attrs.kernel;
+    const [SH, SW] = node.attrs.stride;
+    const act = node.attrs.act;
+    const tuning = ctx.tuning;
+    if (KH === 1 && KW === 1 && SH === 1 && SW === 1) {
+      const { nv } = gemmTile(H * W, tuning);
+      ctx.add({
+        name: node.id,
+        kernel: "pointwise",
+        outShape,
+        multAdds: H * W * C * OC,
+        floats: panelFloats(OC, C),
+        anyStride: false,
+        build: (weights) => pointwiseKernel({ pixels: H * W, k: C, xStride, n: OC, weights, act, tuning }),
+        pack: () => packPointwise(w.kernel.data, OC, C, w.bias?.data, nv),
+      });
+      return;
+    }
+    const pads = padsOf(node, node.attrs.pads);
+    const { nv } = gemmTile(OW, tuning);
+    ctx.add({
+      name: node.id,
+      kernel: "conv",
+      outShape,
+      multAdds: OH * OW * OC * KH * KW * C,
+      floats: panelFloats(OC, KH * KW * C),
+      anyStride: false,
+      build: (weights) => convKernel({ input: inShape, xStride, output: outShape, kernel: [KH, KW], stride: [SH, SW], pads, weights, act, tuning }),
+      pack: () => packConv(w.kernel.data, OC, C, [KH, KW], w.bias?.data, nv),
+    });
+  },
+  depthwise(node, ctx) {
+    ctx.padded();
+    const inShape = ctx.current.shape;
+    const C = inShape[2];
+    const [OH, OW] = shapeOf(node);
+    const w = weightsOf(node);
+    const a = node.attrs;
+    const pads = padsOf(node, a.pads);
+    const tuning = ctx.tuning;
+    ctx.add({
+      name: node.id,
+      kernel: "depthwise",
+      outShape: shapeOf(node),
+      multAdds: OH * OW * C * a.kernel[0] * a.kernel[1],
+      floats: depthwiseFloats(C, a.kernel),
+      anyStride: false,
+      build: (weights) => windowKernel({ op: "depthwise", input: inShape, output: [OH, OW], kernel: a.kernel, stride: a.stride, pads, weights, act: a.act, tuning }),
+      pack: () => packDepthwise(w.kernel.data, C, a.kernel, w.bias?.data),
+    });
+  },
+  avgpool: (node, ctx) => planPool(node, ctx),
+  maxpool: (node, ctx) => planPool(node, ctx),
+  fc(node, ctx) {
+    const { shape: inShape, stride: xStride } = ctx.current;
+    const [H, W, C] = inShape;
+    const w = weightsOf(node);
+    if (w.bias === undefined) throw new InternalError(`wasm: fc '${node.id}' has no bias`);
+    const bias = w.bias.data;
+    const units = node.attrs.units;
+    // The reduction runs over the input as it lies in memory, padding lanes included (their weights are 0).
+    const k = H * W * xStride;
+    const tuning = ctx.tuning;
+    const { nv } = gemmTile(1, tuning);
+    ctx.add({
+      name: node.id,
+      kernel: "fc",
+      outShape: shapeOf(node),
+      multAdds: H * W * C * units,
+      floats: panelFloats(units, k),
+      anyStride: false,
+      build: (weights) => pointwiseKernel({ pixels: 1, k, xStride: k, n: units, weights, act: "linear", tuning }),
+      pack: () => packFc(w.kernel.data, units, inShape, xStride, bias, nv),
+    });
+  },
+  softmax(node, ctx) {
+    const { shape, stride: xStride } = ctx.current;
+    const [H, W, C] = shape;
+    ctx.add({
+      name: node.id,
+      kernel: "softmax",
+      outShape: shapeOf(node),
+      multAdds: 0,
+      floats: 0,
+      anyStride: true,
+      build: (_w, outStride, exp) => softmaxKernel({ pixels: H * W, channels: C, xStride, yStride: outStride }, exp),
+    });
+  },
+};
+
+function planPool(node: NodeOf<"avgpool" | "maxpool">, ctx: PlanContext): void {
+  ctx.padded();
+  const inShape = ctx.current.shape;
+  const outShape = shapeOf(node);
+  const a = node.attrs;
+  const op = node.op;
+  if (a.kernel === "global") {
+    ctx.add({ name: node.id, kernel: `global-${op}`, outShape, multAdds: 0, floats: 0, anyStride: false, build: () => globalPoolKernel({ op, input: inShape }) });
+    return;
+  }
+  const kernel = a.kernel;
+  const stride = a.stride === "kernel" ? kernel : a.stride;
+  const pads = padsOf(node, a.pads);
+  const tuning = ctx.tuning;
+  ctx.add({
+    name: node.id,
+    kernel: op,
+    outShape,
+    multAdds: 0,
+    floats: 0,
+    anyStride: false,
+    build: () => windowKernel({ op, input: inShape, output: [outShape[0], outShape[1]], kernel, stride, pads, tuning }),
+  });
+}
+
 function plan(graph: Graph, options: WasmOptions): Plan {
   const tuning = options.tuning ?? DEFAULT_TUNING;
   const maxBatch = options.maxBatch ?? 1;
@@ -187,144 +332,34 @@ function plan(graph: Graph, options: WasmOptions): Plan {
   const inputShape = shapeOf(first);
 
   const drafts: Draft[] = [];
-  let current = { region: "input" as Region, shape: inputShape, stride: inputShape[2] };
-  const free = (): Region => (current.region === "a" ? "b" : "a");
-  const add = (d: Omit<Draft, "from" | "to" | "inShape" | "inStride" | "outStride"> & { readonly outShape: Shape }): void => {
-    const to = free();
-    drafts.push({ ...d, from: current.region, to, inShape: current.shape, inStride: current.stride, outStride: roundUp4(d.outShape[2]) });
-    current = { region: to, shape: d.outShape, stride: roundUp4(d.outShape[2]) };
+  let current: PlanContext["current"] = { region: "input", shape: inputShape, stride: inputShape[2] };
+  const ctx: PlanContext = {
+    tuning,
+    get current() {
+      return current;
+    },
+    add(d) {
+      const to: Region = current.region === "a" ? "b" : "a";
+      const stride = roundUp4(d.outShape[2]);
+      drafts.push({ ...d, from: current.region, to, inShape: current.shape, inStride: current.stride, outStride: stride });
+      current = { region: to, shape: d.outShape, stride };
+    },
+    padded() {
+      const [h, w, c] = current.shape;
+      const from = current.stride;
+      if (from === roundUp4(c)) return;
+      ctx.add({
+        name: "pad_input",
+        kernel: "copy",
+        outShape: current.shape,
+        multAdds: 0,
+        floats: 0,
+        anyStride: true,
+        build: (_w, outStride) => copyKernel({ pixels: h * w, channels: c, xStride: from, yStride: outStride }),
+      });
+    },
   };
-  /** Vector kernels over channels read stride roundUp4(C): pad the network input for them. */
-  const padded = (): void => {
-    const [h, w, c] = current.shape;
-    if (current.stride === roundUp4(c)) return;
-    const from = current.stride;
-    add({
-      name: "pad_input",
-      kernel: "copy",
-      outShape: current.shape,
-      multAdds: 0,
-      floats: 0,
-      anyStride: true,
-      build: (_w, outStride) => copyKernel({ pixels: h * w, channels: c, xStride: from, yStride: outStride }),
-    });
-  };
-
-  for (const node of graph.nodes.slice(1)) {
-    if (node.op === "dropout") continue;
-    if (node.op === "input") throw new InternalError(`wasm: '${node.id}' is a second input`);
-    const inShape = current.shape;
-    const [H, W, C] = inShape;
-    const outShape = shapeOf(node);
-    const [OH, OW, OC] = outShape;
-    const xStride = current.stride;
-    switch (node.op) {
-      case "conv": {
-        const w = weightsOf(node);
-        const [KH, KW] = node.attrs.kernel;
-        const [SH, SW] = node.attrs.stride;
-        const act = node.attrs.act;
-        if (KH === 1 && KW === 1 && SH === 1 && SW === 1) {
-          const { nv } = gemmTile(H * W, tuning);
-          add({
-            name: node.id,
-            kernel: "pointwise",
-            outShape,
-            multAdds: H * W * C * OC,
-            floats: panelFloats(OC, C),
-            anyStride: false,
-            build: (weights) => pointwiseKernel({ pixels: H * W, k: C, xStride, n: OC, weights, act, tuning }),
-            pack: () => packPointwise(w.kernel.data, OC, C, w.bias?.data, nv),
-          });
-        } else {
-          const pads = padsOf(node, node.attrs.pads);
-          const { nv } = gemmTile(OW, tuning);
-          add({
-            name: node.id,
-            kernel: "conv",
-            outShape,
-            multAdds: OH * OW * OC * KH * KW * C,
-            floats: panelFloats(OC, KH * KW * C),
-            anyStride: false,
-            build: (weights) => convKernel({ input: inShape, xStride, output: outShape, kernel: [KH, KW], stride: [SH, SW], pads, weights, act, tuning }),
-            pack: () => packConv(w.kernel.data, OC, C, [KH, KW], w.bias?.data, nv),
-          });
-        }
-        break;
-      }
-      case "depthwise": {
-        padded();
-        const w = weightsOf(node);
-        const a = node.attrs;
-        const pads = padsOf(node, a.pads);
-        add({
-          name: node.id,
-          kernel: "depthwise",
-          outShape,
-          multAdds: OH * OW * C * a.kernel[0] * a.kernel[1],
-          floats: depthwiseFloats(C, a.kernel),
-          anyStride: false,
-          build: (weights) => windowKernel({ op: "depthwise", input: inShape, output: [OH, OW], kernel: a.kernel, stride: a.stride, pads, weights, act: a.act, tuning }),
-          pack: () => packDepthwise(w.kernel.data, C, a.kernel, w.bias?.data),
-        });
-        break;
-      }
-      case "avgpool":
-      case "maxpool": {
-        padded();
-        const a = node.attrs;
-        const op = node.op;
-        if (a.kernel === "global") {
-          add({ name: node.id, kernel: `global-${op}`, outShape, multAdds: 0, floats: 0, anyStride: false, build: () => globalPoolKernel({ op, input: inShape }) });
-        } else {
-          const kernel = a.kernel;
-          const stride = a.stride === "kernel" ? kernel : a.stride;
-          const pads = padsOf(node, a.pads);
-          add({
-            name: node.id,
-            kernel: op,
-            outShape,
-            multAdds: 0,
-            floats: 0,
-            anyStride: false,
-            build: () => windowKernel({ op, input: inShape, output: [OH, OW], kernel, stride, pads, tuning }),
-          });
-        }
-        break;
-      }
-      case "fc": {
-        const w = weightsOf(node);
-        if (w.bias === undefined) throw new InternalError(`wasm: fc '${node.id}' has no bias`);
-        const units = node.attrs.units;
-        const k = H * W * xStride;
-        const { nv } = gemmTile(1, tuning);
-        add({
-          name: node.id,
-          kernel: "fc",
-          outShape,
-          multAdds: H * W * C * units,
-          floats: panelFloats(units, k),
-          anyStride: false,
-          build: (weights) => pointwiseKernel({ pixels: 1, k, xStride: k, n: units, weights, act: "linear", tuning }),
-          pack: () => packFc(w.kernel.data, units, inShape, xStride, w.bias?.data, nv),
-        });
-        break;
-      }
-      case "softmax":
-        add({
-          name: node.id,
-          kernel: "softmax",
-          outShape,
-          multAdds: 0,
-          floats: 0,
-          anyStride: true,
-          build: (_w, outStride, exp) => softmaxKernel({ pixels: H * W, channels: C, xStride, yStride: outStride }, exp),
-        });
-        break;
-      default:
-        throw new InternalError(`wasm: no kernel for op '${(node as Node).op}'`);
-    }
-  }
+  for (const node of graph.nodes.slice(1)) plannerOf(node)(node, ctx);
 
   // The last step writes the output region when it can write the unpadded stride; else a copy does.
   const outputShape = current.shape;
@@ -440,6 +475,10 @@ function runFunction(layout: WasmLayout, indices: readonly number[]): FunctionBo
 }
 
 // ── graph access ───────────────────────────────────────────────────────────
+
+function plannerOf<K extends OpKind>(node: NodeOf<K>): (node: NodeOf<K>, ctx: PlanContext) => void {
+  return PLANNERS[node.op as K];
+}
 
 function shapeOf(node: Node): Shape {
   if (node.shape === undefined) throw new InternalError(`wasm: '${node.id}' has no shape (run infer-shapes first)`);

@@ -454,8 +454,8 @@ export function pointwiseKernel(spec: PointwiseSpec): FunctionBody {
   const tailNv = (np % nb) / 4;
   const xs = 4 * spec.xStride;
   const ys = 4 * np;
-  const segment: Segment[] = spec.k > 0 ? [{ x: 0, w: 16 * nv, count: spec.k }] : [];
-  const tailSegment = (v: number): Segment[] => (spec.k > 0 ? [{ x: 0, w: 16 * v, count: spec.k }] : []);
+  /** The whole reduction, for a panel of v vectors (its rows start after the bias). */
+  const reduction = (v: number): Segment[] => [{ x: 0, w: 16 * v, count: spec.k }];
 
   /** Every panel over `blocks` tiles of `rows` pixels starting at xStart / yStart. */
   const panels = (xStart: Local, yStart: Local, blocks: number, rows: number): void => {
@@ -463,21 +463,21 @@ export function pointwiseKernel(spec: PointwiseSpec): FunctionBody {
     const yp = g.pointer(yStart);
     const xb = g.f.local("i32");
     const yb = g.f.local("i32");
-    const sweep = (v: number, segs: Segment[]): void => {
+    const sweep = (v: number): void => {
       g.set(xb, xStart);
       g.set(yb, yp);
       g.repeat(blocks, () => {
-        emitTile(g, { mr: rows, nv: v, x: xb, xPixel: xs, w: wp, segments: segs, y: yb, yPixel: ys, act: spec.act }, tuning);
+        emitTile(g, { mr: rows, nv: v, x: xb, xPixel: xs, w: wp, segments: reduction(v), y: yb, yPixel: ys, act: spec.act }, tuning);
         g.bump(xb, rows * xs);
         g.bump(yb, rows * ys);
       });
     };
     g.repeat(fullPanels, () => {
-      sweep(nv, segment);
+      sweep(nv);
       g.bump(wp, 4 * (1 + spec.k) * nb);
       g.bump(yp, 4 * nb);
     });
-    if (tailNv > 0) sweep(tailNv, tailSegment(tailNv));
+    if (tailNv > 0) sweep(tailNv);
   };
 
   const blocks = Math.floor(spec.pixels / mr);

@@ -292,8 +292,9 @@ export class FunctionBody {
 
   // constants
 
+  /** An i32 constant; values in [2^31, 2^32) (high addresses) are written as their two's complement. */
   i32Const(value: number): this {
-    return this.op(0x41, ...sleb(value));
+    return this.op(0x41, ...sleb(value >= 0x80000000 && value <= 0xffffffff ? value - 0x100000000 : value));
   }
 
   i64Const(value: bigint): this {
