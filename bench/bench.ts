@@ -2,7 +2,8 @@
  * npm run bench — the emitted TypeScript against the runtimes users compare it
  * with, on MobileNetV1 1.0-224 and 0.25-128, batch 1, one thread each:
  * onnxruntime-node (the native anchor), onnxruntime-web (WebAssembly) in Node,
- * and TensorFlow.js with its `cpu` and `wasm` backends.
+ * and TensorFlow.js with its `cpu` and `wasm` backends — and mnc's WebAssembly
+ * SIMD kernels on their own, which the emitted module will embed.
  *
  * Each runtime lives in its own worker thread; rounds are interleaved (every
  * round runs each runtime once, in a rotating order) so that machine noise
@@ -36,7 +37,7 @@ const CONFIGS = [
   { label: "0.25-128", alpha: 0.25, resolution: 128 },
 ].filter((c) => only === undefined || c.label === only);
 
-const RUNNERS: WorkerSetup["runner"][] = ["mnc-ts", "ort-node", "ort-web", "tfjs-cpu", "tfjs-wasm"];
+const RUNNERS: WorkerSetup["runner"][] = ["mnc-ts", "mnc-wasm", "ort-node", "ort-web", "tfjs-cpu", "tfjs-wasm"];
 
 interface Handle {
   readonly runner: WorkerSetup["runner"];
@@ -116,6 +117,9 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
   const ts = handles.find((h) => h.runner === "mnc-ts")!;
   const tfCpu = handles.find((h) => h.runner === "tfjs-cpu")!;
   console.log(`emitted TS: ${(median(ts.times) / anchorMedian).toFixed(1)}× onnxruntime-node; ${(median(tfCpu.times) / median(ts.times)).toFixed(1)}× faster than TensorFlow.js cpu`);
+  const wasm = handles.find((h) => h.runner === "mnc-wasm")!;
+  const others = handles.filter((h) => h.runner === "ort-web" || h.runner === "tfjs-wasm").map((h) => `${(median(h.times) / median(wasm.times)).toFixed(1)}× faster than ${h.name}`);
+  console.log(`mnc wasm SIMD kernels: ${(median(wasm.times) / anchorMedian).toFixed(1)}× onnxruntime-node; ${others.join("; ")}`);
 
   // Where the emitted code spends its time: per layer type, GFLOP/s (2 × mult-adds / time).
   const profile = (await request<{ profile: { layer: string; ms: number }[] | null }>(ts.worker, { kind: "profile", input })).profile ?? [];

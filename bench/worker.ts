@@ -8,10 +8,12 @@ import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
 import { compile } from "../src/index.js";
+import { compileNetworkWasm, packWeights } from "../src/emit/wasm/index.js";
+import type { Graph } from "../src/ir/graph.js";
 import { onnxruntimeNode, onnxruntimeWeb, tfjsCpu, tfjsWasm, type Runner } from "./peers.js";
 
 export interface WorkerSetup {
-  readonly runner: "mnc-ts" | "ort-node" | "ort-web" | "tfjs-cpu" | "tfjs-wasm";
+  readonly runner: "mnc-ts" | "mnc-wasm" | "ort-node" | "ort-web" | "tfjs-cpu" | "tfjs-wasm";
   readonly source: string;
   readonly alpha: number;
   readonly resolution: number;
@@ -35,6 +37,7 @@ async function makeRunner(setup: WorkerSetup): Promise<Runner & { profile?(input
     };
   }
   const r = compile(setup.source, { alpha: setup.alpha, resolution: setup.resolution });
+  if (setup.runner === "mnc-wasm") return wasmRunner(r.graph!);
   switch (setup.runner) {
     case "ort-node":
       return onnxruntimeNode(r);
@@ -45,6 +48,31 @@ async function makeRunner(setup: WorkerSetup): Promise<Runner & { profile?(input
     case "tfjs-wasm":
       return tfjsWasm(r);
   }
+}
+
+/** mnc's generated WebAssembly SIMD kernels on their own (not yet inside the emitted module). */
+interface WasmApi {
+  Memory: new (d: { initial: number }) => { readonly buffer: ArrayBuffer };
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (m: object, imports: object) => { readonly exports: Record<string, unknown> };
+}
+const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+function wasmRunner(graph: Graph): Runner {
+  const net = compileNetworkWasm(graph);
+  const { layout } = net;
+  const memory = new WebAssembly.Memory({ initial: layout.memoryPages });
+  new Float32Array(memory.buffer, layout.weights, layout.weightsBytes / 4).set(packWeights(graph));
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(net.wasm), { env: { memory } });
+  const run = instance.exports["run"] as (batch: number) => void;
+  return {
+    name: "mnc wasm SIMD kernels",
+    run(input) {
+      new Float32Array(memory.buffer, layout.input, input.length).set(input);
+      run(1);
+      return new Float32Array(memory.buffer, layout.output, layout.outputBytes / 4).slice();
+    },
+  };
 }
 
 const setup = workerData as WorkerSetup;
