@@ -9,7 +9,8 @@ import { mnParser } from "./grammar.js";
 import { toAst } from "./to-ast.js";
 import type { SourceFile } from "./ast.js";
 import { error, sortDiagnostics, type Diagnostic } from "../ir/diagnostics.js";
-import { spanAt, type Span } from "../ir/span.js";
+import { spanAt } from "../ir/span.js";
+import { tokenSpan } from "./token-span.js";
 
 export interface ParseResult {
   /** Present when the file has no syntax errors. */
@@ -44,18 +45,6 @@ export function parse(text: string, file = "<input>"): ParseResult {
 
   if (diagnostics.length > 0) return { diagnostics: sortDiagnostics(dedupe(diagnostics)) };
   return { ast: toAst(cst, file, text), diagnostics: [] };
-}
-
-function tokenSpan(file: string, t: IToken): Span {
-  return {
-    file,
-    start: t.startOffset,
-    end: (t.endOffset ?? t.startOffset) + 1,
-    line: t.startLine ?? 1,
-    column: t.startColumn ?? 1,
-    endLine: t.endLine ?? t.startLine ?? 1,
-    endColumn: (t.endColumn ?? t.startColumn ?? 0) + 1,
-  };
 }
 
 function parserDiagnostic(e: IRecognitionException, file: string, text: string): Diagnostic {

@@ -6,19 +6,12 @@ import type { CstNode, IToken } from "chevrotain";
 import type * as A from "./ast.js";
 import { InternalError } from "../ir/diagnostics.js";
 import { joinSpans, type Span } from "../ir/span.js";
+import { tokenSpan } from "./token-span.js";
 
 type Child = CstNode | IToken;
 
 export function toAst(cst: CstNode, file: string, text: string): A.SourceFile {
-  const spanOf = (from: IToken, to: IToken = from): Span => ({
-    file,
-    start: from.startOffset,
-    end: (to.endOffset ?? to.startOffset) + 1,
-    line: from.startLine ?? 1,
-    column: from.startColumn ?? 1,
-    endLine: to.endLine ?? from.startLine ?? 1,
-    endColumn: (to.endColumn ?? from.startColumn ?? 0) + 1,
-  });
+  const spanOf = (from: IToken, to: IToken = from): Span => tokenSpan(file, from, to);
 
   const nodes = (node: CstNode, key: string): CstNode[] => (node.children[key] ?? []) as CstNode[];
   const tokens = (node: CstNode, key: string): IToken[] => (node.children[key] ?? []) as IToken[];

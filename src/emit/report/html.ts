@@ -7,7 +7,7 @@
  * Follows the reader's light or dark colour scheme.
  */
 import type { Report } from "./model.js";
-import { sweepPoint, type Sweep, type SweepPoint } from "./sweep.js";
+import { METRICS, sweepPoint, type Sweep } from "./sweep.js";
 import { bytes, group, percent, shape, short, width } from "./format.js";
 import { el, layerBarChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
 
@@ -215,12 +215,6 @@ export function reportHtml(r: Report): string {
 // ---------------------------------------------------------------------------
 // The sweep
 
-const SWEEP_METRICS: readonly { readonly title: string; readonly value: (p: SweepPoint) => string }[] = [
-  { title: "Mult-adds", value: (p) => group(p.multAdds) },
-  { title: "Parameters (weights + biases)", value: (p) => group(p.params) },
-  { title: "Peak activation memory (float32, batch 1)", value: (p) => bytes(p.peakActivationBytes) },
-];
-
 /** The sweep as one page: the mult-adds, params and peak-memory grids (α rows × resolution columns) and the sweep chart. */
 export function sweepHtml(s: Sweep): string {
   const title = `${s.network} — α × resolution sweep`;
@@ -230,7 +224,7 @@ export function sweepHtml(s: Sweep): string {
     h("p", { class: "sub" }, [
       `${s.points.length} configurations by mnc ${s.mnc}: α ∈ {${s.alphas.join(", ")}}, resolution ∈ {${s.resolutions.join(", ")}}. Counts are exact.`,
     ]),
-    ...SWEEP_METRICS.map((m) =>
+    ...METRICS.map((m) =>
       h("section", {}, [
         h("h2", {}, [m.title]),
         table(

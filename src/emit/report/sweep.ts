@@ -32,9 +32,10 @@ export function sweepPoint(s: Sweep, alpha: number, resolution: number): SweepPo
   return p;
 }
 
-type Metric = { readonly title: string; readonly value: (p: SweepPoint) => string };
+export type Metric = { readonly title: string; readonly value: (p: SweepPoint) => string };
 
-const METRICS: readonly Metric[] = [
+/** The grids every sweep format shows. */
+export const METRICS: readonly Metric[] = [
   { title: "Mult-adds", value: (p) => group(p.multAdds) },
   { title: "Parameters (weights + biases)", value: (p) => group(p.params) },
   { title: "Peak activation memory (float32, batch 1)", value: (p) => bytes(p.peakActivationBytes) },
