@@ -12,3 +12,8 @@ export function runs(n: number): number {
   const scale = (inject("fuzzScale") as number | undefined) ?? 1;
   return Math.round(n * scale);
 }
+
+/** A test's time limit, scaled with its number of cases. */
+export function timeLimit(ms: number): number {
+  return runs(ms);
+}

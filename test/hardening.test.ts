@@ -14,7 +14,7 @@ import { emitOnnx } from "../src/emit/onnx/index.js";
 import { runReference } from "../src/ir/reference.js";
 import { exportSafetensors } from "../src/weights/export.js";
 import { readExample, root, shared } from "./helpers.js";
-import { runs } from "./fuzz-scale.js";
+import { runs, timeLimit } from "./fuzz-scale.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-hard-"));
 const mnc = (...args: string[]) => spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: work, encoding: "utf8", timeout: 60_000 });
@@ -159,7 +159,7 @@ describe("generated input", () => {
       }),
       { seed: 5, numRuns: runs(25) },
     );
-  }, 120_000);
+  }, timeLimit(120_000));
 });
 
 describe("untrusted weight files", () => {
@@ -197,7 +197,7 @@ describe("untrusted weight files", () => {
       }),
       { seed: 12, numRuns: runs(25) },
     );
-  }, 120_000);
+  }, timeLimit(120_000));
 });
 
 describe("nothing is lost", () => {

@@ -13,7 +13,7 @@ import { pipeline } from "../src/passes/pipeline.js";
 import { verify } from "../src/ir/verify.js";
 import type { Diagnostic } from "../src/ir/diagnostics.js";
 import { exampleFiles, readExample } from "./helpers.js";
-import { runs as scaled } from "./fuzz-scale.js";
+import { runs as scaled, timeLimit } from "./fuzz-scale.js";
 
 const runs = { seed: 20261125, numRuns: scaled(150) };
 
@@ -83,7 +83,7 @@ describe("random valid specs", () => {
       }),
       { ...runs, numRuns: scaled(60) },
     );
-  }, 120_000);
+  }, timeLimit(120_000));
 
   it("α = 1 and ρ = 1 change nothing (α relative to the network's own width)", () => {
     fc.assert(
