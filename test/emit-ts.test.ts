@@ -23,7 +23,7 @@ import { emitTypeScript, TsEmitOptionError, type TsEmitOptions, type TsEmitResul
 import { base64, HEADER_BYTES } from "../src/emit/ts/weights-file.js";
 import type { Graph } from "../src/ir/graph.js";
 import { runReference } from "../src/ir/reference.js";
-import { exampleFiles, readExample, shared } from "./helpers.js";
+import { exampleFiles, readExample, shared, inputs, relativeError } from "./helpers.js";
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -81,29 +81,6 @@ async function build(c: Compiled, options: Partial<TsEmitOptions> = {}): Promise
   return { mod, model, emitted };
 }
 
-/** Deterministic inputs in [-1, 1): a different image for every seed. */
-function inputs(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let s = (seed * 2654435761 + 12345) >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-/** max |a − b| / max |b|: the difference relative to the output's scale. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]!));
-    const d = Math.abs(actual[i]! - expected[i]!);
-    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
-  }
-  return diff === 0 ? 0 : diff / scale;
-}
 
 const inputSize = (g: Graph): number => {
   const s = g.nodes[0]!.shape!;

@@ -56,3 +56,27 @@ export function exampleOptions(example: CatalogueExample): CompileOptions {
   const tensors = weights.tensors.map((t) => ({ name: t.name, shape: t.shape, data: new Float32Array(t.shape.reduce((p, d) => p * d, 1)).fill(t.value ?? 0.5) }));
   return { ...rest, weights: writeSafetensors(tensors), weightsFile: "w.safetensors" };
 }
+
+/** Deterministic inputs in [−1, 1): a different tensor for every seed. */
+export function inputs(length: number, seed: number): Float32Array {
+  const out = new Float32Array(length);
+  let s = (seed * 2654435761 + 12345) >>> 0;
+  for (let i = 0; i < length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** max |a − b| / max |b|: the difference relative to the output's scale (NaN counts as infinite). */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]!));
+    const d = Math.abs(actual[i]! - expected[i]!);
+    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
+  }
+  return diff === 0 ? 0 : diff / (scale === 0 ? 1 : scale);
+}

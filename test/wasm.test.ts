@@ -19,7 +19,7 @@ import { axisRuns, expFunction, packDepthwise, packFc, packPointwise } from "../
 import { FunctionBody, ModuleWriter, sleb, uleb } from "../src/emit/wasm/writer.js";
 import type { Graph } from "../src/ir/graph.js";
 import { runReference } from "../src/ir/reference.js";
-import { exampleFiles, readExample, root, shared } from "./helpers.js";
+import { exampleFiles, readExample, root, shared, inputs, relativeError } from "./helpers.js";
 
 // ── a tiny host: what the embedding TypeScript module will do ──────────────
 
@@ -68,29 +68,6 @@ function load(graph: Graph, options: WasmOptions = {}): Loaded {
   };
 }
 
-/** Deterministic inputs in [−1, 1): a different tensor for every seed. */
-function inputs(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let s = (seed * 2654435761 + 12345) >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-/** max |a − b| / max |b|: the difference relative to the output's scale. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]!));
-    const d = Math.abs(actual[i]! - expected[i]!);
-    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
-  }
-  return diff === 0 ? 0 : diff / (scale === 0 ? 1 : scale);
-}
 
 function graphOf(source: string, options: CompileOptions = {}): Graph {
   const r = compile(source, options);
