@@ -67,7 +67,7 @@ const BUDGET_OPTIONS = `  --max-mult-adds N       fail (exit 1) if the network h
 const WEIGHT_OPTIONS = `  --weights PATH          trained weights: a TensorFlow Lite model (.tflite) or safetensors in mnc's names
   --seed N                seed of the deterministic weights used without --weights (default 1)
   --no-fuse-bn            keep batch-norm rather than folding it into the convolutions`;
-const COMMON_OPTIONS = `  -q, --quiet             print nothing on success (errors still go to standard error)
+const COMMON_OPTIONS = `  -q, --quiet             no success messages (results and errors are still printed)
   --verbose               print a stack trace with internal errors
   -h, --help              show this help`;
 
