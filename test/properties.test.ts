@@ -66,9 +66,11 @@ function wellPlaced(d: Diagnostic, source: string): boolean {
 
 // ── properties ─────────────────────────────────────────────────────────────
 describe("random valid specs", () => {
-  it("compile with seeded weights and certified batch-norm fusion, and the verifier holds after every pass", () => {
-    fc.assert(
-      fc.property(validSpec, fc.constantFrom(1, 0.75, 0.5, 0.25), fc.constantFrom(undefined, 0.5, 0.8, 1.3), (source, alpha, rho) => {
+  it("compile with seeded weights and certified batch-norm fusion, and the verifier holds after every pass", async () => {
+    await fc.assert(
+      // Async so that long fuzz runs let the test runner's event loop breathe between cases.
+      fc.asyncProperty(validSpec, fc.constantFrom(1, 0.75, 0.5, 0.25), fc.constantFrom(undefined, 0.5, 0.8, 1.3), async (source, alpha, rho) => {
+        await new Promise((resolve) => setImmediate(resolve));
         const r = compile(source, { alpha, ...(rho === undefined ? {} : { rho }) });
         expect(r.diagnostics).toEqual([]);
         const built = buildGraph(parse(source).ast!, { alpha });
