@@ -268,7 +268,7 @@ export class InternalError extends Error {
   }
 }
 
-/** Thrown inside a stage to abandon it once its diagnostics are collected. */
+/** Does any diagnostic stop the pipeline? */
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
   return diagnostics.some((d) => d.severity === "error");
 }

@@ -179,22 +179,6 @@ export interface Graph {
   readonly nodes: readonly Node[];
 }
 
-/** Replace one node's fields, keeping the rest (passes build new nodes this way). */
-export function withNode<N extends Node>(node: N, changes: Partial<Omit<N, "op" | "id">>): N {
-  return { ...node, ...changes };
-}
-
-/** The shape a node reads: its first input's output shape. */
-export function inputShapeOf(node: Node, byId: ReadonlyMap<string, Node>): Shape | undefined {
-  const id = node.inputs[0];
-  if (id === undefined) return undefined;
-  return byId.get(id)?.shape;
-}
-
-export function nodeMap(graph: Graph): Map<string, Node> {
-  return new Map(graph.nodes.map((n) => [n.id, n]));
-}
-
 export function formatShape(s: Shape): string {
   return `${s[0]}x${s[1]}x${s[2]}`;
 }

@@ -16,7 +16,7 @@
 import { error, type Diagnostic } from "../ir/diagnostics.js";
 import { isWeighted, type Graph, type LayerWeights, type Node, type Shape, type Tensor, type WeightedNode } from "../ir/graph.js";
 import { expectedShapes, sameShape } from "../ir/weights.js";
-import type { OrderedLayer, WeightSource } from "../weights/source.js";
+import type { OrderedLayer } from "../weights/source.js";
 import { transpose } from "../weights/source.js";
 import type { RawTensor } from "../weights/types.js";
 import { BN_EPSILON } from "./init-weights.js";

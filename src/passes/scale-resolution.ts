@@ -10,7 +10,7 @@
  */
 import { error, type Diagnostic } from "../ir/diagnostics.js";
 import { MAX_SIZE } from "../ir/evaluate.js";
-import type { Graph, Node, Shape } from "../ir/graph.js";
+import type { Node, Shape } from "../ir/graph.js";
 import type { Pass } from "./types.js";
 
 export const scaleResolution: Pass = {

@@ -7,8 +7,9 @@
  * Follows the reader's light or dark colour scheme.
  */
 import type { Report } from "./model.js";
+import { layerCells } from "./text.js";
 import { METRICS, sweepPoint, type Sweep } from "./sweep.js";
-import { bytes, group, percent, shape, short, width } from "./format.js";
+import { bytes, group, percent, shape, short } from "./format.js";
 import { el, layerBarChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
 
 /** An HTML element: always an explicit end tag (`<td></td>`, never `<td/>`). */
@@ -181,18 +182,10 @@ export function reportHtml(r: Report): string {
       h("h2", {}, ["Layers"]),
       table(
         LAYER_COLUMNS,
-        r.layers.map((l) => [
-          h("code", {}, [l.name]),
-          l.layer,
-          shape(l.inputShape),
-          shape(l.outputShape),
-          width(l.width),
-          group(l.multAdds),
-          group(l.weights),
-          group(l.biases),
-          group(l.bnParams),
-          group(l.activationBytes),
-        ]),
+        r.layers.map((l) => {
+          const [name, ...rest] = layerCells(l);
+          return [h("code", {}, [name!]), ...rest];
+        }),
         {
           foot: ["total", "", "", "", "", group(t.multAdds), group(t.weights), group(t.biases), group(t.bnParams), ""],
           rowClass: (i) => (i === peakIndex ? "peak" : null),

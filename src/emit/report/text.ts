@@ -7,8 +7,9 @@ const LAYER_ALIGN: Align[] = ["left", "left", "right", "right", "right", "right"
 const TYPE_HEADER = ["type", "mult-adds", "share", "weights", "share"];
 const TYPE_ALIGN: Align[] = ["left", "right", "right", "right", "right"];
 
-function layerRows(r: Report): string[][] {
-  return r.layers.map((l) => [
+/** The cells of one layer's row, in LAYER_HEADER order (every format that tabulates layers uses them). */
+export function layerCells(l: Report["layers"][number]): string[] {
+  return [
     l.name,
     l.layer,
     shape(l.inputShape),
@@ -19,7 +20,11 @@ function layerRows(r: Report): string[][] {
     group(l.biases),
     group(l.bnParams),
     group(l.activationBytes),
-  ]);
+  ];
+}
+
+function layerRows(r: Report): string[][] {
+  return r.layers.map(layerCells);
 }
 
 function totalRow(r: Report): string[] {
