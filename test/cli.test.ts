@@ -194,8 +194,18 @@ describe("mnc", () => {
     const r = mnc("compile", "examples/keyword_spotter.mn", "--emit", "ts", "-o", out, "--resolution", "48");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/pocket\.ts: PocketNet α=1 48x48x1 → 1x1x12, /);
-    expect(readFileSync(out, "utf8")).toMatch(/^export function createModel\(weights: Uint8Array \| ArrayBuffer\): Model/m);
+    const code = readFileSync(out, "utf8");
+    expect(code).toMatch(/^export function createModel\(weights: Uint8Array \| ArrayBuffer, options: ModelOptions = \{\}\): Model/m);
+    expect(code).toMatch(/^const WASM = "/m);
     expect(existsSync(join(work, "pocket.weights.bin"))).toBe(true);
+    const weights = readFileSync(join(work, "pocket.weights.bin"));
+    // --no-wasm: the TypeScript kernels alone, with the same weights file.
+    const plain = join(work, "plain.ts");
+    expect(mnc("compile", "examples/keyword_spotter.mn", "--emit", "ts", "--no-wasm", "-o", plain, "--resolution", "48").status).toBe(0);
+    expect(readFileSync(plain, "utf8")).not.toMatch(/^const WASM = /m);
+    expect(readFileSync(plain, "utf8")).toMatch(/^ \*   kernels +TypeScript only \(generated with --no-wasm\)$/m);
+    expect(readFileSync(join(work, "plain.weights.bin"))).toEqual(weights);
+    expect(mnc("compile", "examples/keyword_spotter.mn", "--no-wasm").status).toBe(2);
     const embedded = join(work, "pocket-embedded.ts");
     expect(mnc("compile", "examples/keyword_spotter.mn", "--emit", "ts", "--embed-weights", "-o", embedded, "--resolution", "48").status).toBe(0);
     expect(existsSync(join(work, "pocket-embedded.weights.bin"))).toBe(false);

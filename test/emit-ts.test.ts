@@ -33,7 +33,12 @@ interface Prediction {
   readonly probability: number;
   readonly label?: string;
 }
+type Backend = "wasm-simd" | "typescript";
+interface ModelOptions {
+  readonly backend?: "auto" | Backend;
+}
 interface Model {
+  readonly backend: Backend;
   run(input: Float32Array, batch?: number, output?: Float32Array): Float32Array;
   classify(input: Float32Array, k?: number): Prediction[];
 }
@@ -41,7 +46,8 @@ interface Generated {
   readonly inputShape: readonly [number, number, number, number];
   readonly outputShape: readonly [number, number];
   readonly labels?: readonly string[];
-  createModel(weights?: Uint8Array | ArrayBuffer): Model;
+  createModel(weights?: Uint8Array | ArrayBuffer, options?: ModelOptions): Model;
+  createModelAsync(weights?: Uint8Array | ArrayBuffer, options?: ModelOptions): Promise<Model>;
   topK(probabilities: ArrayLike<number>, k?: number, item?: number): Prediction[];
 }
 
@@ -73,13 +79,16 @@ function emit(c: Compiled, options: Partial<TsEmitOptions> = {}): TsEmitResult {
   return emitTypeScript(c.result, { sourceFile: "test.mn", ...options });
 }
 
-/** Emit, load and create the model (from the weights file, or the embedded weights). */
+/** Emit, load and create the model (from the weights file, or the embedded weights) on the backend the host picks. */
 async function build(c: Compiled, options: Partial<TsEmitOptions> = {}): Promise<{ mod: Generated; model: Model; emitted: TsEmitResult }> {
   const emitted = emit(c, options);
   const mod = await load(emitted.code);
   const model = options.embedWeights === true ? mod.createModel() : mod.createModel(emitted.weights);
   return { mod, model, emitted };
 }
+
+/** Both kernel sets of a module: Node has WebAssembly SIMD, so "auto" picks it. */
+const BACKENDS: readonly Backend[] = ["wasm-simd", "typescript"];
 
 
 const inputSize = (g: Graph): number => {
@@ -93,7 +102,12 @@ const inputSize = (g: Graph): number => {
  * row of the batch.
  */
 async function expectMatchesReference(c: Compiled, options: Partial<TsEmitOptions> = {}): Promise<void> {
-  const { mod, model } = await build(c, options);
+  const { mod, model: auto, emitted } = await build(c, options);
+  expect(auto.backend).toBe("wasm-simd");
+  for (const backend of BACKENDS) await expectModelMatchesReference(c, mod, mod.createModel(emitted.weights, { backend }));
+}
+
+async function expectModelMatchesReference(c: Compiled, mod: Generated, model: Model): Promise<void> {
   const size = inputSize(c.graph);
   const [, H, W, C] = mod.inputShape;
   expect(H * W * C).toBe(size);
@@ -103,7 +117,7 @@ async function expectMatchesReference(c: Compiled, options: Partial<TsEmitOption
   const out = model.run(batch, 3);
   expect(out.length).toBe(3 * outSize);
   const reference = runReference(c.graph, batch, 3);
-  expect(relativeError(out, reference)).toBeLessThan(1e-4);
+  expect(relativeError(out, reference), model.backend).toBeLessThan(1e-4);
   for (let b = 0; b < 3; b++) {
     const one = model.run(batch.subarray(b * size, (b + 1) * size));
     expect(one).toEqual(out.subarray(b * outSize, (b + 1) * outSize));
@@ -242,7 +256,11 @@ describe.runIf(existsSync(modelPath))("the trained MobileNetV1 α 0.25 in ../sha
     const labels = readFileSync(join(data, "model", "labels_1001.txt"), "utf8").split("\n").filter((l) => l !== "");
     expect(labels).toHaveLength(1001);
     const c = compiled(readExample("mobilenet_v1_tf.mn"), { file: "mobilenet_v1_tf.mn", weights: new Uint8Array(readFileSync(modelPath)), weightsFile: "mobilenet_v1_0.25_224_1_default_1.tflite" });
-    const { mod, model } = await build(c, { labels, sourceFile: "examples/mobilenet_v1_tf.mn" });
+    const { mod, emitted } = await build(c, { labels, sourceFile: "examples/mobilenet_v1_tf.mn" });
+    for (const backend of BACKENDS) expectPhotos(mod, mod.createModel(emitted.weights, { backend }));
+  }, 60_000);
+
+  function expectPhotos(mod: Generated, model: Model): void {
     expect(mod.inputShape).toEqual([1, 224, 224, 3]);
     expect(mod.outputShape).toEqual([1, 1001]);
     const expected = JSON.parse(readFileSync(join(data, "ground_truth", "ground_truth.json"), "utf8")) as {
@@ -256,7 +274,7 @@ describe.runIf(existsSync(modelPath))("the trained MobileNetV1 α 0.25 in ../sha
       const t = truth(name);
       let worst = 0;
       for (let k = 0; k < t.length; k++) worst = Math.max(worst, Math.abs(p[k]! - t[k]!));
-      expect(worst, name).toBeLessThan(1e-4);
+      expect(worst, `${name} (${model.backend})`).toBeLessThan(1e-4);
       expect(top5(p), name).toEqual(top5(t));
       // Label-aware results.
       const gt = expected.images.find((e) => e.name === name)!;
@@ -269,7 +287,7 @@ describe.runIf(existsSync(modelPath))("the trained MobileNetV1 α 0.25 in ../sha
     // The five photos as one batch: the same five rows.
     const all = model.run(batch, photos.length);
     for (const [i, name] of photos.entries()) expect(all.subarray(i * 1001, (i + 1) * 1001)).toEqual(model.run(photo(name)));
-  }, 60_000);
+  }
 });
 
 // ── the generated code ─────────────────────────────────────────────────────
@@ -302,7 +320,10 @@ describe("the generated code", () => {
 
   it("matches the golden file for a tiny network (review the diff as text)", async () => {
     const { code } = emit(tiny, { sourceFile: "tiny.mn", moduleName: "tiny.ts", labels: ["cat", "dog", "bird"] });
-    await expect(code).toMatchFileSnapshot("golden/ts/tiny.ts.txt");
+    // The WebAssembly binary is no text to review: the golden file shows its size in its place.
+    const wasm = /^const WASM = "([^"]*)";$/m;
+    const base64 = wasm.exec(code)![1]!.replace(/\\\n/g, "");
+    await expect(code.replace(wasm, `const WASM = "…"; // ${base64.length} characters of base64`)).toMatchFileSnapshot("golden/ts/tiny.ts.txt");
   });
 
   it("type-checks under strict TypeScript with only the ES2022 library (no Node, no DOM)", () => {
@@ -319,9 +340,14 @@ describe("the generated code", () => {
 
   it("needs nothing from its host: no imports, no Node or DOM APIs", () => {
     const { code } = emit(compiled(readExample("keyword_spotter.mn")), { embedWeights: true });
-    const [program, embedded] = code.split("const EMBEDDED_WEIGHTS = ");
+    const [program, rest] = code.split("const WASM = ");
+    const [wasm, embedded] = rest!.split("const EMBEDDED_WEIGHTS = ");
+    expect(wasm).toMatch(/^"[A-Za-z0-9+/=\\\n]+";\n\n\/\*\* The weights file/);
     expect(embedded).toMatch(/^"[A-Za-z0-9+/=\\\n]+";\n$/);
-    expect(program).not.toMatch(/^\s*(import|export .* from)\b|\bimport\(|\brequire\(|\bprocess\b|\bBuffer\b|\batob\b|\bbtoa\b|\bwindow\.|\bdocument\.|\bglobalThis\b|\bfetch\(/m);
+    // The one global it reads is the host's WebAssembly (standard JavaScript, in every engine that has it).
+    const api = "(globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly";
+    expect(program!.split(api)).toHaveLength(2);
+    expect(program!.replace(api, "")).not.toMatch(/^\s*(import|export .* from)\b|\bimport\(|\brequire\(|\bprocess\b|\bBuffer\b|\batob\b|\bbtoa\b|\bwindow\.|\bdocument\.|\bglobalThis\b|\bfetch\(/m);
   });
 
   it("has one function per layer, named after the IR id, with a header that says what it is", { timeout: 30_000 }, () => {
@@ -433,6 +459,108 @@ describe("the generated module's API", () => {
 });
 
 // ── helpers of the emitter ─────────────────────────────────────────────────
+
+// ── the two kernel sets ────────────────────────────────────────────────────
+
+/** The host's WebAssembly API, or a stand-in for a host that lacks part of it, while `during` loads and uses a module. */
+async function withWebAssembly<T>(api: object | undefined, during: () => Promise<T>): Promise<T> {
+  const g = globalThis as { WebAssembly?: object };
+  const real = g.WebAssembly;
+  if (api === undefined) delete g.WebAssembly;
+  else g.WebAssembly = api;
+  try {
+    return await during();
+  } finally {
+    g.WebAssembly = real;
+  }
+}
+
+describe("the WebAssembly SIMD kernels inside the module, and the TypeScript fallback", () => {
+  const c = compiled(readExample("mobilenet_v1.mn"), { alpha: 0.25, resolution: 96 });
+  const size = inputSize(c.graph);
+  const x = new Float32Array(2 * size);
+  x.set(inputs(size, 3), 0);
+  x.set(inputs(size, 4), size);
+  const reference = runReference(c.graph, x, 2);
+  const real = (globalThis as unknown as { WebAssembly: { readonly [name: string]: unknown } }).WebAssembly;
+  /** WebAssembly as a host without SIMD128 has it: its validator refuses SIMD instructions. */
+  const noSimd = { validate: () => false, compile: real.compile, Module: real.Module, Instance: real.Instance, Memory: real.Memory };
+  /** As a browser's main thread has it: no synchronous compilation of large modules. */
+  const noSyncCompile = {
+    validate: real.validate,
+    compile: real.compile,
+    Module: function Module() {
+      throw new RangeError("WebAssembly.Compile is disallowed on the main thread, if the buffer size is larger than 4KB.");
+    },
+    Instance: real.Instance,
+    Memory: real.Memory,
+  };
+
+  it("picks WebAssembly SIMD where the host has it, and both give the reference's outputs", async () => {
+    const emitted = emit(c);
+    const mod = await load(emitted.code);
+    expect(mod.createModel(emitted.weights).backend).toBe("wasm-simd");
+    expect((await mod.createModelAsync(emitted.weights)).backend).toBe("wasm-simd");
+    const outs = BACKENDS.map((backend) => mod.createModel(emitted.weights, { backend }).run(x, 2));
+    for (const out of outs) expect(relativeError(out, reference)).toBeLessThan(1e-4);
+    // Two models of one module do not share memory.
+    const a = mod.createModel(emitted.weights);
+    const b = mod.createModel(emitted.weights);
+    const first = a.run(x.subarray(0, size)).slice();
+    b.run(x.subarray(size));
+    expect(a.run(x.subarray(0, size))).toEqual(first);
+  });
+
+  it.each([
+    ["has no WebAssembly", undefined, /the host has no WebAssembly/],
+    ["has WebAssembly without SIMD128", noSimd, /has no SIMD128/],
+  ] as const)("falls back to TypeScript on a host that %s, and says why when WebAssembly is demanded", async (_what, api, why) => {
+    const emitted = emit(c);
+    await withWebAssembly(api, async () => {
+      const mod = await load(emitted.code);
+      const model = mod.createModel(emitted.weights);
+      expect(model.backend).toBe("typescript");
+      expect(relativeError(model.run(x, 2), reference)).toBeLessThan(1e-4);
+      expect((await mod.createModelAsync(emitted.weights)).backend).toBe("typescript");
+      expect(() => mod.createModel(emitted.weights, { backend: "wasm-simd" })).toThrow(why);
+      await expect(mod.createModelAsync(emitted.weights, { backend: "wasm-simd" })).rejects.toThrow(why);
+    });
+  });
+
+  it("falls back where synchronous compilation is refused, and createModelAsync still gets WebAssembly", async () => {
+    const emitted = emit(c);
+    await withWebAssembly(noSyncCompile, async () => {
+      const mod = await load(emitted.code);
+      expect(mod.createModel(emitted.weights).backend).toBe("typescript");
+      expect(() => mod.createModel(emitted.weights, { backend: "wasm-simd" })).toThrow(/refused to compile WebAssembly synchronously .*use createModelAsync/);
+      const model = await mod.createModelAsync(emitted.weights);
+      expect(model.backend).toBe("wasm-simd");
+      expect(relativeError(model.run(x, 2), reference)).toBeLessThan(1e-4);
+      // Compiled once: createModel now finds the module compiled.
+      expect(mod.createModel(emitted.weights).backend).toBe("wasm-simd");
+    });
+  });
+
+  it("--no-wasm emits the TypeScript kernels alone, reading the same weights file", async () => {
+    const withWasm = emit(c);
+    const plain = emit(c, { wasm: false });
+    expect(plain.weights).toEqual(withWasm.weights);
+    expect(plain.code).not.toMatch(/\bWASM\b|wasmApi|globalThis|new WebAssembly|\.Instance\b/);
+    const mod = await load(plain.code);
+    const model = mod.createModel(plain.weights);
+    expect(model.backend).toBe("typescript");
+    const typescript = (await load(withWasm.code)).createModel(withWasm.weights, { backend: "typescript" });
+    expect(model.run(x, 2)).toEqual(typescript.run(x, 2));
+    expect(() => mod.createModel(plain.weights, { backend: "wasm-simd" })).toThrow(/generated with --no-wasm/);
+    expect(typeCheck(plain.code).join("\n")).toBe("");
+  }, 30_000);
+
+  it("refuses a backend it does not know", async () => {
+    const emitted = emit(compiled(TINY));
+    const mod = await load(emitted.code);
+    expect(() => mod.createModel(emitted.weights, { backend: "webgpu" as Backend })).toThrow(/backend must be "auto", "wasm-simd" or "typescript", not webgpu/);
+  });
+});
 
 describe("code helpers", () => {
   it("makes identifiers from IR ids, avoiding reserved words and clashes", () => {

@@ -99,6 +99,7 @@ Options:
                           weights (net.weights.bin); see docs/typescript.md
   --embed-weights         with --emit ts: put the weights into the module (createModel() needs no file)
   --labels PATH           with --emit ts: class names, one per line, as a typed constant in the module
+  --no-wasm               with --emit ts: TypeScript kernels only, no embedded WebAssembly SIMD kernels
   --opset N               ONNX opset, 13 (default) to 17
   --input-layout LAYOUT   nchw (default) or nhwc: the model then takes NHWC input and transposes it
 ${WEIGHT_OPTIONS}
@@ -192,6 +193,7 @@ const OPTIONS = {
   input: { type: "string" },
   emit: { type: "string" },
   "embed-weights": { type: "boolean" },
+  "no-wasm": { type: "boolean" },
   opset: { type: "string" },
   "input-layout": { type: "string" },
   labels: { type: "string" },
@@ -206,7 +208,7 @@ const OPTIONS = {
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-weights", "labels", "verbose", "quiet", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "help"],
   report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "help"],
   sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "help"],
   run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "help"],
@@ -286,7 +288,9 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
     const emit = values.emit ?? "onnx";
     if (emit !== "onnx" && emit !== "ts") throw new UsageError(`--emit must be onnx or ts, not '${emit}'`);
-    if (emit !== "ts" && command === "compile" && (values["embed-weights"] === true || values.labels !== undefined)) throw new UsageError("--embed-weights and --labels go with --emit ts");
+    if (emit !== "ts" && command === "compile" && (values["embed-weights"] === true || values.labels !== undefined || values["no-wasm"] === true)) {
+      throw new UsageError("--embed-weights, --labels and --no-wasm go with --emit ts");
+    }
     const opset = values.opset === undefined ? DEFAULT_OPSET : positiveInteger("--opset", values.opset);
     if (opset < DEFAULT_OPSET || opset > MAX_OPSET) throw new UsageError(`--opset must be between ${DEFAULT_OPSET} and ${MAX_OPSET}, not ${opset}`);
     const inputLayout = values["input-layout"] ?? "nchw";
@@ -325,7 +329,7 @@ export function main(argv: readonly string[], stdio: Io): number {
             ...(values["no-fuse-bn"] === true ? { fuseBatchNorm: false } : {}),
           };
           if (command === "compile") {
-            ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, target: emit, embedWeights: values["embed-weights"] === true, labels: values.labels }, io);
+            ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, target: emit, embedWeights: values["embed-weights"] === true, wasm: values["no-wasm"] !== true, labels: values.labels }, io);
           }
           else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation }, io);
           else ok = runWeightsExport(path, text, compileOptions, values.output!, io);
@@ -565,6 +569,7 @@ interface EmitOptions {
   readonly inputLayout: "nchw" | "nhwc";
   readonly target: "onnx" | "ts";
   readonly embedWeights: boolean;
+  readonly wasm: boolean;
   readonly labels: string | undefined;
 }
 
@@ -591,7 +596,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
     const weightsPath = output.replace(/\.ts$/i, "") + ".weights.bin";
     let module: { code: string; weights?: Uint8Array };
     try {
-      module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, ...(labels === undefined ? {} : { labels }) });
+      module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(labels === undefined ? {} : { labels }) });
     } catch (e) {
       if (!(e instanceof TsEmitOptionError)) throw e;
       io.err(`mnc: error: ${e.message}\n`);

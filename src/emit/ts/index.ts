@@ -25,6 +25,7 @@ import { MR, NR, NR_SINGLE } from "./gemm.js";
 import { size, type LayerCode } from "./layer.js";
 import { ALIASES_INPUT, emitterOf } from "./ops.js";
 import { internals, publicApi } from "./runtime.js";
+import { embedWasm } from "./wasm.js";
 import { alignUp, base64, encodeWeights, fnv1a, HEADER_BYTES, WeightPacker } from "./weights-file.js";
 
 export interface TsEmitOptions {
@@ -36,6 +37,11 @@ export interface TsEmitOptions {
   readonly labels?: readonly string[];
   /** The generated module's file name, for the header comment. */
   readonly moduleName?: string;
+  /**
+   * Embed the WebAssembly SIMD kernels, run where the host supports them (default true); false emits
+   * the TypeScript kernels only (`--no-wasm`).
+   */
+  readonly wasm?: boolean;
   /** Add a `profile()` method timing each layer with the host's performance.now() — for benchmarks, off by default. */
   readonly profile?: boolean;
 }
@@ -56,11 +62,15 @@ export class TsEmitOptionError extends Error {
 
 /** Names the generated module uses for itself; layer functions avoid them. */
 const MODULE_NAMES = [
-  "inputShape", "outputShape", "labels", "Label", "Prediction", "Model", "createModel", "topK",
-  "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "MEMORY_FLOATS", "WEIGHTS_AT", "WEIGHT_FLOATS", "WEIGHTS_BYTES", "FINGERPRINT",
-  "EMBEDDED_WEIGHTS", "bytesOf", "loadWeights", "decodeBase64",
-  // locals of createModel/run that a layer call must not be shadowed by
-  "m", "run", "input", "batch", "output", "out", "b", "i", "from", "to", "weights", "k",
+  "inputShape", "outputShape", "labels", "Label", "Prediction", "Backend", "ModelOptions", "Model", "createModel",
+  "createModelAsync", "topK",
+  "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "MEMORY_FLOATS", "INPUT_AT", "OUTPUT_AT", "WEIGHTS_AT", "WEIGHT_FLOATS",
+  "WEIGHTS_BYTES", "FINGERPRINT", "EMBEDDED_WEIGHTS", "Engine", "backendOf", "modelOf", "typescriptEngine",
+  "bytesOf", "readWeights", "decodeBase64",
+  "WasmApi", "wasmApi", "WASM", "WASM_PAGES", "WASM_INPUT", "WASM_OUTPUT", "WASM_PANELS", "WASM_DEPTHWISE", "WASM_STEPS",
+  "compiled", "wasmBytes", "wasmModuleSync", "wasmModuleAsync", "wasmOrTypescript", "wasmEngine", "packPanels", "packDepthwise",
+  // locals of the engines that a layer call must not be shadowed by
+  "m", "w", "e", "f", "run", "input", "batch", "output", "out", "b", "i", "from", "to", "weights", "k", "backend", "options",
 ];
 
 interface Planned {
@@ -110,7 +120,7 @@ export function emitTypeScript(
       x: at(prev.slot),
       y: at(p.slot),
       scratch: scratchAt,
-      pack: (data, what) => packer.add(data, what),
+      pack: (data, what, panel) => packer.add(data, what, panel),
     });
     if (code !== null) layers.push({ name, node: p.node, code });
   }
@@ -128,6 +138,7 @@ export function emitTypeScript(
   const floats = packer.floats();
   const file = encodeWeights(floats, fingerprint);
   const embedded = options.embedWeights === true;
+  const wasm = options.wasm === false ? undefined : embedWasm(graph, packer.tensors, packer.base);
 
   const [H, W, C] = first.shape;
   const spec = {
@@ -144,6 +155,7 @@ export function emitTypeScript(
     labels: labels !== undefined,
     layers: layers.map((l) => l.name),
     profile: options.profile === true,
+    ...(wasm === undefined ? {} : { wasm: wasm.spec }),
   } as const;
 
   const code = new Code();
@@ -164,7 +176,16 @@ export function emitTypeScript(
     ["params", `${group(costs.totals.params)} (${group(costs.totals.weights)} weights + ${group(costs.totals.biases)} biases, before batch-norm fusion)`],
     ["BN fusion", fusion],
     ["weights", `${embedded ? "embedded, " : ""}${group(HEADER_BYTES + 4 * weightFloats)} bytes: ${HEADER_BYTES}-byte header + ${group(weightFloats)} float32 LE, layout fingerprint 0x${fingerprint.toString(16).padStart(8, "0")}`],
-    ["memory", `${group(memoryFloats * 4)} bytes, allocated once per model`],
+    [
+      "kernels",
+      wasm === undefined
+        ? "TypeScript only (generated with --no-wasm)"
+        : `WebAssembly SIMD128 (${group(wasm.spec.bytes)} bytes, embedded) where the host supports it, else TypeScript`,
+    ],
+    [
+      "memory",
+      `${wasm === undefined ? "" : `WebAssembly ${group(wasm.spec.pages * 65536)} bytes or `}TypeScript ${group(memoryFloats * 4)} bytes, allocated once per model`,
+    ],
   ];
   const keyWidth = Math.max(...rows.map(([k]) => k.length));
   code.line("/**");
@@ -172,13 +193,19 @@ export function emitTypeScript(
   code.line(" *");
   for (const [k, v] of rows) code.line(` *   ${k.padEnd(keyWidth)}  ${commentText(v)}`);
   code.line(" *");
-  code.line(" *   const model = createModel(" + (embedded ? "" : "weightsBytes") + ");");
+  code.line(" *   const model = createModel(" + (embedded ? "" : "weightsBytes") + ");" + (wasm === undefined ? "" : "       // in a browser's main thread: await createModelAsync(…)"));
   code.line(` *   const probabilities = model.run(input);   // Float32Array [1, ${outputSize}] from [1, ${H}, ${W}, ${C}]`);
   code.line(" *   topK(probabilities, 5);                  // [{ index, probability" + (labels ? ", label" : "") + " }, …]");
   code.line(" *");
-  code.line(` * Memory: one Float32Array of ${group(memoryFloats)} floats, allocated by createModel: the activations at 0 and`);
+  if (wasm !== undefined) {
+    code.line(" * The WebAssembly kernels are mnc's own, built for this network (every shape a constant); the");
+    code.line(" * TypeScript kernels below compute the same thing where the host lacks WebAssembly SIMD, or when");
+    code.line(' * createModel is given { backend: "typescript" }. Both read the same weights file.');
+    code.line(" *");
+  }
+  code.line(` * TypeScript memory: one Float32Array of ${group(memoryFloats)} floats, allocated by createModel: the activations at 0 and`);
   code.line(` * ${bufferFloats} (${group(bufferFloats)} floats each), scratch at ${scratchAt} (${group(scratchFloats)}), the weights at ${packer.base} (${group(weightFloats)}).`);
-  code.line(` * Kernels: pointwise and full convolutions as a matrix multiply in ${MR}x${NR} register blocks;`);
+  code.line(` * TypeScript kernels: pointwise and full convolutions as a matrix multiply in ${MR}x${NR} register blocks;`);
   code.line(` * depthwise convolutions direct, ${DW_BLOCK} outputs per step, the padded border apart from the`);
   code.line(" * interior; bias and activation fused into every convolution.");
   code.line(" */");
@@ -210,6 +237,11 @@ export function emitTypeScript(
     for (const d of l.code.doc) code.line(` * ${commentText(d)}`);
     code.line(" */");
     code.block(`function ${l.name}(m: Float32Array): void`, () => code.append(l.code.body));
+  }
+  if (wasm !== undefined) {
+    code.line("");
+    code.line(`/** The WebAssembly kernels (${group(wasm.bytes.length)} bytes, SIMD128), base64. */`);
+    code.line(`const WASM = ${wrapBase64(base64(wasm.bytes))};`);
   }
   if (embedded) {
     code.line("");

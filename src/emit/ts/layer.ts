@@ -24,8 +24,8 @@ export interface LayerContext {
   readonly y: number;
   /** Offset of the scratch area (at least `scratch(…)` floats). */
   readonly scratch: number;
-  /** Store packed weights in the weights region; returns their offset in `m`. */
-  pack(data: Float32Array, what: string): number;
+  /** Store packed weights in the weights region (a GEMM kernel with its panel width); returns their offset in `m`. */
+  pack(data: Float32Array, what: string, panel?: number): number;
 }
 
 /** One layer's generated function: a one-line summary for its doc comment, extra doc lines, the body. */

@@ -12,7 +12,7 @@ import type { NodeOf, OpKind, Shape } from "../../ir/graph.js";
 import { fold } from "../../passes/fuse-batch-norm.js";
 import { group } from "./code.js";
 import { depthwiseCode, packDepthwise } from "./depthwise.js";
-import { gemmCode, gemmScratch, packGemmWeights, type GemmSource } from "./gemm.js";
+import { gemmCode, gemmScratch, packGemmWeights, tile, type GemmSource } from "./gemm.js";
 import { actName, expectKernel, padsOf, size, weightsOf, type OpEmitter } from "./layer.js";
 import { poolCode, softmaxCode } from "./pool.js";
 
@@ -54,7 +54,7 @@ const conv: OpEmitter<"conv"> = {
       g.k,
       g.n,
     );
-    const weights = ctx.pack(packed, `${node.id} kernel`);
+    const weights = ctx.pack(packed, `${node.id} kernel`, tile(g.p).nr);
     const b = ctx.pack(bias, `${node.id} bias`);
     const kind = g.source.kind === "rows" ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}`;
     const pads = padsOf(node);
@@ -148,7 +148,7 @@ const fc: OpEmitter<"fc"> = {
       features,
       units,
     );
-    const weights = ctx.pack(packed, `${node.id} kernel`);
+    const weights = ctx.pack(packed, `${node.id} kernel`, tile(1).nr);
     const b = ctx.pack(bias, `${node.id} bias`);
     return {
       summary: `fully connected, ${shape(ctx.inShape)} → ${units}`,

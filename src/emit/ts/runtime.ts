@@ -1,10 +1,56 @@
 /**
- * The fixed part of a generated module: createModel, run, topK, the weights
- * check, and the base64 decoder of embedded weights. Only numbers and names
- * computed by the emitter are spliced in; any text is escaped by the caller.
+ * The fixed part of a generated module: createModel / createModelAsync, the
+ * two engines (WebAssembly SIMD, TypeScript) and the choice between them,
+ * run, topK, the weights check, the base64 decoder and the weights repacking
+ * for the WebAssembly kernels. Only numbers and names computed by the
+ * emitter are spliced in; any text is escaped by the caller.
  */
-import { Code, group, plus, stringLiteral } from "./code.js";
+import { Code, group, stringLiteral } from "./code.js";
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from "./weights-file.js";
+
+/** A GEMM layer's weights, from the file's panels to the WebAssembly kernels' (see `packPanels` in the generated code). */
+export interface WasmPanels {
+  readonly kind: "panels";
+  readonly layer: string;
+  /** Float index of the packed tensor in WebAssembly memory. */
+  readonly at: number;
+  /** Float indices, in the weights file's floats, of the kernel panels and the bias. */
+  readonly kernel: number;
+  readonly bias: number;
+  /** Output channels, reduction length as the file packs it, the file's panel width. */
+  readonly n: number;
+  readonly k: number;
+  readonly nr: number;
+  /** The WebAssembly panel width (4·nv). */
+  readonly panel: number;
+  /** The reduction in WebAssembly runs over `stride` lanes per pixel of which the first `channels` are real (fc on a padded activation); pointwise and conv: both equal k. */
+  readonly channels: number;
+  readonly stride: number;
+}
+
+/** A depthwise layer's weights: the file's [taps][C] and bias → [bias][taps][roundUp4(C)]. */
+export interface WasmDepthwise {
+  readonly kind: "depthwise";
+  readonly layer: string;
+  readonly at: number;
+  readonly kernel: number;
+  readonly bias: number;
+  readonly channels: number;
+  readonly taps: number;
+}
+
+export interface WasmSpec {
+  /** The module's size in bytes (its base64 text is the WASM constant). */
+  readonly bytes: number;
+  /** 64 KiB pages of memory it imports. */
+  readonly pages: number;
+  /** Byte addresses of one image's input and output. */
+  readonly input: number;
+  readonly output: number;
+  readonly tensors: readonly (WasmPanels | WasmDepthwise)[];
+  /** Its steps (exported functions taking input and output byte addresses), for profile(). */
+  readonly steps: readonly { readonly name: string; readonly input: number; readonly output: number }[];
+}
 
 export interface RuntimeSpec {
   /** The network's name, for messages (a string literal is made of it here). */
@@ -25,12 +71,15 @@ export interface RuntimeSpec {
   readonly layers: readonly string[];
   /** Add `profile()`: per-layer timings with the host's `performance.now()` (for benchmarks only). */
   readonly profile: boolean;
+  /** The embedded WebAssembly kernels; absent with --no-wasm. */
+  readonly wasm?: WasmSpec;
 }
 
 export function publicApi(r: RuntimeSpec): Code {
   const code = new Code();
   const [H, W, C] = r.input;
   const weightsParam = r.embedded ? "weights?: Uint8Array | ArrayBuffer" : "weights: Uint8Array | ArrayBuffer";
+  const weightsBytes = r.embedded ? "weights === undefined ? decodeBase64(EMBEDDED_WEIGHTS) : bytesOf(weights)" : "bytesOf(weights)";
   code.lines([
     "export interface Prediction {",
     "  /** The output index (class id). */",
@@ -40,7 +89,24 @@ export function publicApi(r: RuntimeSpec): Code {
     ...(r.labels ? ["  /** `labels[index]`. */", "  readonly label: Label;"] : []),
     "}",
     "",
+    "/** The kernels a model runs on: WebAssembly SIMD128, or plain TypeScript. Both compute the same network. */",
+    'export type Backend = "wasm-simd" | "typescript";',
+    "",
+    "export interface ModelOptions {",
+    "  /**",
+    r.wasm !== undefined
+      ? '   * "auto" (the default): WebAssembly SIMD where the host supports it, else TypeScript. Naming a'
+      : '   * "auto" (the default) and "typescript": the TypeScript kernels, the only ones in this module (it was',
+    r.wasm !== undefined
+      ? "   * backend forces it; createModel throws when the host cannot run the one named."
+      : '   * generated with --no-wasm); "wasm-simd" throws.',
+    "   */",
+    '  readonly backend?: "auto" | Backend;',
+    "}",
+    "",
     "export interface Model {",
+    "  /** The kernels this model runs on. */",
+    "  readonly backend: Backend;",
     "  /**",
     `   * Run the network on \`batch\` images, NHWC: ${group(H * W * C)} floats (${H}×${W}×${C}) per image, one after`,
     `   * another. Returns [batch, ${r.outputSize}]; pass \`output\` (at least that long) to write into it`,
@@ -58,52 +124,41 @@ export function publicApi(r: RuntimeSpec): Code {
       ? " * Create a model. The weights are embedded in this module; pass a weights file's bytes to use others."
       : " * Create a model from the weights file emitted with this module (its bytes, as a Uint8Array or ArrayBuffer).",
     " * Throws when the bytes are not that file: another network's weights, a truncated or padded file.",
+    ...(r.wasm !== undefined
+      ? [
+          " *",
+          " * Compiles the WebAssembly kernels synchronously, which hosts allow for a module this size in Node",
+          " * and in workers but not on a browser's main thread: there, use createModelAsync (with",
+          ' * backend "auto", createModel falls back to the TypeScript kernels when the host refuses).',
+        ]
+      : []),
     " */",
   ]);
-  code.block(`export function createModel(${weightsParam}): Model`, () => {
-    code.line("const m = new Float32Array(MEMORY_FLOATS);");
-    code.line(r.embedded ? "loadWeights(m, weights === undefined ? decodeBase64(EMBEDDED_WEIGHTS) : bytesOf(weights));" : "loadWeights(m, bytesOf(weights));");
-    code.block("const run = (input: Float32Array, batch = 1, output?: Float32Array): Float32Array =>", () => {
-      code.block("if (!Number.isInteger(batch) || batch < 1)", () => {
-        code.line(`throw new RangeError(\`\${NETWORK}: batch must be a positive integer, not \${batch}\`);`);
-      });
-      code.block("if (input.length !== batch * INPUT_SIZE)", () => {
-        code.line(
-          `throw new RangeError(\`\${NETWORK}: the input has \${input.length} values; a batch of \${batch} needs \${batch * INPUT_SIZE} (\${batch} × ${H}×${W}×${C}, NHWC)\`);`,
-        );
-      });
-      code.line("const out = output ?? new Float32Array(batch * OUTPUT_SIZE);");
-      code.block("if (out.length < batch * OUTPUT_SIZE)", () => {
-        code.line(`throw new RangeError(\`\${NETWORK}: the output array holds \${out.length} values; a batch of \${batch} needs \${batch * OUTPUT_SIZE}\`);`);
-      });
-      code.block("for (let b = 0; b < batch; b++)", () => {
-        code.line(`for (let i = 0, from = b * INPUT_SIZE; i < INPUT_SIZE; i++) m[${plus("i", r.inputAt)}] = input[from + i]!;`);
-        for (const l of r.layers) code.line(`${l}(m);`);
-        code.line(`for (let i = 0, to = b * OUTPUT_SIZE; i < OUTPUT_SIZE; i++) out[to + i] = m[${plus("i", r.outputAt)}]!;`);
-      });
-      code.line("return out;");
-    }, "};");
-    if (r.profile) {
-      code.lines([
-        "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
-        "const clock = (globalThis as unknown as { performance: { now(): number } }).performance;",
-        "const profile = (input: Float32Array, repeats = 5): { layer: string; ms: number }[] =>",
-        "  LAYERS.map(([layer, fn]) => {",
-        "    run(input, 1);",
-        "    const times: number[] = [];",
-        "    for (let r = 0; r < repeats; r++) {",
-        "      run(input, 1);",
-        "      const t = clock.now();",
-        "      fn(m);",
-        "      times.push(clock.now() - t);",
-        "    }",
-        "    times.sort((a, b) => a - b);",
-        "    return { layer, ms: times[times.length >> 1]! };",
-        "  });",
-        "return { run, classify: (input, k = 5) => topK(run(input, 1), k), profile };",
-      ]);
+  code.block(`export function createModel(${weightsParam}, options: ModelOptions = {}): Model`, () => {
+    code.line(`const w = readWeights(${weightsBytes});`);
+    if (r.wasm !== undefined) {
+      code.line("const backend = backendOf(options);");
+      code.line('return modelOf(backend === "typescript" ? typescriptEngine(w) : wasmOrTypescript(w, backend, wasmModuleSync()));');
     } else {
-      code.line("return { run, classify: (input, k = 5) => topK(run(input, 1), k) };");
+      code.line("backendOf(options);");
+      code.line("return modelOf(typescriptEngine(w));");
+    }
+  });
+  code.line("");
+  code.lines([
+    "/**",
+    " * createModel, compiling the WebAssembly kernels asynchronously (everywhere, including a browser's",
+    " * main thread).",
+    " */",
+  ]);
+  code.block(`export async function createModelAsync(${weightsParam}, options: ModelOptions = {}): Promise<Model>`, () => {
+    code.line(`const w = readWeights(${weightsBytes});`);
+    if (r.wasm !== undefined) {
+      code.line("const backend = backendOf(options);");
+      code.line('return modelOf(backend === "typescript" ? typescriptEngine(w) : wasmOrTypescript(w, backend, await wasmModuleAsync()));');
+    } else {
+      code.line("backendOf(options);");
+      code.line("return modelOf(typescriptEngine(w));");
     }
   });
   code.lines([
@@ -116,9 +171,7 @@ export function publicApi(r: RuntimeSpec): Code {
     code.block("if (!Number.isInteger(k) || k < 0)", () => code.line("throw new RangeError(`topK: k must be a non-negative integer, not ${k}`);"));
     code.line("const items = probabilities.length / OUTPUT_SIZE;");
     code.block("if (!Number.isInteger(items) || !Number.isInteger(item) || item < 0 || item >= items)", () => {
-      code.line(
-        "throw new RangeError(`topK: item ${item} of ${probabilities.length} values (${OUTPUT_SIZE} per item)`);",
-      );
+      code.line("throw new RangeError(`topK: item ${item} of ${probabilities.length} values (${OUTPUT_SIZE} per item)`);");
     });
     code.line("const base = item * OUTPUT_SIZE;");
     code.line("const best: number[] = [];");
@@ -132,59 +185,147 @@ export function publicApi(r: RuntimeSpec): Code {
       });
       code.line("best[j] = i;");
     });
-    code.line(
-      `return best.map((index) => ({ index, probability: probabilities[base + index]!${r.labels ? ", label: labels[index]!" : ""} }));`,
-    );
+    code.line(`return best.map((index) => ({ index, probability: probabilities[base + index]!${r.labels ? ", label: labels[index]!" : ""} }));`);
   });
   return code;
 }
 
-/** Memory-layout constants and the weights loader (module internals). */
+/** Memory-layout constants, the engines, the weights loader (module internals). */
 export function internals(r: RuntimeSpec): Code {
   const code = new Code();
   code.lines([
     `const NETWORK = ${stringLiteral(r.network)};`,
     `const INPUT_SIZE = ${r.input[0] * r.input[1] * r.input[2]};`,
     `const OUTPUT_SIZE = ${r.outputSize};`,
-    `/** Floats of memory: activations, scratch, then ${group(r.weightFloats)} floats of weights at ${r.weightsAt}. */`,
+    `/** Floats of the TypeScript kernels' memory: activations, scratch, then ${group(r.weightFloats)} floats of weights at ${r.weightsAt}. */`,
     `const MEMORY_FLOATS = ${r.memoryFloats};`,
+    `const INPUT_AT = ${r.inputAt};`,
+    `const OUTPUT_AT = ${r.outputAt};`,
     `const WEIGHTS_AT = ${r.weightsAt};`,
     `const WEIGHT_FLOATS = ${r.weightFloats};`,
     `const WEIGHTS_BYTES = ${HEADER_BYTES + 4 * r.weightFloats};`,
     `const FINGERPRINT = 0x${r.fingerprint.toString(16).padStart(8, "0")};`,
-    ...(r.profile ? [`const LAYERS: [string, (m: Float32Array) => void][] = [${r.layers.map((l) => `[${stringLiteral(l)}, ${l}]`).join(", ")}];`] : []),
     "",
   ]);
+
+  // ── the engines ──
+  code.lines([
+    "/** One image's way through the network: write `input`, call `forward()`, read `output`. */",
+    "interface Engine {",
+    "  readonly backend: Backend;",
+    "  readonly input: Float32Array;",
+    "  readonly output: Float32Array;",
+    "  forward(): void;",
+    ...(r.profile ? ["  /** Each layer alone, reading and writing where it does in forward(). */", "  readonly layers: readonly (readonly [string, () => void])[];"] : []),
+    "}",
+    "",
+  ]);
+  code.block("function backendOf(options: ModelOptions): \"auto\" | Backend", () => {
+    code.line("const backend = options.backend ?? \"auto\";");
+    code.block('if (backend !== "auto" && backend !== "wasm-simd" && backend !== "typescript")', () => {
+      code.line('throw new RangeError(`${NETWORK}: backend must be "auto", "wasm-simd" or "typescript", not ${String(backend)}`);');
+    });
+    if (r.wasm === undefined) {
+      code.block('if (backend === "wasm-simd")', () => {
+        code.line('throw new Error(`${NETWORK}: this module has no WebAssembly kernels (it was generated with --no-wasm)`);');
+      });
+    }
+    code.line("return backend;");
+  });
+  code.line("");
+  code.block("function modelOf(e: Engine): Model", () => {
+    code.block("const run = (input: Float32Array, batch = 1, output?: Float32Array): Float32Array =>", () => {
+      code.block("if (!Number.isInteger(batch) || batch < 1)", () => {
+        code.line("throw new RangeError(`${NETWORK}: batch must be a positive integer, not ${batch}`);");
+      });
+      code.block("if (input.length !== batch * INPUT_SIZE)", () => {
+        const [H, W, C] = r.input;
+        code.line(`throw new RangeError(\`\${NETWORK}: the input has \${input.length} values; a batch of \${batch} needs \${batch * INPUT_SIZE} (\${batch} × ${H}×${W}×${C}, NHWC)\`);`);
+      });
+      code.line("const out = output ?? new Float32Array(batch * OUTPUT_SIZE);");
+      code.block("if (out.length < batch * OUTPUT_SIZE)", () => {
+        code.line("throw new RangeError(`${NETWORK}: the output array holds ${out.length} values; a batch of ${batch} needs ${batch * OUTPUT_SIZE}`);");
+      });
+      code.block("for (let b = 0; b < batch; b++)", () => {
+        code.line("e.input.set(input.subarray(b * INPUT_SIZE, (b + 1) * INPUT_SIZE));");
+        code.line("e.forward();");
+        code.line("out.set(e.output, b * OUTPUT_SIZE);");
+      });
+      code.line("return out;");
+    }, "};");
+    code.line("const classify = (input: Float32Array, k = 5): Prediction[] => topK(run(input, 1), k);");
+    if (r.profile) {
+      code.lines([
+        "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
+        "const clock = (globalThis as unknown as { performance: { now(): number } }).performance;",
+        "const profile = (input: Float32Array, repeats = 5): { layer: string; ms: number }[] =>",
+        "  e.layers.map(([layer, fn]) => {",
+        "    run(input, 1);",
+        "    const times: number[] = [];",
+        "    for (let r = 0; r < repeats; r++) {",
+        "      run(input, 1);",
+        "      const t = clock.now();",
+        "      fn();",
+        "      times.push(clock.now() - t);",
+        "    }",
+        "    times.sort((a, b) => a - b);",
+        "    return { layer, ms: times[times.length >> 1]! };",
+        "  });",
+        "return { backend: e.backend, run, classify, profile };",
+      ]);
+    } else {
+      code.line("return { backend: e.backend, run, classify };");
+    }
+  });
+  code.line("");
+  code.line("/** The TypeScript kernels: every float in one array `m` (activations, scratch, weights), allocated here once. */");
+  code.block("function typescriptEngine(w: Float32Array): Engine", () => {
+    code.line("const m = new Float32Array(MEMORY_FLOATS);");
+    code.line("m.set(w, WEIGHTS_AT);");
+    code.block("return", () => {
+      code.line('backend: "typescript",');
+      code.line("input: m.subarray(INPUT_AT, INPUT_AT + INPUT_SIZE),");
+      code.line("output: m.subarray(OUTPUT_AT, OUTPUT_AT + OUTPUT_SIZE),");
+      code.block("forward()", () => {
+        for (const l of r.layers) code.line(`${l}(m);`);
+      }, "},");
+      if (r.profile) code.line(`layers: [${r.layers.map((l) => `[${stringLiteral(l)}, () => ${l}(m)]`).join(", ")}],`);
+    }, "};");
+  });
+  if (r.wasm !== undefined) wasmInternals(code, r, r.wasm);
+
+  // ── weights ──
+  code.line("");
   code.block("function bytesOf(weights: Uint8Array | ArrayBuffer): Uint8Array", () => {
     code.line("return ArrayBuffer.isView(weights) ? new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength) : new Uint8Array(weights);");
   });
   code.line("");
   code.lines([
     "/**",
-    ` * Check and copy a weights file: a ${HEADER_BYTES}-byte header (magic "MNCW", version, layout fingerprint, float`,
-    " * count, all u32 little-endian), then the packed weights as float32 little-endian.",
+    ` * Check a weights file and read its floats: a ${HEADER_BYTES}-byte header (magic "MNCW", version, layout`,
+    " * fingerprint, float count, all u32 little-endian), then the packed weights as float32 little-endian.",
     " */",
   ]);
-  code.block("function loadWeights(m: Float32Array, bytes: Uint8Array): void", () => {
+  code.block("function readWeights(bytes: Uint8Array): Float32Array", () => {
     code.line("const refuse = (why: string): Error =>");
-    code.line(
-      "  new Error(`${NETWORK}: these are not this model's weights: ${why}. Use the .weights.bin file emitted together with this module (${WEIGHTS_BYTES} bytes).`);",
-    );
+    code.line("  new Error(`${NETWORK}: these are not this model's weights: ${why}. Use the .weights.bin file emitted together with this module (${WEIGHTS_BYTES} bytes).`);");
     code.line(`if (bytes.byteLength < ${HEADER_BYTES}) throw refuse(\`the file has \${bytes.byteLength} bytes, shorter than the ${HEADER_BYTES}-byte header\`);`);
     code.line("const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);");
     code.line(`if (view.getUint32(0, true) !== 0x${MAGIC.toString(16)}) throw refuse('the file does not start with "MNCW"');`);
     code.line(`if (view.getUint32(4, true) !== ${FORMAT_VERSION}) throw refuse(\`format version \${view.getUint32(4, true)}, expected ${FORMAT_VERSION}\`);`);
     code.block("if (view.getUint32(8, true) !== FINGERPRINT)", () => {
-      code.line("throw refuse(`they are laid out for another network (fingerprint 0x${view.getUint32(8, true).toString(16).padStart(8, \"0\")}, expected 0x${FINGERPRINT.toString(16).padStart(8, \"0\")})`);");
+      code.line('throw refuse(`they are laid out for another network (fingerprint 0x${view.getUint32(8, true).toString(16).padStart(8, "0")}, expected 0x${FINGERPRINT.toString(16).padStart(8, "0")})`);');
     });
     code.block("if (view.getUint32(12, true) !== WEIGHT_FLOATS || bytes.byteLength !== WEIGHTS_BYTES)", () => {
       code.line("throw refuse(`the file has ${bytes.byteLength} bytes (${view.getUint32(12, true)} floats declared), expected ${WEIGHTS_BYTES} (${WEIGHT_FLOATS} floats)`);");
     });
-    code.line(`for (let i = 0; i < WEIGHT_FLOATS; i++) m[WEIGHTS_AT + i] = view.getFloat32(${HEADER_BYTES} + 4 * i, true);`);
+    code.line("const w = new Float32Array(WEIGHT_FLOATS);");
+    code.line(`for (let i = 0; i < WEIGHT_FLOATS; i++) w[i] = view.getFloat32(${HEADER_BYTES} + 4 * i, true);`);
+    code.line("return w;");
   });
-  if (r.embedded) {
+  if (r.embedded || r.wasm !== undefined) {
     code.line("");
-    code.line("/** Standard base64 (with padding) to bytes. */");
+    code.line(`/** Standard base64 (with padding) to bytes: the embedded ${[r.wasm !== undefined ? "WebAssembly" : "", r.embedded ? "weights" : ""].filter((x) => x !== "").join(" and ")}. */`);
     code.block("function decodeBase64(text: string): Uint8Array", () => {
       code.line('const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";');
       code.line("const value = new Int16Array(128).fill(-1);");
@@ -195,7 +336,7 @@ export function internals(r: RuntimeSpec): Code {
       code.block("for (let i = 0; i < end; i++)", () => {
         code.line("const code = text.charCodeAt(i);");
         code.line("const v = code < 128 ? value[code]! : -1;");
-        code.line('if (v < 0) throw new Error(`${NETWORK}: the embedded weights are corrupt (character ${i} is not base64)`);');
+        code.line("if (v < 0) throw new Error(`${NETWORK}: embedded data is corrupt (character ${i} is not base64)`);");
         code.line("bits = ((bits << 6) | v) & 0xffffff;");
         code.line("count += 6;");
         code.block("if (count >= 8)", () => {
@@ -207,4 +348,146 @@ export function internals(r: RuntimeSpec): Code {
     });
   }
   return code;
+}
+
+/** The WebAssembly engine: the host's API, compiling WASM once, repacking the weights, instantiating. */
+function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
+  const panels = w.tensors.filter((t): t is WasmPanels => t.kind === "panels");
+  const depthwise = w.tensors.filter((t): t is WasmDepthwise => t.kind === "depthwise");
+  code.line("");
+  code.lines([
+    "// ── the WebAssembly SIMD kernels ──",
+    "",
+    "/** The part of the host's WebAssembly API this module uses (it needs no DOM or Node typings). */",
+    "interface WasmApi {",
+    "  validate(bytes: Uint8Array): boolean;",
+    "  compile(bytes: Uint8Array): Promise<object>;",
+    "  Module: new (bytes: Uint8Array) => object;",
+    "  Instance: new (module: object, imports: object) => { readonly exports: { readonly [name: string]: unknown } };",
+    "  Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };",
+    "}",
+    "const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;",
+    "",
+    `/** 64 KiB pages of memory the kernels import (${group(w.pages * 65536)} bytes): packed weights, two activation buffers, input, output. */`,
+    `const WASM_PAGES = ${w.pages};`,
+    "/** Byte addresses of one image's input (NHWC) and output in that memory. */",
+    `const WASM_INPUT = ${w.input};`,
+    `const WASM_OUTPUT = ${w.output};`,
+    "",
+    "/**",
+    " * GEMM layers' weights in WebAssembly memory, from the weights file (see packPanels):",
+    " * [at, kernel, bias, n, k, nr, panel, channels, stride].",
+    " */",
+    "const WASM_PANELS: readonly (readonly number[])[] = [",
+    ...panels.map((t) => `  [${[t.at, t.kernel, t.bias, t.n, t.k, t.nr, t.panel, t.channels, t.stride].join(", ")}], // ${t.layer}`),
+    "];",
+    "/** Depthwise layers' weights in WebAssembly memory (see packDepthwise): [at, kernel, bias, channels, taps]. */",
+    "const WASM_DEPTHWISE: readonly (readonly number[])[] = [",
+    ...depthwise.map((t) => `  [${[t.at, t.kernel, t.bias, t.channels, t.taps].join(", ")}], // ${t.layer}`),
+    "];",
+    ...(r.profile
+      ? ["/** The kernels' steps with their input and output byte addresses (profile()). */", `const WASM_STEPS: readonly (readonly [string, number, number])[] = [${w.steps.map((s) => `[${stringLiteral(s.name)}, ${s.input}, ${s.output}]`).join(", ")}];`]
+      : []),
+    "",
+    "/** The compiled kernels, once per module; or why the host cannot run them. */",
+    "let compiled: { readonly module: object } | { readonly refused: string } | undefined;",
+    "",
+  ]);
+  code.block("function wasmBytes(): Uint8Array | string", () => {
+    code.line('if (wasmApi === undefined) return "the host has no WebAssembly";');
+    code.line("const bytes = decodeBase64(WASM);");
+    code.line('return wasmApi.validate(bytes) ? bytes : "the host\'s WebAssembly has no SIMD128";');
+  });
+  code.line("");
+  code.block("function wasmModuleSync(): { readonly module: object } | { readonly refused: string }", () => {
+    code.block("if (compiled === undefined)", () => {
+      code.line("const bytes = wasmBytes();");
+      code.line('if (typeof bytes === "string") return (compiled = { refused: bytes });');
+      code.line("try {");
+      code.line("  compiled = { module: new wasmApi!.Module(bytes) };");
+      code.line("} catch (e) {");
+      code.line("  // A browser's main thread refuses to compile a module this size synchronously; createModelAsync can.");
+      code.line("  return { refused: `the host refused to compile WebAssembly synchronously (${String(e)}); use createModelAsync` };");
+      code.line("}");
+    });
+    code.line("return compiled;");
+  });
+  code.line("");
+  code.block("async function wasmModuleAsync(): Promise<{ readonly module: object } | { readonly refused: string }>", () => {
+    code.block("if (compiled === undefined || \"refused\" in compiled)", () => {
+      code.line("const bytes = wasmBytes();");
+      code.line('compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi!.compile(bytes) };');
+    });
+    code.line("return compiled;");
+  });
+  code.line("");
+  code.block(
+    'function wasmOrTypescript(w: Float32Array, backend: "auto" | "wasm-simd", wasm: { readonly module: object } | { readonly refused: string }): Engine',
+    () => {
+      code.line('if ("module" in wasm) return wasmEngine(w, wasm.module);');
+      code.line('if (backend === "wasm-simd") throw new Error(`${NETWORK}: cannot run the WebAssembly SIMD kernels: ${wasm.refused}`);');
+      code.line("return typescriptEngine(w);");
+    },
+  );
+  code.line("");
+  code.lines([
+    "/**",
+    " * The WebAssembly kernels with their own memory, allocated here once. V8 first runs a new module with",
+    " * its baseline compiler and optimises its functions while they run: the first few runs are slower.",
+    " */",
+  ]);
+  code.block("function wasmEngine(w: Float32Array, module: object): Engine", () => {
+    code.line("const memory = new wasmApi!.Memory({ initial: WASM_PAGES, maximum: WASM_PAGES });");
+    code.line("const f = new Float32Array(memory.buffer);");
+    code.line("for (const t of WASM_PANELS) packPanels(w, f, t);");
+    code.line("for (const t of WASM_DEPTHWISE) packDepthwise(w, f, t);");
+    code.line("const kernels = new wasmApi!.Instance(module, { env: { memory } }).exports;");
+    code.line('const run = kernels["run"] as (batch: number) => void;');
+    code.block("return", () => {
+      code.line('backend: "wasm-simd",');
+      code.line("input: f.subarray(WASM_INPUT / 4, WASM_INPUT / 4 + INPUT_SIZE),");
+      code.line("output: f.subarray(WASM_OUTPUT / 4, WASM_OUTPUT / 4 + OUTPUT_SIZE),");
+      code.line("forward: () => run(1),");
+      if (r.profile) code.line("layers: WASM_STEPS.map(([name, x, y]) => [name, () => (kernels[name] as (x: number, y: number) => void)(x, y)] as const),");
+    }, "};");
+  });
+  code.line("");
+  code.lines([
+    "/**",
+    " * Copy a GEMM layer's weights from the file's layout — panels of `nr` output channels, each [k][nr]",
+    " * (the last panel narrower), the bias apart — to the WebAssembly kernels' — panels of `panel`",
+    " * channels over the channel count rounded up to 4, each panel its bias then one row per reduction",
+    " * index, zero in the padding channels. The kernels' reduction runs over `stride` lanes per pixel of",
+    " * which the first `channels` are real (an fc layer on a channel-padded activation); the rest stay 0.",
+    " */",
+  ]);
+  code.block("function packPanels(w: Float32Array, into: Float32Array, t: readonly number[]): void", () => {
+    code.line("const [at, kernel, bias, n, k, nr, panel, channels, stride] = t as [number, number, number, number, number, number, number, number, number];");
+    code.line("const rows = (k / channels) * stride;");
+    code.line("const np = Math.ceil(n / 4) * 4;");
+    code.block("for (let o0 = 0, to = at; o0 < np; o0 += panel)", () => {
+      code.line("const width = Math.min(panel, np - o0);");
+      code.block("for (let o = o0; o < Math.min(o0 + width, n); o++)", () => {
+        code.line("const p0 = o - (o % nr);");
+        code.line("const pw = Math.min(nr, n - p0);");
+        code.line("const column = kernel + p0 * k + (o - p0);");
+        code.line("into[to + o - o0] = w[bias + o]!;");
+        code.block("for (let row = 0; row < rows; row++)", () => {
+          code.line("const lane = row % stride;");
+          code.line("if (lane < channels) into[to + (1 + row) * width + o - o0] = w[column + (((row - lane) / stride) * channels + lane) * pw]!;");
+        });
+      });
+      code.line("to += (1 + rows) * width;");
+    });
+  });
+  code.line("");
+  code.line("/** Copy a depthwise layer's weights: the file's [taps][channels] and bias → [bias][taps], rows of roundUp4(channels). */");
+  code.block("function packDepthwise(w: Float32Array, into: Float32Array, t: readonly number[]): void", () => {
+    code.line("const [at, kernel, bias, channels, taps] = t as [number, number, number, number, number];");
+    code.line("const cs = Math.ceil(channels / 4) * 4;");
+    code.block("for (let c = 0; c < channels; c++)", () => {
+      code.line("into[at + c] = w[bias + c]!;");
+      code.line("for (let tap = 0; tap < taps; tap++) into[at + (1 + tap) * cs + c] = w[kernel + tap * channels + c]!;");
+    });
+  });
 }

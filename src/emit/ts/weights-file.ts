@@ -31,6 +31,8 @@ export interface PackedTensor {
   /** Offset in the module's memory. */
   readonly offset: number;
   readonly length: number;
+  /** A GEMM kernel's panel width (floats per row of a panel), when the tensor is one. */
+  readonly panel?: number;
 }
 
 /** Collects packed tensors at aligned offsets from `base` (the weights region of the memory). */
@@ -43,11 +45,11 @@ export class WeightPacker {
     if (base % ALIGN !== 0) throw new InternalError(`emit ts: the weights region at ${base} is not aligned`);
   }
 
-  add(data: Float32Array, what: string): number {
+  add(data: Float32Array, what: string, panel?: number): number {
     const at = alignUp(this.end);
     this.parts.push({ data, at });
     this.end = at + data.length;
-    this.tensors.push({ what, offset: this.base + at, length: data.length });
+    this.tensors.push({ what, offset: this.base + at, length: data.length, ...(panel === undefined ? {} : { panel }) });
     return this.base + at;
   }
 

@@ -91,7 +91,12 @@ export interface WasmStep {
   /** Multiply-adds per batch item (0 for pooling, softmax, copies). */
   readonly multAdds: number;
   /** Its packed weights in the weights region: byte offset and float count. */
-  readonly weights?: { readonly offset: number; readonly floats: number };
+  readonly weights?: {
+    readonly offset: number;
+    readonly floats: number;
+    /** GEMM kernels (pointwise, conv, fc): the width of a full weight panel, 4·nv (see packPanels). */
+    readonly panel?: number;
+  };
 }
 
 export interface WasmLayout {
@@ -176,6 +181,8 @@ interface Draft {
   outStride: number;
   readonly multAdds: number;
   readonly floats: number;
+  /** GEMM kernels: the width of a full weight panel. */
+  readonly panel?: number;
   /** The kernel, given the absolute weights address, the output stride and exp's index. */
   readonly build: (weights: number, outStride: number, exp: number) => FunctionBody;
   readonly pack?: () => Float32Array;
@@ -220,6 +227,7 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: PlanContext) =>
         outShape,
         multAdds: H * W * C * OC,
         floats: panelFloats(OC, C),
+        panel: 4 * nv,
         anyStride: false,
         build: (weights) => pointwiseKernel({ pixels: H * W, k: C, xStride, n: OC, weights, act, tuning }),
         pack: () => packPointwise(w.kernel.data, OC, C, w.bias?.data, nv),
@@ -234,6 +242,7 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: PlanContext) =>
       outShape,
       multAdds: OH * OW * OC * KH * KW * C,
       floats: panelFloats(OC, KH * KW * C),
+      panel: 4 * nv,
       anyStride: false,
       build: (weights) => convKernel({ input: inShape, xStride, output: outShape, kernel: [KH, KW], stride: [SH, SW], pads, weights, act, tuning }),
       pack: () => packConv(w.kernel.data, OC, C, [KH, KW], w.bias?.data, nv),
@@ -278,6 +287,7 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: PlanContext) =>
       outShape: shapeOf(node),
       multAdds: H * W * C * units,
       floats: panelFloats(units, k),
+      panel: 4 * nv,
       anyStride: false,
       build: (weights) => pointwiseKernel({ pixels: 1, k, xStride: k, n: units, weights, act: "linear", tuning }),
       pack: () => packFc(w.kernel.data, units, inShape, xStride, bias, nv),
@@ -421,7 +431,7 @@ function plan(graph: Graph, options: WasmOptions): Plan {
       inStride: d.inStride,
       outStride: d.outStride,
       multAdds: d.multAdds,
-      ...(at === undefined ? {} : { weights: { offset: weights + at, floats: d.floats } }),
+      ...(at === undefined ? {} : { weights: { offset: weights + at, floats: d.floats, ...(d.panel === undefined ? {} : { panel: d.panel }) } }),
     };
   });
   const layout: WasmLayout = {
