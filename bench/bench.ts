@@ -1,9 +1,10 @@
 /**
- * npm run bench — the emitted TypeScript against the runtimes users compare it
- * with, on MobileNetV1 1.0-224 and 0.25-128, batch 1, one thread each:
- * onnxruntime-node (the native anchor), onnxruntime-web (WebAssembly) in Node,
- * and TensorFlow.js with its `cpu` and `wasm` backends — and mnc's WebAssembly
- * SIMD kernels on their own, which the emitted module will embed.
+ * npm run bench — the module `mnc compile --emit ts` writes, against the
+ * runtimes users compare it with, on MobileNetV1 1.0-224 and 0.25-128, batch
+ * 1, one thread each: onnxruntime-node (the native anchor), onnxruntime-web
+ * (WebAssembly) in Node, and TensorFlow.js with its `cpu` and `wasm` backends.
+ * The emitted module runs twice: as loaded (its WebAssembly SIMD kernels) and
+ * with { backend: "typescript" } (its pure TypeScript kernels, the fallback).
  *
  * Each runtime lives in its own worker thread; rounds are interleaved (every
  * round runs each runtime once, in a rotating order) so that machine noise
@@ -37,12 +38,15 @@ const CONFIGS = [
   { label: "0.25-128", alpha: 0.25, resolution: 128 },
 ].filter((c) => only === undefined || c.label === only);
 
-const RUNNERS: WorkerSetup["runner"][] = ["mnc-ts", "mnc-wasm", "ort-node", "ort-web", "tfjs-cpu", "tfjs-wasm"];
+const RUNNERS: WorkerSetup["runner"][] = ["mnc", "mnc-typescript", "ort-node", "ort-web", "tfjs-cpu", "tfjs-wasm"];
 
 interface Handle {
   readonly runner: WorkerSetup["runner"];
   readonly worker: Worker;
   name: string;
+  /** createModel's time (mnc), and the first run's. */
+  createMs?: number;
+  firstMs?: number;
   readonly times: number[];
   output?: Float32Array;
 }
@@ -62,7 +66,9 @@ function request<T>(w: Worker, message: unknown, transfer: ArrayBuffer[] = []): 
 function start(setup: WorkerSetup): Promise<Handle> {
   const worker = new Worker(join(here, "worker.mjs"), { workerData: setup });
   return new Promise((resolve, reject) => {
-    worker.once("message", (m: { name: string }) => resolve({ runner: setup.runner, worker, name: m.name, times: [] }));
+    worker.once("message", (m: { name: string; createMs?: number }) =>
+      resolve({ runner: setup.runner, worker, name: m.name, ...(m.createMs === undefined ? {} : { createMs: m.createMs }), times: [] }),
+    );
     worker.once("error", reject);
   });
 }
@@ -92,8 +98,14 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
   for (const runner of RUNNERS) {
     handles.push(await start({ runner, source, alpha: config.alpha, resolution: config.resolution, module: join(dir, "model.mjs"), weights: join(dir, "model.weights.bin") }));
   }
-  // Warm-up: five runs each (JIT tiers, wasm compilation, allocation).
-  for (const h of handles) for (let i = 0; i < 5; i++) h.output = (await request<{ output: Float32Array }>(h.worker, { kind: "run", input })).output;
+  // Warm-up: five runs each (JIT tiers, wasm compilation, allocation); the first one's time is the cold start.
+  for (const h of handles) {
+    for (let i = 0; i < 5; i++) {
+      const m = await request<{ ms: number; output: Float32Array }>(h.worker, { kind: "run", input });
+      h.output = m.output;
+      if (i === 0) h.firstMs = m.ms;
+    }
+  }
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < handles.length; k++) {
       const h = handles[(round + k) % handles.length]!;
@@ -108,34 +120,57 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
     const med = median(h.times);
     let diff = 0;
     for (let i = 0; i < reference.length; i++) diff = Math.max(diff, Math.abs(h.output![i]! - reference[i]!));
-    return [h.name, med.toFixed(1), `${Math.min(...h.times).toFixed(1)}–${Math.max(...h.times).toFixed(1)}`, `${(med / anchorMedian).toFixed(2)}×`, ((2 * multAdds) / (med * 1e6)).toFixed(2), diff.toExponential(1)];
+    return [
+      h.name,
+      med.toFixed(1),
+      `${Math.min(...h.times).toFixed(1)}–${Math.max(...h.times).toFixed(1)}`,
+      `${(med / anchorMedian).toFixed(2)}×`,
+      ((2 * multAdds) / (med * 1e6)).toFixed(2),
+      h.firstMs!.toFixed(1),
+      h.createMs === undefined ? "" : h.createMs.toFixed(1),
+      diff.toExponential(1),
+    ];
   });
-  const header = ["runtime", "median ms", "min–max ms", "vs ort-node", "GFLOP/s", "max |Δ| vs ort-node"];
+  const header = ["runtime", "median ms", "min–max ms", "vs ort-node", "GFLOP/s", "first run ms", "createModel ms", "max |Δ| vs ort-node"];
   const widths = header.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i]!.length)));
   console.log(header.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
   for (const row of rows) console.log(row.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join("  "));
-  const ts = handles.find((h) => h.runner === "mnc-ts")!;
-  const tfCpu = handles.find((h) => h.runner === "tfjs-cpu")!;
-  console.log(`emitted TS: ${(median(ts.times) / anchorMedian).toFixed(1)}× onnxruntime-node; ${(median(tfCpu.times) / median(ts.times)).toFixed(1)}× faster than TensorFlow.js cpu`);
-  const wasm = handles.find((h) => h.runner === "mnc-wasm")!;
-  const others = handles.filter((h) => h.runner === "ort-web" || h.runner === "tfjs-wasm").map((h) => `${(median(h.times) / median(wasm.times)).toFixed(1)}× faster than ${h.name}`);
-  console.log(`mnc wasm SIMD kernels: ${(median(wasm.times) / anchorMedian).toFixed(1)}× onnxruntime-node; ${others.join("; ")}`);
+  const faster = (ratio: number): string => (ratio >= 1 ? `${ratio.toFixed(1)}× faster` : `${(1 / ratio).toFixed(1)}× slower`);
+  const time = (runner: WorkerSetup["runner"]): number => median(handles.find((h) => h.runner === runner)!.times);
+  for (const runner of ["mnc", "mnc-typescript"] as const) {
+    const t = time(runner);
+    const name = handles.find((h) => h.runner === runner)!.name;
+    console.log(
+      `${name}: ${(t / anchorMedian).toFixed(1)}× onnxruntime-node; ` +
+        (["ort-web", "tfjs-wasm", "tfjs-cpu"] as const).map((peer) => `${faster(time(peer) / t)} than ${handles.find((h) => h.runner === peer)!.name}`).join("; "),
+    );
+  }
 
   // Where the emitted code spends its time: per layer type, GFLOP/s (2 × mult-adds / time).
-  const profile = (await request<{ profile: { layer: string; ms: number }[] | null }>(ts.worker, { kind: "profile", input })).profile ?? [];
-  const byName = new Map(profile.map((p) => [p.layer, p.ms]));
-  const types = new Map<string, { ms: number; multAdds: number; layers: number }>();
-  for (const l of r.costs!.layers) {
-    const ms = byName.get(l.node.id.replace(/[^A-Za-z0-9_]/g, "_"));
-    if (ms === undefined) continue;
-    const key = l.category === "none" ? "other (pool, softmax)" : l.category;
-    const t = types.get(key) ?? { ms: 0, multAdds: 0, layers: 0 };
-    types.set(key, { ms: t.ms + ms, multAdds: t.multAdds + l.multAdds, layers: t.layers + 1 });
-  }
-  console.log("emitted TS per layer type (median of 5 runs per layer):");
-  for (const [type, t] of types) {
-    const gflops = t.multAdds === 0 ? "" : `${((2 * t.multAdds) / (t.ms * 1e6)).toFixed(2)} GFLOP/s`;
-    console.log(`  ${type.padEnd(22)} ${String(t.layers).padStart(3)} layers  ${t.ms.toFixed(1).padStart(7)} ms  ${gflops}`);
+  const key = (id: string): string => id.replace(/[^A-Za-z0-9_]/g, "_");
+  for (const runner of ["mnc", "mnc-typescript"] as const) {
+    const h = handles.find((x) => x.runner === runner)!;
+    const profile = (await request<{ profile: { layer: string; ms: number }[] | null }>(h.worker, { kind: "profile", input })).profile ?? [];
+    const byName = new Map(profile.map((p) => [key(p.layer), p.ms]));
+    const types = new Map<string, { ms: number; multAdds: number; layers: number }>();
+    for (const l of r.costs!.layers) {
+      const ms = byName.get(key(l.node.id));
+      if (ms === undefined) continue;
+      byName.delete(key(l.node.id));
+      const type = l.category === "none" ? "other (pool, softmax)" : l.category;
+      const t = types.get(type) ?? { ms: 0, multAdds: 0, layers: 0 };
+      types.set(type, { ms: t.ms + ms, multAdds: t.multAdds + l.multAdds, layers: t.layers + 1 });
+    }
+    // Steps that are no IR layer (the WebAssembly kernels' channel-padding copies).
+    for (const ms of byName.values()) {
+      const t = types.get("copies") ?? { ms: 0, multAdds: 0, layers: 0 };
+      types.set("copies", { ms: t.ms + ms, multAdds: 0, layers: t.layers + 1 });
+    }
+    console.log(`${h.name} per layer type (each layer alone, median of 5 runs):`);
+    for (const [type, t] of types) {
+      const gflops = t.multAdds === 0 ? "" : `${((2 * t.multAdds) / (t.ms * 1e6)).toFixed(2)} GFLOP/s`;
+      console.log(`  ${type.padEnd(22)} ${String(t.layers).padStart(3)} layers  ${t.ms.toFixed(2).padStart(7)} ms  ${gflops}`);
+    }
   }
   for (const h of handles) h.worker.postMessage({ kind: "stop" });
 }

@@ -5,7 +5,7 @@
  * - onnxruntime-node, one thread (the native anchor), on mnc's ONNX output;
  * - onnxruntime-web (WebAssembly, one thread) in Node, on the same ONNX;
  * - TensorFlow.js with its pure-JS `cpu` backend and its `wasm` backend, running
- *   the same layers with tfjs-core ops and the same explicit TF SAME pads.
+ *   the same layers with tfjs-core ops (fused convolutions with bias and activation, TF SAME padding).
  *
  * Every runner takes an NHWC float32 input and returns the network's output.
  */
@@ -66,7 +66,6 @@ type Tf = typeof import("@tensorflow/tfjs-core");
 function tfjsModel(tf: Tf, graph: Graph): (x: import("@tensorflow/tfjs-core").Tensor4D) => import("@tensorflow/tfjs-core").Tensor {
   type T = import("@tensorflow/tfjs-core").Tensor;
   const layers: ((x: T) => T)[] = [];
-  const act = (x: T, a: string): T => (a === "relu" ? tf.relu(x) : a === "relu6" ? tf.relu6(x) : x);
   for (const n of graph.nodes as Node[]) {
     switch (n.op) {
       case "input":
@@ -78,14 +77,15 @@ function tfjsModel(tf: Tf, graph: Graph): (x: import("@tensorflow/tfjs-core").Te
         const [o, i, kh, kw] = w.kernel.shape as [number, number, number, number];
         const kernel = n.op === "conv" ? tf.transpose(tf.tensor4d(w.kernel.data, [o, i, kh, kw]), [2, 3, 1, 0]) : tf.transpose(tf.tensor4d(w.kernel.data, [o, 1, kh, kw]), [2, 3, 0, 1]);
         const bias = tf.tensor1d(w.bias!.data);
-        const [top, left, bottom, right] = n.attrs.pads!;
-        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [top, bottom], [left, right], [0, 0]];
+        // mnc's "same" is TensorFlow's SAME (the extra pad row and column at the bottom and right).
+        const pad = n.attrs.padding;
         const strides: [number, number] = [n.attrs.stride[0], n.attrs.stride[1]];
-        const a = n.attrs.act;
+        // Fused bias and activation, as TensorFlow.js' converter runs a MobileNet (FusedConv2D, FusedDepthwiseConv2dNative).
+        const activation = n.attrs.act;
         layers.push(
           n.op === "conv"
-            ? (x) => act(tf.add(tf.conv2d(x as never, kernel as never, strides, pad), bias), a)
-            : (x) => act(tf.add(tf.depthwiseConv2d(x as never, kernel as never, strides, pad), bias), a),
+            ? (x) => tf.fused.conv2d({ x: x as never, filter: kernel as never, strides, pad, bias, activation })
+            : (x) => tf.fused.depthwiseConv2d({ x: x as never, filter: kernel as never, strides, pad, bias, activation }),
         );
         break;
       }

@@ -320,7 +320,9 @@ export function internals(r: RuntimeSpec): Code {
       code.line("throw refuse(`the file has ${bytes.byteLength} bytes (${view.getUint32(12, true)} floats declared), expected ${WEIGHTS_BYTES} (${WEIGHT_FLOATS} floats)`);");
     });
     code.line("const w = new Float32Array(WEIGHT_FLOATS);");
-    code.line(`for (let i = 0; i < WEIGHT_FLOATS; i++) w[i] = view.getFloat32(${HEADER_BYTES} + 4 * i, true);`);
+    code.line("// A little-endian host (all current ones) takes the bytes as they are; another reads each float.");
+    code.line(`if (new Uint8Array(new Uint32Array([1]).buffer)[0] === 1) new Uint8Array(w.buffer).set(bytes.subarray(${HEADER_BYTES}));`);
+    code.line(`else for (let i = 0; i < WEIGHT_FLOATS; i++) w[i] = view.getFloat32(${HEADER_BYTES} + 4 * i, true);`);
     code.line("return w;");
   });
   if (r.embedded || r.wasm !== undefined) {
@@ -465,17 +467,24 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
     code.line("const [at, kernel, bias, n, k, nr, panel, channels, stride] = t as [number, number, number, number, number, number, number, number, number];");
     code.line("const rows = (k / channels) * stride;");
     code.line("const np = Math.ceil(n / 4) * 4;");
+    code.line("// Where each channel of a panel starts in the file's panels, and its step from one reduction index to the next.");
+    code.line("const from = new Int32Array(panel), step = new Int32Array(panel);");
     code.block("for (let o0 = 0, to = at; o0 < np; o0 += panel)", () => {
       code.line("const width = Math.min(panel, np - o0);");
-      code.block("for (let o = o0; o < Math.min(o0 + width, n); o++)", () => {
-        code.line("const p0 = o - (o % nr);");
-        code.line("const pw = Math.min(nr, n - p0);");
-        code.line("const column = kernel + p0 * k + (o - p0);");
-        code.line("into[to + o - o0] = w[bias + o]!;");
-        code.block("for (let row = 0; row < rows; row++)", () => {
-          code.line("const lane = row % stride;");
-          code.line("if (lane < channels) into[to + (1 + row) * width + o - o0] = w[column + (((row - lane) / stride) * channels + lane) * pw]!;");
-        });
+      code.line("const real = Math.min(width, n - o0);");
+      code.block("for (let j = 0; j < real; j++)", () => {
+        code.line("const o = o0 + j, p0 = o - (o % nr);");
+        code.line("from[j] = kernel + p0 * k + o - p0;");
+        code.line("step[j] = Math.min(nr, n - p0);");
+        code.line("into[to + j] = w[bias + o]!;");
+      });
+      code.line("// Row by row, so that both sides are read and written in order.");
+      code.block("for (let row = 0; row < rows; row++)", () => {
+        code.line("const lane = row % stride;");
+        code.line("if (lane >= channels) continue;");
+        code.line("const r = ((row - lane) / stride) * channels + lane;");
+        code.line("const line = to + (1 + row) * width;");
+        code.line("for (let j = 0; j < real; j++) into[line + j] = w[from[j]! + r * step[j]!]!;");
       });
       code.line("to += (1 + rows) * width;");
     });
