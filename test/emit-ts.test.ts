@@ -490,7 +490,7 @@ describe("the WebAssembly SIMD kernels inside the module, and the TypeScript fal
     validate: real.validate,
     compile: real.compile,
     Module: function Module() {
-      throw new RangeError("WebAssembly.Compile is disallowed on the main thread, if the buffer size is larger than 4KB.");
+      throw new RangeError("WebAssembly.Compile is disallowed on the main thread, if the buffer size is larger than 8MB.");
     },
     Instance: real.Instance,
     Memory: real.Memory,

@@ -193,7 +193,7 @@ export function emitTypeScript(
   code.line(" *");
   for (const [k, v] of rows) code.line(` *   ${k.padEnd(keyWidth)}  ${commentText(v)}`);
   code.line(" *");
-  code.line(" *   const model = createModel(" + (embedded ? "" : "weightsBytes") + ");" + (wasm === undefined ? "" : "       // in a browser's main thread: await createModelAsync(…)"));
+  code.line(" *   const model = createModel(" + (embedded ? "" : "weightsBytes") + ");" + (wasm === undefined ? "" : "       // or: await createModelAsync(…)"));
   code.line(` *   const probabilities = model.run(input);   // Float32Array [1, ${outputSize}] from [1, ${H}, ${W}, ${C}]`);
   code.line(" *   topK(probabilities, 5);                  // [{ index, probability" + (labels ? ", label" : "") + " }, …]");
   code.line(" *");

@@ -127,9 +127,10 @@ export function publicApi(r: RuntimeSpec): Code {
     ...(r.wasm !== undefined
       ? [
           " *",
-          " * Compiles the WebAssembly kernels synchronously, which hosts allow for a module this size in Node",
-          " * and in workers but not on a browser's main thread: there, use createModelAsync (with",
-          ' * backend "auto", createModel falls back to the TypeScript kernels when the host refuses).',
+          ` * Compiles the WebAssembly kernels (${group(r.wasm.bytes)} bytes) synchronously, which Node, workers and`,
+          " * browsers allow for modules of this size (Chromium's main thread refuses above 8 MB); where a host",
+          ' * refuses, createModel with backend "auto" falls back to the TypeScript kernels, and createModelAsync',
+          " * gets the WebAssembly ones.",
         ]
       : []),
     " */",
@@ -408,7 +409,7 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
       code.line("try {");
       code.line("  compiled = { module: new wasmApi!.Module(bytes) };");
       code.line("} catch (e) {");
-      code.line("  // A browser's main thread refuses to compile a module this size synchronously; createModelAsync can.");
+      code.line("  // A browser's main thread may refuse to compile synchronously (Chromium above 8 MB); createModelAsync can.");
       code.line("  return { refused: `the host refused to compile WebAssembly synchronously (${String(e)}); use createModelAsync` };");
       code.line("}");
     });
