@@ -3,7 +3,7 @@
  *
  *   y[oh, ow, c] = act( bias[c] + Σ_{kh,kw} x[oh·sh − top + kh, ow·sw − left + kw, c] · K[kh, kw, c] )
  *
- * Weights are packed tap-major, [kh][kw][c] then bias [c], so that the
+ * Weights lie tap-major, [kh][kw][c], the bias [c] apart, so that the
  * innermost loop runs over channels with unit stride in the input, the
  * weights and the output alike (vectorisable over channels).
  *
@@ -44,15 +44,6 @@ export interface Depthwise {
   readonly weights: number;
   readonly bias: number;
   readonly act: Activation;
-}
-
-/** Pack a [C, 1, kh, kw] kernel tap-major: [kh][kw][c]. */
-export function packDepthwise(kernel: Float32Array, c: number, kh: number, kw: number): Float32Array {
-  const out = new Float32Array(c * kh * kw);
-  for (let ch = 0; ch < c; ch++) {
-    for (let t = 0; t < kh * kw; t++) out[t * c + ch] = kernel[ch * kh * kw + t]!;
-  }
-  return out;
 }
 
 /** Outputs along one axis that see the same taps: [lo, hi) reads taps [k0, k1). */

@@ -69,7 +69,10 @@ export interface Gemm {
   readonly k: number;
   readonly n: number;
   readonly source: GemmSource;
-  /** Offsets in m: packed weights (see packGemmWeights), bias [n], output [p][n], scratch. */
+  /**
+   * Offsets in m: the weights in panels of nr channels, each [k][nr] (panel j at j·nr·k, the last one
+   * [k][n mod nr] when nr does not divide n), bias [n], output [p][n], scratch.
+   */
   readonly weights: number;
   readonly bias: number;
   readonly y: number;
@@ -97,24 +100,6 @@ function inPlace(g: Pick<Gemm, "p" | "source">): boolean {
 /** Scratch floats a GEMM needs for its packed chunk. */
 export function gemmScratch(g: Pick<Gemm, "p" | "k" | "source">): number {
   return inPlace(g) ? 0 : chunkPixels(g.p, g.k) * g.k;
-}
-
-/**
- * Pack W[n][k] (row-major, k in X̂'s order) into panels of NR channels,
- * each panel [k][NR] (the last panel [k][n mod NR] when NR does not divide n):
- * panel j starts at j·NR·K.
- */
-export function packGemmWeights(w: (n: number, k: number) => number, p: number, k: number, n: number): Float32Array {
-  const { nr } = tile(p);
-  const out = new Float32Array(n * k);
-  for (let n0 = 0; n0 < n; n0 += nr) {
-    const width = Math.min(nr, n - n0);
-    const base = n0 * k;
-    for (let kk = 0; kk < k; kk++) {
-      for (let j = 0; j < width; j++) out[base + kk * width + j] = w(n0 + j, kk);
-    }
-  }
-  return out;
 }
 
 /** The body of a layer function computing one GEMM. */

@@ -25,7 +25,8 @@ import { MR, NR, NR_SINGLE } from "./gemm.js";
 import { size, type LayerCode } from "./layer.js";
 import { ALIASES_INPUT, emitterOf } from "./ops.js";
 import { internals, publicApi } from "./runtime.js";
-import { embedWasm } from "./wasm.js";
+import { compileNetworkWasm, packWeights, wasmLayout } from "../wasm/index.js";
+import { weightTable } from "./wasm.js";
 import { alignUp, base64, encodeWeights, fnv1a, HEADER_BYTES, WeightPacker } from "./weights-file.js";
 
 export interface TsEmitOptions {
@@ -67,8 +68,9 @@ const MODULE_NAMES = [
   "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "MEMORY_FLOATS", "INPUT_AT", "OUTPUT_AT", "WEIGHTS_AT", "WEIGHT_FLOATS",
   "WEIGHTS_BYTES", "FINGERPRINT", "EMBEDDED_WEIGHTS", "Engine", "backendOf", "modelOf", "typescriptEngine",
   "bytesOf", "readWeights", "decodeBase64",
-  "WasmApi", "wasmApi", "WASM", "WASM_PAGES", "WASM_INPUT", "WASM_OUTPUT", "WASM_PANELS", "WASM_DEPTHWISE", "WASM_STEPS",
-  "compiled", "wasmBytes", "wasmModuleSync", "wasmModuleAsync", "wasmOrTypescript", "wasmEngine", "packPanels", "packDepthwise",
+  "LITTLE_ENDIAN", "floatsOf", "GEMM_WEIGHTS", "DEPTHWISE_WEIGHTS", "unpackPanels", "unpackDepthwise",
+  "WasmApi", "wasmApi", "WASM", "WASM_PAGES", "WASM_INPUT", "WASM_OUTPUT", "WASM_STEPS",
+  "compiled", "wasmBytes", "wasmModuleSync", "wasmModuleAsync", "wasmOrTypescript", "wasmEngine",
   // locals of the engines that a layer call must not be shadowed by
   "m", "w", "e", "f", "run", "input", "batch", "output", "out", "b", "i", "from", "to", "weights", "k", "backend", "options",
 ];
@@ -120,25 +122,43 @@ export function emitTypeScript(
       x: at(prev.slot),
       y: at(p.slot),
       scratch: scratchAt,
-      pack: (data, what, panel) => packer.add(data, what, panel),
+      place: (floats, what, panel) => packer.add(floats, what, panel),
     });
     if (code !== null) layers.push({ name, node: p.node, code });
   }
-  const weightFloats = packer.length;
-  const memoryFloats = packer.base + weightFloats;
+  const tsWeightFloats = packer.length;
+  const memoryFloats = packer.base + tsWeightFloats;
 
+  // The weights file holds the WebAssembly kernels' packed weights region; the TypeScript kernels
+  // unpack it into their memory (see wasm.ts). With or without --no-wasm, the same file.
+  const wasmPlan = wasmLayout(graph, { maxBatch: 1 });
+  if (wasmPlan.weights !== 0) throw new InternalError(`emit ts: the WebAssembly weights region starts at ${wasmPlan.weights}, not 0`);
+  const weightTensors = weightTable(wasmPlan, packer.tensors);
+  const floats = packWeights(graph, { maxBatch: 1 });
+  const weightFloats = floats.length;
   const layout = JSON.stringify({
-    format: "mnc-ts/1",
-    tiles: [MR, NR, NR_SINGLE],
+    format: "mnc-ts/2",
     input: first.shape,
     layers: plan.map((p) => [p.node.id, p.node.op, p.shape]),
-    tensors: packer.tensors.map((t) => [t.what, t.offset - packer.base, t.length]),
+    tensors: wasmPlan.steps.flatMap((s) => (s.weights === undefined ? [] : [[s.name, s.kernel, s.weights.offset, s.weights.floats, s.weights.panel ?? 0]])),
   });
   const fingerprint = fnv1a(layout);
-  const floats = packer.floats();
   const file = encodeWeights(floats, fingerprint);
   const embedded = options.embedWeights === true;
-  const wasm = options.wasm === false ? undefined : embedWasm(graph, packer.tensors, packer.base);
+  const kernels = options.wasm === false ? undefined : compileNetworkWasm(graph, { maxBatch: 1 });
+  const wasm =
+    kernels === undefined
+      ? undefined
+      : {
+          bytes: kernels.wasm,
+          spec: {
+            bytes: kernels.wasm.length,
+            pages: kernels.layout.memoryPages,
+            input: kernels.layout.input,
+            output: kernels.layout.output,
+            steps: kernels.layout.steps.map((s) => ({ name: s.name, input: s.input, output: s.output })),
+          },
+        };
 
   const [H, W, C] = first.shape;
   const spec = {
@@ -150,6 +170,7 @@ export function emitTypeScript(
     outputAt: at(last.slot),
     weightsAt: packer.base,
     weightFloats,
+    weights: weightTensors,
     fingerprint,
     embedded,
     labels: labels !== undefined,
@@ -204,7 +225,7 @@ export function emitTypeScript(
     code.line(" *");
   }
   code.line(` * TypeScript memory: one Float32Array of ${group(memoryFloats)} floats, allocated by createModel: the activations at 0 and`);
-  code.line(` * ${bufferFloats} (${group(bufferFloats)} floats each), scratch at ${scratchAt} (${group(scratchFloats)}), the weights at ${packer.base} (${group(weightFloats)}).`);
+  code.line(` * ${bufferFloats} (${group(bufferFloats)} floats each), scratch at ${scratchAt} (${group(scratchFloats)}), the weights at ${packer.base} (${group(tsWeightFloats)}).`);
   code.line(` * TypeScript kernels: pointwise and full convolutions as a matrix multiply in ${MR}x${NR} register blocks;`);
   code.line(` * depthwise convolutions direct, ${DW_BLOCK} outputs per step, the padded border apart from the`);
   code.line(" * interior; bias and activation fused into every convolution.");

@@ -1,6 +1,6 @@
 /**
  * What every layer emitter receives and returns, and the pieces of generated
- * code they share (activation epilogues, weight packing).
+ * code they share (activation epilogues, kernel shape checks).
  *
  * The generated module keeps every float in one Float32Array `m` (like a
  * WebAssembly linear memory): the activation buffers, a scratch area, then
@@ -9,7 +9,7 @@
  * single typed array whatever it reads.
  */
 import { InternalError } from "../../ir/diagnostics.js";
-import type { Activation, LayerWeights, Node, NodeOf, OpKind, Shape, Tensor } from "../../ir/graph.js";
+import type { Activation, Node, NodeOf, OpKind, Shape, Tensor } from "../../ir/graph.js";
 import type { Code } from "./code.js";
 
 /** Where one layer works, in floats of the module's memory `m`. */
@@ -24,8 +24,11 @@ export interface LayerContext {
   readonly y: number;
   /** Offset of the scratch area (at least `scratch(…)` floats). */
   readonly scratch: number;
-  /** Store packed weights in the weights region (a GEMM kernel with its panel width); returns their offset in `m`. */
-  pack(data: Float32Array, what: string, panel?: number): number;
+  /**
+   * Reserve `floats` in the weights region for a tensor (a GEMM kernel with its panel width); returns
+   * its offset in `m`. createModel fills it from the weights file.
+   */
+  place(floats: number, what: string, panel?: number): number;
 }
 
 /** One layer's generated function: a one-line summary for its doc comment, extra doc lines, the body. */
@@ -60,15 +63,10 @@ export function activate(act: Activation, v: string): string {
   }
 }
 
-/** The node's weights with batch-norm already folded (the emitter folds what the pipeline left). */
-export function weightsOf(node: NodeOf<"conv" | "depthwise" | "fc">, fold: (w: LayerWeights) => LayerWeights): { kernel: Tensor; bias: Float32Array } {
-  const w = node.weights;
-  if (w === undefined) throw new InternalError(`emit ts: ${node.op} '${node.id}' has no weights`);
-  const folded = w.bn === undefined ? w : fold(w);
-  const channels = node.op === "fc" ? node.attrs.units : (node.shape?.[2] ?? 0);
-  const bias = folded.bias?.data ?? new Float32Array(channels);
-  if (bias.length !== channels) throw new InternalError(`emit ts: '${node.id}' has ${bias.length} biases for ${channels} channels`);
-  return { kernel: folded.kernel, bias };
+/** The node's kernel (its shape is what the emitter checks; its values go to the weights file). */
+export function kernelOf(node: NodeOf<"conv" | "depthwise" | "fc">): Tensor {
+  if (node.weights === undefined) throw new InternalError(`emit ts: ${node.op} '${node.id}' has no weights`);
+  return node.weights.kernel;
 }
 
 export function expectKernel(node: Node, t: Tensor, shape: readonly number[]): void {

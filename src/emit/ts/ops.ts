@@ -2,18 +2,17 @@
  * The TypeScript target's op table: one entry per op kind, so that `tsc`
  * refuses to build until every op has a kernel here.
  *
- * Batch-norm: the pipeline normally folds it (the graph's conv/depthwise
- * nodes have `norm: "none"` and a bias). A graph compiled with
- * `fuseBatchNorm: false` still carries `bn`; this emitter folds it with the
- * same `fold` as the fuse-batch-norm pass, so both graphs give the same code.
+ * The weights' values are not here: they are in the weights file, packed
+ * for the WebAssembly kernels (with any batch-norm the pipeline left folded
+ * by the same `fold` as the fuse-batch-norm pass), and createModel unpacks
+ * them into the places these kernels reserve (see wasm.ts).
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { NodeOf, OpKind, Shape } from "../../ir/graph.js";
-import { fold } from "../../passes/fuse-batch-norm.js";
 import { group } from "./code.js";
-import { depthwiseCode, packDepthwise } from "./depthwise.js";
-import { gemmCode, gemmScratch, packGemmWeights, tile, type GemmSource } from "./gemm.js";
-import { actName, expectKernel, padsOf, size, weightsOf, type OpEmitter } from "./layer.js";
+import { depthwiseCode } from "./depthwise.js";
+import { gemmCode, gemmScratch, tile, type GemmSource } from "./gemm.js";
+import { actName, expectKernel, kernelOf, padsOf, size, type OpEmitter } from "./layer.js";
 import { poolCode, softmaxCode } from "./pool.js";
 
 const shape = (s: Shape): string => s.join("x");
@@ -40,29 +39,18 @@ const conv: OpEmitter<"conv"> = {
     const [KH, KW] = node.attrs.kernel;
     const [SH, SW] = node.attrs.stride;
     const g = convGeometry(node, ctx.inShape, ctx.outShape, ctx.x);
-    const { kernel, bias } = weightsOf(node, fold);
-    expectKernel(node, kernel, [OC, C, KH, KW]);
-    const K = kernel.data;
-    // X̂'s k = (kh·KW + kw)·C + ic  ←  OIHW [n][ic][kh][kw]
-    const packed = packGemmWeights(
-      (n, k) => {
-        const ic = k % C;
-        const tap = (k - ic) / C;
-        return K[(n * C + ic) * KH * KW + tap]!;
-      },
-      g.p,
-      g.k,
-      g.n,
-    );
-    const weights = ctx.pack(packed, `${node.id} kernel`, tile(g.p).nr);
-    const b = ctx.pack(bias, `${node.id} bias`);
+    expectKernel(node, kernelOf(node), [OC, C, KH, KW]);
+    // Panels [k][nr] with X̂'s k = (kh·KW + kw)·C + ic, unpacked from the weights file by createModel.
+    const { nr } = tile(g.p);
+    const weights = ctx.place(g.n * g.k, `${node.id} kernel`, nr);
+    const b = ctx.place(g.n, `${node.id} bias`);
     const kind = g.source.kind === "rows" ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}`;
     const pads = padsOf(node);
     return {
       summary: `${kind}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}`,
       doc: [
         `As a matrix multiply: ${group(g.p)} pixels × ${group(g.k)} → ${group(g.n)} channels${g.source.kind === "patches" ? `, pads [${pads.join(", ")}]` : ""}.`,
-        `Weights at ${weights} (${group(packed.length)} floats, packed in panels [k][n]), bias at ${b}.`,
+        `Weights at ${weights} (${group(g.n * g.k)} floats in panels [k][${nr}]), bias at ${b}.`,
       ],
       body: gemmCode({ ...g, weights, bias: b, y: ctx.y, scratch: ctx.scratch, act: node.attrs.act }),
       multAdds: g.p * g.k * g.n,
@@ -78,11 +66,9 @@ const depthwise: OpEmitter<"depthwise"> = {
     const [SH, SW] = node.attrs.stride;
     const [top, left] = padsOf(node);
     if (ctx.outShape[2] !== C) throw new InternalError(`emit ts: depthwise '${node.id}' maps ${C} channels to ${ctx.outShape[2]}`);
-    const { kernel, bias } = weightsOf(node, fold);
-    expectKernel(node, kernel, [C, 1, KH, KW]);
-    const packed = packDepthwise(kernel.data, C, KH, KW);
-    const weights = ctx.pack(packed, `${node.id} kernel`);
-    const b = ctx.pack(bias, `${node.id} bias`);
+    expectKernel(node, kernelOf(node), [C, 1, KH, KW]);
+    const weights = ctx.place(KH * KW * C, `${node.id} kernel`);
+    const b = ctx.place(C, `${node.id} bias`);
     return {
       summary: `depthwise ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}`,
       doc: [`Pads [${padsOf(node).join(", ")}]. Weights at ${weights} ([kh][kw][c]), bias at ${b}.`],
@@ -133,27 +119,16 @@ const fc: OpEmitter<"fc"> = {
     const units = node.attrs.units;
     const features = H * W * C;
     if (size(ctx.outShape) !== units) throw new InternalError(`emit ts: fc '${node.id}' has output ${shape(ctx.outShape)} for ${units} units`);
-    const { kernel, bias } = weightsOf(node, fold);
-    expectKernel(node, kernel, [units, features]);
-    const K = kernel.data;
-    // The activation is HWC; the kernel's features are channel-major (c·H·W + h·W + w).
-    // Permute the columns at compile time so the kernel reads the activation in order.
-    const packed = packGemmWeights(
-      (n, k) => {
-        const c = k % C;
-        const hw = (k - c) / C;
-        return K[n * features + c * H * W + hw]!;
-      },
-      1,
-      features,
-      units,
-    );
-    const weights = ctx.pack(packed, `${node.id} kernel`, tile(1).nr);
-    const b = ctx.pack(bias, `${node.id} bias`);
+    expectKernel(node, kernelOf(node), [units, features]);
+    // Panels [k][nr] over the activation in HWC order (the kernel's features are channel-major,
+    // c·H·W + h·W + w: the weights file already has them in the order the activation lies in).
+    const { nr } = tile(1);
+    const weights = ctx.place(units * features, `${node.id} kernel`, nr);
+    const b = ctx.place(units, `${node.id} bias`);
     return {
       summary: `fully connected, ${shape(ctx.inShape)} → ${units}`,
       doc: [
-        `Weights at ${weights} (${group(packed.length)} floats, packed in panels [k][n], the inputs in HWC order), bias at ${b}.`,
+        `Weights at ${weights} (${group(units * features)} floats in panels [k][${nr}], the inputs in HWC order), bias at ${b}.`,
       ],
       body: gemmCode({ p: 1, k: features, n: units, source: { kind: "rows", x: ctx.x }, weights, bias: b, y: ctx.y, scratch: ctx.scratch, act: "linear" }),
       multAdds: features * units,

@@ -8,28 +8,31 @@
 import { Code, group, stringLiteral } from "./code.js";
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from "./weights-file.js";
 
-/** A GEMM layer's weights, from the file's panels to the WebAssembly kernels' (see `packPanels` in the generated code). */
-export interface WasmPanels {
+/**
+ * A GEMM layer's weights: in the file, the WebAssembly kernels' panels; in the TypeScript kernels'
+ * memory, their own (see `unpackPanels` in the generated code).
+ */
+export interface GemmWeights {
   readonly kind: "panels";
   readonly layer: string;
-  /** Float index of the packed tensor in WebAssembly memory. */
+  /** Float index of the packed tensor in the file's weights (and in WebAssembly memory). */
   readonly at: number;
-  /** Float indices, in the weights file's floats, of the kernel panels and the bias. */
+  /** Offsets in the TypeScript kernels' memory m of the kernel panels and the bias. */
   readonly kernel: number;
   readonly bias: number;
-  /** Output channels, reduction length as the file packs it, the file's panel width. */
+  /** Output channels, reduction length as the TypeScript kernels read it, their panel width. */
   readonly n: number;
   readonly k: number;
   readonly nr: number;
   /** The WebAssembly panel width (4·nv). */
   readonly panel: number;
-  /** The reduction in WebAssembly runs over `stride` lanes per pixel of which the first `channels` are real (fc on a padded activation); pointwise and conv: both equal k. */
+  /** The WebAssembly reduction runs over `stride` lanes per pixel of which the first `channels` are real (fc on a padded activation); pointwise and conv: both equal k. */
   readonly channels: number;
   readonly stride: number;
 }
 
-/** A depthwise layer's weights: the file's [taps][C] and bias → [bias][taps][roundUp4(C)]. */
-export interface WasmDepthwise {
+/** A depthwise layer's weights: in the file [bias][taps] in rows of roundUp4(C); in m [taps][C] and the bias apart. */
+export interface DepthwiseWeights {
   readonly kind: "depthwise";
   readonly layer: string;
   readonly at: number;
@@ -42,12 +45,11 @@ export interface WasmDepthwise {
 export interface WasmSpec {
   /** The module's size in bytes (its base64 text is the WASM constant). */
   readonly bytes: number;
-  /** 64 KiB pages of memory it imports. */
+  /** 64 KiB pages of memory it imports; its weights region starts at byte 0. */
   readonly pages: number;
   /** Byte addresses of one image's input and output. */
   readonly input: number;
   readonly output: number;
-  readonly tensors: readonly (WasmPanels | WasmDepthwise)[];
   /** Its steps (exported functions taking input and output byte addresses), for profile(). */
   readonly steps: readonly { readonly name: string; readonly input: number; readonly output: number }[];
 }
@@ -71,6 +73,8 @@ export interface RuntimeSpec {
   readonly layers: readonly string[];
   /** Add `profile()`: per-layer timings with the host's `performance.now()` (for benchmarks only). */
   readonly profile: boolean;
+  /** Where each weighted layer's tensors lie in the file and in m. */
+  readonly weights: readonly (GemmWeights | DepthwiseWeights)[];
   /** The embedded WebAssembly kernels; absent with --no-wasm. */
   readonly wasm?: WasmSpec;
 }
@@ -198,11 +202,11 @@ export function internals(r: RuntimeSpec): Code {
     `const NETWORK = ${stringLiteral(r.network)};`,
     `const INPUT_SIZE = ${r.input[0] * r.input[1] * r.input[2]};`,
     `const OUTPUT_SIZE = ${r.outputSize};`,
-    `/** Floats of the TypeScript kernels' memory: activations, scratch, then ${group(r.weightFloats)} floats of weights at ${r.weightsAt}. */`,
+    `/** Floats of the TypeScript kernels' memory: activations, scratch, then their weights at ${r.weightsAt}. */`,
     `const MEMORY_FLOATS = ${r.memoryFloats};`,
     `const INPUT_AT = ${r.inputAt};`,
     `const OUTPUT_AT = ${r.outputAt};`,
-    `const WEIGHTS_AT = ${r.weightsAt};`,
+    "/** Floats in the weights file. */",
     `const WEIGHT_FLOATS = ${r.weightFloats};`,
     `const WEIGHTS_BYTES = ${HEADER_BYTES + 4 * r.weightFloats};`,
     `const FINGERPRINT = 0x${r.fingerprint.toString(16).padStart(8, "0")};`,
@@ -280,9 +284,11 @@ export function internals(r: RuntimeSpec): Code {
   });
   code.line("");
   code.line("/** The TypeScript kernels: every float in one array `m` (activations, scratch, weights), allocated here once. */");
-  code.block("function typescriptEngine(w: Float32Array): Engine", () => {
+  code.block("function typescriptEngine(weights: Uint8Array): Engine", () => {
     code.line("const m = new Float32Array(MEMORY_FLOATS);");
-    code.line("m.set(w, WEIGHTS_AT);");
+    code.line("const w = floatsOf(weights);");
+    code.line("for (const t of GEMM_WEIGHTS) unpackPanels(w, m, t);");
+    code.line("for (const t of DEPTHWISE_WEIGHTS) unpackDepthwise(w, m, t);");
     code.block("return", () => {
       code.line('backend: "typescript",');
       code.line("input: m.subarray(INPUT_AT, INPUT_AT + INPUT_SIZE),");
@@ -293,6 +299,7 @@ export function internals(r: RuntimeSpec): Code {
       if (r.profile) code.line(`layers: [${r.layers.map((l) => `[${stringLiteral(l)}, () => ${l}(m)]`).join(", ")}],`);
     }, "};");
   });
+  weightTables(code, r);
   if (r.wasm !== undefined) wasmInternals(code, r, r.wasm);
 
   // ── weights ──
@@ -303,11 +310,11 @@ export function internals(r: RuntimeSpec): Code {
   code.line("");
   code.lines([
     "/**",
-    ` * Check a weights file and read its floats: a ${HEADER_BYTES}-byte header (magic "MNCW", version, layout`,
-    " * fingerprint, float count, all u32 little-endian), then the packed weights as float32 little-endian.",
+    ` * Check a weights file and return its floats' bytes: a ${HEADER_BYTES}-byte header (magic "MNCW", version,`,
+    " * layout fingerprint, float count, all u32 little-endian), then the packed weights as float32 little-endian.",
     " */",
   ]);
-  code.block("function readWeights(bytes: Uint8Array): Float32Array", () => {
+  code.block("function readWeights(bytes: Uint8Array): Uint8Array", () => {
     code.line("const refuse = (why: string): Error =>");
     code.line("  new Error(`${NETWORK}: these are not this model's weights: ${why}. Use the .weights.bin file emitted together with this module (${WEIGHTS_BYTES} bytes).`);");
     code.line(`if (bytes.byteLength < ${HEADER_BYTES}) throw refuse(\`the file has \${bytes.byteLength} bytes, shorter than the ${HEADER_BYTES}-byte header\`);`);
@@ -320,10 +327,20 @@ export function internals(r: RuntimeSpec): Code {
     code.block("if (view.getUint32(12, true) !== WEIGHT_FLOATS || bytes.byteLength !== WEIGHTS_BYTES)", () => {
       code.line("throw refuse(`the file has ${bytes.byteLength} bytes (${view.getUint32(12, true)} floats declared), expected ${WEIGHTS_BYTES} (${WEIGHT_FLOATS} floats)`);");
     });
+    code.line(`return bytes.subarray(${HEADER_BYTES});`);
+  });
+  code.line("");
+  code.line("/** Whether the host stores numbers little-endian, as the weights file and WebAssembly memory do (all current hosts). */");
+  code.line("const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;");
+  code.line("");
+  code.line("/** The weights file's floats: its bytes as they are on a little-endian host, read one by one on another. */");
+  code.block("function floatsOf(bytes: Uint8Array): Float32Array", () => {
     code.line("const w = new Float32Array(WEIGHT_FLOATS);");
-    code.line("// A little-endian host (all current ones) takes the bytes as they are; another reads each float.");
-    code.line(`if (new Uint8Array(new Uint32Array([1]).buffer)[0] === 1) new Uint8Array(w.buffer).set(bytes.subarray(${HEADER_BYTES}));`);
-    code.line(`else for (let i = 0; i < WEIGHT_FLOATS; i++) w[i] = view.getFloat32(${HEADER_BYTES} + 4 * i, true);`);
+    code.line("if (LITTLE_ENDIAN) new Uint8Array(w.buffer).set(bytes);");
+    code.block("else", () => {
+      code.line("const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);");
+      code.line("for (let i = 0; i < WEIGHT_FLOATS; i++) w[i] = view.getFloat32(4 * i, true);");
+    });
     code.line("return w;");
   });
   if (r.embedded || r.wasm !== undefined) {
@@ -353,10 +370,73 @@ export function internals(r: RuntimeSpec): Code {
   return code;
 }
 
-/** The WebAssembly engine: the host's API, compiling WASM once, repacking the weights, instantiating. */
+/** Where each layer's weights lie in the file and in the TypeScript memory, and the functions that unpack them. */
+function weightTables(code: Code, r: RuntimeSpec): void {
+  const panels = r.weights.filter((t): t is GemmWeights => t.kind === "panels");
+  const depthwise = r.weights.filter((t): t is DepthwiseWeights => t.kind === "depthwise");
+  code.line("");
+  code.lines([
+    "// ── the weights ──",
+    "",
+    "/**",
+    " * GEMM layers (see unpackPanels): [at in the file, kernel and bias in m, n, k, nr, panel, channels, stride].",
+    " */",
+    "const GEMM_WEIGHTS: readonly (readonly number[])[] = [",
+    ...panels.map((t) => `  [${[t.at, t.kernel, t.bias, t.n, t.k, t.nr, t.panel, t.channels, t.stride].join(", ")}], // ${t.layer}`),
+    "];",
+    "/** Depthwise layers (see unpackDepthwise): [at in the file, kernel and bias in m, channels, taps]. */",
+    "const DEPTHWISE_WEIGHTS: readonly (readonly number[])[] = [",
+    ...depthwise.map((t) => `  [${[t.at, t.kernel, t.bias, t.channels, t.taps].join(", ")}], // ${t.layer}`),
+    "];",
+    "",
+    "/**",
+    " * One GEMM layer's weights, from the file's packing — panels of `panel` output channels over the",
+    " * channel count rounded up to 4, each panel its bias then one row per reduction index, zero in the",
+    " * padding channels; the reduction runs over `stride` lanes per pixel of which the first `channels`",
+    " * are real (an fc layer on a channel-padded activation) — to the TypeScript kernels': panels of `nr`",
+    " * output channels, each [k][nr] (the last panel narrower), the bias apart.",
+    " */",
+  ]);
+  code.block("function unpackPanels(w: Float32Array, m: Float32Array, t: readonly number[]): void", () => {
+    code.line("const [at, kernel, bias, n, k, nr, panel, channels, stride] = t as [number, number, number, number, number, number, number, number, number];");
+    code.line("const rows = (k / channels) * stride;");
+    code.line("const np = Math.ceil(n / 4) * 4;");
+    code.line("// Where each channel of a panel goes in m, and its step from one reduction index to the next.");
+    code.line("const to = new Int32Array(panel), step = new Int32Array(panel);");
+    code.block("for (let o0 = 0, from = at; o0 < np; o0 += panel)", () => {
+      code.line("const width = Math.min(panel, np - o0);");
+      code.line("const real = Math.min(width, n - o0);");
+      code.block("for (let j = 0; j < real; j++)", () => {
+        code.line("const o = o0 + j, p0 = o - (o % nr);");
+        code.line("to[j] = kernel + p0 * k + o - p0;");
+        code.line("step[j] = Math.min(nr, n - p0);");
+        code.line("m[bias + o] = w[from + j]!;");
+      });
+      code.line("// Row by row, so that the file is read in order.");
+      code.block("for (let row = 0; row < rows; row++)", () => {
+        code.line("const lane = row % stride;");
+        code.line("if (lane >= channels) continue;");
+        code.line("const r = ((row - lane) / stride) * channels + lane;");
+        code.line("const line = from + (1 + row) * width;");
+        code.line("for (let j = 0; j < real; j++) m[to[j]! + r * step[j]!] = w[line + j]!;");
+      });
+      code.line("from += (1 + rows) * width;");
+    });
+  });
+  code.line("");
+  code.line("/** One depthwise layer's weights: the file's [bias][taps], rows of roundUp4(channels) → m's [taps][channels] and bias. */");
+  code.block("function unpackDepthwise(w: Float32Array, m: Float32Array, t: readonly number[]): void", () => {
+    code.line("const [at, kernel, bias, channels, taps] = t as [number, number, number, number, number];");
+    code.line("const cs = Math.ceil(channels / 4) * 4;");
+    code.block("for (let c = 0; c < channels; c++)", () => {
+      code.line("m[bias + c] = w[at + c]!;");
+      code.line("for (let tap = 0; tap < taps; tap++) m[kernel + tap * channels + c] = w[at + (1 + tap) * cs + c]!;");
+    });
+  });
+}
+
+/** The WebAssembly engine: the host's API, compiling WASM once, instantiating with the file's weights. */
 function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
-  const panels = w.tensors.filter((t): t is WasmPanels => t.kind === "panels");
-  const depthwise = w.tensors.filter((t): t is WasmDepthwise => t.kind === "depthwise");
   code.line("");
   code.lines([
     "// ── the WebAssembly SIMD kernels ──",
@@ -371,23 +451,11 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
     "}",
     "const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;",
     "",
-    `/** 64 KiB pages of memory the kernels import (${group(w.pages * 65536)} bytes): packed weights, two activation buffers, input, output. */`,
+    `/** 64 KiB pages of memory the kernels import (${group(w.pages * 65536)} bytes): the weights file's floats at 0, two activation buffers, input, output. */`,
     `const WASM_PAGES = ${w.pages};`,
     "/** Byte addresses of one image's input (NHWC) and output in that memory. */",
     `const WASM_INPUT = ${w.input};`,
     `const WASM_OUTPUT = ${w.output};`,
-    "",
-    "/**",
-    " * GEMM layers' weights in WebAssembly memory, from the weights file (see packPanels):",
-    " * [at, kernel, bias, n, k, nr, panel, channels, stride].",
-    " */",
-    "const WASM_PANELS: readonly (readonly number[])[] = [",
-    ...panels.map((t) => `  [${[t.at, t.kernel, t.bias, t.n, t.k, t.nr, t.panel, t.channels, t.stride].join(", ")}], // ${t.layer}`),
-    "];",
-    "/** Depthwise layers' weights in WebAssembly memory (see packDepthwise): [at, kernel, bias, channels, taps]. */",
-    "const WASM_DEPTHWISE: readonly (readonly number[])[] = [",
-    ...depthwise.map((t) => `  [${[t.at, t.kernel, t.bias, t.channels, t.taps].join(", ")}], // ${t.layer}`),
-    "];",
     ...(r.profile
       ? ["/** The kernels' steps with their input and output byte addresses (profile()). */", `const WASM_STEPS: readonly (readonly [string, number, number])[] = [${w.steps.map((s) => `[${stringLiteral(s.name)}, ${s.input}, ${s.output}]`).join(", ")}];`]
       : []),
@@ -398,6 +466,7 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
   ]);
   code.block("function wasmBytes(): Uint8Array | string", () => {
     code.line('if (wasmApi === undefined) return "the host has no WebAssembly";');
+    code.line('if (!LITTLE_ENDIAN) return "the host is big-endian";');
     code.line("const bytes = decodeBase64(WASM);");
     code.line('return wasmApi.validate(bytes) ? bytes : "the host\'s WebAssembly has no SIMD128";');
   });
@@ -417,7 +486,7 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
   });
   code.line("");
   code.block("async function wasmModuleAsync(): Promise<{ readonly module: object } | { readonly refused: string }>", () => {
-    code.block("if (compiled === undefined || \"refused\" in compiled)", () => {
+    code.block('if (compiled === undefined || "refused" in compiled)', () => {
       code.line("const bytes = wasmBytes();");
       code.line('compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi!.compile(bytes) };');
     });
@@ -425,25 +494,25 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
   });
   code.line("");
   code.block(
-    'function wasmOrTypescript(w: Float32Array, backend: "auto" | "wasm-simd", wasm: { readonly module: object } | { readonly refused: string }): Engine',
+    'function wasmOrTypescript(weights: Uint8Array, backend: "auto" | "wasm-simd", wasm: { readonly module: object } | { readonly refused: string }): Engine',
     () => {
-      code.line('if ("module" in wasm) return wasmEngine(w, wasm.module);');
+      code.line('if ("module" in wasm) return wasmEngine(weights, wasm.module);');
       code.line('if (backend === "wasm-simd") throw new Error(`${NETWORK}: cannot run the WebAssembly SIMD kernels: ${wasm.refused}`);');
-      code.line("return typescriptEngine(w);");
+      code.line("return typescriptEngine(weights);");
     },
   );
   code.line("");
   code.lines([
     "/**",
-    " * The WebAssembly kernels with their own memory, allocated here once. V8 first runs a new module with",
-    " * its baseline compiler and optimises its functions while they run: the first few runs are slower.",
+    " * The WebAssembly kernels with their own memory, allocated here once, the weights file's floats copied",
+    " * in as they are. V8 first runs a new module with its baseline compiler and optimises its functions",
+    " * while they run: the first few runs are slower.",
     " */",
   ]);
-  code.block("function wasmEngine(w: Float32Array, module: object): Engine", () => {
+  code.block("function wasmEngine(weights: Uint8Array, module: object): Engine", () => {
     code.line("const memory = new wasmApi!.Memory({ initial: WASM_PAGES, maximum: WASM_PAGES });");
+    code.line("new Uint8Array(memory.buffer).set(weights);");
     code.line("const f = new Float32Array(memory.buffer);");
-    code.line("for (const t of WASM_PANELS) packPanels(w, f, t);");
-    code.line("for (const t of WASM_DEPTHWISE) packDepthwise(w, f, t);");
     code.line("const kernels = new wasmApi!.Instance(module, { env: { memory } }).exports;");
     code.line('const run = kernels["run"] as (batch: number) => void;');
     code.block("return", () => {
@@ -453,51 +522,5 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
       code.line("forward: () => run(1),");
       if (r.profile) code.line("layers: WASM_STEPS.map(([name, x, y]) => [name, () => (kernels[name] as (x: number, y: number) => void)(x, y)] as const),");
     }, "};");
-  });
-  code.line("");
-  code.lines([
-    "/**",
-    " * Copy a GEMM layer's weights from the file's layout — panels of `nr` output channels, each [k][nr]",
-    " * (the last panel narrower), the bias apart — to the WebAssembly kernels' — panels of `panel`",
-    " * channels over the channel count rounded up to 4, each panel its bias then one row per reduction",
-    " * index, zero in the padding channels. The kernels' reduction runs over `stride` lanes per pixel of",
-    " * which the first `channels` are real (an fc layer on a channel-padded activation); the rest stay 0.",
-    " */",
-  ]);
-  code.block("function packPanels(w: Float32Array, into: Float32Array, t: readonly number[]): void", () => {
-    code.line("const [at, kernel, bias, n, k, nr, panel, channels, stride] = t as [number, number, number, number, number, number, number, number, number];");
-    code.line("const rows = (k / channels) * stride;");
-    code.line("const np = Math.ceil(n / 4) * 4;");
-    code.line("// Where each channel of a panel starts in the file's panels, and its step from one reduction index to the next.");
-    code.line("const from = new Int32Array(panel), step = new Int32Array(panel);");
-    code.block("for (let o0 = 0, to = at; o0 < np; o0 += panel)", () => {
-      code.line("const width = Math.min(panel, np - o0);");
-      code.line("const real = Math.min(width, n - o0);");
-      code.block("for (let j = 0; j < real; j++)", () => {
-        code.line("const o = o0 + j, p0 = o - (o % nr);");
-        code.line("from[j] = kernel + p0 * k + o - p0;");
-        code.line("step[j] = Math.min(nr, n - p0);");
-        code.line("into[to + j] = w[bias + o]!;");
-      });
-      code.line("// Row by row, so that both sides are read and written in order.");
-      code.block("for (let row = 0; row < rows; row++)", () => {
-        code.line("const lane = row % stride;");
-        code.line("if (lane >= channels) continue;");
-        code.line("const r = ((row - lane) / stride) * channels + lane;");
-        code.line("const line = to + (1 + row) * width;");
-        code.line("for (let j = 0; j < real; j++) into[line + j] = w[from[j]! + r * step[j]!]!;");
-      });
-      code.line("to += (1 + rows) * width;");
-    });
-  });
-  code.line("");
-  code.line("/** Copy a depthwise layer's weights: the file's [taps][channels] and bias → [bias][taps], rows of roundUp4(channels). */");
-  code.block("function packDepthwise(w: Float32Array, into: Float32Array, t: readonly number[]): void", () => {
-    code.line("const [at, kernel, bias, channels, taps] = t as [number, number, number, number, number];");
-    code.line("const cs = Math.ceil(channels / 4) * 4;");
-    code.block("for (let c = 0; c < channels; c++)", () => {
-      code.line("into[at + c] = w[bias + c]!;");
-      code.line("for (let tap = 0; tap < taps; tap++) into[at + (1 + tap) * cs + c] = w[kernel + tap * channels + c]!;");
-    });
   });
 }

@@ -4,10 +4,11 @@
  *
  *   offset  size  field
  *   0       4     magic "MNCW"
- *   4       4     format version, u32 LE (1)
+ *   4       4     format version, u32 LE (2)
  *   8       4     layout fingerprint, u32 LE: FNV-1a of the packing layout
  *   12      4     float count F, u32 LE
- *   16      4·F   the packed weights, float32 LE, in the order the kernels read them
+ *   16      4·F   the packed weights, float32 LE: the WebAssembly kernels' weights region
+ *                 (src/emit/wasm), which the TypeScript kernels unpack (src/emit/ts/wasm.ts)
  *
  * The module refuses a file whose magic, version, fingerprint or size differ
  * from its own, so a weights file from another network (or another mnc
@@ -17,7 +18,7 @@
 import { InternalError } from "../../ir/diagnostics.js";
 
 export const MAGIC = 0x57434e4d; // "MNCW" read as u32 LE
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const HEADER_BYTES = 16;
 /** Alignment of each tensor, in floats. */
 export const ALIGN = 16;
@@ -35,9 +36,11 @@ export interface PackedTensor {
   readonly panel?: number;
 }
 
-/** Collects packed tensors at aligned offsets from `base` (the weights region of the memory). */
+/**
+ * Places the TypeScript kernels' packed tensors at aligned offsets from `base` (the weights region of
+ * their memory). Their values come from the weights file at run time (see wasm.ts).
+ */
 export class WeightPacker {
-  private readonly parts: { data: Float32Array; at: number }[] = [];
   readonly tensors: PackedTensor[] = [];
   private end = 0;
 
@@ -45,23 +48,16 @@ export class WeightPacker {
     if (base % ALIGN !== 0) throw new InternalError(`emit ts: the weights region at ${base} is not aligned`);
   }
 
-  add(data: Float32Array, what: string, panel?: number): number {
+  add(length: number, what: string, panel?: number): number {
     const at = alignUp(this.end);
-    this.parts.push({ data, at });
-    this.end = at + data.length;
-    this.tensors.push({ what, offset: this.base + at, length: data.length, ...(panel === undefined ? {} : { panel }) });
+    this.end = at + length;
+    this.tensors.push({ what, offset: this.base + at, length, ...(panel === undefined ? {} : { panel }) });
     return this.base + at;
   }
 
   /** Floats in the region (the last tensor's end, aligned). */
   get length(): number {
     return alignUp(this.end);
-  }
-
-  floats(): Float32Array {
-    const out = new Float32Array(this.length);
-    for (const p of this.parts) out.set(p.data, p.at);
-    return out;
   }
 }
 

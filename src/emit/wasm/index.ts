@@ -141,6 +141,11 @@ export function compileNetworkWasm(graph: Graph, options: WasmOptions = {}): Was
   return { wasm: m.encode(), memoryBytes: p.layout.memoryBytes, layout: p.layout };
 }
 
+/** The module's memory layout and steps, without generating its code. */
+export function wasmLayout(graph: Graph, options: WasmOptions = {}): WasmLayout {
+  return plan(graph, options).layout;
+}
+
 /** The weights region's contents: every weighted step's packed tensors at its offset (relative to layout.weights). */
 export function packWeights(graph: Graph, options: WasmOptions = {}): Float32Array {
   const p = plan(graph, options);
