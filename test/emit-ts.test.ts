@@ -555,6 +555,18 @@ describe("the WebAssembly SIMD kernels inside the module, and the TypeScript fal
     expect(typeCheck(plain.code).join("\n")).toBe("");
   }, 30_000);
 
+  it("leaves the WebAssembly kernels out of a network whose memory would pass WebAssembly's 4 GiB, saying why", async () => {
+    // Legal for mnc (no tensor above 1 GiB), but input + two activation buffers + output pass 4 GiB.
+    const big = compiled("network Big {\n  input 4096x4096x16\n  pw 16 norm=none\n  pw 16 norm=none\n  pw 16 norm=none\n}\n", { fuseBatchNorm: false });
+    const emitted = emit(big);
+    expect(emitted.kernels).toEqual({ wasm: false, why: expect.stringMatching(/^the network needs [\d,]+ bytes of memory, more than WebAssembly's 4 GiB$/) });
+    expect(emitted.code).toMatch(/^ \*   kernels +TypeScript only \(the network needs [\d,]+ bytes of memory, more than WebAssembly's 4 GiB\)$/m);
+    expect(emitted.code).not.toMatch(/^const WASM = /m);
+    expect(emitted.code).toContain("this module has no WebAssembly kernels (the network needs ");
+    // A network that fits keeps them.
+    expect(emit(compiled(readExample("mobilenet_v1.mn"), { alpha: 0.25, resolution: 96 })).kernels).toEqual({ wasm: true });
+  });
+
   it("refuses a backend it does not know", async () => {
     const emitted = emit(compiled(TINY));
     const mod = await load(emitted.code);

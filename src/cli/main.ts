@@ -18,7 +18,7 @@ import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sw
 import { VERSION } from "../version.js";
 import { writeFileAtomic, writeFilesAtomic } from "./write.js";
 import { basename } from "node:path";
-import { TsEmitOptionError, emitTypeScript } from "../emit/ts/index.js";
+import { TsEmitOptionError, emitTypeScript, type TsEmitResult } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, type Normalisation } from "./image.js";
@@ -584,6 +584,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   if (emit.dumpIr) io.out(printGraph(r.graph));
   const output = emit.output ?? defaultOutput(path, emit.target === "ts" ? ".ts" : ".onnx");
   const compiled = { graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) };
+  let kernels = "";
   if (emit.target === "onnx") {
     if (!deliver(emitOnnx(compiled, { sourceFile: path, sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout }), output, io)) return false;
   } else {
@@ -594,7 +595,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
       labels = readLabels(bytes);
     }
     const weightsPath = output.replace(/\.ts$/i, "") + ".weights.bin";
-    let module: { code: string; weights?: Uint8Array };
+    let module: TsEmitResult;
     try {
       module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(labels === undefined ? {} : { labels }) });
     } catch (e) {
@@ -602,6 +603,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
       io.err(`mnc: error: ${e.message}\n`);
       return false;
     }
+    kernels = module.kernels.wasm ? "; WebAssembly SIMD and TypeScript kernels" : `; TypeScript kernels only (${module.kernels.why})`;
     const files = [{ path: output, content: module.code }, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
     try {
       writeFilesAtomic(files);
@@ -616,7 +618,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   const t = r.costs.totals;
   const n = (x: number): string => x.toLocaleString("en-US");
   const fusion = r.certificate === undefined ? "batch-norm kept" : `batch-norm fused (max relative error ${r.certificate.maxRelativeError.toExponential(2)})`;
-  io.out(`${output}: ${g.name} α=${g.alpha} ${input.join("x")} → ${out.join("x")}, ${n(t.multAdds)} mult-adds, ${n(t.params)} params, ${fusion}\n`);
+  io.out(`${output}: ${g.name} α=${g.alpha} ${input.join("x")} → ${out.join("x")}, ${n(t.multAdds)} mult-adds, ${n(t.params)} params, ${fusion}${kernels}\n`);
   return true;
 }
 

@@ -25,7 +25,7 @@ import { MR, NR, NR_SINGLE } from "./gemm.js";
 import { size, type LayerCode } from "./layer.js";
 import { ALIASES_INPUT, emitterOf } from "./ops.js";
 import { internals, publicApi } from "./runtime.js";
-import { compileNetworkWasm, packWeights, wasmLayout } from "../wasm/index.js";
+import { compileNetworkWasm, MAX_MEMORY_PAGES, packWeights, wasmLayout } from "../wasm/index.js";
 import { weightTable } from "./wasm.js";
 import { alignUp, base64, encodeWeights, fnv1a, HEADER_BYTES, WeightPacker } from "./weights-file.js";
 
@@ -49,6 +49,8 @@ export interface TsEmitOptions {
 
 export interface TsEmitResult {
   readonly code: string;
+  /** Whether the module embeds the WebAssembly kernels, and if not, why. */
+  readonly kernels: { readonly wasm: true } | { readonly wasm: false; readonly why: string };
   /** The weights file (`OUT.weights.bin`); absent when the weights are embedded. */
   readonly weights?: Uint8Array;
 }
@@ -145,7 +147,13 @@ export function emitTypeScript(
   const fingerprint = fnv1a(layout);
   const file = encodeWeights(floats, fingerprint);
   const embedded = options.embedWeights === true;
-  const kernels = options.wasm === false ? undefined : compileNetworkWasm(graph, { maxBatch: 1 });
+  const noWasm =
+    options.wasm === false
+      ? "generated with --no-wasm"
+      : wasmPlan.memoryPages > MAX_MEMORY_PAGES
+        ? `the network needs ${group(wasmPlan.memoryBytes)} bytes of memory, more than WebAssembly's 4 GiB`
+        : undefined;
+  const kernels = noWasm !== undefined ? undefined : compileNetworkWasm(graph, { maxBatch: 1 });
   const wasm =
     kernels === undefined
       ? undefined
@@ -177,6 +185,7 @@ export function emitTypeScript(
     layers: layers.map((l) => l.name),
     profile: options.profile === true,
     ...(wasm === undefined ? {} : { wasm: wasm.spec }),
+    ...(noWasm === undefined ? {} : { noWasm }),
   } as const;
 
   const code = new Code();
@@ -200,7 +209,7 @@ export function emitTypeScript(
     [
       "kernels",
       wasm === undefined
-        ? "TypeScript only (generated with --no-wasm)"
+        ? `TypeScript only (${noWasm})`
         : `WebAssembly SIMD128 (${group(wasm.spec.bytes)} bytes, embedded) where the host supports it, else TypeScript`,
     ],
     [
@@ -269,7 +278,8 @@ export function emitTypeScript(
     code.line(`/** The weights file (${group(file.length)} bytes), base64. */`);
     code.line(`const EMBEDDED_WEIGHTS = ${wrapBase64(base64(file))};`);
   }
-  return embedded ? { code: code.text() } : { code: code.text(), weights: file };
+  const emitted = { code: code.text(), kernels: noWasm === undefined ? { wasm: true as const } : { wasm: false as const, why: noWasm } };
+  return embedded ? emitted : { ...emitted, weights: file };
 }
 
 /** The base64 text as a string literal broken into lines with `\` continuations (the value has no line breaks). */

@@ -75,8 +75,10 @@ export interface RuntimeSpec {
   readonly profile: boolean;
   /** Where each weighted layer's tensors lie in the file and in m. */
   readonly weights: readonly (GemmWeights | DepthwiseWeights)[];
-  /** The embedded WebAssembly kernels; absent with --no-wasm. */
+  /** The embedded WebAssembly kernels; absent with --no-wasm or when the network does not fit them. */
   readonly wasm?: WasmSpec;
+  /** Why there are no WebAssembly kernels (when `wasm` is absent). */
+  readonly noWasm?: string;
 }
 
 export function publicApi(r: RuntimeSpec): Code {
@@ -100,10 +102,10 @@ export function publicApi(r: RuntimeSpec): Code {
     "  /**",
     r.wasm !== undefined
       ? '   * "auto" (the default): WebAssembly SIMD where the host supports it, else TypeScript. Naming a'
-      : '   * "auto" (the default) and "typescript": the TypeScript kernels, the only ones in this module (it was',
+      : '   * "auto" (the default) and "typescript": the TypeScript kernels, the only ones in this module;',
     r.wasm !== undefined
       ? "   * backend forces it; createModel throws when the host cannot run the one named."
-      : '   * generated with --no-wasm); "wasm-simd" throws.',
+      : '   * "wasm-simd" throws.',
     "   */",
     '  readonly backend?: "auto" | Backend;',
     "}",
@@ -232,7 +234,7 @@ export function internals(r: RuntimeSpec): Code {
     });
     if (r.wasm === undefined) {
       code.block('if (backend === "wasm-simd")', () => {
-        code.line('throw new Error(`${NETWORK}: this module has no WebAssembly kernels (it was generated with --no-wasm)`);');
+        code.line(`throw new Error(\`\${NETWORK}: this module has no WebAssembly kernels (${r.noWasm ?? "it was generated without them"})\`);`);
       });
     }
     code.line("return backend;");

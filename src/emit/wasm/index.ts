@@ -127,9 +127,16 @@ export interface WasmNetwork {
   readonly layout: WasmLayout;
 }
 
-/** Build the module for a shaped, weighted graph (batch-norm fused or not). */
+/** WebAssembly's 32-bit memories hold at most 65,536 pages of 64 KiB: 4 GiB. */
+export const MAX_MEMORY_PAGES = 65536;
+
+/**
+ * Build the module for a shaped, weighted graph (batch-norm fused or not).
+ * Its memory must fit WebAssembly's 4 GiB: check wasmLayout(graph).memoryPages first.
+ */
 export function compileNetworkWasm(graph: Graph, options: WasmOptions = {}): WasmNetwork {
   const p = plan(graph, options);
+  if (p.layout.memoryPages > MAX_MEMORY_PAGES) throw new InternalError(`wasm: the network needs ${p.layout.memoryBytes} bytes of memory, more than 4 GiB`);
   const m = new ModuleWriter();
   m.importMemory("env", "memory", p.layout.memoryPages);
   const needsExp = p.layout.steps.some((s) => s.kernel === "softmax");
@@ -419,7 +426,6 @@ function plan(graph: Graph, options: WasmOptions): Plan {
   const output = align(input + maxBatch * inputBytes);
   const end = output + maxBatch * outputBytes;
   const memoryPages = Math.max(1, Math.ceil(end / PAGE_BYTES));
-  if (memoryPages > 65536) throw new InternalError(`wasm: the network needs ${end} bytes of memory, more than 4 GiB`);
   const address: Record<Region, number> = { input, output, a, b };
 
   const steps: WasmStep[] = drafts.map((d, i) => {
