@@ -413,6 +413,9 @@ describe("the generated module's API", () => {
   it("validates the batch, the input length and the output array", async () => {
     const { model } = await build(c);
     const one = inputs(128, 1);
+    expect(() => model.run([...one] as unknown as Float32Array)).toThrow(/the input must be a Float32Array of NHWC values, not an Array/);
+    expect(() => model.run(undefined as unknown as Float32Array)).toThrow(/the input must be a Float32Array of NHWC values, not undefined/);
+    expect(model.run(Float64Array.from(one) as unknown as Float32Array)).toEqual(model.run(one));
     expect(() => model.run(one, 0)).toThrow(/batch must be a positive integer, not 0/);
     expect(() => model.run(one, 1.5)).toThrow(/batch must be a positive integer/);
     expect(() => model.run(one.subarray(1))).toThrow(/the input has 127 values; a batch of 1 needs 128 \(1 × 8×8×2, NHWC\)/);

@@ -242,6 +242,9 @@ export function internals(r: RuntimeSpec): Code {
   code.line("");
   code.block("function modelOf(e: Engine): Model", () => {
     code.block("const run = (input: Float32Array, batch = 1, output?: Float32Array): Float32Array =>", () => {
+      code.block('if (!ArrayBuffer.isView(input) || typeof (input as { subarray?: unknown }).subarray !== "function")', () => {
+        code.line("throw new TypeError(`${NETWORK}: the input must be a Float32Array of NHWC values, not ${Array.isArray(input) ? \"an Array\" : typeof input}`);");
+      });
       code.block("if (!Number.isInteger(batch) || batch < 1)", () => {
         code.line("throw new RangeError(`${NETWORK}: batch must be a positive integer, not ${batch}`);");
       });
