@@ -67,7 +67,7 @@ export class TsEmitOptionError extends Error {
 const MODULE_NAMES = [
   "inputShape", "outputShape", "labels", "Label", "Prediction", "Backend", "ModelOptions", "Model", "createModel",
   "createModelAsync", "topK",
-  "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "MEMORY_FLOATS", "INPUT_AT", "OUTPUT_AT", "WEIGHTS_AT", "WEIGHT_FLOATS",
+  "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "MEMORY_FLOATS", "INPUT_AT", "OUTPUT_AT", "WEIGHT_FLOATS",
   "WEIGHTS_BYTES", "FINGERPRINT", "EMBEDDED_WEIGHTS", "Engine", "backendOf", "modelOf", "typescriptEngine",
   "bytesOf", "readWeights", "decodeBase64",
   "LITTLE_ENDIAN", "floatsOf", "GEMM_WEIGHTS", "DEPTHWISE_WEIGHTS", "unpackPanels", "unpackDepthwise",
@@ -223,9 +223,13 @@ export function emitTypeScript(
   code.line(" *");
   for (const [k, v] of rows) code.line(` *   ${k.padEnd(keyWidth)}  ${commentText(v)}`);
   code.line(" *");
-  code.line(" *   const model = createModel(" + (embedded ? "" : "weightsBytes") + ");" + (wasm === undefined ? "" : "       // or: await createModelAsync(…)"));
-  code.line(` *   const probabilities = model.run(input);   // Float32Array [1, ${outputSize}] from [1, ${H}, ${W}, ${C}]`);
-  code.line(" *   topK(probabilities, 5);                  // [{ index, probability" + (labels ? ", label" : "") + " }, …]");
+  const usage: [string, string][] = [
+    [`const model = createModel(${embedded ? "" : "weightsBytes"});`, wasm === undefined ? "" : "or: await createModelAsync(…)"],
+    ["const probabilities = model.run(input);", `Float32Array [1, ${outputSize}] from [1, ${H}, ${W}, ${C}]`],
+    ["topK(probabilities, 5);", `[{ index, probability${labels ? ", label" : ""} }, …]`],
+  ];
+  const usageWidth = Math.max(...usage.map(([c]) => c.length));
+  for (const [c, comment] of usage) code.line(` *   ${comment === "" ? c : `${c.padEnd(usageWidth)}   // ${comment}`}`);
   code.line(" *");
   if (wasm !== undefined) {
     code.line(" * The WebAssembly kernels are mnc's own, built for this network (every shape a constant); the");
