@@ -174,6 +174,13 @@ describe("mnc", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/odd\.bin: not an input for a 96x96x1 network: expected 9,216 bytes \(uint8 HWC\), 36,864 bytes \(float32 HWC\), a JPEG or a PNG; found 12 bytes/);
     expect(mnc("run", "examples/keyword_spotter.mn").status).toBe(2);
+    // Labels must name every output, as for --emit ts --labels.
+    const pixels = join(work, "grey.raw");
+    writeFileSync(pixels, new Uint8Array(96 * 96).fill(128));
+    const three = file("three-labels.txt", "a\nb\nc\n");
+    const labelled = mnc("run", "examples/keyword_spotter.mn", "--input", pixels, "--labels", three);
+    expect(labelled.status).toBe(1);
+    expect(labelled.stderr).toMatch(/^mnc: error: .*three-labels\.txt: 3 labels for 12 outputs: give exactly one label per output$/m);
   });
 
   it("weights export writes safetensors that --weights reads back", () => {

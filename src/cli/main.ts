@@ -649,6 +649,10 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
     return false;
   }
   const output = runReference(r.graph, input);
+  if (labels !== undefined && labels.length !== output.length) {
+    io.err(`mnc: error: ${run.labels}: ${labels.length} labels for ${output.length} outputs: give exactly one label per output\n`);
+    return false;
+  }
   const ranked = [...output].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
   const names = ranked.map(({ i }) => labels?.[i] ?? `class ${i}`);
   const width = Math.max(...names.map((x) => x.length));
