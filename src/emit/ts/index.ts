@@ -3,14 +3,18 @@
  * TypeScript module (no imports, no Node or DOM APIs) that runs the network,
  * plus its weights file.
  *
- *   emitTypeScript(compile(source, options), { sourceFile }) → { code, weights }
+ *   emitTypeScript(compile(source, options), { sourceFile }) → { code, kernels, weights }
  *
- * The generated module exports inputShape, outputShape, createModel(weights)
- * → Model { run, classify }, topK, and with labels a typed `labels` tuple. One
- * function per layer, named after the IR id, with every shape, stride, pad
- * and offset inlined as a constant; all floats live in one Float32Array
- * allocated by createModel (see layer.ts for the memory layout, gemm.ts and
- * depthwise.ts for the kernels, weights-file.ts for the file format).
+ * The generated module exports inputShape, outputShape, createModel(weights,
+ * { backend }) and createModelAsync → Model { backend, run, classify }, topK,
+ * and with labels a typed `labels` tuple. It carries two kernel sets for the
+ * same layers: mnc's WebAssembly SIMD kernels (src/emit/wasm, embedded as
+ * base64 unless `wasm: false`), picked once by createModel where the host
+ * runs them, and TypeScript kernels — one function per layer, named after the
+ * IR id, with every shape, stride, pad and offset inlined as a constant, all
+ * floats in one Float32Array allocated by createModel (see layer.ts for the
+ * memory layout, gemm.ts and depthwise.ts for the kernels, runtime.ts for the
+ * fixed part, wasm.ts and weights-file.ts for the one weights file both read).
  *
  * Pure and deterministic: same graph and options, same code and bytes.
  */
