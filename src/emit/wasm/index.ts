@@ -56,6 +56,7 @@ import {
   roundUp4,
   softmaxKernel,
   windowKernel,
+  type AddHelper,
   type Tuning,
 } from "./kernels.js";
 import { FunctionBody, ModuleWriter, PAGE_BYTES } from "./writer.js";
@@ -141,7 +142,7 @@ export function compileNetworkWasm(graph: Graph, options: WasmOptions = {}): Was
   m.importMemory("env", "memory", p.layout.memoryPages);
   const needsExp = p.layout.steps.some((s) => s.kernel === "softmax");
   const exp = needsExp ? m.addFunction(expFunction()) : -1;
-  const indices = p.kernels.map((k) => m.addFunction(k(exp)));
+  const indices = p.kernels.map((k) => m.addFunction(k(exp, (f) => m.addFunction(f))));
   const run = m.addFunction(runFunction(p.layout, indices));
   m.exportFunction("run", run);
   p.layout.steps.forEach((s, i) => m.exportFunction(s.name, indices[i]!));
@@ -176,7 +177,7 @@ const size = (s: Shape): number => s[0] * s[1] * s[2];
 interface Plan {
   readonly layout: WasmLayout;
   /** Per step: its kernel, given the function index of exp. */
-  readonly kernels: readonly ((exp: number) => FunctionBody)[];
+  readonly kernels: readonly ((exp: number, addHelper: AddHelper) => FunctionBody)[];
   /** Per step: its packed weights (weighted steps only). */
   readonly packs: readonly ((() => Float32Array) | undefined)[];
 }
@@ -196,7 +197,7 @@ interface Draft {
   /** GEMM kernels: the width of a full weight panel. */
   readonly panel?: number;
   /** The kernel, given the absolute weights address, the output stride and exp's index. */
-  readonly build: (weights: number, outStride: number, exp: number) => FunctionBody;
+  readonly build: (weights: number, outStride: number, exp: number, addHelper: AddHelper) => FunctionBody;
   readonly pack?: () => Float32Array;
   /** Whether the kernel can write any output stride (else roundUp4(C)). */
   readonly anyStride: boolean;
@@ -241,7 +242,7 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: PlanContext) =>
         floats: panelFloats(OC, C),
         panel: 4 * nv,
         anyStride: false,
-        build: (weights) => pointwiseKernel({ pixels: H * W, k: C, xStride, n: OC, weights, act, tuning }),
+        build: (weights, _s, _e, addHelper) => pointwiseKernel({ pixels: H * W, k: C, xStride, n: OC, weights, act, tuning }, addHelper),
         pack: () => packPointwise(w.kernel.data, OC, C, w.bias?.data, nv),
       });
       return;
@@ -301,7 +302,7 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: PlanContext) =>
       floats: panelFloats(units, k),
       panel: 4 * nv,
       anyStride: false,
-      build: (weights) => pointwiseKernel({ pixels: 1, k, xStride: k, n: units, weights, act: "linear", tuning }),
+      build: (weights, _s, _e, addHelper) => pointwiseKernel({ pixels: 1, k, xStride: k, n: units, weights, act: "linear", tuning }, addHelper),
       pack: () => packFc(w.kernel.data, units, inShape, xStride, bias, nv),
     });
   },
@@ -463,7 +464,7 @@ function plan(graph: Graph, options: WasmOptions): Plan {
   };
   return {
     layout,
-    kernels: drafts.map((d, i) => (exp: number) => d.build(weights + (weightOffsets[i] ?? 0), d.outStride, exp)),
+    kernels: drafts.map((d, i) => (exp: number, addHelper: AddHelper) => d.build(weights + (weightOffsets[i] ?? 0), d.outStride, exp, addHelper)),
     packs: drafts.map((d) => d.pack),
   };
 }

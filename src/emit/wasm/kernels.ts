@@ -34,7 +34,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation, Pads, Pair } from "../../ir/graph.js";
-import { FunctionBody, type Local } from "./writer.js";
+import { FunctionBody, type Local, type ValType } from "./writer.js";
 
 // ── tuning ─────────────────────────────────────────────────────────────────
 
@@ -259,10 +259,17 @@ export interface CopySpec {
 
 /** A kernel function under construction: the body, its two address parameters, and a few loop helpers. */
 class Kernel {
-  readonly f = new FunctionBody(["i32", "i32"]);
-  readonly x: Local = this.f.param(0);
-  readonly y: Local = this.f.param(1);
+  readonly f: FunctionBody;
+  readonly x: Local;
+  readonly y: Local;
   private readonly v128s = new Map<string, Local>();
+
+  /** Parameters: x and y first (byte addresses), then any others. */
+  constructor(params: readonly ValType[] = ["i32", "i32"]) {
+    this.f = new FunctionBody(params);
+    this.x = this.f.param(0);
+    this.y = this.f.param(1);
+  }
 
   /** A v128 local by name, allocated once per function (register names, in effect). */
   v(key: string): Local {
@@ -444,7 +451,15 @@ export function axisRuns(size: number, out: number, k: number, stride: number, b
  * pixels. Pixels left over (pixels mod mr) get one narrower tile per panel,
  * after the chunks.
  */
-export function pointwiseKernel(spec: PointwiseSpec): FunctionBody {
+/**
+ * Adds a helper function to the module being built and returns its index. A
+ * kernel's inner loops live in helpers that it calls many times per run: V8
+ * optimises a WebAssembly function only from its next call on, so a helper
+ * gets its optimised code while the first run is still going.
+ */
+export type AddHelper = (f: FunctionBody) => number;
+
+export function pointwiseKernel(spec: PointwiseSpec, addHelper: AddHelper): FunctionBody {
   const tuning = spec.tuning ?? DEFAULT_TUNING;
   const g = new Kernel();
   const { mr, nv } = gemmTile(spec.pixels, tuning);
@@ -457,27 +472,42 @@ export function pointwiseKernel(spec: PointwiseSpec): FunctionBody {
   /** The whole reduction, for a panel of v vectors (its rows start after the bias). */
   const reduction = (v: number): Segment[] => [{ x: 0, w: 16 * v, count: spec.k }];
 
+  /**
+   * sweep(x, y, w, blocks): `blocks` tiles of `rows` pixels × one panel of v vectors, the tiles
+   * one after another from x / y, the panel at w. One helper per (v, rows).
+   */
+  const sweeps = new Map<string, number>();
+  const sweep = (v: number, rows: number): number => {
+    const key = `${v}x${rows}`;
+    const known = sweeps.get(key);
+    if (known !== undefined) return known;
+    const h = new Kernel(["i32", "i32", "i32", "i32"]);
+    const w = h.f.param(2);
+    const blocks = h.f.param(3);
+    h.f.loop((top) => {
+      emitTile(h, { mr: rows, nv: v, x: h.x, xPixel: xs, w, segments: reduction(v), y: h.y, yPixel: ys, act: spec.act }, tuning);
+      h.bump(h.x, rows * xs);
+      h.bump(h.y, rows * ys);
+      h.f.localGet(blocks).i32Const(1).i32Sub().localTee(blocks).brIf(top);
+    });
+    const index = addHelper(h.f);
+    sweeps.set(key, index);
+    return index;
+  };
+
   /** Every panel over `blocks` tiles of `rows` pixels starting at xStart / yStart. */
   const panels = (xStart: Local, yStart: Local, blocks: number, rows: number): void => {
     const wp = g.pointer(spec.weights);
     const yp = g.pointer(yStart);
-    const xb = g.f.local("i32");
-    const yb = g.f.local("i32");
-    const sweep = (v: number): void => {
-      g.set(xb, xStart);
-      g.set(yb, yp);
-      g.repeat(blocks, () => {
-        emitTile(g, { mr: rows, nv: v, x: xb, xPixel: xs, w: wp, segments: reduction(v), y: yb, yPixel: ys, act: spec.act }, tuning);
-        g.bump(xb, rows * xs);
-        g.bump(yb, rows * ys);
-      });
+    const call = (v: number): void => {
+      g.f.localGet(xStart).localGet(yp).localGet(wp).i32Const(blocks).call(sweep(v, rows));
     };
     g.repeat(fullPanels, () => {
-      sweep(nv);
+      call(nv);
       g.bump(wp, 4 * (1 + spec.k) * nb);
       g.bump(yp, 4 * nb);
     });
-    if (tailNv > 0) sweep(tailNv);
+    if (tailNv > 0) call(tailNv);
   };
 
   const blocks = Math.floor(spec.pixels / mr);
