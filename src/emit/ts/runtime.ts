@@ -510,8 +510,8 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
   code.lines([
     "/**",
     " * The WebAssembly kernels with their own memory, allocated here once, the weights file's floats copied",
-    " * in as they are. V8 first runs a new module with its baseline compiler and optimises its functions",
-    " * while they run: the first few runs are slower.",
+    " * in as they are. V8 first runs a new module with its baseline compiler and optimises each function",
+    " * from its next call on: the first run is slower than the rest.",
     " */",
   ]);
   code.block("function wasmEngine(weights: Uint8Array, module: object): Engine", () => {
