@@ -35,6 +35,10 @@ export interface CompileOptions extends BuildOptions, Omit<PassOptions, "weightS
   readonly weightsFile?: string;
   /** Fold batch-norm into the convolutions (default true). */
   readonly fuseBatchNorm?: boolean;
+  /** Class names, one per output of the last layer (checked here; the TypeScript emitter and `mnc run` use them). */
+  readonly labels?: readonly string[];
+  /** The labels' file name, for messages. */
+  readonly labelsFile?: string;
 }
 
 export interface CheckResult {
@@ -90,7 +94,7 @@ export function analyze(source: string, options: CompileOptions = {}): AnalyzeRe
 export function compile(source: string, options: CompileOptions = {}): CompileResult {
   const analyzed = analyze(source, options);
   if (analyzed.graph === undefined || analyzed.costs === undefined) return analyzed;
-  const diagnostics: Diagnostic[] = [...analyzed.diagnostics, ...checkMemoryLimits(analyzed.costs)];
+  const diagnostics: Diagnostic[] = [...analyzed.diagnostics, ...checkMemoryLimits(analyzed.costs), ...checkLabels(analyzed.graph, options)];
   if (hasErrors(diagnostics)) return { diagnostics };
   let weights: WeightSource | undefined;
   if (options.weights !== undefined) {
@@ -112,6 +116,15 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   const certificate = certifyFusion(unfused, fused, options.seed ?? DEFAULT_SEED, diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics };
   return { graph: fused, unfused, costs: analyzed.costs, certificate, diagnostics };
+}
+
+/** Labels, when given, name each output of the last layer once. */
+function checkLabels(graph: Graph, options: CompileOptions): Diagnostic[] {
+  if (options.labels === undefined) return [];
+  const last = graph.nodes[graph.nodes.length - 1]!;
+  const outputs = last.shape === undefined ? 0 : last.shape[0] * last.shape[1] * last.shape[2];
+  if (options.labels.length === outputs) return [];
+  return [error("labelCount", undefined, options.labelsFile, options.labels.length, outputs, last.id)];
 }
 
 /** The cost report of one network (every format prints this). */

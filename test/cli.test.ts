@@ -180,7 +180,7 @@ describe("mnc", () => {
     const three = file("three-labels.txt", "a\nb\nc\n");
     const labelled = mnc("run", "examples/keyword_spotter.mn", "--input", pixels, "--labels", three);
     expect(labelled.status).toBe(1);
-    expect(labelled.stderr).toMatch(/^mnc: error: .*three-labels\.txt: 3 labels for 12 outputs: give exactly one label per output$/m);
+    expect(labelled.stderr).toMatch(/^mnc: error MN5001: 3 labels for the 12 outputs of 'softmax_0' \(.*three-labels\.txt\): give exactly one label per output, one per line$/m);
   });
 
   it("weights export writes safetensors that --weights reads back", () => {
@@ -219,7 +219,7 @@ describe("mnc", () => {
     const labels = file("three.txt", "a\nb\nc\n");
     const wrong = mnc("compile", "examples/keyword_spotter.mn", "--emit", "ts", "--labels", labels, "-o", join(work, "labelled.ts"));
     expect(wrong.status).toBe(1);
-    expect(wrong.stderr).toMatch(/^mnc: error: 3 labels for 12 outputs/);
+    expect(wrong.stderr).toMatch(/^mnc: error MN5001: 3 labels for the 12 outputs of 'softmax_0' \(.*three\.txt\)/);
     expect(existsSync(join(work, "labelled.ts"))).toBe(false);
     expect(mnc("compile", "examples/keyword_spotter.mn", "--labels", labels).status).toBe(2);
   }, 60_000);

@@ -18,6 +18,7 @@ function flags(options: NonNullable<(typeof Messages)[keyof typeof Messages]["ex
   if (options.rho !== undefined) parts.push(`--rho ${options.rho}`);
   if (options.budgets?.multAdds !== undefined) parts.push(`--max-mult-adds ${options.budgets.multAdds}`);
   if (options.budgets?.params !== undefined) parts.push(`--max-params ${options.budgets.params}`);
+  if (options.labels !== undefined) parts.push(`--labels labels.txt (${options.labels.length} lines: ${options.labels.join(", ")})`);
   if (options.weights !== undefined) {
     const w = options.weights;
     parts.push("tflite" in w ? `--weights ${w.tflite}.tflite` : "bytes" in w ? "--weights w.bin" : `--weights w.safetensors (${w.tensors.map((t) => `${t.name} [${t.shape.join(", ")}]`).join(", ")})`);

@@ -47,7 +47,8 @@ export function codeBlocks(markdown: string): string[] {
 
 /** Compile options for a catalogue example: weight files are built here from their description. */
 export function exampleOptions(example: CatalogueExample): CompileOptions {
-  const { weights, ...rest } = example.options ?? {};
+  const { weights, ...options } = example.options ?? {};
+  const rest = options.labels === undefined ? options : { ...options, labelsFile: "labels.txt" };
   if (weights === undefined) return rest;
   if ("bytes" in weights) return { ...rest, weights: new TextEncoder().encode(weights.bytes), weightsFile: "w.bin" };
   if ("tflite" in weights) {

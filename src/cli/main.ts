@@ -18,7 +18,7 @@ import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sw
 import { VERSION } from "../version.js";
 import { writeFileAtomic, writeFilesAtomic } from "./write.js";
 import { basename } from "node:path";
-import { TsEmitOptionError, emitTypeScript, type TsEmitResult } from "../emit/ts/index.js";
+import { emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, type Normalisation } from "./image.js";
@@ -579,7 +579,13 @@ export function defaultOutput(path: string, extension: string): string {
 }
 
 function runCompile(path: string, text: string, options: CompileOptions, emit: EmitOptions, io: Io): boolean {
-  const r = compile(text, { ...options, file: path });
+  let labels: string[] | undefined;
+  if (emit.labels !== undefined) {
+    const bytes = readBinary(emit.labels, "labels", io);
+    if (bytes === undefined) return false;
+    labels = readLabels(bytes);
+  }
+  const r = compile(text, { ...options, file: path, ...(labels === undefined ? {} : { labels, labelsFile: emit.labels }) });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
   if (emit.dumpIr) io.out(printGraph(r.graph));
   const output = emit.output ?? defaultOutput(path, emit.target === "ts" ? ".ts" : ".onnx");
@@ -588,21 +594,9 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   if (emit.target === "onnx") {
     if (!deliver(emitOnnx(compiled, { sourceFile: path, sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout }), output, io)) return false;
   } else {
-    let labels: string[] | undefined;
-    if (emit.labels !== undefined) {
-      const bytes = readBinary(emit.labels, "labels", io);
-      if (bytes === undefined) return false;
-      labels = readLabels(bytes);
-    }
     const weightsPath = output.replace(/\.ts$/i, "") + ".weights.bin";
-    let module: TsEmitResult;
-    try {
-      module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(labels === undefined ? {} : { labels }) });
-    } catch (e) {
-      if (!(e instanceof TsEmitOptionError)) throw e;
-      io.err(`mnc: error: ${e.message}\n`);
-      return false;
-    }
+    // compile() has checked the labels against the outputs (MN5001).
+    const module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(labels === undefined ? {} : { labels }) });
     kernels = module.kernels.wasm ? "; WebAssembly SIMD and TypeScript kernels" : `; TypeScript kernels only (${module.kernels.why})`;
     const files = [{ path: output, content: module.code }, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
     try {
@@ -630,16 +624,16 @@ interface RunOptions {
 }
 
 function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {
-  const r = compile(text, { ...options, file: path });
-  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined) return false;
-  const bytes = readBinary(run.input, "input", io);
-  if (bytes === undefined) return false;
   let labels: string[] | undefined;
   if (run.labels !== undefined) {
     const labelBytes = readBinary(run.labels, "labels", io);
     if (labelBytes === undefined) return false;
     labels = readLabels(labelBytes);
   }
+  const r = compile(text, { ...options, file: path, ...(labels === undefined ? {} : { labels, labelsFile: run.labels }) });
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined) return false;
+  const bytes = readBinary(run.input, "input", io);
+  if (bytes === undefined) return false;
   let input: Float32Array;
   try {
     input = loadInput(bytes, r.graph.nodes[0]!.shape!, run.normalisation);
@@ -649,10 +643,6 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
     return false;
   }
   const output = runReference(r.graph, input);
-  if (labels !== undefined && labels.length !== output.length) {
-    io.err(`mnc: error: ${run.labels}: ${labels.length} labels for ${output.length} outputs: give exactly one label per output\n`);
-    return false;
-  }
   const ranked = [...output].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
   const names = ranked.map(({ i }) => labels?.[i] ?? `class ${i}`);
   const width = Math.max(...names.map((x) => x.length));

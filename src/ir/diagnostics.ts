@@ -39,6 +39,8 @@ export interface CatalogueExample {
     readonly set?: Readonly<Record<string, string>>;
     readonly network?: string;
     readonly budgets?: { readonly multAdds?: number; readonly params?: number };
+    /** Class names, one per output (`--labels FILE`, one per line). */
+    readonly labels?: readonly string[];
     /** A weight file for the example: raw bytes, safetensors tensors (filled with `value`, default 0.5), or the shared trained TFLite model. */
     readonly weights?: { readonly bytes: string } | { readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly value?: number }[] } | { readonly tflite: string };
   };
@@ -233,6 +235,12 @@ export const Messages = {
   weightNotFinite: entry("MN4008", "a weight that is NaN or infinite",
     (layer: string, tensor: string, index: number) => `'${layer}': ${tensor} holds a value that is not a finite number (element ${index})`,
     { source: "network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [4, 3, 1, 1], value: Infinity }, { name: "pw_0.bias", shape: [4] }] } } }),
+
+  // ── MN5xxx output ────────────────────────────────────────────────────────
+  labelCount: entry("MN5001", "class labels that do not name every output, one each",
+    (file: string | undefined, labels: number, outputs: number, layer: string) =>
+      `${labels} label${labels === 1 ? "" : "s"} for the ${outputs} outputs of ${q(layer)}${file === undefined ? "" : ` (${file})`}: give exactly one label per output, one per line`,
+    { source: "network N {\n  input 8x8x3\n  pw 4\n  avgpool global\n  fc 3\n}\n", options: { labels: ["cat", "dog"] } }),
 } as const;
 
 export type MessageKey = keyof typeof Messages;
