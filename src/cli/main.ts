@@ -500,11 +500,17 @@ function readBinary(path: string, what: string, io: Io): Uint8Array | undefined 
   }
 }
 
-/** Class names, one per line (a trailing empty line is ignored). */
-function readLabels(bytes: Uint8Array): string[] {
+/**
+ * `--labels PATH` as compile options: class names, one per line (a trailing empty line is ignored),
+ * which compile() checks against the outputs. Undefined when the file cannot be read (said on io).
+ */
+function labelOptions(path: string | undefined, io: Io): { labels?: string[]; labelsFile?: string } | undefined {
+  if (path === undefined) return {};
+  const bytes = readBinary(path, "labels", io);
+  if (bytes === undefined) return undefined;
   const labels = new TextDecoder().decode(bytes).split(/\r?\n/);
   if (labels.at(-1) === "") labels.pop();
-  return labels;
+  return { labels, labelsFile: path };
 }
 
 /** Print diagnostics; true when none is an error. */
@@ -579,13 +585,9 @@ export function defaultOutput(path: string, extension: string): string {
 }
 
 function runCompile(path: string, text: string, options: CompileOptions, emit: EmitOptions, io: Io): boolean {
-  let labels: string[] | undefined;
-  if (emit.labels !== undefined) {
-    const bytes = readBinary(emit.labels, "labels", io);
-    if (bytes === undefined) return false;
-    labels = readLabels(bytes);
-  }
-  const r = compile(text, { ...options, file: path, ...(labels === undefined ? {} : { labels, labelsFile: emit.labels }) });
+  const named = labelOptions(emit.labels, io);
+  if (named === undefined) return false;
+  const r = compile(text, { ...options, file: path, ...named });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
   if (emit.dumpIr) io.out(printGraph(r.graph));
   const output = emit.output ?? defaultOutput(path, emit.target === "ts" ? ".ts" : ".onnx");
@@ -596,7 +598,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   } else {
     const weightsPath = output.replace(/\.ts$/i, "") + ".weights.bin";
     // compile() has checked the labels against the outputs (MN5001).
-    const module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(labels === undefined ? {} : { labels }) });
+    const module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(named.labels === undefined ? {} : { labels: named.labels }) });
     kernels = module.kernels.wasm ? "; WebAssembly SIMD and TypeScript kernels" : `; TypeScript kernels only (${module.kernels.why})`;
     const files = [{ path: output, content: module.code }, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
     try {
@@ -624,13 +626,9 @@ interface RunOptions {
 }
 
 function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {
-  let labels: string[] | undefined;
-  if (run.labels !== undefined) {
-    const labelBytes = readBinary(run.labels, "labels", io);
-    if (labelBytes === undefined) return false;
-    labels = readLabels(labelBytes);
-  }
-  const r = compile(text, { ...options, file: path, ...(labels === undefined ? {} : { labels, labelsFile: run.labels }) });
+  const named = labelOptions(run.labels, io);
+  if (named === undefined) return false;
+  const r = compile(text, { ...options, file: path, ...named });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined) return false;
   const bytes = readBinary(run.input, "input", io);
   if (bytes === undefined) return false;
@@ -644,7 +642,7 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
   }
   const output = runReference(r.graph, input);
   const ranked = [...output].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
-  const names = ranked.map(({ i }) => labels?.[i] ?? `class ${i}`);
+  const names = ranked.map(({ i }) => named.labels?.[i] ?? `class ${i}`);
   const width = Math.max(...names.map((x) => x.length));
   io.out(`${run.input}: ${r.graph.name}\n`);
   ranked.forEach(({ p, i }, k) => io.out(`  ${String(k + 1).padStart(2)}. ${names[k]!.padEnd(width)}  ${p.toFixed(4)}  (${i})\n`));
