@@ -48,8 +48,8 @@ describe("scale-width (α)", () => {
   });
 
   it("offers TF-Slim's and MobileNetV2's rounding rules as options", () => {
-    expect([roundChannels(32, 0.1, "floor"), roundChannels(32, 0.1, "min8"), roundChannels(32, 0.1, "div8")]).toEqual([3, 8, 8]);
-    expect([roundChannels(100, 0.75, "floor"), roundChannels(100, 0.75, "div8")]).toEqual([75, 72]);
+    expect([roundChannels(32 * 0.1, "floor"), roundChannels(32 * 0.1, "min8"), roundChannels(32 * 0.1, "div8")]).toEqual([3, 8, 8]);
+    expect([roundChannels(100 * 0.75, "floor"), roundChannels(100 * 0.75, "div8")]).toEqual([75, 72]);
     // For MobileNetV1 at the paper's α values all three agree.
     for (const alpha of [1, 0.75, 0.5, 0.25]) {
       const totals = (["floor", "min8", "div8"] as const).map((r) => compileOk(readExample("mobilenet_v1.mn"), { alpha, widthRounding: r }).costs.totals.multAdds);

@@ -8,13 +8,19 @@
  * Conv2d_0 … Conv2d_13); layers without weights are numbered per op
  * (`avgpool_0`, `softmax_0`), so adding a pooling layer never renames a
  * weight. A call of a user block is one numbered layer whose inner layers are
- * named inside it: `dws_1.dw_0`, `dws_1.pw_1`.
+ * named inside it: `dws_1.dw_0`, `dws_1.pw_1`; so is a `residual { … }`
+ * (`res_4.pw_0`, …, `res_4.add`) and a bottleneck (`bneck_3.expand`, `.dw`,
+ * `.se.squeeze`, `.project`, `.add`).
+ *
+ * Every node reads the current tensor (the node before it) unless its op
+ * names other inputs: a residual's add reads the tensor from before the
+ * body and the body's last, an SE's multiply the tensor and its gate.
  */
 import type * as A from "../parser/ast.js";
-import { BUILTINS, DEFAULTABLE, STRUCTURAL, nodeCount, type Builtin, type NodeDraft } from "./builtins.js";
+import { BUILTINS, DEFAULTABLE, STRUCTURAL, type Builtin, type NodeDraft } from "./builtins.js";
 import { error, errorWith, type Diagnostic } from "./diagnostics.js";
 import { Evaluator, MAX_SIZE, describeValue, type BuildValue, type Env } from "./evaluate.js";
-import type { Graph, Node, Shape, Value } from "./graph.js";
+import { WIDTH_ROUNDINGS, type Graph, type Node, type Shape, type Value, type WidthRounding } from "./graph.js";
 import type { Span } from "./span.js";
 import { didYouMean } from "./suggest.js";
 
@@ -72,6 +78,7 @@ class Builder {
   private input: { shape: Shape; span: Span } | undefined;
   private missingInputReported = false;
   private width: { value: number; span: Span } | undefined;
+  private rounding: WidthRounding | undefined;
 
   constructor(
     private readonly file: A.SourceFile,
@@ -122,9 +129,11 @@ class Builder {
       name: network.name.name,
       span: network.span,
       alpha,
+      rounding: this.rounding ?? "floor",
       ...(alphaSpan === undefined ? {} : { alphaSpan }),
       params,
       nodes: this.nodes,
+      outputs: [this.last!],
     };
     return this.result(graph);
   }
@@ -320,6 +329,9 @@ class Builder {
       case "repeat":
         this.repeatStatement(s, scope);
         return scope;
+      case "residual":
+        this.residualStatement(s, scope);
+        return scope;
     }
     const builtin = BUILTINS.get(name);
     if (builtin !== undefined) {
@@ -369,10 +381,21 @@ class Builder {
   }
 
   private widthStatement(s: A.Statement, scope: Scope): Scope {
-    const bound = this.bind("width", s, [{ name: "alpha", positional: true, required: true }]);
+    const bound = this.bind("width", s, [
+      { name: "alpha", positional: true, required: true },
+      { name: "rounding", positional: false, required: false },
+    ]);
     const expr = bound?.get("alpha");
     const value = expr === undefined ? undefined : this.ev.number(expr, scope.env, "a width multiplier");
     const valid = value !== undefined && expr !== undefined && this.positiveWidth(value, expr.span);
+    const roundingExpr = bound?.get("rounding");
+    if (roundingExpr !== undefined && s.body !== undefined) {
+      this.diagnostics.push(
+        error("misplacedStatement", roundingExpr.span, "rounding", "applies to the whole network: give it on the network's 'width A rounding=R', not on a region"),
+      );
+      return scope;
+    }
+    const rounding = roundingExpr === undefined ? undefined : this.ev.word(roundingExpr, scope.env, "rounding", WIDTH_ROUNDINGS);
     if (s.body !== undefined) {
       // A region: its layers get this multiplier on top of the network's α.
       const inner: Scope = { ...scope, widthScale: scope.widthScale * (valid ? value : 1), level: "nested" };
@@ -389,6 +412,7 @@ class Builder {
       this.diagnostics.push(errorWith("duplicateWidth", s.span, [{ message: "the width is set here", span: this.width.span }]));
     } else if (valid) {
       this.width = { value, span: s.span };
+      if (rounding !== undefined) this.rounding = rounding;
     }
     return scope;
   }
@@ -445,6 +469,31 @@ class Builder {
     for (let i = 0; i < iterations; i++) this.statements(s.body.statements, inner);
   }
 
+  /** `residual { … }`: the body, then the tensor from before it added to the body's result. */
+  private residualStatement(s: A.Statement, scope: Scope): void {
+    if (this.bind("residual", s, []) === undefined) return;
+    if (s.body === undefined) {
+      this.diagnostics.push(error("unexpectedBody", s.name.span, "residual", true));
+      return;
+    }
+    const x = this.last;
+    const id = this.nextId(scope.ns, "res", this.hasWeights(s.body.statements));
+    const ns: Namespace = { prefix: `${id}.`, weighted: 0, counts: new Map() };
+    const before = this.diagnostics.length;
+    this.statements(s.body.statements, { ...scope, ns, level: "nested" });
+    if (x === undefined || this.diagnostics.length > before) return;
+    if (this.last === x) {
+      this.diagnostics.push(error("emptyResidual", s.span));
+      return;
+    }
+    this.append([{ op: "add", id: `${id}.add`, span: s.span, origin: "residual", inputs: [x, this.last!], attrs: { when: "always" } }], s);
+  }
+
+  /** Do these statements make any layer with weights? */
+  private hasWeights(statements: readonly A.Statement[]): boolean {
+    return [...this.walk(statements)].some((t) => BUILTINS.get(t.name.name)?.weighted === true || this.weightedBlocks.has(t.name.name));
+  }
+
   private builtinStatement(builtin: Builtin, s: A.Statement, scope: Scope): void {
     const params = builtin.params.map((p) => ({ name: p.name, positional: p.positional, required: p.default === undefined }));
     const bound = this.bind(builtin.name, s, params);
@@ -462,7 +511,11 @@ class Builder {
     }
     if (!ok) return;
     const id = this.nextId(scope.ns, builtin.prefix, builtin.weighted);
-    this.append(builtin.lower(args, { id, span: s.span, origin: builtin.name, widthScale: scope.widthScale }), s);
+    if (this.last === undefined) {
+      this.append([], s);
+      return;
+    }
+    this.append(builtin.lower(args, { id, span: s.span, origin: builtin.name, widthScale: scope.widthScale, input: this.last }), s);
   }
 
   private blockCall(block: A.Declaration, s: A.Statement, scope: Scope): void {
@@ -544,21 +597,26 @@ class Builder {
     return `${ns.prefix}${prefix}_${n}`;
   }
 
-  /** Link drafts into the chain of nodes. */
+  /** Add drafts to the graph, each reading the node before it unless it names its inputs. */
   private append(drafts: NodeDraft[], s: A.Statement): void {
+    if (drafts.length === 0) this.requireInput(s);
     for (const d of drafts) {
       if (d.op !== "input" && this.input === undefined) {
-        if (!this.missingInputReported) {
-          const network = this.file.declarations.find((x) => x.kind === "network" && x.span.start <= s.span.start && s.span.end <= x.span.end);
-          this.diagnostics.push(error("missingInput", s.span, network?.name.name ?? "?"));
-          this.missingInputReported = true;
-        }
+        this.requireInput(s);
         return;
       }
       if (this.nodes.length >= this.limit) throw this.abort(error("expansionLimit", s.span, this.limit));
-      this.nodes.push({ ...d, inputs: this.last === undefined ? [] : [this.last] } as Node);
+      this.nodes.push({ ...d, inputs: d.inputs ?? (this.last === undefined ? [] : [this.last]) } as Node);
       this.last = d.id;
     }
+  }
+
+  /** Report, once, a layer that comes before the network's input. */
+  private requireInput(s: A.Statement): void {
+    if (this.input !== undefined || this.missingInputReported) return;
+    const network = this.file.declarations.find((x) => x.kind === "network" && x.span.start <= s.span.start && s.span.end <= x.span.end);
+    this.diagnostics.push(error("missingInput", s.span, network?.name.name ?? "?"));
+    this.missingInputReported = true;
   }
 
   /**
@@ -572,8 +630,9 @@ class Builder {
     for (const s of statements) {
       const name = s.name.name;
       const builtin = BUILTINS.get(name);
-      if (builtin !== undefined) total += nodeCount(builtin);
+      if (builtin !== undefined) total += builtin.nodes;
       else if (name === "width" && s.body !== undefined) total += this.measure(s.body.statements, scope);
+      else if (name === "residual" && s.body !== undefined) total += 1 + this.measure(s.body.statements, scope);
       else if (name === "repeat" && s.body !== undefined) {
         const countArg = s.args[0];
         const n = countArg === undefined ? undefined : quiet.number(countArg.value, scope.env, "count");
@@ -605,5 +664,5 @@ function parseSetValue(text: string): BuildValue | undefined {
 }
 
 function toValue(v: BuildValue): Value {
-  return v.kind === "word" ? { kind: "word", word: v.word } : v;
+  return v.kind === "word" ? { kind: "word", word: v.word } : v.kind === "number" ? { kind: "number", value: v.value } : v;
 }

@@ -1,7 +1,7 @@
 /**
  * The built-in layer statements of `.mn` — `conv`, `dw`, `pw`, `separable`,
- * `avgpool`, `maxpool`, `fc`, `softmax`, `dropout` — with their arguments and
- * how each lowers to IR nodes. The grammar knows none of these names; the
+ * `bottleneck`, `se`, `avgpool`, `maxpool`, `fc`, `softmax`, `dropout` — with
+ * their arguments and how each lowers to IR nodes. The grammar knows none of these names; the
  * builder looks them up here, then among the user's blocks.
  */
 import type { Expr } from "../parser/ast.js";
@@ -12,16 +12,21 @@ import {
   NORMS,
   PADDINGS,
   type Activation,
+  type AlphaMode,
   type Node,
   type Norm,
   type Padding,
   type Pair,
+  type Ratio,
   type WidthRule,
 } from "./graph.js";
 import type { Span } from "./span.js";
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** A node before the builder links it to its input. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> & { readonly inputs?: readonly string[] } : never;
+/**
+ * A node before the builder links it: without `inputs` it reads the node
+ * before it (the current tensor); with them, exactly those.
+ */
 export type NodeDraft = DistributiveOmit<Node, "inputs">;
 
 type Reader<T> = (ev: Evaluator, expr: Expr, env: Env, what: string) => T | undefined;
@@ -44,6 +49,8 @@ export interface LowerContext {
   readonly origin: string;
   /** Product of the enclosing `width A { … }` regions. */
   readonly widthScale: number;
+  /** The id of the current tensor, which the statement reads. */
+  readonly input: string;
 }
 
 export interface Builtin {
@@ -52,6 +59,8 @@ export interface Builtin {
   readonly prefix: string;
   /** Does it carry weights (and so take a number in the layer sequence)? */
   readonly weighted: boolean;
+  /** The most nodes one statement lowers to (to measure an expansion before doing it). */
+  readonly nodes: number;
   readonly params: readonly BuiltinParam[];
   lower(args: Readonly<Record<string, unknown>>, ctx: LowerContext): NodeDraft[];
 }
@@ -79,10 +88,14 @@ const rate: Reader<number> = (ev, e, env, what) => {
   return v;
 };
 
-/** `width=fixed` exempts a layer from α; `width=0.5` narrows it further. */
-const width: Reader<"fixed" | number> = (ev, e, env, what) => {
+const ratio: Reader<Ratio> = (ev, e, env, what) => ev.ratio(e, env, what);
+const gate: Reader<Activation> = (ev, e, env) => ev.word(e, env, "gate", SE_GATES);
+const SE_GATES: readonly Activation[] = ["hsigmoid", "sigmoid"];
+
+/** `width=fixed` exempts a layer from α, `width=grow` lets only an α above 1 apply; `width=0.5` narrows it further. */
+const width: Reader<Exclude<AlphaMode, "scaled"> | number> = (ev, e, env, what) => {
   const v = ev.evaluate(e, env);
-  if (v?.kind === "word" && v.word === "fixed") return "fixed";
+  if (v?.kind === "word" && (v.word === "fixed" || v.word === "grow")) return v.word;
   if (v === undefined) return undefined;
   const n = ev.number(e, env, what);
   if (n === undefined) return undefined;
@@ -110,9 +123,11 @@ const fromDefaults = (name: string, read: Reader<unknown>, dflt: unknown): Built
 const stride = named("stride", pair, [1, 1] as Pair);
 const convOptions = [fromDefaults("act", act, "relu"), fromDefaults("norm", norm, "batchnorm"), fromDefaults("pad", pad, "same")];
 const widthOption = named("width", width, 1);
+/** An optional named argument with no default value: absent is null. */
+const optional = (name: string, read: Reader<unknown>): BuiltinParam => named(name, read, null);
 
 function widthRule(option: unknown, regionScale: number): WidthRule {
-  return option === "fixed" ? { scale: regionScale, fixed: true } : { scale: regionScale * (option as number), fixed: false };
+  return typeof option === "number" ? { scale: regionScale * option, alpha: "scaled" } : { scale: regionScale, alpha: option as AlphaMode };
 }
 
 interface ConvArgs {
@@ -122,7 +137,7 @@ interface ConvArgs {
   act: Activation;
   norm: Norm;
   pad: Padding;
-  width: "fixed" | number;
+  width: "fixed" | "grow" | number;
 }
 
 function convDraft(id: string, a: ConvArgs, ctx: LowerContext): NodeDraft {
@@ -135,13 +150,70 @@ function convDraft(id: string, a: ConvArgs, ctx: LowerContext): NodeDraft {
       kernel: a.kernel,
       stride: a.stride,
       padding: a.pad,
-      filters: a.filters,
+      size: { kind: "filters", filters: a.filters, width: widthRule(a.width, ctx.widthScale) },
       channels: a.filters,
-      width: widthRule(a.width, ctx.widthScale),
       norm: a.norm,
       act: a.act,
     },
   };
+}
+
+/** A 1x1 convolution whose channels are a multiple of another tensor's (expansion, SE squeeze and excite). */
+function ratioDraft(id: string, of: string, r: Ratio, rounded: boolean, conv: { act: Activation; norm: Norm }, ctx: LowerContext): NodeDraft {
+  return {
+    op: "conv",
+    id,
+    span: ctx.span,
+    origin: ctx.origin,
+    attrs: {
+      kernel: [1, 1],
+      stride: [1, 1],
+      padding: "same",
+      size: { kind: "ratio", of, ratio: r, rounded },
+      channels: 0,
+      norm: conv.norm,
+      act: conv.act,
+    },
+  };
+}
+
+/**
+ * Squeeze-and-excitation of the tensor `of`: global average pool, 1x1 conv
+ * with bias to R·C (rounded by the network's rule) + ReLU, 1x1 conv with bias
+ * back to C + the gate, then the tensor times the gate, channel by channel.
+ */
+function seDrafts(prefix: string, of: string, r: Ratio, gateAct: Activation, ctx: LowerContext): NodeDraft[] {
+  const pool = `${prefix}.pool`;
+  return [
+    { op: "avgpool", id: pool, span: ctx.span, origin: ctx.origin, inputs: [of], attrs: { kernel: "global", stride: "kernel", padding: "valid" } },
+    ratioDraft(`${prefix}.squeeze`, of, r, true, { act: "relu", norm: "none" }, ctx),
+    ratioDraft(`${prefix}.excite`, of, { num: 1, den: 1 }, false, { act: gateAct, norm: "none" }, ctx),
+    { op: "mul", id: `${prefix}.scale`, span: ctx.span, origin: ctx.origin, inputs: [of, `${prefix}.excite`], attrs: {} },
+  ];
+}
+
+interface BottleneckArgs extends ConvArgs {
+  expand: Ratio;
+  se: Ratio | null;
+}
+
+/**
+ * The inverted residual block: expansion `pw` to T × the input's channels
+ * (left out when T = 1), depthwise with the stride, SE when asked, a linear
+ * projection to N, and the input added back when the stride is 1 (kept by
+ * scale-width only if the widths then agree).
+ */
+function bottleneckDrafts(a: BottleneckArgs, ctx: LowerContext): NodeDraft[] {
+  const id = ctx.id;
+  const drafts: NodeDraft[] = [];
+  if (a.expand.num !== a.expand.den) drafts.push(ratioDraft(`${id}.expand`, ctx.input, a.expand, true, a, ctx));
+  drafts.push(dwDraft(`${id}.dw`, a, ctx));
+  if (a.se !== null) drafts.push(...seDrafts(`${id}.se`, `${id}.dw`, a.se, "hsigmoid", ctx));
+  drafts.push(convDraft(`${id}.project`, { ...a, kernel: [1, 1], stride: [1, 1], act: "linear" }, ctx));
+  if (a.stride[0] === 1 && a.stride[1] === 1) {
+    drafts.push({ op: "add", id: `${id}.add`, span: ctx.span, origin: ctx.origin, inputs: [ctx.input, `${id}.project`], attrs: { when: "channels-match" } });
+  }
+  return drafts;
 }
 
 function dwDraft(id: string, a: Omit<ConvArgs, "filters" | "width">, ctx: LowerContext): NodeDraft {
@@ -159,6 +231,7 @@ function pool(kind: "avgpool" | "maxpool", allowGlobal: boolean): Builtin {
     name: kind,
     prefix: kind,
     weighted: false,
+    nodes: 1,
     params: [positional("kernel", allowGlobal ? poolKernel : pair), named("stride", pair, "kernel"), named("pad", pad, "valid")],
     lower: (a, ctx) => [
       {
@@ -178,6 +251,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
       {
         name: "conv",
         prefix: "conv",
+        nodes: 1,
         weighted: true,
         params: [positional("kernel", pair), positional("filters", count), stride, ...convOptions, widthOption],
         lower: (a, ctx) => [convDraft(ctx.id, a as unknown as ConvArgs, ctx)],
@@ -185,6 +259,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
       {
         name: "dw",
         prefix: "dw",
+        nodes: 1,
         weighted: true,
         params: [positional("kernel", pair), stride, ...convOptions],
         lower: (a, ctx) => [dwDraft(ctx.id, a as unknown as ConvArgs, ctx)],
@@ -192,6 +267,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
       {
         name: "pw",
         prefix: "pw",
+        nodes: 1,
         weighted: true,
         params: [positional("filters", count), stride, ...convOptions, widthOption],
         lower: (a, ctx) => [convDraft(ctx.id, { ...(a as unknown as ConvArgs), kernel: [1, 1] }, ctx)],
@@ -199,6 +275,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
       {
         name: "separable",
         prefix: "sep",
+        nodes: 2,
         weighted: true,
         params: [positional("filters", count), stride, named("kernel", pair, [3, 3] as Pair), ...convOptions, widthOption],
         lower: (a, ctx) => {
@@ -209,11 +286,36 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
           ];
         },
       },
+      {
+        name: "bottleneck",
+        prefix: "bneck",
+        nodes: 8,
+        weighted: true,
+        params: [
+          positional("filters", count),
+          named("expand", ratio, { num: 6, den: 1 } satisfies Ratio),
+          stride,
+          named("kernel", pair, [3, 3] as Pair),
+          optional("se", ratio),
+          ...convOptions,
+          widthOption,
+        ],
+        lower: (a, ctx) => bottleneckDrafts(a as unknown as BottleneckArgs, ctx),
+      },
+      {
+        name: "se",
+        prefix: "se",
+        nodes: 4,
+        weighted: true,
+        params: [positional("ratio", ratio), named("gate", gate, "hsigmoid")],
+        lower: (a, ctx) => seDrafts(ctx.id, ctx.input, a["ratio"] as Ratio, a["gate"] as Activation, ctx),
+      },
       pool("avgpool", true),
       pool("maxpool", false),
       {
         name: "fc",
         prefix: "fc",
+        nodes: 1,
         weighted: true,
         params: [positional("units", count)],
         lower: (a, ctx) => [{ op: "fc", id: ctx.id, span: ctx.span, origin: ctx.origin, attrs: { units: a["units"] as number } }],
@@ -221,6 +323,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
       {
         name: "softmax",
         prefix: "softmax",
+        nodes: 1,
         weighted: false,
         params: [],
         lower: (_a, ctx) => [{ op: "softmax", id: ctx.id, span: ctx.span, origin: ctx.origin, attrs: {} }],
@@ -228,6 +331,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
       {
         name: "dropout",
         prefix: "dropout",
+        nodes: 1,
         weighted: false,
         params: [positional("rate", rate)],
         lower: (a, ctx) => [{ op: "dropout", id: ctx.id, span: ctx.span, origin: ctx.origin, attrs: { rate: a["rate"] as number } }],
@@ -237,9 +341,4 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
 );
 
 /** Statements with structure rather than layers; handled by the builder itself. */
-export const STRUCTURAL = ["input", "width", "defaults", "repeat"] as const;
-
-/** How many IR nodes a built-in statement produces. */
-export function nodeCount(builtin: Builtin): number {
-  return builtin.name === "separable" ? 2 : 1;
-}
+export const STRUCTURAL = ["input", "width", "defaults", "repeat", "residual"] as const;

@@ -165,6 +165,9 @@ export const Messages = {
     {
       source: `${Array.from({ length: 66 }, (_, i) => `block b${i}(n) {\n  ${i === 65 ? "pw n" : `b${i + 1} n`}\n}\n`).join("")}network N {\n  input 8x8x3\n  b0 4\n}\n`,
     }),
+  emptyResidual: entry("MN2028", "a `residual { … }` whose body has no layers",
+    () => "this residual's body has no layers: y = x + x is not a residual connection",
+    "network N {\n  input 8x8x8\n  residual {\n  }\n  pw 8\n}\n"),
 
   // ── MN3xxx shapes, widths, limits ────────────────────────────────────────
   notPositiveInteger: entry("MN3001", "a stride, kernel, channel or repeat count that is zero, negative or fractional",
@@ -205,6 +208,17 @@ export const Messages = {
     (what: string, layer: string, bytes: number, limit: number) =>
       `${what} of '${layer}' would take ${bytes.toLocaleString("en-US")} bytes, more than the limit of ${limit.toLocaleString("en-US")} bytes`,
     "network N {\n  input 4096x4096x64\n  pw 64\n}\n"),
+  residualShape: entry("MN3014", "a residual connection whose two sides differ in shape",
+    (layer: string, input: string, body: string) =>
+      `${q(layer)} cannot add ${body} to ${input}: a residual's body must give its input's shape (after α and ρ)`,
+    "network N {\n  input 8x8x8\n  residual {\n    pw 16\n  }\n}\n"),
+  ratioNotPositive: entry("MN3015", "an expansion or squeeze ratio that is zero or negative",
+    (what: string, value: number) => `${what} must be greater than 0, not ${formatNumber(value)}`,
+    "network N {\n  input 8x8x8\n  bottleneck 8 expand=0\n}\n"),
+  channelsBelowOne: entry("MN3016", "an expansion or squeeze that leaves a layer less than one channel",
+    (layer: string, what: string, ratio: string, channels: number, product: number) =>
+      `${q(layer)} gets ${formatNumber(product)} channels (${what} ${ratio} × ${channels} input channels); it needs at least 1`,
+    "network N {\n  input 8x8x1\n  se 0.25\n}\n"),
 
   // ── MN4xxx weights ───────────────────────────────────────────────────────
   weightFileUnreadable: entry("MN4001", "a weight file that cannot be read: wrong format, truncated, corrupt",

@@ -5,7 +5,7 @@
  */
 import type { Expr } from "../parser/ast.js";
 import { error, formatNumber, type Diagnostic } from "./diagnostics.js";
-import type { Pair } from "./graph.js";
+import type { Pair, Ratio } from "./graph.js";
 import type { Span } from "./span.js";
 import { didYouMean } from "./suggest.js";
 
@@ -15,7 +15,7 @@ import { didYouMean } from "./suggest.js";
  * is reported as an unknown name.
  */
 export type BuildValue =
-  | { readonly kind: "number"; readonly value: number }
+  | { readonly kind: "number"; readonly value: number; readonly exact?: Ratio }
   | { readonly kind: "shape"; readonly dims: readonly number[] }
   | { readonly kind: "word"; readonly word: string; readonly origin?: WordOrigin };
 
@@ -39,7 +39,7 @@ export class Evaluator {
   evaluate(expr: Expr, env: Env): BuildValue | undefined {
     switch (expr.kind) {
       case "number":
-        return { kind: "number", value: expr.value };
+        return number(expr.value, decimalFraction(expr.value));
       case "shape":
         return { kind: "shape", dims: expr.dims };
       case "name":
@@ -47,27 +47,28 @@ export class Evaluator {
       case "paren":
         return this.evaluate(expr.inner, env);
       case "unary": {
-        const v = this.number(expr.operand, env, "an operand");
+        const v = this.numberValue(expr.operand, env, "an operand");
         if (v === undefined) return undefined;
-        return { kind: "number", value: expr.op === "-" ? -v : v };
+        return expr.op === "-" ? number(-v.value, v.exact && { num: -v.exact.num, den: v.exact.den }) : v;
       }
       case "binary": {
-        const l = this.number(expr.left, env, "an operand");
-        const r = this.number(expr.right, env, "an operand");
-        if (l === undefined || r === undefined) return undefined;
+        const lv = this.numberValue(expr.left, env, "an operand");
+        const rv = this.numberValue(expr.right, env, "an operand");
+        if (lv === undefined || rv === undefined) return undefined;
+        const [l, r, a, b] = [lv.value, rv.value, lv.exact, rv.exact];
         switch (expr.op) {
           case "+":
-            return { kind: "number", value: l + r };
+            return number(l + r, a && b && fraction(a.num * b.den + b.num * a.den, a.den * b.den));
           case "-":
-            return { kind: "number", value: l - r };
+            return number(l - r, a && b && fraction(a.num * b.den - b.num * a.den, a.den * b.den));
           case "*":
-            return { kind: "number", value: l * r };
+            return number(l * r, a && b && fraction(a.num * b.num, a.den * b.den));
           case "/":
             if (r === 0) {
               this.diagnostics.push(error("divisionByZero", expr.span));
               return undefined;
             }
-            return { kind: "number", value: l / r };
+            return number(l / r, a && b && fraction(a.num * b.den * Math.sign(b.num), a.den * Math.abs(b.num)));
         }
       }
     }
@@ -75,9 +76,28 @@ export class Evaluator {
 
   /** Evaluate to a number, or report why not. `what` names the value in messages. */
   number(expr: Expr, env: Env, what: string): number | undefined {
+    return this.numberValue(expr, env, what)?.value;
+  }
+
+  /**
+   * A number > 0 as an exact fraction where the expression is one (`88/24`,
+   * `0.25`, `6`), for ratios that multiply channel counts; reports
+   * ratioNotPositive naming `what` otherwise.
+   */
+  ratio(expr: Expr, env: Env, what: string): Ratio | undefined {
+    const v = this.numberValue(expr, env, what);
+    if (v === undefined) return undefined;
+    if (!(v.value > 0) || !Number.isFinite(v.value)) {
+      this.diagnostics.push(error("ratioNotPositive", expr.span, what, v.value));
+      return undefined;
+    }
+    return v.exact ?? { num: v.value, den: 1 };
+  }
+
+  private numberValue(expr: Expr, env: Env, what: string): Extract<BuildValue, { kind: "number" }> | undefined {
     const v = this.evaluate(expr, env);
     if (v === undefined) return undefined;
-    if (v.kind === "number") return v.value;
+    if (v.kind === "number") return v;
     this.notA(v, expr, env, what, "a number");
     return undefined;
   }
@@ -138,6 +158,28 @@ export class Evaluator {
     }
     this.diagnostics.push(error("wrongValueKind", expr.span, what, expected, describeValue(v)));
   }
+}
+
+function number(value: number, exact: Ratio | undefined): BuildValue {
+  return exact === undefined ? { kind: "number", value } : { kind: "number", value, exact };
+}
+
+/** num/den in lowest terms, or undefined when either leaves the range of exact integers. */
+function fraction(num: number, den: number): Ratio | undefined {
+  if (!Number.isSafeInteger(num) || !Number.isSafeInteger(den) || den <= 0) return undefined;
+  let [a, b] = [Math.abs(num), den];
+  while (b !== 0) [a, b] = [b, a % b];
+  return { num: num / (a || 1), den: den / (a || 1) };
+}
+
+/** A literal as the decimal fraction it was written as (`0.25` → 1/4, `1e-3` → 1/1000). */
+function decimalFraction(value: number): Ratio | undefined {
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(value));
+  if (m === null) return undefined;
+  const digits = m[1]! + (m[2] ?? "");
+  const exponent = Number(m[3] ?? 0) - (m[2]?.length ?? 0);
+  if (Math.abs(exponent) > 15 || digits.length > 15) return undefined;
+  return exponent >= 0 ? fraction(Number(digits) * 10 ** exponent, 1) : fraction(Number(digits), 10 ** -exponent);
 }
 
 export function describeValue(v: BuildValue): string {

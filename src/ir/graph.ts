@@ -16,21 +16,61 @@ export type Pair = readonly [number, number];
 /** Explicit zero padding [top, left, bottom, right], as ONNX orders `pads` for 2-D. */
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
-export type Activation = "relu" | "relu6" | "linear";
+/**
+ * What follows a convolution's batch-norm:
+ *   relu      max(0, x)
+ *   relu6     min(max(0, x), 6)
+ *   linear    x
+ *   hswish    x · relu6(x + 3) / 6          (MobileNetV3's h-swish)
+ *   hsigmoid  relu6(x + 3) / 6              (MobileNetV3's hard sigmoid, the SE gate)
+ *   sigmoid   1 / (1 + e^−x)
+ * Every target dispatches on it through a `Record<Activation, …>` table.
+ */
+export type Activation = "relu" | "relu6" | "linear" | "hswish" | "hsigmoid" | "sigmoid";
 export type Norm = "batchnorm" | "none";
 export type Padding = "same" | "valid";
+/** How α rounds a layer's channels: Keras' floor, TF-Slim's floor with a minimum of 8, or MobileNetV2's make_divisible(v, 8). */
+export type WidthRounding = "floor" | "min8" | "div8";
 
-export const ACTIVATIONS: readonly Activation[] = ["relu", "relu6", "linear"];
+/** Every activation, in the order messages list them (a Record so that adding one is a compile error until it is listed). */
+const ACTIVATION_SET: Readonly<Record<Activation, true>> = { relu: true, relu6: true, linear: true, hswish: true, hsigmoid: true, sigmoid: true };
+export const ACTIVATIONS = Object.keys(ACTIVATION_SET) as readonly Activation[];
+const ROUNDING_SET: Readonly<Record<WidthRounding, true>> = { floor: true, min8: true, div8: true };
+export const WIDTH_ROUNDINGS = Object.keys(ROUNDING_SET) as readonly WidthRounding[];
 export const NORMS: readonly Norm[] = ["batchnorm", "none"];
 export const PADDINGS: readonly Padding[] = ["same", "valid"];
 
+/**
+ * How the network's α applies to one layer: `scaled` (the default) multiplies
+ * by α, `fixed` (`width=fixed`) not at all, `grow` (`width=grow`) by max(α, 1).
+ */
+export type AlphaMode = "scaled" | "fixed" | "grow";
+
 /** How a width multiplier applies to one layer. */
 export interface WidthRule {
-  /** Product of the enclosing `width A { … }` regions and the layer's own `width=` option. */
+  /** Product of the enclosing `width A { … }` regions and the layer's own numeric `width=` option. */
   readonly scale: number;
-  /** `width=fixed`: the network's α does not apply (regions and scale still do not). */
-  readonly fixed: boolean;
+  readonly alpha: AlphaMode;
 }
+
+/** An exact fraction num/den (den > 0), so that `expand=88/24` on 24 channels is 88, not 87.99…. */
+export interface Ratio {
+  readonly num: number;
+  readonly den: number;
+}
+
+/**
+ * Where a convolution's output channel count comes from; scale-width resolves
+ * it into `channels`.
+ *
+ *   filters  `conv KxK N`, `pw N`: N times the layer's multiplier, rounded by the network's rule
+ *   ratio    a multiple of another tensor's channels, taken after α: a bottleneck's
+ *            expansion (T × its input), an SE squeeze (R × the SE's input), both
+ *            rounded by the network's rule; an SE excite (1 × the SE's input, exact)
+ */
+export type ChannelRule =
+  | { readonly kind: "filters"; readonly filters: number; readonly width: WidthRule }
+  | { readonly kind: "ratio"; readonly of: string; readonly ratio: Ratio; readonly rounded: boolean };
 
 /** A float32 tensor in row-major order. */
 export interface Tensor {
@@ -95,11 +135,10 @@ export interface ConvNode extends NodeBase {
     readonly kernel: Pair;
     readonly stride: Pair;
     readonly padding: Padding;
-    /** Filters as written, before the width multiplier. */
-    readonly filters: number;
-    /** Output channels after the width multiplier (== filters before scale-width). */
+    /** How the output channels are set. */
+    readonly size: ChannelRule;
+    /** Output channels, set by scale-width (before it: the filters as written, or 0 for a ratio). */
     readonly channels: number;
-    readonly width: WidthRule;
     readonly norm: Norm;
     readonly act: Activation;
     /** Explicit pads; set by infer-shapes. */
@@ -149,6 +188,26 @@ export interface DropoutNode extends NodeBase {
   readonly attrs: { readonly rate: number };
 }
 
+/**
+ * `inputs[0] + inputs[1]`, elementwise, same shapes: a residual connection.
+ * `when: "channels-match"` is a bottleneck's add before scale-width knows
+ * whether its input and output widths agree; scale-width keeps it (as
+ * `always`) or removes it. After scale-width every add is `always`.
+ */
+export interface AddNode extends NodeBase {
+  readonly op: "add";
+  readonly attrs: { readonly when: "always" | "channels-match" };
+}
+
+/**
+ * `inputs[0] · inputs[1]`, where inputs[1] is either the same shape or
+ * 1×1×C, broadcast over H and W (squeeze-and-excitation's channel scaling).
+ */
+export interface MulNode extends NodeBase {
+  readonly op: "mul";
+  readonly attrs: Record<string, never>;
+}
+
 /** Nodes that carry tensors. */
 export type WeightedNode = ConvNode | DepthwiseNode | FcNode;
 
@@ -156,7 +215,7 @@ export function isWeighted(node: Node): node is WeightedNode {
   return node.op === "conv" || node.op === "depthwise" || node.op === "fc";
 }
 
-export type Node = InputNode | ConvNode | DepthwiseNode | AvgPoolNode | MaxPoolNode | FcNode | SoftmaxNode | DropoutNode;
+export type Node = InputNode | ConvNode | DepthwiseNode | AvgPoolNode | MaxPoolNode | FcNode | SoftmaxNode | DropoutNode | AddNode | MulNode;
 export type OpKind = Node["op"];
 export type NodeOf<K extends OpKind> = Extract<Node, { op: K }>;
 
@@ -172,11 +231,16 @@ export interface Graph {
   readonly span: Span;
   /** The network-wide width multiplier α (from `width`, or --alpha). */
   readonly alpha: number;
+  /** How widths round (`width A rounding=R`; floor when not given). */
+  readonly rounding: WidthRounding;
   /** Where α came from, for messages. */
   readonly alphaSpan?: Span;
   /** Resolved network parameters, in declaration order. */
   readonly params: readonly { readonly name: string; readonly value: Value }[];
+  /** Nodes in topological order: every node's inputs come before it. */
   readonly nodes: readonly Node[];
+  /** The ids of the network's outputs, in order (one today: the last layer). */
+  readonly outputs: readonly string[];
 }
 
 export function formatShape(s: Shape): string {

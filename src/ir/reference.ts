@@ -19,7 +19,8 @@
  *   depthwise  the same per channel c with K[c,0,kh,kw], then the epilogue
  *   epilogue   1. + bias[c]                                   if the node has a bias
  *              2. γ·(v − mean)/√(variance + ε) + β            if the node has bn
- *              3. relu max(0,v) | relu6 min(max(0,v),6) | linear v
+ *              3. relu max(0,v) | relu6 min(max(0,v),6) | linear v |
+ *                 hswish v·relu6(v+3)/6 | hsigmoid relu6(v+3)/6 | sigmoid 1/(1+e^−v)
  *              The bias is added to the convolution's sum *before* batch-norm,
  *              as a Keras/PyTorch Conv(bias=True) → BatchNorm stack does. What
  *              is applied follows the weights (bias, bn), not attrs.norm: a
@@ -32,6 +33,8 @@
  *              Flatten on NCHW), y[o] = Σ_i K[o,i]·x[i] + bias[o]; bias required
  *   softmax    over channels at each (h, w), after subtracting their maximum
  *   dropout    identity (inference)
+ *   add        y = a + b, elementwise (same shapes)
+ *   mul        y = a · b, b the same shape or 1×1×C broadcast over H and W
  *
  * Malformed graphs (missing shapes, pads or weights, tensors whose shapes do
  * not fit the node, an input of the wrong length) are compiler bugs and throw
@@ -52,17 +55,20 @@ import type {
   Shape,
   Tensor,
 } from "./graph.js";
+import { liveness } from "./liveness.js";
+import { arityOf } from "./ops/index.js";
 
 /**
  * Run the graph in float64. `input` is NHWC [batch, H, W, C] of the input
- * node's shape; returns the last node's output, [batch, H, W, C] flattened in
- * HWC order per batch item.
+ * node's shape; returns the graph's (first) output, [batch, H, W, C]
+ * flattened in HWC order per batch item. Each value is freed after its last
+ * reader has run (the liveness analysis every planner uses).
  */
 export function runReference(graph: Graph, input: Float32Array | Float64Array, batch = 1): Float64Array {
-  const last = graph.nodes[graph.nodes.length - 1];
-  if (last === undefined) throw new InternalError("reference: the graph has no nodes");
-  const out = traceReference(graph, input, batch).get(last.id);
-  if (out === undefined) throw new InternalError(`reference: no value for the last node '${last.id}'`);
+  const output = graph.outputs[0];
+  if (output === undefined) throw new InternalError("reference: the graph has no outputs");
+  const out = evaluate(graph, input, batch, false).get(output);
+  if (out === undefined) throw new InternalError(`reference: no value for the output '${output}'`);
   return out;
 }
 
@@ -71,14 +77,19 @@ export function runReference(graph: Graph, input: Float32Array | Float64Array, b
  * [batch, H, W, C] in HWC order per item), for layer-by-layer comparisons.
  */
 export function traceReference(graph: Graph, input: Float32Array | Float64Array, batch = 1): Map<string, Float64Array> {
+  return evaluate(graph, input, batch, true);
+}
+
+function evaluate(graph: Graph, input: Float32Array | Float64Array, batch: number, keepAll: boolean): Map<string, Float64Array> {
   if (!Number.isInteger(batch) || batch < 1) throw new InternalError(`reference: batch must be a positive integer, not ${batch}`);
   const first = graph.nodes[0];
   if (first === undefined || first.op !== "input") throw new InternalError("reference: the first node must be the input");
+  const dies = keepAll ? undefined : liveness(graph).dies;
 
   const values = new Map<string, Float64Array>();
   const shapes = new Map<string, Shape>();
-  for (const node of graph.nodes) {
-    if (values.has(node.id)) throw new InternalError(`reference: two nodes are named '${node.id}'`);
+  graph.nodes.forEach((node, step) => {
+    if (shapes.has(node.id)) throw new InternalError(`reference: two nodes are named '${node.id}'`);
     const shape = shapeOf(node);
     if (node.op === "input") {
       if (node !== first) throw new InternalError(`reference: '${node.id}' is a second input`);
@@ -90,35 +101,40 @@ export function traceReference(graph: Graph, input: Float32Array | Float64Array,
       }
       values.set(node.id, Float64Array.from(input));
       shapes.set(node.id, shape);
-      continue;
+      return;
     }
-    const inputId = node.inputs[0];
-    if (node.inputs.length !== 1 || inputId === undefined) {
-      throw new InternalError(`reference: '${node.id}' must have exactly one input, has ${node.inputs.length}`);
+    const arity = arityOf(node);
+    if (node.inputs.length !== arity) {
+      throw new InternalError(`reference: '${node.id}' must have exactly ${arity} input${arity === 1 ? "" : "s"}, has ${node.inputs.length}`);
     }
-    const x = values.get(inputId);
-    const inShape = shapes.get(inputId);
-    if (x === undefined || inShape === undefined) {
-      throw new InternalError(`reference: '${node.id}' reads '${inputId}', which is not an earlier node`);
-    }
-    const layer = prepare(node, inShape, shape);
-    const inSize = size(inShape);
+    const xs = node.inputs.map((id) => {
+      const x = values.get(id);
+      const inShape = shapes.get(id);
+      if (x === undefined || inShape === undefined) {
+        throw new InternalError(`reference: '${node.id}' reads '${id}', which is not an earlier node`);
+      }
+      return { x, shape: inShape, size: size(inShape) };
+    });
+    const layer = prepare(node, xs.map((v) => v.shape), shape);
     const outSize = size(shape);
     const y = new Float64Array(batch * outSize);
     for (let b = 0; b < batch; b++) {
-      layer(x.subarray(b * inSize, (b + 1) * inSize), y.subarray(b * outSize, (b + 1) * outSize));
+      const items = xs.map((v) => v.x.subarray(b * v.size, (b + 1) * v.size));
+      layer(items[0]!, y.subarray(b * outSize, (b + 1) * outSize), items[1]);
     }
     values.set(node.id, y);
     shapes.set(node.id, shape);
-  }
+    for (const id of dies?.[step] ?? []) values.delete(id);
+  });
   return values;
 }
 
-/** Computes one batch item: reads x (the input's HWC), writes y (the node's HWC). */
-type Layer = (x: Float64Array, y: Float64Array) => void;
+/** Computes one batch item: reads x (the first input's HWC) and x2 (the second's, for binary ops), writes y (the node's HWC). */
+type Layer = (x: Float64Array, y: Float64Array, x2?: Float64Array) => void;
 
-/** Validate a node against its input shape and return the function that evaluates it. */
-function prepare(node: Node, inShape: Shape, outShape: Shape): Layer {
+/** Validate a node against its inputs' shapes and return the function that evaluates it. */
+function prepare(node: Node, inShapes: readonly Shape[], outShape: Shape): Layer {
+  const inShape = inShapes[0]!;
   switch (node.op) {
     case "input":
       throw new InternalError(`reference: '${node.id}' is a second input`);
@@ -137,7 +153,31 @@ function prepare(node: Node, inShape: Shape, outShape: Shape): Layer {
     case "dropout":
       expectShape(node, outShape, inShape, "its output shape");
       return (x, y) => y.set(x);
+    case "add":
+      expectShape(node, outShape, inShape, "its output shape");
+      expectShape(node, inShapes[1]!, inShape, "its second input's shape");
+      return (x, y, x2) => {
+        for (let i = 0; i < y.length; i++) y[i] = x[i]! + x2![i]!;
+      };
+    case "mul":
+      return mulLayer(node, inShape, inShapes[1]!, outShape);
   }
+}
+
+/** y = a · b, with b the same shape as a or 1×1×C (broadcast over H and W). */
+function mulLayer(node: Node, a: Shape, b: Shape, outShape: Shape): Layer {
+  expectShape(node, outShape, a, "its output shape");
+  const C = a[2];
+  if (b[0] === 1 && b[1] === 1) {
+    expectShape(node, b, [1, 1, C], "its second input's shape");
+    return (x, y, g) => {
+      for (let i = 0; i < y.length; i++) y[i] = x[i]! * g![i % C]!;
+    };
+  }
+  expectShape(node, b, a, "its second input's shape");
+  return (x, y, x2) => {
+    for (let i = 0; i < y.length; i++) y[i] = x[i]! * x2![i]!;
+  };
 }
 
 // ── convolutions ───────────────────────────────────────────────────────────
@@ -278,17 +318,22 @@ function epilogue(node: Node, w: LayerWeights, channels: number, act: Activation
 }
 
 function activation(node: Node, act: Activation): (v: number) => number {
-  switch (act) {
-    case "relu":
-      return (v) => Math.max(0, v);
-    case "relu6":
-      return (v) => Math.min(Math.max(0, v), 6);
-    case "linear":
-      return (v) => v;
-    default:
-      throw new InternalError(`reference: '${node.id}' has unknown activation '${String(act)}'`);
-  }
+  const f = ACTIVATION[act];
+  if (f === undefined) throw new InternalError(`reference: '${node.id}' has unknown activation '${String(act)}'`);
+  return f;
 }
+
+const relu6 = (v: number): number => Math.min(Math.max(0, v), 6);
+
+/** Every activation in float64, as graph.ts defines it. */
+export const ACTIVATION: Readonly<Record<Activation, (v: number) => number>> = {
+  relu: (v) => Math.max(0, v),
+  relu6,
+  linear: (v) => v,
+  hswish: (v) => (v * relu6(v + 3)) / 6,
+  hsigmoid: (v) => relu6(v + 3) / 6,
+  sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+};
 
 // ── pooling ────────────────────────────────────────────────────────────────
 

@@ -6,7 +6,7 @@
 import { InternalError } from "./diagnostics.js";
 import { isWeighted, type Graph, type Node } from "./graph.js";
 import { weightProblem } from "./weights.js";
-import { inferNode } from "./ops/index.js";
+import { arityOf, inferNode } from "./ops/index.js";
 
 const ID = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
@@ -26,24 +26,25 @@ export function verify(graph: Graph, options: VerifyOptions, after = "build"): v
   for (const node of graph.nodes) {
     if (!ID.test(node.id)) fail(node, "malformed id");
     if (seen.has(node.id)) fail(node, "duplicate id");
-    if (node.op === "input") {
-      if (node !== first) fail(node, "a second input");
-      if (node.inputs.length !== 0) fail(node, "the input has inputs");
-    } else {
-      if (node.inputs.length !== 1) fail(node, `expected 1 input, found ${node.inputs.length}`);
-      for (const id of node.inputs) if (!seen.has(id)) fail(node, `input '${id}' is not an earlier node`);
-    }
+    if (node.op === "input" && node !== first) fail(node, "a second input");
+    if (node.inputs.length !== arityOf(node)) fail(node, `expected ${arityOf(node)} inputs, found ${node.inputs.length}`);
+    for (const id of node.inputs) if (!seen.has(id)) fail(node, `input '${id}' is not an earlier node`);
     if (node.op === "conv") {
       const a = node.attrs;
-      if (!isCount(a.channels) || !isCount(a.filters)) fail(node, "channels must be positive integers");
-      if (!(a.width.scale > 0)) fail(node, "width scale must be positive");
+      const size = a.size;
+      if (size.kind === "filters" && (!isCount(size.filters) || !(size.width.scale > 0))) fail(node, "filters and width scale must be positive");
+      if (size.kind === "ratio" && !(size.ratio.num / size.ratio.den > 0)) fail(node, "a ratio must be positive");
+      if (size.kind === "ratio" && !seen.has(size.of)) fail(node, `its width follows '${size.of}', which is not an earlier node`);
+      if (options.shaped && !isCount(a.channels)) fail(node, "channels must be positive integers");
     }
+    if (options.shaped && node.op === "add" && node.attrs.when !== "always") fail(node, "a conditional add survived scale-width");
     if ("kernel" in node.attrs && node.attrs.kernel !== "global" && !node.attrs.kernel.every(isCount)) fail(node, "bad kernel");
     if ("stride" in node.attrs && node.attrs.stride !== "kernel" && !node.attrs.stride.every(isCount)) fail(node, "bad stride");
     if (options.shaped) {
       if (node.shape === undefined || !node.shape.every(isCount)) fail(node, "missing or invalid shape");
-      const input = node.inputs[0] === undefined ? undefined : seen.get(node.inputs[0])?.shape;
-      const again = inferNode(node, input);
+      const sources = node.inputs.map((id) => seen.get(id)!);
+      const input = sources[0]?.shape;
+      const again = inferNode(node, sources.map((s) => s.shape!), sources);
       if ("error" in again) fail(node, `its shape rule fails: ${again.error.message}`);
       else if (JSON.stringify({ ...again.node, weights: undefined }) !== JSON.stringify({ ...node, weights: undefined })) fail(node, "shape or pads disagree with its op's rule");
       if (isWeighted(node) && node.weights !== undefined) {
@@ -53,6 +54,11 @@ export function verify(graph: Graph, options: VerifyOptions, after = "build"): v
     }
     seen.set(node.id, node);
   }
+  if (graph.outputs.length === 0) fail(undefined, "the graph has no outputs");
+  for (const id of graph.outputs) if (!seen.has(id)) fail(undefined, `the output '${id}' is not a node`);
+  // Liveness: every node's value is read by a later node or is an output.
+  const read = new Set([...graph.outputs, ...graph.nodes.flatMap((n) => n.inputs)]);
+  for (const node of graph.nodes) if (!read.has(node.id)) fail(node, "its value is never read (a dead node)");
 }
 
 function isCount(n: number): boolean {

@@ -1,15 +1,15 @@
 import type { Diagnostic } from "../ir/diagnostics.js";
-import type { Graph } from "../ir/graph.js";
+import type { Graph, WidthRounding } from "../ir/graph.js";
 import type { WeightSource } from "../weights/source.js";
 
-/** How α rounds a layer's channels: Keras' floor (default), TF-Slim's floor with a minimum of 8, or MobileNetV2's nearest multiple of 8. */
-export type WidthRounding = "floor" | "min8" | "div8";
+export type { WidthRounding } from "../ir/graph.js";
 
 export interface PassOptions {
   /** H = W = resolution (`--resolution R`). */
   readonly resolution?: number;
   /** H = round(H·ρ), W = round(W·ρ) (`--rho P`). */
   readonly rho?: number;
+  /** Overrides the network's own rounding rule (`width A rounding=R`). */
   readonly widthRounding?: WidthRounding;
   /** Seed of the deterministic weights (init-weights). */
   readonly seed?: number;

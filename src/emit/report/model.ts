@@ -87,6 +87,7 @@ const TYPE_LABELS: Record<Exclude<CostCategory, "none">, string> = {
   depthwise: "Conv DW",
   conv: "Conv (full, not 1x1)",
   fc: "Fully connected",
+  elementwise: "Elementwise (add, mul)",
 };
 
 export function buildReport(graph: Graph, costs: CostAnalysis): Report {
@@ -94,7 +95,7 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
   const layers: ReportLayer[] = costs.layers.map((l) => {
     const n = l.node;
     let width: number | null = null;
-    if (n.op === "conv") width = effectiveWidth(graph.alpha, n);
+    if (n.op === "conv") width = n.attrs.size.kind === "filters" ? effectiveWidth(graph.alpha, n.attrs.size) : null;
     else if (n.op === "depthwise") width = widths.get(n.inputs[0] ?? "") ?? null;
     widths.set(n.id, width);
     const elements = (s: Shape | undefined): number => (s === undefined ? 0 : s[0] * s[1] * s[2]);
@@ -185,5 +186,9 @@ export function describeLayer(n: Node): string {
       return "softmax";
     case "dropout":
       return "dropout";
+    case "add":
+      return "add";
+    case "mul":
+      return "mul";
   }
 }

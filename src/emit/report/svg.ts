@@ -86,6 +86,7 @@ export const TYPE_COLORS: Readonly<Record<CostCategory, string>> = {
   depthwise: "#c8641a",
   conv: "#3d8b37",
   fc: "#8e5a9b",
+  elementwise: "#a5493b",
   none: "#7a7a7a",
 };
 

@@ -14,19 +14,22 @@ import { formatPads, formatStride, slide } from "./window.js";
 
 export const depthwise: OpDef<"depthwise"> = {
   kind: "depthwise",
-  infer(node, input) {
+  arity: 1,
+  infer(node, [input]) {
     if (input === undefined) return { node };
     const a = node.attrs;
     const r = slide([input[0], input[1]], a.kernel, a.stride, a.padding);
     if (r === undefined) return { error: error("emptyOutput", node.span, node.id, formatPair(a.kernel), formatShape(input)) };
     return { node: { ...node, shape: [r.out[0], r.out[1], input[2]], attrs: { ...a, pads: r.pads } } };
   },
-  cost(node, input) {
+  channels: (_node, [c]) => c!,
+  cost(node, [input]) {
     if (input === undefined || node.shape === undefined) return NO_COST;
     const a = node.attrs;
     const channels = input[2];
     const weights = a.kernel[0] * a.kernel[1] * channels;
     return {
+      ...NO_COST,
       multAdds: weights * node.shape[0] * node.shape[1],
       weights,
       biases: a.norm === "none" ? channels : 0,

@@ -4,7 +4,9 @@ import { NO_COST, type OpDef } from "./types.js";
 
 export const dropout: OpDef<"dropout"> = {
   kind: "dropout",
-  infer: (node, input) => (input === undefined ? { node } : { node: { ...node, shape: input } }),
+  arity: 1,
+  infer: (node, [input]) => ({ node: { ...node, shape: input! } }),
+  channels: (_node, [c]) => c!,
   cost: () => NO_COST,
   category: () => "none",
   describe: (node) => formatNumber(node.attrs.rate),

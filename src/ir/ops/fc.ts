@@ -9,11 +9,12 @@ import { NO_COST, type OpDef } from "./types.js";
 
 export const fc: OpDef<"fc"> = {
   kind: "fc",
-  infer: (node, input) => (input === undefined ? { node } : { node: { ...node, shape: [1, 1, node.attrs.units] } }),
-  cost(node, input) {
-    if (input === undefined) return NO_COST;
-    const weights = input[0] * input[1] * input[2] * node.attrs.units;
-    return { multAdds: weights, weights, biases: node.attrs.units, bnParams: 0 };
+  arity: 1,
+  infer: (node) => ({ node: { ...node, shape: [1, 1, node.attrs.units] } }),
+  channels: (node) => node.attrs.units,
+  cost(node, [input]) {
+    const weights = input![0] * input![1] * input![2] * node.attrs.units;
+    return { ...NO_COST, multAdds: weights, weights, biases: node.attrs.units };
   },
   category: () => "fc",
   describe: (node) => `${node.attrs.units}`,

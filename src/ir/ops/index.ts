@@ -3,6 +3,7 @@
  * adding an op is: its file, one line here, one entry per emitter, a test.
  */
 import type { Node, NodeOf, OpKind, Shape } from "../graph.js";
+import { add } from "./add.js";
 import { avgpool } from "./avgpool.js";
 import { conv } from "./conv.js";
 import { depthwise } from "./depthwise.js";
@@ -10,6 +11,7 @@ import { dropout } from "./dropout.js";
 import { fc } from "./fc.js";
 import { input } from "./input.js";
 import { maxpool } from "./maxpool.js";
+import { mul } from "./mul.js";
 import { softmax } from "./softmax.js";
 import type { Cost, CostCategory, InferResult, OpDef } from "./types.js";
 
@@ -24,6 +26,8 @@ export const ops: { readonly [K in OpKind]: OpDef<K> } = {
   fc,
   softmax,
   dropout,
+  add,
+  mul,
 };
 
 /** Dispatch helpers: the op table indexed by a node of any kind. */
@@ -31,12 +35,20 @@ function def<K extends OpKind>(node: NodeOf<K>): OpDef<K> {
   return ops[node.op as K];
 }
 
-export function inferNode(node: Node, input: Shape | undefined): InferResult<OpKind> {
-  return def(node).infer(node as never, input) as InferResult<OpKind>;
+export function arityOf(node: Node): number {
+  return def(node).arity;
 }
 
-export function costOf(node: Node, input: Shape | undefined): Cost {
-  return def(node).cost(node as never, input);
+export function inferNode(node: Node, inputs: readonly Shape[], sources: readonly Node[]): InferResult<OpKind> {
+  return def(node).infer(node as never, inputs, sources) as InferResult<OpKind>;
+}
+
+export function channelsOf(node: Node, inputs: readonly number[]): number {
+  return def(node).channels(node as never, inputs);
+}
+
+export function costOf(node: Node, inputs: readonly Shape[]): Cost {
+  return def(node).cost(node as never, inputs);
 }
 
 export function categoryOf(node: Node): CostCategory {

@@ -4,7 +4,9 @@ import { NO_COST, type OpDef } from "./types.js";
 
 export const input: OpDef<"input"> = {
   kind: "input",
+  arity: 0,
   infer: (node) => ({ node: { ...node, shape: node.attrs.size } }),
+  channels: (node) => node.attrs.size[2],
   cost: () => NO_COST,
   category: () => "none",
   describe: (node) => {

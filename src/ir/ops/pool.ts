@@ -11,7 +11,8 @@ import { formatPads, formatStride, slide } from "./window.js";
 export function poolOp<K extends "avgpool" | "maxpool">(kind: K): OpDef<K> {
   return {
     kind,
-    infer(node, input) {
+    arity: 1,
+    infer(node, [input]) {
       if (input === undefined) return { node };
       const p = node as PoolNode<K>;
       const a = p.attrs;
@@ -23,6 +24,7 @@ export function poolOp<K extends "avgpool" | "maxpool">(kind: K): OpDef<K> {
       if (r === undefined) return { error: error("emptyOutput", p.span, p.id, formatPair(a.kernel), formatShape(input)) };
       return { node: { ...node, shape: [r.out[0], r.out[1], input[2]], attrs: { ...a, pads: r.pads } } };
     },
+    channels: (_node, [c]) => c!,
     cost: () => NO_COST,
     category: () => "none",
     describe(node) {

@@ -3,7 +3,9 @@ import { NO_COST, type OpDef } from "./types.js";
 
 export const softmax: OpDef<"softmax"> = {
   kind: "softmax",
-  infer: (node, input) => (input === undefined ? { node } : { node: { ...node, shape: input } }),
+  arity: 1,
+  infer: (node, [input]) => ({ node: { ...node, shape: input! } }),
+  channels: (_node, [c]) => c!,
   cost: () => NO_COST,
   category: () => "none",
   describe: () => "",
