@@ -135,7 +135,7 @@ describe("what must be an error, each with its span", () => {
   it("reports problems in every statement, each once, even inside repeats", () => {
     const source = "network N {\n  input 8x8x3\n  repeat 3 {\n    pw 4 act=rleu\n    dw 3x3 stride=0\n  }\n}";
     expect(at(source)).toEqual([
-      "MN2007 4:14 'rleu' is not a valid value for 'act' (expected 'relu', 'relu6', 'linear'); did you mean 'relu'?",
+      "MN2007 4:14 'rleu' is not a valid value for 'act' (expected 'relu', 'relu6', 'linear', 'hswish', 'hsigmoid', 'sigmoid'); did you mean 'relu'?",
       "MN3001 5:19 dw's stride must be a positive integer, not 0",
     ]);
   });

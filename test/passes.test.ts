@@ -59,7 +59,7 @@ describe("scale-width (α)", () => {
 
   it("is idempotent: it reads only the declared filters", () => {
     const r = compile("network N {\n  input 8x8x3\n  pw 64\n}", { alpha: 0.5 });
-    expect(r.graph!.nodes[1]!.attrs).toMatchObject({ filters: 64, channels: 32 });
+    expect(r.graph!.nodes[1]!.attrs).toMatchObject({ size: { kind: "filters", filters: 64 }, channels: 32 });
   });
 });
 
