@@ -269,6 +269,38 @@ describe("conv", () => {
   });
 });
 
+describe("the MobileNetV3 activations, add and mul", () => {
+  const x = Float64Array.from([-4, -3, -1.5, 0, 1.5, 3, 4]);
+  const run = (act: string): number[] =>
+    Array.from(runReference(withWeights(net("7x1x1", `pw 1 norm=none act=${act}`), { pw_0: { kernel: tensor([1, 1, 1, 1], [1]), bias: tensor([1], [0]) } }), x));
+
+  it("h-swish x·relu6(x+3)/6, hard sigmoid relu6(x+3)/6, the logistic function", () => {
+    expectClose(run("hswish"), [0, 0, -1.5 * 1.5 / 6, 0, 1.5 * 4.5 / 6, 3, 4]);
+    expectClose(run("hsigmoid"), [0, 0, 0.25, 0.5, 0.75, 1, 1]);
+    expectClose(run("sigmoid"), [...x].map((v) => 1 / (1 + Math.exp(-v))));
+  });
+
+  it("a residual adds the tensor from before its body, elementwise", () => {
+    // y = x + relu(x·2): with x = [−1, 0.5, 3] → [−1, 1.5, 9].
+    const g = withWeights(net("3x1x1", "pw 1 norm=none act=linear", "residual {", "  pw 1 norm=none act=relu", "}"), {
+      pw_0: { kernel: tensor([1, 1, 1, 1], [1]), bias: tensor([1], [0]) },
+      "res_1.pw_0": { kernel: tensor([1, 1, 1, 1], [2]), bias: tensor([1], [0]) },
+    });
+    expect(Array.from(runReference(g, Float64Array.from([-1, 0.5, 3])))).toEqual([-1, 1.5, 9]);
+  });
+
+  it("SE scales each channel by its gate, broadcast over H and W", () => {
+    // A 2x1x2 map; squeeze and excite chosen so that the gate is hsigmoid(mean of channel c · w_c).
+    const g = withWeights(net("2x1x2", "se 1 gate=hsigmoid"), {
+      "se_0.squeeze": { kernel: tensor([2, 2, 1, 1], [1, 0, 0, 1]), bias: tensor([2], [0, 0]) },
+      "se_0.excite": { kernel: tensor([2, 2, 1, 1], [1, 0, 0, 2]), bias: tensor([2], [0, 0]) },
+    });
+    const input = [1, 2, 3, 4]; // (h, c): channel 0 = [1, 3], channel 1 = [2, 4]
+    const gate = [Math.min(Math.max(2 + 3, 0), 6) / 6, Math.min(Math.max(2 * 3 + 3, 0), 6) / 6]; // means 2 and 3
+    expectClose(Array.from(runReference(g, Float64Array.from(input))), [1 * gate[0]!, 2 * gate[1]!, 3 * gate[0]!, 4 * gate[1]!]);
+  });
+});
+
 describe("depthwise", () => {
   it("convolves each channel with its own [C, 1, kh, kw] kernel", () => {
     const g = net("3x3x2", "dw 3x3 norm=none act=linear");

@@ -84,7 +84,7 @@ function evaluate(graph: Graph, input: Float32Array | Float64Array, batch: numbe
   if (!Number.isInteger(batch) || batch < 1) throw new InternalError(`reference: batch must be a positive integer, not ${batch}`);
   const first = graph.nodes[0];
   if (first === undefined || first.op !== "input") throw new InternalError("reference: the first node must be the input");
-  const dies = keepAll ? undefined : liveness(graph).dies;
+  const dies = keepAll ? undefined : lifetimes(graph);
 
   const values = new Map<string, Float64Array>();
   const shapes = new Map<string, Shape>();
@@ -127,6 +127,16 @@ function evaluate(graph: Graph, input: Float32Array | Float64Array, batch: numbe
     for (const id of dies?.[step] ?? []) values.delete(id);
   });
   return values;
+}
+
+/** When each value may be freed; undefined for a malformed graph, which the evaluation loop then reports precisely. */
+function lifetimes(graph: Graph): readonly (readonly string[])[] | undefined {
+  try {
+    return liveness(graph).dies;
+  } catch (e) {
+    if (e instanceof InternalError) return undefined;
+    throw e;
+  }
 }
 
 /** Computes one batch item: reads x (the first input's HWC) and x2 (the second's, for binary ops), writes y (the node's HWC). */
