@@ -121,7 +121,7 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
 /** Labels, when given, name each output of the last layer once. */
 function checkLabels(graph: Graph, options: CompileOptions): Diagnostic[] {
   if (options.labels === undefined) return [];
-  const last = graph.nodes[graph.nodes.length - 1]!;
+  const last = graph.nodes.find((n) => n.id === graph.outputs[0])!;
   const outputs = last.shape === undefined ? 0 : last.shape[0] * last.shape[1] * last.shape[2];
   if (options.labels.length === outputs) return [];
   return [error("labelCount", undefined, options.labelsFile, options.labels.length, outputs, last.id)];

@@ -610,7 +610,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   }
   const g = r.graph;
   const input = g.nodes[0]!.shape!;
-  const out = g.nodes[g.nodes.length - 1]!.shape!;
+  const out = g.nodes.find((n) => n.id === g.outputs[0])!.shape!;
   const t = r.costs.totals;
   const n = (x: number): string => x.toLocaleString("en-US");
   const fusion = r.certificate === undefined ? "batch-norm kept" : `batch-norm fused (max relative error ${r.certificate.maxRelativeError.toExponential(2)})`;
