@@ -1,6 +1,7 @@
 /**
  * Properties over generated inputs (fast-check, seeded): random valid specs
- * compile and verify; α = ρ = 1 changes nothing; mult-adds grow with α and ρ;
+ * (test/generators.ts: every layer statement, bottlenecks, SE, residuals,
+ * every activation) compile and verify; α = ρ = 1 changes nothing; mult-adds grow with α and ρ;
  * random token soups and mutated examples never throw and every diagnostic
  * points inside the file.
  */
@@ -14,49 +15,11 @@ import { verify } from "../src/ir/verify.js";
 import type { Diagnostic } from "../src/ir/diagnostics.js";
 import { exampleFiles, readExample } from "./helpers.js";
 import { runs as scaled, timeLimit } from "./fuzz-scale.js";
+import { validSpec as validSpec_ } from "./generators.js";
 
 const runs = { seed: 20261125, numRuns: scaled(150) };
 
-// ── generators ─────────────────────────────────────────────────────────────
-const act = fc.constantFrom("", " act=relu", " act=relu6", " act=linear");
-const norm = fc.constantFrom("", "", " norm=none");
-const stride = fc.constantFrom("", "", " stride=2");
-const kernel = fc.constantFrom("1x1", "3x3", "5x5", "3x1", "3");
-const channels = fc.integer({ min: 8, max: 96 });
-
-const layer: fc.Arbitrary<string> = fc.oneof(
-  fc.tuple(kernel, channels, stride, act, norm).map(([k, n, s, a, b]) => `conv ${k} ${n}${s}${a}${b}`),
-  fc.tuple(kernel, stride, act).map(([k, s, a]) => `dw ${k}${s}${a}`),
-  fc.tuple(channels, act, norm).map(([n, a, b]) => `pw ${n}${a}${b}`),
-  fc.tuple(channels, stride, fc.constantFrom("", " kernel=5x5")).map(([n, s, k]) => `separable ${n}${s}${k}`),
-  fc.constantFrom("maxpool 2x2 pad=same", "avgpool 3x3 stride=1 pad=same", "dropout 0.25"),
-  fc.tuple(channels).map(([n]) => `unit ${n}`),
-);
-
-const body: fc.Arbitrary<string[]> = fc
-  .array(fc.oneof({ weight: 4, arbitrary: layer.map((l) => [l]) }, { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.array(layer, { minLength: 1, maxLength: 3 })).map(([n, ls]) => [`repeat ${n} {`, ...ls.map((l) => `  ${l}`), "}"]) }), {
-    minLength: 1,
-    maxLength: 10,
-  })
-  .map((groups) => groups.flat());
-
-const validSpec: fc.Arbitrary<string> = fc
-  .tuple(fc.integer({ min: 8, max: 64 }), fc.integer({ min: 8, max: 64 }), fc.integer({ min: 1, max: 4 }), body, fc.constantFrom("", "width 0.5\n", "defaults act=relu6\n"), fc.boolean())
-  .map(([h, w, c, lines, header, head]) =>
-    [
-      "block unit(out, s = 1) {",
-      "  dw 3x3 stride=s",
-      "  pw out",
-      "}",
-      "network Random(classes = 10) {",
-      `  input ${h}x${w}x${c}`,
-      `  ${header}`,
-      ...lines.map((l) => `  ${l}`),
-      ...(head ? ["  avgpool global", "  fc classes", "  softmax"] : []),
-      "}",
-      "",
-    ].join("\n"),
-  );
+const validSpec = validSpec_();
 
 function wellPlaced(d: Diagnostic, source: string): boolean {
   if (d.span === undefined) return true;
@@ -126,7 +89,7 @@ describe("random valid specs", () => {
 });
 
 describe("hostile input", () => {
-  const tokens = ["network", "block", "N", "x", "conv", "pw", "repeat", "width", "input", "{", "}", "(", ")", "=", ",", ";", "\n", "3x3", "224x224x3", "8", "0", "-1", "0.5", "1e9", "+", "-", "*", "/", "#c\n", "stride", "act", "relu6", "global", "@", " "];
+  const tokens = ["network", "block", "N", "x", "conv", "pw", "repeat", "width", "input", "bottleneck", "se", "residual", "expand", "rounding", "div8", "hswish", "{", "}", "(", ")", "=", ",", ";", "\n", "3x3", "224x224x3", "8", "0", "-1", "0.5", "1e9", "+", "-", "*", "/", "#c\n", "stride", "act", "relu6", "global", "@", " "];
   const soup = fc.array(fc.constantFrom(...tokens), { maxLength: 60 }).map((ts) => ts.join(" "));
 
   function neverThrows(source: string): void {

@@ -477,7 +477,10 @@ class Builder {
       return;
     }
     const x = this.last;
-    const id = this.nextId(scope.ns, "res", this.hasWeights(s.body.statements));
+    // A residual with weights takes a number in the layer sequence (`res_4`); one without is
+    // numbered apart (`residual_0`), so that it never renames a weight nor meets a `res_N`.
+    const weighted = this.hasWeights(s.body.statements);
+    const id = this.nextId(scope.ns, weighted ? "res" : "residual", weighted);
     const ns: Namespace = { prefix: `${id}.`, weighted: 0, counts: new Map() };
     const before = this.diagnostics.length;
     this.statements(s.body.statements, { ...scope, ns, level: "nested" });
