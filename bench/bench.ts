@@ -1,7 +1,7 @@
 /**
  * npm run bench — the module `mnc compile --emit ts` writes, against the
- * runtimes users compare it with, on MobileNetV1 1.0-224 and 0.25-128, batch
- * 1, one thread each: onnxruntime-node (the native anchor), onnxruntime-web
+ * runtimes users compare it with, on MobileNetV1 1.0-224 and 0.25-128,
+ * MobileNetV2 1.0-224 and MobileNetV3-Large 1.0-224, batch 1, one thread each: onnxruntime-node (the native anchor), onnxruntime-web
  * (WebAssembly) in Node, and TensorFlow.js with its `cpu` and `wasm` backends.
  * The emitted module runs twice: as loaded (its WebAssembly SIMD kernels) and
  * with { backend: "typescript" } (its pure TypeScript kernels, the fallback).
@@ -10,7 +10,8 @@
  * round runs each runtime once, in a rotating order) so that machine noise
  * falls on all of them alike. Reports medians, min–max and ratios, checks that
  * every runtime computed the same outputs, and profiles the emitted code per
- * layer type. Options: --rounds N (default 15), --only 1.0-224|0.25-128.
+ * layer type (for V2/V3: expansion, depthwise, projection, SE, adds). Options:
+ * --rounds N (default 15), --only v1-1.0-224|v1-0.25-128|v2-1.0-224|v3-large-1.0-224.
  * Takes a few minutes: TensorFlow.js' cpu backend needs seconds per 1.0-224 inference.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,6 +22,7 @@ import { Worker } from "node:worker_threads";
 import { transform } from "esbuild";
 import { compile } from "../src/index.js";
 import { emitTypeScript } from "../src/emit/ts/index.js";
+import type { Node } from "../src/ir/graph.js";
 import type { WorkerSetup } from "./worker.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,9 +36,20 @@ const rounds = Number(flag("rounds") ?? 15);
 const only = flag("only");
 
 const CONFIGS = [
-  { label: "1.0-224", alpha: 1, resolution: 224 },
-  { label: "0.25-128", alpha: 0.25, resolution: 128 },
+  { label: "v1-1.0-224", name: "MobileNetV1 1.0-224", example: "mobilenet_v1", alpha: 1, resolution: 224 },
+  { label: "v1-0.25-128", name: "MobileNetV1 0.25-128", example: "mobilenet_v1", alpha: 0.25, resolution: 128 },
+  { label: "v2-1.0-224", name: "MobileNetV2 1.0-224", example: "mobilenet_v2", alpha: 1, resolution: 224 },
+  { label: "v3-large-1.0-224", name: "MobileNetV3-Large 1.0-224", example: "mobilenet_v3_large", alpha: 1, resolution: 224 },
 ].filter((c) => only === undefined || c.label === only);
+
+/** The row a layer's time counts in: the MobileNetV2/V3 block parts by role, other layers by their Table 2 type. */
+function layerType(node: Node, category: string): string {
+  if (node.id.endsWith(".expand")) return "expansion (1x1)";
+  if (node.id.endsWith(".project")) return "projection (1x1)";
+  if (node.id.includes(".se.")) return node.op === "mul" ? "SE scale (mul)" : "SE (pool, 1x1 convs)";
+  if (node.op === "add") return "residual adds";
+  return category === "none" ? "other (pool, softmax)" : category;
+}
 
 const RUNNERS: WorkerSetup["runner"][] = ["mnc", "mnc-typescript", "ort-node", "ort-web", "tfjs-cpu", "tfjs-wasm"];
 
@@ -80,11 +93,12 @@ const median = (xs: number[]): number => {
 };
 
 async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
-  const source = readFileSync(join(root, "examples", "mobilenet_v1.mn"), "utf8");
+  const file = `examples/${config.example}.mn`;
+  const source = readFileSync(join(root, file), "utf8");
   const r = compile(source, { alpha: config.alpha, resolution: config.resolution });
   if (r.graph === undefined) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
   const dir = mkdtempSync(join(tmpdir(), "mnc-bench-"));
-  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "examples/mobilenet_v1.mn", profile: true });
+  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: file, profile: true });
   const js = await transform(emitted.code, { loader: "ts", format: "esm", target: "es2022" });
   writeFileSync(join(dir, "model.mjs"), js.code);
   writeFileSync(join(dir, "model.weights.bin"), emitted.weights!);
@@ -92,7 +106,7 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
   const [h, w, c] = r.graph.nodes[0]!.shape!;
   const input = Float32Array.from({ length: h * w * c }, (_, i) => Math.sin(i * 0.013));
   const multAdds = r.costs!.totals.multAdds;
-  console.log(`\nMobileNetV1 ${config.label}: ${multAdds.toLocaleString("en-US")} mult-adds (${((2 * multAdds) / 1e9).toFixed(2)} GFLOP), batch 1, ${rounds} interleaved rounds`);
+  console.log(`\n${config.name}: ${multAdds.toLocaleString("en-US")} mult-adds (${((2 * multAdds) / 1e9).toFixed(2)} GFLOP), batch 1, ${rounds} interleaved rounds`);
 
   const handles: Handle[] = [];
   for (const runner of RUNNERS) {
@@ -152,23 +166,25 @@ async function bench(config: (typeof CONFIGS)[number]): Promise<void> {
     const h = handles.find((x) => x.runner === runner)!;
     const profile = (await request<{ profile: { layer: string; ms: number }[] | null }>(h.worker, { kind: "profile", input })).profile ?? [];
     const byName = new Map(profile.map((p) => [key(p.layer), p.ms]));
-    const types = new Map<string, { ms: number; multAdds: number; layers: number }>();
+    const types = new Map<string, { ms: number; multAdds: number; elementwise: number; layers: number }>();
     for (const l of r.costs!.layers) {
       const ms = byName.get(key(l.node.id));
       if (ms === undefined) continue;
       byName.delete(key(l.node.id));
-      const type = l.category === "none" ? "other (pool, softmax)" : l.category;
-      const t = types.get(type) ?? { ms: 0, multAdds: 0, layers: 0 };
-      types.set(type, { ms: t.ms + ms, multAdds: t.multAdds + l.multAdds, layers: t.layers + 1 });
+      const type = layerType(l.node, l.category);
+      const t = types.get(type) ?? { ms: 0, multAdds: 0, elementwise: 0, layers: 0 };
+      types.set(type, { ms: t.ms + ms, multAdds: t.multAdds + l.multAdds, elementwise: t.elementwise + l.elementwise, layers: t.layers + 1 });
     }
     // Steps that are no IR layer (the WebAssembly kernels' channel-padding copies).
     for (const ms of byName.values()) {
-      const t = types.get("copies") ?? { ms: 0, multAdds: 0, layers: 0 };
-      types.set("copies", { ms: t.ms + ms, multAdds: 0, layers: t.layers + 1 });
+      const t = types.get("copies") ?? { ms: 0, multAdds: 0, elementwise: 0, layers: 0 };
+      types.set("copies", { ms: t.ms + ms, multAdds: 0, elementwise: 0, layers: t.layers + 1 });
     }
     console.log(`${h.name} per layer type (each layer alone, median of 5 runs):`);
     for (const [type, t] of types) {
-      const gflops = t.multAdds === 0 ? "" : `${((2 * t.multAdds) / (t.ms * 1e6)).toFixed(2)} GFLOP/s`;
+      // Elementwise ops move memory: two float32 reads and one write per element.
+      const gflops =
+        t.multAdds > 0 ? `${((2 * t.multAdds) / (t.ms * 1e6)).toFixed(2)} GFLOP/s` : t.elementwise > 0 ? `${((12 * t.elementwise) / (t.ms * 1e6)).toFixed(2)} GB/s` : "";
       console.log(`  ${type.padEnd(22)} ${String(t.layers).padStart(3)} layers  ${t.ms.toFixed(2).padStart(7)} ms  ${gflops}`);
     }
   }
