@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { report, sweep, type Report, type Sweep } from "../src/index.js";
 import { reportHtml, sweepHtml } from "../src/emit/report/html.js";
-import { escapeXml, layerBarChart, sweepChart, typeShareChart } from "../src/emit/report/svg.js";
+import { escapeXml, layerBarChart, sweepChart, typeShareChart, TYPE_COLORS } from "../src/emit/report/svg.js";
 import { bytes, group, percent } from "../src/emit/report/format.js";
 import { readExample } from "./helpers.js";
 
@@ -19,8 +19,8 @@ function buildReport(source = v1): Report {
   return r.report!;
 }
 
-function buildSweep(alphas = [1, 0.75, 0.5, 0.25], resolutions = [224, 192, 160, 128]): Sweep {
-  const s = sweep(v1, { alphas, resolutions });
+function buildSweep(alphas = [1, 0.75, 0.5, 0.25], resolutions = [224, 192, 160, 128], source = v1): Sweep {
+  const s = sweep(source, { alphas, resolutions });
   expect(s.diagnostics).toEqual([]);
   return s.sweep!;
 }
@@ -190,7 +190,10 @@ describe("reportHtml", () => {
     expect(totals.get("biases")?.[0]).toBe("1,000");
     expect(totals.get("params")?.[0]).toBe("4,210,088");
     expect(totals.get("BN params")?.[0]).toBe("43,776");
+    expect(totals.get("torchvision / Keras trainable")).toEqual(["4,231,976", "params + BN γ, β"]);
     expect(totals.get("Keras total")).toEqual(["4,253,864", "4,231,976 trainable, 21,888 non-trainable"]);
+    // A network without SE or elementwise layers has no such rows.
+    expect([totals.has("of which SE"), totals.has("elementwise")]).toEqual([false, false]);
     expect(totals.get("deployed params")?.[0]).toBe("4,221,032");
     expect(totals.get("weight memory, float32")?.[0]).toBe("16,884,128 B (16.10 MiB)");
     expect(totals.get("weight memory, int8")?.[0]).toBe("4,256,864 B (4.06 MiB)");
@@ -410,6 +413,84 @@ describe("sweepHtml", () => {
     expect(svgs).toHaveLength(1);
     expect(all(svgs[0]!, byClass("circle", "point"))).toHaveLength(16);
     expect(html).not.toMatch(/<script|<link|url\(|@import/i);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("MobileNetV3-Small: SE, residual adds and the elementwise type", () => {
+  const r = buildReport(readExample("mobilenet_v3_small.mn"));
+  const html = reportHtml(r);
+  const page = parseXml(html, { html: true });
+  const ew = r.layers.filter((l) => l.elementwise > 0);
+
+  it("states the SE share, the elementwise count and the torchvision count among the totals", () => {
+    const totals = new Map(rows(section(page, "totals"), "tbody").map((row) => [row[0]!, row.slice(1)]));
+    expect(totals.get("mult-adds")?.[0]).toBe("56,510,400");
+    expect(totals.get("of which SE")).toEqual(["458,752", "0.81 % of mult-adds: the squeeze-and-excitation convolutions, counted as Conv 1x1"]);
+    expect(totals.get("elementwise")?.[0]).toBe(group(r.totals.elementwise));
+    expect(totals.get("torchvision / Keras trainable")?.[0]).toBe("2,542,856");
+    expect(totals.get("Keras total")?.[0]).toBe("2,554,968");
+  });
+
+  it("has the elementwise row in Table 2, with its colour, and an elementwise column", () => {
+    const s = section(page, "by-type");
+    expect(rows(s, "thead")).toEqual([["type", "mult-adds", "share", "elementwise", "weights", "share"]]);
+    const body = rows(s, "tbody");
+    expect(body.at(-1)).toEqual(["Elementwise (add, mul)", "0", "0.00 %", group(r.totals.elementwise), "0", "0.00 %"]);
+    const swatches = all(s, byClass("span", "swatch")).map((x) => x.attrs.get("style"));
+    expect(swatches.at(-1)).toBe(`background:${TYPE_COLORS.elementwise}`);
+    expect(new Set(swatches).size).toBe(swatches.length);
+    const legend = all(s, byClass("g", "legend")).find((g) => textOf(g).startsWith("Elementwise (add, mul)"))!;
+    expect(all(legend, byName("rect"))[0]!.attrs.get("fill")).toBe(TYPE_COLORS.elementwise);
+    expect(textOf(legend)).toContain(`elementwise ${group(r.totals.elementwise)}`);
+  });
+
+  it("lists every part of every block, with the elementwise column, and highlights the peak", () => {
+    const s = section(page, "layers");
+    expect(rows(s, "thead")[0]).toEqual(["layer", "op", "input", "output", "width", "mult-adds", "elementwise", "weights", "biases", "BN params", "activations"]);
+    const body = rows(s, "tbody");
+    expect(body.map((row) => row[0])).toEqual(r.layers.map((l) => l.name));
+    const row = (name: string): string[] => body.find((x) => x[0] === name)!;
+    expect(row("bneck_4.se.scale")).toEqual(["bneck_4.se.scale", "mul (SE scale)", "14x14x96", "14x14x96", "", "0", "18,816", "0", "0", "0", "75,264"]);
+    expect(row("bneck_4.se.squeeze").slice(1, 6)).toEqual(["pw (SE squeeze)", "1x1x96", "1x1x24", "×0.25", "2,304"]);
+    expect(row("bneck_3.expand")[4]).toBe("×11/3");
+    expect(row("bneck_3.add").slice(1, 2)).toEqual(["add (residual)"]);
+    expect(rows(s, "tfoot")[0]!.slice(5, 7)).toEqual(["56,510,400", group(r.totals.elementwise)]);
+    const peak = all(s, (x) => x.name === "tr" && x.attrs.get("class") === "peak");
+    expect(peak).toHaveLength(1);
+    expect(textOf(peak[0]!)).toContain(r.totals.peakActivationLayer);
+  });
+
+  it("charts the elementwise operations per layer in the elementwise colour", () => {
+    const charts = all(section(page, "charts"), byName("svg"));
+    expect(charts).toHaveLength(3);
+    expect(textOf(charts[2]!)).toContain("elementwise operations per layer");
+    const bars = all(charts[2]!, byClass("rect", "bar"));
+    expect(ew).toHaveLength(15); // 6 residual adds, 9 SE scales
+    expect(bars.map((b) => b.attrs.get("data-layer"))).toEqual(ew.map((l) => l.name));
+    expect(new Set(bars.map((b) => b.attrs.get("fill")))).toEqual(new Set([TYPE_COLORS.elementwise]));
+    const width = (name: string): number => attrNum(bars.find((b) => b.attrs.get("data-layer") === name)!, "width");
+    // bneck_1.se.scale: 56x56x16 = 50,176; bneck_3.add: 28x28x24 = 18,816.
+    expect(width("bneck_3.add") / width("bneck_1.se.scale")).toBeCloseTo(18_816 / 50_176, 3);
+    // The mult-adds chart keeps the layers with weights, SE convolutions among them, coloured as 1x1 convolutions.
+    const ma = all(charts[0]!, byClass("rect", "bar"));
+    expect(ma.find((b) => b.attrs.get("data-layer") === "bneck_4.se.squeeze")?.attrs.get("fill")).toBe(TYPE_COLORS.conv1x1);
+    expect(ma.some((b) => b.attrs.get("data-layer") === "bneck_3.add")).toBe(false);
+    // With `all`, add and mul rows are drawn in their colour too.
+    const every = all(parseXml(layerBarChart(r, "multAdds", { all: true })), byClass("rect", "bar"));
+    expect(every.find((b) => b.attrs.get("data-layer") === "bneck_3.add")?.attrs.get("fill")).toBe(TYPE_COLORS.elementwise);
+  });
+
+  it("is well-formed and deterministic, and so are the sweep's page and chart for MobileNetV2", () => {
+    expect(html).not.toMatch(/NaN|Infinity|undefined/);
+    expect(reportHtml(buildReport(readExample("mobilenet_v3_small.mn")))).toBe(html);
+    const s = buildSweep([1, 0.5], [224, 160], readExample("mobilenet_v2.mn"));
+    const sweepPage = parseXml(sweepHtml(s), { html: true });
+    expect(rows(all(sweepPage, byName("table"))[0]!, "tbody")[0]).toEqual(["1", "300,774,272", "154,083,200"]);
+    const chart = sweepChart(s);
+    expect(chart).not.toMatch(/NaN|Infinity|undefined/);
+    expect(all(parseXml(chart), byClass("circle", "point"))).toHaveLength(4);
   });
 });
 

@@ -10,9 +10,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { report, sweep, type Report } from "../src/index.js";
 import { reportCsv } from "../src/emit/report/csv.js";
+import { reportJson } from "../src/emit/report/json.js";
 import { reportMarkdown, reportText } from "../src/emit/report/text.js";
-import { sweepCsv, sweepText } from "../src/emit/report/sweep.js";
+import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../src/emit/report/sweep.js";
 import { budget } from "../src/cli/main.js";
+import { group } from "../src/emit/report/format.js";
 import { readExample, root } from "./helpers.js";
 
 const v1 = readExample("mobilenet_v1.mn");
@@ -138,6 +140,179 @@ describe("report contents", () => {
   });
 });
 
+describe("MobileNetV2 and V3: bottlenecks, squeeze-and-excitation, residual adds", () => {
+  const v2 = reportOk(readExample("mobilenet_v2.mn"));
+  const large = reportOk(readExample("mobilenet_v3_large.mn"));
+  const small = reportOk(readExample("mobilenet_v3_small.mn"));
+  /** A totals line of the text report: the figure after its key. */
+  const line = (text: string, key: string): string => {
+    const found = text.split("\n").find((l) => l.startsWith(`  ${key}  `));
+    if (found === undefined) throw new Error(`no '${key}' line`);
+    return found.slice(key.length + 2).trim();
+  };
+
+  it.each([
+    ["MobileNetV2", v2, { multAdds: 300_774_272, seMultAdds: 0, weights: 3_469_760, params: 3_470_760, torchvisionParams: 3_504_872, kerasTotal: 3_538_984 }],
+    ["MobileNetV3-Large", large, { multAdds: 216_589_760, seMultAdds: 1_507_200, torchvisionParams: 5_483_032, kerasTotal: 5_507_432 }],
+    ["MobileNetV3-Small", small, { multAdds: 56_510_400, seMultAdds: 458_752, torchvisionParams: 2_542_856, kerasTotal: 2_554_968 }],
+  ] as const)("%s: the published exact figures, in JSON and in the text", (_name, r, expected) => {
+    const j = JSON.parse(reportJson(r)) as Report;
+    expect(j.totals).toMatchObject(expected);
+    expect(j.totals.kerasTrainable).toBe(expected.torchvisionParams);
+    const text = reportText(r);
+    expect(line(text, "mult-adds")).toMatch(new RegExp(`^${group(expected.multAdds)}   \\(FLOPs`));
+    expect(line(text, "torchvision / Keras trainable")).toBe(`${group(expected.torchvisionParams)}   (params + BN γ, β)`);
+    expect(line(text, "Keras total")).toMatch(new RegExp(`^${group(expected.kerasTotal)}   \\(${group(expected.torchvisionParams)} trainable`));
+    if (expected.seMultAdds === 0) expect(text).not.toMatch(/^ {2}of which SE/m);
+    else expect(line(text, "of which SE")).toMatch(new RegExp(`^${group(expected.seMultAdds)}   \\(`));
+    if ("weights" in expected) expect([line(text, "weights"), line(text, "params").split(" ")[0]]).toEqual([group(expected.weights), group(expected.params)]);
+  });
+
+  it("SE convolutions are 1x1 convolutions in mult-adds; adds and multiplies are elementwise, apart from mult-adds", () => {
+    for (const r of [v2, large, small]) {
+      const sum = (ls: readonly Report["layers"][number][], k: "multAdds" | "elementwise" | "params"): number => ls.reduce((s, l) => s + l[k], 0);
+      const se = r.layers.filter((l) => l.se);
+      expect(sum(se, "multAdds")).toBe(r.totals.seMultAdds);
+      expect(sum(se, "params")).toBe(r.totals.seParams);
+      expect(se.filter((l) => l.op === "conv").every((l) => l.type === "conv1x1")).toBe(true);
+      const ew = r.layers.filter((l) => l.op === "add" || l.op === "mul");
+      for (const l of ew) expect([l.type, l.multAdds, l.elementwise]).toEqual(["elementwise", 0, l.outputShape[0] * l.outputShape[1] * l.outputShape[2]]);
+      expect(sum(ew, "elementwise")).toBe(r.totals.elementwise);
+      expect(sum(r.layers, "multAdds")).toBe(r.totals.multAdds);
+      const row = r.byType.find((t) => t.type === "elementwise")!;
+      expect([row.multAdds, row.weights, row.elementwise]).toEqual([0, 0, r.totals.elementwise]);
+      expect(r.byType.reduce((s, t) => s + t.multAdds, 0)).toBe(r.totals.multAdds);
+    }
+    // V2: 10 residual adds, no SE; V3-Small: 6 adds, 9 SE blocks.
+    expect([v2.layers.filter((l) => l.op === "add").length, v2.layers.filter((l) => l.se).length]).toEqual([10, 0]);
+    expect([small.layers.filter((l) => l.op === "add").length, small.layers.filter((l) => l.op === "mul" && l.se).length]).toEqual([6, 9]);
+    // A network without add or mul has no elementwise row (so V1's Table 2 is the paper's).
+    expect(reportOk(v1).byType.map((t) => t.type)).toEqual(["conv1x1", "depthwise", "conv", "fc"]);
+  });
+
+  it("names each part of a block, says what add and mul do, and shows a ratio convolution's width as its ratio", () => {
+    const source = [
+      "network T(classes = 10) {",
+      "  input 32x32x3",
+      "  width 0.5 rounding=div8",
+      "  conv 3x3 16 stride=2 act=hswish",
+      "  bottleneck 16 expand=1 se=0.25 act=relu",
+      "  bottleneck 24 expand=4 stride=2 act=hswish",
+      "  bottleneck 24 expand=88/24 kernel=5x5 se=0.25 act=hswish",
+      "  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }",
+      "  avgpool global",
+      "  fc classes",
+      "  softmax",
+      "}",
+    ].join("\n");
+    const r = reportOk(source);
+    const rows = r.layers.map((l) => [l.name, l.layer, l.se, l.width, l.ratio === null ? null : `${l.ratio.num}/${l.ratio.den}`]);
+    expect(rows).toEqual([
+      ["input", "input", false, null, null],
+      ["conv_0", "conv 3x3/2", false, 0.5, null],
+      ["bneck_1.dw", "dw 3x3", false, 0.5, null],
+      ["bneck_1.se.pool", "avgpool global (SE)", true, null, null],
+      ["bneck_1.se.squeeze", "pw (SE squeeze)", true, null, "1/4"],
+      ["bneck_1.se.excite", "pw (SE excite)", true, null, "1/1"],
+      ["bneck_1.se.scale", "mul (SE scale)", true, null, null],
+      ["bneck_1.project", "pw", false, 0.5, null],
+      ["bneck_1.add", "add (residual)", false, null, null],
+      ["bneck_2.expand", "pw", false, null, "4/1"],
+      ["bneck_2.dw", "dw 3x3/2", false, null, null],
+      ["bneck_2.project", "pw", false, 0.5, null],
+      ["bneck_3.expand", "pw", false, null, "11/3"],
+      ["bneck_3.dw", "dw 5x5", false, null, null],
+      ["bneck_3.se.pool", "avgpool global (SE)", true, null, null],
+      ["bneck_3.se.squeeze", "pw (SE squeeze)", true, null, "1/4"],
+      ["bneck_3.se.excite", "pw (SE excite)", true, null, "1/1"],
+      ["bneck_3.se.scale", "mul (SE scale)", true, null, null],
+      ["bneck_3.project", "pw", false, 0.5, null],
+      ["bneck_3.add", "add (residual)", false, null, null],
+      ["res_4.pw_0", "pw", false, 0.5, null],
+      // A depthwise layer takes the width of the channels it reads.
+      ["res_4.dw_1", "dw 3x3", false, 0.5, null],
+      ["res_4.add", "add (residual)", false, null, null],
+      ["avgpool_0", "avgpool global", false, null, null],
+      ["fc_5", "fc", false, null, null],
+      ["softmax_0", "softmax", false, null, null],
+    ]);
+    // The text's width column: the multiplier, or ×ratio (a short decimal, else the fraction).
+    const cells = new Map(reportText(r).split("\n").map((l) => [l.split(/\s+/)[0], l] as const));
+    expect(cells.get("bneck_2.expand")).toMatch(/ ×4 /);
+    expect(cells.get("bneck_3.expand")).toMatch(/ ×11\/3 /);
+    expect(cells.get("bneck_1.se.squeeze")).toMatch(/ ×0\.25 /);
+    expect(cells.get("bneck_1.se.excite")).toMatch(/ ×1 /);
+    expect(cells.get("bneck_1.dw")).toMatch(/ 0\.5 /);
+  });
+
+  it("text and Markdown are reviewed golden files; so is V3-Small's CSV", async () => {
+    await expect(reportText(v2)).toMatchFileSnapshot("golden/report/mobilenet_v2.txt");
+    await expect(reportMarkdown(v2)).toMatchFileSnapshot("golden/report/mobilenet_v2.md");
+    await expect(reportText(small)).toMatchFileSnapshot("golden/report/mobilenet_v3_small.txt");
+    await expect(reportMarkdown(small)).toMatchFileSnapshot("golden/report/mobilenet_v3_small.md");
+    await expect(reportCsv(small)).toMatchFileSnapshot("golden/report/mobilenet_v3_small.csv");
+  });
+
+  it("CSV adds the ratio and elementwise columns for such networks only", () => {
+    const header = (r: Report): string[] => reportCsv(r).split("\n").find((l) => !l.startsWith("#"))!.split(",");
+    expect(header(reportOk(v1))).not.toContain("elementwise");
+    expect(header(reportOk(v1))).not.toContain("ratio");
+    const h = header(small);
+    const rows = reportCsv(small).trim().split("\n").filter((l) => !l.startsWith("#")).slice(1).map((l) => l.split(","));
+    const row = (name: string): string[] => rows.find((x) => x[0] === name)!;
+    expect(row("bneck_2.expand")[h.indexOf("ratio")]).toBe("4.5");
+    expect(row("bneck_3.expand")[h.indexOf("ratio")]).toBe("11/3");
+    expect(row("bneck_3.add")[h.indexOf("elementwise")]).toBe(String(28 * 28 * 24));
+    expect(row("bneck_3.add")[h.indexOf("mult_adds")]).toBe("0");
+    expect(rows.at(-1)![h.indexOf("elementwise")]).toBe(String(small.totals.elementwise));
+    expect(rows.every((x) => x.length === h.length)).toBe(true);
+  });
+});
+
+describe("peak activation memory follows liveness", () => {
+  it("a residual connection's input stays live across the body", () => {
+    // input 8x8x4 (256 values) is read again by the add, so while pw_1 runs the input, pw_0 (8x8x16) and pw_1 (8x8x4) are all held.
+    const r = reportOk("network R {\n  input 8x8x4\n  residual { pw 16; pw 4 }\n}\n");
+    expect(r.layers.map((l) => [l.name, l.liveBytes])).toEqual([
+      ["input", 4 * 256],
+      ["res_0.pw_0", 4 * (256 + 1024)],
+      ["res_0.pw_1", 4 * (256 + 1024 + 256)],
+      ["res_0.add", 4 * (256 + 256 + 256)],
+    ]);
+    expect(r.totals).toMatchObject({ peakActivationBytes: 6144, peakActivationLayer: "res_0.pw_1", peakActivationLive: ["input", "res_0.pw_0", "res_0.pw_1"] });
+    // Input + output alone would say 5,120 B at res_0.pw_0.
+    expect(Math.max(...r.layers.map((l) => l.activationBytes + (l.inputShape === null ? 0 : 4 * l.inputShape[0] * l.inputShape[1] * l.inputShape[2])))).toBe(5120);
+    expect(line(reportText(r))).toBe("6,144 B (6.00 KiB) at res_0.pw_1 (float32, batch 1; also live: input)");
+  });
+
+  it("SE: the tensor being scaled is live through the pool, squeeze and excite, and a mul holds both its inputs", () => {
+    // input 4x4x8 = 128 values; pool 8; squeeze to floor(8 × 0.25) = 2; excite 8; scale 128.
+    const r = reportOk("network S {\n  input 4x4x8\n  se 0.25\n}\n");
+    expect(r.layers.map((l) => [l.name, l.liveBytes / 4])).toEqual([
+      ["input", 128],
+      ["se_0.pool", 128 + 8],
+      ["se_0.squeeze", 128 + 8 + 2],
+      ["se_0.excite", 128 + 2 + 8],
+      ["se_0.scale", 128 + 8 + 128],
+    ]);
+    expect([r.totals.peakActivationBytes, r.totals.peakActivationLayer]).toEqual([4 * 264, "se_0.scale"]);
+    expect(line(reportText(r))).toBe("1,056 B (1.03 KiB) at se_0.scale (float32, batch 1)");
+  });
+
+  it("on a chain (MobileNetV1) every layer holds its input and output, as before", () => {
+    const r = reportOk(v1);
+    const size = (s: readonly number[] | null): number => (s === null ? 0 : 4 * s[0]! * s[1]! * s[2]!);
+    for (const l of r.layers) expect(l.liveBytes).toBe(size(l.inputShape) + size(l.outputShape));
+    expect(r.totals.peakActivationBytes).toBe(Math.max(...r.layers.map((l) => l.liveBytes)));
+    expect(r.totals.peakActivationLive).toEqual(["sep_1.dw", "sep_1.pw"]);
+  });
+
+  /** The peak line of the text report. */
+  function line(text: string): string {
+    return text.split("\n").find((l) => l.startsWith("  peak activations"))!.replace(/^ {2}peak activations\s+/, "");
+  }
+});
+
 describe("sweep", () => {
   it("is the paper's Tables 6 and 7 in one call", async () => {
     const s = sweep(v1, { alphas: [1, 0.75, 0.5, 0.25], resolutions: [224, 192, 160, 128] }).sweep!;
@@ -145,6 +320,17 @@ describe("sweep", () => {
     for (const p of s.points) expect(p.multAdds).toBe(paperCount(p.alpha, p.resolution).multAdds);
     await expect(sweepText(s)).toMatchFileSnapshot("golden/report/mobilenet_v1.sweep.txt");
     expect(sweepCsv(s).split("\n").filter((l) => !l.startsWith("#"))[1]).toBe("1,224,568740352,4209088,4210088,4816896");
+  });
+
+  it("covers MobileNetV2: exact mult-adds, liveness peaks, every text format", () => {
+    const s = sweep(readExample("mobilenet_v2.mn"), { alphas: [1, 0.5], resolutions: [224, 160] }).sweep!;
+    // TF-Slim's README figures for 1001 classes, less 1,280 for the 1000-class head (1280 kept at α 0.5).
+    expect(s.points.map((p) => p.multAdds)).toEqual([300_775_552 - 1280, 154_084_480 - 1280, 97_133_120 - 1280, 50_185_280 - 1280]);
+    expect(s.points[0]!.peakActivationBytes).toBe(reportOk(readExample("mobilenet_v2.mn")).totals.peakActivationBytes);
+    expect(sweepText(s)).toContain("300,774,272");
+    expect(sweepMarkdown(s)).toContain("| 1 | 300,774,272 | 154,083,200 |");
+    expect(sweepCsv(s).split("\n").filter((l) => !l.startsWith("#"))[1]).toBe(`1,224,300774272,3469760,3470760,${s.points[0]!.peakActivationBytes}`);
+    expect(JSON.parse(sweepJson(s)).points).toHaveLength(4);
   });
 });
 

@@ -1,27 +1,55 @@
-/** The report's layers as CSV: the convention as `#` comments, then one row per layer and a total; exact integers. */
+/**
+ * The report's layers as CSV: the convention as `#` comments, then one row per
+ * layer and a total; exact integers. The `ratio` and `elementwise` columns
+ * appear only for networks that have ratio convolutions (expansion, SE) or add
+ * and mul layers, so other networks' files read as they always have.
+ */
 import type { Report } from "./model.js";
 import { csvLine } from "./format.js";
+import { ratioText } from "./text.js";
+
+type Layer = Report["layers"][number];
+type Cell = string | number;
+
+interface CsvColumn {
+  readonly header: string;
+  readonly cell: (l: Layer) => Cell | readonly Cell[];
+  readonly total: (r: Report) => Cell;
+  readonly shown?: (r: Report) => boolean;
+}
+
+const none = (): Cell => "";
+
+const COLUMNS: readonly CsvColumn[] = [
+  { header: "name", cell: (l) => l.name, total: () => "total" },
+  { header: "op", cell: (l) => l.op, total: none },
+  { header: "layer", cell: (l) => l.layer, total: none },
+  { header: "type", cell: (l) => l.type, total: none },
+  { header: "input_h,input_w,input_c", cell: (l) => l.inputShape ?? ["", "", ""], total: none },
+  { header: "output_h,output_w,output_c", cell: (l) => l.outputShape, total: none },
+  { header: "width", cell: (l) => l.width ?? "", total: none },
+  { header: "ratio", cell: (l) => (l.ratio === null ? "" : ratioText(l.ratio)), total: none, shown: (r) => r.layers.some((l) => l.ratio !== null) },
+  { header: "mult_adds", cell: (l) => l.multAdds, total: (r) => r.totals.multAdds },
+  { header: "elementwise", cell: (l) => l.elementwise, total: (r) => r.totals.elementwise, shown: (r) => r.layers.some((l) => l.elementwise > 0) },
+  { header: "weights", cell: (l) => l.weights, total: (r) => r.totals.weights },
+  { header: "biases", cell: (l) => l.biases, total: (r) => r.totals.biases },
+  { header: "params", cell: (l) => l.params, total: (r) => r.totals.params },
+  { header: "bn_params", cell: (l) => l.bnParams, total: (r) => r.totals.bnParams },
+  { header: "activation_bytes", cell: (l) => l.activationBytes, total: none },
+  { header: "line", cell: (l) => l.line, total: none },
+];
 
 export function reportCsv(r: Report): string {
-  const header = ["name", "op", "layer", "type", "input_h", "input_w", "input_c", "output_h", "output_w", "output_c", "width", "mult_adds", "weights", "biases", "params", "bn_params", "activation_bytes", "line"];
-  const rows = r.layers.map((l) => [
-    l.name,
-    l.op,
-    l.layer,
-    l.type,
-    ...(l.inputShape ?? ["", "", ""]),
-    ...l.outputShape,
-    l.width ?? "",
-    l.multAdds,
-    l.weights,
-    l.biases,
-    l.params,
-    l.bnParams,
-    l.activationBytes,
-    l.line,
-  ]);
-  const t = r.totals;
-  const total = ["total", "", "", "", "", "", "", "", "", "", "", t.multAdds, t.weights, t.biases, t.params, t.bnParams, "", ""];
+  const columns = COLUMNS.filter((c) => c.shown?.(r) ?? true);
+  const header = columns.flatMap((c) => c.header.split(","));
+  const rows = r.layers.map((l) => columns.flatMap((c): Cell[] => {
+    const v = c.cell(l);
+    return Array.isArray(v) ? [...(v as readonly Cell[])] : [v as Cell];
+  }));
+  const total = columns.flatMap((c) => {
+    const width = c.header.split(",").length;
+    return [c.total(r), ...Array<Cell>(width - 1).fill("")];
+  });
   // The convention leads the file as '#' comment lines (pandas: read_csv(path, comment="#")).
   const convention = r.convention.map((c) => `# ${c}`);
   return [...convention, csvLine(header), ...rows.map(csvLine), csvLine(total)].join("\n") + "\n";

@@ -7,7 +7,7 @@
  * Follows the reader's light or dark colour scheme.
  */
 import type { Report } from "./model.js";
-import { layerCells } from "./text.js";
+import { layerTable, peakAlsoLive, typeTable } from "./text.js";
 import { METRICS, sweepPoint, type Sweep } from "./sweep.js";
 import { bytes, group, percent, shape, short } from "./format.js";
 import { el, layerBarChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
@@ -109,40 +109,27 @@ function reportTitle(r: Report): string {
 
 function totalsRows(r: Report): Child[][] {
   const t = r.totals;
-  return [
+  const also = peakAlsoLive(r);
+  const rows: [string, string, string][] = [
     ["mult-adds", group(t.multAdds), `FLOPs = 2 × mult-adds = ${group(t.flops)}`],
+    ...(t.seMultAdds > 0 ? [["of which SE", group(t.seMultAdds), `${percent((100 * t.seMultAdds) / t.multAdds)} of mult-adds: the squeeze-and-excitation convolutions, counted as Conv 1x1`] as [string, string, string]] : []),
+    ...(r.layers.some((l) => l.elementwise > 0) ? [["elementwise", group(t.elementwise), "residual additions and SE multiplications; not mult-adds"] as [string, string, string]] : []),
     ["weights", group(t.weights), ""],
     ["biases", group(t.biases), ""],
     ["params", group(t.params), "weights + biases, before batch-norm fusion"],
     ["BN params", group(t.bnParams), "γ, β, mean, variance per normalised channel"],
+    ["torchvision / Keras trainable", group(t.torchvisionParams), "params + BN γ, β"],
     ["Keras total", group(t.kerasTotal), `${group(t.kerasTrainable)} trainable, ${group(t.kerasNonTrainable)} non-trainable`],
     ["deployed params", group(t.deployedParams), "after batch-norm fusion"],
     ["weight memory, float32", bytes(t.weightBytesFloat32), "every weight and bias in 4 bytes"],
     ["weight memory, int8", bytes(t.weightBytesInt8), "weights in 1 byte, biases in 4 (int32)"],
-    ["peak activations", bytes(t.peakActivationBytes), `at ${t.peakActivationLayer} (float32, batch 1)`],
-  ].map(([k, v, note]) => [k, v, note === "" ? null : note]);
+    ["peak activations", bytes(t.peakActivationBytes), `at ${t.peakActivationLayer} (float32, batch 1${also.length === 0 ? "" : `; also live: ${also.join(", ")}`})`],
+  ];
+  return rows.map(([k, v, note]) => [k, v, note === "" ? null : note]);
 }
 
-const LAYER_COLUMNS: readonly Column[] = [
-  { title: "layer" },
-  { title: "op" },
-  { title: "input", numeric: true },
-  { title: "output", numeric: true },
-  { title: "width", numeric: true },
-  { title: "mult-adds", numeric: true },
-  { title: "weights", numeric: true },
-  { title: "biases", numeric: true },
-  { title: "BN params", numeric: true },
-  { title: "activations", numeric: true },
-];
-
-const TYPE_COLUMNS: readonly Column[] = [
-  { title: "type" },
-  { title: "mult-adds", numeric: true },
-  { title: "share", numeric: true },
-  { title: "weights", numeric: true },
-  { title: "share", numeric: true },
-];
+/** Table columns from a text table's header and alignment (right-aligned columns are numeric). */
+const columnsOf = (t: { readonly header: readonly string[]; readonly align: readonly string[] }): Column[] => t.header.map((title, i) => ({ title, numeric: t.align[i] === "right" }));
 
 /**
  * The whole report as one page: title, key figures and totals, the by-type
@@ -155,6 +142,8 @@ export function reportHtml(r: Report): string {
   const title = reportTitle(r);
   const peakIndex = r.layers.findIndex((l) => l.name === t.peakActivationLayer);
   const swatch = (type: keyof typeof TYPE_COLORS): Markup => h("span", { class: "swatch", style: `background:${TYPE_COLORS[type]}` });
+  const layers = layerTable(r);
+  const types = typeTable(r);
 
   return page(`${title} — mnc report`, `mnc ${r.mnc}`, [
     h("h1", {}, [title]),
@@ -171,9 +160,9 @@ export function reportHtml(r: Report): string {
     h("section", { id: "by-type" }, [
       h("h2", {}, ["By layer type (the paper's Table 2)"]),
       table(
-        TYPE_COLUMNS,
-        r.byType.map((row) => [h("span", {}, [swatch(row.type), row.label]), group(row.multAdds), percent(row.multAddsShare), group(row.weights), percent(row.weightsShare)]),
-        { foot: ["total", group(t.multAdds), percent(100), group(t.weights), percent(100)] },
+        columnsOf(types),
+        types.rows.map(([label, ...rest], i) => [h("span", {}, [swatch(r.byType[i]!.type), label!]), ...rest]),
+        { foot: types.total },
       ),
       figure(typeShareChart(r)),
     ]),
@@ -181,15 +170,14 @@ export function reportHtml(r: Report): string {
     h("section", { id: "layers" }, [
       h("h2", {}, ["Layers"]),
       table(
-        LAYER_COLUMNS,
-        r.layers.map((l) => {
-          const [name, ...rest] = layerCells(l);
-          return [h("code", {}, [name!]), ...rest];
-        }),
+        columnsOf(layers),
+        layers.rows.map(([name, ...rest]) => [h("code", {}, [name!]), ...rest]),
         {
-          foot: ["total", "", "", "", "", group(t.multAdds), group(t.weights), group(t.biases), group(t.bnParams), ""],
+          foot: layers.total,
           rowClass: (i) => (i === peakIndex ? "peak" : null),
-          caption: `Activations: the layer's output in bytes (float32, batch 1). Highlighted: ${t.peakActivationLayer}, where peak activation memory occurs (input + output).`,
+          caption:
+            `Activations: the layer's output in bytes (float32, batch 1). Highlighted: ${t.peakActivationLayer}, where peak activation memory occurs (every tensor live while it runs).` +
+            (r.layers.some((l) => l.ratio !== null) ? " Width ×R: the layer's channels are R times those of the tensor it expands or squeezes." : ""),
         },
       ),
     ]),
@@ -198,6 +186,7 @@ export function reportHtml(r: Report): string {
       h("h2", {}, ["Per-layer charts"]),
       figure(layerBarChart(r, "multAdds")),
       figure(layerBarChart(r, "params")),
+      r.layers.some((l) => l.elementwise > 0) ? figure(layerBarChart(r, "elementwise")) : null,
     ]),
 
     h("section", { id: "convention" }, [h("h2", {}, ["Convention"]), h("ul", { class: "convention" }, r.convention.map((c) => h("li", {}, [c])))]),

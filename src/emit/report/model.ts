@@ -3,8 +3,9 @@
  * prints. Built from a verified graph and its cost analysis; exact integers
  * throughout. The JSON format is this object, as documented in docs/report.md.
  */
-import { formatNumber } from "../../ir/diagnostics.js";
+import { formatNumber, InternalError } from "../../ir/diagnostics.js";
 import type { Graph, Node, Shape } from "../../ir/graph.js";
+import { liveness, peakLive } from "../../ir/liveness.js";
 import type { CostCategory } from "../../ir/ops/index.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import { effectiveWidth } from "../../passes/scale-width.js";
@@ -13,32 +14,59 @@ import { VERSION } from "../../version.js";
 /** Bytes per activation element and per float32 parameter. */
 const FLOAT32 = 4;
 
-export const CONVENTION = [
-  "A mult-add is one multiply-accumulate of a convolution or fully connected layer; bias adds, batch-norm, activations, pooling and softmax are not counted. FLOPs = 2 × mult-adds.",
-  "params = weights + biases of the network as written, before batch-norm fusion; bnParams = 4 per normalised channel (γ, β, mean, variance).",
-  "Keras total = params + bnParams, of which the moving mean and variance (bnParams / 2) are non-trainable.",
-  "Weight memory is that of the deployed model, after batch-norm fusion gives each normalised layer a bias: float32 stores every weight and bias in 4 bytes; int8 stores weights in 1 byte and biases in 4 (int32), as TensorFlow Lite quantizes.",
-  "Activation memory is float32, batch 1; the peak is the largest input + output held at once by a layer-by-layer schedule.",
-] as const;
+const MULT_ADDS =
+  "A mult-add is one multiply-accumulate of a convolution (squeeze-and-excitation's 1x1 convolutions included) or fully connected layer; bias adds, batch-norm, activations, pooling, softmax and elementwise operations are not counted. FLOPs = 2 × mult-adds.";
+const ELEMENTWISE =
+  "Elementwise operations are the additions of residual connections and the multiplications of squeeze-and-excitation scaling, one per output element; they are counted apart from mult-adds.";
+const PARAMS = "params = weights + biases of the network as written, before batch-norm fusion; bnParams = 4 per normalised channel (γ, β, mean, variance).";
+const KERAS =
+  "Keras total = params + bnParams, of which the moving mean and variance (bnParams / 2) are non-trainable; torchvision counts params + γ, β (params + bnParams / 2), the same figure as Keras' trainable count.";
+const WEIGHT_MEMORY =
+  "Weight memory is that of the deployed model, after batch-norm fusion gives each normalised layer a bias: float32 stores every weight and bias in 4 bytes; int8 stores weights in 1 byte and biases in 4 (int32), as TensorFlow Lite quantizes.";
+const ACTIVATION_MEMORY =
+  "Activation memory is float32, batch 1, in the layer-by-layer schedule: while a layer runs, its inputs, its output and every earlier output a later layer still reads (a residual connection's input) are held; the peak is the largest such sum. On a chain that is a layer's input + output.";
+
+export const CONVENTION = [MULT_ADDS, ELEMENTWISE, PARAMS, KERAS, WEIGHT_MEMORY, ACTIVATION_MEMORY] as const;
+
+/** The counting rules that apply to a sweep's figures (mult-adds, params, peak activation memory). */
+export const SWEEP_CONVENTION = [MULT_ADDS, PARAMS, ACTIVATION_MEMORY] as const;
+
+/** The part a layer plays in a squeeze-and-excitation block. */
+export type SeRole = "pool" | "squeeze" | "excite" | "scale";
 
 export interface ReportLayer {
   readonly name: string;
   readonly op: Node["op"];
-  /** Human description: `conv 3x3/2`, `dw 3x3`, `pw`, `avgpool global`, … */
+  /** The layers whose outputs it reads, in order (none for the input). */
+  readonly inputs: readonly string[];
+  /** Human description: `conv 3x3/2`, `dw 3x3`, `pw`, `avgpool global`, `add (residual)`, `mul (SE scale)`, … */
   readonly layer: string;
   /** Which row of Table 2 it counts in. */
   readonly type: CostCategory;
+  /** Whether the layer is part of a squeeze-and-excitation block (pool, squeeze, excite, scale). */
+  readonly se: boolean;
   readonly inputShape: Shape | null;
   readonly outputShape: Shape;
-  /** The width multiplier that sets this layer's channels (null where α does not apply). */
+  /**
+   * The width multiplier that sets this layer's channels (null where α does not
+   * apply, and for a convolution whose channels are a ratio of another tensor's).
+   */
   readonly width: number | null;
+  /**
+   * For a convolution whose channels are a ratio of another tensor's (a
+   * bottleneck's expansion, an SE squeeze or excite): that ratio, exactly as
+   * written (`expand=88/24` → 88/24, `se=0.25` → 0.25/1); null otherwise.
+   */
+  readonly ratio: { readonly num: number; readonly den: number } | null;
   readonly multAdds: number;
+  /** Additions of a residual connection, multiplications of SE scaling (not mult-adds). */
+  readonly elementwise: number;
   readonly weights: number;
   readonly biases: number;
   readonly params: number;
   readonly bnParams: number;
   readonly activationBytes: number;
-  /** Input + output bytes held while this layer runs. */
+  /** Bytes of every tensor live while this layer runs (src/ir/liveness.ts): on a chain, input + output. */
   readonly liveBytes: number;
   readonly line: number;
 }
@@ -47,6 +75,7 @@ export interface TypeRow {
   readonly type: Exclude<CostCategory, "none">;
   readonly label: string;
   readonly multAdds: number;
+  readonly elementwise: number;
   readonly weights: number;
   /** Percent of the total, unrounded. */
   readonly multAddsShare: number;
@@ -64,10 +93,17 @@ export interface Report {
   readonly totals: {
     readonly multAdds: number;
     readonly flops: number;
+    /** Mult-adds of the squeeze-and-excitation convolutions (included in multAdds). */
+    readonly seMultAdds: number;
+    /** Weights + biases of the squeeze-and-excitation convolutions (included in params). */
+    readonly seParams: number;
+    readonly elementwise: number;
     readonly weights: number;
     readonly biases: number;
     readonly params: number;
     readonly bnParams: number;
+    /** params + γ, β: what torchvision counts (equal to kerasTrainable). */
+    readonly torchvisionParams: number;
     readonly kerasTotal: number;
     readonly kerasTrainable: number;
     readonly kerasNonTrainable: number;
@@ -77,7 +113,10 @@ export interface Report {
     readonly peakActivationBytes: number;
     /** The layer at which the peak occurs. */
     readonly peakActivationLayer: string;
+    /** The tensors (layer outputs) live at the peak, in network order. */
+    readonly peakActivationLive: readonly string[];
   };
+  /** Table 2's rows; the elementwise row only when the network has add or mul layers. */
   readonly byType: readonly TypeRow[];
   readonly layers: readonly ReportLayer[];
 }
@@ -90,50 +129,89 @@ const TYPE_LABELS: Record<Exclude<CostCategory, "none">, string> = {
   elementwise: "Elementwise (add, mul)",
 };
 
+/**
+ * Whether a width multiplier passes through a layer unchanged to the next
+ * (its output has its first input's channels), for a depthwise layer's width.
+ */
+const KEEPS_CHANNELS: Readonly<Record<Node["op"], boolean>> = {
+  input: false,
+  conv: false,
+  depthwise: true,
+  avgpool: true,
+  maxpool: true,
+  fc: false,
+  softmax: true,
+  dropout: true,
+  add: true,
+  mul: true,
+};
+
+const elements = (s: Shape | undefined): number => (s === undefined ? 0 : s[0] * s[1] * s[2]);
+
 export function buildReport(graph: Graph, costs: CostAnalysis): Report {
-  const widths = new Map<string, number | null>();
-  const layers: ReportLayer[] = costs.layers.map((l) => {
+  const roles = seRoles(graph);
+  // The multiplier behind each tensor's channels: set by a `filters` convolution, carried by channel-keeping layers.
+  const channelWidth = new Map<string, number | null>();
+  const live = liveness(graph);
+  const shapes = new Map(graph.nodes.map((n) => [n.id, n.shape]));
+  const shapeOf = (id: string): Shape => {
+    const s = shapes.get(id);
+    if (s === undefined) throw new InternalError(`report: '${id}' has no shape`);
+    return s;
+  };
+  const tensorBytes = (id: string): number => elements(shapeOf(id)) * FLOAT32;
+  const layers: ReportLayer[] = costs.layers.map((l, step) => {
     const n = l.node;
+    if (graph.nodes[step]?.id !== n.id) throw new InternalError(`report: the cost analysis is not of this graph ('${n.id}' at step ${step})`);
     let width: number | null = null;
-    if (n.op === "conv") width = n.attrs.size.kind === "filters" ? effectiveWidth(graph.alpha, n.attrs.size) : null;
-    else if (n.op === "depthwise") width = widths.get(n.inputs[0] ?? "") ?? null;
-    widths.set(n.id, width);
-    const elements = (s: Shape | undefined): number => (s === undefined ? 0 : s[0] * s[1] * s[2]);
-    const activationBytes = elements(l.outputShape) * FLOAT32;
+    let ratio: ReportLayer["ratio"] = null;
+    if (n.op === "conv") {
+      if (n.attrs.size.kind === "filters") width = effectiveWidth(graph.alpha, n.attrs.size);
+      else ratio = { num: n.attrs.size.ratio.num, den: n.attrs.size.ratio.den };
+    } else if (n.op === "depthwise") width = channelWidth.get(n.inputs[0] ?? "") ?? null;
+    channelWidth.set(n.id, KEEPS_CHANNELS[n.op] ? (channelWidth.get(n.inputs[0] ?? "") ?? null) : width);
+    const role = roles.get(n.id);
     return {
       name: n.id,
       op: n.op,
-      layer: describeLayer(n),
+      inputs: n.inputs,
+      layer: describeLayer(n, role),
       type: l.category,
+      se: role !== undefined,
       inputShape: l.inputShape ?? null,
       outputShape: l.outputShape,
       width: width === null ? null : Number(formatNumber(width)),
+      ratio,
       multAdds: l.multAdds,
+      elementwise: l.elementwise,
       weights: l.weights,
       biases: l.biases,
       params: l.params,
       bnParams: l.bnParams,
-      activationBytes,
-      liveBytes: elements(l.inputShape) * FLOAT32 + activationBytes,
+      activationBytes: elements(l.outputShape) * FLOAT32,
+      liveBytes: live.live[step]!.reduce((sum, id) => sum + tensorBytes(id), 0),
       line: n.span.line,
     };
   });
   const t = costs.totals;
   const fusedBiases = t.bnParams / 4;
   const deployedBiases = t.biases + fusedBiases;
-  let peak = layers[0]!;
-  for (const l of layers) if (l.liveBytes > peak.liveBytes) peak = l;
-  const byType = (Object.keys(TYPE_LABELS) as (keyof typeof TYPE_LABELS)[]).map((type) => {
-    const c = costs.byCategory[type];
-    return {
-      type,
-      label: TYPE_LABELS[type],
-      multAdds: c.multAdds,
-      weights: c.weights,
-      multAddsShare: t.multAdds === 0 ? 0 : (100 * c.multAdds) / t.multAdds,
-      weightsShare: t.weights === 0 ? 0 : (100 * c.weights) / t.weights,
-    };
-  });
+  const peak = peakLive(graph, tensorBytes, live);
+  const byType = (Object.keys(TYPE_LABELS) as (keyof typeof TYPE_LABELS)[])
+    .filter((type) => type !== "elementwise" || layers.some((l) => l.type === type))
+    .map((type): TypeRow => {
+      const c = costs.byCategory[type];
+      return {
+        type,
+        label: TYPE_LABELS[type],
+        multAdds: c.multAdds,
+        elementwise: c.elementwise,
+        weights: c.weights,
+        multAddsShare: t.multAdds === 0 ? 0 : (100 * c.multAdds) / t.multAdds,
+        weightsShare: t.weights === 0 ? 0 : (100 * c.weights) / t.weights,
+      };
+    });
+  const se = layers.filter((l) => l.se);
   const input = graph.nodes[0]!.shape!;
   return {
     mnc: VERSION,
@@ -141,31 +219,81 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
     alpha: graph.alpha,
     resolution: [input[0], input[1]],
     input,
-    output: graph.nodes[graph.nodes.length - 1]!.shape!,
+    output: shapeOf(graph.outputs[0]!),
     convention: CONVENTION,
     totals: {
       multAdds: t.multAdds,
       flops: 2 * t.multAdds,
+      seMultAdds: se.reduce((sum, l) => sum + l.multAdds, 0),
+      seParams: se.reduce((sum, l) => sum + l.params, 0),
+      elementwise: t.elementwise,
       weights: t.weights,
       biases: t.biases,
       params: t.params,
       bnParams: t.bnParams,
+      torchvisionParams: t.params + t.bnParams / 2,
       kerasTotal: t.params + t.bnParams,
       kerasTrainable: t.params + t.bnParams / 2,
       kerasNonTrainable: t.bnParams / 2,
       deployedParams: t.weights + deployedBiases,
       weightBytesFloat32: (t.weights + deployedBiases) * FLOAT32,
       weightBytesInt8: t.weights + deployedBiases * 4,
-      peakActivationBytes: peak.liveBytes,
-      peakActivationLayer: peak.name,
+      peakActivationBytes: peak.bytes,
+      peakActivationLayer: graph.nodes[peak.step]!.id,
+      peakActivationLive: live.live[peak.step]!,
     },
     byType,
     layers,
   };
 }
 
-/** `conv 3x3/2`, `dw 3x3`, `pw`, `avgpool global`, `fc`, … */
-export function describeLayer(n: Node): string {
+/**
+ * The squeeze-and-excitation blocks, found by their structure rather than their
+ * names: a `mul` of a tensor x by a 1×1×C gate is an SE scale, and the layers
+ * between x and the gate (pool, squeeze, excite) are its parts. The convolution
+ * that makes the gate is the excite; the others, the squeeze.
+ */
+export function seRoles(graph: Graph): ReadonlyMap<string, SeRole> {
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const roles = new Map<string, SeRole>();
+  for (const m of graph.nodes) {
+    if (m.op !== "mul") continue;
+    const [x, gate] = m.inputs;
+    const g = byId.get(gate ?? "");
+    if (x === undefined || g?.shape === undefined || g.shape[0] !== 1 || g.shape[1] !== 1) continue;
+    // Walk back from the gate to x; a path that reaches the network's input without meeting x is not an SE block.
+    const parts = new Set<string>();
+    const stack = [g.id];
+    let closed = true;
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (id === x || parts.has(id)) continue;
+      const n = byId.get(id)!;
+      if (n.inputs.length === 0) {
+        closed = false;
+        break;
+      }
+      parts.add(id);
+      stack.push(...n.inputs);
+    }
+    if (!closed) continue;
+    roles.set(m.id, "scale");
+    for (const id of parts) {
+      const n = byId.get(id)!;
+      roles.set(id, n.op === "conv" ? (id === g.id ? "excite" : "squeeze") : "pool");
+    }
+  }
+  return roles;
+}
+
+/** `conv 3x3/2`, `dw 3x3`, `pw`, `avgpool global`, `fc`, …; an SE part says which: `pw (SE squeeze)`, `mul (SE scale)`. */
+export function describeLayer(n: Node, role?: SeRole): string {
+  const base = describeOp(n);
+  if (role === undefined) return base;
+  return role === "pool" ? `${base} (SE)` : `${base} (SE ${role})`;
+}
+
+function describeOp(n: Node): string {
   const stride = (s: readonly [number, number]): string => (s[0] === 1 && s[1] === 1 ? "" : s[0] === s[1] ? `/${s[0]}` : `/${s[0]}x${s[1]}`);
   switch (n.op) {
     case "input":
@@ -187,7 +315,7 @@ export function describeLayer(n: Node): string {
     case "dropout":
       return "dropout";
     case "add":
-      return "add";
+      return "add (residual)";
     case "mul":
       return "mul";
   }

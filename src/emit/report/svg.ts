@@ -183,7 +183,7 @@ function typeLabel(report: Report, type: CostCategory): string {
 // ---------------------------------------------------------------------------
 // Per-layer bars
 
-export type LayerMetric = "multAdds" | "params";
+export type LayerMetric = "multAdds" | "params" | "elementwise";
 
 export interface LayerBarChartOptions {
   /** Overall width in px (default 900). */
@@ -194,11 +194,18 @@ export interface LayerBarChartOptions {
   readonly title?: string;
 }
 
-const METRIC_NAMES: Readonly<Record<LayerMetric, string>> = { multAdds: "mult-adds", params: "params (weights + biases)" };
+const METRIC_NAMES: Readonly<Record<LayerMetric, string>> = { multAdds: "mult-adds", params: "params (weights + biases)", elementwise: "elementwise operations" };
 
-/** The layers a bar chart shows: by default those with weights or a non-zero value. */
+/** Which layers a bar chart shows by default, and how its subtitle says so. */
+const METRIC_LAYERS: Readonly<Record<LayerMetric, { readonly shows: (l: ReportLayer) => boolean; readonly which: string }>> = {
+  multAdds: { shows: (l) => l.weights > 0 || l.multAdds > 0, which: "layers with weights" },
+  params: { shows: (l) => l.weights > 0 || l.params > 0, which: "layers with weights" },
+  elementwise: { shows: (l) => l.elementwise > 0, which: "residual adds and SE multiplies" },
+};
+
+/** The layers a bar chart shows: by default those with weights or a non-zero value (elementwise: the layers that have some). */
 export function chartedLayers(report: Report, metric: LayerMetric, all = false): readonly ReportLayer[] {
-  return all ? report.layers : report.layers.filter((l) => l.weights > 0 || l[metric] > 0);
+  return all ? report.layers : report.layers.filter(METRIC_LAYERS[metric].shows);
 }
 
 /**
@@ -229,7 +236,7 @@ export function layerBarChart(report: Report, metric: LayerMetric, options: Laye
   const height = plotY + plotH + 52 + PAD;
   const scale = (v: number): number => (plotW * v) / axisTop;
 
-  const types = [...new Set(layers.map((l) => l.type))].sort((a, b) => TYPE_ORDER.indexOf(a) - TYPE_ORDER.indexOf(b));
+  const types = [...new Set(layers.map((l) => l.type))].sort((a, b) => TYPE_RANK[a] - TYPE_RANK[b]);
   const legend = legendRow(plotX, legendY, types.map((t) => ({ color: TYPE_COLORS[t], label: typeLabel(report, t) })), "legend");
 
   const grid = ticks.map((t) =>
@@ -253,7 +260,7 @@ export function layerBarChart(report: Report, metric: LayerMetric, options: Laye
   return svg(width, height, title, [
     el("text", { x: PAD, y: PAD + 14, "font-size": 15, "font-weight": 600 }, [title]),
     el("text", { x: PAD, y: PAD + 32, "fill-opacity": 0.7 }, [
-      options.all ? `every layer; coloured by type (the paper's Table 2)` : `layers with weights; coloured by type (the paper's Table 2)`,
+      `${options.all ? "every layer" : METRIC_LAYERS[metric].which}; coloured by type (the paper's Table 2)`,
     ]),
     ...legend.markup,
     ...grid,
@@ -262,7 +269,8 @@ export function layerBarChart(report: Report, metric: LayerMetric, options: Laye
   ]);
 }
 
-const TYPE_ORDER: readonly CostCategory[] = ["conv1x1", "depthwise", "conv", "fc", "none"];
+/** The legend's order of types (a Record, so that a new type is a compile error until it is placed). */
+const TYPE_RANK: Readonly<Record<CostCategory, number>> = { conv1x1: 0, depthwise: 1, conv: 2, fc: 3, elementwise: 4, none: 5 };
 
 // ---------------------------------------------------------------------------
 // By-type shares
@@ -329,7 +337,8 @@ export function typeShareChart(report: Report, options: { readonly width?: numbe
       el("rect", { x: plotX, y: y - 10, width: 12, height: 12, rx: 2, fill: TYPE_COLORS[t.type] }),
       el("text", { x: plotX + 18, y }, [t.label]),
       el("text", { x: plotX + 18 + nameW, y, "fill-opacity": 0.85 }, [
-        `mult-adds ${percent(t.multAddsShare)} (${group(t.multAdds)})  ·  weights ${percent(t.weightsShare)} (${group(t.weights)})`,
+        `mult-adds ${percent(t.multAddsShare)} (${group(t.multAdds)})  ·  weights ${percent(t.weightsShare)} (${group(t.weights)})` +
+          (t.elementwise > 0 ? `  ·  elementwise ${group(t.elementwise)}` : ""),
       ]),
     ]);
   });

@@ -3,10 +3,7 @@
  * data and as text, Markdown and CSV. (HTML and SVG: html.ts, svg.ts.)
  */
 import { bytes, csvLine, group, markdownTable, type Align } from "./format.js";
-import { CONVENTION } from "./model.js";
-
-/** The counting rules that apply to a sweep's figures. */
-const SWEEP_CONVENTION = [CONVENTION[0], CONVENTION[1], CONVENTION[4]];
+import { SWEEP_CONVENTION } from "./model.js";
 
 export interface SweepPoint {
   readonly alpha: number;
