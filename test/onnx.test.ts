@@ -1,7 +1,9 @@
 /**
- * ONNX export: every example loads and runs in ONNX Runtime and matches the
- * float64 reference evaluator; the ONNX checker (full shape checking) accepts
- * every model; the trained model classifies the shared photos as TFLite does;
+ * ONNX export: every example (MobileNetV1, V2's residual bottlenecks, V3's
+ * squeeze-and-excitation and h-swish) loads and runs in ONNX Runtime and
+ * matches the float64 reference evaluator at opset 13 (h-swish decomposed)
+ * and 17 (HardSwish); the ONNX checker (full shape checking) accepts every
+ * model; the trained model classifies the shared photos as TFLite does;
  * output is byte-identical run to run; the structure is a golden text dump.
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -13,20 +15,25 @@ import { describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
 import { emitOnnx, type OnnxOptions } from "../src/emit/onnx/index.js";
 import { dumpOnnx } from "../src/emit/onnx/dump.js";
-import { runReference } from "../src/ir/reference.js";
-import type { Graph } from "../src/ir/graph.js";
+import { runReference, traceReference } from "../src/ir/reference.js";
+import type { Graph, Node } from "../src/ir/graph.js";
 import { exampleFiles, readExample, root, shared } from "./helpers.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-onnx-"));
 const checked: string[] = [];
 
+/** Write a model for the checker at the end of the file. */
+function save(bytes: Uint8Array): string {
+  const path = join(work, `model-${checked.length}.onnx`);
+  writeFileSync(path, bytes);
+  return path;
+}
+
 function build(source: string, options: CompileOptions = {}, onnx: Partial<OnnxOptions> = {}): { graph: Graph; bytes: Uint8Array } {
   const r = compile(source, options);
   expect(r.diagnostics).toEqual([]);
   const bytes = emitOnnx({ graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "test.mn", sourceText: source, ...onnx });
-  const path = join(work, `model-${checked.length}.onnx`);
-  writeFileSync(path, bytes);
-  checked.push(path);
+  checked.push(save(bytes));
   return { graph: r.graph!, bytes };
 }
 
@@ -72,22 +79,141 @@ function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 const input = (n: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(0.1 * i) + 0.3 * Math.cos(0.017 * i * i));
 
+/** The graph's output node (where the reference's result comes from). */
+function outputNode(graph: Graph): Node {
+  return graph.nodes.find((n) => n.id === graph.outputs[0])!;
+}
+
+/** ONNX Runtime and the reference evaluator agree on `graph`'s output at batch 1 and 3. */
+async function agrees(graph: Graph, bytes: Uint8Array): Promise<void> {
+  const shape = graph.nodes[0]!.shape!;
+  const outShape = outputNode(graph).shape!;
+  const size = shape[0] * shape[1] * shape[2];
+  for (const batch of [1, 3]) {
+    const x = input(size * batch);
+    const want = runReference(graph, x, batch);
+    const got = nchwToNhwc(await runOnnx(bytes, x, batch, shape), batch, outShape);
+    expect(relativeError(got, want)).toBeLessThan(1e-4);
+  }
+}
+
+/** The ONNX op types of a model, from its text dump. */
+function opTypes(bytes: Uint8Array): string[] {
+  return [...dumpOnnx(bytes).matchAll(/^ {2}node [^:]+: (\w+)\(/gm)].map((m) => m[1]!);
+}
+
+/** A small network with everything MobileNetV2/V3 add: residual bottlenecks, SE, h-swish, sigmoid, a `residual` block. */
+const residualSe = `network T(classes = 10) {
+  input 32x32x3
+  width 1.0 rounding=div8
+  conv 3x3 16 stride=2 act=hswish
+  bottleneck 16 expand=1 se=0.25 act=relu
+  bottleneck 24 expand=4 stride=2 act=hswish
+  bottleneck 24 expand=3 kernel=5x5 se=0.25 act=hswish
+  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }
+  avgpool global
+  fc classes
+  softmax
+}
+`;
+
 describe("ONNX Runtime runs every example as the reference evaluator does", () => {
+  // Opset 13 lowers h-swish to x · HardSigmoid(x); 14 and later use HardSwish.
   const cases = exampleFiles().flatMap((f) => [
-    [f, 1, 64, true],
-    [f, 0.5, 48, false],
-    [f, 0.75, 33, true],
+    [f, 1, 64, true, 13],
+    [f, 0.5, 48, false, 17],
+    [f, 0.75, 33, true, 17],
   ] as const);
-  it.each(cases)("%s at α %s, %s px, BN fused: %s — batch 1 and 3", async (file, alpha, resolution, fuse) => {
-    const { graph, bytes } = build(readExample(file), { alpha, resolution, fuseBatchNorm: fuse });
-    const shape = graph.nodes[0]!.shape!;
-    const outShape = graph.nodes[graph.nodes.length - 1]!.shape!;
-    const size = shape[0] * shape[1] * shape[2];
-    for (const batch of [1, 3]) {
-      const x = input(size * batch);
-      const want = runReference(graph, x, batch);
-      const got = nchwToNhwc(await runOnnx(bytes, x, batch, shape), batch, outShape);
-      expect(relativeError(got, want)).toBeLessThan(1e-4);
+  it.each(cases)("%s at α %s, %s px, BN fused: %s, opset %s — batch 1 and 3", async (file, alpha, resolution, fuse, opset) => {
+    const source = readExample(file);
+    // Ten classes keep the classifier small; the layers under test are the same.
+    const set = /\(classes\s*=/.test(source) ? { set: { classes: "10" } } : {};
+    const { graph, bytes } = build(source, { alpha, resolution, fuseBatchNorm: fuse, ...set }, { opset });
+    await agrees(graph, bytes);
+  }, 60_000);
+
+  it.each([13, 14, 15, 16, 17])("a residual + SE network at opset %s, BN fused and kept", async (opset) => {
+    for (const fuseBatchNorm of [true, false]) {
+      const { graph, bytes } = build(residualSe, { fuseBatchNorm }, { opset });
+      await agrees(graph, bytes);
+      // One ONNX node per activation (two for h-swish at opset 13), one Add per add, one Mul per mul.
+      const count = (pred: (n: Node) => boolean): number => graph.nodes.filter(pred).length;
+      const act = (a: string) => count((n) => "act" in n.attrs && n.attrs.act === a);
+      const hswish = act("hswish");
+      expect(hswish).toBeGreaterThan(0);
+      const ops = opTypes(bytes);
+      const ofType = (t: string): number => ops.filter((o) => o === t).length;
+      expect(ofType("Add")).toBe(count((n) => n.op === "add"));
+      expect(ofType("Add")).toBe(3);
+      expect(ofType("Mul")).toBe(count((n) => n.op === "mul") + (opset >= 14 ? 0 : hswish));
+      expect(ofType("HardSwish")).toBe(opset >= 14 ? hswish : 0);
+      expect(ofType("HardSigmoid")).toBe(act("hsigmoid") + (opset >= 14 ? 0 : hswish));
+      expect(ofType("Sigmoid")).toBe(act("sigmoid"));
+      expect(ofType("Relu")).toBe(act("relu"));
+      expect(ofType("Clip")).toBe(act("relu6"));
+      expect(ofType("BatchNormalization") > 0).toBe(!fuseBatchNorm);
+    }
+  }, 60_000);
+
+  it("MobileNetV3 at opset 13 has no HardSwish: x · HardSigmoid(x, α=1/6, β=1/2), as at opset 17 with HardSwish", async () => {
+    const source = readExample("mobilenet_v3_small.mn");
+    const v13 = build(source, { resolution: 64, set: { classes: "10" } }, { opset: 13 });
+    const v17 = build(source, { resolution: 64, set: { classes: "10" } }, { opset: 17 });
+    const dump = dumpOnnx(v13.bytes);
+    expect(dump).not.toMatch(/HardSwish/);
+    expect(dump).toMatch(/node conv_0\.hswish\.gate: HardSigmoid\(conv_0\.conv\) -> conv_0\.hswish\.gate {2}\{alpha=0\.1666667 beta=0\.5\}/);
+    expect(dump).toMatch(/node conv_0\.hswish: Mul\(conv_0\.conv, conv_0\.hswish\.gate\) -> conv_0 /);
+    expect(dumpOnnx(v17.bytes)).toMatch(/node conv_0\.hswish: HardSwish\(conv_0\.conv\) -> conv_0 /);
+    const shape = v13.graph.nodes[0]!.shape!;
+    const x = input(shape[0] * shape[1] * shape[2]);
+    expect(relativeError(await runOnnx(v13.bytes, x, 1, shape), await runOnnx(v17.bytes, x, 1, shape))).toBeLessThan(1e-5);
+  }, 60_000);
+
+  it("follows the graph: the outputs are graph.outputs, whichever node they are", async () => {
+    const r = compile(residualSe);
+    const graph = r.graph!;
+    const fc = graph.nodes.find((n) => n.op === "fc")!;
+    const dw = graph.nodes.find((n) => n.op === "depthwise" && n.id.startsWith("res_"))!;
+    expect([fc.id, dw.id]).toEqual(["fc_5", "res_4.dw_1"]);
+    for (const out of [fc, dw]) {
+      const g: Graph = { ...graph, outputs: [out.id] };
+      const bytes = emitOnnx({ graph: g, costs: r.costs! }, { sourceFile: "test.mn" });
+      checked.push(save(bytes));
+      const dump = dumpOnnx(bytes);
+      expect(dump).toContain(`  output ${out.id}: float[N,`);
+      expect(dump).not.toMatch(/probabilities/);
+      await agrees(g, bytes);
+    }
+  }, 60_000);
+
+  it("gives every output its own tensor: several outputs, the same one twice, the input passed through", async () => {
+    const r = compile(residualSe);
+    const g: Graph = { ...r.graph!, outputs: ["fc_5", "softmax_0", "fc_5"] };
+    const bytes = emitOnnx({ graph: g, costs: r.costs! }, { sourceFile: "test.mn" });
+    checked.push(save(bytes));
+    const dump = dumpOnnx(bytes);
+    expect(dump).toContain("  output fc_5: float[N,10]\n  output softmax_0: float[N,10]\n  output fc_5.output: float[N,10]\n");
+    expect(dump).toContain("  node fc_5.output: Identity(fc_5) -> fc_5.output\n");
+    const x = input(32 * 32 * 3 * 3);
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const got = await session.run({ input: new ort.Tensor("float32", toNchw(x, 3, 32, 32, 3), [3, 3, 32, 32]) });
+    const trace = traceReference(g, x, 3);
+    for (const [name, id] of [["fc_5", "fc_5"], ["softmax_0", "softmax_0"], ["fc_5.output", "fc_5"]] as const) {
+      expect(relativeError(got[name]!.data as Float32Array, trace.get(id)!)).toBeLessThan(1e-4);
+    }
+    // A network that only passes its input through (dropout) still has an output distinct from its input.
+    const through = build("network D {\n  input 4x4x3\n  dropout 0.5\n}\n");
+    expect(dumpOnnx(through.bytes)).toMatch(/output dropout_0\.output: float\[N,3,4,4\]\n[\s\S]*node dropout_0\.output: Identity\(input\)/);
+    await agrees(through.graph, through.bytes);
+  }, 60_000);
+
+  it("adds and multiplies tensors of any rank the IR allows (fc outputs are [N, F])", async () => {
+    // An fc inside a residual: [N, 16, 1, 1] + [N, 16] (reshaped), then [N, 16] + [N, 16].
+    const source = "network R {\n  input 8x8x3\n  pw 16\n  avgpool global\n  residual { fc 16 }\n  fc 16\n  residual { fc 16 }\n  se 0.5 gate=sigmoid\n  fc 4\n}\n";
+    for (const opset of [13, 17]) {
+      const { graph, bytes } = build(source, {}, { opset });
+      expect(dumpOnnx(bytes)).toMatch(/node res_\d+\.add: Add\(\S+, res_\d+\.add\.reshape\.1\)/);
+      await agrees(graph, bytes);
     }
   }, 60_000);
 
@@ -122,6 +248,20 @@ describe("the model file", () => {
     expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
   });
 
+  it("is byte-identical from compile to compile, at opset 13 and 17", () => {
+    for (const opset of [13, 17]) {
+      for (const [source, options] of [
+        [residualSe, {}],
+        [readExample("mobilenet_v3_small.mn"), { resolution: 64, set: { classes: "10" } }],
+        [readExample("mobilenet_v2.mn"), { resolution: 64, alpha: 0.35, set: { classes: "10" }, fuseBatchNorm: false }],
+      ] as const) {
+        const a = build(source, options, { opset }).bytes;
+        const b = build(source, options, { opset }).bytes;
+        expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+      }
+    }
+  }, 60_000);
+
   it("records its provenance and costs, and each node's source line", () => {
     const { bytes } = build(readExample("mobilenet_v1.mn"), { alpha: 0.25, resolution: 96 });
     const dump = dumpOnnx(bytes);
@@ -135,6 +275,8 @@ describe("the model file", () => {
     await expect(dumpOnnx(bytes)).toMatchFileSnapshot("golden/onnx/mobilenet_v1.txt");
     const unfused = build(readExample("keyword_spotter.mn"), { fuseBatchNorm: false });
     await expect(dumpOnnx(unfused.bytes)).toMatchFileSnapshot("golden/onnx/keyword_spotter.unfused.txt");
+    const residual = build(residualSe, {});
+    await expect(dumpOnnx(residual.bytes)).toMatchFileSnapshot("golden/onnx/residual_se.txt");
   }, 60_000);
 
   it("is never half-written: a failed compile leaves an existing file untouched and creates none", () => {

@@ -3,11 +3,14 @@
  *
  * Each IR node becomes a small group of ONNX nodes — Conv (group = C for
  * depthwise, explicit asymmetric pads for TF SAME), BatchNormalization when
- * batch-norm was kept, Relu or Clip(0, 6) — whose last output carries the
- * layer's stable name, so value_info, node names and initializers (the same
- * names as mnc's safetensors: `sep_3.pw.weight`) all line up with reports and
- * `--dump-ir`. Input `input` is float32 [N, C, H, W] with a symbolic batch N
- * (or [N, H, W, C] with --input-layout nhwc, transposed inside the model).
+ * batch-norm was kept, the activation (ACTIVATION below), Add for a residual,
+ * Mul for squeeze-and-excitation — whose last output carries the layer's
+ * stable name, so value_info, node names and initializers (the same names as
+ * mnc's safetensors: `sep_3.pw.weight`) all line up with reports and
+ * `--dump-ir`. The emitter follows the graph: a node reads the tensors its
+ * `inputs` produced, and the model's outputs are `graph.outputs`. Input
+ * `input` is float32 [N, C, H, W] with a symbolic batch N (or [N, H, W, C]
+ * with --input-layout nhwc, transposed inside the model).
  *
  * Deterministic: no timestamps, fixed field order — the same graph gives the
  * same bytes. Pure: it returns bytes; the CLI writes them.
@@ -54,6 +57,7 @@ interface Lowered {
 interface Context {
   readonly graph: Graph;
   readonly options: OnnxOptions;
+  readonly opset: number;
   /** The tensor name and dims of each IR node's output. */
   readonly tensors: Map<string, { name: string; dims: Dim[] }>;
   readonly shared: Map<string, ITensorProto>;
@@ -75,6 +79,7 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
   const ctx: Context = {
     graph,
     options,
+    opset,
     tensors: new Map(),
     shared: new Map(),
     doc: (n) => {
@@ -99,12 +104,25 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
       infos.push(valueInfo(lowered.output, lowered.dims));
     }
   }
-  const last = ctx.tensors.get(graph.nodes[graph.nodes.length - 1]!.id)!;
-  const outputName = last.name;
-  const outputInfo = valueInfo(outputName, last.dims);
-  const valueInfos = infos.filter((v) => v.name !== outputName && v.name !== "input");
+  if (graphInput === undefined) throw new InternalError("the graph has no input node");
+  if (graph.outputs.length === 0) throw new InternalError("the graph has no outputs");
+  const outputInfos: IValueInfoProto[] = [];
+  for (const id of graph.outputs) {
+    const t = ctx.tensors.get(id);
+    if (t === undefined) throw new InternalError(`output '${id}' names no node`);
+    let name = t.name;
+    // An output that is the graph's input, or a tensor already output, gets its own name.
+    if (name === "input" || outputInfos.some((o) => o.name === name)) {
+      name = `${id}.output`;
+      nodes.push(node("Identity", name, [t.name], [name]));
+    }
+    outputInfos.push(valueInfo(name, t.dims));
+  }
+  const hidden = new Set(["input", ...outputInfos.map((o) => o.name)]);
+  const valueInfos = infos.filter((v) => !hidden.has(v.name!));
 
-  const shape = graph.nodes[0]!.shape!;
+  const inputNode = graph.nodes.find((n) => n.op === "input")!;
+  const shape = inputNode.shape!;
   const t = input.costs.totals;
   const metadata: Record<string, string> = {
     "mnc.version": VERSION,
@@ -128,8 +146,8 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
       name: graph.name,
       node: nodes,
       initializer: [...initializers, ...[...ctx.shared.values()]],
-      input: [graphInput!],
-      output: [outputInfo],
+      input: [graphInput],
+      output: outputInfos,
       valueInfo: valueInfos,
     },
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
@@ -140,30 +158,85 @@ function nchw(s: Shape): Dim[] {
   return [N, s[2], s[0], s[1]];
 }
 
-function inputOf(n: Node, ctx: Context): { name: string; dims: Dim[] } {
-  const t = ctx.tensors.get(n.inputs[0] ?? "");
-  if (t === undefined) throw new InternalError(`'${n.id}' reads a tensor that was not emitted`);
+/** The tensor that a node's `index`-th input (an IR node id) was emitted as. */
+function inputOf(n: Node, ctx: Context, index = 0): { name: string; dims: Dim[] } {
+  const id = n.inputs[index];
+  const t = id === undefined ? undefined : ctx.tensors.get(id);
+  if (t === undefined) throw new InternalError(`'${n.id}' reads input ${index} ('${id ?? ""}'), a tensor that was not emitted`);
   return t;
 }
 
-/** A rank-2 [N, F] tensor (after fc) fed to a spatial op is reshaped back to [N, F, 1, 1]. */
-function spatialInput(n: Node, ctx: Context, out: INodeProto[], inits: ITensorProto[]): string {
-  const t = inputOf(n, ctx);
+/**
+ * A rank-2 [N, F] tensor (after fc) fed to a spatial op is reshaped back to
+ * [N, F, 1, 1] (`<id>.reshape`, or `<id>.reshape.<index>` for an elementwise
+ * op's inputs).
+ */
+function spatialInput(n: Node, ctx: Context, out: INodeProto[], inits: ITensorProto[], index = 0, suffix = "reshape"): string {
+  const t = inputOf(n, ctx, index);
   if (t.dims.length === 4) return t.name;
-  const shapeName = `${n.id}.reshape.shape`;
+  const shapeName = `${n.id}.${suffix}.shape`;
   inits.push(int64Tensor(shapeName, [0, Number(t.dims[1]), 1, 1]));
-  const name = `${n.id}.reshape`;
+  const name = `${n.id}.${suffix}`;
   out.push(node("Reshape", name, [t.name, shapeName], [name], {}, ctx.doc(n)));
   return name;
 }
 
-function activation(act: Activation, n: Node, inputName: string, ctx: Context): { nodes: INodeProto[]; output: string } {
-  if (act === "linear") return { nodes: [], output: inputName };
-  if (act === "relu") return { nodes: [node("Relu", `${n.id}.relu`, [inputName], [n.id], {}, ctx.doc(n))], output: n.id };
-  for (const [name, value] of [["relu6.min", 0], ["relu6.max", 6]] as const) {
-    if (!ctx.shared.has(name)) ctx.shared.set(name, floatTensor(name, [], new Float32Array([value])));
-  }
-  return { nodes: [node("Clip", `${n.id}.relu6`, [inputName, "relu6.min", "relu6.max"], [n.id], {}, ctx.doc(n))], output: n.id };
+/** What an activation adds after a layer's convolution (and batch-norm): nodes ending in the tensor `output`. */
+interface ActivationNodes {
+  readonly nodes: INodeProto[];
+  readonly intermediates: { name: string; dims: Dim[] }[];
+}
+
+/** hard-sigmoid relu6(x + 3)/6 = max(0, min(1, x/6 + 1/2)): ONNX HardSigmoid's alpha and beta. */
+const HARD_SIGMOID = { alpha: { float: 1 / 6 }, beta: { float: 0.5 } } as const;
+/** The first opset with HardSwish. */
+export const HARDSWISH_OPSET = 14;
+
+type ActivationLowering = (x: string, output: string, n: Node, dims: Dim[], ctx: Context) => ActivationNodes;
+
+/**
+ * Each activation's ONNX nodes, reading `x` and writing `output`; `null` for
+ * none (linear: the layer's last node writes `output` itself).
+ *
+ *   relu      Relu
+ *   relu6     Clip(x, 0, 6), the bounds as shared scalar initializers
+ *   hswish    HardSwish (opset ≥ 14); at opset 13 x · HardSigmoid(x, α=1/6, β=1/2)
+ *   hsigmoid  HardSigmoid(α=1/6, β=1/2)
+ *   sigmoid   Sigmoid
+ */
+const ACTIVATION: { readonly [A in Activation]: ActivationLowering | null } = {
+  linear: null,
+  relu: (x, output, n, _dims, ctx) => ({ nodes: [node("Relu", `${n.id}.relu`, [x], [output], {}, ctx.doc(n))], intermediates: [] }),
+  relu6(x, output, n, _dims, ctx) {
+    for (const [name, value] of [["relu6.min", 0], ["relu6.max", 6]] as const) {
+      if (!ctx.shared.has(name)) ctx.shared.set(name, floatTensor(name, [], new Float32Array([value])));
+    }
+    return { nodes: [node("Clip", `${n.id}.relu6`, [x, "relu6.min", "relu6.max"], [output], {}, ctx.doc(n))], intermediates: [] };
+  },
+  hswish(x, output, n, dims, ctx) {
+    if (ctx.opset >= HARDSWISH_OPSET) return { nodes: [node("HardSwish", `${n.id}.hswish`, [x], [output], {}, ctx.doc(n))], intermediates: [] };
+    const gate = `${n.id}.hswish.gate`;
+    return {
+      nodes: [node("HardSigmoid", gate, [x], [gate], HARD_SIGMOID, ctx.doc(n)), node("Mul", `${n.id}.hswish`, [x, gate], [output], {}, ctx.doc(n))],
+      intermediates: [{ name: gate, dims }],
+    };
+  },
+  hsigmoid: (x, output, n, _dims, ctx) => ({ nodes: [node("HardSigmoid", `${n.id}.hsigmoid`, [x], [output], HARD_SIGMOID, ctx.doc(n))], intermediates: [] }),
+  sigmoid: (x, output, n, _dims, ctx) => ({ nodes: [node("Sigmoid", `${n.id}.sigmoid`, [x], [output], {}, ctx.doc(n))], intermediates: [] }),
+};
+
+/** `inputs[0] ⊕ inputs[1]` (Add, or Mul whose [N, C, 1, 1] gate broadcasts over H and W as numpy does). */
+function elementwise(opType: "Add" | "Mul", n: NodeOf<"add"> | NodeOf<"mul">, ctx: Context): Lowered {
+  const a = inputOf(n, ctx, 0);
+  const b = inputOf(n, ctx, 1);
+  const out: INodeProto[] = [];
+  const inits: ITensorProto[] = [];
+  // Both [N, F] (fc outputs) stay rank 2; otherwise a rank-2 input is made [N, F, 1, 1] so that it lines up with NCHW.
+  const flat = a.dims.length === 2 && b.dims.length === 2;
+  const x = flat ? a.name : spatialInput(n, ctx, out, inits, 0, "reshape.0");
+  const y = flat ? b.name : spatialInput(n, ctx, out, inits, 1, "reshape.1");
+  out.push(node(opType, n.id, [x, y], [n.id], {}, ctx.doc(n)));
+  return { nodes: out, initializers: inits, output: n.id, dims: flat ? a.dims : nchw(n.shape!), intermediates: [] };
 }
 
 function convLike(n: NodeOf<"conv"> | NodeOf<"depthwise">, ctx: Context): Lowered {
@@ -176,7 +249,8 @@ function convLike(n: NodeOf<"conv"> | NodeOf<"depthwise">, ctx: Context): Lowere
   const inputChannels = inputOf(n, ctx).dims[1] as number;
   const group = n.op === "depthwise" ? inputChannels : 1;
   const dims = nchw(n.shape!);
-  const after = a.act === "linear" ? [] : ["act"];
+  const activation = ACTIVATION[a.act];
+  const after = activation === null ? [] : ["act"];
   const steps = [...(w.bn !== undefined ? ["bn"] : []), ...after];
   const convOut = steps.length === 0 ? n.id : `${n.id}.conv`;
   inits.push(floatTensor(`${n.id}.weight`, w.kernel.shape, w.kernel.data));
@@ -200,9 +274,12 @@ function convLike(n: NodeOf<"conv"> | NodeOf<"depthwise">, ctx: Context): Lowere
     if (bnOut !== n.id) intermediates.push({ name: bnOut, dims });
     current = bnOut;
   }
-  const act = activation(a.act, n, current, ctx);
-  out.push(...act.nodes);
-  return { nodes: out, initializers: inits, output: act.output, dims, intermediates };
+  if (activation !== null) {
+    const act = activation(current, n.id, n, dims, ctx);
+    out.push(...act.nodes);
+    intermediates.push(...act.intermediates);
+  }
+  return { nodes: out, initializers: inits, output: n.id, dims, intermediates };
 }
 
 function pool(n: NodeOf<"avgpool"> | NodeOf<"maxpool">, ctx: Context): Lowered {
@@ -254,9 +331,9 @@ const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered }
   },
   softmax(n, ctx) {
     const x = inputOf(n, ctx);
-    // A network that ends in softmax outputs `probabilities`.
-    const isLast = ctx.graph.nodes[ctx.graph.nodes.length - 1] === n;
-    const output = isLast ? "probabilities" : n.id;
+    // A network whose one output is a softmax outputs `probabilities`.
+    const outputs = ctx.graph.outputs;
+    const output = outputs.length === 1 && outputs[0] === n.id ? "probabilities" : n.id;
     return { nodes: [node("Softmax", n.id, [x.name], [output], { axis: 1 }, ctx.doc(n))], initializers: [], output, dims: x.dims, intermediates: [] };
   },
   dropout(n, ctx) {
@@ -264,6 +341,8 @@ const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered }
     const x = inputOf(n, ctx);
     return { nodes: [], initializers: [], output: x.name, dims: x.dims, intermediates: [] };
   },
+  add: (n, ctx) => elementwise("Add", n, ctx),
+  mul: (n, ctx) => elementwise("Mul", n, ctx),
 };
 
 function lower(n: Node, ctx: Context): Lowered {
