@@ -249,6 +249,20 @@ export const Messages = {
   weightNotFinite: entry("MN4008", "a weight that is NaN or infinite",
     (layer: string, tensor: string, index: number) => `'${layer}': ${tensor} holds a value that is not a finite number (element ${index})`,
     { source: "network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [4, 3, 1, 1], value: Infinity }, { name: "pw_0.bias", shape: [4] }] } } }),
+  weightOperatorUnaccounted: entry("MN4009", "an operator of a TFLite weight file that no layer of the network accounts for",
+    (operator: string, output: string, context: string) => `the weights file's ${operator} (output '${output}') has no counterpart in the network${context}`,
+    {
+      // MobileNetV1 without its average pool: the file pools before the classifier.
+      source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  defaults act=relu6\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  fc classes\n  softmax\n}\n",
+      options: { weights: { tflite: "mobilenet_v1_0.25_224" } },
+    }),
+  weightLayerAbsent: entry("MN4010", "a layer of the network that no operator of a TFLite weight file computes",
+    (layer: string, context: string) => `'${layer}' has no counterpart in the weights file${context}`,
+    {
+      // MobileNetV1 with a pointwise layer the trained model does not have.
+      source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  defaults act=relu6\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  pw 512\n  avgpool global\n  fc classes\n  softmax\n}\n",
+      options: { weights: { tflite: "mobilenet_v1_0.25_224" } },
+    }),
 
   // ── MN5xxx output ────────────────────────────────────────────────────────
   labelCount: entry("MN5001", "class labels that do not name every output, one each",

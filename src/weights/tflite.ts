@@ -30,7 +30,9 @@
  * data cannot multiply the work.
  *
  * Only the first subgraph (the main model) is read. Tensor data is decoded for
- * FLOAT32 tensors; other tensors report their type and buffer only.
+ * FLOAT32 tensors; constants of the other fixed-size types (UINT8, INT8, INT32,
+ * FLOAT16, …) keep their bytes, which `constantValues` decodes, and every tensor
+ * reports its quantization parameters (scale, zero point, quantized dimension).
  * Constant data may be inside the FlatBuffer (Buffer.data) or, in files written
  * for the "large model" layout (schema 3c), after it (Buffer.offset and
  * Buffer.size, relative to the start of the file).
@@ -50,6 +52,26 @@ export interface TfliteTensor {
   readonly buffer: number;
   /** float32 data when type is FLOAT32 and the buffer holds data (a fresh copy). */
   readonly data?: Float32Array;
+  /**
+   * The constant's bytes (a fresh copy, little-endian as stored) when the type is not FLOAT32 but has
+   * a fixed element size (UINT8, INT8, INT16, INT32, INT64, FLOAT16, …) and the buffer holds data.
+   * `constantValues` decodes them.
+   */
+  readonly raw?: Uint8Array;
+  /** Quantization parameters, when the tensor has at least one scale. */
+  readonly quantization?: TfliteQuantization;
+}
+
+/**
+ * Affine quantization: real = scale · (q − zeroPoint). One scale and zero point
+ * for the whole tensor, or one per index of dimension `dimension` (per-channel).
+ */
+export interface TfliteQuantization {
+  readonly scale: readonly number[];
+  /** As many as scales (zeros when the file gives none). */
+  readonly zeroPoint: readonly number[];
+  /** The quantized dimension; its size equals the number of scales when there is more than one. */
+  readonly dimension: number;
 }
 
 /** An operator of the main subgraph, in execution order. */
@@ -234,6 +256,7 @@ const F = {
   operatorCode: { deprecatedBuiltinCode: 0, customCode: 1, version: 2, builtinCode: 3 },
   subgraph: { tensors: 0, inputs: 1, outputs: 2, operators: 3, name: 4 },
   tensor: { shape: 0, type: 1, buffer: 2, name: 3, quantization: 4, isVariable: 5, sparsity: 6 },
+  quantization: { min: 0, max: 1, scale: 2, zeroPoint: 3, detailsType: 4, details: 5, quantizedDimension: 6 },
   buffer: { data: 0, offset: 1, size: 2 },
   operator: { opcodeIndex: 0, inputs: 1, outputs: 2, optionsType: 3, options: 4 },
   conv2d: { padding: 0, strideW: 1, strideH: 2, activation: 3, dilationW: 4, dilationH: 5 },
@@ -453,6 +476,36 @@ class FlatReader {
     return out;
   }
 
+  /** A fresh copy of bytes [start, start + count). */
+  bytesCopy(start: number, count: number, what: string): Uint8Array {
+    this.need(start, count, what);
+    this.charge(count, what, start);
+    return this.bytes.slice(start, start + count);
+  }
+
+  /** The [long] vector referenced by field `field` as numbers, or undefined when absent; values beyond ±2^31 are rejected. */
+  int64s(t: Table, field: number, what: string): number[] | undefined {
+    const v = this.vector(t, field, 8, what);
+    if (v === undefined) return undefined;
+    this.charge(4 + 8 * v.length, what, v.start - 4);
+    const out = new Array<number>(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const lo = this.u32(v.start + 8 * i);
+      const hi = this.i32(v.start + 8 * i + 4);
+      const x = hi * 2 ** 32 + lo;
+      if (x < -(2 ** 31) || x >= 2 ** 31) this.fail(`${what}: ${x} is out of range`, v.start + 8 * i);
+      out[i] = x;
+    }
+    return out;
+  }
+
+  /** The [float] vector referenced by field `field`, or undefined when absent. */
+  float32List(t: Table, field: number, what: string): number[] | undefined {
+    const v = this.vector(t, field, 4, what);
+    if (v === undefined) return undefined;
+    return Array.from(this.float32s(v.start, v.length, what));
+  }
+
   /** `count` float32 values at `start` (checked by the caller), as a fresh array; bit patterns are kept. */
   float32s(start: number, count: number, what: string): Float32Array {
     this.need(start, 4 * count, what);
@@ -621,7 +674,8 @@ function readTensor(r: FlatReader, t: Table, index: number, bufferRanges: readon
   }
   const range = bufferRanges[buffer];
 
-  const base = { index, name, shape: Object.freeze(shape), type, buffer };
+  const quantization = readQuantization(r, t, `${what} (${quote(name)}) quantization`, shape);
+  const base = { index, name, shape: Object.freeze(shape), type, buffer, ...(quantization === undefined ? {} : { quantization }) };
   if (range === undefined) return Object.freeze(base);
 
   if (r.field(t, F.tensor.sparsity, 4) !== undefined) {
@@ -638,8 +692,75 @@ function readTensor(r: FlatReader, t: Table, index: number, bufferRanges: readon
   if (elementSize > 0 && count * elementSize !== range.length) {
     r.fail(`${what} (${quote(name)}): ${type} shape [${shape.join(", ")}] needs ${count * elementSize} bytes, but buffer ${buffer} holds ${range.length}`, t.pos);
   }
-  if (type !== "FLOAT32") return Object.freeze(base);
+  if (type !== "FLOAT32") return elementSize === 0 ? Object.freeze(base) : Object.freeze({ ...base, raw: r.bytesCopy(range.start, range.length, `${what} data`) });
   return Object.freeze({ ...base, data: r.float32s(range.start, count, `${what} data`) });
+}
+
+/** A tensor's QuantizationParameters, or undefined when it has no scale. */
+function readQuantization(r: FlatReader, tensor: Table, what: string, shape: readonly number[]): TfliteQuantization | undefined {
+  const t = r.subTable(tensor, F.tensor.quantization, what);
+  if (t === undefined) return undefined;
+  const f = F.quantization;
+  const scale = r.float32List(t, f.scale, `${what} scale`) ?? [];
+  const zeroPoint = r.int64s(t, f.zeroPoint, `${what} zero_point`) ?? [];
+  if (scale.length === 0) {
+    if (zeroPoint.length > 0) r.fail(`${what}: ${zeroPoint.length} zero points without a scale`, t.pos);
+    return undefined;
+  }
+  if (zeroPoint.length !== 0 && zeroPoint.length !== scale.length) r.fail(`${what}: ${scale.length} scales but ${zeroPoint.length} zero points`, t.pos);
+  const dimension = r.fieldI32(t, f.quantizedDimension, 0);
+  if (scale.length > 1 && !(dimension >= 0 && dimension < shape.length && shape[dimension] === scale.length)) {
+    r.fail(`${what}: ${scale.length} scales along dimension ${dimension} of shape [${shape.join(", ")}]`, t.pos);
+  }
+  return Object.freeze({
+    scale: Object.freeze(scale),
+    zeroPoint: Object.freeze(zeroPoint.length === 0 ? scale.map(() => 0) : zeroPoint),
+    dimension,
+  });
+}
+
+/** Integer and half-precision element readers, by TensorType name. */
+const ELEMENT_READERS: Readonly<Record<string, (v: DataView, at: number) => number>> = {
+  FLOAT32: (v, at) => v.getFloat32(at, true),
+  FLOAT16: (v, at) => halfToFloat(v.getUint16(at, true)),
+  FLOAT64: (v, at) => v.getFloat64(at, true),
+  UINT8: (v, at) => v.getUint8(at),
+  INT8: (v, at) => v.getInt8(at),
+  INT16: (v, at) => v.getInt16(at, true),
+  UINT16: (v, at) => v.getUint16(at, true),
+  INT32: (v, at) => v.getInt32(at, true),
+  UINT32: (v, at) => v.getUint32(at, true),
+  INT64: (v, at) => Number(v.getBigInt64(at, true)),
+  UINT64: (v, at) => Number(v.getBigUint64(at, true)),
+  BOOL: (v, at) => (v.getUint8(at) === 0 ? 0 : 1),
+};
+
+/**
+ * The stored values of a constant tensor, as numbers and not dequantized:
+ * FLOAT32 data, or `raw` decoded by its type. Undefined for a tensor without
+ * data or of a type with no numeric reading (STRING, COMPLEX64, INT4, …).
+ */
+export function constantValues(t: TfliteTensor): Float64Array | undefined {
+  if (t.data !== undefined) return Float64Array.from(t.data);
+  if (t.raw === undefined) return undefined;
+  const read = ELEMENT_READERS[t.type];
+  const info = TENSOR_TYPES.find(([name]) => name === t.type);
+  if (read === undefined || info === undefined || info[1] === 0) return undefined;
+  const size = info[1];
+  const view = new DataView(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);
+  const out = new Float64Array(Math.floor(t.raw.length / size));
+  for (let i = 0; i < out.length; i++) out[i] = read(view, i * size);
+  return out;
+}
+
+/** IEEE 754 binary16 → number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
 /** A tensor name for a message, shortened when a damaged file makes it huge. */

@@ -1,0 +1,640 @@
+/**
+ * Match a TFLite model to the network by following its tensors.
+ *
+ * The subgraph's input tensor is mnc's `input`. Then, node by node in mnc's
+ * order, the operator that computes a node is the one that reads the tensors
+ * of the node's inputs and is of the node's kind:
+ *
+ *   conv, pw      CONV_2D
+ *   dw            DEPTHWISE_CONV_2D
+ *   fc            FULLY_CONNECTED, or a 1x1 CONV_2D on a 1x1 map (TF-Slim's classifiers)
+ *   avgpool       AVERAGE_POOL_2D (its window covering the map: `avgpool global`), or MEAN over H and W
+ *   maxpool       MAX_POOL_2D, or REDUCE_MAX over H and W
+ *   add, mul      ADD, MUL reading both inputs' tensors
+ *   softmax       SOFTMAX (may be absent: the file's outputs are then logits, ranked alike)
+ *   dropout       nothing (the identity at inference)
+ *
+ * Between them the walk passes through RESHAPE, SQUEEZE, DEQUANTIZE and
+ * QUANTIZE, and reads a PAD followed by a VALID convolution as the padded
+ * convolution it is (its pads must be mnc's). After an operator, RELU, RELU6,
+ * HARD_SWISH and LOGISTIC operators and the hard-sigmoid chain converters
+ * emit (ADD 3 → RELU6 → MUL 1/6, and x · that for h-swish) fold into the
+ * layer's activation, which is checked against the network's, as are kernel
+ * shapes, strides and padding. For a quantized tensor the output's range is
+ * the activation too (quantization.ts).
+ *
+ * Every operator of the file must be accounted for: one the network does not
+ * account for is MN4009, a layer the file has no operator for MN4010.
+ */
+import { error, errorWith, type Diagnostic } from "../ir/diagnostics.js";
+import { isWeighted, type Activation, type Graph, type LayerWeights, type Node, type NodeOf, type OpKind, type Pads, type Shape, type WeightedNode } from "../ir/graph.js";
+import { expectedShapes, sameShape } from "../ir/weights.js";
+import { attach, finite, formatShape } from "./attach.js";
+import { formatRange, rangeActivation } from "./quantization.js";
+import type { FileGraph, FileOperator } from "./source.js";
+import { transpose } from "./source.js";
+import type { TfliteOptions } from "./tflite.js";
+import type { RawTensor } from "./types.js";
+
+// ---------------------------------------------------------------------------
+// Activations
+// ---------------------------------------------------------------------------
+
+/** The values each activation can produce, and whether it is a clamp (of the identity) — what composing two needs. */
+const ACTIVATION_RANGE: Readonly<Record<Activation, { readonly lo: number; readonly hi: number; readonly clamp: boolean }>> = {
+  linear: { lo: -Infinity, hi: Infinity, clamp: true },
+  relu: { lo: 0, hi: Infinity, clamp: true },
+  relu6: { lo: 0, hi: 6, clamp: true },
+  hswish: { lo: -0.375, hi: Infinity, clamp: false },
+  hsigmoid: { lo: 0, hi: 1, clamp: false },
+  sigmoid: { lo: 0, hi: 1, clamp: false },
+};
+
+/** `a` then `b`, as one activation, or undefined when no single activation is that. */
+function compose(a: Activation | undefined, b: Activation | undefined): Activation | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  if (b === "linear") return a;
+  if (a === "linear") return b;
+  const ra = ACTIVATION_RANGE[a];
+  const rb = ACTIVATION_RANGE[b];
+  if (!rb.clamp) return undefined;
+  if (rb.lo <= ra.lo && ra.hi <= rb.hi) return a; // the clamp changes nothing
+  if (!ra.clamp) return undefined;
+  const lo = Math.max(ra.lo, rb.lo);
+  const hi = Math.min(ra.hi, rb.hi);
+  return (Object.keys(ACTIVATION_RANGE) as Activation[]).find((k) => ACTIVATION_RANGE[k].clamp && ACTIVATION_RANGE[k].lo === lo && ACTIVATION_RANGE[k].hi === hi);
+}
+
+/** TFLite's fused activations. */
+const FUSED: Readonly<Record<NonNullable<TfliteOptions["activation"]>, Activation | undefined>> = {
+  NONE: "linear",
+  RELU: "relu",
+  RELU6: "relu6",
+  RELU_N1_TO_1: undefined,
+  TANH: undefined,
+  SIGN_BIT: undefined,
+};
+
+/** Activation operators that fold into the layer before them. */
+const ACTIVATION_OPS: Readonly<Record<string, Activation>> = { RELU: "relu", RELU6: "relu6", HARD_SWISH: "hswish", LOGISTIC: "sigmoid" };
+
+/** Operators that leave values as they are: the walk passes through them. */
+const PASS_THROUGH: ReadonlySet<string> = new Set(["RESHAPE", "SQUEEZE", "DEQUANTIZE", "QUANTIZE"]);
+
+/** What the file applies after an operator, and the tensor that holds the result. */
+interface FileActivation {
+  readonly act: Activation | undefined;
+  /** For messages: `relu6`, `RELU_N1_TO_1`, `relu6 (the quantization range [0, 6] of 'T')`, `hsigmoid (ADD #4 → RELU6 #5 → MUL #6)`. */
+  readonly text: string;
+  readonly tensor: number;
+  readonly ops: readonly FileOperator[];
+}
+
+// ---------------------------------------------------------------------------
+// Rules, by mnc op
+// ---------------------------------------------------------------------------
+
+/** A candidate operator for a node, and how the walk reached it from the node's inputs. */
+interface Candidate {
+  readonly op: FileOperator;
+  /** The pass-through operators (and the PAD) between the inputs' tensors and `op`. */
+  readonly path: readonly FileOperator[];
+  /** A PAD just before `op`: its spatial pads in mnc's order [top, left, bottom, right] (undefined when they cannot be read). */
+  readonly pad?: { readonly op: FileOperator; readonly pads: Pads | undefined };
+}
+
+/** [what, in the network, in the file] */
+type Difference = readonly [string, string, string];
+
+interface Rule<K extends OpKind> {
+  /** The TFLite operators that compute the op. */
+  readonly opcodes: readonly string[];
+  /** Whether the file may lack it (the node then passes its input on). */
+  readonly optional: boolean;
+  /** Whether the operator's output range, if quantized, says the activation. */
+  readonly rangeAct: boolean;
+  /** The activation the network applies after the op. */
+  readonly act: (node: NodeOf<K>) => Activation;
+  /** Whether `op` computes this kind of node, beyond its opcode. */
+  readonly accepts: (node: NodeOf<K>, op: FileOperator, input: Shape) => boolean;
+  /** Differences of geometry (stride, padding, window), reported as MN4006. */
+  readonly compare: (node: NodeOf<K>, c: Candidate, file: FileGraph) => Difference[];
+}
+
+const any = (): boolean => true;
+const none = (): Difference[] => [];
+const linear = (): Activation => "linear";
+const samePair = (a: readonly number[], b: readonly number[]): boolean => a[0] === b[0] && a[1] === b[1];
+
+function convDifferences(node: NodeOf<"conv"> | NodeOf<"depthwise">, c: Candidate): Difference[] {
+  const out: Difference[] = [];
+  const o = c.op.options;
+  const a = node.attrs;
+  const stride = [o.strideH ?? 1, o.strideW ?? 1];
+  if (!samePair(stride, a.stride)) out.push(["stride", a.stride.join("x"), stride.join("x")]);
+  const padding = o.padding === "VALID" ? "valid" : "same";
+  const pads = a.pads ?? [0, 0, 0, 0];
+  if (c.pad !== undefined) {
+    const found = `${c.pad.op.label} [${c.pad.pads?.join(",") ?? "?"}] then ${padding}`;
+    if (padding !== "valid" || c.pad.pads === undefined || !c.pad.pads.every((p, i) => p === pads[i])) out.push(["padding", `${a.padding} [${pads.join(",")}]`, found]);
+  } else if (padding !== a.padding && !(a.kernel[0] === 1 && a.kernel[1] === 1)) {
+    // A 1x1 window pads nothing either way.
+    out.push(["padding", a.padding, padding]);
+  }
+  return out;
+}
+
+/** The [H, W] of an NHWC activation tensor, when known. */
+function spatial(file: FileGraph, tensor: number | undefined): readonly [number, number] | undefined {
+  const s = tensor === undefined ? undefined : file.tensors[tensor]?.shape;
+  if (s === undefined || s.length !== 4 || !(s[1]! > 0 && s[2]! > 0)) return undefined;
+  return [s[1]!, s[2]!];
+}
+
+function poolDifferences(node: NodeOf<"avgpool"> | NodeOf<"maxpool">, c: Candidate, file: FileGraph): Difference[] {
+  const a = node.attrs;
+  const window = a.kernel === "global" ? "global" : a.kernel.join("x");
+  const op = c.op;
+  if (op.opcode === "MEAN" || op.opcode === "REDUCE_MAX") {
+    const axes = op.constants.get(1);
+    const rank = file.tensors[op.reads[0]!]?.shape.length ?? 4;
+    const normal = axes === undefined ? [] : [...new Set(Array.from(axes, (x) => (x < 0 ? x + rank : x)))].sort();
+    const found = `${op.opcode} over axes [${axes === undefined ? "?" : Array.from(axes).join(", ")}]`;
+    if (!(normal.length === 2 && normal[0] === 1 && normal[1] === 2)) return [["window", window, found]];
+    return a.kernel === "global" ? [] : [["window", window, "global"]];
+  }
+  const o = op.options;
+  const filter = [o.filterH ?? 0, o.filterW ?? 0];
+  const stride = [o.strideH ?? 1, o.strideW ?? 1];
+  const map = spatial(file, op.reads[0]);
+  const fileGlobal = map !== undefined && samePair(filter, map) && (o.padding === "VALID" || (stride[0]! >= map[0] && stride[1]! >= map[1]));
+  if (a.kernel === "global") return fileGlobal ? [] : [["window", "global", `${filter.join("x")}${map === undefined ? "" : ` on a ${map.join("x")} map`}`]];
+  const out: Difference[] = [];
+  const mncStride = a.stride === "kernel" ? a.kernel : a.stride;
+  if (!samePair(filter, a.kernel)) out.push(["window", window, filter.join("x")]);
+  if (!samePair(stride, mncStride)) out.push(["stride", mncStride.join("x"), stride.join("x")]);
+  const padding = o.padding === "VALID" ? "valid" : "same";
+  if (padding !== a.padding) out.push(["padding", a.padding, padding]);
+  return out;
+}
+
+const RULES: { readonly [K in OpKind]: Rule<K> } = {
+  input: { opcodes: [], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
+  conv: { opcodes: ["CONV_2D"], optional: false, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: convDifferences },
+  depthwise: { opcodes: ["DEPTHWISE_CONV_2D"], optional: false, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: convDifferences },
+  fc: {
+    opcodes: ["FULLY_CONNECTED", "CONV_2D"],
+    optional: false,
+    rangeAct: true,
+    act: linear,
+    // A 1x1 convolution on a 1x1 map is the same arithmetic as fc (TF-Slim's classifiers).
+    accepts: (_n, op, input) => op.opcode === "FULLY_CONNECTED" || (input[0] === 1 && input[1] === 1 && op.weights!.kernel.shape[2] === 1 && op.weights!.kernel.shape[3] === 1),
+    compare: none,
+  },
+  avgpool: { opcodes: ["AVERAGE_POOL_2D", "MEAN"], optional: false, rangeAct: false, act: linear, accepts: any, compare: poolDifferences },
+  maxpool: { opcodes: ["MAX_POOL_2D", "REDUCE_MAX"], optional: false, rangeAct: false, act: linear, accepts: any, compare: poolDifferences },
+  add: { opcodes: ["ADD"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
+  mul: { opcodes: ["MUL"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
+  softmax: {
+    opcodes: ["SOFTMAX"],
+    optional: true,
+    rangeAct: false,
+    act: linear,
+    accepts: any,
+    compare: (_n, c) => (c.op.options.beta === undefined || c.op.options.beta === 1 ? [] : [["beta", "1", String(c.op.options.beta)]]),
+  },
+  dropout: { opcodes: [], optional: true, rangeAct: false, act: linear, accepts: any, compare: none },
+};
+
+function rule<K extends OpKind>(node: NodeOf<K>): Rule<K> {
+  return RULES[node.op as K] as Rule<K>;
+}
+
+// ---------------------------------------------------------------------------
+// The walk
+// ---------------------------------------------------------------------------
+
+/** How deep the walk follows pass-through operators (a damaged file may loop). */
+const MAX_PATH = 16;
+
+class Walk {
+  readonly claimed = new Set<number>();
+  /** The tensor that holds each node's value. */
+  readonly tensorOf = new Map<string, number>();
+  readonly shapes = new Map<string, Shape>();
+  readonly nodes = new Map<string, Node>();
+  /** MN4006 mismatches already reported, to count repeats instead. */
+  private readonly mismatches = new Map<string, { index: number; more: number }>();
+
+  constructor(
+    readonly graph: Graph,
+    readonly file: FileGraph,
+    readonly diagnostics: Diagnostic[],
+  ) {}
+
+  op(i: number): FileOperator {
+    return this.file.operators[i]!;
+  }
+
+  tensorName(t: number): string {
+    return this.file.tensors[t]?.name ?? `#${t}`;
+  }
+
+  /** Unclaimed operators reading `t`. */
+  unclaimedConsumers(t: number): FileOperator[] {
+    return (this.file.consumers[t] ?? []).filter((i) => !this.claimed.has(i)).map((i) => this.op(i));
+  }
+
+  /** Whether a pass-through operator only drops or adds dimensions of size 1, or flattens to [1, N] / [N]. */
+  private passes(op: FileOperator): boolean {
+    if (!PASS_THROUGH.has(op.opcode) || op.reads.length !== 1 || op.outputs.length !== 1) return false;
+    if (op.opcode !== "RESHAPE") return true;
+    const a = this.file.tensors[op.reads[0]!]?.shape ?? [];
+    const b = this.file.tensors[op.outputs[0]!]?.shape ?? [];
+    const big = (s: readonly number[]): number[] => s.filter((d) => d !== 1);
+    const known = (s: readonly number[]): boolean => s.length > 0 && s.every((d) => d > 0);
+    if (!known(a) || !known(b)) return true;
+    const sa = big(a);
+    const sb = big(b);
+    return (sa.length === sb.length && sa.every((d, i) => d === sb[i])) || sb.length <= 1;
+  }
+
+  /** The PAD's [top, left, bottom, right], if its paddings are [[0,0],[t,b],[l,r],[0,0]]. */
+  private padsOf(op: FileOperator): Pads | undefined {
+    const p = op.constants.get(1);
+    if (p === undefined || p.length !== 8 || p[0] !== 0 || p[1] !== 0 || p[6] !== 0 || p[7] !== 0) return undefined;
+    return [p[2]!, p[4]!, p[3]!, p[5]!];
+  }
+
+  /** Operators reachable from tensor `t` through pass-through operators (and at most one PAD), not yet claimed. */
+  reach(t: number): Map<number, Candidate> {
+    const out = new Map<number, Candidate>();
+    const seen = new Set<number>();
+    const visit = (tensor: number, path: FileOperator[], pad: Candidate["pad"]): void => {
+      if (seen.has(tensor) || path.length > MAX_PATH) return;
+      seen.add(tensor);
+      for (const i of this.file.consumers[tensor] ?? []) {
+        const op = this.op(i);
+        if (pad === undefined && this.passes(op)) {
+          visit(op.outputs[0]!, [...path, op], undefined);
+        } else if (pad === undefined && op.opcode === "PAD" && op.reads.length === 1 && op.outputs.length === 1 && !this.claimed.has(i)) {
+          visit(op.outputs[0]!, [...path, op], { op, pads: this.padsOf(op) });
+        } else if (!this.claimed.has(i) && !out.has(i)) {
+          out.set(i, { op, path, ...(pad === undefined ? {} : { pad }) });
+        }
+      }
+    };
+    visit(t, [], undefined);
+    return out;
+  }
+
+  /** Candidates for `node`: operators of its kind that read the tensors of all its inputs. */
+  candidates(node: Node, ins: readonly number[]): Candidate[] {
+    const r = rule(node);
+    const reached = ins.map((t) => this.reach(t));
+    const input = this.shapes.get(node.inputs[0]!)!;
+    const out: Candidate[] = [];
+    for (const [i, c] of reached[0] ?? []) {
+      if (!r.opcodes.includes(c.op.opcode) || c.op.reads.length !== ins.length || c.op.outputs.length !== 1) continue;
+      if (c.pad !== undefined && node.op !== "conv" && node.op !== "depthwise") continue;
+      const others = reached.slice(1).map((m) => m.get(i));
+      if (others.some((o) => o === undefined)) continue;
+      if (!r.accepts(node as never, c.op, input)) continue;
+      out.push({ ...c, path: [...c.path, ...others.flatMap((o) => o!.path)] });
+    }
+    // Prefer an operator whose weights fit the layer; otherwise the first in the file.
+    const fits = (c: Candidate): boolean => !isWeighted(node) || this.kernelFits(node, c.op, input);
+    return out.sort((a, b) => Number(fits(b)) - Number(fits(a)) || a.op.index - b.op.index);
+  }
+
+  /** The kernel of `op` as `node` would take it, in mnc's layout. */
+  kernelFor(node: WeightedNode, op: FileOperator, input: Shape): RawTensor | undefined {
+    const w = op.weights;
+    if (w === undefined) return undefined;
+    let kernel = w.kernel;
+    if (node.op === "fc" && w.kind === "conv") kernel = { ...kernel, shape: [kernel.shape[0]!, kernel.shape[1]!] };
+    const e = expectedShapes(node, input);
+    if (node.op === "fc" && w.flattenHwc === true && sameShape(kernel.shape, e.kernel)) {
+      // [out, H·W·C] in HWC order → [out, C·H·W] channel-major.
+      const [h, wd, c] = input;
+      kernel = { ...kernel, data: transpose(kernel.data, [kernel.shape[0]!, h, wd, c], [0, 3, 1, 2]) };
+    }
+    return kernel;
+  }
+
+  kernelFits(node: WeightedNode, op: FileOperator, input: Shape): boolean {
+    const w = op.weights;
+    if (w === undefined) return false;
+    const shape = node.op === "fc" && w.kind === "conv" ? w.kernel.shape.slice(0, 2) : w.kernel.shape;
+    return sameShape(shape, expectedShapes(node, input).kernel);
+  }
+
+  /** Whether `op` could compute `node` given its input shape: its kind, and for weighted layers the output channels. */
+  couldBe(node: Node, op: FileOperator, input: Shape | undefined): boolean {
+    const r = rule(node);
+    if (!r.opcodes.includes(op.opcode)) return false;
+    if (!isWeighted(node)) return true;
+    const w = op.weights;
+    if (w === undefined || input === undefined) return false;
+    return w.kernel.shape[0] === expectedShapes(node, input).channels;
+  }
+
+  // -- activations ----------------------------------------------------------
+
+  private constantNear(op: FileOperator, value: number): boolean {
+    for (const c of op.constants.values()) {
+      if (c.length > 0 && c.every((x) => Math.abs(x - value) <= 1e-3 * Math.abs(value))) return true;
+    }
+    return false;
+  }
+
+  /** The activation the file applies at `t` (the quantization range of a quantized tensor), for `withRange`. */
+  private rangeAt(t: number): { act: Activation; text: string } | undefined {
+    const q = this.file.tensors[t]?.quant;
+    if (q === undefined) return undefined;
+    const act = rangeActivation(q);
+    if (act === undefined || act === "linear") return undefined;
+    return { act, text: `the quantization range ${formatRange(q)} of '${this.tensorName(t)}'` };
+  }
+
+  /** ADD 3 → (RELU6) → MUL 1/6 (or DIV 6) from tensor `t`: the tensor holding hsigmoid(t) and the operators, or undefined. */
+  private hardSigmoid(t: number): { end: number; ops: FileOperator[] } | undefined {
+    const add = this.unclaimedConsumers(t).find((o) => o.opcode === "ADD" && o.reads.length === 1 && this.constantNear(o, 3));
+    if (add === undefined) return undefined;
+    let act = compose(FUSED[add.options.activation ?? "NONE"], this.rangeAt(add.outputs[0]!)?.act ?? "linear");
+    let x = add.outputs[0]!;
+    const ops = [add];
+    for (let steps = 0; steps < MAX_PATH; steps++) {
+      const next = this.unclaimedConsumers(x);
+      if (next.length !== 1) return undefined;
+      const op = next[0]!;
+      if ((op.opcode === "RELU6" || op.opcode === "RELU") && op.reads.length === 1) {
+        act = compose(compose(act, ACTIVATION_OPS[op.opcode]), this.rangeAt(op.outputs[0]!)?.act ?? "linear");
+        x = op.outputs[0]!;
+        ops.push(op);
+        continue;
+      }
+      const scales = (op.opcode === "MUL" && this.constantNear(op, 1 / 6)) || (op.opcode === "DIV" && this.constantNear(op, 6));
+      if (act !== "relu6" || !scales || op.reads.length !== 1 || (op.options.activation ?? "NONE") !== "NONE") return undefined;
+      return { end: op.outputs[0]!, ops: [...ops, op] };
+    }
+    return undefined;
+  }
+
+  /** Fold the activations the file applies after `op` (see the file comment). */
+  activation(op: FileOperator, rangeAct: boolean): FileActivation {
+    const fused = op.options.activation ?? "NONE";
+    let act = FUSED[fused];
+    /** Where the activation comes from, beyond the operator's fused activation. */
+    const sources: string[] = [];
+    const ops: FileOperator[] = [];
+    let t = op.outputs[0]!;
+    const withRange = (): void => {
+      const r = rangeAct ? this.rangeAt(t) : undefined;
+      if (r === undefined) return;
+      const before = act;
+      act = compose(act, r.act);
+      if (act !== before || before === "linear") sources.push(r.text);
+    };
+    const fold = (a: Activation, what: readonly FileOperator[], how: string): void => {
+      act = compose(act, a);
+      ops.push(...what);
+      sources.push(how);
+      withRange();
+    };
+    withRange();
+    for (let steps = 0; steps < MAX_PATH; steps++) {
+      const next = this.unclaimedConsumers(t);
+      const single = next.length === 1 ? next[0]! : undefined;
+      const folded = single === undefined || single.reads.length !== 1 ? undefined : ACTIVATION_OPS[single.opcode];
+      if (single !== undefined && folded !== undefined) {
+        t = single.outputs[0]!;
+        fold(folded, [single], single.label);
+        continue;
+      }
+      const chain = this.hardSigmoid(t);
+      if (chain === undefined) break;
+      const spelled = chain.ops.map((o) => o.label).join(" → ");
+      if (next.length === 1) {
+        t = chain.end;
+        fold("hsigmoid", chain.ops, spelled);
+        continue;
+      }
+      const mul = next.find((o) => o.opcode === "MUL" && o.reads.length === 2 && o.reads.includes(t) && o.reads.includes(chain.end));
+      if (next.length !== 2 || mul === undefined) break;
+      t = mul.outputs[0]!;
+      fold("hswish", [...chain.ops, mul], `x · (${spelled}) in ${mul.label}`);
+    }
+    const name = act ?? (sources.length === 0 ? fused : "an activation mnc does not have");
+    const text = sources.length === 0 ? name : `${name} (${fused === "NONE" ? "" : `fused ${fused}, then `}${sources.join(", then ")})`;
+    return { act, text, tensor: t, ops };
+  }
+
+  // -- reporting ------------------------------------------------------------
+
+  /** Report a difference once, counting later layers that differ the same way (`same` groups them; the found text by default). */
+  mismatch(n: Node, label: string, [what, expected, found]: Difference, same = found): void {
+    const key = `${what}:${expected}:${same}`;
+    const seen = this.mismatches.get(key);
+    if (seen !== undefined) {
+      seen.more++;
+      return;
+    }
+    this.mismatches.set(key, { index: this.diagnostics.length, more: 0 });
+    this.diagnostics.push(error("weightLayerMismatch", n.span, n.id, label, what, expected, found));
+  }
+
+  finishMismatches(): void {
+    for (const { index, more } of this.mismatches.values()) {
+      const d = this.diagnostics[index]!;
+      if (more > 0) this.diagnostics[index] = { ...d, message: `${d.message} (and ${more} more layer${more === 1 ? "" : "s"} the same way)` };
+    }
+  }
+
+  /** `'T' (the value of 'x')` */
+  describeTensor(t: number, node: string): string {
+    return `'${this.tensorName(t)}' (the value of '${node}')`;
+  }
+
+  /** Why no operator computes `node`: an operator of the file in the way (MN4009), the layer absent from the file (MN4010), or another kind (MN4006). */
+  diagnose(node: Node, ins: readonly number[]): void {
+    const input = this.shapes.get(node.inputs[0]!);
+    const from = this.describeTensor(ins[0]!, node.inputs[0]!);
+    const next = [...this.reach(ins[0]!).values()].map((c) => c.op);
+    // 1. An operator the network lacks, with this node's operator right after it.
+    for (const x of next) {
+      const ahead = this.lookAhead(x, (op) => this.couldBe(node, op, input));
+      if (ahead !== undefined) {
+        const context = `: '${node.id}' reads ${from}, which the file passes through ${x.label} before ${ahead.label}`;
+        this.diagnostics.push(error("weightOperatorUnaccounted", node.span, opName(x), this.tensorName(x.outputs[0]!), context));
+        return;
+      }
+    }
+    // 2. This node is missing from the file: what the file does next is what the network does after it.
+    const successors = this.graph.nodes.filter((m) => m.inputs.includes(node.id));
+    for (const x of next) {
+      const m = successors.find((s) => this.couldBe(s, x, node.shape));
+      if (m !== undefined) {
+        this.diagnostics.push(error("weightLayerAbsent", node.span, node.id, `: the file's ${from} goes straight to ${x.label}, which is '${m.id}'`));
+        return;
+      }
+    }
+    // 3. A weighted operator of another kind where the network has this layer.
+    const other = next.find((x) => x.weights !== undefined && !rule(node).opcodes.includes(x.opcode));
+    if (isWeighted(node) && other !== undefined) {
+      this.diagnostics.push(error("weightLayerMismatch", node.span, node.id, other.label, "kind", node.op, other.weights!.kind));
+      return;
+    }
+    const context =
+      node.inputs.length > 1
+        ? `: no operator of the file reads both ${ins.map((t, i) => this.describeTensor(t, node.inputs[i]!)).join(" and ")}`
+        : next.length === 0
+          ? `: nothing in the file reads ${from}`
+          : `: the file's ${from} goes to ${next.map((x) => x.label).join(", ")}`;
+    this.diagnostics.push(error("weightLayerAbsent", node.span, node.id, context));
+  }
+
+  /** An unclaimed operator within three steps after `start` that satisfies `want`. */
+  private lookAhead(start: FileOperator, want: (op: FileOperator) => boolean): FileOperator | undefined {
+    let frontier = [start];
+    const seen = new Set<number>([start.index]);
+    for (let depth = 0; depth < 3; depth++) {
+      const following: FileOperator[] = [];
+      for (const op of frontier) {
+        for (const o of op.outputs) {
+          for (const c of this.unclaimedConsumers(o)) {
+            if (seen.has(c.index)) continue;
+            seen.add(c.index);
+            if (want(c)) return c;
+            following.push(c);
+          }
+        }
+      }
+      frontier = following;
+    }
+    return undefined;
+  }
+}
+
+/** `CONV_2D #3` */
+function opName(op: FileOperator): string {
+  return `${op.opcode} #${op.index}`;
+}
+
+/** Attach the file's tensors to every weighted layer of `graph`; problems go to `diagnostics`. */
+export function matchTflite(graph: Graph, file: FileGraph, diagnostics: Diagnostic[]): Graph {
+  const w = new Walk(graph, file, diagnostics);
+  const done = walk(w);
+  w.finishMismatches();
+  if (!done) return graph;
+  return { ...graph, nodes: graph.nodes.map((n) => w.nodes.get(n.id) ?? n) };
+}
+
+/** Walk the network; false when it stopped at a node no operator computes. */
+function walk(w: Walk): boolean {
+  const { graph, file, diagnostics } = w;
+  for (const node of graph.nodes) {
+    if (node.shape !== undefined) w.shapes.set(node.id, node.shape);
+    if (node.op === "input") {
+      const t = file.inputs[0];
+      if (t === undefined) {
+        diagnostics.push(error("weightLayerAbsent", node.span, node.id, ": the file's model has no input"));
+        return false;
+      }
+      w.tensorOf.set(node.id, t);
+      continue;
+    }
+    const ins = node.inputs.map((id) => w.tensorOf.get(id)!);
+    const r = rule(node);
+    const c = w.candidates(node, ins)[0];
+    if (c === undefined) {
+      if (r.optional) {
+        w.tensorOf.set(node.id, ins[0]!);
+        continue;
+      }
+      w.diagnose(node, ins);
+      return false;
+    }
+    if (isWeighted(node) && !w.kernelFits(node, c.op, w.shapes.get(node.inputs[0]!)!)) {
+      // The operator does not fit this layer but fits the next one: the file lacks this layer.
+      const next = graph.nodes.find((m) => m.inputs.includes(node.id) && isWeighted(m) && node.shape !== undefined && w.couldBe(m, c.op, node.shape) && w.kernelFits(m, c.op, node.shape));
+      if (next !== undefined) {
+        diagnostics.push(error("weightLayerAbsent", node.span, node.id, `: the file's ${w.describeTensor(ins[0]!, node.inputs[0]!)} goes straight to ${c.op.label}, which is '${next.id}'`));
+        return false;
+      }
+    }
+    for (const op of [c.op, ...c.path, ...c.op.absorbs.map((i) => w.op(i))]) w.claimed.add(op.index);
+    const act = w.activation(c.op, r.rangeAct);
+    for (const op of act.ops) w.claimed.add(op.index);
+    w.tensorOf.set(node.id, act.tensor);
+
+    const label = c.op.weights === undefined ? `${c.op.label} ('${w.tensorName(c.op.outputs[0]!)}')` : c.op.label;
+    for (const d of r.compare(node as never, c, file)) w.mismatch(node, label, d);
+    const expected = r.act(node as never);
+    if (act.act !== expected) {
+      const what = node.op === "conv" || node.op === "depthwise" ? expected : `linear (${node.op} has none)`;
+      w.mismatch(node, label, ["activation", what, act.text], act.act ?? act.text);
+    }
+    if (isWeighted(node)) {
+      const weights = layerWeights(w, node, c.op);
+      if (weights !== undefined) w.nodes.set(node.id, attach(node, weights));
+    }
+  }
+  finish(w);
+  return true;
+}
+
+/** The tensors `node` takes from `op`, checked; undefined after reporting a problem. */
+function layerWeights(w: Walk, node: WeightedNode, op: FileOperator): LayerWeights | undefined {
+  const d = w.diagnostics;
+  const input = w.shapes.get(node.inputs[0]!)!;
+  const e = expectedShapes(node, input);
+  const kernel = w.kernelFor(node, op, input)!;
+  const bias = op.weights!.bias;
+  if (!sameShape(kernel.shape, e.kernel)) {
+    d.push(error("weightShapeMismatch", node.span, node.id, op.label, formatShape(e.kernel), formatShape(kernel.shape)));
+    return undefined;
+  }
+  if (bias === undefined) {
+    d.push(error("weightMissing", node.span, node.id, `a bias (${op.label} has none)`));
+    return undefined;
+  }
+  if (!sameShape(bias.shape, [e.channels])) {
+    d.push(error("weightShapeMismatch", node.span, node.id, `${op.label} bias`, formatShape([e.channels]), formatShape(bias.shape)));
+    return undefined;
+  }
+  if (!finite(kernel, node, d) || !finite(bias, node, d)) return undefined;
+  return { kernel: { shape: kernel.shape, data: kernel.data }, bias: { shape: bias.shape, data: bias.data } };
+}
+
+/** After the last node: the file's trailing pass-through operators are the output's; any other operator left is an error. */
+function finish(w: Walk): void {
+  const { graph, file, diagnostics } = w;
+  const output = graph.outputs[0]!;
+  let t = w.tensorOf.get(output);
+  for (let steps = 0; t !== undefined && steps < MAX_PATH; steps++) {
+    const next = w.unclaimedConsumers(t);
+    if (next.length !== 1 || !PASS_THROUGH.has(next[0]!.opcode) || next[0]!.outputs.length !== 1) break;
+    w.claimed.add(next[0]!.index);
+    t = next[0]!.outputs[0]!;
+    w.tensorOf.set(output, t);
+  }
+  const absorbed = new Set(file.operators.flatMap((o) => o.absorbs));
+  const left = file.operators.filter((o) => !w.claimed.has(o.index) && !absorbed.has(o.index));
+  const first = left[0];
+  if (first === undefined) return;
+  const out = w.tensorName(first.outputs[0] ?? -1);
+  // Which node's value does it read?
+  const reader = [...w.tensorOf.entries()].find(([, tensor]) => first.reads.includes(tensor));
+  const last = graph.nodes.find((n) => n.id === output)!;
+  const weightedLayers = graph.nodes.filter(isWeighted).length;
+  const weightedOps = file.operators.filter((o) => o.weights !== undefined).length;
+  if (weightedLayers !== weightedOps && left.some((o) => o.weights !== undefined)) {
+    const note = { message: `the network ends at '${output}'; the file goes on with ${opName(first)} (output '${out}'), which no layer accounts for`, span: last.span };
+    diagnostics.push(errorWith("weightLayerCount", graph.span, [note], graph.name, weightedLayers, weightedOps));
+    return;
+  }
+  const context = reader === undefined ? `: it reads ${first.reads.map((r) => `'${w.tensorName(r)}'`).join(", ") || "no tensor"}, which no layer computes` : `: it reads ${w.describeTensor(reader[1], reader[0])}, and no layer does that next`;
+  const at = reader === undefined ? graph.span : graph.nodes.find((n) => n.id === reader[0])!.span;
+  diagnostics.push(error("weightOperatorUnaccounted", at, opName(first), out, context));
+}
