@@ -3,7 +3,9 @@
  * type-stripped by esbuild and imported, against the float64 reference
  * evaluator on every example at several α and resolutions (batch 1 and 3),
  * against TensorFlow Lite's outputs on the trained MobileNetV1 and real
- * photos, and on random small networks; its type-checking under strict
+ * photos, and on random small networks; the MobileNetV2/V3 family and random
+ * residual and SE graphs on the TypeScript kernels (fused adds and SE scales,
+ * buffers from liveness); its type-checking under strict
  * TypeScript with no Node or DOM library; embedded weights; the weights
  * file's checks; hostile labels; determinism; and a golden file of the code
  * for a tiny network, reviewed as text.
@@ -23,6 +25,7 @@ import { emitTypeScript, TsEmitOptionError, type TsEmitOptions, type TsEmitResul
 import { base64, HEADER_BYTES } from "../src/emit/ts/weights-file.js";
 import type { Graph } from "../src/ir/graph.js";
 import { runReference } from "../src/ir/reference.js";
+import { validSpec } from "./generators.js";
 import { exampleFiles, readExample, shared, inputs, relativeError } from "./helpers.js";
 
 // ── helpers ────────────────────────────────────────────────────────────────
@@ -142,8 +145,11 @@ network Tiny(classes = 3) {
 
 // ── numerics ───────────────────────────────────────────────────────────────
 
-/** α and resolutions per example: small enough to run fast, varied enough to meet every border case. */
-const SETTINGS: Readonly<Record<string, readonly (readonly [alpha: number, resolution: number])[]>> = {
+/**
+ * α and resolutions per example: small enough to run fast, varied enough to meet every border case
+ * (the MobileNetV2/V3 family with 10 classes).
+ */
+const SETTINGS: Readonly<Record<string, readonly (readonly [alpha: number, resolution: number, classes?: number])[]>> = {
   "conv_mobilenet.mn": [
     [1, 32],
     [0.5, 64],
@@ -161,6 +167,9 @@ const SETTINGS: Readonly<Record<string, readonly (readonly [alpha: number, resol
     [1, 64],
     [0.5, 96],
   ],
+  "mobilenet_v2.mn": [[1, 64, 10]],
+  "mobilenet_v3_large.mn": [[1, 64, 10]],
+  "mobilenet_v3_small.mn": [[0.75, 96, 10]],
   "shallow_mobilenet.mn": [
     [1, 64],
     [0.5, 75],
@@ -172,9 +181,9 @@ describe("the emitted module computes what the reference evaluator computes", ()
     expect(Object.keys(SETTINGS).sort()).toEqual(exampleFiles());
   });
 
-  const cases = exampleFiles().flatMap((file) => (SETTINGS[file] ?? []).map(([alpha, resolution]) => [file, alpha, resolution] as const));
-  it.each(cases)("%s at α %s, %s px: batch 1 and batch 3 within 1e-4", async (file, alpha, resolution) => {
-    await expectMatchesReference(compiled(readExample(file), { file, alpha, resolution }));
+  const cases = exampleFiles().flatMap((file) => (SETTINGS[file] ?? []).map(([alpha, resolution, classes]) => [file, alpha, resolution, classes] as const));
+  it.each(cases)("%s at α %s, %s px: batch 1 and batch 3 within 1e-4", async (file, alpha, resolution, classes) => {
+    await expectMatchesReference(compiled(readExample(file), { file, alpha, resolution, ...(classes === undefined ? {} : { set: { classes: String(classes) } }) }));
   }, 60_000);
 
   it("folds batch-norm itself when the graph was compiled without fusion", async () => {
@@ -186,7 +195,7 @@ describe("the emitted module computes what the reference evaluator computes", ()
     const fused = compiled(source, { alpha: 0.25, resolution: 64 });
     const a = emit(unfused);
     const b = emit(fused);
-    expect(a.weights).toEqual(b.weights);
+    expect(Buffer.from(a.weights!).equals(Buffer.from(b.weights!))).toBe(true);
     const body = (code: string): string => code.slice(code.indexOf("// ── internals"));
     expect(body(a.code)).toEqual(body(b.code));
   }, 60_000);
@@ -223,6 +232,143 @@ describe("the emitted module computes what the reference evaluator computes", ()
         await expectMatchesReference({ graph: r.graph!, result: { graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) } });
       }),
       { numRuns: 100, seed: 20240611 },
+    );
+  }, 120_000);
+});
+
+// ── residual connections and squeeze-and-excitation ────────────────────────
+
+/** A tiny residual + SE network: every activation; adds after a pointwise and after a depthwise convolution; SE at two sizes. */
+const RESIDUAL_SE = `network T(classes = 10) {
+  input 32x32x3
+  width 1.0 rounding=div8
+  conv 3x3 16 stride=2 act=hswish
+  bottleneck 16 expand=1 se=0.25 act=relu
+  bottleneck 24 expand=4 stride=2 act=hswish
+  bottleneck 24 expand=3 kernel=5x5 se=0.25 act=hswish
+  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }
+  avgpool global
+  fc classes
+  softmax
+}
+`;
+
+/** Adds and muls that no convolution can take: an add after a pool, an SE scale read by a pool. */
+const UNFUSED = `network U(classes = 3) {
+  input 6x6x8
+  bottleneck 8 expand=2 se=0.25 act=hswish
+  residual { pw 8 act=sigmoid; dw 3x3 act=relu6 }
+  residual { maxpool 3x3 stride=1 pad=same }
+  se 0.5 gate=sigmoid
+  avgpool global
+  fc classes
+  softmax
+}
+`;
+
+/** The network without its final softmax: the logits, which a saturated softmax (seeded V3 weights) would hide. */
+const logits = (source: string): string => {
+  const out = source.replace(/^\s*softmax\s*\n/m, "");
+  expect(out).not.toBe(source);
+  return out;
+};
+
+/**
+ * The TypeScript kernels of a network, as `{ backend: "typescript" }` of the full module and as the
+ * `--no-wasm` module: both within 1e-4 of the reference at batch 3 and 1, and equal to each other.
+ */
+async function expectTypescriptMatchesReference(c: Compiled): Promise<TsEmitResult> {
+  const full = emit(c);
+  const plain = emit(c, { wasm: false });
+  expect(Buffer.from(plain.weights!).equals(Buffer.from(full.weights!))).toBe(true);
+  const fullMod = await load(full.code);
+  const plainMod = await load(plain.code);
+  const forced = fullMod.createModel(full.weights, { backend: "typescript" });
+  const alone = plainMod.createModel(plain.weights);
+  expect(forced.backend).toBe("typescript");
+  expect(alone.backend).toBe("typescript");
+  await expectModelMatchesReference(c, fullMod, forced);
+  await expectModelMatchesReference(c, plainMod, alone);
+  const x = inputs(inputSize(c.graph), 11);
+  expect(alone.run(x)).toEqual(forced.run(x));
+  return plain;
+}
+
+/** The body of a generated layer function. */
+function functionBody(code: string, name: string): string {
+  const start = code.indexOf(`function ${name}(m: Float32Array): void {`);
+  expect(start, name).toBeGreaterThanOrEqual(0);
+  return code.slice(start, code.indexOf("\n}\n", start));
+}
+
+describe("residual connections and squeeze-and-excitation on the TypeScript kernels", () => {
+  it.each([
+    ["mobilenet_v2.mn", 1, 96],
+    ["mobilenet_v3_large.mn", 1, 96],
+    ["mobilenet_v3_small.mn", 1, 64],
+  ] as const)("%s at α %s, %s px, 10 classes: the logits, batch 1 and 3 within 1e-4 (backend typescript and --no-wasm)", async (file, alpha, resolution) => {
+    await expectTypescriptMatchesReference(compiled(logits(readExample(file)), { file, alpha, resolution, set: { classes: "10" } }));
+  }, 60_000);
+
+  it("the tiny residual + SE network, probabilities and logits, batch 1 and 3 within 1e-4", async () => {
+    await expectTypescriptMatchesReference(compiled(RESIDUAL_SE));
+    await expectTypescriptMatchesReference(compiled(logits(RESIDUAL_SE)));
+    await expectTypescriptMatchesReference(compiled(UNFUSED));
+  }, 60_000);
+
+  it("fuses each residual add into the convolution before it and each SE scale into the pointwise convolution after it", () => {
+    const c = compiled(RESIDUAL_SE);
+    const { code } = emit(c, { wasm: false });
+    for (const id of ["bneck_1.add", "bneck_3.add", "res_4.add", "bneck_1.se.scale", "bneck_3.se.scale"]) expect(code).not.toContain(`function ${id.replace(/\./g, "_")}(`);
+    for (const n of c.graph.nodes.slice(1)) if (n.op !== "add" && n.op !== "mul") expect(code).toContain(`function ${n.id.replace(/\./g, "_")}(m: Float32Array): void {`);
+    expect(code).toMatch(/^ \* Fused: 3 residual adds into the convolution before them; 2 squeeze-and-excitation scales into the pointwise convolution after them\.$/m);
+    expect(code).toMatch(/^ \* bneck_1\.project — pointwise conv 1x1, 16x16x16 → 16x16x16, no activation, input scaled by bneck_1\.se\.scale, plus the residual \(bneck_1\.add\); /m);
+    expect(code).toMatch(/^ \* res_4\.dw_1 — depthwise 3x3, 8x8x24 → 8x8x24, relu6, plus the residual \(res_4\.add\); /m);
+    // The projection packs its rows times the gate and adds the block's input as it stores.
+    const project = functionBody(code, "bneck_1_project");
+    expect(project).toMatch(/const g = m\[k \+ \d+\]!;\n\s+m\[t\] = m\[x \+ k\]! \* g;/);
+    expect(project).toMatch(/m\[y\] = a00 \+ m\[y [+-] \d+\]!;/);
+    // hswish, hsigmoid and sigmoid in the epilogues.
+    expect(functionBody(code, "conv_0")).toContain("a00 <= -3 ? 0 : a00 >= 3 ? a00 : (a00 * (a00 + 3)) / 6");
+    expect(functionBody(code, "bneck_1_se_excite")).toContain("a00 <= -3 ? 0 : a00 >= 3 ? 1 : (a00 + 3) / 6");
+    expect(functionBody(code, "res_4_pw_0")).toContain("1 / (1 + Math.exp(-a00))");
+  });
+
+  it("runs an add or an SE scale that no convolution takes as a kernel of its own, in place", () => {
+    const c = compiled(UNFUSED);
+    const { code } = emit(c, { wasm: false });
+    const add = c.graph.nodes.find((n) => n.op === "add" && n.inputs.some((i) => i.includes("maxpool")))!;
+    const mul = c.graph.nodes.find((n) => n.op === "mul" && !n.id.startsWith("bneck"))!;
+    // The add writes over the operand it reads for the last time (the pool's output).
+    const sum = /m\[(i(?: \+ \d+)?)\] = m\[(i(?: \+ \d+)?)\]! \+ m\[(i(?: \+ \d+)?)\]!;/.exec(functionBody(code, add.id.replace(/\./g, "_")));
+    expect(sum).not.toBeNull();
+    expect([sum![2], sum![3]]).toContain(sum![1]);
+    // The SE scale read by a pool: x · gate[c] over every pixel, into x's own buffer.
+    const scale = /for \(let p = 0, x = (\d+), y = (\d+); p < 36; p\+\+, x \+= 8, y \+= 8\) \{\n\s+for \(let c = 0; c < 8; c\+\+\) m\[y \+ c\] = m\[x \+ c\]! \* m\[c(?: \+ \d+)?\]!;/.exec(functionBody(code, mul.id.replace(/\./g, "_")));
+    expect(scale).not.toBeNull();
+    expect(scale![1]).toBe(scale![2]);
+  });
+
+  it("keeps a residual's input live across the body: buffers from liveness, two for a chain", () => {
+    const buffersLine = (code: string): string => code.split("\n").find((l) => l.includes(" floats each"))!;
+    // A chain alternates between two buffers.
+    expect(buffersLine(emit(compiled(TINY)).code)).toMatch(/^ \* \d+ \(\d+ floats each\), scratch at \d+/);
+    // MobileNetV2: a block input stays live while expansion, depthwise and projection run.
+    const v2 = emit(compiled(readExample("mobilenet_v2.mn"), { resolution: 64, set: { classes: "10" } }), { wasm: false }).code;
+    expect(buffersLine(v2)).toMatch(/^ \* \d+ \([\d,]+ floats each\) and, for values a residual or an SE block keeps live, at$/);
+  });
+
+  it("random graphs of bottlenecks, SE and residual bodies: --no-wasm within 1e-4 of the reference at batch 1 and 3", async () => {
+    await fc.assert(
+      fc.asyncProperty(validSpec({ minSize: 6, maxSize: 16 }), fc.integer({ min: 1, max: 1000 }), async (source, seed) => {
+        const r = compile(source, { seed });
+        expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+        const c: Compiled = { graph: r.graph!, result: { graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) } };
+        const plain = emit(c, { wasm: false, embedWeights: true });
+        const mod = await load(plain.code);
+        await expectModelMatchesReference(c, mod, mod.createModel());
+      }),
+      { numRuns: 25, seed: 20261127 },
     );
   }, 120_000);
 });
@@ -324,6 +470,17 @@ describe("the generated code", () => {
     const wasm = /^const WASM = "([^"]*)";$/m;
     const base64 = wasm.exec(code)![1]!.replace(/\\\n/g, "");
     await expect(code.replace(wasm, `const WASM = "…"; // ${base64.length} characters of base64`)).toMatchFileSnapshot("golden/ts/tiny.ts.txt");
+  });
+
+  it("matches the golden file for a small residual + SE network: fused and unfused adds and SE scales (review the diff as text)", async () => {
+    const { code } = emit(compiled(UNFUSED, { file: "residual_se.mn" }), { sourceFile: "residual_se.mn", moduleName: "residual_se.ts", wasm: false });
+    await expect(code).toMatchFileSnapshot("golden/ts/residual_se.ts.txt");
+  });
+
+  it("type-checks the MobileNetV2/V3 family's modules under strict TypeScript", { timeout: 60_000 }, () => {
+    expect(typeCheck(emit(compiled(UNFUSED)).code)).toEqual([]);
+    expect(typeCheck(emit(compiled(RESIDUAL_SE), { wasm: false, embedWeights: true }).code)).toEqual([]);
+    expect(typeCheck(emit(compiled(readExample("mobilenet_v3_small.mn"), { resolution: 64, set: { classes: "10" } })).code)).toEqual([]);
   });
 
   it("type-checks under strict TypeScript with only the ES2022 library (no Node, no DOM)", () => {
@@ -547,7 +704,7 @@ describe("the WebAssembly SIMD kernels inside the module, and the TypeScript fal
   it("--no-wasm emits the TypeScript kernels alone, reading the same weights file", async () => {
     const withWasm = emit(c);
     const plain = emit(c, { wasm: false });
-    expect(plain.weights).toEqual(withWasm.weights);
+    expect(Buffer.from(plain.weights!).equals(Buffer.from(withWasm.weights!))).toBe(true);
     expect(plain.code).not.toMatch(/\bWASM\b|wasmApi|globalThis|new WebAssembly|\.Instance\b/);
     const mod = await load(plain.code);
     const model = mod.createModel(plain.weights);

@@ -13,9 +13,12 @@
  * that each loaded weight and each loaded input serves several outputs. The
  * border — outputs whose window reaches into the padding — clips each window
  * to the input, as the reference does.
+ *
+ * A residual add fused into the layer adds the other operand (laid out as the
+ * output) to each value as it is stored.
  */
 import { affine, Code, plus } from "./code.js";
-import { activate } from "./layer.js";
+import { activateAndAdd } from "./layer.js";
 import type { Activation, Shape } from "../../ir/graph.js";
 
 /** Neighbouring outputs along a row computed together in the interior. */
@@ -44,6 +47,8 @@ export interface Depthwise {
   readonly weights: number;
   readonly bias: number;
   readonly act: Activation;
+  /** A fused residual add: the other operand lies at y + residual, laid out as the output. */
+  readonly residual?: number;
 }
 
 /** Outputs along one axis that see the same taps: [lo, hi) reads taps [k0, k1). */
@@ -89,6 +94,9 @@ export function depthwiseCode(d: Depthwise): Code {
   const specialisedBorder = unrolled && KH * KW <= MAX_SPECIALISED_BORDER_TAPS && border.length <= MAX_BORDER_REGIONS;
   // The interior first: it is most of the work.
   const regions = [...(unrolled && inner !== undefined ? [inner] : []), ...(specialisedBorder ? border : [])];
+  /** m[base + off] = the activated value (plus the residual, when an add is fused). */
+  const store = (base: string, off: number, v: string): string =>
+    `m[${plus(base, off)}] = ${activateAndAdd(d.act, v, d.residual === undefined ? undefined : plus(base, off + d.residual))};`;
   const rowWord = (lo: number, hi: number): string => `${hi - lo === 1 ? "row" : "rows"} ${range(lo, hi)}`;
   const colWord = (lo: number, hi: number): string => `${hi - lo === 1 ? "column" : "columns"} ${range(lo, hi)}`;
 
@@ -152,7 +160,7 @@ export function depthwiseCode(d: Depthwise): Code {
           code.line(`{ const v = m[${plus("xc", off)}]!; ${list.map((u) => `s${u.j} += v * ${w(u.t)};`).join(" ")} }`);
         }
       }
-      for (let j = 0; j < count; j++) code.line(`m[${plus(`y + c`, j * C)}] = ${activate(d.act, `s${j}`)};`);
+      for (let j = 0; j < count; j++) code.line(store("y + c", j * C, `s${j}`));
     });
   }
   if (!specialisedBorder || !unrolled || inner === undefined) {
@@ -180,7 +188,7 @@ export function depthwiseCode(d: Depthwise): Code {
             code.line(`const x = ${plus(`((ih + kh) * ${W} + iw) * ${C} + c`, d.x)}, w = ${plus(`kh * ${KW * C} + c`, d.weights)};`);
             code.line(`for (let kw = kw0; kw < kw1; kw++) s += m[x + kw * ${C}]! * m[w + kw * ${C}]!;`);
           });
-          code.line(`m[y + c] = ${activate(d.act, "s")};`);
+          code.line(store("y + c", 0, "s"));
         });
       });
     });

@@ -18,16 +18,19 @@
  *           stay in L1 while every block of the chunk streams past
  *   block   MR pixels × NR channels: MR·NR accumulators live in registers
  *           for the whole k loop, which loads MR + NR values for MR·NR
- *           multiply-adds; bias and activation are applied as they are stored
+ *           multiply-adds; bias and activation are applied as they are stored,
+ *           and a residual fused into the layer is added then too
  *
  * A full convolution is "direct": no im2col matrix exists, only the chunk's
  * panel, and pixels whose window lies inside the input are packed without
  * bounds checks. With one pixel (fc) and unit stride there is nothing to pack.
+ * A squeeze-and-excitation scale fused into a pointwise convolution is applied
+ * as the rows are packed: X̂[p, k] = x[p, k] · gate[k].
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation } from "../../ir/graph.js";
 import { affine, Code, group, plus } from "./code.js";
-import { activate, interior } from "./layer.js";
+import { activateAndAdd, interior } from "./layer.js";
 
 /** Pixels per register block (rows of the micro-kernel). */
 export const MR = 3;
@@ -78,6 +81,10 @@ export interface Gemm {
   readonly y: number;
   readonly scratch: number;
   readonly act: Activation;
+  /** A fused residual add: the other operand lies at y + residual, laid out as the output [p][n]. */
+  readonly residual?: number;
+  /** A fused channel scale (rows only): row k of X̂ is multiplied by m[scale + k] as it is packed. */
+  readonly scale?: number;
 }
 
 /** The register block for a layer with `p` pixels. */
@@ -97,6 +104,11 @@ function inPlace(g: Pick<Gemm, "p" | "source">): boolean {
   return tile(g.p).mr === 1 && g.source.kind === "rows";
 }
 
+/** Whether a channel scale can be fused into the packing of X̂ (rows that are packed, not read in place). */
+export function packsRows(g: Pick<Gemm, "p" | "source">): boolean {
+  return g.source.kind === "rows" && !inPlace(g);
+}
+
 /** Scratch floats a GEMM needs for its packed chunk. */
 export function gemmScratch(g: Pick<Gemm, "p" | "k" | "source">): number {
   return inPlace(g) ? 0 : chunkPixels(g.p, g.k) * g.k;
@@ -104,6 +116,7 @@ export function gemmScratch(g: Pick<Gemm, "p" | "k" | "source">): number {
 
 /** The body of a layer function computing one GEMM. */
 export function gemmCode(g: Gemm): Code {
+  if (g.scale !== undefined && !packsRows(g)) throw new InternalError("emit ts: a channel scale is fused only into a GEMM that packs its rows");
   const { mr, nr } = tile(g.p);
   const code = new Code();
   const chunk = chunkPixels(g.p, g.k);
@@ -175,7 +188,10 @@ function blocks(code: Code, g: Gemm, mr: number, nr: number, chunked: boolean, n
     const rowsHere = p === "p" ? mr : Math.min(mr, g.p - p);
     for (let i = 0; i < rowsHere; i++) {
       const store = (): void => {
-        for (let j = 0; j < nr; j++) code.line(`m[${plus("y", i * g.n + j)}] = ${activate(g.act, acc(i, j))};`);
+        for (let j = 0; j < nr; j++) {
+          const at = i * g.n + j;
+          code.line(`m[${plus("y", at)}] = ${activateAndAdd(g.act, acc(i, j), g.residual === undefined ? undefined : plus("y", at + g.residual))};`);
+        }
       };
       if (i > 0 && partial && p === "p") code.block(`if (rows > ${i})`, store);
       else store();
@@ -198,19 +214,30 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
   const s = g.source;
   const step = mr * g.k;
   if (s.kind === "rows") {
-    code.line(`// pack: scratch[block][k][i] = x[p + i][k], ${mr} pixels per block`);
+    const scale = g.scale;
+    code.line(
+      scale === undefined
+        ? `// pack: scratch[block][k][i] = x[p + i][k], ${mr} pixels per block`
+        : `// pack: scratch[block][k][i] = x[p + i][k] · gate[k], ${mr} pixels per block (the gate at ${scale})`,
+    );
     code.block(`for (let p = ${c}, s = ${g.scratch}; p < ${cEnd}; p += ${mr}, s += ${step})`, () => {
       code.line(`const x = ${affine(s.x, "p", g.k)};`);
       const full = (): void => {
         code.block(`for (let k = 0, t = s; k < ${g.k}; k++, t += ${mr})`, () => {
-          for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]!;`);
+          if (scale === undefined) {
+            for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]!;`);
+            return;
+          }
+          code.line(`const g = m[${plus("k", scale)}]!;`);
+          for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]! * g;`);
         });
       };
       if (g.p % mr === 0) full();
       else {
         code.ifElse(`p + ${mr} <= ${g.p}`, full, () => {
           code.line("// the last, partial block: missing pixels read as 0");
-          code.line(`for (let i = 0; i < ${mr}; i++) for (let k = 0; k < ${g.k}; k++) m[s + k * ${mr} + i] = p + i < ${g.p} ? m[x + i * ${g.k} + k]! : 0;`);
+          const value = scale === undefined ? `m[x + i * ${g.k} + k]!` : `m[x + i * ${g.k} + k]! * m[${plus("k", scale)}]!`;
+          code.line(`for (let i = 0; i < ${mr}; i++) for (let k = 0; k < ${g.k}; k++) m[s + k * ${mr} + i] = p + i < ${g.p} ? ${value} : 0;`);
         });
       }
     });

@@ -19,16 +19,18 @@
  * Pure and deterministic: same graph and options, same code and bytes.
  */
 import { InternalError } from "../../ir/diagnostics.js";
-import type { Graph, Node, Shape } from "../../ir/graph.js";
+import type { AddNode, Graph, MulNode, Node, Shape } from "../../ir/graph.js";
+import { liveness } from "../../ir/liveness.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import type { FusionCertificate } from "../../passes/certify-fusion.js";
 import { VERSION } from "../../version.js";
 import { Code, commentText, group, identifier, stringLiteral } from "./code.js";
 import { DW_BLOCK } from "./depthwise.js";
-import { MR, NR, NR_SINGLE } from "./gemm.js";
-import { size, type LayerCode } from "./layer.js";
-import { ALIASES_INPUT, emitterOf } from "./ops.js";
-import { internals, publicApi } from "./runtime.js";
+import { MR, NR, packsRows } from "./gemm.js";
+import { size, type LayerCode, type Operand } from "./layer.js";
+import { ALIASES_INPUT, convGeometry, emitterOf, IN_PLACE } from "./ops.js";
+import { internals, publicApi, type DepthwiseWeights, type GemmWeights } from "./runtime.js";
+import { standaloneWeights } from "./standalone-weights.js";
 import { compileNetworkWasm, MAX_MEMORY_PAGES, packWeights, wasmLayout } from "../wasm/index.js";
 import { weightTable } from "./wasm.js";
 import { alignUp, base64, encodeWeights, fnv1a, HEADER_BYTES, WeightPacker } from "./weights-file.js";
@@ -94,59 +96,71 @@ export function emitTypeScript(
 ): TsEmitResult {
   const { graph, costs, certificate } = result;
   const plan = planBuffers(graph);
-  const first = plan[0]!;
-  const last = plan[plan.length - 1]!;
+  const first = plan.input;
+  const last = plan.output;
   const outputSize = size(last.shape);
   const labels = options.labels;
   if (labels !== undefined && labels.length !== outputSize) {
     throw new TsEmitOptionError(`${labels.length} labels for ${outputSize} outputs of '${last.node.id}': give exactly one label per output`);
   }
 
-  // Memory: two activation buffers, the scratch area, then the weights.
-  const bufferFloats = alignUp(Math.max(...plan.map((p) => size(p.shape))));
+  // Memory: the activation buffers, the scratch area, then the weights.
   let scratchFloats = 0;
-  for (let i = 1; i < plan.length; i++) {
-    const p = plan[i]!;
-    scratchFloats = Math.max(scratchFloats, emitterOf(p.node).scratch(p.node as never, plan[i - 1]!.shape, p.shape));
+  for (const step of plan.steps) {
+    scratchFloats = Math.max(scratchFloats, emitterOf(step.node).scratch(step.node as never, plan.operand(step.node.inputs[0]!).shape, shapeOf(step.node)));
   }
   scratchFloats = alignUp(scratchFloats);
-  const scratchAt = 2 * bufferFloats;
+  const scratchAt = plan.activationFloats;
   const packer = new WeightPacker(scratchAt + scratchFloats);
-  const at = (slot: 0 | 1): number => slot * bufferFloats;
 
-  // One function per layer.
+  // One function per layer, named after it (every layer reserves its name, those that run no code too).
   const taken = new Set(MODULE_NAMES);
+  const names = new Map(graph.nodes.slice(1).map((n) => [n.id, identifier(n.id, taken)]));
   const layers: { name: string; node: Node; code: LayerCode }[] = [];
-  for (let i = 1; i < plan.length; i++) {
-    const p = plan[i]!;
-    const prev = plan[i - 1]!;
-    const name = identifier(p.node.id, taken);
-    const code = emitterOf(p.node).emit(p.node as never, {
+  for (const step of plan.steps) {
+    const node = step.node;
+    const name = names.get(node.id)!;
+    const operands = node.inputs.map((id) => plan.operand(id));
+    const code = emitterOf(node).emit(node as never, {
       name,
-      inShape: prev.shape,
-      outShape: p.shape,
-      x: at(prev.slot),
-      y: at(p.slot),
+      inShape: operands[0]!.shape,
+      outShape: shapeOf(node),
+      x: operands[0]!.x,
+      inputs: operands,
+      y: plan.at(step.output),
       scratch: scratchAt,
       place: (floats, what, panel) => packer.add(floats, what, panel),
+      ...(step.residual === undefined ? {} : { residual: { add: step.residual.add.id, x: plan.at(step.residual.other) } }),
+      ...(step.scale === undefined ? {} : { scale: { mul: step.scale.mul.id, x: plan.at(step.scale.gate) } }),
     });
-    if (code !== null) layers.push({ name, node: p.node, code });
+    if (code !== null) layers.push({ name, node, code });
   }
   const tsWeightFloats = packer.length;
   const memoryFloats = packer.base + tsWeightFloats;
 
   // The weights file holds the WebAssembly kernels' packed weights region; the TypeScript kernels
   // unpack it into their memory (see wasm.ts). With or without --no-wasm, the same file.
-  const wasmPlan = wasmLayout(graph, { maxBatch: 1 });
-  if (wasmPlan.weights !== 0) throw new InternalError(`emit ts: the WebAssembly weights region starts at ${wasmPlan.weights}, not 0`);
-  const weightTensors = weightTable(wasmPlan, packer.tensors);
-  const floats = packWeights(graph, { maxBatch: 1 });
+  const wasmPlan = pendingWasm(graph, () => wasmLayout(graph, { maxBatch: 1 }));
+  let weightTensors: readonly (GemmWeights | DepthwiseWeights)[];
+  let floats: Float32Array;
+  let layoutTensors: readonly (readonly (string | number)[])[];
+  if (typeof wasmPlan !== "string") {
+    if (wasmPlan.weights !== 0) throw new InternalError(`emit ts: the WebAssembly weights region starts at ${wasmPlan.weights}, not 0`);
+    weightTensors = weightTable(wasmPlan, packer.tensors);
+    floats = packWeights(graph, { maxBatch: 1 });
+    layoutTensors = wasmPlan.steps.flatMap((s) => (s.weights === undefined ? [] : [[s.name, s.kernel, s.weights.offset, s.weights.floats, s.weights.panel ?? 0]]));
+  } else {
+    const own = standaloneWeights(graph, packer.tensors);
+    weightTensors = own.table;
+    floats = own.floats;
+    layoutTensors = own.tensors;
+  }
   const weightFloats = floats.length;
   const layout = JSON.stringify({
-    format: "mnc-ts/2",
+    format: typeof wasmPlan !== "string" ? "mnc-ts/2" : "mnc-ts/2 standalone",
     input: first.shape,
-    layers: plan.map((p) => [p.node.id, p.node.op, p.shape]),
-    tensors: wasmPlan.steps.flatMap((s) => (s.weights === undefined ? [] : [[s.name, s.kernel, s.weights.offset, s.weights.floats, s.weights.panel ?? 0]])),
+    layers: graph.nodes.map((n) => [n.id, n.op, shapeOf(n)]),
+    tensors: layoutTensors,
   });
   const fingerprint = fnv1a(layout);
   const file = encodeWeights(floats, fingerprint);
@@ -154,10 +168,14 @@ export function emitTypeScript(
   const noWasm =
     options.wasm === false
       ? "generated with --no-wasm"
-      : wasmPlan.memoryPages > MAX_MEMORY_PAGES
-        ? `the network needs ${group(wasmPlan.memoryBytes)} bytes of memory, more than WebAssembly's 4 GiB`
-        : undefined;
-  const kernels = noWasm !== undefined ? undefined : compileNetworkWasm(graph, { maxBatch: 1 });
+      : typeof wasmPlan === "string"
+        ? wasmPlan
+        : wasmPlan.memoryPages > MAX_MEMORY_PAGES
+          ? `the network needs ${group(wasmPlan.memoryBytes)} bytes of memory, more than WebAssembly's 4 GiB`
+          : undefined;
+  const built = noWasm !== undefined ? undefined : pendingWasm(graph, () => compileNetworkWasm(graph, { maxBatch: 1 }));
+  const kernels = typeof built === "string" ? undefined : built;
+  const noKernels = typeof built === "string" ? built : noWasm;
   const wasm =
     kernels === undefined
       ? undefined
@@ -178,8 +196,8 @@ export function emitTypeScript(
     input: first.shape,
     outputSize,
     memoryFloats,
-    inputAt: at(first.slot),
-    outputAt: at(last.slot),
+    inputAt: plan.at(first.node.id),
+    outputAt: plan.at(last.node.id),
     weightsAt: packer.base,
     weightFloats,
     weights: weightTensors,
@@ -189,7 +207,7 @@ export function emitTypeScript(
     layers: layers.map((l) => l.name),
     profile: options.profile === true,
     ...(wasm === undefined ? {} : { wasm: wasm.spec }),
-    ...(noWasm === undefined ? {} : { noWasm }),
+    ...(noKernels === undefined ? {} : { noWasm: noKernels }),
   } as const;
 
   const code = new Code();
@@ -213,7 +231,7 @@ export function emitTypeScript(
     [
       "kernels",
       wasm === undefined
-        ? `TypeScript only (${noWasm})`
+        ? `TypeScript only (${noKernels})`
         : `WebAssembly SIMD128 (${group(wasm.spec.bytes)} bytes, embedded) where the host supports it, else TypeScript`,
     ],
     [
@@ -241,11 +259,28 @@ export function emitTypeScript(
     code.line(' * createModel is given { backend: "typescript" }. Both read the same weights file.');
     code.line(" *");
   }
+  const [main, ...branch] = plan.buffers.slice(1);
   code.line(` * TypeScript memory: one Float32Array of ${group(memoryFloats)} floats, allocated by createModel: the activations at 0 and`);
-  code.line(` * ${bufferFloats} (${group(bufferFloats)} floats each), scratch at ${scratchAt} (${group(scratchFloats)}), the weights at ${packer.base} (${group(tsWeightFloats)}).`);
+  const rest = `scratch at ${scratchAt} (${group(scratchFloats)}), the weights at ${packer.base} (${group(tsWeightFloats)}).`;
+  if (branch.length === 0) code.line(` * ${main!.at} (${group(main!.floats)} floats each), ${rest}`);
+  else {
+    const more = branch.map((b) => `${b.at} (${group(b.floats)})`);
+    code.line(` * ${main!.at} (${group(main!.floats)} floats each) and, for values a residual or an SE block keeps live, at`);
+    code.line(` * ${more.length === 1 ? more[0] : `${more.slice(0, -1).join(", ")} and ${more[more.length - 1]}`}; ${rest}`);
+  }
   code.line(` * TypeScript kernels: pointwise and full convolutions as a matrix multiply in ${MR}x${NR} register blocks;`);
   code.line(` * depthwise convolutions direct, ${DW_BLOCK} outputs per step, the padded border apart from the`);
   code.line(" * interior; bias and activation fused into every convolution.");
+  const fusedAdds = plan.steps.filter((s) => s.residual !== undefined).length;
+  const fusedScales = plan.steps.filter((s) => s.scale !== undefined).length;
+  if (fusedAdds + fusedScales > 0) {
+    code.line(
+      ` * Fused: ${[
+        fusedAdds === 0 ? "" : `${fusedAdds} residual add${fusedAdds === 1 ? "" : "s"} into the convolution before ${fusedAdds === 1 ? "it" : "them"}`,
+        fusedScales === 0 ? "" : `${fusedScales} squeeze-and-excitation scale${fusedScales === 1 ? "" : "s"} into the pointwise convolution after ${fusedScales === 1 ? "it" : "them"}`,
+      ].filter((t) => t !== "").join("; ")}.`,
+    );
+  }
   code.line(" */");
   code.line("");
   // ── public constants ──
@@ -286,7 +321,7 @@ export function emitTypeScript(
     code.line(`/** The weights file (${group(file.length)} bytes), base64. */`);
     code.line(`const EMBEDDED_WEIGHTS = ${wrapBase64(base64(file))};`);
   }
-  const emitted = { code: code.text(), kernels: noWasm === undefined ? { wasm: true as const } : { wasm: false as const, why: noWasm } };
+  const emitted = { code: code.text(), kernels: noKernels === undefined ? { wasm: true as const } : { wasm: false as const, why: noKernels } };
   return embedded ? emitted : { ...emitted, weights: file };
 }
 
@@ -301,29 +336,190 @@ function formatError(e: number): string {
   return e === 0 ? "0" : e.toExponential(2);
 }
 
+// ── interim, until the WebAssembly kernels implement add and mul ──────────────
+
 /**
- * Check the graph is the chain the emitter expects (an input, then layers
- * each reading the one before) and give each node its activation buffer:
- * alternating between two, except that an identity layer (dropout) keeps its
- * input's.
+ * Run a step of the WebAssembly side (its planner or its code generator). For a network with `add` or
+ * `mul` nodes, which src/emit/wasm does not implement yet, a failure there is the reason the module
+ * carries the TypeScript kernels alone (returned as text, for the header and `kernels.why`), and the
+ * weights file is laid out by standalone-weights.ts. On any other network a failure is a bug, thrown.
  */
-function planBuffers(graph: Graph): Planned[] {
-  const plan: Planned[] = [];
-  for (const node of graph.nodes) {
-    const shape = node.shape;
-    if (shape === undefined) throw new InternalError(`emit ts: '${node.id}' has no shape (run infer-shapes first)`);
-    const prev = plan[plan.length - 1];
-    if (prev === undefined) {
-      if (node.op !== "input") throw new InternalError(`emit ts: the first node '${node.id}' is not the input`);
-      plan.push({ node, shape, slot: 0 });
+function pendingWasm<T>(graph: Graph, step: () => T): T | string {
+  const pending = graph.nodes.filter((n) => n.op === "add" || n.op === "mul");
+  if (pending.length === 0) return step();
+  try {
+    return step();
+  } catch (e) {
+    const ops = [...new Set(pending.map((n) => n.op))].sort().join(" and ");
+    return `the WebAssembly kernels do not run ${ops} yet: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+// ── buffers ────────────────────────────────────────────────────────────────
+
+/** One layer function: the node it runs, what is fused into it, the tensor it writes. */
+interface Step {
+  readonly node: Node;
+  /** The id of the value it writes: its own, or the fused add's. */
+  readonly output: string;
+  /** The residual add fused into its epilogue, and the add's other operand. */
+  readonly residual?: { readonly add: AddNode; readonly other: string };
+  /** The squeeze-and-excitation mul fused into its packing (the mul's first input is read in its place), and the gate. */
+  readonly scale?: { readonly mul: MulNode; readonly gate: string };
+}
+
+interface BufferPlan {
+  readonly input: { readonly node: Node; readonly shape: Shape };
+  readonly output: { readonly node: Node; readonly shape: Shape };
+  /** The layers that run, in order (the input excluded). */
+  readonly steps: readonly Step[];
+  /** The activation buffers: offset and floats. */
+  readonly buffers: readonly { readonly at: number; readonly floats: number }[];
+  /** Floats of all activation buffers. */
+  readonly activationFloats: number;
+  /** The offset of the buffer holding a node's value (a dropout's is its input's, a fused mul's its first input's). */
+  at(id: string): number;
+  /** A node's value as a layer reads it: where, and its shape. */
+  operand(id: string): Operand;
+}
+
+/**
+ * Schedule the graph's layers and give each value an activation buffer.
+ *
+ * Fusion: a residual add directly after the convolution or depthwise
+ * convolution that makes its operand (its only reader) runs in that layer's
+ * epilogue; a squeeze-and-excitation mul ([1, 1, C] gate) directly before the
+ * pointwise convolution that is its only reader runs in that layer's packing,
+ * where the layer packs its rows. A dropout is its input's buffer.
+ *
+ * Buffers come from the one liveness analysis (src/ir/liveness.ts), run on
+ * the graph of the layers as they run (fused nodes merged, dropouts
+ * resolved): each value goes into the lowest-numbered buffer that holds no
+ * value live at its step — or, for an elementwise add or mul, into the buffer
+ * of an input read for the last time. A chain thus alternates between two
+ * buffers; a value that stays live across a branch (a residual's input, the
+ * tensor an SE gate will scale) takes a third or a fourth. Buffers 0 and 1
+ * are as large as the largest value either holds; any other, as large as the
+ * largest it holds.
+ */
+function planBuffers(graph: Graph): BufferPlan {
+  const nodes = graph.nodes;
+  const input = nodes[0];
+  if (input === undefined) throw new InternalError("emit ts: the graph has no nodes");
+  if (input.op !== "input") throw new InternalError(`emit ts: the first node '${input.id}' is not the input`);
+  if (graph.outputs.length !== 1) throw new InternalError(`emit ts: the graph has ${graph.outputs.length} outputs; the module has one`);
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const nodeOf = (id: string): Node => {
+    const n = byId.get(id);
+    if (n === undefined) throw new InternalError(`emit ts: '${id}' is not a node`);
+    return n;
+  };
+  const readers = new Map<string, number>();
+  for (const n of nodes) for (const id of n.inputs) readers.set(id, (readers.get(id) ?? 0) + 1);
+  for (const id of graph.outputs) readers.set(id, (readers.get(id) ?? 0) + 1);
+  const soleReader = (id: string): boolean => readers.get(id) === 1;
+
+  // Fusions: each pairs a node with its neighbour in graph order.
+  const scaleOf = new Map<string, MulNode>(); // conv id → the mul fused into its packing
+  const residualOf = new Map<string, AddNode>(); // conv or depthwise id → the add fused into its epilogue
+  nodes.forEach((node, i) => {
+    const next = nodes[i + 1];
+    if (next === undefined) return;
+    if (node.op === "mul" && next.op === "conv" && next.inputs.length === 1 && next.inputs[0] === node.id && soleReader(node.id)) {
+      const gate = shapeOf(nodeOf(node.inputs[1]!));
+      const broadcast = gate[0] === 1 && gate[1] === 1 && gate[2] === shapeOf(node)[2];
+      if (broadcast && packsRows(convGeometry(next, shapeOf(node), shapeOf(next), 0))) scaleOf.set(next.id, node);
+    }
+    if ((node.op === "conv" || node.op === "depthwise") && next.op === "add" && soleReader(node.id) && next.inputs.filter((id) => id === node.id).length === 1) {
+      residualOf.set(node.id, next);
+    }
+  });
+  const fused = new Set([...scaleOf.values(), ...residualOf.values()].map((n) => n.id));
+
+  // The layers as they run, each value named by the node that makes it.
+  const valueOf = new Map<string, string>([[input.id, input.id]]);
+  const value = (id: string): string => {
+    const v = valueOf.get(id);
+    if (v === undefined) throw new InternalError(`emit ts: '${id}' is read before it is made`);
+    return v;
+  };
+  const steps: Step[] = [];
+  const reads: string[][] = [[]];
+  for (const node of nodes.slice(1)) {
+    if (node.op === "input") throw new InternalError(`emit ts: '${node.id}' is a second input`);
+    if (ALIASES_INPUT[node.op]) {
+      valueOf.set(node.id, value(node.inputs[0]!));
       continue;
     }
-    if (node.inputs.length !== 1 || node.inputs[0] !== prev.node.id) {
-      throw new InternalError(`emit ts: '${node.id}' does not read the node before it ('${prev.node.id}')`);
+    if (fused.has(node.id)) {
+      // made by its neighbour's step: a fused mul is read as its first input, a fused add is that step's value
+      if (node.op === "mul") valueOf.set(node.id, value(node.inputs[0]!));
+      continue;
     }
-    const slot = ALIASES_INPUT[node.op] ? prev.slot : prev.slot === 0 ? 1 : 0;
-    plan.push({ node, shape, slot });
+    const mul = scaleOf.get(node.id);
+    const add = residualOf.get(node.id);
+    const other = add === undefined ? undefined : add.inputs[0] === node.id ? add.inputs[1]! : add.inputs[0]!;
+    const output = add?.id ?? node.id;
+    steps.push({
+      node,
+      output,
+      ...(add === undefined ? {} : { residual: { add, other: other! } }),
+      ...(mul === undefined ? {} : { scale: { mul, gate: mul.inputs[1]! } }),
+    });
+    reads.push([...node.inputs.map(value), ...(mul === undefined ? [] : [value(mul.inputs[1]!)]), ...(other === undefined ? [] : [value(other)])]);
+    valueOf.set(node.id, output);
+    if (add !== undefined) valueOf.set(add.id, output);
   }
-  if (plan.length === 0) throw new InternalError("emit ts: the graph has no nodes");
-  return plan;
+
+  // Liveness of the values over the steps, and a buffer for each value.
+  const made = [input.id, ...steps.map((s) => s.output)];
+  const running: Graph = {
+    ...graph,
+    nodes: made.map((id, i) => ({ ...nodeOf(id), id, inputs: reads[i]! }) as Node),
+    outputs: graph.outputs.map(value),
+  };
+  const live = liveness(running);
+  const bufferOf = new Map<string, number>();
+  const largest: number[] = [];
+  made.forEach((id, i) => {
+    const busy = new Set(live.live[i]!.filter((v) => v !== id).map((v) => bufferOf.get(v)!));
+    const step = i === 0 ? undefined : steps[i - 1]!;
+    let buffer: number | undefined;
+    if (step !== undefined && step.residual === undefined && step.scale === undefined) {
+      for (const position of IN_PLACE[step.node.op]) {
+        const v = reads[i]![position];
+        if (v !== undefined && live.lastUse.get(v) === i && size(shapeOf(nodeOf(v))) === size(shapeOf(nodeOf(id)))) {
+          buffer = bufferOf.get(v)!;
+          break;
+        }
+      }
+    }
+    if (buffer === undefined) for (buffer = 0; busy.has(buffer); buffer++);
+    bufferOf.set(id, buffer);
+    largest[buffer] = Math.max(largest[buffer] ?? 0, size(shapeOf(nodeOf(id))));
+  });
+  const main = alignUp(Math.max(largest[0] ?? 0, largest[1] ?? 0));
+  const buffers: { at: number; floats: number }[] = [];
+  let end = 0;
+  for (let b = 0; b < Math.max(2, largest.length); b++) {
+    const floats = b < 2 ? main : alignUp(largest[b]!);
+    buffers.push({ at: end, floats });
+    end += floats;
+  }
+  const at = (id: string): number => buffers[bufferOf.get(value(id))!]!.at;
+  const output = nodeOf(graph.outputs[0]!);
+  return {
+    input: { node: input, shape: shapeOf(input) },
+    output: { node: output, shape: shapeOf(output) },
+    steps,
+    buffers,
+    activationFloats: end,
+    at,
+    operand: (id) => ({ x: at(id), shape: shapeOf(nodeOf(id)) }),
+  };
+}
+
+function shapeOf(node: Node): Shape {
+  if (node.shape === undefined) throw new InternalError(`emit ts: '${node.id}' has no shape (run infer-shapes first)`);
+  return node.shape;
 }

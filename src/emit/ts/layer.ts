@@ -12,16 +12,36 @@ import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation, Node, NodeOf, OpKind, Shape, Tensor } from "../../ir/graph.js";
 import type { Code } from "./code.js";
 
+/** A tensor the layer reads: its offset in `m` (HWC) and shape. */
+export interface Operand {
+  readonly x: number;
+  readonly shape: Shape;
+}
+
 /** Where one layer works, in floats of the module's memory `m`. */
 export interface LayerContext {
   /** The layer's function name (a sanitised IR id). */
   readonly name: string;
+  /** The node's first input: its shape and offset (HWC). */
   readonly inShape: Shape;
   readonly outShape: Shape;
-  /** Offset of the input activation (HWC). */
   readonly x: number;
+  /** Every input of the node, in `inputs` order (the first is inShape at x). */
+  readonly inputs: readonly Operand[];
   /** Offset of the output activation (HWC). */
   readonly y: number;
+  /**
+   * Fused into a convolution's or depthwise convolution's epilogue: the residual `add` that follows it
+   * (its id, and the offset of the other operand, which has the output's shape). The layer then writes
+   * act(…) + residual, the add's value, at y.
+   */
+  readonly residual?: { readonly add: string; readonly x: number };
+  /**
+   * Fused into a pointwise convolution's packing: the squeeze-and-excitation `mul` before it (its id,
+   * and the offset of its [1, 1, C] gate); x is then the mul's first input, each channel scaled by
+   * the gate as it is packed.
+   */
+  readonly scale?: { readonly mul: string; readonly x: number };
   /** Offset of the scratch area (at least `scratch(…)` floats). */
   readonly scratch: number;
   /**
@@ -51,16 +71,32 @@ export interface OpEmitter<K extends OpKind> {
   emit(node: NodeOf<K>, ctx: LayerContext): LayerCode | null;
 }
 
+/**
+ * Every activation as generated code, applied to a plain variable `v` (evaluated more than once), as
+ * graph.ts defines it: hswish x·relu6(x + 3)/6 and hsigmoid relu6(x + 3)/6 written with their two
+ * clamps as branches. A Record, so that tsc refuses an activation this target forgets.
+ */
+const ACTIVATE: Readonly<Record<Activation, (v: string) => string>> = {
+  relu: (v) => `${v} > 0 ? ${v} : 0`,
+  relu6: (v) => `${v} > 0 ? (${v} < 6 ? ${v} : 6) : 0`,
+  linear: (v) => v,
+  hswish: (v) => `${v} <= -3 ? 0 : ${v} >= 3 ? ${v} : (${v} * (${v} + 3)) / 6`,
+  hsigmoid: (v) => `${v} <= -3 ? 0 : ${v} >= 3 ? 1 : (${v} + 3) / 6`,
+  sigmoid: (v) => `1 / (1 + Math.exp(-${v}))`,
+};
+
 /** An activation applied to a JS expression that is a plain variable (evaluated more than once). */
 export function activate(act: Activation, v: string): string {
-  switch (act) {
-    case "relu":
-      return `${v} > 0 ? ${v} : 0`;
-    case "relu6":
-      return `${v} > 0 ? (${v} < 6 ? ${v} : 6) : 0`;
-    case "linear":
-      return v;
-  }
+  return ACTIVATE[act](v);
+}
+
+/**
+ * The value a fused layer stores: the activation of `v`, plus the residual at `residual` (an index
+ * expression into m) when an add is fused into it.
+ */
+export function activateAndAdd(act: Activation, v: string, residual: string | undefined): string {
+  if (residual === undefined) return activate(act, v);
+  return act === "linear" ? `${v} + m[${residual}]!` : `(${activate(act, v)}) + m[${residual}]!`;
 }
 
 /** The node's kernel (its shape is what the emitter checks; its values go to the weights file). */

@@ -11,14 +11,15 @@ import { InternalError } from "../../ir/diagnostics.js";
 import type { NodeOf, OpKind, Shape } from "../../ir/graph.js";
 import { group } from "./code.js";
 import { depthwiseCode } from "./depthwise.js";
+import { broadcastMulCode, elementwiseCode } from "./elementwise.js";
 import { gemmCode, gemmScratch, tile, type GemmSource } from "./gemm.js";
-import { actName, expectKernel, kernelOf, padsOf, size, type OpEmitter } from "./layer.js";
+import { actName, expectKernel, kernelOf, padsOf, size, type LayerContext, type OpEmitter, type Operand } from "./layer.js";
 import { poolCode, softmaxCode } from "./pool.js";
 
 const shape = (s: Shape): string => s.join("x");
 
 /** A conv node's GEMM geometry: pixels, reduction length, channels, and where its rows come from. */
-function convGeometry(node: NodeOf<"conv">, inShape: Shape, outShape: Shape, x: number): { p: number; k: number; n: number; source: GemmSource } {
+export function convGeometry(node: NodeOf<"conv">, inShape: Shape, outShape: Shape, x: number): { p: number; k: number; n: number; source: GemmSource } {
   const [H, W, C] = inShape;
   const [OH, OW, OC] = outShape;
   const [KH, KW] = node.attrs.kernel;
@@ -47,12 +48,22 @@ const conv: OpEmitter<"conv"> = {
     const kind = g.source.kind === "rows" ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}`;
     const pads = padsOf(node);
     return {
-      summary: `${kind}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}`,
+      summary: `${kind}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
       doc: [
         `As a matrix multiply: ${group(g.p)} pixels × ${group(g.k)} → ${group(g.n)} channels${g.source.kind === "patches" ? `, pads [${pads.join(", ")}]` : ""}.`,
         `Weights at ${weights} (${group(g.n * g.k)} floats in panels [k][${nr}]), bias at ${b}.`,
+        ...fusedDoc(ctx),
       ],
-      body: gemmCode({ ...g, weights, bias: b, y: ctx.y, scratch: ctx.scratch, act: node.attrs.act }),
+      body: gemmCode({
+        ...g,
+        weights,
+        bias: b,
+        y: ctx.y,
+        scratch: ctx.scratch,
+        act: node.attrs.act,
+        ...(ctx.residual === undefined ? {} : { residual: ctx.residual.x - ctx.y }),
+        ...(ctx.scale === undefined ? {} : { scale: ctx.scale.x }),
+      }),
       multAdds: g.p * g.k * g.n,
     };
   },
@@ -70,8 +81,8 @@ const depthwise: OpEmitter<"depthwise"> = {
     const weights = ctx.place(KH * KW * C, `${node.id} kernel`);
     const b = ctx.place(C, `${node.id} bias`);
     return {
-      summary: `depthwise ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}`,
-      doc: [`Pads [${padsOf(node).join(", ")}]. Weights at ${weights} ([kh][kw][c]), bias at ${b}.`],
+      summary: `depthwise ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
+      doc: [`Pads [${padsOf(node).join(", ")}]. Weights at ${weights} ([kh][kw][c]), bias at ${b}.`, ...fusedDoc(ctx)],
       body: depthwiseCode({
         inShape: ctx.inShape,
         outShape: ctx.outShape,
@@ -84,6 +95,7 @@ const depthwise: OpEmitter<"depthwise"> = {
         weights,
         bias: b,
         act: node.attrs.act,
+        ...(ctx.residual === undefined ? {} : { residual: ctx.residual.x - ctx.y }),
       }),
       multAdds: size(ctx.outShape) * KH * KW,
     };
@@ -136,6 +148,59 @@ const fc: OpEmitter<"fc"> = {
   },
 };
 
+const add: OpEmitter<"add"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const [a, b] = operands(node, ctx);
+    if (size(a.shape) !== size(ctx.outShape) || size(b.shape) !== size(ctx.outShape)) {
+      throw new InternalError(`emit ts: add '${node.id}' of ${shape(a.shape)} and ${shape(b.shape)} into ${shape(ctx.outShape)}`);
+    }
+    return {
+      summary: `add, ${shape(ctx.outShape)}: ${node.inputs[0]} + ${node.inputs[1]}`,
+      doc: [],
+      body: elementwiseCode("+", size(ctx.outShape), a.x, b.x, ctx.y),
+      multAdds: 0,
+    };
+  },
+};
+
+const mul: OpEmitter<"mul"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const [x, g] = operands(node, ctx);
+    const [H, W, C] = ctx.outShape;
+    const same = size(g.shape) === size(ctx.outShape);
+    if (size(x.shape) !== size(ctx.outShape) || g.shape[2] !== C || !(same || size(g.shape) === C)) {
+      throw new InternalError(`emit ts: mul '${node.id}' of ${shape(x.shape)} and ${shape(g.shape)} into ${shape(ctx.outShape)}`);
+    }
+    return {
+      summary: same ? `multiply, ${shape(ctx.outShape)}` : `multiply by a per-channel gate, ${shape(ctx.outShape)} · ${shape(g.shape)}`,
+      doc: [],
+      body: same ? elementwiseCode("*", size(ctx.outShape), x.x, g.x, ctx.y) : broadcastMulCode(H * W, C, x.x, g.x, ctx.y),
+      multAdds: 0,
+    };
+  },
+};
+
+/** A two-input node's operands. */
+function operands(node: NodeOf<"add" | "mul">, ctx: LayerContext): readonly [Operand, Operand] {
+  const [a, b] = ctx.inputs;
+  if (a === undefined || b === undefined || ctx.inputs.length !== 2) throw new InternalError(`emit ts: ${node.op} '${node.id}' has ${ctx.inputs.length} inputs`);
+  return [a, b];
+}
+
+/** What a convolution's summary says of the layers fused into it. */
+function fusedSummary(ctx: LayerContext): string {
+  return [ctx.scale === undefined ? "" : `, input scaled by ${ctx.scale.mul}`, ctx.residual === undefined ? "" : `, plus the residual (${ctx.residual.add})`].join("");
+}
+
+function fusedDoc(ctx: LayerContext): string[] {
+  return [
+    ...(ctx.scale === undefined ? [] : [`${ctx.scale.mul} fused: the input is ${ctx.x}, each channel multiplied by the gate at ${ctx.scale.x} as it is read.`]),
+    ...(ctx.residual === undefined ? [] : [`${ctx.residual.add} fused: the residual at ${ctx.residual.x} is added as each value is stored; the result is ${ctx.residual.add}'s.`]),
+  ];
+}
+
 const softmax: OpEmitter<"softmax"> = {
   scratch: () => 0,
   emit(_node, ctx) {
@@ -157,6 +222,8 @@ export const emitters: { readonly [K in OpKind]: OpEmitter<K> } = {
   fc,
   softmax,
   dropout: { scratch: () => 0, emit: () => null },
+  add,
+  mul,
 };
 
 /** Ops whose output is their input's buffer (no code runs). */
@@ -169,6 +236,26 @@ export const ALIASES_INPUT: { readonly [K in OpKind]: boolean } = {
   fc: false,
   softmax: false,
   dropout: true,
+  add: false,
+  mul: false,
+};
+
+/**
+ * Inputs whose buffer an op may write its output into when that input is read for the last time:
+ * elementwise ops, whose every output value depends only on the inputs at its own index (a broadcast
+ * gate is never written over: it is smaller than the output).
+ */
+export const IN_PLACE: { readonly [K in OpKind]: readonly number[] } = {
+  input: [],
+  conv: [],
+  depthwise: [],
+  avgpool: [],
+  maxpool: [],
+  fc: [],
+  softmax: [],
+  dropout: [],
+  add: [0, 1],
+  mul: [0],
 };
 
 export function emitterOf<K extends OpKind>(node: NodeOf<K>): OpEmitter<K> {
