@@ -1,24 +1,29 @@
 /**
  * The WebAssembly SIMD backend (src/emit/wasm): the binary writer's
  * encodings checked by hand and by the engine (WebAssembly.validate, running
- * what it wrote); the weight packings' layouts; every kernel, fast-check
- * seeded, against the float64 reference evaluator on one-layer networks
- * (shapes, kernels, strides and pads from real shape inference, weights
- * seeded at random, batch-norm fused or left for packWeights to fold);
- * every example network at two widths and small resolutions; the trained
- * MobileNetV1 on real photos against TensorFlow Lite; the memory layout; and
- * determinism.
+ * what it wrote); the weight packings' layouts; every activation's vector
+ * code and the vectorised exp against float64 on a million values; every
+ * kernel, fast-check seeded, against the float64 reference evaluator on
+ * one-layer networks (shapes, kernels, strides and pads from real shape
+ * inference, weights seeded at random, batch-norm fused or left for
+ * packWeights to fold); residual adds and SE scaling fused and plain; every
+ * example network at two widths and small resolutions, MobileNetV2/V3 and a
+ * residual+SE network in batches of 1 and 3; the trained MobileNetV1 on real
+ * photos against TensorFlow Lite; the memory plan replayed step by step;
+ * the V1 modules byte for byte against a golden file; the memory layout;
+ * and determinism.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compile, type CompileOptions } from "../src/index.js";
-import { compileNetworkWasm, DEFAULT_TUNING, packWeights, type Tuning, type WasmNetwork, type WasmOptions } from "../src/emit/wasm/index.js";
-import { axisRuns, expFunction, packDepthwise, packFc, packPointwise } from "../src/emit/wasm/kernels.js";
+import { analyze, compile, type CompileOptions } from "../src/index.js";
+import { compileNetworkWasm, DEFAULT_TUNING, foldPays, packWeights, wasmLayout, type Tuning, type WasmLayout, type WasmNetwork, type WasmOptions } from "../src/emit/wasm/index.js";
+import { ACTIVATION_CODE, axisRuns, EXP_MAX, EXP_MIN, expFunction, expVector, Kernel, packDepthwise, packFc, packPointwise } from "../src/emit/wasm/kernels.js";
 import { FunctionBody, ModuleWriter, sleb, uleb } from "../src/emit/wasm/writer.js";
-import type { Graph } from "../src/ir/graph.js";
-import { runReference } from "../src/ir/reference.js";
+import { ACTIVATIONS, type Activation, type Graph } from "../src/ir/graph.js";
+import { ACTIVATION, runReference } from "../src/ir/reference.js";
 import { exampleFiles, readExample, root, shared, inputs, relativeError } from "./helpers.js";
 
 // ── a tiny host: what the embedding TypeScript module will do ──────────────
@@ -76,14 +81,21 @@ function graphOf(source: string, options: CompileOptions = {}): Graph {
   return r.graph;
 }
 
+/** The graph without its final softmax: its output is the logits (a sharper comparison than probabilities). */
+function logits(g: Graph): Graph {
+  const last = g.nodes[g.nodes.length - 1]!;
+  if (last.op !== "softmax") return g;
+  return { ...g, nodes: g.nodes.slice(0, -1), outputs: [last.inputs[0]!] };
+}
+
 const inputSize = (g: Graph): number => {
   const s = g.nodes[0]!.shape!;
   return s[0] * s[1] * s[2];
 };
 
 /** Run a batch through the module and the reference; the relative error. */
-function compare(graph: Graph, batch: number, seed: number, tuning: Tuning = DEFAULT_TUNING): { readonly error: number; readonly loaded: Loaded } {
-  const loaded = load(graph, { maxBatch: batch, tuning });
+function compare(graph: Graph, batch: number, seed: number, tuning: Tuning = DEFAULT_TUNING, fuse: WasmOptions["fuse"] = "auto"): { readonly error: number; readonly loaded: Loaded } {
+  const loaded = load(graph, { maxBatch: batch, tuning, fuse });
   const x = inputs(batch * inputSize(graph), seed);
   return { error: relativeError(loaded.run(x, batch), runReference(graph, x, batch)), loaded };
 }
@@ -201,6 +213,32 @@ describe("the WebAssembly writer", () => {
     expect(exports.lane2!(0)).toBe(0.5);
   });
 
+  it("writes the SIMD instructions of the sigmoid: abs, neg, nearest, ge, bitselect, trunc_sat, i32x4 add and shl", () => {
+    const m = new ModuleWriter();
+    m.importMemory("env", "memory", 1);
+    // out0 = nearest(|a|) with the sign of −a; out1 = bitselect(a, b, a ≥ b); out2 = (trunc(a) + trunc(b)) << 1 as i32
+    const f = new FunctionBody(["i32", "i32", "i32"]);
+    const [a, b, out] = [0, 1, 2].map((i) => f.param(i)) as [ReturnType<FunctionBody["param"]>, ReturnType<FunctionBody["param"]>, ReturnType<FunctionBody["param"]>];
+    f.localGet(out).localGet(a).v128Load().f32x4Abs().f32x4Nearest().f32x4Neg().v128Store(0);
+    f.localGet(out).localGet(a).v128Load().localGet(b).v128Load().localGet(a).v128Load().localGet(b).v128Load().f32x4Ge().v128Bitselect().v128Store(16);
+    f.localGet(out).localGet(a).v128Load().i32x4TruncSatF32x4S().localGet(b).v128Load().i32x4TruncSatF32x4S().i32x4Add().i32Const(1).i32x4Shl().v128Store(32);
+    f.localGet(out).localGet(a).v128Load().localGet(b).v128Load().v128And().v128Store(48);
+    m.exportFunction("f", m.addFunction(f));
+    const bytes = m.encode();
+    expect(WA.validate(bytes)).toBe(true);
+    const memory = new WA.Memory({ initial: 1 });
+    const run = new WA.Instance(new WA.Module(bytes), { env: { memory } }).exports.f as (a: number, b: number, out: number) => void;
+    const view = new Float32Array(memory.buffer);
+    view.set([2.5, -3.5, 1e10, Number.NaN], 0);
+    view.set([3, -7.25, -1e10, 4], 4);
+    run(0, 16, 64);
+    expect([...view.subarray(16, 20)]).toEqual([-2, -4, -1e10, Number.NaN]); // ties to even: 2.5 → 2, 3.5 → 4
+    expect([...view.subarray(20, 24)]).toEqual([3, -3.5, 1e10, 4]); // a where a ≥ b (never for NaN)
+    // truncated toward zero and saturating: 1e10 → 2^31 − 1, −1e10 → −2^31 (their sum −1); NaN → 0
+    expect([...new Int32Array(memory.buffer, 96, 4)]).toEqual([(2 + 3) * 2, (-3 - 7) * 2, -1 * 2, (0 + 4) * 2]);
+    expect(new Uint32Array(memory.buffer, 112, 4)[0]).toBe(new Uint32Array(Float32Array.of(2.5).buffer)[0]! & new Uint32Array(Float32Array.of(3).buffer)[0]!);
+  });
+
   it("computes exp in f64 to double precision on softmax's range", () => {
     const m = new ModuleWriter();
     m.exportFunction("exp", m.addFunction(expFunction()));
@@ -214,6 +252,111 @@ describe("the WebAssembly writer", () => {
     expect(exp(0)).toBe(1);
     expect(exp(-1e6)).toBeGreaterThanOrEqual(0);
     expect(exp(-1e6)).toBeLessThan(1e-300);
+  });
+});
+
+// ── activations ────────────────────────────────────────────────────────────
+
+/** A module exporting, per activation (and `exp`), f(x, y, vectors): y[i] = act(x[i]) over `vectors` f32x4. */
+function activationModule(): { readonly memory: WasmMemory; readonly apply: (name: Activation | "exp", x: Float32Array) => Float32Array } {
+  const m = new ModuleWriter();
+  m.importMemory("env", "memory", 256);
+  const names = ["exp", ...ACTIVATIONS] as const;
+  for (const name of names) {
+    const g = new Kernel(["i32", "i32", "i32"]);
+    const n = g.f.param(2);
+    const v = g.v("v");
+    g.f.loop((top) => {
+      g.f.localGet(g.x).v128Load(0).localSet(v);
+      g.f.localGet(g.y);
+      if (name === "exp") {
+        g.f.localGet(v);
+        expVector(g);
+      } else ACTIVATION_CODE[name](g, v);
+      g.f.v128Store(0);
+      g.bump(g.x, 16);
+      g.bump(g.y, 16);
+      g.f.localGet(n).i32Const(1).i32Sub().localTee(n).brIf(top);
+    });
+    m.exportFunction(name, m.addFunction(g.f));
+  }
+  const bytes = m.encode();
+  expect(WA.validate(bytes)).toBe(true);
+  const memory = new WA.Memory({ initial: 256 });
+  const exports = new WA.Instance(new WA.Module(bytes), { env: { memory } }).exports as Record<string, (x: number, y: number, n: number) => void>;
+  const half = 128 * 65536;
+  return {
+    memory,
+    apply(name, x) {
+      const n = Math.ceil(x.length / 4) * 4;
+      if (4 * n > half) throw new Error("too many values");
+      new Float32Array(memory.buffer, 0, n).fill(0).set(x);
+      exports[name]!(0, half, n / 4);
+      return new Float32Array(memory.buffer, half, x.length).slice();
+    },
+  };
+}
+
+/** The worst relative error of `got` against float64 f where the exact value is a normal float32, and the worst absolute error elsewhere. */
+function errors(x: Float32Array, got: Float32Array, f: (v: number) => number): { readonly relative: number; readonly absolute: number; readonly at: number } {
+  let relative = 0;
+  let absolute = 0;
+  let at = NaN;
+  for (let i = 0; i < x.length; i++) {
+    const exact = f(x[i]!);
+    const e = Math.abs(got[i]! - exact);
+    if (Number.isNaN(e) && !(Number.isNaN(got[i]!) && Number.isNaN(exact))) return { relative: Infinity, absolute: Infinity, at: x[i]! };
+    if (Number.isNaN(e) || e === 0) continue;
+    if (Math.abs(exact) >= 2 ** -126) {
+      if (e / Math.abs(exact) > relative) [relative, at] = [e / Math.abs(exact), x[i]!];
+    } else absolute = Math.max(absolute, e);
+  }
+  return { relative, absolute, at };
+}
+
+describe("activations and exp, vectorised, against float64", () => {
+  const N = 1 << 20;
+  const mod = activationModule();
+  /** N values: uniform on [−12, 12] (every kink of relu6/hswish/hsigmoid, sigmoid's curve), then magnitudes 1e−30…1e30 of both signs, and edge values. */
+  const values = (() => {
+    const x = new Float32Array(N + 16);
+    for (let i = 0; i < N / 2; i++) x[i] = -12 + (24 * i) / (N / 2 - 1);
+    for (let i = 0; i < N / 2; i++) x[N / 2 + i] = (i % 2 === 0 ? 1 : -1) * Math.exp(Math.log(1e-30) + ((Math.log(1e30) - Math.log(1e-30)) * i) / (N / 2 - 1));
+    x.set([0, -0, 3, -3, 6, -6, 88, -88, 87.3, -87.3, 87.4, -87.4, 1e4, -1e4, 3.4e38, -3.4e38], N);
+    return x;
+  })();
+
+  it("exp is within 1.5e−7 relative over its whole domain [EXP_MIN, EXP_MAX]", () => {
+    const x = Float32Array.from({ length: N }, (_, i) => EXP_MIN + ((EXP_MAX - EXP_MIN) * i) / (N - 1));
+    const e = errors(x, mod.apply("exp", x), Math.exp);
+    expect(e.relative, `at ${e.at}`).toBeLessThan(1.5e-7);
+    expect(e.absolute).toBe(0); // every e^x of the domain is a normal float32
+    expect(mod.apply("exp", Float32Array.of(0, 1, -1))).toEqual(Float32Array.of(1, Math.fround(Math.E), Math.fround(1 / Math.E)));
+  });
+
+  it.each(ACTIVATIONS)("%s equals the reference's ACTIVATION within 3e−7 relative, on 2^20 values and the edges", (act) => {
+    const e = errors(values, mod.apply(act, values), ACTIVATION[act]);
+    expect(e.relative, `at ${e.at}`).toBeLessThan(3e-7);
+    // Below the normal float32s only the sigmoid's clamped exp is inexact, by less than the smallest normal.
+    expect(e.absolute).toBeLessThan(act === "sigmoid" ? 1.2e-38 : 1e-45);
+  });
+
+  it("relu, relu6, linear and the hard functions are exact where they are piecewise constant or linear", () => {
+    const x = Float32Array.of(-7, -3, -1, 0, 0.5, 3, 6, 9);
+    expect([...mod.apply("relu", x)]).toEqual([0, 0, 0, 0, 0.5, 3, 6, 9]);
+    expect([...mod.apply("relu6", x)]).toEqual([0, 0, 0, 0, 0.5, 3, 6, 6]);
+    expect([...mod.apply("linear", x)]).toEqual([...x]);
+    expect([...mod.apply("hsigmoid", x)]).toEqual([0, 0, Math.fround(Math.fround(2) * Math.fround(1 / 6)), 0.5, Math.fround(Math.fround(3.5) * Math.fround(1 / 6)), 1, 1, 1]);
+    expect([...mod.apply("hswish", x)].map((v) => v + 0)).toEqual([0, 0, Math.fround(-1 * Math.fround(Math.fround(2) * Math.fround(1 / 6))), 0, Math.fround(0.5 * Math.fround(Math.fround(3.5) * Math.fround(1 / 6))), 3, 6, 9]);
+  });
+
+  it("sigmoid at large |x|: 1 and the exact tiny values, no overflow, no NaN, through ±∞", () => {
+    const x = Float32Array.of(20, 50, 100, 1e6, Infinity, -20, -50, -80, -87, -100, -1e6, -Infinity);
+    const y = mod.apply("sigmoid", x);
+    expect([...y.subarray(0, 5)]).toEqual([Math.fround(1 / (1 + Math.exp(-20))), 1, 1, 1, 1]);
+    for (let i = 5; i < 9; i++) expect(Math.abs(y[i]! - ACTIVATION.sigmoid(x[i]!)) / ACTIVATION.sigmoid(x[i]!)).toBeLessThan(3e-7);
+    for (let i = 9; i < 12; i++) expect(y[i]!).toBeLessThan(1.2e-38); // e^EXP_MIN: the true value is smaller still
+    expect(y.every((v) => v >= 0 && v <= 1)).toBe(true);
   });
 });
 
@@ -268,7 +411,7 @@ describe("weight packing", () => {
 const KERNEL_RUNS = 50;
 const size = fc.integer({ min: 1, max: 17 });
 const channels = fc.integer({ min: 1, max: 40 });
-const act = fc.constantFrom("relu", "relu6", "linear");
+const act = fc.constantFrom(...ACTIVATIONS);
 const pad = fc.constantFrom("same", "valid");
 const kernelSize = fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.boolean()).map(([a, b, square]) => (square ? `${a}x${a}` : `${a}x${b}`));
 const stride = fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.boolean()).map(([a, b, square]) => (square ? `${a}` : `${a}x${b}`));
@@ -392,6 +535,104 @@ describe("every kernel equals the reference evaluator on one-layer networks (1e-
   });
 });
 
+// ── residual adds and SE scaling ──────────────────────────────────────────
+
+const gateAct = fc.constantFrom("hsigmoid", "sigmoid");
+const fuseMode = fc.constantFrom<NonNullable<WasmOptions["fuse"]>>("auto", "all", "none");
+
+/** Network bodies with adds and muls in every arrangement the planner treats differently. */
+const blockBody = fc.oneof(
+  // the add fed by a pointwise projection: fused into its epilogue, over the block input's buffer
+  fc.tuple(channels, channels, act).map(([c, e, a]) => `pw ${c} act=relu
+  residual { pw ${e} act=${a}; pw ${c} act=linear }`),
+  // the projection reads the residual itself: fused, not in place
+  fc.tuple(channels, act).map(([c, a]) => `pw ${c} act=${a}
+  residual { pw ${c} act=linear }`),
+  // after a depthwise: a plain add, one operand the network input (copied, or read where it lies)
+  act.map((a) => `residual { dw 3x3 act=${a} }`),
+  // SE then a pointwise convolution: the gate folded into its weights, or a plain scaling
+  fc.tuple(channels, act, gateAct).map(([n, a, g]) => `dw 3x3 act=relu
+  se 0.5 gate=${g}
+  pw ${n} act=${a}`),
+  // SE then a depthwise: always a plain scaling
+  gateAct.map((g) => `se 0.5 gate=${g}
+  dw 3x3 act=relu6`),
+  // whole MobileNetV3 blocks: expansion, depthwise, SE, projection and add
+  fc.tuple(channels, fc.constantFrom(1, 2, 3), act).map(([c, t, a]) => `pw ${c} act=relu
+  bottleneck ${c} expand=${t} se=0.25 act=${a}
+  bottleneck ${c} expand=${t} kernel=5x5 act=${a}`),
+);
+
+describe("residual adds and SE scaling, fused and plain, equal the reference (1e-5 relative)", () => {
+  it("in every arrangement, with every fusion setting, in batches", () => {
+    fc.assert(
+      fc.property(size, size, channels, blockBody, fc.boolean(), fuseMode, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (h, w, c, body, tail, fuse, batch, seed) => {
+        // A layer after the body, or none (the body's last step then writes the output region where it can).
+        const source = `network F {\n  input ${h}x${w}x${c}\n  ${body}\n${tail ? "  pw 3 act=linear\n" : ""}}\n`;
+        const r = compile(source, { seed });
+        fc.pre(r.graph !== undefined);
+        const { error, loaded } = compare(r.graph!, batch, seed, DEFAULT_TUNING, fuse);
+        expect(error, `${source} fuse=${fuse}`).toBeLessThan(1e-5);
+        const steps = loaded.net.layout.steps;
+        const plain = steps.filter((s) => s.kernel === "add" || s.kernel === "mul").length;
+        const ops = r.graph!.nodes.filter((n) => n.op === "add" || n.op === "mul").length;
+        if (fuse === "none") expect(plain).toBe(ops);
+        // Every op is computed once: in its own step or fused into one.
+        expect(steps.flatMap((s) => s.nodes).sort()).toEqual(r.graph!.nodes.filter((n) => n.op !== "input" && n.op !== "dropout").map((n) => n.id).sort());
+      }),
+      { seed: 108, numRuns: 120 },
+    );
+  }, 60_000);
+
+  it("follows `inputs`, not the order of nodes: a branch, and an add whose other operand comes after the projection", () => {
+    // input → pw_0 → { pw_1, dw_2 } → add(pw_1, dw_2): pw_1 is made before dw_2, so its add cannot be fused,
+    // and pw_0 and pw_1 stay live across the branch.
+    const base = graphOf("network G {\n  input 7x6x8\n  pw 12 act=relu\n  pw 12 act=linear\n  dw 3x3 act=relu6\n  residual { dw 1x1 act=linear }\n}\n", { seed: 3 });
+    const [input, pw0, pw1, dw2, , add] = base.nodes as [Graph["nodes"][number], ...Graph["nodes"][number][]];
+    const graph: Graph = {
+      ...base,
+      nodes: [input, pw0!, pw1!, { ...dw2!, inputs: [pw0!.id] }, { ...add!, inputs: [pw1!.id, dw2!.id] }] as Graph["nodes"],
+      outputs: [add!.id],
+    };
+    for (const fuse of ["auto", "none"] as const) {
+      for (const batch of [1, 2]) expect(compare(graph, batch, 5, DEFAULT_TUNING, fuse).error).toBeLessThan(1e-5);
+      const layout = wasmLayout(graph, { fuse });
+      replay(layout, graph);
+      expect(layout.steps.map((s) => s.kernel)).toEqual(["pointwise", "pointwise", "depthwise", "add"]);
+      expect(layout.buffers).toHaveLength(3); // pw_0 is read after pw_1 is made, and pw_1 after dw_2
+    }
+  });
+
+  it("fuses the add into the projection, and folds the gate where foldPays says so", () => {
+    const g = graphOf(`network F {\n  input 16x16x8\n  pw 16 act=relu\n  residual { pw 32 act=relu6; pw 16 act=linear }\n  se 0.25\n  pw 8 act=linear\n  se 0.25\n  pw 300 act=linear\n}\n`);
+    const steps = wasmLayout(g).steps;
+    expect(steps.map((s) => [s.name, s.kernel, s.nodes.join("+")])).toEqual([
+      ["pw_0", "pointwise", "pw_0"],
+      ["res_1.pw_0", "pointwise", "res_1.pw_0"],
+      ["res_1.pw_1", "pointwise", "res_1.pw_1+res_1.add"],
+      ["se_2.pool", "global-avgpool", "se_2.pool"],
+      ["se_2.squeeze", "pointwise", "se_2.squeeze"],
+      ["se_2.excite", "pointwise", "se_2.excite"],
+      ["pw_3", "pointwise", "se_2.scale+pw_3"], // 8 ≤ 256 pixels: folded
+      ["se_4.pool", "global-avgpool", "se_4.pool"],
+      ["se_4.squeeze", "pointwise", "se_4.squeeze"],
+      ["se_4.excite", "pointwise", "se_4.excite"],
+      ["se_4.scale", "mul", "se_4.scale"], // 300 > 256 pixels: scaled apart
+      ["pw_5", "pointwise", "pw_5"],
+    ]);
+    expect(foldPays(256, 8)).toBe(true);
+    expect(foldPays(256, 300)).toBe(false);
+    // The fused add lands over the residual's buffer (the block input dies there); the fold's weights in scratch.
+    const add = steps[2]!;
+    expect(add.operands.map((o) => o.node)).toEqual(["res_1.pw_0", "pw_0"]);
+    expect(add.to).toBe(add.operands[1]!.region);
+    expect(add.elementwise).toBe(16 * 16 * 16);
+    expect(steps[6]!.operands.map((o) => o.node)).toEqual(["res_1.add", "se_2.excite"]); // the tensor, then the gate
+    expect(wasmLayout(g).scratchBytes).toBe(576); // pw_3's panels, (1 + k)·roundUp4(n) = 17·8 floats, 64-byte aligned
+    expect(wasmLayout(g, { fuse: "none" }).scratchBytes).toBe(0);
+  });
+});
+
 // ── whole networks ─────────────────────────────────────────────────────────
 
 /** α and resolution per example: small, and varied enough to meet odd sizes and border cases. */
@@ -418,10 +659,59 @@ const SETTINGS: Readonly<Record<string, readonly (readonly [alpha: number, resol
   ],
 };
 
+/** MobileNetV2/V3 (classes 10): α and resolution, small and varied. */
+const FAMILY: Readonly<Record<string, readonly (readonly [alpha: number, resolution: number])[]>> = {
+  "mobilenet_v2.mn": [
+    [1, 64],
+    [0.35, 96],
+  ],
+  "mobilenet_v3_large.mn": [
+    [1, 64],
+    [0.75, 80],
+  ],
+  "mobilenet_v3_small.mn": [
+    [1, 96],
+    [0.5, 64],
+  ],
+};
+
+/** A residual+SE network with every activation, a residual over a depthwise, and an SE on a 16x16 map. */
+const RESIDUAL_SE = `network T(classes = 10) {
+  input 32x32x3
+  width 1.0 rounding=div8
+  conv 3x3 16 stride=2 act=hswish
+  bottleneck 16 expand=1 se=0.25 act=relu
+  bottleneck 24 expand=4 stride=2 act=hswish
+  bottleneck 24 expand=3 kernel=5x5 se=0.25 act=hswish
+  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }
+  avgpool global
+  fc classes
+  softmax
+}
+`;
+
 describe("whole networks equal the reference evaluator (1e-4 relative)", () => {
   it("has settings for every example", () => {
-    expect(Object.keys(SETTINGS).sort()).toEqual(exampleFiles());
+    expect([...Object.keys(SETTINGS), ...Object.keys(FAMILY)].sort()).toEqual(exampleFiles());
   });
+
+  const family = [
+    ...Object.entries(FAMILY).flatMap(([file, settings]) => settings.map(([alpha, resolution]) => [file, alpha, resolution] as const)),
+    ["a residual+SE network", 1, 32] as const,
+  ];
+  it.each(family)("%s at α %s, %s px, classes 10: probabilities and logits, batches of 1 and 3", (file, alpha, resolution) => {
+    const source = file.endsWith(".mn") ? readExample(file) : RESIDUAL_SE;
+    const graph = graphOf(source, { file, alpha, resolution, set: { classes: "10" } });
+    expect(graph.nodes.some((n) => n.op === "add")).toBe(true);
+    for (const batch of [1, 3]) {
+      for (const g of [graph, logits(graph)]) {
+        const { error } = compare(g, batch, resolution + batch);
+        expect(error, `batch ${batch}, output ${g.outputs[0]}`).toBeLessThan(1e-4);
+      }
+    }
+    // Plain add and mul kernels everywhere, and every gate folded: the same outputs.
+    for (const fuse of ["none", "all"] as const) expect(compare(logits(graph), 1, resolution, DEFAULT_TUNING, fuse).error, fuse).toBeLessThan(1e-4);
+  }, 60_000);
 
   const cases = exampleFiles().flatMap((file) => (SETTINGS[file] ?? []).map(([alpha, resolution]) => [file, alpha, resolution] as const));
   it.each(cases)("%s at α %s, %s px, a batch of 2", (file, alpha, resolution) => {
@@ -476,16 +766,20 @@ describe.runIf(existsSync(modelPath))("the trained MobileNetV1 α 0.25 on real p
 describe("the module", () => {
   const source = readExample("mobilenet_v1.mn");
 
-  it("lays memory out as documented: weights, two buffers, input, output — aligned, disjoint, in bounds", () => {
-    const graph = graphOf(source, { alpha: 0.25, resolution: 96 });
+  it.each([
+    ["mobilenet_v1.mn", 2],
+    ["mobilenet_v3_small.mn", 4],
+  ] as const)("lays memory out as documented (%s): weights, %s buffers, scratch, input, output — aligned, disjoint, in bounds", (file, buffers) => {
+    const graph = graphOf(readExample(file), { alpha: 0.25, resolution: 96 });
     const { layout, memoryBytes } = compileNetworkWasm(graph, { maxBatch: 3 });
     expect(memoryBytes).toBe(layout.memoryBytes);
     expect(layout.memoryBytes).toBe(layout.memoryPages * 65536);
     expect(layout.weightsBytes).toBe(4 * packWeights(graph, { maxBatch: 3 }).length);
+    expect(layout.buffers.length).toBe(buffers);
     const regions = [
       [layout.weights, layout.weightsBytes],
-      [layout.buffers[0], layout.bufferBytes],
-      [layout.buffers[1], layout.bufferBytes],
+      ...layout.buffers.map((at) => [at, layout.bufferBytes] as const),
+      [layout.scratch, layout.scratchBytes],
       [layout.input, 3 * layout.inputBytes],
       [layout.output, 3 * layout.outputBytes],
     ] as const;
@@ -502,18 +796,18 @@ describe("the module", () => {
     const weighted = layout.steps.filter((s) => s.weights !== undefined);
     expect(weighted.map((s) => s.name)).toEqual(graph.nodes.filter((n) => n.op === "conv" || n.op === "depthwise" || n.op === "fc").map((n) => n.id));
     for (const s of weighted) expect(s.weights!.offset + 4 * s.weights!.floats).toBeLessThanOrEqual(layout.weights + layout.weightsBytes);
-    // The first step reads the input, the last writes the output, the rest ping-pong.
+    // The first step reads the input, the last writes the output; a chain (V1) ping-pongs.
     expect(layout.steps[0]!.from).toBe("input");
     expect(layout.steps.at(-1)!.to).toBe("output");
-    for (let i = 1; i < layout.steps.length; i++) expect(layout.steps[i]!.from).toBe(layout.steps[i - 1]!.to);
+    if (file === "mobilenet_v1.mn") for (let i = 1; i < layout.steps.length; i++) expect(layout.steps[i]!.from).toBe(layout.steps[i - 1]!.to);
   });
 
-  it("exports run and one function per step, and traps on a batch larger than it was built for", () => {
-    const graph = graphOf(source, { alpha: 0.25, resolution: 64 });
+  it.each(["mobilenet_v1.mn", "mobilenet_v3_small.mn"])("exports run and one function per step, and traps on a batch larger than it was built for (%s)", (file) => {
+    const graph = graphOf(readExample(file), { alpha: 0.25, resolution: 64 });
     const loaded = load(graph, { maxBatch: 2 });
     expect(Object.keys(loaded.exports).sort()).toEqual(["run", ...loaded.net.layout.steps.map((s) => s.name)].sort());
     expect(() => loaded.exports.run!(3)).toThrow(WA.RuntimeError);
-    // Steps called one by one with the layout's addresses give what run gives.
+    // Steps called one by one with the layout's addresses (x, y) give what run gives: further operands are compiled in.
     const x = inputs(inputSize(graph), 5);
     const expected = loaded.run(x);
     new Float32Array(loaded.memory.buffer, loaded.net.layout.output, expected.length).fill(0);
@@ -531,5 +825,117 @@ describe("the module", () => {
     expect(same(compileNetworkWasm(a, { maxBatch: 4 }).wasm, compileNetworkWasm(a, { maxBatch: 4 }).wasm)).toBe(true);
     // …and another network gives other bytes.
     expect(same(compileNetworkWasm(graphOf(source, { alpha: 0.5, resolution: 64 })).wasm, compileNetworkWasm(a).wasm)).toBe(false);
+  }, 30_000);
+});
+
+// ── the memory plan ────────────────────────────────────────────────────────
+
+/** The node whose value `id` is: dropouts pass on their input's. */
+function sourceOf(graph: Graph, id: string): string {
+  const node = graph.nodes.find((n) => n.id === id)!;
+  return node.op === "dropout" ? sourceOf(graph, node.inputs[0]!) : id;
+}
+
+/**
+ * Replay the steps, tracking which value each region holds: every operand
+ * must still lie where the step reads it (no buffer reused while a later
+ * step needs its value), and a step may write over an operand only where
+ * that is safe — elementwise, lane for lane.
+ */
+function replay(layout: WasmLayout, graph: Graph): void {
+  const holds = new Map<string | number, string>([["input", graph.nodes[0]!.id]]);
+  const address = (r: string | number): number => (r === "input" ? layout.input : r === "output" ? layout.output : layout.buffers[r as number]!);
+  for (const s of layout.steps) {
+    expect(s.operands[0]!.region, s.name).toBe(s.from);
+    for (const o of s.operands) {
+      expect(holds.get(o.region), `${s.name} reads '${o.node}' from region ${o.region}`).toBe(o.node);
+      expect(o.address).toBe(address(o.region));
+    }
+    for (const [i, o] of s.operands.entries()) {
+      if (o.region !== s.to) continue;
+      expect(s.kernel === "add" || s.kernel === "mul" || (s.kernel === "pointwise" && i > 0 && s.operands[0]!.region !== s.to), `${s.name} writes over '${o.node}'`).toBe(true);
+    }
+    if (s.nodes.length > 0) expect(s.writes).toBe(s.nodes[s.nodes.length - 1]);
+    holds.set(s.to, s.writes);
+  }
+  expect(holds.get("output")).toBe(sourceOf(graph, graph.outputs[0]!));
+}
+
+describe("the memory plan", () => {
+  const cases = [...exampleFiles().map((f) => [f, readExample(f)] as const), ["a residual+SE network", RESIDUAL_SE] as const];
+  it.each(cases)("%s: every step finds its operands where it reads them (declared and small resolutions, every fusion setting)", (file, source) => {
+    for (const resolution of [undefined, 64]) {
+      // Shapes are all the plan needs: no weights.
+      const r = analyze(source, { file, ...(resolution === undefined ? {} : { resolution }) });
+      expect(r.graph).toBeDefined();
+      const graph = r.graph!;
+      for (const fuse of ["auto", "all", "none"] as const) {
+        const layout = wasmLayout(graph, { fuse });
+        replay(layout, graph);
+        const chain = !graph.nodes.some((n) => n.op === "add" || n.op === "mul");
+        if (chain) expect(layout.buffers.length).toBe(2);
+      }
+    }
+  });
+
+  it("MobileNetV2 1.0-224: every residual add fused into its projection, over the block input; three buffers", () => {
+    const graph = analyze(readExample("mobilenet_v2.mn")).graph!;
+    const layout = wasmLayout(graph);
+    const adds = graph.nodes.filter((n) => n.op === "add");
+    expect(adds).toHaveLength(10);
+    for (const a of adds) {
+      const step = layout.steps.find((s) => s.nodes.includes(a.id))!;
+      expect(step.nodes).toEqual([a.id.replace(/add$/, "project"), a.id]);
+      expect(step.to).toBe(step.operands[1]!.region); // in place over the residual, which dies there
+    }
+    expect(layout.steps.some((s) => s.kernel === "add")).toBe(false);
+    expect(layout.buffers).toHaveLength(3);
+    expect(wasmLayout(graph, { fuse: "none" }).steps.filter((s) => s.kernel === "add")).toHaveLength(10);
+  });
+
+  it("MobileNetV3-Large 1.0-224: SE gates folded into the projection on 28x28 and 14x14 maps, scaled apart on 7x7", () => {
+    const graph = analyze(readExample("mobilenet_v3_large.mn")).graph!;
+    const steps = wasmLayout(graph).steps;
+    const kinds = Object.fromEntries(graph.nodes.filter((n) => n.op === "mul").map((m) => [m.id.split(".")[0]!, steps.find((s) => s.nodes.includes(m.id))!.kernel]));
+    expect(kinds).toEqual({
+      bneck_4: "pointwise",
+      bneck_5: "pointwise",
+      bneck_6: "pointwise",
+      bneck_11: "pointwise",
+      bneck_12: "pointwise",
+      bneck_13: "mul",
+      bneck_14: "mul",
+      bneck_15: "mul",
+    });
+    expect(steps.find((s) => s.name === "bneck_5.project")!.nodes).toEqual(["bneck_5.se.scale", "bneck_5.project", "bneck_5.add"]);
+    // The squeeze and excite convolutions on 1×1 maps run as GEMVs: a 1-pixel tile as wide as the registers allow.
+    for (const s of steps.filter((s) => /\.se\.(squeeze|excite)$/.test(s.name))) {
+      expect(s.kernel).toBe("pointwise");
+      expect(s.weights!.panel).toBe(24);
+    }
+  });
+});
+
+// ── chains, byte for byte ──────────────────────────────────────────────────
+
+describe("the modules of chain networks are byte-identical to golden/wasm/v1-modules.txt", () => {
+  it("for every example without adds or muls, at two settings and two batch sizes", () => {
+    const golden = readFileSync(join(root, "test", "golden", "wasm", "v1-modules.txt"), "utf8")
+      .split("\n")
+      .filter((l) => l !== "" && !l.startsWith("#"));
+    const lines: string[] = [];
+    for (const file of exampleFiles()) {
+      const source = readExample(file);
+      for (const [alpha, resolution] of [[undefined, undefined], [0.5, 96]] as const) {
+        const graph = analyze(source, { file, ...(alpha === undefined ? {} : { alpha }), ...(resolution === undefined ? {} : { resolution }) }).graph!;
+        if (graph.nodes.some((n) => n.op === "add" || n.op === "mul")) continue;
+        for (const maxBatch of [1, 3]) {
+          const n = compileNetworkWasm(graph, { maxBatch });
+          const sha = createHash("sha256").update(n.wasm).digest("hex");
+          lines.push(`${file} α=${alpha ?? "default"} resolution=${resolution ?? "default"} maxBatch=${maxBatch}: ${n.wasm.length} bytes, ${n.layout.memoryPages} pages, sha256 ${sha}`);
+        }
+      }
+    }
+    expect(lines).toEqual(golden);
   }, 30_000);
 });

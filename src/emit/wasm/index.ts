@@ -8,42 +8,67 @@
  *   const { exports } = await WebAssembly.instantiate(wasm, { env: { memory } });
  *   new Float32Array(memory.buffer, layout.input, n).set(images);   // NHWC, batch items back to back
  *   exports.run(batch);                                              // batch ≤ layout.maxBatch
- *   new Float32Array(memory.buffer, layout.output, batch * outputFloats)  // the last node's output
+ *   new Float32Array(memory.buffer, layout.output, batch * outputFloats)  // graph.outputs[0]
  *
  * The module imports `env.memory` (at least layout.memoryPages pages) and
- * nothing else; softmax runs inside it with an exp of its own.
+ * nothing else; softmax runs inside it with an exp of its own. Its code
+ * depends on the graph's shapes only, not on the weights.
  *
  * Memory layout (byte offsets, each region 64-byte aligned, in this order):
  *
  *   weights   every weighted layer's packed tensors, one after another in
  *             graph order (packWeights; see the pack* functions in kernels.ts)
- *   a, b      two ping-pong activation buffers of one batch item each, sized
- *             for the largest intermediate activation, channel stride
- *             roundUp(C, 4) with zeros in the padding lanes
+ *   buffers   activation buffers of one batch item each (two at least; as
+ *             many as the values live at once need), all sized for the
+ *             largest value they hold, channel stride roundUp(C, 4) with
+ *             zeros in the padding lanes (or act(0) after a sigmoid or hard
+ *             sigmoid: no kernel lets a padding lane reach a real channel)
+ *   scratch   SE-scaled weights of the step that folds a gate (see below);
+ *             empty when none does
  *   input     maxBatch items of the input node's shape, NHWC, unpadded
- *   output    maxBatch items of the last node's shape, NHWC, unpadded
+ *   output    maxBatch items of the output's shape, NHWC, unpadded
  *
- * `run(batch)` loops over the batch items; for each it calls the layer
- * kernels in graph order, the first reading the item's input, the last
- * writing its output, the others alternating between a and b. Every kernel
- * is also exported under its step's name (the node id; `pad_input` and
- * `copy_output` for the re-striding copies), taking (input, output) byte
- * addresses, so that a host can time or call layers one by one. A batch
- * larger than maxBatch traps.
+ * Steps. Each node is a step, except that a dropout is none (its readers
+ * read its input) and a pointwise convolution takes into its step
+ *
+ *   - the residual `add` that is its only reader: the GEMM's epilogue adds
+ *     the other operand to each output vector as it stores it, over that
+ *     operand's buffer when it dies there; and
+ *   - the SE `mul` it reads, when that is the mul's only reader and folding
+ *     pays (foldPays): the gate scales the weights into scratch, W'[k, n] =
+ *     gate[k]·W[k, n], and the GEMM runs on those.
+ *
+ * Other adds and muls get plain vector kernels. Memory follows the one
+ * liveness analysis (src/ir/liveness.ts), run on the graph of steps: an
+ * output goes to the lowest-numbered free buffer, or over an operand of an
+ * elementwise step that dies at that step; a buffer is free once its
+ * value's last reader has run. On a chain that is the ping-pong of two
+ * buffers; a residual's input stays in its buffer across the block's body.
+ *
+ * `run(batch)` loops over the batch items; for each it calls the steps'
+ * kernels in order, the first reading the item's input, the last writing its
+ * output. Every kernel is also exported under its step's name (the node id —
+ * a fused step's is its convolution's; `pad_input`, `copy_input` and
+ * `copy_output` for the copies), taking (x, y): the byte addresses of its
+ * first operand and of its output; further operands are read at addresses
+ * compiled into it (WasmStep.operands). So a host can time or call steps
+ * one by one. A batch larger than maxBatch traps.
  *
  * Speed note for hosts: V8 compiles a module lazily, first with its baseline
  * compiler, and replaces a function with optimised code only after it has
- * run for a while — the first `run` of MobileNetV1 1.0-224 takes about 8×
+ * run for a while — the first `run` of MobileNetV1–V3 at 1.0-224 takes 2–6×
  * as long as the following ones. Run once on any input after instantiating.
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Graph, LayerWeights, Node, NodeOf, OpKind, Shape } from "../../ir/graph.js";
+import { liveness } from "../../ir/liveness.js";
 import { fold } from "../../passes/fuse-batch-norm.js";
 import {
   convKernel,
   copyKernel,
   DEFAULT_TUNING,
   depthwiseFloats,
+  elementwiseKernel,
   expFunction,
   gemmTile,
   globalPoolKernel,
@@ -54,6 +79,7 @@ import {
   panelFloats,
   pointwiseKernel,
   roundUp4,
+  scaleKernel,
   softmaxKernel,
   windowKernel,
   type AddHelper,
@@ -68,29 +94,61 @@ export interface WasmOptions {
   readonly maxBatch?: number;
   /** Register blocking and loop shapes (default DEFAULT_TUNING). */
   readonly tuning?: Tuning;
+  /**
+   * Which nodes share a step (see groupNodes): `auto` (the default) fuses
+   * residual adds into the pointwise convolutions that feed them and SE
+   * gates into the ones that read them where foldPays; `all` folds every
+   * such gate; `none` gives every node its own step (plain add and mul
+   * kernels) — for measuring what fusion buys, and for tests.
+   */
+  readonly fuse?: "auto" | "all" | "none";
 }
 
-/** Where a step reads or writes. */
-export type Region = "input" | "output" | "a" | "b";
+/** Where a step reads or writes: the input or output region (the batch item's), or activation buffer i. */
+export type Region = "input" | "output" | number;
 
-export type KernelKind = "pointwise" | "conv" | "depthwise" | "avgpool" | "maxpool" | "global-avgpool" | "global-maxpool" | "fc" | "softmax" | "copy";
+export type KernelKind = "pointwise" | "conv" | "depthwise" | "avgpool" | "maxpool" | "global-avgpool" | "global-maxpool" | "fc" | "softmax" | "add" | "mul" | "copy";
+
+/** A value a step reads: the node that made it, and where it lies for batch item 0. */
+export interface Operand {
+  readonly node: string;
+  readonly region: Region;
+  readonly address: number;
+}
 
 export interface WasmStep {
-  /** The export name of its kernel: the node id, or `pad_input` / `copy_output`. */
+  /** The export name of its kernel: the node id (a fused step: its pointwise convolution's), or `pad_input` / `copy_input` / `copy_output`. */
   readonly name: string;
   readonly kernel: KernelKind;
+  /**
+   * The graph nodes whose work it does, in graph order: one, or a pointwise
+   * convolution with the SE scaling it reads and the residual add it feeds
+   * (fused); none for copies.
+   */
+  readonly nodes: readonly string[];
+  /** The node whose value it writes (a copy: the node whose value it copies). */
+  readonly writes: string;
+  /** Where its first operand (the kernel's x parameter) lies and where it writes (y). */
   readonly from: Region;
   readonly to: Region;
-  /** Byte addresses of its input and output for batch item 0. */
+  /** Byte addresses of its first operand and its output for batch item 0. */
   readonly input: number;
   readonly output: number;
-  /** Shapes [H, W, C] read and written, and the channel strides (floats per pixel) in memory. */
+  /**
+   * Every value it reads: the first operand, then those at fixed addresses
+   * compiled into its code (a fused residual or SE gate, an add's or mul's
+   * second operand), always activation buffers.
+   */
+  readonly operands: readonly Operand[];
+  /** Shapes [H, W, C] read (first operand) and written, and the channel strides (floats per pixel) in memory. */
   readonly inShape: Shape;
   readonly outShape: Shape;
   readonly inStride: number;
   readonly outStride: number;
-  /** Multiply-adds per batch item (0 for pooling, softmax, copies). */
+  /** Multiply-adds per batch item (0 for pooling, softmax, elementwise ops, copies). */
   readonly multAdds: number;
+  /** Elementwise additions and multiplications per batch item (residual adds and SE scaling, fused or not). */
+  readonly elementwise: number;
   /** Its packed weights in the weights region: byte offset and float count. */
   readonly weights?: {
     readonly offset: number;
@@ -113,9 +171,12 @@ export interface WasmLayout {
   /** Weights region: byte offset and length (packWeights(graph).length · 4). */
   readonly weights: number;
   readonly weightsBytes: number;
-  /** The ping-pong buffers' byte offsets and their length each. */
-  readonly buffers: readonly [a: number, b: number];
+  /** The activation buffers' byte offsets (at least two), and the length of each. */
+  readonly buffers: readonly number[];
   readonly bufferBytes: number;
+  /** Scratch for fused SE gates' scaled weights: byte offset and length (0 when no step folds a gate). */
+  readonly scratch: number;
+  readonly scratchBytes: number;
   /** The memory the module needs: bytes (a whole number of pages) and pages. */
   readonly memoryBytes: number;
   readonly memoryPages: number;
@@ -168,6 +229,126 @@ export function packWeights(graph: Graph, options: WasmOptions = {}): Float32Arr
   return out;
 }
 
+// ── fusion: which nodes share a step ───────────────────────────────────────
+
+/**
+ * One step of the module before memory is planned: the node that picks the
+ * kernel (`head`), the value it produces (`id`) and the values it reads
+ * (`inputs`, dropouts resolved to what they pass on). A pointwise
+ * convolution can take two more nodes into its step:
+ *
+ *   gate      the SE `mul` it reads (its only reader), when folding the gate
+ *             into the weights costs less than scaling the tensor (foldPays):
+ *             inputs [tensor, gate, …]
+ *   residual  the `add` that is its only reader, whose other operand exists
+ *             by then: y = act(conv) + other in the GEMM's epilogue, no
+ *             store and reload of the projection; inputs [… , other], id the add's
+ */
+interface Unit {
+  readonly head: Node;
+  readonly id: string;
+  readonly inputs: readonly string[];
+  readonly nodes: readonly string[];
+  readonly gate?: string;
+  readonly residual?: string;
+}
+
+/**
+ * Whether folding an SE gate into a pointwise convolution's weights pays:
+ * the fold scales k·n weights (and writes them to scratch) where a separate
+ * scaling pass would multiply pixels·k values and store them; the fold also
+ * saves that pass's call and its reload of the tensor. So it pays while
+ * n ≤ pixels (MobileNetV3's SE blocks at 28×28 and 14×14 at 224, the plain
+ * mul at 7×7: measured in docs/wasm.md).
+ */
+export function foldPays(pixels: number, n: number): boolean {
+  return n <= pixels;
+}
+
+/** A 1x1 stride-1 convolution: the GEMM kernel. */
+function pointwise(node: Node): NodeOf<"conv"> | undefined {
+  return node.op === "conv" && node.attrs.kernel[0] === 1 && node.attrs.kernel[1] === 1 && node.attrs.stride[0] === 1 && node.attrs.stride[1] === 1 ? node : undefined;
+}
+
+/** Group the graph's nodes into steps (see Unit), and the dropout-resolved id of every node. */
+function groupNodes(graph: Graph, fuse: "auto" | "all" | "none"): { readonly units: readonly Unit[]; readonly source: (id: string) => string } {
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const node = (id: string): Node => {
+    const n = byId.get(id);
+    if (n === undefined) throw new InternalError(`wasm: no node '${id}'`);
+    return n;
+  };
+  const sources = new Map<string, string>();
+  const source = (id: string): string => {
+    const s = sources.get(id);
+    if (s === undefined) throw new InternalError(`wasm: '${id}' is read before it is made`);
+    return s;
+  };
+  const readers = new Map<string, Node[]>();
+  for (const n of graph.nodes) for (const id of n.inputs) readers.set(id, [...(readers.get(id) ?? []), n]);
+  const outputs = new Set(graph.outputs);
+  /** The one node that reads `id`, if it has exactly one reader and is no output. */
+  const soleReader = (id: string): Node | undefined => {
+    const r = readers.get(id) ?? [];
+    return r.length === 1 && !outputs.has(id) ? r[0] : undefined;
+  };
+
+  const units: Unit[] = [];
+  const made = new Set<string>();
+  const folded = new Map<string, NodeOf<"mul">>();
+  const taken = new Set<string>();
+  for (const n of graph.nodes) {
+    if (n.op === "input") {
+      if (n !== graph.nodes[0]) throw new InternalError(`wasm: '${n.id}' is a second input`);
+      sources.set(n.id, n.id);
+      made.add(n.id);
+      continue;
+    }
+    if (n.op === "dropout") {
+      // The identity at inference: no step; its readers read what it reads.
+      sources.set(n.id, source(n.inputs[0]!));
+      continue;
+    }
+    sources.set(n.id, n.id);
+    if (taken.has(n.id)) continue;
+    if (n.op === "mul") {
+      const sole = soleReader(n.id);
+      const reader = sole === undefined ? undefined : pointwise(sole);
+      const [tensor, gate] = [shapeOf(node(n.inputs[0]!)), shapeOf(node(n.inputs[1]!))];
+      const pays = fuse === "all" || (fuse === "auto" && reader !== undefined && foldPays(tensor[0] * tensor[1], reader.attrs.channels));
+      if (reader !== undefined && reader.inputs[0] === n.id && gate[0] === 1 && gate[1] === 1 && pays) {
+        folded.set(reader.id, n);
+        taken.add(n.id);
+        continue;
+      }
+    }
+    if (pointwise(n) !== undefined) {
+      const mul = folded.get(n.id);
+      const inputs = mul === undefined ? [source(n.inputs[0]!)] : [source(mul.inputs[0]!), source(mul.inputs[1]!)];
+      // The add it alone feeds, if its other operand is made already (a residual's input always is).
+      const add = soleReader(n.id);
+      const otherId = add?.op === "add" && add.inputs.filter((id) => id === n.id).length === 1 ? add.inputs.find((id) => id !== n.id) : undefined;
+      const other = otherId !== undefined && sources.has(otherId) ? source(otherId) : undefined;
+      const fused = fuse !== "none" && add !== undefined && other !== undefined && made.has(other);
+      if (fused) taken.add(add.id);
+      const id = fused ? add.id : n.id;
+      units.push({
+        head: n,
+        id,
+        inputs: fused ? [...inputs, other] : inputs,
+        nodes: [...(mul === undefined ? [] : [mul.id]), n.id, ...(fused ? [add.id] : [])],
+        ...(mul === undefined ? {} : { gate: inputs[1]! }),
+        ...(fused ? { residual: other } : {}),
+      });
+      made.add(id);
+      continue;
+    }
+    units.push({ head: n, id: n.id, inputs: n.inputs.map(source), nodes: [n.id] });
+    made.add(n.id);
+  }
+  return { units, source };
+}
+
 // ── planning ───────────────────────────────────────────────────────────────
 
 const ALIGN = 64;
@@ -182,234 +363,398 @@ interface Plan {
   readonly packs: readonly ((() => Float32Array) | undefined)[];
 }
 
-/** A step before addresses are known: the weights' offset is relative to the weights region. */
-interface Draft {
-  readonly name: string;
-  readonly kernel: KernelKind;
-  readonly from: Region;
-  to: Region;
-  readonly inShape: Shape;
-  readonly outShape: Shape;
-  readonly inStride: number;
-  outStride: number;
-  readonly multAdds: number;
-  readonly floats: number;
-  /** GEMM kernels: the width of a full weight panel. */
-  readonly panel?: number;
-  /** The kernel, given the absolute weights address, the output stride and exp's index. */
-  readonly build: (weights: number, outStride: number, exp: number, addHelper: AddHelper) => FunctionBody;
-  readonly pack?: () => Float32Array;
-  /** Whether the kernel can write any output stride (else roundUp4(C)). */
-  readonly anyStride: boolean;
+/** A value as it lies in memory: who made it, where, its shape and channel stride. */
+interface Value {
+  readonly node: string;
+  readonly region: Region;
+  readonly shape: Shape;
+  readonly stride: number;
 }
 
-/** Where the planner stands: the activation the next layer reads, and how to add steps. */
-interface PlanContext {
+/** What a kernel's code needs once addresses are known. */
+interface BuildArgs {
+  /** Absolute address of its packed weights. */
+  readonly weights: number;
+  readonly outStride: number;
+  /** Function index of exp (softmax). */
+  readonly exp: number;
+  readonly addHelper: AddHelper;
+  /** The scratch region's address. */
+  readonly scratch: number;
+  /** The address of a value in an activation buffer. */
+  address(v: Value): number;
+}
+
+/** A unit's step as its op's planner describes it. */
+interface StepSpec {
+  readonly kernel: KernelKind;
+  /** The first operand: the kernel's x parameter. */
+  readonly x: Value;
+  /** Operands at fixed addresses (in activation buffers). */
+  readonly fixed?: readonly Value[];
+  readonly outShape: Shape;
+  readonly multAdds: number;
+  readonly elementwise?: number;
+  /** Floats of packed weights, and the GEMM panel width. */
+  readonly floats: number;
+  readonly panel?: number;
+  /** Floats of scratch it needs. */
+  readonly scratch?: number;
+  /** Whether the kernel can write any output stride (else roundUp4(C)). */
+  readonly anyStride: boolean;
+  /** Operands it may overwrite (elementwise over the output's layout): its output goes there when one dies at this step. */
+  readonly inPlace?: readonly Value[];
+  readonly build: (a: BuildArgs) => FunctionBody;
+  readonly pack?: () => Float32Array;
+}
+
+/** A step with its regions. */
+interface Draft extends StepSpec {
+  readonly name: string;
+  readonly nodes: readonly string[];
+  readonly writes: string;
+  readonly to: Region;
+  readonly outStride: number;
+}
+
+/** What an op's planner sees: the unit, and its operands where they lie. */
+interface UnitContext {
   readonly tuning: Tuning;
-  /** The region holding the current activation, its shape and channel stride. */
-  readonly current: { readonly region: Region; readonly shape: Shape; readonly stride: number };
-  /** Append a step reading the current activation; its output (stride roundUp4(C)) becomes current. */
-  add(d: Omit<Draft, "from" | "to" | "inShape" | "inStride" | "outStride">): void;
-  /** Vector kernels over channels read stride roundUp4(C): pad the network input for them first. */
-  padded(): void;
+  readonly unit: Unit;
+  /** A value as it lies (kernels that read any stride). */
+  value(id: string): Value;
+  /** A value with channel stride roundUp4(C): the network input is re-strided (copied) first if it is not. */
+  padded(id: string): Value;
+  /** A value in an activation buffer with stride roundUp4(C), for an operand at a fixed address: the network input is copied first. */
+  fixed(id: string): Value;
 }
 
 /** One entry per op kind, so that tsc refuses to build until every op has a plan here. */
-const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: PlanContext) => void } = {
+const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) => StepSpec } = {
   input(node) {
     throw new InternalError(`wasm: '${node.id}' is a second input`);
   },
-  dropout() {
-    // The identity at inference: no step; the next layer reads the same activation.
+  dropout(node) {
+    throw new InternalError(`wasm: dropout '${node.id}' has no step (its readers read its input)`);
   },
   conv(node, ctx) {
-    const { shape: inShape, stride: xStride } = ctx.current;
+    const x = ctx.value(ctx.unit.inputs[0]!);
+    const inShape = x.shape;
+    const xStride = x.stride;
     const [H, W, C] = inShape;
     const outShape = shapeOf(node);
     const [OH, OW, OC] = outShape;
-    const w = weightsOf(node);
     const [KH, KW] = node.attrs.kernel;
     const [SH, SW] = node.attrs.stride;
     const act = node.attrs.act;
     const tuning = ctx.tuning;
-    if (KH === 1 && KW === 1 && SH === 1 && SW === 1) {
+    if (pointwise(node) !== undefined) {
       const { nv } = gemmTile(H * W, tuning);
-      ctx.add({
-        name: node.id,
+      const gate = ctx.unit.gate === undefined ? undefined : ctx.fixed(ctx.unit.gate);
+      const residual = ctx.unit.residual === undefined ? undefined : ctx.fixed(ctx.unit.residual);
+      return {
         kernel: "pointwise",
+        x,
+        fixed: [...(gate === undefined ? [] : [gate]), ...(residual === undefined ? [] : [residual])],
         outShape,
         multAdds: H * W * C * OC,
+        elementwise: (gate === undefined ? 0 : H * W * C) + (residual === undefined ? 0 : H * W * OC),
         floats: panelFloats(OC, C),
         panel: 4 * nv,
+        ...(gate === undefined ? {} : { scratch: panelFloats(OC, C) }),
         anyStride: false,
-        build: (weights, _s, _e, addHelper) => pointwiseKernel({ pixels: H * W, k: C, xStride, n: OC, weights, act, tuning }, addHelper),
-        pack: () => packPointwise(w.kernel.data, OC, C, w.bias?.data, nv),
-      });
-      return;
+        // In place over the residual, unless the convolution also reads it (`residual { pw N }`): a
+        // pixel's first panel would overwrite the input channels its other panels still read.
+        ...(residual === undefined || residual.node === x.node ? {} : { inPlace: [residual] }),
+        build: (a) =>
+          pointwiseKernel(
+            {
+              pixels: H * W,
+              k: C,
+              xStride,
+              n: OC,
+              weights: a.weights,
+              act,
+              tuning,
+              ...(residual === undefined ? {} : { residual: a.address(residual) }),
+              ...(gate === undefined ? {} : { gate: { address: a.address(gate), scratch: a.scratch } }),
+            },
+            a.addHelper,
+          ),
+        pack: () => {
+          const w = weightsOf(node);
+          return packPointwise(w.kernel.data, OC, C, w.bias?.data, nv);
+        },
+      };
     }
     const pads = padsOf(node, node.attrs.pads);
     const { nv } = gemmTile(OW, tuning);
-    ctx.add({
-      name: node.id,
+    return {
       kernel: "conv",
+      x,
       outShape,
       multAdds: OH * OW * OC * KH * KW * C,
       floats: panelFloats(OC, KH * KW * C),
       panel: 4 * nv,
       anyStride: false,
-      build: (weights) => convKernel({ input: inShape, xStride, output: outShape, kernel: [KH, KW], stride: [SH, SW], pads, weights, act, tuning }),
-      pack: () => packConv(w.kernel.data, OC, C, [KH, KW], w.bias?.data, nv),
-    });
+      build: (a) => convKernel({ input: inShape, xStride, output: outShape, kernel: [KH, KW], stride: [SH, SW], pads, weights: a.weights, act, tuning }),
+      pack: () => {
+        const w = weightsOf(node);
+        return packConv(w.kernel.data, OC, C, [KH, KW], w.bias?.data, nv);
+      },
+    };
   },
   depthwise(node, ctx) {
-    ctx.padded();
-    const inShape = ctx.current.shape;
+    const x = ctx.padded(ctx.unit.inputs[0]!);
+    const inShape = x.shape;
     const C = inShape[2];
     const [OH, OW] = shapeOf(node);
-    const w = weightsOf(node);
     const a = node.attrs;
     const pads = padsOf(node, a.pads);
     const tuning = ctx.tuning;
-    ctx.add({
-      name: node.id,
+    return {
       kernel: "depthwise",
+      x,
       outShape: shapeOf(node),
       multAdds: OH * OW * C * a.kernel[0] * a.kernel[1],
       floats: depthwiseFloats(C, a.kernel),
       anyStride: false,
-      build: (weights) => windowKernel({ op: "depthwise", input: inShape, output: [OH, OW], kernel: a.kernel, stride: a.stride, pads, weights, act: a.act, tuning }),
-      pack: () => packDepthwise(w.kernel.data, C, a.kernel, w.bias?.data),
-    });
+      build: (b) => windowKernel({ op: "depthwise", input: inShape, output: [OH, OW], kernel: a.kernel, stride: a.stride, pads, weights: b.weights, act: a.act, tuning }),
+      pack: () => {
+        const w = weightsOf(node);
+        return packDepthwise(w.kernel.data, C, a.kernel, w.bias?.data);
+      },
+    };
   },
   avgpool: (node, ctx) => planPool(node, ctx),
   maxpool: (node, ctx) => planPool(node, ctx),
   fc(node, ctx) {
-    const { shape: inShape, stride: xStride } = ctx.current;
+    const x = ctx.value(ctx.unit.inputs[0]!);
+    const inShape = x.shape;
+    const xStride = x.stride;
     const [H, W, C] = inShape;
-    const w = weightsOf(node);
-    if (w.bias === undefined) throw new InternalError(`wasm: fc '${node.id}' has no bias`);
-    const bias = w.bias.data;
     const units = node.attrs.units;
     // The reduction runs over the input as it lies in memory, padding lanes included (their weights are 0).
     const k = H * W * xStride;
     const tuning = ctx.tuning;
     const { nv } = gemmTile(1, tuning);
-    ctx.add({
-      name: node.id,
+    return {
       kernel: "fc",
+      x,
       outShape: shapeOf(node),
       multAdds: H * W * C * units,
       floats: panelFloats(units, k),
       panel: 4 * nv,
       anyStride: false,
-      build: (weights, _s, _e, addHelper) => pointwiseKernel({ pixels: 1, k, xStride: k, n: units, weights, act: "linear", tuning }, addHelper),
-      pack: () => packFc(w.kernel.data, units, inShape, xStride, bias, nv),
-    });
+      build: (a) => pointwiseKernel({ pixels: 1, k, xStride: k, n: units, weights: a.weights, act: "linear", tuning }, a.addHelper),
+      pack: () => {
+        const w = weightsOf(node);
+        if (w.bias === undefined) throw new InternalError(`wasm: fc '${node.id}' has no bias`);
+        return packFc(w.kernel.data, units, inShape, xStride, w.bias.data, nv);
+      },
+    };
   },
   softmax(node, ctx) {
-    const { shape, stride: xStride } = ctx.current;
-    const [H, W, C] = shape;
-    ctx.add({
-      name: node.id,
+    const x = ctx.value(ctx.unit.inputs[0]!);
+    const [H, W, C] = x.shape;
+    const xStride = x.stride;
+    return {
       kernel: "softmax",
+      x,
       outShape: shapeOf(node),
       multAdds: 0,
       floats: 0,
       anyStride: true,
-      build: (_w, outStride, exp) => softmaxKernel({ pixels: H * W, channels: C, xStride, yStride: outStride }, exp),
-    });
+      build: (a) => softmaxKernel({ pixels: H * W, channels: C, xStride, yStride: a.outStride }, a.exp),
+    };
+  },
+  add(node, ctx) {
+    const [first, second] = ctx.unit.inputs;
+    let x = ctx.padded(first!);
+    let other = ctx.padded(second!);
+    // The kernel reads its second operand at a fixed address, so from a buffer: a + b = b + a.
+    if (other.region === "input") {
+      if (x.region !== "input") [x, other] = [other, x];
+      else other = ctx.fixed(second!);
+    }
+    const [H, W, C] = shapeOf(node);
+    return {
+      kernel: "add",
+      x,
+      fixed: [other],
+      outShape: shapeOf(node),
+      multAdds: 0,
+      elementwise: H * W * C,
+      floats: 0,
+      anyStride: false,
+      inPlace: [x, other],
+      build: (a) => elementwiseKernel({ op: "add", floats: H * W * roundUp4(C), other: a.address(other) }),
+    };
+  },
+  mul(node, ctx) {
+    const [tensor, scale] = ctx.unit.inputs;
+    const x = ctx.padded(tensor!);
+    const gate = ctx.fixed(scale!);
+    const [H, W, C] = shapeOf(node);
+    const broadcast = gate.shape[0] * gate.shape[1] !== H * W;
+    return {
+      kernel: "mul",
+      x,
+      fixed: [gate],
+      outShape: shapeOf(node),
+      multAdds: 0,
+      elementwise: H * W * C,
+      floats: 0,
+      anyStride: false,
+      inPlace: broadcast ? [x] : [x, gate],
+      build: (a) =>
+        broadcast
+          ? scaleKernel({ pixels: H * W, channels: C, gate: a.address(gate) })
+          : elementwiseKernel({ op: "mul", floats: H * W * roundUp4(C), other: a.address(gate) }),
+    };
   },
 };
 
-function planPool(node: NodeOf<"avgpool" | "maxpool">, ctx: PlanContext): void {
-  ctx.padded();
-  const inShape = ctx.current.shape;
+function planPool(node: NodeOf<"avgpool" | "maxpool">, ctx: UnitContext): StepSpec {
+  const x = ctx.padded(ctx.unit.inputs[0]!);
+  const inShape = x.shape;
   const outShape = shapeOf(node);
   const a = node.attrs;
   const op = node.op;
   if (a.kernel === "global") {
-    ctx.add({ name: node.id, kernel: `global-${op}`, outShape, multAdds: 0, floats: 0, anyStride: false, build: () => globalPoolKernel({ op, input: inShape }) });
-    return;
+    return { kernel: `global-${op}`, x, outShape, multAdds: 0, floats: 0, anyStride: false, build: () => globalPoolKernel({ op, input: inShape }) };
   }
   const kernel = a.kernel;
   const stride = a.stride === "kernel" ? kernel : a.stride;
   const pads = padsOf(node, a.pads);
   const tuning = ctx.tuning;
-  ctx.add({
-    name: node.id,
+  return {
     kernel: op,
+    x,
     outShape,
     multAdds: 0,
     floats: 0,
     anyStride: false,
     build: () => windowKernel({ op, input: inShape, output: [outShape[0], outShape[1]], kernel, stride, pads, tuning }),
-  });
+  };
 }
 
+/**
+ * Steps and memory. The graph's nodes are grouped into steps (groupNodes),
+ * and the liveness analysis of that graph of steps (src/ir/liveness.ts)
+ * says when each value dies. Walking the steps in order, each output goes
+ * to the lowest-numbered free activation buffer — or, for an elementwise
+ * step, over an operand that dies at that very step — and a buffer is free
+ * again once its value's last reader has run. On a chain this is the
+ * ping-pong of two buffers; a residual's input stays in its buffer across
+ * the block's body. The last step writes the output region when it can
+ * write the unpadded stride; else a copy does.
+ */
 function plan(graph: Graph, options: WasmOptions): Plan {
   const tuning = options.tuning ?? DEFAULT_TUNING;
   const maxBatch = options.maxBatch ?? 1;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InternalError(`wasm: maxBatch must be a positive integer, not ${maxBatch}`);
   const first = graph.nodes[0];
   if (first === undefined || first.op !== "input") throw new InternalError("wasm: the first node must be the input");
+  if (graph.outputs.length !== 1) throw new InternalError(`wasm: the module computes one output, the graph has ${graph.outputs.length}`);
   const inputShape = shapeOf(first);
 
-  const drafts: Draft[] = [];
-  let current: PlanContext["current"] = { region: "input", shape: inputShape, stride: inputShape[2] };
-  const ctx: PlanContext = {
-    tuning,
-    get current() {
-      return current;
-    },
-    add(d) {
-      const to: Region = current.region === "a" ? "b" : "a";
-      const stride = roundUp4(d.outShape[2]);
-      drafts.push({ ...d, from: current.region, to, inShape: current.shape, inStride: current.stride, outStride: stride });
-      current = { region: to, shape: d.outShape, stride };
-    },
-    padded() {
-      const [h, w, c] = current.shape;
-      const from = current.stride;
-      if (from === roundUp4(c)) return;
-      ctx.add({
-        name: "pad_input",
-        kernel: "copy",
-        outShape: current.shape,
-        multAdds: 0,
-        floats: 0,
-        anyStride: true,
-        build: (_w, outStride) => copyKernel({ pixels: h * w, channels: c, xStride: from, yStride: outStride }),
-      });
-    },
-  };
-  for (const node of graph.nodes.slice(1)) plannerOf(node)(node, ctx);
+  const { units, source } = groupNodes(graph, options.fuse ?? "auto");
+  const outputId = source(graph.outputs[0]!);
+  // The graph of steps: what liveness runs on (node i + 1 is units[i]).
+  const steps: Graph = { ...graph, nodes: [first, ...units.map((u) => ({ ...u.head, id: u.id, inputs: u.inputs }) as Node)], outputs: [outputId] };
+  const live = liveness(steps);
 
-  // The last step writes the output region when it can write the unpadded stride; else a copy does.
-  const outputShape = current.shape;
-  const last = drafts[drafts.length - 1];
-  if (last !== undefined && (last.anyStride || roundUp4(outputShape[2]) === outputShape[2])) {
-    last.to = "output";
-    last.outStride = outputShape[2];
-  } else {
-    const [h, w, c] = outputShape;
-    const from = current.stride;
+  const drafts: Draft[] = [];
+  const values = new Map<string, Value>([[first.id, { node: first.id, region: "input", shape: inputShape, stride: inputShape[2] }]]);
+  /** Per activation buffer: the id of the value it holds, if any. */
+  const holds: (string | undefined)[] = [];
+  const acquire = (id: string): number => {
+    let i = holds.indexOf(undefined);
+    if (i < 0) i = holds.push(undefined) - 1;
+    holds[i] = id;
+    return i;
+  };
+  /** The network input copied into a buffer (padded to roundUp4(C)), made once, when a step first needs it. */
+  let inputCopy: Value | undefined;
+  const copyInput = (): Value => {
+    if (inputCopy !== undefined) return inputCopy;
+    const [h, w, c] = inputShape;
+    const region = acquire(first.id);
+    const outStride = roundUp4(c);
+    const x = values.get(first.id)!;
     drafts.push({
-      name: "copy_output",
+      name: outStride === c ? "copy_input" : "pad_input",
+      nodes: [],
+      writes: first.id,
       kernel: "copy",
-      from: current.region,
-      to: "output",
-      inShape: outputShape,
-      outShape: outputShape,
-      inStride: from,
-      outStride: c,
+      x,
+      outShape: inputShape,
       multAdds: 0,
       floats: 0,
       anyStride: true,
-      build: (_w, outStride) => copyKernel({ pixels: h * w, channels: c, xStride: from, yStride: outStride }),
+      to: region,
+      outStride,
+      build: (a) => copyKernel({ pixels: h * w, channels: c, xStride: x.stride, yStride: a.outStride }),
+    });
+    inputCopy = { node: first.id, region, shape: inputShape, stride: outStride };
+    return inputCopy;
+  };
+  const value = (id: string): Value => {
+    const v = values.get(id);
+    if (v === undefined) throw new InternalError(`wasm: '${id}' is read before it is made`);
+    return v;
+  };
+  const padded = (id: string): Value => {
+    const v = value(id);
+    return v.region === "input" && v.stride !== roundUp4(v.shape[2]) ? copyInput() : v;
+  };
+  const fixed = (id: string): Value => {
+    const v = value(id);
+    return v.region === "input" ? copyInput() : v;
+  };
+
+  units.forEach((unit, u) => {
+    const step = u + 1;
+    const spec = plannerOf(unit.head)(unit.head, { tuning, unit, value, padded, fixed });
+    const [, , c] = spec.outShape;
+    const toOutput = u === units.length - 1 && unit.id === outputId && (spec.anyStride || roundUp4(c) === c);
+    let to: Region = "output";
+    if (!toOutput) {
+      const over = spec.inPlace?.find((v) => typeof v.region === "number" && live.lastUse.get(v.node) === step);
+      to = over === undefined ? acquire(unit.id) : over.region;
+      if (typeof to === "number") holds[to] = unit.id;
+    }
+    const outStride = toOutput ? c : roundUp4(c);
+    drafts.push({ ...spec, name: unit.head.id, nodes: unit.nodes, writes: unit.id, to, outStride });
+    values.set(unit.id, { node: unit.id, region: to, shape: spec.outShape, stride: outStride });
+    for (const id of live.dies[step] ?? []) {
+      const at = holds.indexOf(id);
+      if (at >= 0) holds[at] = undefined;
+    }
+  });
+
+  const out = value(outputId);
+  const outputShape = out.shape;
+  if (out.region !== "output") {
+    const [h, w, c] = outputShape;
+    drafts.push({
+      name: "copy_output",
+      nodes: [],
+      writes: outputId,
+      kernel: "copy",
+      x: out,
+      outShape: outputShape,
+      multAdds: 0,
+      floats: 0,
+      anyStride: true,
+      to: "output",
+      outStride: c,
+      build: (a) => copyKernel({ pixels: h * w, channels: c, xStride: out.stride, yStride: a.outStride }),
     });
   }
 
-  // Addresses.
+  // Addresses: weights, buffers, scratch, input, output.
   let weightsBytes = 0;
   const weightOffsets = drafts.map((d) => {
     if (d.floats === 0) return undefined;
@@ -418,31 +763,41 @@ function plan(graph: Graph, options: WasmOptions): Plan {
     return at;
   });
   const weights = 0;
-  const bufferBytes = align(Math.max(16, ...drafts.filter((d) => d.to === "a" || d.to === "b").map((d) => 4 * d.outShape[0] * d.outShape[1] * d.outStride)));
-  const a = weights + weightsBytes;
-  const b = a + bufferBytes;
+  const bufferBytes = align(Math.max(16, ...drafts.filter((d) => typeof d.to === "number").map((d) => 4 * d.outShape[0] * d.outShape[1] * d.outStride)));
+  const buffers = Array.from({ length: Math.max(2, holds.length) }, (_, i) => weights + weightsBytes + i * bufferBytes);
+  const scratch = buffers[buffers.length - 1]! + bufferBytes;
+  const scratchBytes = align(4 * Math.max(0, ...drafts.map((d) => d.scratch ?? 0)));
   const inputBytes = 4 * size(inputShape);
   const outputBytes = 4 * size(outputShape);
-  const input = b + bufferBytes;
+  const input = scratch + scratchBytes;
   const output = align(input + maxBatch * inputBytes);
   const end = output + maxBatch * outputBytes;
   const memoryPages = Math.max(1, Math.ceil(end / PAGE_BYTES));
-  const address: Record<Region, number> = { input, output, a, b };
+  const address = (r: Region): number => (r === "input" ? input : r === "output" ? output : buffers[r]!);
+  const bufferAddress = (v: Value): number => {
+    if (typeof v.region !== "number") throw new InternalError(`wasm: '${v.node}' is read at a fixed address but lies in the ${v.region} region`);
+    return buffers[v.region]!;
+  };
 
-  const steps: WasmStep[] = drafts.map((d, i) => {
+  const layoutSteps: WasmStep[] = drafts.map((d, i) => {
     const at = weightOffsets[i];
+    const operand = (v: Value): Operand => ({ node: v.node, region: v.region, address: address(v.region) });
     return {
       name: d.name,
       kernel: d.kernel,
-      from: d.from,
+      nodes: d.nodes,
+      writes: d.writes,
+      from: d.x.region,
       to: d.to,
-      input: address[d.from],
-      output: address[d.to],
-      inShape: d.inShape,
+      input: address(d.x.region),
+      output: address(d.to),
+      operands: [operand(d.x), ...(d.fixed ?? []).map(operand)],
+      inShape: d.x.shape,
       outShape: d.outShape,
-      inStride: d.inStride,
+      inStride: d.x.stride,
       outStride: d.outStride,
       multAdds: d.multAdds,
+      elementwise: d.elementwise ?? 0,
       ...(at === undefined ? {} : { weights: { offset: weights + at, floats: d.floats, ...(d.panel === undefined ? {} : { panel: d.panel }) } }),
     };
   });
@@ -456,15 +811,20 @@ function plan(graph: Graph, options: WasmOptions): Plan {
     outputBytes,
     weights,
     weightsBytes,
-    buffers: [a, b],
+    buffers,
     bufferBytes,
+    scratch,
+    scratchBytes,
     memoryBytes: memoryPages * PAGE_BYTES,
     memoryPages,
-    steps,
+    steps: layoutSteps,
   };
   return {
     layout,
-    kernels: drafts.map((d, i) => (exp: number, addHelper: AddHelper) => d.build(weights + (weightOffsets[i] ?? 0), d.outStride, exp, addHelper)),
+    kernels: drafts.map(
+      (d, i) => (exp: number, addHelper: AddHelper) =>
+        d.build({ weights: weights + (weightOffsets[i] ?? 0), outStride: d.outStride, exp, addHelper, scratch, address: bufferAddress }),
+    ),
     packs: drafts.map((d) => d.pack),
   };
 }
@@ -484,7 +844,7 @@ function runFunction(layout: WasmLayout, indices: readonly number[]): FunctionBo
         for (const r of [s.from, s.to]) {
           if (r === "input") f.localGet(x);
           else if (r === "output") f.localGet(y);
-          else f.i32Const(r === "a" ? layout.buffers[0] : layout.buffers[1]);
+          else f.i32Const(layout.buffers[r]!);
         }
         f.call(indices[i]!);
       });
@@ -498,7 +858,7 @@ function runFunction(layout: WasmLayout, indices: readonly number[]): FunctionBo
 
 // ── graph access ───────────────────────────────────────────────────────────
 
-function plannerOf<K extends OpKind>(node: NodeOf<K>): (node: NodeOf<K>, ctx: PlanContext) => void {
+function plannerOf<K extends OpKind>(node: NodeOf<K>): (node: NodeOf<K>, ctx: UnitContext) => StepSpec {
   return PLANNERS[node.op as K];
 }
 

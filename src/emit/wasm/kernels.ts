@@ -3,34 +3,45 @@
  * generated for one layer: every shape, stride, pad, weight address and
  * activation is a constant in the code. A kernel is a function
  * `(x: i32, y: i32) → ()` of the byte addresses of one batch item's input and
- * output activation in the shared memory; weights are read at the absolute
+ * output activation in the shared memory; weights, and the further operands
+ * of elementwise work (a residual, an SE gate), are read at the absolute
  * addresses given in its spec.
  *
  * Activations are NHWC float32 with a channel stride (floats from one pixel
  * to the next). Inside a network every buffer uses the padded stride
- * Cs = roundUp(C, 4), and its padding lanes hold zeros: every vector kernel
- * writes whole vectors whose padding lanes come out as act(0 + 0) = 0
- * (zero weights, zero bias), the scalar ones (softmax, copy) write zeros
- * there. Kernels that splat input values one at a time (pointwise, conv, fc)
- * read any stride, so they also read the network's unpadded input directly;
- * the ones that are vectorised across channels (depthwise, pooling) need
- * Cs = roundUp(C, 4) — a `copy` kernel pads the input for them.
+ * Cs = roundUp(C, 4). Every vector kernel writes whole vectors, whose
+ * padding lanes come out as act(0 + 0) (zero weights, zero bias): 0, except
+ * ½ after a sigmoid or hard sigmoid; the scalar ones (softmax, copy) write
+ * zeros there. No kernel lets a padding lane reach a real channel: the GEMMs
+ * reduce over the first C lanes only (fc over all of them, against zero
+ * weights), the others work lane by lane. Kernels that splat input values one
+ * at a time (pointwise, conv, fc) read any stride, so they also read the
+ * network's unpadded input directly; the ones that are vectorised across
+ * channels (depthwise, pooling, elementwise) need Cs = roundUp(C, 4) — a
+ * `copy` kernel pads the input for them.
  *
  * The kernels, and how their weights are packed (see pack* below):
  *
- *   pointwise  1x1 stride-1 conv and fc: a register-blocked GEMM
- *              Y[p, n] = act(bias[n] + Σ_k X[p, k]·W[k, n]), a tile of MR
- *              pixels × NV vectors of 4 output channels in registers
- *   conv       any other full convolution, direct (no im2col): the same tile
- *              over MR neighbouring output pixels, its taps at constant offsets
- *   depthwise  vectorised across channels, windows split by row and column
- *              into an interior without bounds checks and a border whose
- *              clipped windows are resolved when the code is generated
- *   pool       windowed average (padding not counted) and max (padding
- *              ignored) on the same scheme; globalPool for `global`
- *   softmax    scalar, over the channels of each pixel, in f64 with an exp
- *              of its own (no imports)
- *   copy       re-strides an activation (pads the input, compacts the output)
+ *   pointwise    1x1 stride-1 conv and fc: a register-blocked GEMM
+ *                Y[p, n] = act(bias[n] + Σ_k X[p, k]·W[k, n]), a tile of MR
+ *                pixels × NV vectors of 4 output channels in registers; it
+ *                can add a residual in its epilogue, y = act(…) + r, and read
+ *                its input times an SE gate by scaling its weights first
+ *   conv         any other full convolution, direct (no im2col): the same tile
+ *                over MR neighbouring output pixels, its taps at constant offsets
+ *   depthwise    vectorised across channels, windows split by row and column
+ *                into an interior without bounds checks and a border whose
+ *                clipped windows are resolved when the code is generated
+ *   pool         windowed average (padding not counted) and max (padding
+ *                ignored) on the same scheme; globalPool for `global`
+ *   elementwise  a + b or a · b of two tensors of one layout (residual adds)
+ *   scale        x · gate, the gate 1×1×C broadcast over the pixels (SE)
+ *   softmax      scalar, over the channels of each pixel, in f64 with an exp
+ *                of its own (no imports)
+ *   copy         re-strides an activation (pads the input, compacts the output)
+ *
+ * Every convolution applies its activation as it stores, through the
+ * ACTIVATION_CODE table (sigmoid with a vectorised exp, expVector).
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation, Pads, Pair } from "../../ir/graph.js";
@@ -202,6 +213,19 @@ export interface PointwiseSpec {
   /** Byte address of the packPanels weights. */
   readonly weights: number;
   readonly act: Activation;
+  /**
+   * A residual fused into the epilogue: the byte address of a tensor laid
+   * out as the output (pixels × roundUp4(n)), added after the activation,
+   * y = act(…) + r. It may be the output itself (computed in place).
+   */
+  readonly residual?: number;
+  /**
+   * A squeeze-and-excitation gate fused into the prologue: the input is read
+   * as X[p, k]·gate[k] by scaling the weights instead, W'[k, n] = gate[k]·W[k, n],
+   * written at `scratch` (panelFloats(n, k) floats) once per call; `gate`
+   * is the byte address of k floats.
+   */
+  readonly gate?: { readonly address: number; readonly scratch: number };
   readonly tuning?: Tuning;
 }
 
@@ -258,7 +282,7 @@ export interface CopySpec {
 // ── code-generation helpers ────────────────────────────────────────────────
 
 /** A kernel function under construction: the body, its two address parameters, and a few loop helpers. */
-class Kernel {
+export class Kernel {
   readonly f: FunctionBody;
   readonly x: Local;
   readonly y: Local;
@@ -319,21 +343,95 @@ class Kernel {
 
   /** Leave act(v) of the v128 local `l` on the stack. */
   activated(l: Local, act: Activation): void {
-    const f = this.f;
-    switch (act) {
-      case "linear":
-        f.localGet(l);
-        return;
-      case "relu":
-        f.f32x4Const(0).localGet(l).f32x4Pmax();
-        return;
-      case "relu6":
-        f.f32x4Const(6).f32x4Const(0).localGet(l).f32x4Pmax().f32x4Pmin();
-        return;
-      default:
-        throw new InternalError(`wasm: unknown activation '${String(act)}'`);
-    }
+    ACTIVATION_CODE[act](this, l);
   }
+}
+
+// ── activations ────────────────────────────────────────────────────────────
+
+/**
+ * Each activation as vector code: leaves act(v) of a v128 local on the stack
+ * (temporaries are the kernel's named locals `act.*`, `exp.*`). A Record, so
+ * that tsc refuses to build until a new activation has its code here.
+ *
+ *   relu      pmax(0, v)                              one maxps on x86
+ *   relu6     pmin(6, pmax(0, v))
+ *   linear    v
+ *   hswish    v · pmin(6, pmax(0, v + 3)) · (1/6)      a product by 1/6 rather than a division:
+ *   hsigmoid  pmin(6, pmax(0, v + 3)) · (1/6)          within 2 ulp of (v·relu6(v+3))/6
+ *   sigmoid   e = e^−|v| (expVector), q = 1/(1 + e); v ≥ 0 ? q : e·q
+ *             (e/(1+e) = 1/(1+e^−v) for v < 0 without forming e^|v|, so no
+ *             overflow and no cancellation). Relative error below 2e−7
+ *             (1.9e−7 measured, under 2 ulp) wherever the result is a
+ *             normal float32 (v ≥ −87.3); below that the argument is
+ *             clamped at EXP_MIN and the absolute error is under 1.2e−38
+ */
+export const ACTIVATION_CODE: Readonly<Record<Activation, (g: Kernel, v: Local) => void>> = {
+  linear(g, v) {
+    g.f.localGet(v);
+  },
+  relu(g, v) {
+    g.f.f32x4Const(0).localGet(v).f32x4Pmax();
+  },
+  relu6(g, v) {
+    g.f.f32x4Const(6).f32x4Const(0).localGet(v).f32x4Pmax().f32x4Pmin();
+  },
+  hswish(g, v) {
+    g.f.localGet(v);
+    hardGate(g, v);
+    g.f.f32x4Mul();
+  },
+  hsigmoid(g, v) {
+    hardGate(g, v);
+  },
+  sigmoid(g, v) {
+    const f = g.f;
+    const e = g.v("act.e");
+    const q = g.v("act.q");
+    // e = e^−|v|, its argument clamped at EXP_MIN (below it e^x is no normal float32)
+    f.f32x4Const(EXP_MIN).localGet(v).f32x4Abs().f32x4Neg().f32x4Pmax();
+    expVector(g);
+    f.localSet(e);
+    f.f32x4Const(1).f32x4Const(1).localGet(e).f32x4Add().f32x4Div().localSet(q);
+    // bitselect(q, e·q, v ≥ 0)
+    f.localGet(q).localGet(e).localGet(q).f32x4Mul().localGet(v).f32x4Const(0).f32x4Ge().v128Bitselect();
+  },
+};
+
+/** relu6(v + 3) · (1/6) on the stack: hard sigmoid, and h-swish's factor. */
+function hardGate(g: Kernel, v: Local): void {
+  g.f.f32x4Const(6).f32x4Const(0).localGet(v).f32x4Const(3).f32x4Add().f32x4Pmax().f32x4Pmin().f32x4Const(1 / 6).f32x4Mul();
+}
+
+/** The smallest argument expVector takes: ln(2^−126), where e^x leaves the normal float32s (2^n needs n ≥ −126). */
+export const EXP_MIN = -87.33654;
+/** The largest: 2^n with n ≤ 127. */
+export const EXP_MAX = 88.3;
+
+/**
+ * e^x of the four f32 lanes on the stack, x in [EXP_MIN, EXP_MAX] (the
+ * caller clamps), leaving e^x: Cephes' expf, vectorised. x = n·ln2 + r with
+ * n = nearest(x·log2 e) and r = x − n·C1 − n·C2 (ln2 split in two so that
+ * n·C1 is exact; |r| ≤ ln2/2), e^r ≈ 1 + r + r²·P(r) with P Cephes' degree-5
+ * minimax polynomial, and 2^n built from the exponent bits,
+ * (n + 127) << 23. Relative error against float64 below 1e−7 (about one
+ * ulp; 8.1e−8 the worst measured over 2^20 points of [EXP_MIN, EXP_MAX],
+ * test/wasm.test.ts holds it under 1.5e−7).
+ */
+export function expVector(g: Kernel): void {
+  const f = g.f;
+  const x = g.v("exp.x");
+  const n = g.v("exp.n");
+  const r = g.v("exp.r");
+  f.localSet(x);
+  f.localGet(x).f32x4Const(Math.LOG2E).f32x4Mul().f32x4Nearest().localSet(n);
+  f.localGet(x).localGet(n).f32x4Const(0.693359375).f32x4Mul().f32x4Sub().localGet(n).f32x4Const(-2.12194440e-4).f32x4Mul().f32x4Sub().localSet(r);
+  f.f32x4Const(1.98756915e-4);
+  for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) f.localGet(r).f32x4Mul().f32x4Const(c).f32x4Add();
+  // (P(r)·r² + r + 1) · 2^n
+  f.localGet(r).f32x4Mul().localGet(r).f32x4Mul().localGet(r).f32x4Add().f32x4Const(1).f32x4Add();
+  f.localGet(n).f32x4Const(127).f32x4Add().i32x4TruncSatF32x4S().i32Const(23).i32x4Shl();
+  f.f32x4Mul();
 }
 
 /** One contiguous run of reduction steps: step i reads x at +xOffset + 4i and weights row at +wOffset + i·rowBytes. */
@@ -355,6 +453,8 @@ interface Tile {
   readonly y: Local;
   readonly yPixel: number;
   readonly act: Activation;
+  /** A tensor laid out as the output, added after the activation (a fused residual): its address for the tile's first pixel. */
+  readonly r?: Local;
 }
 
 /**
@@ -401,6 +501,7 @@ function emitTile(g: Kernel, t: Tile, tuning: Tuning): void {
     for (let v = 0; v < t.nv; v++) {
       f.localGet(t.y);
       g.activated(acc(m, v), t.act);
+      if (t.r !== undefined) f.localGet(t.r).v128Load(m * t.yPixel + 16 * v).f32x4Add();
       f.v128Store(m * t.yPixel + 16 * v);
     }
   }
@@ -469,25 +570,29 @@ export function pointwiseKernel(spec: PointwiseSpec, addHelper: AddHelper): Func
   const tailNv = (np % nb) / 4;
   const xs = 4 * spec.xStride;
   const ys = 4 * np;
+  const panelBytes = 4 * (1 + spec.k) * nb;
+  const residual = spec.residual !== undefined;
   /** The whole reduction, for a panel of v vectors (its rows start after the bias). */
   const reduction = (v: number): Segment[] => [{ x: 0, w: 16 * v, count: spec.k }];
 
   /**
-   * sweep(x, y, w, blocks): `blocks` tiles of `rows` pixels × one panel of v vectors, the tiles
-   * one after another from x / y, the panel at w. One helper per (v, rows).
+   * sweep(x, y, w, blocks[, r]): `blocks` tiles of `rows` pixels × one panel of v vectors, the tiles
+   * one after another from x / y (and r, the residual), the panel at w. One helper per (v, rows).
    */
   const sweeps = new Map<string, number>();
   const sweep = (v: number, rows: number): number => {
     const key = `${v}x${rows}`;
     const known = sweeps.get(key);
     if (known !== undefined) return known;
-    const h = new Kernel(["i32", "i32", "i32", "i32"]);
+    const h = new Kernel(residual ? ["i32", "i32", "i32", "i32", "i32"] : ["i32", "i32", "i32", "i32"]);
     const w = h.f.param(2);
     const blocks = h.f.param(3);
+    const r = residual ? h.f.param(4) : undefined;
     h.f.loop((top) => {
-      emitTile(h, { mr: rows, nv: v, x: h.x, xPixel: xs, w, segments: reduction(v), y: h.y, yPixel: ys, act: spec.act }, tuning);
+      emitTile(h, { mr: rows, nv: v, x: h.x, xPixel: xs, w, segments: reduction(v), y: h.y, yPixel: ys, act: spec.act, ...(r === undefined ? {} : { r }) }, tuning);
       h.bump(h.x, rows * xs);
       h.bump(h.y, rows * ys);
+      if (r !== undefined) h.bump(r, rows * ys);
       h.f.localGet(blocks).i32Const(1).i32Sub().localTee(blocks).brIf(top);
     });
     const index = addHelper(h.f);
@@ -495,16 +600,31 @@ export function pointwiseKernel(spec: PointwiseSpec, addHelper: AddHelper): Func
     return index;
   };
 
+  // A fused gate: scale the weights into the scratch panels, then run on those.
+  let weights = spec.weights;
+  if (spec.gate !== undefined) {
+    foldGate(g, { weights: spec.weights, scratch: spec.gate.scratch, gate: spec.gate.address, k: spec.k, fullPanels, nv, tailNv }, addHelper);
+    weights = spec.gate.scratch;
+  }
+  // A fused residual lies at a fixed address: r = y + (residual − y at entry).
+  let delta: Local | undefined;
+  if (spec.residual !== undefined) {
+    delta = g.f.local("i32");
+    g.f.i32Const(spec.residual).localGet(g.y).i32Sub().localSet(delta);
+  }
+
   /** Every panel over `blocks` tiles of `rows` pixels starting at xStart / yStart. */
   const panels = (xStart: Local, yStart: Local, blocks: number, rows: number): void => {
-    const wp = g.pointer(spec.weights);
+    const wp = g.pointer(weights);
     const yp = g.pointer(yStart);
     const call = (v: number): void => {
-      g.f.localGet(xStart).localGet(yp).localGet(wp).i32Const(blocks).call(sweep(v, rows));
+      g.f.localGet(xStart).localGet(yp).localGet(wp).i32Const(blocks);
+      if (delta !== undefined) g.f.localGet(yp).localGet(delta).i32Add();
+      g.f.call(sweep(v, rows));
     };
     g.repeat(fullPanels, () => {
       call(nv);
-      g.bump(wp, 4 * (1 + spec.k) * nb);
+      g.bump(wp, panelBytes);
       g.bump(yp, 4 * nb);
     });
     if (tailNv > 0) call(tailNv);
@@ -526,6 +646,141 @@ export function pointwiseKernel(spec: PointwiseSpec, addHelper: AddHelper): Func
   }
   if (spec.pixels % mr > 0) panels(xc, yc, 1, spec.pixels % mr);
   return g.f;
+}
+
+/**
+ * W'[k, n] = gate[k]·W[k, n] for packPanels weights (the bias rows copied
+ * as they are), from `weights` to `scratch`: one helper call per panel,
+ * fold(src, dst, gate), whose loop over k scales a row of v vectors by one
+ * splatted gate value, four rows per iteration.
+ */
+function foldGate(
+  g: Kernel,
+  spec: { readonly weights: number; readonly scratch: number; readonly gate: number; readonly k: number; readonly fullPanels: number; readonly nv: number; readonly tailNv: number },
+  addHelper: AddHelper,
+): void {
+  const UNROLL = 4;
+  const helper = (v: number): number => {
+    const h = new Kernel(["i32", "i32", "i32"]);
+    const f = h.f;
+    const gp = f.param(2);
+    const row = 16 * v;
+    for (let i = 0; i < v; i++) f.localGet(h.y).localGet(h.x).v128Load(16 * i).v128Store(16 * i);
+    h.bump(h.x, row);
+    h.bump(h.y, row);
+    const rows = (count: number): void => {
+      for (let j = 0; j < count; j++) {
+        const sj = h.v(`s${j}`);
+        f.localGet(gp).v128Load32Splat(4 * j).localSet(sj);
+        for (let i = 0; i < v; i++) f.localGet(h.y).localGet(h.x).v128Load(j * row + 16 * i).localGet(sj).f32x4Mul().v128Store(j * row + 16 * i);
+      }
+      h.bump(h.x, count * row);
+      h.bump(h.y, count * row);
+      h.bump(gp, 4 * count);
+    };
+    h.repeat(Math.floor(spec.k / UNROLL), () => rows(UNROLL));
+    if (spec.k % UNROLL > 0) rows(spec.k % UNROLL);
+    return addHelper(h.f);
+  };
+  const src = g.pointer(spec.weights);
+  const dst = g.pointer(spec.scratch);
+  const panelBytes = 4 * (1 + spec.k) * 4 * spec.nv;
+  if (spec.fullPanels > 0) {
+    const full = helper(spec.nv);
+    g.repeat(spec.fullPanels, () => {
+      g.f.localGet(src).localGet(dst).i32Const(spec.gate).call(full);
+      g.bump(src, panelBytes);
+      g.bump(dst, panelBytes);
+    });
+  }
+  if (spec.tailNv > 0) g.f.localGet(src).localGet(dst).i32Const(spec.gate).call(helper(spec.tailNv));
+}
+
+// ── elementwise: residual add, SE scaling ──────────────────────────────────
+
+/** y = x + other or x · other over `floats` floats (a multiple of 4); `other` a byte address. y may be x or other. */
+export interface ElementwiseSpec {
+  readonly op: "add" | "mul";
+  readonly floats: number;
+  readonly other: number;
+}
+
+/** y[p, c] = x[p, c]·gate[c] over `pixels` pixels of stride roundUp4(channels); `gate` a byte address. y may be x. */
+export interface ScaleSpec {
+  readonly pixels: number;
+  readonly channels: number;
+  readonly gate: number;
+}
+
+const ELEMENTWISE_UNROLL = 4;
+
+/** Vectors of the two operands combined, ELEMENTWISE_UNROLL per loop iteration, every load of an iteration before its stores. */
+export function elementwiseKernel(spec: ElementwiseSpec): FunctionBody {
+  if (spec.floats % 4 !== 0) throw new InternalError(`wasm: an elementwise kernel over ${spec.floats} floats`);
+  const g = new Kernel();
+  const f = g.f;
+  const xp = g.pointer(g.x);
+  const yp = g.pointer(g.y);
+  const op = g.pointer(spec.other);
+  const vectors = spec.floats / 4;
+  const block = (count: number): void => {
+    for (let i = 0; i < count; i++) {
+      f.localGet(xp).v128Load(16 * i).localGet(op).v128Load(16 * i);
+      if (spec.op === "add") f.f32x4Add();
+      else f.f32x4Mul();
+      f.localSet(g.v(`v${i}`));
+    }
+    for (let i = 0; i < count; i++) f.localGet(yp).localGet(g.v(`v${i}`)).v128Store(16 * i);
+    g.bump(xp, 16 * count);
+    g.bump(yp, 16 * count);
+    g.bump(op, 16 * count);
+  };
+  g.repeat(Math.floor(vectors / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
+  if (vectors % ELEMENTWISE_UNROLL > 0) block(vectors % ELEMENTWISE_UNROLL);
+  return f;
+}
+
+/**
+ * Broadcast scaling. With at most 8 channel vectors the gate stays in
+ * registers and each pixel is one straight run; otherwise each pixel loops
+ * over its vectors, ELEMENTWISE_UNROLL at a time, reloading the gate (from L1).
+ */
+export function scaleKernel(spec: ScaleSpec): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const vectors = roundUp4(spec.channels) / 4;
+  const px = 16 * vectors;
+  const xp = g.pointer(g.x);
+  const yp = g.pointer(g.y);
+  if (vectors <= 8) {
+    for (let i = 0; i < vectors; i++) f.i32Const(spec.gate).v128Load(16 * i).localSet(g.v(`g${i}`));
+    g.repeat(spec.pixels, () => {
+      for (let i = 0; i < vectors; i++) f.localGet(yp).localGet(xp).v128Load(16 * i).localGet(g.v(`g${i}`)).f32x4Mul().v128Store(16 * i);
+      g.bump(xp, px);
+      g.bump(yp, px);
+    });
+    return f;
+  }
+  const xi = f.local("i32");
+  const yi = f.local("i32");
+  const gi = f.local("i32");
+  const block = (count: number): void => {
+    for (let i = 0; i < count; i++) f.localGet(xi).v128Load(16 * i).localGet(gi).v128Load(16 * i).f32x4Mul().localSet(g.v(`v${i}`));
+    for (let i = 0; i < count; i++) f.localGet(yi).localGet(g.v(`v${i}`)).v128Store(16 * i);
+    g.bump(xi, 16 * count);
+    g.bump(yi, 16 * count);
+    g.bump(gi, 16 * count);
+  };
+  g.repeat(spec.pixels, () => {
+    g.set(xi, xp);
+    g.set(yi, yp);
+    g.set(gi, spec.gate);
+    g.repeat(Math.floor(vectors / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
+    if (vectors % ELEMENTWISE_UNROLL > 0) block(vectors % ELEMENTWISE_UNROLL);
+    g.bump(xp, px);
+    g.bump(yp, px);
+  });
+  return f;
 }
 
 // ── full convolution, direct ───────────────────────────────────────────────

@@ -490,6 +490,38 @@ export class FunctionBody {
   f32x4Pmax(): this {
     return this.simd(0xeb);
   }
+  f32x4Abs(): this {
+    return this.simd(0xe0);
+  }
+  f32x4Neg(): this {
+    return this.simd(0xe1);
+  }
+  /** Round to the nearest integer, ties to even (`roundps` on x86). */
+  f32x4Nearest(): this {
+    return this.simd(0x6a);
+  }
+  /** Lane mask: all ones where a ≥ b (false for NaN). */
+  f32x4Ge(): this {
+    return this.simd(0x46);
+  }
+  /** Per bit: c ? a : b, for (a, b, c) on the stack. */
+  v128Bitselect(): this {
+    return this.simd(0x52);
+  }
+  v128And(): this {
+    return this.simd(0x4e);
+  }
+  /** f32 lanes to i32, truncated toward zero, saturating (NaN → 0). */
+  i32x4TruncSatF32x4S(): this {
+    return this.simd(0xf8);
+  }
+  i32x4Add(): this {
+    return this.simd(0xae);
+  }
+  /** Shift every i32 lane left by the i32 on the stack (mod 32). */
+  i32x4Shl(): this {
+    return this.simd(0xab);
+  }
 }
 
 // ── modules ────────────────────────────────────────────────────────────────
