@@ -29,8 +29,7 @@ import { DW_BLOCK } from "./depthwise.js";
 import { MR, NR, packsRows } from "./gemm.js";
 import { size, type LayerCode, type Operand } from "./layer.js";
 import { ALIASES_INPUT, convGeometry, emitterOf, IN_PLACE } from "./ops.js";
-import { internals, publicApi, type DepthwiseWeights, type GemmWeights } from "./runtime.js";
-import { standaloneWeights } from "./standalone-weights.js";
+import { internals, publicApi } from "./runtime.js";
 import { compileNetworkWasm, MAX_MEMORY_PAGES, packWeights, wasmLayout } from "../wasm/index.js";
 import { weightTable } from "./wasm.js";
 import { alignUp, base64, encodeWeights, fnv1a, HEADER_BYTES, WeightPacker } from "./weights-file.js";
@@ -140,27 +139,16 @@ export function emitTypeScript(
 
   // The weights file holds the WebAssembly kernels' packed weights region; the TypeScript kernels
   // unpack it into their memory (see wasm.ts). With or without --no-wasm, the same file.
-  const wasmPlan = pendingWasm(graph, () => wasmLayout(graph, { maxBatch: 1 }));
-  let weightTensors: readonly (GemmWeights | DepthwiseWeights)[];
-  let floats: Float32Array;
-  let layoutTensors: readonly (readonly (string | number)[])[];
-  if (typeof wasmPlan !== "string") {
-    if (wasmPlan.weights !== 0) throw new InternalError(`emit ts: the WebAssembly weights region starts at ${wasmPlan.weights}, not 0`);
-    weightTensors = weightTable(wasmPlan, packer.tensors);
-    floats = packWeights(graph, { maxBatch: 1 });
-    layoutTensors = wasmPlan.steps.flatMap((s) => (s.weights === undefined ? [] : [[s.name, s.kernel, s.weights.offset, s.weights.floats, s.weights.panel ?? 0]]));
-  } else {
-    const own = standaloneWeights(graph, packer.tensors);
-    weightTensors = own.table;
-    floats = own.floats;
-    layoutTensors = own.tensors;
-  }
+  const wasmPlan = wasmLayout(graph, { maxBatch: 1 });
+  if (wasmPlan.weights !== 0) throw new InternalError(`emit ts: the WebAssembly weights region starts at ${wasmPlan.weights}, not 0`);
+  const weightTensors = weightTable(wasmPlan, packer.tensors);
+  const floats = packWeights(graph, { maxBatch: 1 });
   const weightFloats = floats.length;
   const layout = JSON.stringify({
-    format: typeof wasmPlan !== "string" ? "mnc-ts/2" : "mnc-ts/2 standalone",
+    format: "mnc-ts/2",
     input: first.shape,
     layers: graph.nodes.map((n) => [n.id, n.op, shapeOf(n)]),
-    tensors: layoutTensors,
+    tensors: wasmPlan.steps.flatMap((s) => (s.weights === undefined ? [] : [[s.name, s.kernel, s.weights.offset, s.weights.floats, s.weights.panel ?? 0]])),
   });
   const fingerprint = fnv1a(layout);
   const file = encodeWeights(floats, fingerprint);
@@ -168,14 +156,10 @@ export function emitTypeScript(
   const noWasm =
     options.wasm === false
       ? "generated with --no-wasm"
-      : typeof wasmPlan === "string"
-        ? wasmPlan
-        : wasmPlan.memoryPages > MAX_MEMORY_PAGES
-          ? `the network needs ${group(wasmPlan.memoryBytes)} bytes of memory, more than WebAssembly's 4 GiB`
-          : undefined;
-  const built = noWasm !== undefined ? undefined : pendingWasm(graph, () => compileNetworkWasm(graph, { maxBatch: 1 }));
-  const kernels = typeof built === "string" ? undefined : built;
-  const noKernels = typeof built === "string" ? built : noWasm;
+      : wasmPlan.memoryPages > MAX_MEMORY_PAGES
+        ? `the network needs ${group(wasmPlan.memoryBytes)} bytes of memory, more than WebAssembly's 4 GiB`
+        : undefined;
+  const kernels = noWasm !== undefined ? undefined : compileNetworkWasm(graph, { maxBatch: 1 });
   const wasm =
     kernels === undefined
       ? undefined
@@ -207,7 +191,7 @@ export function emitTypeScript(
     layers: layers.map((l) => l.name),
     profile: options.profile === true,
     ...(wasm === undefined ? {} : { wasm: wasm.spec }),
-    ...(noKernels === undefined ? {} : { noWasm: noKernels }),
+    ...(noWasm === undefined ? {} : { noWasm }),
   } as const;
 
   const code = new Code();
@@ -231,7 +215,7 @@ export function emitTypeScript(
     [
       "kernels",
       wasm === undefined
-        ? `TypeScript only (${noKernels})`
+        ? `TypeScript only (${noWasm})`
         : `WebAssembly SIMD128 (${group(wasm.spec.bytes)} bytes, embedded) where the host supports it, else TypeScript`,
     ],
     [
@@ -321,7 +305,7 @@ export function emitTypeScript(
     code.line(`/** The weights file (${group(file.length)} bytes), base64. */`);
     code.line(`const EMBEDDED_WEIGHTS = ${wrapBase64(base64(file))};`);
   }
-  const emitted = { code: code.text(), kernels: noKernels === undefined ? { wasm: true as const } : { wasm: false as const, why: noKernels } };
+  const emitted = { code: code.text(), kernels: noWasm === undefined ? { wasm: true as const } : { wasm: false as const, why: noWasm } };
   return embedded ? emitted : { ...emitted, weights: file };
 }
 
@@ -334,25 +318,6 @@ function wrapBase64(text: string): string {
 
 function formatError(e: number): string {
   return e === 0 ? "0" : e.toExponential(2);
-}
-
-// ── interim, until the WebAssembly kernels implement add and mul ──────────────
-
-/**
- * Run a step of the WebAssembly side (its planner or its code generator). For a network with `add` or
- * `mul` nodes, which src/emit/wasm does not implement yet, a failure there is the reason the module
- * carries the TypeScript kernels alone (returned as text, for the header and `kernels.why`), and the
- * weights file is laid out by standalone-weights.ts. On any other network a failure is a bug, thrown.
- */
-function pendingWasm<T>(graph: Graph, step: () => T): T | string {
-  const pending = graph.nodes.filter((n) => n.op === "add" || n.op === "mul");
-  if (pending.length === 0) return step();
-  try {
-    return step();
-  } catch (e) {
-    const ops = [...new Set(pending.map((n) => n.op))].sort().join(" and ");
-    return `the WebAssembly kernels do not run ${ops} yet: ${e instanceof Error ? e.message : String(e)}`;
-  }
 }
 
 // ── buffers ────────────────────────────────────────────────────────────────
