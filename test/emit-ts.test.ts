@@ -26,7 +26,7 @@ import { base64, HEADER_BYTES } from "../src/emit/ts/weights-file.js";
 import type { Graph } from "../src/ir/graph.js";
 import { runReference } from "../src/ir/reference.js";
 import { validSpec } from "./generators.js";
-import { exampleFiles, readExample, shared, inputs, relativeError } from "./helpers.js";
+import { exampleFiles, readExample, shared, inputs, relativeError, RESIDUAL_SE } from "./helpers.js";
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -238,20 +238,6 @@ describe("the emitted module computes what the reference evaluator computes", ()
 
 // ── residual connections and squeeze-and-excitation ────────────────────────
 
-/** A tiny residual + SE network: every activation; adds after a pointwise and after a depthwise convolution; SE at two sizes. */
-const RESIDUAL_SE = `network T(classes = 10) {
-  input 32x32x3
-  width 1.0 rounding=div8
-  conv 3x3 16 stride=2 act=hswish
-  bottleneck 16 expand=1 se=0.25 act=relu
-  bottleneck 24 expand=4 stride=2 act=hswish
-  bottleneck 24 expand=3 kernel=5x5 se=0.25 act=hswish
-  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }
-  avgpool global
-  fc classes
-  softmax
-}
-`;
 
 /** Adds and muls that no convolution can take: an add after a pool, an SE scale read by a pool. */
 const UNFUSED = `network U(classes = 3) {

@@ -39,7 +39,7 @@ const MALFORMED: Record<string, string> = {
   "infinite literal": "network N {\n  input 8x8x3\n  pw 1e999\n}\n",
   "window bigger than input": "network N {\n  input 3x3x3\n  maxpool 5x5\n}\n",
   "kernel as shape of three": "network N {\n  input 8x8x3\n  conv 3x3x3 8\n}\n",
-  "unknown act through block": "block b(a) {\n  pw 4 act=a\n}\nnetwork N {\n  input 8x8x3\n  b sigmoid\n}\n",
+  "unknown act through block": "block b(a) {\n  pw 4 act=a\n}\nnetwork N {\n  input 8x8x3\n  b swish\n}\n",
   "missing block argument": "block b(a, c) {\n  pw a\n}\nnetwork N {\n  input 8x8x3\n  b 4\n}\n",
   "width of zero": "network N {\n  input 8x8x3\n  width 0\n  pw 4\n}\n",
   "dropout of one": "network N {\n  input 8x8x3\n  pw 4\n  dropout 1\n}\n",

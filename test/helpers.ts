@@ -11,6 +11,21 @@ import { writeSafetensors } from "../src/weights/safetensors.js";
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const shared = join(root, "..", "shared");
 
+/** A small network with everything MobileNetV2/V3 add: residual bottlenecks, SE on two map sizes, every activation, a `residual` over a pointwise and a depthwise. */
+export const RESIDUAL_SE = `network T(classes = 10) {
+  input 32x32x3
+  width 1.0 rounding=div8
+  conv 3x3 16 stride=2 act=hswish
+  bottleneck 16 expand=1 se=0.25 act=relu
+  bottleneck 24 expand=4 stride=2 act=hswish
+  bottleneck 24 expand=3 kernel=5x5 se=0.25 act=hswish
+  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }
+  avgpool global
+  fc classes
+  softmax
+}
+`;
+
 export function readExample(name: string): string {
   return readFileSync(join(root, "examples", name), "utf8");
 }

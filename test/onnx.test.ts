@@ -17,7 +17,7 @@ import { emitOnnx, type OnnxOptions } from "../src/emit/onnx/index.js";
 import { dumpOnnx } from "../src/emit/onnx/dump.js";
 import { runReference, traceReference } from "../src/ir/reference.js";
 import type { Graph, Node } from "../src/ir/graph.js";
-import { exampleFiles, readExample, root, shared } from "./helpers.js";
+import { exampleFiles, readExample, root, shared, RESIDUAL_SE } from "./helpers.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-onnx-"));
 const checked: string[] = [];
@@ -102,20 +102,6 @@ function opTypes(bytes: Uint8Array): string[] {
   return [...dumpOnnx(bytes).matchAll(/^ {2}node [^:]+: (\w+)\(/gm)].map((m) => m[1]!);
 }
 
-/** A small network with everything MobileNetV2/V3 add: residual bottlenecks, SE, h-swish, sigmoid, a `residual` block. */
-const residualSe = `network T(classes = 10) {
-  input 32x32x3
-  width 1.0 rounding=div8
-  conv 3x3 16 stride=2 act=hswish
-  bottleneck 16 expand=1 se=0.25 act=relu
-  bottleneck 24 expand=4 stride=2 act=hswish
-  bottleneck 24 expand=3 kernel=5x5 se=0.25 act=hswish
-  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }
-  avgpool global
-  fc classes
-  softmax
-}
-`;
 
 describe("ONNX Runtime runs every example as the reference evaluator does", () => {
   // Opset 13 lowers h-swish to x · HardSigmoid(x); 14 and later use HardSwish.
@@ -134,7 +120,7 @@ describe("ONNX Runtime runs every example as the reference evaluator does", () =
 
   it.each([13, 14, 15, 16, 17])("a residual + SE network at opset %s, BN fused and kept", async (opset) => {
     for (const fuseBatchNorm of [true, false]) {
-      const { graph, bytes } = build(residualSe, { fuseBatchNorm }, { opset });
+      const { graph, bytes } = build(RESIDUAL_SE, { fuseBatchNorm }, { opset });
       await agrees(graph, bytes);
       // One ONNX node per activation (two for h-swish at opset 13), one Add per add, one Mul per mul.
       const count = (pred: (n: Node) => boolean): number => graph.nodes.filter(pred).length;
@@ -170,7 +156,7 @@ describe("ONNX Runtime runs every example as the reference evaluator does", () =
   }, 60_000);
 
   it("follows the graph: the outputs are graph.outputs, whichever node they are", async () => {
-    const r = compile(residualSe);
+    const r = compile(RESIDUAL_SE);
     const graph = r.graph!;
     const fc = graph.nodes.find((n) => n.op === "fc")!;
     const dw = graph.nodes.find((n) => n.op === "depthwise" && n.id.startsWith("res_"))!;
@@ -187,7 +173,7 @@ describe("ONNX Runtime runs every example as the reference evaluator does", () =
   }, 60_000);
 
   it("gives every output its own tensor: several outputs, the same one twice, the input passed through", async () => {
-    const r = compile(residualSe);
+    const r = compile(RESIDUAL_SE);
     const g: Graph = { ...r.graph!, outputs: ["fc_5", "softmax_0", "fc_5"] };
     const bytes = emitOnnx({ graph: g, costs: r.costs! }, { sourceFile: "test.mn" });
     checked.push(save(bytes));
@@ -251,7 +237,7 @@ describe("the model file", () => {
   it("is byte-identical from compile to compile, at opset 13 and 17", () => {
     for (const opset of [13, 17]) {
       for (const [source, options] of [
-        [residualSe, {}],
+        [RESIDUAL_SE, {}],
         [readExample("mobilenet_v3_small.mn"), { resolution: 64, set: { classes: "10" } }],
         [readExample("mobilenet_v2.mn"), { resolution: 64, alpha: 0.35, set: { classes: "10" }, fuseBatchNorm: false }],
       ] as const) {
@@ -275,7 +261,7 @@ describe("the model file", () => {
     await expect(dumpOnnx(bytes)).toMatchFileSnapshot("golden/onnx/mobilenet_v1.txt");
     const unfused = build(readExample("keyword_spotter.mn"), { fuseBatchNorm: false });
     await expect(dumpOnnx(unfused.bytes)).toMatchFileSnapshot("golden/onnx/keyword_spotter.unfused.txt");
-    const residual = build(residualSe, {});
+    const residual = build(RESIDUAL_SE, {});
     await expect(dumpOnnx(residual.bytes)).toMatchFileSnapshot("golden/onnx/residual_se.txt");
   }, 60_000);
 

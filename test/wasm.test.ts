@@ -24,7 +24,7 @@ import { ACTIVATION_CODE, axisRuns, EXP_MAX, EXP_MIN, expFunction, expVector, Ke
 import { FunctionBody, ModuleWriter, sleb, uleb } from "../src/emit/wasm/writer.js";
 import { ACTIVATIONS, type Activation, type Graph } from "../src/ir/graph.js";
 import { ACTIVATION, runReference } from "../src/ir/reference.js";
-import { exampleFiles, readExample, root, shared, inputs, relativeError } from "./helpers.js";
+import { exampleFiles, readExample, root, shared, inputs, relativeError, RESIDUAL_SE } from "./helpers.js";
 
 // ── a tiny host: what the embedding TypeScript module will do ──────────────
 
@@ -675,20 +675,6 @@ const FAMILY: Readonly<Record<string, readonly (readonly [alpha: number, resolut
   ],
 };
 
-/** A residual+SE network with every activation, a residual over a depthwise, and an SE on a 16x16 map. */
-const RESIDUAL_SE = `network T(classes = 10) {
-  input 32x32x3
-  width 1.0 rounding=div8
-  conv 3x3 16 stride=2 act=hswish
-  bottleneck 16 expand=1 se=0.25 act=relu
-  bottleneck 24 expand=4 stride=2 act=hswish
-  bottleneck 24 expand=3 kernel=5x5 se=0.25 act=hswish
-  residual { pw 24 act=sigmoid; dw 3x3 act=relu6 }
-  avgpool global
-  fc classes
-  softmax
-}
-`;
 
 describe("whole networks equal the reference evaluator (1e-4 relative)", () => {
   it("has settings for every example", () => {
