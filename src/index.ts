@@ -180,3 +180,5 @@ export { emitOnnx, type OnnxOptions } from "./emit/onnx/index.js";
 export { dumpOnnx } from "./emit/onnx/dump.js";
 export { reportJson } from "./emit/report/json.js";
 export { sweepText, sweepMarkdown, sweepCsv, sweepJson } from "./emit/report/sweep.js";
+export { imageTensor, imagePixels, normalise, createJpegDecoder, isJpeg, JPEG_WASM_PATH, ImageInputError } from "./image/index.js";
+export type { RgbaImage, Normalisation } from "./image/index.js";

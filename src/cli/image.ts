@@ -1,25 +1,22 @@
 /**
  * Network inputs for `mnc run`: a raw tensor of the network's input size, or a
- * JPEG/PNG photo decoded, centre-cropped to a square, resized to the input with
- * a bilinear filter that antialiases when it shrinks (as Pillow's
- * `resize(…, BILINEAR)` does), and normalised as (pixel − mean) / std.
+ * JPEG/PNG photo decoded (JPEG with libjpeg-turbo's arithmetic, as Pillow and
+ * TensorFlow decode it) and prepared by the library's image loader (centre
+ * square, Pillow-style bilinear resize, (pixel − mean) / std).
  */
-import jpeg from "jpeg-js";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { PNG } from "pngjs";
 import type { Shape } from "../ir/graph.js";
+import { createJpegDecoder, imageTensor, ImageInputError, isJpeg, JPEG_WASM_PATH, normalise, type Normalisation, type RgbaImage } from "../image/index.js";
 
-export class InputError extends Error {}
-
-export interface Normalisation {
-  readonly mean: number;
-  readonly std: number;
-}
+export { ImageInputError as InputError, type Normalisation };
 
 /** Decode `bytes` into an NHWC float32 tensor of `shape` (batch 1). */
 export function loadInput(bytes: Uint8Array, shape: Shape, norm: Normalisation): Float32Array {
   const [h, w, c] = shape;
   const size = h * w * c;
-  if (bytes.length === size) return normalise(bytes, norm);
+  if (bytes.length === size) return normalise(bytes, c, norm);
   if (bytes.length === 4 * size && !isJpeg(bytes) && !isPng(bytes)) {
     // Raw float32, little-endian, already normalised.
     const out = new Float32Array(size);
@@ -27,21 +24,15 @@ export function loadInput(bytes: Uint8Array, shape: Shape, norm: Normalisation):
     for (let i = 0; i < size; i++) out[i] = view.getFloat32(4 * i, true);
     return out;
   }
-  let image: { width: number; height: number; rgba: Uint8Array };
+  let image: RgbaImage;
   if (isJpeg(bytes)) image = decodeJpeg(bytes);
   else if (isPng(bytes)) image = decodePng(bytes);
   else {
-    throw new InputError(
+    throw new ImageInputError(
       `not an input for a ${h}x${w}x${c} network: expected ${size.toLocaleString("en-US")} bytes (uint8 HWC), ${(4 * size).toLocaleString("en-US")} bytes (float32 HWC), a JPEG or a PNG; found ${bytes.length.toLocaleString("en-US")} bytes`,
     );
   }
-  if (c !== 3 && c !== 1) throw new InputError(`a photo can feed a network with 1 or 3 input channels, not ${c}`);
-  const square = centreCrop(image);
-  return normalise(resize(square, w, h, c), norm);
-}
-
-function isJpeg(b: Uint8Array): boolean {
-  return b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+  return imageTensor(image, shape, norm);
 }
 
 function isPng(b: Uint8Array): boolean {
@@ -50,97 +41,47 @@ function isPng(b: Uint8Array): boolean {
 
 const MAX_PIXELS = 100_000_000;
 
-function decodeJpeg(bytes: Uint8Array): { width: number; height: number; rgba: Uint8Array } {
-  try {
-    const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
-    return { width: d.width, height: d.height, rgba: d.data };
-  } catch (e) {
-    throw new InputError(`cannot decode the JPEG: ${(e as Error).message}`);
+let jpegDecoder: ((bytes: Uint8Array) => RgbaImage) | undefined;
+
+/** JPEG → RGBA, the decoder's WebAssembly read from the installed @jsquash/jpeg package. */
+export function decodeJpeg(bytes: Uint8Array): RgbaImage {
+  if (jpegDecoder === undefined) {
+    const wasm = readFileSync(createRequire(import.meta.url).resolve(JPEG_WASM_PATH));
+    jpegDecoder = createJpegDecoder(new Uint8Array(wasm.buffer, wasm.byteOffset, wasm.byteLength));
   }
+  if (bytes.length > 4) {
+    // Check the size in the frame header before decoding.
+    const dims = jpegSize(bytes);
+    if (dims !== undefined && dims.width * dims.height > MAX_PIXELS) throw new ImageInputError(`cannot decode the JPEG: ${dims.width}x${dims.height} is too large`);
+  }
+  return jpegDecoder(bytes);
 }
 
-function decodePng(bytes: Uint8Array): { width: number; height: number; rgba: Uint8Array } {
+/** Width and height from the first start-of-frame marker, if one is found. */
+function jpegSize(b: Uint8Array): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return undefined;
+    const marker = b[i + 1]!;
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    const length = (b[i + 2]! << 8) | b[i + 3]!;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: (b[i + 5]! << 8) | b[i + 6]!, width: (b[i + 7]! << 8) | b[i + 8]! };
+    }
+    i += 2 + length;
+  }
+  return undefined;
+}
+
+function decodePng(bytes: Uint8Array): RgbaImage {
   try {
     const d = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     if (d.width * d.height > MAX_PIXELS) throw new Error(`${d.width}x${d.height} is too large`);
-    return { width: d.width, height: d.height, rgba: new Uint8Array(d.data.buffer, d.data.byteOffset, d.data.byteLength) };
+    return { width: d.width, height: d.height, data: new Uint8Array(d.data.buffer, d.data.byteOffset, d.data.byteLength) };
   } catch (e) {
-    throw new InputError(`cannot decode the PNG: ${(e as Error).message}`);
+    throw new ImageInputError(`cannot decode the PNG: ${(e as Error).message}`);
   }
-}
-
-/** The largest centred square, as RGB planes interleaved (HWC, 3 channels). */
-function centreCrop(image: { width: number; height: number; rgba: Uint8Array }): { size: number; rgb: Uint8Array } {
-  const size = Math.min(image.width, image.height);
-  const left = Math.floor((image.width - size) / 2);
-  const top = Math.floor((image.height - size) / 2);
-  const rgb = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const src = ((top + y) * image.width + left + x) * 4;
-      const dst = (y * size + x) * 3;
-      rgb[dst] = image.rgba[src]!;
-      rgb[dst + 1] = image.rgba[src + 1]!;
-      rgb[dst + 2] = image.rgba[src + 2]!;
-    }
-  }
-  return { size, rgb };
-}
-
-/**
- * Separable triangle-filter resampling, horizontal pass then vertical, each
- * rounded to 8 bits like Pillow's; the filter widens by the scale factor when
- * shrinking, so every source pixel contributes (antialiasing).
- */
-function resize(src: { size: number; rgb: Uint8Array }, outW: number, outH: number, channels: number): Uint8Array {
-  const horizontal = pass(src.rgb, src.size, src.size, outW, "x");
-  const both = pass(horizontal, outW, src.size, outH, "y");
-  if (channels === 3) return both;
-  const grey = new Uint8Array(outW * outH);
-  for (let i = 0; i < grey.length; i++) grey[i] = Math.round(0.299 * both[3 * i]! + 0.587 * both[3 * i + 1]! + 0.114 * both[3 * i + 2]!);
-  return grey;
-}
-
-function pass(data: Uint8Array, width: number, height: number, outSize: number, axis: "x" | "y"): Uint8Array {
-  const inSize = axis === "x" ? width : height;
-  const outW = axis === "x" ? outSize : width;
-  const outH = axis === "x" ? height : outSize;
-  const scale = inSize / outSize;
-  const support = Math.max(scale, 1);
-  const taps: { start: number; weights: number[] }[] = [];
-  for (let o = 0; o < outSize; o++) {
-    const centre = (o + 0.5) * scale;
-    const start = Math.max(0, Math.floor(centre - support));
-    const end = Math.min(inSize, Math.ceil(centre + support));
-    const weights: number[] = [];
-    let total = 0;
-    for (let i = start; i < end; i++) {
-      const w = Math.max(0, 1 - Math.abs((i + 0.5 - centre) / support));
-      weights.push(w);
-      total += w;
-    }
-    taps.push({ start, weights: weights.map((w) => w / total) });
-  }
-  const out = new Uint8Array(outW * outH * 3);
-  for (let y = 0; y < outH; y++) {
-    for (let x = 0; x < outW; x++) {
-      const t = taps[axis === "x" ? x : y]!;
-      for (let ch = 0; ch < 3; ch++) {
-        let sum = 0;
-        for (let k = 0; k < t.weights.length; k++) {
-          const sx = axis === "x" ? t.start + k : x;
-          const sy = axis === "x" ? y : t.start + k;
-          sum += t.weights[k]! * data[(sy * width + sx) * 3 + ch]!;
-        }
-        out[(y * outW + x) * 3 + ch] = Math.min(255, Math.max(0, Math.round(sum)));
-      }
-    }
-  }
-  return out;
-}
-
-function normalise(pixels: Uint8Array, { mean, std }: Normalisation): Float32Array {
-  const out = new Float32Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) out[i] = (pixels[i]! - mean) / std;
-  return out;
 }

@@ -1,0 +1,3 @@
+/** Photos to network inputs: decoding, centre crop, resize, normalisation. */
+export { imageTensor, imagePixels, normalise, ImageInputError, type RgbaImage, type Normalisation } from "./preprocess.js";
+export { createJpegDecoder, isJpeg, JPEG_WASM_PATH } from "./jpeg.js";

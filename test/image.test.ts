@@ -1,0 +1,97 @@
+/**
+ * Photos as TensorFlow and Pillow see them: mnc's JPEG decoder (libjpeg-turbo's
+ * arithmetic, in WebAssembly) gives Pillow's pixels exactly, the centre crop and
+ * bilinear resize give the shared `.rgb224` inputs exactly, and `mnc run` on
+ * each shared photo reproduces TensorFlow Lite's top-5.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { decodeJpeg } from "../src/cli/image.js";
+import { imagePixels } from "../src/image/index.js";
+import { root, shared } from "./helpers.js";
+
+const data = join(shared, "data");
+const jpegs = existsSync(data)
+  ? readdirSync(data)
+      .filter((d) => existsSync(join(data, d, "images")))
+      .flatMap((d) => readdirSync(join(data, d, "images")).filter((f) => f.endsWith(".jpg")).map((f) => join(data, d, "images", f)))
+      .sort()
+  : [];
+
+// Debian's python3-pil (installed by .ci/run) is the reference decoder.
+const python = "/usr/bin/python3";
+const havePillow = existsSync(python) && spawnSync(python, ["-c", "import PIL"]).status === 0;
+if (!havePillow && process.env["CI"] !== "true") {
+  console.warn("image.test.ts: /usr/bin/python3 has no PIL (apt-get install python3-pil): skipping the comparison with Pillow's JPEG decoder");
+}
+
+describe.runIf(havePillow || process.env["CI"] === "true")("JPEG decoding against Pillow (python3-pil)", () => {
+  it("decodes every shared JPEG to Pillow's RGB pixels, identical to the last level", () => {
+    expect(jpegs.length).toBeGreaterThanOrEqual(7);
+    const out = mkdtempSync(join(tmpdir(), "mnc-pil-"));
+    const script = [
+      "import sys, os",
+      "from PIL import Image",
+      "out = sys.argv[1]",
+      "for i, p in enumerate(sys.argv[2:]):",
+      "    im = Image.open(p).convert('RGB')",
+      "    open(os.path.join(out, f'{i}.rgb'), 'wb').write(im.tobytes())",
+      "    print(im.width, im.height)",
+    ].join("\n");
+    const r = spawnSync(python, ["-c", script, out, ...jpegs], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    const sizes = r.stdout.trim().split("\n");
+    jpegs.forEach((path, i) => {
+      const pillow = readFileSync(join(out, `${i}.rgb`));
+      const ours = decodeJpeg(readFileSync(path));
+      expect(`${ours.width} ${ours.height}`, basename(path)).toBe(sizes[i]);
+      let differing = 0;
+      for (let p = 0; p < ours.width * ours.height; p++) {
+        for (let ch = 0; ch < 3; ch++) if (ours.data[4 * p + ch] !== pillow[3 * p + ch]) differing++;
+      }
+      expect(differing, basename(path)).toBe(0);
+    });
+  }, 60_000);
+});
+
+const v1 = join(data, "mobilenet_v1");
+
+describe("the shared MobileNetV1 photos", () => {
+  const photos = jpegs.filter((p) => p.startsWith(join(v1, "images")));
+
+  it("crop and resize to the shared .rgb224 inputs exactly (Pillow's bilinear resize)", () => {
+    expect(photos).toHaveLength(5);
+    for (const path of photos) {
+      const pixels = imagePixels(decodeJpeg(readFileSync(path)), [224, 224, 3]);
+      const expected = readFileSync(path.replace(/\.jpg$/, ".rgb224"));
+      expect(Buffer.compare(Buffer.from(pixels), expected), basename(path)).toBe(0);
+    }
+  });
+
+  it("mnc run reproduces TensorFlow Lite's top-5 on each, probabilities within 1e-3", () => {
+    const truth = JSON.parse(readFileSync(join(v1, "ground_truth", "ground_truth.json"), "utf8")) as {
+      images: { name: string; top5: { index_1001: number; prob: number }[] }[];
+    };
+    expect(truth.images).toHaveLength(photos.length);
+    for (const image of truth.images) {
+      const r = spawnSync(
+        process.execPath,
+        [join(root, "dist", "mnc.js"), "run", "examples/mobilenet_v1_tf.mn", "--weights", join(v1, "model", "mobilenet_v1_0.25_224_1_default_1.tflite"),
+          "--input", join(v1, "images", `${image.name}.jpg`), "--mean", "127.5", "--std", "127.5"],
+        { cwd: root, encoding: "utf8" },
+      );
+      expect(r.stderr, image.name).toBe("");
+      expect(r.status).toBe(0);
+      const rows = r.stdout.trim().split("\n").slice(1).map((line) => {
+        const m = /^ +\d+\. .+ +(\d\.\d{4}) +\((\d+)\)$/.exec(line);
+        if (m === null) throw new Error(`unexpected line: ${line}`);
+        return { index: Number(m[2]), prob: Number(m[1]) };
+      });
+      expect(rows.map((x) => x.index), image.name).toEqual(image.top5.map((t) => t.index_1001));
+      rows.forEach((row, k) => expect(Math.abs(row.prob - image.top5[k]!.prob), `${image.name} #${k + 1}`).toBeLessThanOrEqual(1e-3));
+    }
+  }, 120_000);
+});
