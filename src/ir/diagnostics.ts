@@ -244,7 +244,7 @@ export const Messages = {
       options: { weights: { tflite: "mobilenet_v1_0.25_224" } },
     }),
   fusionCertificate: entry("MN4007", "batch-norm fusion that changes the network's outputs beyond the tolerance",
-    (error: number, tolerance: number) => `batch-norm fusion changed the outputs by ${error.toExponential(2)} (relative), more than the tolerance ${tolerance.toExponential(0)}; the folded weights overflow or lose precision in float32; check the batch-norm statistics, or keep batch-norm with --no-fuse-bn`,
+    (layer: string, error: number, tolerance: number) => `batch-norm fusion changed the outputs of '${layer}' by ${error.toExponential(2)} (relative), more than the tolerance ${tolerance.toExponential(0)}; the folded weights overflow or lose precision in float32; check the layer's batch-norm statistics, or keep batch-norm with --no-fuse-bn`,
     { source: "network N {\n  input 8x8x3\n  pw 2\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [2, 3, 1, 1], value: 1e10 }, { name: "pw_0.bn.gamma", shape: [2], value: 1e30 }, { name: "pw_0.bn.beta", shape: [2] }, { name: "pw_0.bn.mean", shape: [2] }, { name: "pw_0.bn.variance", shape: [2], value: 1 }] } } }),
   weightNotFinite: entry("MN4008", "a weight that is NaN or infinite",
     (layer: string, tensor: string, index: number) => `'${layer}': ${tensor} holds a value that is not a finite number (element ${index})`,

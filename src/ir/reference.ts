@@ -140,7 +140,19 @@ function lifetimes(graph: Graph): readonly (readonly string[])[] | undefined {
 }
 
 /** Computes one batch item: reads x (the first input's HWC) and x2 (the second's, for binary ops), writes y (the node's HWC). */
-type Layer = (x: Float64Array, y: Float64Array, x2?: Float64Array) => void;
+export type Layer = (x: Float64Array, y: Float64Array, x2?: Float64Array) => void;
+
+/**
+ * One node on its own, with exactly the arithmetic runReference gives it: the
+ * node is validated against its inputs' shapes and its own (`node.shape` is not
+ * read), and the returned function computes one batch item. For per-layer
+ * comparisons on inputs of any fitting size (the batch-norm-fusion certificate
+ * runs each fused layer on one window).
+ */
+export function referenceLayer(node: Node, inShapes: readonly Shape[], outShape: Shape): Layer {
+  if (inShapes.length !== arityOf(node)) throw new InternalError(`reference: '${node.id}' needs ${arityOf(node)} input shapes, given ${inShapes.length}`);
+  return prepare(node, inShapes, outShape);
+}
 
 /** Validate a node against its inputs' shapes and return the function that evaluates it. */
 function prepare(node: Node, inShapes: readonly Shape[], outShape: Shape): Layer {
