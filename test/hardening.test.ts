@@ -209,7 +209,8 @@ describe("nothing is lost", () => {
     expect(mnc("compile", join(root, "examples", "mobilenet_v1_tf.mn"), "-o", fresh).status).toBe(0);
     const complete = readFileSync(fresh);
     for (const delay of [5, 50, 150, 300, 600, 1000, 1500, 2500]) {
-      const child = spawn(process.execPath, [join(root, "dist", "mnc.js"), "compile", join(root, "examples", "mobilenet_v1_tf.mn"), "-o", dest]);
+      // The same working directory as the complete compile's: the model records the source relative to it.
+      const child = spawn(process.execPath, [join(root, "dist", "mnc.js"), "compile", join(root, "examples", "mobilenet_v1_tf.mn"), "-o", dest], { cwd: work });
       const closed = new Promise((resolve) => child.on("close", resolve));
       await new Promise((resolve) => setTimeout(resolve, delay));
       child.kill("SIGKILL");

@@ -16,7 +16,7 @@ import { reportJson } from "../emit/report/json.js";
 import { reportMarkdown, reportText } from "../emit/report/text.js";
 import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sweep.js";
 import { VERSION } from "../version.js";
-import { writeFileAtomic, writeFilesAtomic } from "./write.js";
+import { recordedPath, WriteError, writeFileAtomic, writeFilesAtomic } from "./write.js";
 import { basename } from "node:path";
 import { emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
@@ -531,11 +531,15 @@ function deliver(content: string | Uint8Array, output: string | undefined, io: I
     writeFileAtomic(output, content);
     return true;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (e as Error).message;
-    io.err(`mnc: error: cannot write '${output}': ${why}\n`);
-    return false;
+    return writeFailed(e, io);
   }
+}
+
+/** Say why a write failed (a WriteError: plain words about the user's path); anything else is a bug. */
+function writeFailed(e: unknown, io: Io): false {
+  if (!(e instanceof WriteError)) throw e;
+  io.err(`mnc: error: cannot write '${e.path}': ${e.message}\n`);
+  return false;
 }
 
 /** Check every network in the file (or the one --network names). */
@@ -594,18 +598,17 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   const compiled = { graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) };
   let kernels = "";
   if (emit.target === "onnx") {
-    if (!deliver(emitOnnx(compiled, { sourceFile: path, sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout }), output, io)) return false;
+    if (!deliver(emitOnnx(compiled, { sourceFile: recordedPath(path), sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout }), output, io)) return false;
   } else {
     const weightsPath = output.replace(/\.ts$/i, "") + ".weights.bin";
     // compile() has checked the labels against the outputs (MN5001).
-    const module = emitTypeScript(compiled, { sourceFile: path, moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(named.labels === undefined ? {} : { labels: named.labels }) });
+    const module = emitTypeScript(compiled, { sourceFile: recordedPath(path), moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(named.labels === undefined ? {} : { labels: named.labels }) });
     kernels = module.kernels.wasm ? "; WebAssembly SIMD and TypeScript kernels" : `; TypeScript kernels only (${module.kernels.why})`;
     const files = [{ path: output, content: module.code }, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
     try {
       writeFilesAtomic(files);
     } catch (e) {
-      io.err(`mnc: error: cannot write '${output}': ${(e as Error).message}\n`);
-      return false;
+      return writeFailed(e, io);
     }
   }
   const g = r.graph;
