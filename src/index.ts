@@ -135,16 +135,50 @@ export function report(source: string, options: CompileOptions = {}): { readonly
 }
 
 export interface SweepOptions extends Omit<CompileOptions, "alpha" | "resolution" | "rho"> {
-  readonly alphas: readonly number[];
-  readonly resolutions: readonly number[];
+  /** Width multipliers; by default the network's own α times each of SWEEP_ALPHA_FACTORS. */
+  readonly alphas?: readonly number[];
+  /**
+   * Square input resolutions; by default the network's own input height, then downwards in
+   * steps of SWEEP_RESOLUTION_STEP, SWEEP_RESOLUTION_COUNT at most, while the network accepts them.
+   */
+  readonly resolutions?: readonly number[];
+}
+
+/** The default sweep grid: MobileNet's 1, 0.75, 0.5, 0.25 and 224, 192, 160, 128 for a network at α 1 and 224 px. */
+export const SWEEP_ALPHA_FACTORS: readonly number[] = [1, 0.75, 0.5, 0.25];
+export const SWEEP_RESOLUTION_STEP = 32;
+export const SWEEP_RESOLUTION_COUNT = 4;
+
+/** The α and resolution lists a sweep uses: the given ones, or a grid around the network's own. */
+function sweepGrid(source: string, options: SweepOptions): { readonly alphas?: readonly number[]; readonly resolutions?: readonly number[]; readonly diagnostics: readonly Diagnostic[] } {
+  const base: CompileOptions = { ...options };
+  if (options.alphas !== undefined && options.resolutions !== undefined) return { alphas: options.alphas, resolutions: options.resolutions, diagnostics: [] };
+  const own = report(source, base);
+  if (own.report === undefined) return { diagnostics: own.diagnostics };
+  const alpha = own.report.alpha;
+  // toPrecision trims binary noise: 0.35 × 0.75 is 0.2625, not 0.26249999999999996.
+  const alphas = options.alphas ?? SWEEP_ALPHA_FACTORS.map((f) => Number((alpha * f).toPrecision(6)));
+  if (options.resolutions !== undefined) return { alphas, resolutions: options.resolutions, diagnostics: [] };
+  const top = own.report.resolution[0];
+  const resolutions = [top];
+  // Below its own size a network may stop fitting its input (a pooling window larger than the
+  // map): the default grid ends at the first resolution it rejects.
+  for (let r = top - SWEEP_RESOLUTION_STEP; r > 0 && resolutions.length < SWEEP_RESOLUTION_COUNT; r -= SWEEP_RESOLUTION_STEP) {
+    if (report(source, { ...base, alpha: alphas[0]!, resolution: r }).report === undefined) break;
+    resolutions.push(r);
+  }
+  return { alphas, resolutions, diagnostics: [] };
 }
 
 /** Costs over an α × resolution grid — the paper's Tables 6 and 7 in one call. */
-export function sweep(source: string, options: SweepOptions): { readonly sweep?: Sweep; readonly diagnostics: readonly Diagnostic[] } {
+export function sweep(source: string, options: SweepOptions = {}): { readonly sweep?: Sweep; readonly diagnostics: readonly Diagnostic[] } {
+  const grid = sweepGrid(source, options);
+  if (grid.alphas === undefined || grid.resolutions === undefined) return { diagnostics: grid.diagnostics };
+  const { alphas, resolutions } = grid;
   const points: SweepPoint[] = [];
   let network = "";
-  for (const alpha of options.alphas) {
-    for (const resolution of options.resolutions) {
+  for (const alpha of alphas) {
+    for (const resolution of resolutions) {
       const r = report(source, { ...options, alpha, resolution });
       if (r.report === undefined) return { diagnostics: r.diagnostics };
       network = r.report.network;
@@ -152,7 +186,7 @@ export function sweep(source: string, options: SweepOptions): { readonly sweep?:
       points.push({ alpha, resolution, multAdds: t.multAdds, weights: t.weights, params: t.params, peakActivationBytes: t.peakActivationBytes });
     }
   }
-  return { sweep: { mnc: VERSION, network, alphas: options.alphas, resolutions: options.resolutions, points }, diagnostics: [] };
+  return { sweep: { mnc: VERSION, network, alphas, resolutions, points }, diagnostics: [] };
 }
 
 export { buildGraph } from "./ir/build.js";

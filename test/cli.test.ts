@@ -10,6 +10,7 @@ import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import { InternalError } from "../src/ir/diagnostics.js";
+import { sweep } from "../src/index.js";
 import { exampleFiles, root } from "./helpers.js";
 
 function mnc(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -234,5 +235,52 @@ describe("mnc", () => {
     });
     expect(status).toBe(70);
     expect(err.join("")).toMatch(/^mnc: internal error: broken invariant\nThis is a bug in mnc/);
+  });
+});
+
+describe("mnc sweep's default grid surrounds the network's own α and resolution", () => {
+  const run = (...args: string[]): { status: number; stdout: string; stderr: string } => {
+    let stdout = "";
+    let stderr = "";
+    const status = main(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+    return { status, stdout, stderr };
+  };
+  const grid = (...args: string[]): { alphas: number[]; resolutions: number[] } => {
+    const r = run("sweep", ...args, "--format", "json");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout) as { alphas: number[]; resolutions: number[]; points: unknown[] };
+    expect(s.points).toHaveLength(s.alphas.length * s.resolutions.length);
+    return { alphas: s.alphas, resolutions: s.resolutions };
+  };
+
+  it("MobileNetV1 (α 1, 224 px) gets the paper's grid", () => {
+    expect(grid("examples/mobilenet_v1.mn")).toEqual({ alphas: [1, 0.75, 0.5, 0.25], resolutions: [224, 192, 160, 128] });
+  });
+
+  it("a 96 px network sweeps 96, 64 and 32 px; a network written at α 0.35 sweeps α 0.35 downwards", () => {
+    expect(grid("examples/keyword_spotter.mn").resolutions).toEqual([96, 64, 32]);
+    const narrow = file("narrow.mn", "network N {\n  input 160x160x3\n  width 0.35\n  conv 3x3 32 stride=2\n  separable 64\n  avgpool global\n  fc 10\n}\n");
+    expect(grid(narrow)).toEqual({ alphas: [0.35, 0.2625, 0.175, 0.0875], resolutions: [160, 128, 96, 64] });
+    // A given list replaces only its own axis.
+    expect(grid(narrow, "--resolution", "100")).toEqual({ alphas: [0.35, 0.2625, 0.175, 0.0875], resolutions: [100] });
+    expect(grid(narrow, "--alpha", "1,0.5")).toEqual({ alphas: [1, 0.5], resolutions: [160, 128, 96, 64] });
+  });
+
+  it("stops at the first resolution the network no longer fits, and reports a network that fits none", () => {
+    // A 20x20 window after a valid stride-2 convolution: 96 → 47 and 64 → 31 fit, 32 → 15 does not.
+    const pooled = file("pooled.mn", "network P {\n  input 96x96x3\n  conv 3x3 8 stride=2 pad=valid\n  avgpool 20x20\n  fc 4\n}\n");
+    expect(grid(pooled).resolutions).toEqual([96, 64]);
+    const explicit = run("sweep", pooled, "--resolution", "96,32");
+    expect(explicit.status).toBe(1);
+    expect(explicit.stderr).toMatch(/error MN\d{4}/);
+    const broken = run("sweep", file("broken.mn", "network B {\n  input 8x8x3\n  avgpool 9x9\n}\n"));
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toMatch(/broken\.mn:3:3: error MN\d{4}/);
+  });
+
+  it("the library's sweep() takes the same defaults", () => {
+    const s = sweep(readFileSync(join(root, "examples", "keyword_spotter.mn"), "utf8")).sweep!;
+    expect([s.alphas, s.resolutions]).toEqual([[1, 0.75, 0.5, 0.25], [96, 64, 32]]);
   });
 });

@@ -21,7 +21,7 @@ import { basename } from "node:path";
 import { emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
-import { InputError, loadInput, type Normalisation } from "./image.js";
+import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReference } from "../ir/reference.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx } from "../emit/onnx/index.js";
@@ -144,14 +144,16 @@ the top classes with their probabilities.
 
 The input is a raw tensor of the network's input size — uint8 HWC (H·W·C bytes)
 or float32 HWC (4× that, used as is) — or a JPEG or PNG photo, centre-cropped
-and resized to the input. Pixels are normalised as (pixel − mean) / std:
---mean 127.5 --std 127.5 gives TensorFlow's [-1, 1].
+and resized to the input. Pixels are normalised as (pixel − mean) / std, as the
+network's 'input HxWxC mean=M std=S' declares (mean=127.5 std=127.5 is
+TensorFlow's [-1, 1]); --mean and --std override it. A warning says when the
+input's values lie far outside the range the declaration gives.
 
 Options:
   --input PATH            the input (required)
   --labels PATH           class names, one per line (line i names output i)
   --top K                 how many classes to print (default 5)
-  --mean M, --std S       normalisation (default 0 and 1: pixels as they are)
+  --mean M, --std S       normalisation (default: the network's declared one, else 0 and 1)
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
@@ -297,7 +299,10 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (inputLayout !== "nchw" && inputLayout !== "nhwc") throw new UsageError(`--input-layout must be nchw or nhwc, not '${inputLayout}'`);
     if (command === "weights" && values.output === undefined) throw new UsageError("weights export: -o PATH is required");
     const top = values.top === undefined ? 5 : positiveInteger("--top", values.top);
-    const normalisation = { mean: values.mean === undefined ? 0 : finiteNumber("--mean", values.mean), std: values.std === undefined ? 1 : positiveNumber("--std", values.std) };
+    const normalisation: NormalisationOverride = {
+      ...(values.mean === undefined ? {} : { mean: finiteNumber("--mean", values.mean) }),
+      ...(values.std === undefined ? {} : { std: positiveNumber("--std", values.std) }),
+    };
     const weightsPath = values.weights;
     const weightOptions = weightsPath === undefined ? {} : { weightsFile: weightsPath };
 
@@ -625,7 +630,7 @@ interface RunOptions {
   readonly input: string;
   readonly labels: string | undefined;
   readonly top: number;
-  readonly normalisation: Normalisation;
+  readonly normalisation: NormalisationOverride;
 }
 
 function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {
@@ -636,13 +641,17 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
   const bytes = readBinary(run.input, "input", io);
   if (bytes === undefined) return false;
   let input: Float32Array;
+  const first = r.graph.nodes[0]!;
+  const declared = first.op === "input" ? first.attrs.normalisation : undefined;
   try {
-    input = loadInput(bytes, r.graph.nodes[0]!.shape!, run.normalisation);
+    input = loadInput(bytes, first.shape!, runNormalisation(declared, run.normalisation));
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     io.err(`mnc: error: ${run.input}: ${e.message}\n`);
     return false;
   }
+  const warning = normalisationWarning(input, declared);
+  if (warning !== undefined) io.err(`mnc: warning: ${run.input}: ${warning}\n`);
   const output = runReference(r.graph, input);
   const ranked = [...output].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
   const names = ranked.map(({ i }) => named.labels?.[i] ?? `class ${i}`);
