@@ -11,6 +11,7 @@ import { basename, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeJpeg } from "../src/cli/image.js";
 import { imagePixels } from "../src/image/index.js";
+import { analyze } from "../src/index.js";
 import { root, shared } from "./helpers.js";
 
 const data = join(shared, "data");
@@ -71,7 +72,7 @@ describe("the shared MobileNetV1 photos", () => {
     }
   });
 
-  it("mnc run reproduces TensorFlow Lite's top-5 on each, probabilities within 1e-3", () => {
+  it("mnc run reproduces TensorFlow Lite's top-5 on each, probabilities within 1e-3, normalised as the .mn declares", () => {
     const truth = JSON.parse(readFileSync(join(v1, "ground_truth", "ground_truth.json"), "utf8")) as {
       images: { name: string; top5: { index_1001: number; prob: number }[] }[];
     };
@@ -80,7 +81,7 @@ describe("the shared MobileNetV1 photos", () => {
       const r = spawnSync(
         process.execPath,
         [join(root, "dist", "mnc.js"), "run", "examples/mobilenet_v1_tf.mn", "--weights", join(v1, "model", "mobilenet_v1_0.25_224_1_default_1.tflite"),
-          "--input", join(v1, "images", `${image.name}.jpg`), "--mean", "127.5", "--std", "127.5"],
+          "--input", join(v1, "images", `${image.name}.jpg`)],
         { cwd: root, encoding: "utf8" },
       );
       expect(r.stderr, image.name).toBe("");
@@ -94,4 +95,44 @@ describe("the shared MobileNetV1 photos", () => {
       rows.forEach((row, k) => expect(Math.abs(row.prob - image.top5[k]!.prob), `${image.name} #${k + 1}`).toBeLessThanOrEqual(1e-3));
     }
   }, 120_000);
+});
+
+const model = join(v1, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
+
+describe("the input's declared normalisation", () => {
+  it("is part of the input node and of the IR dump", () => {
+    const r = analyze("network N {\n  input 32x32x3 mean=255/2 std=127.5\n  conv 3x3 8\n}\n");
+    expect(r.diagnostics).toEqual([]);
+    const input = r.graph!.nodes[0]!;
+    expect(input.op === "input" && input.attrs.normalisation).toEqual({ mean: 127.5, std: 127.5 });
+    const plain = analyze("network N {\n  input 32x32x3\n  conv 3x3 8\n}\n").graph!.nodes[0]!;
+    expect(plain.op === "input" && plain.attrs.normalisation).toBeUndefined();
+  });
+
+  it.each([
+    ["an option input does not take", "input 32x32x3 scale=2", ["MN2003"]],
+    ["a shape that is not HxWxC", "input 32x32", ["MN2016"]],
+    ["a std of zero", "input 32x32x3 mean=1 std=0", ["MN2016"]],
+    ["a mean that is a shape", "input 32x32x3 mean=1x2", ["MN2016"]],
+  ])("reports %s once, never also a missing input", (_what, line, codes) => {
+    const r = analyze(`network N {\n  ${line}\n  conv 3x3 8\n}\n`);
+    expect(r.diagnostics.map((d) => d.code)).toEqual(codes);
+  });
+
+  it("mnc run warns when the input does not look normalised as declared; --mean/--std override the declaration", () => {
+    const run = (...extra: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "run", "examples/mobilenet_v1_tf.mn", "--weights", model, "--input", join(v1, "images", "pizza.rgb224"), "--top", "1", ...extra], {
+        cwd: root,
+        encoding: "utf8",
+      });
+    const declared = run();
+    expect(declared).toMatchObject({ status: 0, stderr: "" });
+    expect(declared.stdout).toMatch(/1\. class 964 +0\.850\d/);
+    const flags = run("--mean", "127.5", "--std", "127.5");
+    expect(flags.stdout).toBe(declared.stdout);
+    const raw = run("--mean", "0", "--std", "1");
+    expect(raw.status).toBe(0);
+    expect(raw.stderr).toMatch(/^mnc: warning: .*pizza\.rgb224: the input's values span \[\d+, \d+\], but the network declares mean=127\.5 std=127\.5, which puts pixels in \[-1, 1\]/);
+    expect(raw.stdout).not.toBe(declared.stdout);
+  }, 60_000);
 });

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { PNG } from "pngjs";
-import type { Shape } from "../ir/graph.js";
+import type { InputNormalisation, Shape } from "../ir/graph.js";
 import { createJpegDecoder, imageTensor, ImageInputError, isJpeg, JPEG_WASM_PATH, normalise, type Normalisation, type RgbaImage } from "../image/index.js";
 
 export { ImageInputError as InputError, type Normalisation };
@@ -84,4 +84,37 @@ function decodePng(bytes: Uint8Array): RgbaImage {
   } catch (e) {
     throw new ImageInputError(`cannot decode the PNG: ${(e as Error).message}`);
   }
+}
+
+/** --mean/--std given on the command line, each overriding the network's declaration. */
+export interface NormalisationOverride {
+  readonly mean?: number;
+  readonly std?: number;
+}
+
+/** The normalisation `mnc run` applies: the flags, else the network's `input … mean= std=`, else none. */
+export function runNormalisation(declared: InputNormalisation | undefined, flags: NormalisationOverride): Normalisation {
+  return { mean: flags.mean ?? declared?.mean ?? 0, std: flags.std ?? declared?.std ?? 1 };
+}
+
+/**
+ * A warning when the input tensor's values lie far outside what the network's
+ * declared normalisation gives a photo, (0 − mean) / std to (255 − mean) / std:
+ * raw 0–255 values fed where [-1, 1] is expected, or --mean/--std that do
+ * not match the network.
+ */
+export function normalisationWarning(input: Float32Array, declared: InputNormalisation | undefined): string | undefined {
+  if (declared === undefined || input.length === 0) return undefined;
+  const lo = (0 - declared.mean) / declared.std;
+  const hi = (255 - declared.mean) / declared.std;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of input) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const slack = 0.25 * (hi - lo);
+  if (min >= lo - slack && max <= hi + slack) return undefined;
+  const f = (x: number): string => String(Number(x.toPrecision(4)));
+  return `the input's values span [${f(min)}, ${f(max)}], but the network declares mean=${declared.mean} std=${declared.std}, which puts pixels in [${f(lo)}, ${f(hi)}]: is the input normalised for this network?`;
 }

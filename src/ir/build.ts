@@ -359,25 +359,44 @@ class Builder {
       this.diagnostics.push(error("misplacedStatement", s.name.span, "input", "belongs at the top level of a network"));
       return;
     }
-    if (!this.noBody(s)) return;
-    const bound = this.bind("input", s, [{ name: "shape", positional: true, required: true }]);
+    // The statement is there: whatever is wrong with it is reported here, never
+    // again as a missing input at the first layer.
+    const declared = (): void => {
+      this.missingInputReported = true;
+    };
+    if (!this.noBody(s)) return declared();
+    const bound = this.bind("input", s, [
+      { name: "shape", positional: true, required: true },
+      { name: "mean", positional: false, required: false },
+      { name: "std", positional: false, required: false },
+    ]);
     const expr = bound?.get("shape");
-    if (expr === undefined) return;
+    if (expr === undefined) return declared();
     const v = this.ev.evaluate(expr, scope.env);
-    if (v === undefined) return;
+    if (v === undefined) return declared();
     if (v.kind !== "shape" || v.dims.length !== 3) {
       this.diagnostics.push(error("wrongValueKind", expr.span, "the input", "a shape HxWxC like 224x224x3", describeValue(v)));
-      return;
+      return declared();
     }
     const dims = v.dims.map((d) => this.ev.checkCount(d, expr.span, "an input dimension", MAX_SIZE));
-    if (dims.some((d) => d === undefined)) return;
+    if (dims.some((d) => d === undefined)) return declared();
+    const meanExpr = bound?.get("mean");
+    const stdExpr = bound?.get("std");
+    const mean = meanExpr === undefined ? 0 : this.ev.number(meanExpr, scope.env, "the input's mean");
+    let std = stdExpr === undefined ? 1 : this.ev.number(stdExpr, scope.env, "the input's std");
+    if (stdExpr !== undefined && std !== undefined && !(std > 0 && Number.isFinite(std))) {
+      this.diagnostics.push(error("wrongValueKind", stdExpr.span, "the input's std", "a number greater than 0", describeValue({ kind: "number", value: std })));
+      std = undefined;
+    }
+    if (mean === undefined || std === undefined) return declared();
     if (this.input !== undefined) {
       this.diagnostics.push(errorWith("duplicateInput", s.span, [{ message: "the input is declared here", span: this.input.span }]));
       return;
     }
     const shape = dims as unknown as Shape;
     this.input = { shape, span: s.span };
-    this.append([{ op: "input", id: "input", span: s.span, origin: "input", attrs: { declared: shape, size: shape } }], s);
+    const normalisation = meanExpr === undefined && stdExpr === undefined ? {} : { normalisation: { mean, std } };
+    this.append([{ op: "input", id: "input", span: s.span, origin: "input", attrs: { declared: shape, size: shape, ...normalisation } }], s);
   }
 
   private widthStatement(s: A.Statement, scope: Scope): Scope {

@@ -124,7 +124,15 @@ export interface InputNode extends NodeBase {
     readonly declared: Shape;
     /** The shape after the resolution pass (equal to `declared` before it). */
     readonly size: Shape;
+    /** `mean=M std=S`: the network expects (pixel − M) / S; absent when not declared. */
+    readonly normalisation?: InputNormalisation;
   };
+}
+
+/** An input's declared normalisation, the same for every channel. */
+export interface InputNormalisation {
+  readonly mean: number;
+  readonly std: number;
 }
 
 export interface ConvNode extends NodeBase {

@@ -1,4 +1,4 @@
-/** `input HxWxC` — the image. The resolution pass rewrites `size`; nothing is computed. */
+/** `input HxWxC [mean=M std=S]` — the image. The resolution pass rewrites `size`; nothing is computed. */
 import { formatShape } from "../graph.js";
 import { NO_COST, type OpDef } from "./types.js";
 
@@ -10,8 +10,9 @@ export const input: OpDef<"input"> = {
   cost: () => NO_COST,
   category: () => "none",
   describe: (node) => {
-    const { size, declared } = node.attrs;
+    const { size, declared, normalisation } = node.attrs;
     const same = size.every((v, i) => v === declared[i]);
-    return same ? formatShape(size) : `${formatShape(size)} (declared ${formatShape(declared)})`;
+    const norm = normalisation === undefined ? "" : ` mean=${normalisation.mean} std=${normalisation.std}`;
+    return (same ? formatShape(size) : `${formatShape(size)} (declared ${formatShape(declared)})`) + norm;
   },
 };
