@@ -124,14 +124,17 @@ ${SCALE_OPTIONS}
 ${BUDGET_OPTIONS}
 ${COMMON_OPTIONS}
 `,
-  sweep: `Usage: mnc sweep FILE --alpha LIST --resolution LIST [options]
+  sweep: `Usage: mnc sweep FILE [--alpha LIST] [--resolution LIST] [options]
 
 Mult-adds, params and peak activation memory for every α × resolution pair —
-the paper's Tables 6 and 7 in one command.
+the paper's Tables 6 and 7 in one command. The default grid surrounds the
+network's own α and input size: MobileNetV1 (α 1, 224 px) gets the paper's.
 
 Options:
-  --alpha LIST            comma-separated width multipliers (default: 1,0.75,0.5,0.25)
-  --resolution LIST       comma-separated resolutions (default: 224,192,160,128)
+  --alpha LIST            comma-separated width multipliers (default: the network's α
+                          times 1, 0.75, 0.5 and 0.25)
+  --resolution LIST       comma-separated resolutions (default: the network's input size, then
+                          down in steps of 32 while the network accepts it, four at most)
   --format FORMAT         text (default), md, json, csv, html or svg (a chart of mult-adds vs params)
   -o, --output PATH       write to PATH instead of standard output
 ${SELECT_OPTIONS}
@@ -346,7 +349,7 @@ export function main(argv: readonly string[], stdio: Io): number {
           break;
         }
         case "sweep": {
-          const s = sweep(text, { ...options, file: path, alphas: grid!.alphas, resolutions: grid!.resolutions });
+          const s = sweep(text, { ...options, file: path, ...grid });
           ok = emitDiagnostics(s.diagnostics, text, io) && s.sweep !== undefined && deliver(SWEEP_FORMATS[format]!(s.sweep), values.output, io);
           break;
         }
@@ -425,15 +428,16 @@ function compileOptions(values: Values, scalars: boolean): CompileOptions {
   };
 }
 
-function sweepGrid(values: Values): { alphas: number[]; resolutions: number[] } {
+/** The lists given; sweep() puts a grid around the network's own α and resolution where none is. */
+function sweepGrid(values: Values): { alphas?: number[]; resolutions?: number[] } {
   const list = (flag: string, text: string, parse: (flag: string, t: string) => number): number[] => {
     const items = text.split(",").map((t) => parse(flag, t.trim()));
     if (new Set(items).size !== items.length) throw new UsageError(`${flag} lists a value twice: '${text}'`);
     return items;
   };
   return {
-    alphas: list("--alpha", values.alpha ?? "1,0.75,0.5,0.25", positiveNumber),
-    resolutions: list("--resolution", values.resolution ?? "224,192,160,128", positiveInteger),
+    ...(values.alpha === undefined ? {} : { alphas: list("--alpha", values.alpha, positiveNumber) }),
+    ...(values.resolution === undefined ? {} : { resolutions: list("--resolution", values.resolution, positiveInteger) }),
   };
 }
 
