@@ -27,11 +27,23 @@ function imported(source: string, bytes: Uint8Array, options: CompileOptions = {
   return r.graph!;
 }
 
-/** The diagnostics of a compile that must fail, as `MNxxxx message`. */
-function refused(source: string, bytes: Uint8Array, options: CompileOptions = {}): string[] {
+/** Every diagnostic of a compile that must fail, as `MNxxxx message`. */
+function diagnosticsOf(source: string, bytes: Uint8Array, options: CompileOptions = {}): string[] {
   const r = compile(source, { weights: bytes, weightsFile: "t.tflite", fuseBatchNorm: false, ...options });
   expect(r.graph).toBeUndefined();
   return r.diagnostics.map((d) => `${d.code} ${d.message}`);
+}
+
+/** The per-layer diagnostics of a compile that must fail: those after the summary of what the file looks like (MN4011), when there is one. */
+function refused(source: string, bytes: Uint8Array, options: CompileOptions = {}): string[] {
+  const all = diagnosticsOf(source, bytes, options);
+  return all[0]?.startsWith("MN4011 ") === true ? all.slice(1) : all;
+}
+
+/** The summary that comes first, or undefined. */
+function summaryOf(source: string, bytes: Uint8Array, options: CompileOptions = {}): string | undefined {
+  const first = diagnosticsOf(source, bytes, options)[0];
+  return first?.startsWith("MN4011 ") === true ? first : undefined;
 }
 
 const node = (g: Graph, id: string): Node => {
@@ -505,18 +517,22 @@ describe.runIf(existsSync(v2Model))(`the trained uint8 MobileNetV2 1.0-224 (from
     }
     lines.push("pw 1280", "avgpool global", "fc classes");
     const plain = `network PlainV2(classes = 1001) {\n  input 224x224x3\n  defaults act=relu6\n${lines.map((l) => `  ${l}\n`).join("")}}\n`;
-    const errors = refused(plain, bytes);
+    const [summary, ...errors] = diagnosticsOf(plain, bytes);
+    expect(summary).toBe("MN4011 the weights file looks like a MobileNetV2-style network with 10 residual adds (the network has none)");
     expect(errors).toEqual([
       "MN4009 the weights file's ADD #9 (output 'MobilenetV2/expanded_conv_2/add') has no counterpart in the network: 'pw_9' reads 'MobilenetV2/expanded_conv_2/project/add_fold' (the value of 'pw_8'), which the file passes through ADD #9 before CONV_2D #10 (MobilenetV2/expanded_conv_3/expand/weights_quant/FakeQuantWithMinMaxVars)",
     ]);
   });
 
   it("refuses ReLU where the ranges say ReLU6, and the float MobileNetV1's file", () => {
-    expect(refused(source.replace("defaults act=relu6", "defaults act=relu"), bytes, { set: { classes: "1001" } })).toEqual([
+    expect(diagnosticsOf(source.replace("defaults act=relu6", "defaults act=relu"), bytes, { set: { classes: "1001" } })).toEqual([
+      "MN4011 the weights file looks like 'MobileNetV2' with relu6 activations: try act=relu6 (`defaults act=relu6`)",
       "MN4006 'conv_0' does not match CONV_2D #0 (MobilenetV2/Conv/weights_quant/FakeQuantWithMinMaxVars): activation relu in the network, relu6 (the quantization range [0, 5.9998] of 'MobilenetV2/Conv/Relu6') in the file (and 34 more layers the same way)",
     ]);
     const v1 = new Uint8Array(readFileSync(join(shared, "data", "mobilenet_v1", "model", "mobilenet_v1_0.25_224_1_default_1.tflite")));
-    expect(refused(source, v1, { set: { classes: "1001" } })[0]).toMatch(/^MN4002 'conv_0': CONV_2D #0 \(MobilenetV1\/Conv2d_0\/weights\) should be \[32, 3, 3, 3\], but the file has \[8, 3, 3, 3\]/);
+    const [summary, first] = diagnosticsOf(source, v1, { set: { classes: "1001" } });
+    expect(summary).toBe("MN4011 the weights file looks like a MobileNetV1-style network with 28 weighted layers (the network has 53) and no residual adds (the network has 10)");
+    expect(first).toMatch(/^MN4002 'conv_0': CONV_2D #0 \(MobilenetV1\/Conv2d_0\/weights\) should be \[32, 3, 3, 3\], but the file has \[8, 3, 3, 3\]/);
   });
 });
 

@@ -263,6 +263,13 @@ export const Messages = {
       source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  defaults act=relu6\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  pw 512\n  avgpool global\n  fc classes\n  softmax\n}\n",
       options: { weights: { tflite: "mobilenet_v1_0.25_224" } },
     }),
+  weightFileSummary: entry("MN4011", "a weight file that does not fit the network: what the file looks like (width, classes, activation, layers, input) and the options that would fit it, before the per-layer details",
+    (description: string, fixes: string) => `the weights file looks like ${description}${fixes === "" ? "" : `: try ${fixes}`}`,
+    {
+      // MobileNetV1 at the file's width, but with ReLU and 1000 classes where the trained TF-Slim model has ReLU6 and 1001.
+      source: "network N(classes = 1000) {\n  input 224x224x3\n  width 0.25\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  avgpool global\n  fc classes\n  softmax\n}\n",
+      options: { weights: { tflite: "mobilenet_v1_0.25_224" } },
+    }),
 
   // ── MN5xxx output ────────────────────────────────────────────────────────
   labelCount: entry("MN5001", "class labels that do not name every output, one each",

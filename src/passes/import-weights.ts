@@ -13,13 +13,17 @@
  * Weights with batch-norm already folded (a bias and no γ/β/mean/variance) are
  * accepted for a layer that declares batch-norm: the batch-norm is then the
  * identity and is dropped (the layer becomes norm=none with that bias).
- * A mismatch is an MN4xxx error naming the layer and its source line.
+ * A mismatch is an MN4xxx error naming the layer and its source line. When
+ * there is one, a summary of what the file looks like — its width, classes,
+ * activation, layers, input — and the options that would fit it comes first
+ * (MN4011, weights/summary.ts).
  */
 import { error, type Diagnostic } from "../ir/diagnostics.js";
 import { isWeighted, type Graph, type LayerWeights, type Node, type Shape, type Tensor } from "../ir/graph.js";
 import { expectedShapes, sameShape } from "../ir/weights.js";
 import { attach, finite, formatShape as fmt } from "../weights/attach.js";
 import { matchTflite } from "../weights/match-tflite.js";
+import { summarizeNamed, summarizeTflite } from "../weights/summary.js";
 import type { RawTensor } from "../weights/types.js";
 import { BN_EPSILON } from "./init-weights.js";
 import type { Pass } from "./types.js";
@@ -31,7 +35,12 @@ export const importWeights: Pass = {
     if (source === undefined) return graph;
     const before = diagnostics.length;
     const result = source.kind === "named" ? byName(graph, source.tensors, source.metadata, diagnostics) : matchTflite(graph, source.graph, diagnostics);
-    return diagnostics.length > before ? graph : result;
+    if (diagnostics.length === before) return result;
+    // What the file looks like, before the per-layer details.
+    const rounding = options.widthRounding ?? graph.rounding;
+    const summary = source.kind === "named" ? summarizeNamed(graph, rounding, source.tensors) : summarizeTflite(graph, rounding, source.graph);
+    if (summary !== undefined) diagnostics.splice(before, 0, summary);
+    return graph;
   },
 };
 

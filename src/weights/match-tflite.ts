@@ -521,6 +521,14 @@ function opName(op: FileOperator): string {
   return `${op.opcode} #${op.index}`;
 }
 
+/** The activation the file applies after each convolution and depthwise operator, by operator index, read as the walk reads it (undefined: none mnc has). */
+export function convActivations(graph: Graph, file: FileGraph): ReadonlyMap<number, Activation | undefined> {
+  const w = new Walk(graph, file, []);
+  const out = new Map<number, Activation | undefined>();
+  for (const op of file.operators) if (op.weights !== undefined && op.weights.kind !== "fc") out.set(op.index, w.activation(op, true).act);
+  return out;
+}
+
 /** Attach the file's tensors to every weighted layer of `graph`; problems go to `diagnostics`. */
 export function matchTflite(graph: Graph, file: FileGraph, diagnostics: Diagnostic[]): Graph {
   const w = new Walk(graph, file, diagnostics);
