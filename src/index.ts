@@ -17,6 +17,7 @@ import { WeightFileError } from "./weights/errors.js";
 import { readWeightFile, type WeightSource } from "./weights/source.js";
 import type { Graph } from "./ir/graph.js";
 import { runPipeline } from "./passes/pipeline.js";
+import { lint } from "./passes/lint.js";
 import type { PassOptions } from "./passes/types.js";
 import { analyzeCosts, type CostAnalysis } from "./passes/analyze-costs.js";
 import { checkBudgets, checkMemoryLimits, type Budgets } from "./passes/check-budgets.js";
@@ -72,7 +73,9 @@ export function check(source: string, options: CompileOptions = {}): CheckResult
   const diagnostics: Diagnostic[] = [...built.diagnostics];
   const graph = runPipeline(built.graph, { options, diagnostics });
   if (graph === undefined || hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
-  return { graph, diagnostics };
+  // Warnings (MN6xxx) never stop the pipeline.
+  diagnostics.push(...lint(graph, options));
+  return { graph, diagnostics: sortDiagnostics(diagnostics) };
 }
 
 /** Check, then count the costs and hold them to the budgets. */

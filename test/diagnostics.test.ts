@@ -22,13 +22,19 @@ describe("the catalogue", () => {
   it("has unique codes in the documented ranges", () => {
     const codes = entries.map(([, e]) => e.code);
     expect(new Set(codes).size).toBe(codes.length);
-    for (const code of codes) expect(code).toMatch(/^MN[1-5]\d{3}$/);
+    for (const code of codes) expect(code).toMatch(/^MN[1-6]\d{3}$/);
+    // Warnings, and only warnings, are MN6xxx.
+    for (const [, e] of entries) expect(e.severity === "warning").toBe(e.code.startsWith("MN6"));
   });
 
   it.each(entries)("%s: its example triggers it, with a golden baseline", async (_key, entry) => {
     const { source } = entry.example;
     const result = compile(source, { file: "example.mn", ...exampleOptions(entry.example) });
-    expect(result.graph).toBeUndefined();
+    // A warning never stops the pipeline: its example still compiles, with that warning alone.
+    if (entry.severity === "warning") expect(result.graph).toBeDefined();
+    else expect(result.graph).toBeUndefined();
+    expect(result.diagnostics.length).toBeGreaterThan(0);
+    for (const d of result.diagnostics) expect(d.severity).toBe(d.code.startsWith("MN6") ? "warning" : "error");
     // A weight file's summary (MN4011) comes first, before the per-layer MN4xxx details it sums up.
     const codes = result.diagnostics.map((d) => d.code);
     const summary = Messages.weightFileSummary.code;

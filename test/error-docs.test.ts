@@ -34,6 +34,7 @@ it("docs/errors.md lists every code with a working example", async () => {
     "3": "Shapes, widths, resolutions and limits",
     "4": "Weights",
     "5": "Output",
+    "6": "Warnings",
   };
   const out: string[] = [
     "# mnc error codes",
@@ -43,6 +44,10 @@ it("docs/errors.md lists every code with a working example", async () => {
     "Every message mnc gives has a stable code. A problem in the input is printed as",
     "`FILE:LINE:COL: error MNxxxx: message`, followed by the source line and a caret under the",
     "span; a problem in a command-line option has no location. mnc exits with status 1.",
+    "",
+    "The MN6xxx codes are warnings — legal input that is probably a mistake — printed as",
+    "`FILE:LINE:COL: warning MNxxxx: message`. They do not change the exit status unless",
+    "`--warnings-as-errors` is given (then mnc exits with status 1 and writes nothing).",
     "",
   ];
   let range = "";

@@ -80,14 +80,14 @@ describe("legal but extreme specs", () => {
   };
   it.each(Object.entries(extreme))("%s", (_name, source) => {
     const r = analyze(source);
-    expect(r.diagnostics).toEqual([]);
+    expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     expect(r.costs!.totals.params).toBeGreaterThan(0);
   }, 60_000);
 
   it("the small extreme ones compile, and their ONNX runs in ONNX Runtime", async () => {
     for (const source of [extreme["a 1x1 input"]!, extreme["odd sizes everywhere"]!, extreme["CRLF line endings and tabs"]!]) {
       const r = compile(source);
-      expect(r.diagnostics).toEqual([]);
+      expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
       const bytes = emitOnnx({ graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "x.mn", inputLayout: "nhwc" });
       const [h, w, c] = r.graph!.nodes[0]!.shape!;
       const x = Float32Array.from({ length: h * w * c }, (_, i) => Math.cos(i));
@@ -135,7 +135,7 @@ describe("generated input", () => {
     await fc.assert(
       fc.asyncProperty(spec, async (source) => {
         const r = compile(source);
-        expect(r.diagnostics).toEqual([]);
+        expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
         const bytes = emitOnnx({ graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "r.mn", inputLayout: "nhwc" });
         const [h, w, c] = r.graph!.nodes[0]!.shape!;
         const x = Float32Array.from({ length: h * w * c }, (_, i) => Math.sin(i));

@@ -31,7 +31,7 @@ function save(bytes: Uint8Array): string {
 
 function build(source: string, options: CompileOptions = {}, onnx: Partial<OnnxOptions> = {}): { graph: Graph; bytes: Uint8Array } {
   const r = compile(source, options);
-  expect(r.diagnostics).toEqual([]);
+  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]); // odd resolutions warn (MN6003)
   const bytes = emitOnnx({ graph: r.graph!, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "test.mn", sourceText: source, ...onnx });
   checked.push(save(bytes));
   return { graph: r.graph!, bytes };

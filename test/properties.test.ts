@@ -35,7 +35,7 @@ describe("random valid specs", () => {
       fc.asyncProperty(validSpec, fc.constantFrom(1, 0.75, 0.5, 0.25), fc.constantFrom(undefined, 0.5, 0.8, 1.3), async (source, alpha, rho) => {
         await new Promise((resolve) => setImmediate(resolve));
         const r = compile(source, { alpha, ...(rho === undefined ? {} : { rho }) });
-        expect(r.diagnostics).toEqual([]);
+        expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]); // odd sizes may warn (MN6003)
         const built = buildGraph(parse(source).ast!, { alpha });
         let g = built.graph!;
         verify(g, { shaped: false });

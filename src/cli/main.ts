@@ -67,7 +67,8 @@ const BUDGET_OPTIONS = `  --max-mult-adds N       fail (exit 1) if the network h
 const WEIGHT_OPTIONS = `  --weights PATH          trained weights: a TensorFlow Lite model (.tflite) or safetensors in mnc's names
   --seed N                seed of the deterministic weights used without --weights (default 1)
   --no-fuse-bn            keep batch-norm rather than folding it into the convolutions`;
-const COMMON_OPTIONS = `  -q, --quiet             no success messages (results and errors are still printed)
+const COMMON_OPTIONS = `  --warnings-as-errors    fail (exit 1, nothing written) on a warning (MN6xxx) as on an error
+  -q, --quiet             no success messages (results and errors are still printed)
   --verbose               print a stack trace with internal errors
   -h, --help              show this help`;
 
@@ -207,17 +208,18 @@ const OPTIONS = {
   std: { type: "string" },
   verbose: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
+  "warnings-as-errors": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
-  check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "help"],
-  report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "help"],
-  sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "help"],
-  run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "help"],
-  weights: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "help"],
+  check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "warnings-as-errors", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
+  report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "warnings-as-errors", "help"],
+  weights: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
 };
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -276,6 +278,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     }
     const { values, positionals } = parseCommand(command, args);
     verbose = values.verbose === true;
+    warningsAsErrors = values["warnings-as-errors"] === true;
     if (values.quiet === true && values.verbose === true) throw new UsageError("--quiet and --verbose contradict each other");
     // --quiet silences the success lines of commands whose product is a file or an exit status.
     if (values.quiet === true && (command === "check" || command === "compile" || command === "weights")) io = { out: () => undefined, err: io.err };
@@ -522,12 +525,17 @@ function labelOptions(path: string | undefined, io: Io): { labels?: string[]; la
   return { labels, labelsFile: path };
 }
 
-/** Print diagnostics; true when none is an error. */
+/** --warnings-as-errors of the command being run (set by main). */
+let warningsAsErrors = false;
+
+/** Print diagnostics, warnings included; true when none is an error (nor, with --warnings-as-errors, a warning). */
 function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
   for (const d of diagnostics) io.err(renderDiagnostic(d, text) + "\n");
   const errors = diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = diagnostics.length - errors;
   if (errors > 0) io.err(`${errors} error${errors === 1 ? "" : "s"}\n`);
-  return errors === 0;
+  else if (warningsAsErrors && warnings > 0) io.err(`${warnings} warning${warnings === 1 ? "" : "s"} (--warnings-as-errors)\n`);
+  return errors === 0 && !(warningsAsErrors && warnings > 0);
 }
 
 /** Standard output, or a file written atomically (a failure leaves no partial file). */

@@ -22,7 +22,7 @@ import { error, errorWith, type Diagnostic } from "./diagnostics.js";
 import { Evaluator, MAX_SIZE, describeValue, type BuildValue, type Env } from "./evaluate.js";
 import { WIDTH_ROUNDINGS, type Graph, type Node, type Shape, type Value, type WidthRounding } from "./graph.js";
 import type { Span } from "./span.js";
-import { didYouMean } from "./suggest.js";
+import { argumentHint, didYouMean, statementHint } from "./suggest.js";
 
 export interface BuildOptions {
   /** Which network of the file (needed when it declares several). */
@@ -343,8 +343,7 @@ class Builder {
       if (this.noBody(s)) this.blockCall(block, s, scope);
       return scope;
     }
-    const candidates = [...BUILTINS.keys(), ...STRUCTURAL, ...this.blocks.keys()];
-    this.diagnostics.push(error("unknownStatement", s.name.span, name, didYouMean(name, candidates)));
+    this.diagnostics.push(error("unknownStatement", s.name.span, name, statementHint(name, [...BUILTINS.keys()], STRUCTURAL, [...this.blocks.keys()])));
     return scope;
   }
 
@@ -455,7 +454,7 @@ class Builder {
       const key = arg.name.name;
       const read = DEFAULTABLE[key];
       if (read === undefined) {
-        this.diagnostics.push(error("unknownArgument", arg.name.span, "defaults", key, didYouMean(key, keys)));
+        this.diagnostics.push(error("unknownArgument", arg.name.span, "defaults", key, argumentHint("defaults", key, exprText(arg.value), keys, "op")));
         continue;
       }
       const prior = seen.get(key);
@@ -591,7 +590,8 @@ class Builder {
       }
       const key = arg.name.name;
       if (!params.some((p) => p.name === key)) {
-        this.diagnostics.push(error("unknownArgument", arg.name.span, callee, key, didYouMean(key, params.map((p) => p.name))));
+        const hint = argumentHint(callee, key, exprText(arg.value), params.map((p) => p.name), this.blocks.has(callee) ? "block" : "op");
+        this.diagnostics.push(error("unknownArgument", arg.name.span, callee, key, hint));
         ok = false;
         continue;
       }
@@ -683,6 +683,11 @@ function parseSetValue(text: string): BuildValue | undefined {
   if (/^\d+(x\d+)+$/.test(t)) return { kind: "shape", dims: t.split("x").map(Number) };
   if (/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) return { kind: "number", value: Number(t) };
   return undefined;
+}
+
+/** An argument's value as written, when it is one literal or name (for suggestions). */
+function exprText(e: A.Expr): string | undefined {
+  return e.kind === "number" || e.kind === "shape" ? e.text : e.kind === "name" ? e.name : undefined;
 }
 
 function toValue(v: BuildValue): Value {

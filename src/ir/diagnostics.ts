@@ -6,10 +6,13 @@
  *   MN3xxx  shapes, widths, resolutions and limits
  *   MN4xxx  weights
  *   MN5xxx  output
+ *   MN6xxx  warnings: legal input that is probably a mistake
  *
  * Each entry carries an example that triggers it; the test suite compiles every
  * example and checks that exactly that code comes out, so the catalogue cannot
  * drift from the compiler. Messages are rendered once, by `renderDiagnostic`.
+ * A warning never stops the pipeline; the CLI fails on one only with
+ * --warnings-as-errors.
  */
 import type { Span } from "./span.js";
 
@@ -46,15 +49,21 @@ export interface CatalogueExample {
   };
 }
 
-interface Entry<A extends unknown[]> {
+interface Entry<A extends unknown[], S extends Severity = Severity> {
   readonly code: string;
+  readonly severity: S;
   readonly summary: string;
   readonly format: (...args: A) => string;
   readonly example: CatalogueExample;
 }
 
-function entry<A extends unknown[]>(code: string, summary: string, format: (...args: A) => string, example: string | CatalogueExample): Entry<A> {
-  return { code, summary, format, example: typeof example === "string" ? { source: example } : example };
+function entry<A extends unknown[]>(code: string, summary: string, format: (...args: A) => string, example: string | CatalogueExample): Entry<A, "error"> {
+  return { code, severity: "error", summary, format, example: typeof example === "string" ? { source: example } : example };
+}
+
+/** A warning: legal input that is probably not what was meant. */
+function warningEntry<A extends unknown[]>(code: string, summary: string, format: (...args: A) => string, example: string | CatalogueExample): Entry<A, "warning"> {
+  return { ...entry(code, summary, format, example), severity: "warning" };
 }
 
 const q = (s: string): string => `'${s}'`;
@@ -77,6 +86,9 @@ export const Messages = {
   nestingTooDeep: entry("MN1005", "brackets, braces or signs nested too deeply",
     (limit: number) => `nesting deeper than ${limit} levels`,
     `network N {\n  input 32x32x3\n  pw ${"(".repeat(70)}8${")".repeat(70)}\n}\n`),
+  argumentComma: entry("MN1006", "a ',' between a statement's arguments (Keras and PyTorch separate arguments with commas)",
+    (fixed: string) => `arguments are separated by spaces, not commas: write '${fixed}'`,
+    "network N {\n  input 32x32x3\n  conv 3x3, 8, stride=2\n}\n"),
 
   // ── MN2xxx names, arguments, statements ──────────────────────────────────
   unknownStatement: entry("MN2001", "a layer name that is neither a built-in op nor a block",
@@ -271,6 +283,24 @@ export const Messages = {
       options: { weights: { tflite: "mobilenet_v1_0.25_224" } },
     }),
 
+  // ── MN6xxx warnings ──────────────────────────────────────────────────────
+  inputChannelsFirst: warningEntry("MN6001", "an input shape that looks channels-first (CxHxW) where mnc reads HxWxC",
+    (h: number, w: number, c: number) =>
+      `the input ${h}x${w}x${c} is read as ${h} rows, ${w} columns and ${c} channels (mnc's shapes are HxWxC, channels last); for ${h}-channel ${w}x${c} images write 'input ${w}x${c}x${h}'`,
+    "network N {\n  input 3x32x32\n  conv 3x3 8\n}\n"),
+  widthTooLarge: warningEntry("MN6002", "a width multiplier α above 4",
+    (alpha: number) =>
+      `a width multiplier of ${formatNumber(alpha)} makes every layer ${formatNumber(alpha)} times as wide and costs about ${formatNumber(alpha * alpha)} times the mult-adds; α is a fraction such as 1, 0.75, 0.5 or 0.25`,
+    "network N {\n  input 32x32x3\n  width 50\n  conv 3x3 8\n}\n"),
+  strideRemainder: warningEntry("MN6003", "a resolution that a layer's stride does not divide",
+    (layer: string, stride: string, input: string, output: string, rounded: string, advice: string) =>
+      `${q(layer)} strides ${stride} over a ${input} input, which ${stride} does not divide: it gives ${output} (${rounded}), so its outputs do not tile the input evenly${advice}`,
+    "network N {\n  input 30x30x3\n  conv 3x3 8 stride=2\n  separable 16 stride=2\n}\n"),
+  notClassifier: warningEntry("MN6004", "labels given for a network whose last layer is not a classifier",
+    (layer: string, what: string, labels: number) =>
+      `the network ends with ${q(layer)} (${what}), not a classifier, yet ${labels} labels name its outputs; end it with 'fc ${labels}' (and 'softmax'), or a 1x1 conv to ${labels} channels`,
+    { source: "network N {\n  input 8x8x3\n  conv 3x3 4\n  avgpool global\n}\n", options: { labels: ["cat", "dog", "bird", "fish"] } }),
+
   // ── MN5xxx output ────────────────────────────────────────────────────────
   labelCount: entry("MN5001", "class labels that do not name every output, one each",
     (file: string | undefined, labels: number, outputs: number, layer: string) =>
@@ -284,6 +314,14 @@ type Args<K extends MessageKey> = Parameters<(typeof Messages)[K]["format"]>;
 /** Make an error diagnostic from the catalogue. */
 export function error<K extends MessageKey>(key: K, span: Span | undefined, ...args: Args<K>): Diagnostic {
   return make(key, "error", span, [], args);
+}
+
+/** The catalogue's warnings. */
+export type WarningKey = { [K in MessageKey]: (typeof Messages)[K]["severity"] extends "warning" ? K : never }[MessageKey];
+
+/** Make a warning diagnostic from the catalogue. */
+export function warning<K extends WarningKey>(key: K, span: Span | undefined, ...args: Args<K>): Diagnostic {
+  return make(key, "warning", span, [], args);
 }
 
 /** An error with related locations ("first declared here", …). */

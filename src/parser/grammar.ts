@@ -10,7 +10,7 @@
  *   params     := '(' [param (',' param)*] ')'
  *   param      := NAME ['=' value]
  *   body       := '{' (sep | statement)* '}'
- *   statement  := NAME argument* body?
+ *   statement  := NAME (argument | ',')* body?      (a ',' is reported: arguments are separated by spaces)
  *   argument   := NAME '=' value | value
  *   value      := SHAPE | expression
  *   expression := term (('+' | '-') term)*
@@ -134,7 +134,8 @@ class MnParser extends CstParser {
 
   private statement = this.RULE("statement", () => {
     this.CONSUME(T.Identifier);
-    this.MANY(() => this.SUBRULE(this.argument));
+    // A ',' between arguments is accepted here so that parse.ts can say how to write it (MN1006).
+    this.MANY(() => this.OR([{ ALT: () => this.SUBRULE(this.argument) }, { ALT: () => this.CONSUME(T.Comma) }]));
     this.OPTION(() => this.SUBRULE(this.body));
   });
 

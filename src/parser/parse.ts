@@ -3,7 +3,7 @@
  * numbers and parser errors are all reported in one run; the AST is produced
  * only when there are none.
  */
-import { EOF, type IRecognitionException, type IToken } from "chevrotain";
+import { EOF, type CstNode, type IRecognitionException, type IToken } from "chevrotain";
 import * as T from "./tokens.js";
 import { mnParser } from "./grammar.js";
 import { toAst } from "./to-ast.js";
@@ -42,6 +42,7 @@ export function parse(text: string, file = "<input>"): ParseResult {
   mnParser.input = lexed.tokens;
   const cst = mnParser.file();
   for (const e of mnParser.errors) diagnostics.push(parserDiagnostic(e, file, text));
+  diagnostics.push(...commaProblems(cst, file, text));
 
   if (diagnostics.length > 0) return { diagnostics: sortDiagnostics(dedupe(diagnostics)) };
   return { ast: toAst(cst, file, text), diagnostics: [] };
@@ -92,4 +93,34 @@ function nestingProblem(tokens: readonly IToken[], file: string): Diagnostic | u
     }
   }
   return undefined;
+}
+
+/**
+ * Commas between a statement's arguments (`conv 3x3, 32, stride=2`, as in Keras
+ * and PyTorch): one message per statement, at its first comma, with the
+ * statement as mnc writes it. Numbers joined by a comma alone (`224,224,3`)
+ * read as a shape.
+ */
+function commaProblems(cst: CstNode | undefined, file: string, text: string): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  const visit = (node: CstNode): void => {
+    const commas = ((node.children["Comma"] ?? []) as IToken[]).filter((t) => !Number.isNaN(t.startOffset));
+    if (node.name === "statement" && commas.length > 0) {
+      const name = (node.children["Identifier"] as IToken[] | undefined)?.[0];
+      const args = (node.children["argument"] ?? []) as CstNode[];
+      const ends = [...commas.map((t) => t.endOffset ?? -1), ...args.map((a) => a.location?.endOffset ?? -1)].filter((e) => Number.isFinite(e));
+      const start = name?.startOffset ?? commas[0]!.startOffset;
+      const written = text.slice(start, Math.max(...ends) + 1);
+      const fixed = written
+        .replace(/(?<![\w.])\d+(?:,\d+)+(?![\w.])/g, (run) => run.replace(/,/g, "x"))
+        .replace(/\s*,\s*/g, " ")
+        .trim();
+      found.push(error("argumentComma", tokenSpan(file, commas[0]!), fixed));
+    }
+    for (const list of Object.values(node.children)) {
+      for (const child of list) if ("children" in child) visit(child);
+    }
+  };
+  if (cst !== undefined) visit(cst);
+  return found;
 }
