@@ -19,6 +19,7 @@ import { compile } from "../src/index.js";
 import { emitTypeScript } from "../src/emit/ts/index.js";
 import { runReference } from "../src/ir/reference.js";
 import { inputs, readExample, relativeError } from "./helpers.js";
+import { available } from "./optional.js";
 
 const chromium = "/usr/bin/chromium";
 const haveChromium = existsSync(chromium);
@@ -237,7 +238,7 @@ async function stop(child: ChildProcess): Promise<void> {
 // ── the test ───────────────────────────────────────────────────────────────
 
 // CI installs Chromium; elsewhere the test runs where /usr/bin/chromium exists.
-describe.runIf(haveChromium || process.env["CI"] === "true")("the emitted module in headless Chromium", () => {
+describe.runIf(available(haveChromium || process.env["CI"] === "true", "the headless Chromium test", `no ${chromium} (apt-get install chromium)`))("the emitted module in headless Chromium", () => {
   it("runs MobileNetV1 α 0.25, 96 px on the main thread and in a worker, within 1e-4 of the reference", async () => {
     const compiled = compile(readExample("mobilenet_v1.mn"), { alpha: 0.25, resolution: 96 });
     expect(compiled.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);

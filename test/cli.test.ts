@@ -12,6 +12,7 @@ import { main } from "../src/cli/main.js";
 import { InternalError } from "../src/ir/diagnostics.js";
 import { sweep } from "../src/index.js";
 import { exampleFiles, root } from "./helpers.js";
+import { haveShared } from "./optional.js";
 
 function mnc(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
@@ -43,7 +44,7 @@ describe("mnc", () => {
       expect(h.stdout).toMatch(/--alpha /);
       expect(r.stdout).toMatch(new RegExp(`mnc ${command} `));
     }
-  });
+  }, 30_000);
 
   it("check accepts every example", () => {
     const r = mnc("check", ...exampleFiles().map((f) => `examples/${f}`));
@@ -144,7 +145,7 @@ describe("mnc", () => {
   const model = join(data, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
   const labels = join(data, "model", "labels_1001.txt");
 
-  it.runIf(existsSync(model))("run classifies a photo with the trained weights, from raw pixels or a JPEG", () => {
+  it.runIf(haveShared(model, "mnc run on a photo with the trained weights"))("run classifies a photo with the trained weights, from raw pixels or a JPEG", () => {
     const raw = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", model, "--input", join(data, "images", "pizza.rgb224"), "--mean", "127.5", "--std", "127.5", "--labels", labels);
     expect(raw.stderr).toBe("");
     expect(raw.status).toBe(0);
@@ -182,7 +183,7 @@ describe("mnc", () => {
     const labelled = mnc("run", "examples/keyword_spotter.mn", "--input", pixels, "--labels", three);
     expect(labelled.status).toBe(1);
     expect(labelled.stderr).toMatch(/^mnc: error MN5001: 3 labels for the 12 outputs of 'softmax_0' \(.*three-labels\.txt\): give exactly one label per output, one per line$/m);
-  });
+  }, 30_000);
 
   it("weights export writes safetensors that --weights reads back", () => {
     const out = join(work, "pocket.safetensors");
@@ -195,7 +196,7 @@ describe("mnc", () => {
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toMatch(/error MN4\d{3}: /);
     expect(mnc("weights", "export", "examples/keyword_spotter.mn").status).toBe(2);
-  });
+  }, 30_000);
 
   it("compile --emit ts writes the module and its weights, or with --embed-weights the module alone", async () => {
     const out = join(work, "pocket.ts");

@@ -27,6 +27,7 @@ import type { Graph } from "../src/ir/graph.js";
 import { runReference } from "../src/ir/reference.js";
 import { validSpec } from "./generators.js";
 import { exampleFiles, readExample, shared, inputs, relativeError, RESIDUAL_SE } from "./helpers.js";
+import { haveShared } from "./optional.js";
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -364,7 +365,7 @@ describe("residual connections and squeeze-and-excitation on the TypeScript kern
 const data = join(shared, "data", "mobilenet_v1");
 const modelPath = join(data, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
 
-describe.runIf(existsSync(modelPath))("the trained MobileNetV1 α 0.25 in ../shared/data/mobilenet_v1, on real photos", () => {
+describe.runIf(haveShared(modelPath, "the emitted module on the trained MobileNetV1 and real photos"))("the trained MobileNetV1 α 0.25 in ../shared/data/mobilenet_v1, on real photos", () => {
   const photos = ["basketball", "burger", "cat", "mountain", "pizza"];
 
   function photo(name: string): Float32Array {
@@ -513,7 +514,7 @@ describe("the generated code", () => {
     expect(a.code).toBe(b.code);
     expect(a.weights).toBeDefined();
     expect(Buffer.from(a.weights!).equals(Buffer.from(b.weights!))).toBe(true);
-  });
+  }, 60_000);
 });
 
 // ── the module's API ───────────────────────────────────────────────────────

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { root, shared } from "./helpers.js";
+import { haveShared } from "./optional.js";
 
 function mnc(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8" });
@@ -37,7 +38,7 @@ describe("mnc on MobileNetV2 and V3", () => {
     const r = mnc("check", "examples/mobilenet_v2.mn", "--dump-ir");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/bneck_3\.add +add +\(bneck_2\.project, bneck_3\.project\) +-> 56x56x24/);
-  });
+  }, 30_000);
 
   it("a hostile bottleneck is a located error with a caret, exit 1, and no output file", () => {
     const spec = join(work, "bad.mn");
@@ -48,11 +49,11 @@ describe("mnc on MobileNetV2 and V3", () => {
     expect(r.stderr).toMatch(/bad\.mn:3:3: error MN3014: 'res_0\.add' cannot add 8x8x16 to 8x8x8/);
     expect(r.stderr).toMatch(/\n *\| *\^~+/);
     expect(existsSync(out)).toBe(false);
-  });
+  }, 30_000);
 
   const data = join(shared, "data", "mobilenet_v2_quant");
   const model = join(data, "model", "mobilenet_v2_1.0_224_quant.tflite");
-  it.runIf(existsSync(model))("run classifies a photo with the trained uint8 MobileNetV2, as TensorFlow Lite does", () => {
+  it.runIf(haveShared(model, "mnc run with the trained uint8 MobileNetV2"))("run classifies a photo with the trained uint8 MobileNetV2, as TensorFlow Lite does", () => {
     const truth = JSON.parse(readFileSync(join(data, "ground_truth", "ground_truth.json"), "utf8")) as { images: { name: string; top5: { index_1001: number; label: string }[] }[] };
     const burger = truth.images.find((i) => i.name === "burger")!;
     const r = mnc(

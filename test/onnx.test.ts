@@ -18,6 +18,7 @@ import { dumpOnnx } from "../src/emit/onnx/dump.js";
 import { runReference, traceReference } from "../src/ir/reference.js";
 import type { Graph, Node } from "../src/ir/graph.js";
 import { exampleFiles, readExample, root, shared, RESIDUAL_SE } from "./helpers.js";
+import { available, haveShared } from "./optional.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-onnx-"));
 const checked: string[] = [];
@@ -212,7 +213,7 @@ describe("ONNX Runtime runs every example as the reference evaluator does", () =
     const b = await runOnnx(nhwc.bytes, x, 1, [40, 40, 1], "nhwc");
     expect(relativeError(b, a)).toBeLessThan(1e-6);
     expect(dumpOnnx(nhwc.bytes)).toMatch(/input input: float\[N,40,40,1\]\n/);
-  });
+  }, 60_000);
 
   it("handles what MobileNets rarely use: valid padding, windowed pools, fc before spatial ops, opset 17", async () => {
     const source = "network Odd {\n  input 19x17x3\n  conv 3x3 8 pad=valid act=relu6\n  maxpool 3x3 stride=2 pad=same\n  avgpool 2x2 stride=1 pad=same\n  conv 5x1 6 stride=2 norm=none act=linear\n  fc 12\n  dw 1x1\n  fc 4\n  softmax\n}\n";
@@ -232,7 +233,7 @@ describe("the model file", () => {
     expect(mnc(a).status).toBe(0);
     expect(mnc(b).status).toBe(0);
     expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
-  });
+  }, 60_000);
 
   it("is byte-identical from compile to compile, at opset 13 and 17", () => {
     for (const opset of [13, 17]) {
@@ -276,13 +277,13 @@ describe("the model file", () => {
     expect(mnc("compile", bad).status).toBe(1);
     expect(existsSync(join(work, "bad.onnx"))).toBe(false);
     expect(mnc("compile", "examples/keyword_spotter.mn", "-o", join(work, "no", "such", "dir.onnx")).status).toBe(1);
-  });
+  }, 60_000);
 });
 
 const data = join(shared, "data", "mobilenet_v1");
 const modelPath = join(data, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
 
-describe.runIf(existsSync(modelPath))(`the trained model in ONNX Runtime (from ${data})`, () => {
+describe.runIf(haveShared(modelPath, "the trained model in ONNX Runtime"))(`the trained model in ONNX Runtime (from ${data})`, () => {
   it("gives TFLite's probabilities (within 1e-4) and top-5 on every photo", async () => {
     const out = join(work, "m.onnx");
     const r = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "compile", "examples/mobilenet_v1_tf.mn", "--weights", modelPath, "-o", out], { cwd: root, encoding: "utf8" });
@@ -313,7 +314,7 @@ describe.runIf(existsSync(modelPath))(`the trained model in ONNX Runtime (from $
 const python = "/usr/bin/python3";
 const haveChecker = existsSync(python) && spawnSync(python, ["-c", "import onnx"]).status === 0;
 
-describe.runIf(haveChecker || process.env["CI"] === "true")("the ONNX checker (python3-onnx)", () => {
+describe.runIf(available(haveChecker || process.env["CI"] === "true", "the ONNX checker test", `${python} cannot import onnx (apt-get install python3-onnx)`))("the ONNX checker (python3-onnx)", () => {
   it("accepts every model emitted above, with full shape checking", () => {
     expect(checked.length).toBeGreaterThan(10);
     const script = "import sys, onnx\nfor p in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(p), full_check=True)\nprint(len(sys.argv) - 1)\n";

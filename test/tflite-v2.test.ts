@@ -16,6 +16,7 @@ import { runReference } from "../src/ir/reference.js";
 import { constantValues, halfToFloat, readTflite } from "../src/weights/tflite.js";
 import { readExample, shared } from "./helpers.js";
 import { ACT, activationOptions, conv2dOptions, depthwiseOptions, OP, OPTIONS, PAD, pool2dOptions, reducerOptions, TfliteNet, toHalf, TYPE } from "./tflite-builder.js";
+import { haveShared } from "./optional.js";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -442,7 +443,7 @@ function countWeights(g: Graph): { weights: number; biases: number } {
 const v2Dir = join(shared, "data", "mobilenet_v2_quant");
 const v2Model = join(v2Dir, "model", "mobilenet_v2_1.0_224_quant.tflite");
 
-describe.runIf(existsSync(v2Model))(`the trained uint8 MobileNetV2 1.0-224 (from ${v2Dir})`, () => {
+describe.runIf(haveShared(v2Model, "the trained uint8 MobileNetV2 against the TFLite interpreter"))(`the trained uint8 MobileNetV2 1.0-224 (from ${v2Dir})`, () => {
   const bytes = new Uint8Array(readFileSync(v2Model));
   const source = readExample("mobilenet_v2.mn");
   // As `mnc compile examples/mobilenet_v2.mn --set classes=1001 --weights …` does (batch-norm fusion and its certificate included).
@@ -539,7 +540,7 @@ describe.runIf(existsSync(v2Model))(`the trained uint8 MobileNetV2 1.0-224 (from
 const v1qDir = join(shared, "data", "mobilenet_v1_quant");
 const v1qModel = join(v1qDir, "model", "mobilenet_v1_0.25_224_quant.tflite");
 
-describe.runIf(existsSync(v1qModel))(`the trained uint8 MobileNetV1 0.25 (from ${v1qDir})`, () => {
+describe.runIf(haveShared(v1qModel, "the trained uint8 MobileNetV1 0.25"))(`the trained uint8 MobileNetV1 0.25 (from ${v1qDir})`, () => {
   it(
     "imports its 463,856 weights and 3,737 biases and gives the interpreter's top-1 with probabilities within 8/256",
     () => {

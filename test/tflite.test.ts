@@ -14,6 +14,7 @@ import { WeightFileError } from "../src/weights/errors.js";
 import { constantValues, halfToFloat, isTflite, readTflite, type TfliteModel, type TfliteOptions } from "../src/weights/tflite.js";
 import { root } from "./helpers.js";
 import { buildModel, conv2dOptions, encode, floats, int32Vector, OP, OPTIONS, toHalf, TYPE, type Spec } from "./tflite-builder.js";
+import { haveShared } from "./optional.js";
 
 const modelDir = join(root, "..", "shared", "data", "mobilenet_v1", "model");
 const file = new Uint8Array(readFileSync(join(modelDir, "mobilenet_v1_0.25_224_1_default_1.tflite")));
@@ -348,7 +349,7 @@ describe("readTflite on MobileNetV1 0.25 (224)", () => {
 const v2Dir = join(root, "..", "shared", "data", "mobilenet_v2_quant", "model");
 const v2File = join(v2Dir, "mobilenet_v2_1.0_224_quant.tflite");
 
-describe.runIf(existsSync(v2File))("readTflite on the uint8 MobileNetV2 1.0 (224)", () => {
+describe.runIf(haveShared(v2File, "readTflite on the uint8 MobileNetV2"))("readTflite on the uint8 MobileNetV2 1.0 (224)", () => {
   interface QuantContents {
     readonly tensors: readonly {
       readonly index: number;

@@ -25,6 +25,7 @@ import { FunctionBody, ModuleWriter, sleb, uleb } from "../src/emit/wasm/writer.
 import { ACTIVATIONS, type Activation, type Graph } from "../src/ir/graph.js";
 import { ACTIVATION, runReference } from "../src/ir/reference.js";
 import { exampleFiles, readExample, root, shared, inputs, relativeError, RESIDUAL_SE } from "./helpers.js";
+import { haveShared } from "./optional.js";
 
 // ── a tiny host: what the embedding TypeScript module will do ──────────────
 
@@ -718,7 +719,7 @@ describe("whole networks equal the reference evaluator (1e-4 relative)", () => {
 const data = join(shared, "data", "mobilenet_v1");
 const modelPath = join(data, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
 
-describe.runIf(existsSync(modelPath))("the trained MobileNetV1 α 0.25 on real photos", () => {
+describe.runIf(haveShared(modelPath, "the WebAssembly kernels on the trained MobileNetV1 and real photos"))("the trained MobileNetV1 α 0.25 on real photos", () => {
   const photos = ["basketball", "burger", "cat", "mountain", "pizza"];
 
   const photo = (name: string): Float32Array => Float32Array.from(readFileSync(join(data, "images", `${name}.rgb224`)), (p) => (p - 127.5) / 127.5);

@@ -11,6 +11,7 @@ import { compile, type CompileOptions } from "../src/index.js";
 import { exportSafetensors } from "../src/weights/export.js";
 import { writeSafetensors } from "../src/weights/safetensors.js";
 import { readExample, shared } from "./helpers.js";
+import { haveShared } from "./optional.js";
 
 function codesAndMessages(source: string, weights: Uint8Array, options: CompileOptions = {}): string[] {
   const r = compile(source, { weights, weightsFile: "w", fuseBatchNorm: false, ...options });
@@ -20,7 +21,7 @@ function codesAndMessages(source: string, weights: Uint8Array, options: CompileO
 const v1File = join(shared, "data", "mobilenet_v1", "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
 const v2File = join(shared, "data", "mobilenet_v2_quant", "model", "mobilenet_v2_1.0_224_quant.tflite");
 
-describe.runIf(existsSync(v1File))("the float MobileNetV1 0.25 TFLite file", () => {
+describe.runIf(haveShared(v1File, "the float MobileNetV1 0.25 TFLite summary"))("the float MobileNetV1 0.25 TFLite file", () => {
   const v1 = existsSync(v1File) ? new Uint8Array(readFileSync(v1File)) : new Uint8Array();
 
   it("given to MobileNetV1 at α 1 with 1000 classes and ReLU: the summary names α 0.25, 1001 classes and ReLU6, and its fixes make the file fit", () => {
@@ -58,7 +59,7 @@ describe.runIf(existsSync(v1File))("the float MobileNetV1 0.25 TFLite file", () 
   });
 });
 
-describe.runIf(existsSync(v2File))("the uint8 MobileNetV2 TFLite file given to MobileNetV1", () => {
+describe.runIf(haveShared(v2File, "the uint8 MobileNetV2 TFLite summary"))("the uint8 MobileNetV2 TFLite file given to MobileNetV1", () => {
   it("looks like a MobileNetV2-style network with residual adds, and nothing it cannot infer is claimed", () => {
     const all = codesAndMessages(readExample("mobilenet_v1_tf.mn"), new Uint8Array(readFileSync(v2File)));
     // Classes (1001) and activation (ReLU6) agree; the layers do not line up, so no α is claimed.

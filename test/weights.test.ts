@@ -13,6 +13,7 @@ import { fuseBatchNorm } from "../src/passes/fuse-batch-norm.js";
 import { exportSafetensors } from "../src/weights/export.js";
 import { readSafetensors } from "../src/weights/safetensors.js";
 import { exampleFiles, readExample, shared } from "./helpers.js";
+import { haveShared } from "./optional.js";
 
 function compiled(source: string, options: CompileOptions = {}) {
   const r = compile(source, options);
@@ -131,7 +132,7 @@ describe("safetensors export and import", () => {
 const data = join(shared, "data", "mobilenet_v1");
 const model = join(data, "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
 
-describe.runIf(existsSync(model))(`the trained MobileNetV1 0.25 (from ${data})`, () => {
+describe.runIf(haveShared(model, "batch-norm on the trained MobileNetV1 0.25"))(`the trained MobileNetV1 0.25 (from ${data})`, () => {
   interface Truth {
     images: { name: string; expected_label: string; top5: { index_1001: number; label: string; prob: number }[] }[];
   }
@@ -205,7 +206,7 @@ describe.runIf(existsSync(model))(`the trained MobileNetV1 0.25 (from ${data})`,
         expect(Math.abs(fused[i]! - want[i]!)).toBeLessThan(1e-4);
       }
     }
-  });
+  }, 60_000);
 
   it("rejects truncated and corrupted copies of the model cleanly", () => {
     for (const cut of [0, 10, 100, 1000, 100_000, 1_000_000, tflite.length - 100]) {
