@@ -18,7 +18,7 @@ import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sw
 import { VERSION } from "../version.js";
 import { recordedPath, WriteError, writeFileAtomic, writeFilesAtomic } from "./write.js";
 import { basename } from "node:path";
-import { emitTypeScript } from "../emit/ts/index.js";
+import { emitJavaScript, emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
@@ -96,11 +96,12 @@ net.onnx). Nothing is written when anything fails.
 
 Options:
   -o, --output PATH       where to write the model
-  --emit TARGET           onnx (default) or ts: a zero-dependency TypeScript module (net.ts) and its
-                          weights (net.weights.bin); see docs/typescript.md
-  --embed-weights         with --emit ts: put the weights into the module (createModel() needs no file)
-  --labels PATH           with --emit ts: class names, one per line, as a typed constant in the module
-  --no-wasm               with --emit ts: TypeScript kernels only, no embedded WebAssembly SIMD kernels
+  --emit TARGET           onnx (default), ts: a zero-dependency TypeScript module (net.ts) and its
+                          weights (net.weights.bin), or js: the same module as an ES module (net.js)
+                          with its declarations (net.d.ts); see docs/typescript.md
+  --embed-weights         with --emit ts|js: put the weights into the module (createModel() needs no file)
+  --labels PATH           with --emit ts|js: class names, one per line, as a typed constant in the module
+  --no-wasm               with --emit ts|js: TypeScript kernels only, no embedded WebAssembly SIMD kernels
   --opset N               ONNX opset, 13 (default) to 17
   --input-layout LAYOUT   nchw (default) or nhwc: the model then takes NHWC input and transposes it
 ${WEIGHT_OPTIONS}
@@ -295,9 +296,9 @@ export function main(argv: readonly string[], stdio: Io): number {
     const grid = command === "sweep" ? sweepGrid(values) : undefined;
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
     const emit = values.emit ?? "onnx";
-    if (emit !== "onnx" && emit !== "ts") throw new UsageError(`--emit must be onnx or ts, not '${emit}'`);
-    if (emit !== "ts" && command === "compile" && (values["embed-weights"] === true || values.labels !== undefined || values["no-wasm"] === true)) {
-      throw new UsageError("--embed-weights, --labels and --no-wasm go with --emit ts");
+    if (emit !== "onnx" && emit !== "ts" && emit !== "js") throw new UsageError(`--emit must be onnx, ts or js, not '${emit}'`);
+    if (emit === "onnx" && command === "compile" && (values["embed-weights"] === true || values.labels !== undefined || values["no-wasm"] === true)) {
+      throw new UsageError("--embed-weights, --labels and --no-wasm go with --emit ts or --emit js");
     }
     const opset = values.opset === undefined ? DEFAULT_OPSET : positiveInteger("--opset", values.opset);
     if (opset < DEFAULT_OPSET || opset > MAX_OPSET) throw new UsageError(`--opset must be between ${DEFAULT_OPSET} and ${MAX_OPSET}, not ${opset}`);
@@ -594,7 +595,7 @@ interface EmitOptions {
   readonly output: string | undefined;
   readonly opset: number;
   readonly inputLayout: "nchw" | "nhwc";
-  readonly target: "onnx" | "ts";
+  readonly target: "onnx" | "ts" | "js";
   readonly embedWeights: boolean;
   readonly wasm: boolean;
   readonly labels: string | undefined;
@@ -611,17 +612,22 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   const r = compile(text, { ...options, file: path, ...named });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
   if (emit.dumpIr) io.out(printGraph(r.graph));
-  const output = emit.output ?? defaultOutput(path, emit.target === "ts" ? ".ts" : ".onnx");
+  const output = emit.output ?? defaultOutput(path, `.${emit.target}`);
   const compiled = { graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) };
   let kernels = "";
   if (emit.target === "onnx") {
     if (!deliver(emitOnnx(compiled, { sourceFile: recordedPath(path), sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout }), output, io)) return false;
   } else {
-    const weightsPath = output.replace(/\.ts$/i, "") + ".weights.bin";
+    const stem = output.replace(emit.target === "ts" ? /\.ts$/i : /\.m?js$/i, "");
+    const weightsPath = stem + ".weights.bin";
     // compile() has checked the labels against the outputs (MN5001).
-    const module = emitTypeScript(compiled, { sourceFile: recordedPath(path), moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(named.labels === undefined ? {} : { labels: named.labels }) });
+    const tsOptions = { sourceFile: recordedPath(path), moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(named.labels === undefined ? {} : { labels: named.labels }) };
+    const js = emit.target === "js" ? emitJavaScript(compiled, tsOptions) : undefined;
+    const module = js ?? emitTypeScript(compiled, tsOptions);
     kernels = module.kernels.wasm ? "; WebAssembly SIMD and TypeScript kernels" : `; TypeScript kernels only (${module.kernels.why})`;
-    const files = [{ path: output, content: module.code }, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
+    // --emit js: the module's declarations beside it (net.js → net.d.ts, net.mjs → net.d.mts).
+    const declarations = js === undefined ? [] : [{ path: stem + (/\.mjs$/i.test(output) ? ".d.mts" : ".d.ts"), content: js.declarations }];
+    const files = [{ path: output, content: module.code }, ...declarations, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
     try {
       writeFilesAtomic(files);
     } catch (e) {

@@ -8,6 +8,25 @@
  * comment or a string early.
  */
 
+/**
+ * The language of a generated module: TypeScript, or the same code with its
+ * types left out — an ES module for Node and bundlers as it is, with a
+ * `.d.ts` of its exports beside it. Every template writes both.
+ */
+export type Flavour = "ts" | "js";
+
+/** The non-null assertion after a read of m (`m[i]!`), the one TypeScript syntax in a layer's body: "!" or, in JavaScript, nothing. */
+export type NonNull = "!" | "";
+
+export function nonNullOf(flavour: Flavour): NonNull {
+  return flavour === "ts" ? "!" : "";
+}
+
+/** TypeScript-only text (a type annotation, an assertion): itself in TypeScript, nothing in JavaScript. */
+export function typesIn(flavour: Flavour): (text: string) => string {
+  return flavour === "ts" ? (text) => text : () => "";
+}
+
 /** Lines of code at a current indentation (two spaces per level). */
 export class Code {
   private readonly out: string[] = [];

@@ -17,7 +17,7 @@
  * A residual add fused into the layer adds the other operand (laid out as the
  * output) to each value as it is stored.
  */
-import { affine, Code, plus } from "./code.js";
+import { affine, Code, plus, type NonNull } from "./code.js";
 import { activateAndAdd } from "./layer.js";
 import type { Activation, Shape } from "../../ir/graph.js";
 
@@ -47,6 +47,8 @@ export interface Depthwise {
   readonly weights: number;
   readonly bias: number;
   readonly act: Activation;
+  /** "!" after each read of m in TypeScript, "" in JavaScript. */
+  readonly nonNull: NonNull;
   /** A fused residual add: the other operand lies at y + residual, laid out as the output. */
   readonly residual?: number;
 }
@@ -96,7 +98,7 @@ export function depthwiseCode(d: Depthwise): Code {
   const regions = [...(unrolled && inner !== undefined ? [inner] : []), ...(specialisedBorder ? border : [])];
   /** m[base + off] = the activated value (plus the residual, when an add is fused). */
   const store = (base: string, off: number, v: string): string =>
-    `m[${plus(base, off)}] = ${activateAndAdd(d.act, v, d.residual === undefined ? undefined : plus(base, off + d.residual))};`;
+    `m[${plus(base, off)}] = ${activateAndAdd(d.act, v, d.residual === undefined ? undefined : plus(base, off + d.residual), d.nonNull)};`;
   const rowWord = (lo: number, hi: number): string => `${hi - lo === 1 ? "row" : "rows"} ${range(lo, hi)}`;
   const colWord = (lo: number, hi: number): string => `${hi - lo === 1 ? "column" : "columns"} ${range(lo, hi)}`;
 
@@ -136,9 +138,9 @@ export function depthwiseCode(d: Depthwise): Code {
       const tapIndex = (t: { kh: number; kw: number }): number => t.kh * KW + t.kw;
       if (taps.length > 0) {
         code.line(`const xc = x + c, wc = ${d.weights} + c;`);
-        if (hoist) code.line(`const ${taps.map((t) => `k${tapIndex(t)} = m[${plus("wc", tapIndex(t) * C)}]!`).join(", ")};`);
+        if (hoist) code.line(`const ${taps.map((t) => `k${tapIndex(t)} = m[${plus("wc", tapIndex(t) * C)}]${d.nonNull}`).join(", ")};`);
       }
-      code.line(`const b = m[${plus("c", d.bias)}]!;`);
+      code.line(`const b = m[${plus("c", d.bias)}]${d.nonNull};`);
       code.line(`${taps.length > 0 ? "let" : "const"} ${Array.from({ length: count }, (_, j) => `s${j} = b`).join(", ")};`);
       // Each input value is loaded once and used by every output whose window holds it.
       const uses = new Map<number, { j: number; t: number }[]>();
@@ -150,14 +152,14 @@ export function depthwiseCode(d: Depthwise): Code {
           uses.set(off, list);
         }
       }
-      const w = (t: number): string => (hoist ? `k${t}` : `m[${plus("wc", t * C)}]!`);
+      const w = (t: number): string => (hoist ? `k${t}` : `m[${plus("wc", t * C)}]${d.nonNull}`);
       for (const off of [...uses.keys()].sort((a, b) => a - b)) {
         const list = uses.get(off)!;
         if (list.length === 1) {
           const u = list[0]!;
-          code.line(`s${u.j} += m[${plus("xc", off)}]! * ${w(u.t)};`);
+          code.line(`s${u.j} += m[${plus("xc", off)}]${d.nonNull} * ${w(u.t)};`);
         } else {
-          code.line(`{ const v = m[${plus("xc", off)}]!; ${list.map((u) => `s${u.j} += v * ${w(u.t)};`).join(" ")} }`);
+          code.line(`{ const v = m[${plus("xc", off)}]${d.nonNull}; ${list.map((u) => `s${u.j} += v * ${w(u.t)};`).join(" ")} }`);
         }
       }
       for (let j = 0; j < count; j++) code.line(store("y + c", j * C, `s${j}`));
@@ -183,10 +185,10 @@ export function depthwiseCode(d: Depthwise): Code {
         code.line(`const iw = ${plus(`ow * ${SW}`, -d.left)}, kw0 = iw < 0 ? -iw : 0, kw1 = iw + ${KW} > ${W} ? ${W} - iw : ${KW};`);
         code.line(`const y = ${plus(`(oh * ${OW} + ow) * ${C}`, d.y)};`);
         code.block(`for (let c = 0; c < ${C}; c++)`, () => {
-          code.line(`let s = m[${plus("c", d.bias)}]!;`);
+          code.line(`let s = m[${plus("c", d.bias)}]${d.nonNull};`);
           code.block("for (let kh = kh0; kh < kh1; kh++)", () => {
             code.line(`const x = ${plus(`((ih + kh) * ${W} + iw) * ${C} + c`, d.x)}, w = ${plus(`kh * ${KW * C} + c`, d.weights)};`);
-            code.line(`for (let kw = kw0; kw < kw1; kw++) s += m[x + kw * ${C}]! * m[w + kw * ${C}]!;`);
+            code.line(`for (let kw = kw0; kw < kw1; kw++) s += m[x + kw * ${C}]${d.nonNull} * m[w + kw * ${C}]${d.nonNull};`);
           });
           code.line(store("y + c", 0, "s"));
         });

@@ -29,7 +29,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation } from "../../ir/graph.js";
-import { affine, Code, group, plus } from "./code.js";
+import { affine, Code, group, plus, type NonNull } from "./code.js";
 import { activateAndAdd, interior } from "./layer.js";
 
 /** Pixels per register block (rows of the micro-kernel). */
@@ -81,6 +81,8 @@ export interface Gemm {
   readonly y: number;
   readonly scratch: number;
   readonly act: Activation;
+  /** "!" after each read of m in TypeScript, "" in JavaScript. */
+  readonly nonNull: NonNull;
   /** A fused residual add: the other operand lies at y + residual, laid out as the output [p][n]. */
   readonly residual?: number;
   /** A fused channel scale (rows only): row k of X̂ is multiplied by m[scale + k] as it is packed. */
@@ -172,14 +174,14 @@ function blocks(code: Code, g: Gemm, mr: number, nr: number, chunked: boolean, n
     return typeof n === "number" ? base : `${base} + n`;
   };
   const body = (p: "p" | number): void => {
-    code.line(`let ${Array.from({ length: nr }, (_, j) => `${acc(0, j)} = m[${plus("b", j)}]!`).join(", ")};`);
+    code.line(`let ${Array.from({ length: nr }, (_, j) => `${acc(0, j)} = m[${plus("b", j)}]${g.nonNull}`).join(", ")};`);
     for (let i = 1; i < mr; i++) {
       code.line(`let ${Array.from({ length: nr }, (_, j) => `${acc(i, j)} = ${acc(0, j)}`).join(", ")};`);
     }
     code.block(`for (let xs = s, ws = w, end = s + ${step}; xs < end; xs += ${mr}, ws += ${nr})`, () => {
-      code.line(`const ${Array.from({ length: nr }, (_, j) => `w${j} = m[${plus("ws", j)}]!`).join(", ")};`);
+      code.line(`const ${Array.from({ length: nr }, (_, j) => `w${j} = m[${plus("ws", j)}]${g.nonNull}`).join(", ")};`);
       for (let i = 0; i < mr; i++) {
-        code.line(`const x${i} = m[${plus("xs", i)}]!;`);
+        code.line(`const x${i} = m[${plus("xs", i)}]${g.nonNull};`);
         code.line(Array.from({ length: nr }, (_, j) => `${acc(i, j)} += x${i} * w${j};`).join(" "));
       }
     });
@@ -190,7 +192,7 @@ function blocks(code: Code, g: Gemm, mr: number, nr: number, chunked: boolean, n
       const store = (): void => {
         for (let j = 0; j < nr; j++) {
           const at = i * g.n + j;
-          code.line(`m[${plus("y", at)}] = ${activateAndAdd(g.act, acc(i, j), g.residual === undefined ? undefined : plus("y", at + g.residual))};`);
+          code.line(`m[${plus("y", at)}] = ${activateAndAdd(g.act, acc(i, j), g.residual === undefined ? undefined : plus("y", at + g.residual), g.nonNull)};`);
         }
       };
       if (i > 0 && partial && p === "p") code.block(`if (rows > ${i})`, store);
@@ -225,18 +227,18 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
       const full = (): void => {
         code.block(`for (let k = 0, t = s; k < ${g.k}; k++, t += ${mr})`, () => {
           if (scale === undefined) {
-            for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]!;`);
+            for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]${g.nonNull};`);
             return;
           }
-          code.line(`const g = m[${plus("k", scale)}]!;`);
-          for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]! * g;`);
+          code.line(`const g = m[${plus("k", scale)}]${g.nonNull};`);
+          for (let i = 0; i < mr; i++) code.line(`m[${plus("t", i)}] = m[${plus("x + k", i * g.k)}]${g.nonNull} * g;`);
         });
       };
       if (g.p % mr === 0) full();
       else {
         code.ifElse(`p + ${mr} <= ${g.p}`, full, () => {
           code.line("// the last, partial block: missing pixels read as 0");
-          const value = scale === undefined ? `m[x + i * ${g.k} + k]!` : `m[x + i * ${g.k} + k]! * m[${plus("k", scale)}]!`;
+          const value = scale === undefined ? `m[x + i * ${g.k} + k]${g.nonNull}` : `m[x + i * ${g.k} + k]${g.nonNull} * m[${plus("k", scale)}]${g.nonNull}`;
           code.line(`for (let i = 0; i < ${mr}; i++) for (let k = 0; k < ${g.k}; k++) m[s + k * ${mr} + i] = p + i < ${g.p} ? ${value} : 0;`);
         });
       }
@@ -258,7 +260,7 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
         if (s.kh * s.kw > MAX_UNROLLED_TAPS) {
           // a large window: copy row by row of the patch
           code.block(`for (let kh = 0, u = t; kh < ${s.kh}; kh++)`, () => {
-            code.line(`for (let j = 0, v = x + kh * ${s.w * C}; j < ${s.kw * C}; j++, u += ${mr}) m[u] = m[v + j]!;`);
+            code.line(`for (let j = 0, v = x + kh * ${s.w * C}; j < ${s.kw * C}; j++, u += ${mr}) m[u] = m[v + j]${g.nonNull};`);
           });
           return;
         }
@@ -267,9 +269,9 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
             const tap = (kh * s.kw + kw) * C;
             const from = (kh * s.w + kw) * C;
             if (C <= 4) {
-              code.line(Array.from({ length: C }, (_, ic) => `m[${plus("t", (tap + ic) * mr)}] = m[${plus("x", from + ic)}]!;`).join(" "));
+              code.line(Array.from({ length: C }, (_, ic) => `m[${plus("t", (tap + ic) * mr)}] = m[${plus("x", from + ic)}]${g.nonNull};`).join(" "));
             } else {
-              code.line(`for (let ic = 0, u = ${plus("t", tap * mr)}; ic < ${C}; ic++, u += ${mr}) m[u] = m[${plus("x", from)} + ic]!;`);
+              code.line(`for (let ic = 0, u = ${plus("t", tap * mr)}; ic < ${C}; ic++, u += ${mr}) m[u] = m[${plus("x", from)} + ic]${g.nonNull};`);
             }
           }
         }
@@ -281,7 +283,7 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
           code.block(`for (let kw = 0; kw < ${s.kw}; kw++)`, () => {
             code.line(`const w = iw + kw, x = ${plus(C === 1 ? `h * ${s.w} + w` : `(h * ${s.w} + w) * ${C}`, s.x)};`);
             code.line(`const inside = h >= 0 && h < ${s.h} && w >= 0 && w < ${s.w};`);
-            code.line(`for (let ic = 0, u = t + (kh * ${s.kw} + kw) * ${C * mr}; ic < ${C}; ic++, u += ${mr}) m[u] = inside ? m[x + ic]! : 0;`);
+            code.line(`for (let ic = 0, u = t + (kh * ${s.kw} + kw) * ${C * mr}; ic < ${C}; ic++, u += ${mr}) m[u] = inside ? m[x + ic]${g.nonNull} : 0;`);
           });
         });
       };

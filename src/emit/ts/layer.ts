@@ -10,7 +10,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation, Node, NodeOf, OpKind, Shape, Tensor } from "../../ir/graph.js";
-import type { Code } from "./code.js";
+import type { Code, NonNull } from "./code.js";
 
 /** A tensor the layer reads: its offset in `m` (HWC) and shape. */
 export interface Operand {
@@ -42,6 +42,8 @@ export interface LayerContext {
    * the gate as it is packed.
    */
   readonly scale?: { readonly mul: string; readonly x: number };
+  /** "!" after each read of m (the TypeScript module), or "" (the JavaScript one). */
+  readonly nonNull: NonNull;
   /** Offset of the scratch area (at least `scratch(…)` floats). */
   readonly scratch: number;
   /**
@@ -94,9 +96,9 @@ export function activate(act: Activation, v: string): string {
  * The value a fused layer stores: the activation of `v`, plus the residual at `residual` (an index
  * expression into m) when an add is fused into it.
  */
-export function activateAndAdd(act: Activation, v: string, residual: string | undefined): string {
+export function activateAndAdd(act: Activation, v: string, residual: string | undefined, nonNull: NonNull): string {
   if (residual === undefined) return activate(act, v);
-  return act === "linear" ? `${v} + m[${residual}]!` : `(${activate(act, v)}) + m[${residual}]!`;
+  return act === "linear" ? `${v} + m[${residual}]${nonNull}` : `(${activate(act, v)}) + m[${residual}]${nonNull}`;
 }
 
 /** The node's kernel (its shape is what the emitter checks; its values go to the weights file). */

@@ -61,6 +61,7 @@ const conv: OpEmitter<"conv"> = {
         y: ctx.y,
         scratch: ctx.scratch,
         act: node.attrs.act,
+        nonNull: ctx.nonNull,
         ...(ctx.residual === undefined ? {} : { residual: ctx.residual.x - ctx.y }),
         ...(ctx.scale === undefined ? {} : { scale: ctx.scale.x }),
       }),
@@ -95,6 +96,7 @@ const depthwise: OpEmitter<"depthwise"> = {
         weights,
         bias: b,
         act: node.attrs.act,
+        nonNull: ctx.nonNull,
         ...(ctx.residual === undefined ? {} : { residual: ctx.residual.x - ctx.y }),
       }),
       multAdds: size(ctx.outShape) * KH * KW,
@@ -117,7 +119,7 @@ function pool<K extends "avgpool" | "maxpool">(kind: K): OpEmitter<K> {
       return {
         summary: `${kind === "maxpool" ? "max" : "average"} pool ${window}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}`,
         doc: [],
-        body: poolCode({ max: kind === "maxpool", inShape: ctx.inShape, outShape: ctx.outShape, kernel, stride, top, left, x: ctx.x, y: ctx.y }),
+        body: poolCode({ max: kind === "maxpool", inShape: ctx.inShape, outShape: ctx.outShape, kernel, stride, top, left, x: ctx.x, y: ctx.y, nonNull: ctx.nonNull }),
         multAdds: 0,
       };
     },
@@ -142,7 +144,7 @@ const fc: OpEmitter<"fc"> = {
       doc: [
         `Weights at ${weights} (${group(units * features)} floats in panels [k][${nr}], the inputs in HWC order), bias at ${b}.`,
       ],
-      body: gemmCode({ p: 1, k: features, n: units, source: { kind: "rows", x: ctx.x }, weights, bias: b, y: ctx.y, scratch: ctx.scratch, act: "linear" }),
+      body: gemmCode({ p: 1, k: features, n: units, source: { kind: "rows", x: ctx.x }, weights, bias: b, y: ctx.y, scratch: ctx.scratch, act: "linear", nonNull: ctx.nonNull }),
       multAdds: features * units,
     };
   },
@@ -158,7 +160,7 @@ const add: OpEmitter<"add"> = {
     return {
       summary: `add, ${shape(ctx.outShape)}: ${node.inputs[0]} + ${node.inputs[1]}`,
       doc: [],
-      body: elementwiseCode("+", size(ctx.outShape), a.x, b.x, ctx.y),
+      body: elementwiseCode("+", size(ctx.outShape), a.x, b.x, ctx.y, ctx.nonNull),
       multAdds: 0,
     };
   },
@@ -176,7 +178,7 @@ const mul: OpEmitter<"mul"> = {
     return {
       summary: same ? `multiply, ${shape(ctx.outShape)}` : `multiply by a per-channel gate, ${shape(ctx.outShape)} · ${shape(g.shape)}`,
       doc: [],
-      body: same ? elementwiseCode("*", size(ctx.outShape), x.x, g.x, ctx.y) : broadcastMulCode(H * W, C, x.x, g.x, ctx.y),
+      body: same ? elementwiseCode("*", size(ctx.outShape), x.x, g.x, ctx.y, ctx.nonNull) : broadcastMulCode(H * W, C, x.x, g.x, ctx.y, ctx.nonNull),
       multAdds: 0,
     };
   },
@@ -207,7 +209,7 @@ const softmax: OpEmitter<"softmax"> = {
     return {
       summary: `softmax over ${ctx.inShape[2]} channels, ${shape(ctx.inShape)}`,
       doc: [],
-      body: softmaxCode(ctx.inShape, ctx.x, ctx.y),
+      body: softmaxCode(ctx.inShape, ctx.x, ctx.y, ctx.nonNull),
       multAdds: 0,
     };
   },

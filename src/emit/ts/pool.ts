@@ -6,7 +6,7 @@
  *   maxpool   max over the window's in-bounds cells
  *   softmax   over the channels of each pixel, after subtracting their maximum
  */
-import { affine, Code, plus } from "./code.js";
+import { affine, Code, plus, type NonNull } from "./code.js";
 import type { Shape } from "../../ir/graph.js";
 
 export interface Pool {
@@ -20,6 +20,8 @@ export interface Pool {
   readonly left: number;
   readonly x: number;
   readonly y: number;
+  /** "!" after each read of m in TypeScript, "" in JavaScript. */
+  readonly nonNull: NonNull;
 }
 
 export function poolCode(p: Pool): Code {
@@ -33,7 +35,7 @@ export function poolCode(p: Pool): Code {
     code.block(`for (let c = 0; c < ${C}; c++)`, () => {
       code.line(`let s = ${start};`);
       code.block(`for (let x = ${plus("c", p.x)}, end = ${plus("c", p.x + H * W * C)}; x < end; x += ${C})`, () => {
-        code.line("const v = m[x]!;");
+        code.line(`const v = m[x]${p.nonNull};`);
         code.line(add("v"));
       });
       code.line(`m[${plus("c", p.y)}] = ${p.max ? "s" : `s / ${H * W}`};`);
@@ -53,7 +55,7 @@ export function poolCode(p: Pool): Code {
         code.line(`let s = ${start};`);
         code.block("for (let h = h0; h < h1; h++)", () => {
           code.block(`for (let w = w0, x = ${plus(`(h * ${W} + w0) * ${C} + c`, p.x)}; w < w1; w++, x += ${C})`, () => {
-            code.line("const v = m[x]!;");
+            code.line(`const v = m[x]${p.nonNull};`);
             code.line(add("v"));
           });
         });
@@ -64,7 +66,7 @@ export function poolCode(p: Pool): Code {
   return code;
 }
 
-export function softmaxCode(shape: Shape, x: number, y: number): Code {
+export function softmaxCode(shape: Shape, x: number, y: number, nonNull: NonNull): Code {
   const code = new Code();
   const [H, W, C] = shape;
   const pixels = H * W;
@@ -73,12 +75,12 @@ export function softmaxCode(shape: Shape, x: number, y: number): Code {
     const yc = typeof ys === "number" ? plus("c", ys) : `${ys} + c`;
     code.line("let max = -Infinity;");
     code.block(`for (let c = 0; c < ${C}; c++)`, () => {
-      code.line(`const v = m[${xc}]!;`);
+      code.line(`const v = m[${xc}]${nonNull};`);
       code.line("if (v > max) max = v;");
     });
     code.line("let total = 0;");
-    code.line(`for (let c = 0; c < ${C}; c++) total += Math.exp(m[${xc}]! - max);`);
-    code.line(`for (let c = 0; c < ${C}; c++) m[${yc}] = Math.exp(m[${xc}]! - max) / total;`);
+    code.line(`for (let c = 0; c < ${C}; c++) total += Math.exp(m[${xc}]${nonNull} - max);`);
+    code.line(`for (let c = 0; c < ${C}; c++) m[${yc}] = Math.exp(m[${xc}]${nonNull} - max) / total;`);
   };
   if (pixels === 1) body(x, y);
   else {

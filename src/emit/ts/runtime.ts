@@ -5,7 +5,7 @@
  * for the WebAssembly kernels. Only numbers and names computed by the
  * emitter are spliced in; any text is escaped by the caller.
  */
-import { Code, group, stringLiteral } from "./code.js";
+import { Code, group, stringLiteral, typesIn, type Flavour } from "./code.js";
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from "./weights-file.js";
 
 /**
@@ -55,6 +55,8 @@ export interface WasmSpec {
 }
 
 export interface RuntimeSpec {
+  /** TypeScript, or the same code without its types (JavaScript, its types in a .d.ts: see `declarations`). */
+  readonly flavour: Flavour;
   /** The network's name, for messages (a string literal is made of it here). */
   readonly network: string;
   readonly input: readonly [number, number, number];
@@ -81,11 +83,13 @@ export interface RuntimeSpec {
   readonly noWasm?: string;
 }
 
-export function publicApi(r: RuntimeSpec): Code {
+/**
+ * The exported types (Prediction, Backend, ModelOptions, Model): in the
+ * TypeScript module itself, beside the JavaScript module in its .d.ts.
+ */
+export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "labels" | "profile" | "wasm">): Code {
   const code = new Code();
   const [H, W, C] = r.input;
-  const weightsParam = r.embedded ? "weights?: Uint8Array | ArrayBuffer" : "weights: Uint8Array | ArrayBuffer";
-  const weightsBytes = r.embedded ? "weights === undefined ? decodeBase64(EMBEDDED_WEIGHTS) : bytesOf(weights)" : "bytesOf(weights)";
   code.lines([
     "export interface Prediction {",
     "  /** The output index (class id). */",
@@ -124,7 +128,13 @@ export function publicApi(r: RuntimeSpec): Code {
     "  classify(input: Float32Array, k?: number): Prediction[];",
     ...(r.profile ? ["  /** Profiling build only: each layer's median time over `repeats` runs, in milliseconds. */", "  profile(input: Float32Array, repeats?: number): { layer: string; ms: number }[];"] : []),
     "}",
-    "",
+  ]);
+  return code;
+}
+
+/** The doc comment of createModel. */
+export function createModelDoc(r: Pick<RuntimeSpec, "embedded" | "wasm">): string[] {
+  return [
     "/**",
     r.embedded
       ? " * Create a model. The weights are embedded in this module; pass a weights file's bytes to use others."
@@ -140,8 +150,41 @@ export function publicApi(r: RuntimeSpec): Code {
         ]
       : []),
     " */",
-  ]);
-  code.block(`export function createModel(${weightsParam}, options: ModelOptions = {}): Model`, () => {
+  ];
+}
+
+/** The doc comment of createModelAsync. */
+export const CREATE_MODEL_ASYNC_DOC: readonly string[] = [
+  "/**",
+  " * createModel, compiling the WebAssembly kernels asynchronously (everywhere, including a browser's",
+  " * main thread).",
+  " */",
+];
+
+/** The doc comment of topK. */
+export const TOP_K_DOC: readonly string[] = [
+  "/**",
+  " * The `k` highest values of batch item `item` of run()'s output, best first (ties: lower index first).",
+  " */",
+];
+
+/** The weights parameter of createModel and createModelAsync, as declared (a .d.ts or the TypeScript module). */
+export function weightsParameter(r: Pick<RuntimeSpec, "embedded">): string {
+  return r.embedded ? "weights?: Uint8Array | ArrayBuffer" : "weights: Uint8Array | ArrayBuffer";
+}
+
+export function publicApi(r: RuntimeSpec): Code {
+  const code = new Code();
+  const T = typesIn(r.flavour);
+  const nn = T("!");
+  const weightsParam = r.flavour === "ts" ? weightsParameter(r) : "weights";
+  const weightsBytes = r.embedded ? "weights === undefined ? decodeBase64(EMBEDDED_WEIGHTS) : bytesOf(weights)" : "bytesOf(weights)";
+  if (r.flavour === "ts") {
+    code.append(publicTypes(r));
+    code.line("");
+  }
+  code.lines(createModelDoc(r));
+  code.block(`export function createModel(${weightsParam}, options${T(": ModelOptions")} = {})${T(": Model")}`, () => {
     code.line(`const w = readWeights(${weightsBytes});`);
     if (r.wasm !== undefined) {
       code.line("const backend = backendOf(options);");
@@ -152,13 +195,8 @@ export function publicApi(r: RuntimeSpec): Code {
     }
   });
   code.line("");
-  code.lines([
-    "/**",
-    " * createModel, compiling the WebAssembly kernels asynchronously (everywhere, including a browser's",
-    " * main thread).",
-    " */",
-  ]);
-  code.block(`export async function createModelAsync(${weightsParam}, options: ModelOptions = {}): Promise<Model>`, () => {
+  code.lines(CREATE_MODEL_ASYNC_DOC);
+  code.block(`export async function createModelAsync(${weightsParam}, options${T(": ModelOptions")} = {})${T(": Promise<Model>")}`, () => {
     code.line(`const w = readWeights(${weightsBytes});`);
     if (r.wasm !== undefined) {
       code.line("const backend = backendOf(options);");
@@ -168,31 +206,27 @@ export function publicApi(r: RuntimeSpec): Code {
       code.line("return modelOf(typescriptEngine(w));");
     }
   });
-  code.lines([
-    "",
-    "/**",
-    " * The `k` highest values of batch item `item` of run()'s output, best first (ties: lower index first).",
-    " */",
-  ]);
-  code.block("export function topK(probabilities: ArrayLike<number>, k = 5, item = 0): Prediction[]", () => {
+  code.line("");
+  code.lines(TOP_K_DOC);
+  code.block(`export function topK(probabilities${T(": ArrayLike<number>")}, k = 5, item = 0)${T(": Prediction[]")}`, () => {
     code.block("if (!Number.isInteger(k) || k < 0)", () => code.line("throw new RangeError(`topK: k must be a non-negative integer, not ${k}`);"));
     code.line("const items = probabilities.length / OUTPUT_SIZE;");
     code.block("if (!Number.isInteger(items) || !Number.isInteger(item) || item < 0 || item >= items)", () => {
       code.line("throw new RangeError(`topK: item ${item} of ${probabilities.length} values (${OUTPUT_SIZE} per item)`);");
     });
     code.line("const base = item * OUTPUT_SIZE;");
-    code.line("const best: number[] = [];");
+    code.line(`const best${T(": number[]")} = [];`);
     code.block("for (let i = 0; i < OUTPUT_SIZE; i++)", () => {
-      code.line("const v = probabilities[base + i]!;");
-      code.line("if (best.length === k && !(k > 0 && v > probabilities[base + best[k - 1]!]!)) continue;");
+      code.line(`const v = probabilities[base + i]${nn};`);
+      code.line(`if (best.length === k && !(k > 0 && v > probabilities[base + best[k - 1]${nn}]${nn})) continue;`);
       code.line("let j = best.length === k ? k - 1 : best.length;");
-      code.block("while (j > 0 && v > probabilities[base + best[j - 1]!]!)", () => {
-        code.line("best[j] = best[j - 1]!;");
+      code.block(`while (j > 0 && v > probabilities[base + best[j - 1]${nn}]${nn})`, () => {
+        code.line(`best[j] = best[j - 1]${nn};`);
         code.line("j--;");
       });
       code.line("best[j] = i;");
     });
-    code.line(`return best.map((index) => ({ index, probability: probabilities[base + index]!${r.labels ? ", label: labels[index]!" : ""} }));`);
+    code.line(`return best.map((index) => ({ index, probability: probabilities[base + index]${nn}${r.labels ? `, label: labels[index]${nn}` : ""} }));`);
   });
   return code;
 }
@@ -200,6 +234,8 @@ export function publicApi(r: RuntimeSpec): Code {
 /** Memory-layout constants, the engines, the weights loader (module internals). */
 export function internals(r: RuntimeSpec): Code {
   const code = new Code();
+  const T = typesIn(r.flavour);
+  const nn = T("!");
   code.lines([
     `const NETWORK = ${stringLiteral(r.network)};`,
     `const INPUT_SIZE = ${r.input[0] * r.input[1] * r.input[2]};`,
@@ -216,18 +252,20 @@ export function internals(r: RuntimeSpec): Code {
   ]);
 
   // ── the engines ──
-  code.lines([
-    "/** One image's way through the network: write `input`, call `forward()`, read `output`. */",
-    "interface Engine {",
-    "  readonly backend: Backend;",
-    "  readonly input: Float32Array;",
-    "  readonly output: Float32Array;",
-    "  forward(): void;",
-    ...(r.profile ? ["  /** Each layer alone, reading and writing where it does in forward(). */", "  readonly layers: readonly (readonly [string, () => void])[];"] : []),
-    "}",
-    "",
-  ]);
-  code.block("function backendOf(options: ModelOptions): \"auto\" | Backend", () => {
+  if (r.flavour === "ts") {
+    code.lines([
+      "/** One image's way through the network: write `input`, call `forward()`, read `output`. */",
+      "interface Engine {",
+      "  readonly backend: Backend;",
+      "  readonly input: Float32Array;",
+      "  readonly output: Float32Array;",
+      "  forward(): void;",
+      ...(r.profile ? ["  /** Each layer alone, reading and writing where it does in forward(). */", "  readonly layers: readonly (readonly [string, () => void])[];"] : []),
+      "}",
+      "",
+    ]);
+  }
+  code.block(`function backendOf(options${T(": ModelOptions")})${T(': "auto" | Backend')}`, () => {
     code.line("const backend = options.backend ?? \"auto\";");
     code.block('if (backend !== "auto" && backend !== "wasm-simd" && backend !== "typescript")', () => {
       code.line('throw new RangeError(`${NETWORK}: backend must be "auto", "wasm-simd" or "typescript", not ${String(backend)}`);');
@@ -240,9 +278,9 @@ export function internals(r: RuntimeSpec): Code {
     code.line("return backend;");
   });
   code.line("");
-  code.block("function modelOf(e: Engine): Model", () => {
-    code.block("const run = (input: Float32Array, batch = 1, output?: Float32Array): Float32Array =>", () => {
-      code.block('if (!ArrayBuffer.isView(input) || typeof (input as { subarray?: unknown }).subarray !== "function")', () => {
+  code.block(`function modelOf(e${T(": Engine")})${T(": Model")}`, () => {
+    code.block(`const run = (input${T(": Float32Array")}, batch = 1, output${T("?: Float32Array")})${T(": Float32Array")} =>`, () => {
+      code.block(`if (!ArrayBuffer.isView(input) || typeof ${r.flavour === "ts" ? "(input as { subarray?: unknown })" : "input"}.subarray !== "function")`, () => {
         code.line("throw new TypeError(`${NETWORK}: the input must be a Float32Array of NHWC values, not ${Array.isArray(input) ? \"an Array\" : typeof input}`);");
       });
       code.block("if (!Number.isInteger(batch) || batch < 1)", () => {
@@ -263,15 +301,15 @@ export function internals(r: RuntimeSpec): Code {
       });
       code.line("return out;");
     }, "};");
-    code.line("const classify = (input: Float32Array, k = 5): Prediction[] => topK(run(input, 1), k);");
+    code.line(`const classify = (input${T(": Float32Array")}, k = 5)${T(": Prediction[]")} => topK(run(input, 1), k);`);
     if (r.profile) {
       code.lines([
         "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
-        "const clock = (globalThis as unknown as { performance: { now(): number } }).performance;",
-        "const profile = (input: Float32Array, repeats = 5): { layer: string; ms: number }[] =>",
+        `const clock = ${r.flavour === "ts" ? "(globalThis as unknown as { performance: { now(): number } })" : "globalThis"}.performance;`,
+        `const profile = (input${T(": Float32Array")}, repeats = 5)${T(": { layer: string; ms: number }[]")} =>`,
         "  e.layers.map(([layer, fn]) => {",
         "    run(input, 1);",
-        "    const times: number[] = [];",
+        `    const times${T(": number[]")} = [];`,
         "    for (let r = 0; r < repeats; r++) {",
         "      run(input, 1);",
         "      const t = clock.now();",
@@ -279,7 +317,7 @@ export function internals(r: RuntimeSpec): Code {
         "      times.push(clock.now() - t);",
         "    }",
         "    times.sort((a, b) => a - b);",
-        "    return { layer, ms: times[times.length >> 1]! };",
+        `    return { layer, ms: times[times.length >> 1]${nn} };`,
         "  });",
         "return { backend: e.backend, run, classify, profile };",
       ]);
@@ -289,7 +327,7 @@ export function internals(r: RuntimeSpec): Code {
   });
   code.line("");
   code.line("/** The TypeScript kernels: every float in one array `m` (activations, scratch, weights), allocated here once. */");
-  code.block("function typescriptEngine(weights: Uint8Array): Engine", () => {
+  code.block(`function typescriptEngine(weights${T(": Uint8Array")})${T(": Engine")}`, () => {
     code.line("const m = new Float32Array(MEMORY_FLOATS);");
     code.line("const w = floatsOf(weights);");
     code.line("for (const t of GEMM_WEIGHTS) unpackPanels(w, m, t);");
@@ -309,7 +347,7 @@ export function internals(r: RuntimeSpec): Code {
 
   // ── weights ──
   code.line("");
-  code.block("function bytesOf(weights: Uint8Array | ArrayBuffer): Uint8Array", () => {
+  code.block(`function bytesOf(weights${T(": Uint8Array | ArrayBuffer")})${T(": Uint8Array")}`, () => {
     code.line("return ArrayBuffer.isView(weights) ? new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength) : new Uint8Array(weights);");
   });
   code.line("");
@@ -319,8 +357,8 @@ export function internals(r: RuntimeSpec): Code {
     " * layout fingerprint, float count, all u32 little-endian), then the packed weights as float32 little-endian.",
     " */",
   ]);
-  code.block("function readWeights(bytes: Uint8Array): Uint8Array", () => {
-    code.line("const refuse = (why: string): Error =>");
+  code.block(`function readWeights(bytes${T(": Uint8Array")})${T(": Uint8Array")}`, () => {
+    code.line(`const refuse = (why${T(": string")})${T(": Error")} =>`);
     code.line("  new Error(`${NETWORK}: these are not this model's weights: ${why}. Use the .weights.bin file emitted together with this module (${WEIGHTS_BYTES} bytes).`);");
     code.line(`if (bytes.byteLength < ${HEADER_BYTES}) throw refuse(\`the file has \${bytes.byteLength} bytes, shorter than the ${HEADER_BYTES}-byte header\`);`);
     code.line("const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);");
@@ -339,7 +377,7 @@ export function internals(r: RuntimeSpec): Code {
   code.line("const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;");
   code.line("");
   code.line("/** The weights file's floats: its bytes as they are on a little-endian host, read one by one on another. */");
-  code.block("function floatsOf(bytes: Uint8Array): Float32Array", () => {
+  code.block(`function floatsOf(bytes${T(": Uint8Array")})${T(": Float32Array")}`, () => {
     code.line("const w = new Float32Array(WEIGHT_FLOATS);");
     code.line("if (LITTLE_ENDIAN) new Uint8Array(w.buffer).set(bytes);");
     code.block("else", () => {
@@ -351,7 +389,7 @@ export function internals(r: RuntimeSpec): Code {
   if (r.embedded || r.wasm !== undefined) {
     code.line("");
     code.line(`/** Standard base64 (with padding) to bytes: the embedded ${[r.wasm !== undefined ? "WebAssembly" : "", r.embedded ? "weights" : ""].filter((x) => x !== "").join(" and ")}. */`);
-    code.block("function decodeBase64(text: string): Uint8Array", () => {
+    code.block(`function decodeBase64(text${T(": string")})${T(": Uint8Array")}`, () => {
       code.line('const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";');
       code.line("const value = new Int16Array(128).fill(-1);");
       code.line("for (let i = 0; i < 64; i++) value[alphabet.charCodeAt(i)] = i;");
@@ -360,7 +398,7 @@ export function internals(r: RuntimeSpec): Code {
       code.line("let bits = 0, count = 0, o = 0;");
       code.block("for (let i = 0; i < end; i++)", () => {
         code.line("const code = text.charCodeAt(i);");
-        code.line("const v = code < 128 ? value[code]! : -1;");
+        code.line(`const v = code < 128 ? value[code]${nn} : -1;`);
         code.line("if (v < 0) throw new Error(`${NETWORK}: embedded data is corrupt (character ${i} is not base64)`);");
         code.line("bits = ((bits << 6) | v) & 0xffffff;");
         code.line("count += 6;");
@@ -377,6 +415,8 @@ export function internals(r: RuntimeSpec): Code {
 
 /** Where each layer's weights lie in the file and in the TypeScript memory, and the functions that unpack them. */
 function weightTables(code: Code, r: RuntimeSpec): void {
+  const T = typesIn(r.flavour);
+  const nn = T("!");
   const panels = r.weights.filter((t): t is GemmWeights => t.kind === "panels");
   const depthwise = r.weights.filter((t): t is DepthwiseWeights => t.kind === "depthwise");
   code.line("");
@@ -386,11 +426,11 @@ function weightTables(code: Code, r: RuntimeSpec): void {
     "/**",
     " * GEMM layers (see unpackPanels): [at in the file, kernel and bias in m, n, k, nr, panel, channels, stride].",
     " */",
-    "const GEMM_WEIGHTS: readonly (readonly number[])[] = [",
+    `const GEMM_WEIGHTS${T(": readonly (readonly number[])[]")} = [`,
     ...panels.map((t) => `  [${[t.at, t.kernel, t.bias, t.n, t.k, t.nr, t.panel, t.channels, t.stride].join(", ")}], // ${t.layer}`),
     "];",
     "/** Depthwise layers (see unpackDepthwise): [at in the file, kernel and bias in m, channels, taps]. */",
-    "const DEPTHWISE_WEIGHTS: readonly (readonly number[])[] = [",
+    `const DEPTHWISE_WEIGHTS${T(": readonly (readonly number[])[]")} = [`,
     ...depthwise.map((t) => `  [${[t.at, t.kernel, t.bias, t.channels, t.taps].join(", ")}], // ${t.layer}`),
     "];",
     "",
@@ -402,8 +442,8 @@ function weightTables(code: Code, r: RuntimeSpec): void {
     " * output channels, each [k][nr] (the last panel narrower), the bias apart.",
     " */",
   ]);
-  code.block("function unpackPanels(w: Float32Array, m: Float32Array, t: readonly number[]): void", () => {
-    code.line("const [at, kernel, bias, n, k, nr, panel, channels, stride] = t as [number, number, number, number, number, number, number, number, number];");
+  code.block(`function unpackPanels(w${T(": Float32Array")}, m${T(": Float32Array")}, t${T(": readonly number[]")})${T(": void")}`, () => {
+    code.line(`const [at, kernel, bias, n, k, nr, panel, channels, stride] = t${T(" as [number, number, number, number, number, number, number, number, number]")};`);
     code.line("const rows = (k / channels) * stride;");
     code.line("const np = Math.ceil(n / 4) * 4;");
     code.line("// Where each channel of a panel goes in m, and its step from one reduction index to the next.");
@@ -415,7 +455,7 @@ function weightTables(code: Code, r: RuntimeSpec): void {
         code.line("const o = o0 + j, p0 = o - (o % nr);");
         code.line("to[j] = kernel + p0 * k + o - p0;");
         code.line("step[j] = Math.min(nr, n - p0);");
-        code.line("m[bias + o] = w[from + j]!;");
+        code.line(`m[bias + o] = w[from + j]${nn};`);
       });
       code.line("// Row by row, so that the file is read in order.");
       code.block("for (let row = 0; row < rows; row++)", () => {
@@ -423,38 +463,45 @@ function weightTables(code: Code, r: RuntimeSpec): void {
         code.line("if (lane >= channels) continue;");
         code.line("const r = ((row - lane) / stride) * channels + lane;");
         code.line("const line = from + (1 + row) * width;");
-        code.line("for (let j = 0; j < real; j++) m[to[j]! + r * step[j]!] = w[line + j]!;");
+        code.line(`for (let j = 0; j < real; j++) m[to[j]${nn} + r * step[j]${nn}] = w[line + j]${nn};`);
       });
       code.line("from += (1 + rows) * width;");
     });
   });
   code.line("");
   code.line("/** One depthwise layer's weights: the file's [bias][taps], rows of roundUp4(channels) → m's [taps][channels] and bias. */");
-  code.block("function unpackDepthwise(w: Float32Array, m: Float32Array, t: readonly number[]): void", () => {
-    code.line("const [at, kernel, bias, channels, taps] = t as [number, number, number, number, number];");
+  code.block(`function unpackDepthwise(w${T(": Float32Array")}, m${T(": Float32Array")}, t${T(": readonly number[]")})${T(": void")}`, () => {
+    code.line(`const [at, kernel, bias, channels, taps] = t${T(" as [number, number, number, number, number]")};`);
     code.line("const cs = Math.ceil(channels / 4) * 4;");
     code.block("for (let c = 0; c < channels; c++)", () => {
-      code.line("m[bias + c] = w[at + c]!;");
-      code.line("for (let tap = 0; tap < taps; tap++) m[kernel + tap * channels + c] = w[at + (1 + tap) * cs + c]!;");
+      code.line(`m[bias + c] = w[at + c]${nn};`);
+      code.line(`for (let tap = 0; tap < taps; tap++) m[kernel + tap * channels + c] = w[at + (1 + tap) * cs + c]${nn};`);
     });
   });
 }
 
 /** The WebAssembly engine: the host's API, compiling WASM once, instantiating with the file's weights. */
 function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
+  const T = typesIn(r.flavour);
+  const ts = r.flavour === "ts";
+  const nn = T("!");
   code.line("");
   code.lines([
     "// ── the WebAssembly SIMD kernels ──",
     "",
-    "/** The part of the host's WebAssembly API this module uses (it needs no DOM or Node typings). */",
-    "interface WasmApi {",
-    "  validate(bytes: Uint8Array): boolean;",
-    "  compile(bytes: Uint8Array): Promise<object>;",
-    "  Module: new (bytes: Uint8Array) => object;",
-    "  Instance: new (module: object, imports: object) => { readonly exports: { readonly [name: string]: unknown } };",
-    "  Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };",
-    "}",
-    "const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;",
+    ...(ts
+      ? [
+          "/** The part of the host's WebAssembly API this module uses (it needs no DOM or Node typings). */",
+          "interface WasmApi {",
+          "  validate(bytes: Uint8Array): boolean;",
+          "  compile(bytes: Uint8Array): Promise<object>;",
+          "  Module: new (bytes: Uint8Array) => object;",
+          "  Instance: new (module: object, imports: object) => { readonly exports: { readonly [name: string]: unknown } };",
+          "  Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };",
+          "}",
+          "const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;",
+        ]
+      : ["/** The host's WebAssembly API (undefined where it has none). */", "const wasmApi = globalThis.WebAssembly;"]),
     "",
     `/** 64 KiB pages of memory the kernels import (${group(w.pages * 65536)} bytes): the weights file's floats at 0, two activation buffers, input, output. */`,
     `const WASM_PAGES = ${w.pages};`,
@@ -462,26 +509,26 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
     `const WASM_INPUT = ${w.input};`,
     `const WASM_OUTPUT = ${w.output};`,
     ...(r.profile
-      ? ["/** The kernels' steps with their input and output byte addresses (profile()). */", `const WASM_STEPS: readonly (readonly [string, number, number])[] = [${w.steps.map((s) => `[${stringLiteral(s.name)}, ${s.input}, ${s.output}]`).join(", ")}];`]
+      ? ["/** The kernels' steps with their input and output byte addresses (profile()). */", `const WASM_STEPS${T(": readonly (readonly [string, number, number])[]")} = [${w.steps.map((s) => `[${stringLiteral(s.name)}, ${s.input}, ${s.output}]`).join(", ")}];`]
       : []),
     "",
     "/** The compiled kernels, once per module; or why the host cannot run them. */",
-    "let compiled: { readonly module: object } | { readonly refused: string } | undefined;",
+    `let compiled${T(": { readonly module: object } | { readonly refused: string } | undefined")};`,
     "",
   ]);
-  code.block("function wasmBytes(): Uint8Array | string", () => {
+  code.block(`function wasmBytes()${T(": Uint8Array | string")}`, () => {
     code.line('if (wasmApi === undefined) return "the host has no WebAssembly";');
     code.line('if (!LITTLE_ENDIAN) return "the host is big-endian";');
     code.line("const bytes = decodeBase64(WASM);");
     code.line('return wasmApi.validate(bytes) ? bytes : "the host\'s WebAssembly has no SIMD128";');
   });
   code.line("");
-  code.block("function wasmModuleSync(): { readonly module: object } | { readonly refused: string }", () => {
+  code.block(`function wasmModuleSync()${T(": { readonly module: object } | { readonly refused: string }")}`, () => {
     code.block("if (compiled === undefined)", () => {
       code.line("const bytes = wasmBytes();");
       code.line('if (typeof bytes === "string") return (compiled = { refused: bytes });');
       code.line("try {");
-      code.line("  compiled = { module: new wasmApi!.Module(bytes) };");
+      code.line(`  compiled = { module: new wasmApi${nn}.Module(bytes) };`);
       code.line("} catch (e) {");
       code.line("  // A browser's main thread may refuse to compile synchronously (Chromium above 8 MB); createModelAsync can.");
       code.line("  return { refused: `the host refused to compile WebAssembly synchronously (${String(e)}); use createModelAsync` };");
@@ -490,16 +537,16 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
     code.line("return compiled;");
   });
   code.line("");
-  code.block("async function wasmModuleAsync(): Promise<{ readonly module: object } | { readonly refused: string }>", () => {
+  code.block(`async function wasmModuleAsync()${T(": Promise<{ readonly module: object } | { readonly refused: string }>")}`, () => {
     code.block('if (compiled === undefined || "refused" in compiled)', () => {
       code.line("const bytes = wasmBytes();");
-      code.line('compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi!.compile(bytes) };');
+      code.line(`compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi${nn}.compile(bytes) };`);
     });
     code.line("return compiled;");
   });
   code.line("");
   code.block(
-    'function wasmOrTypescript(weights: Uint8Array, backend: "auto" | "wasm-simd", wasm: { readonly module: object } | { readonly refused: string }): Engine',
+    `function wasmOrTypescript(weights${T(": Uint8Array")}, backend${T(': "auto" | "wasm-simd"')}, wasm${T(": { readonly module: object } | { readonly refused: string }")})${T(": Engine")}`,
     () => {
       code.line('if ("module" in wasm) return wasmEngine(weights, wasm.module);');
       code.line('if (backend === "wasm-simd") throw new Error(`${NETWORK}: cannot run the WebAssembly SIMD kernels: ${wasm.refused}`);');
@@ -514,18 +561,18 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
     " * from its next call on: the first run is slower than the rest.",
     " */",
   ]);
-  code.block("function wasmEngine(weights: Uint8Array, module: object): Engine", () => {
-    code.line("const memory = new wasmApi!.Memory({ initial: WASM_PAGES, maximum: WASM_PAGES });");
+  code.block(`function wasmEngine(weights${T(": Uint8Array")}, module${T(": object")})${T(": Engine")}`, () => {
+    code.line(`const memory = new wasmApi${nn}.Memory({ initial: WASM_PAGES, maximum: WASM_PAGES });`);
     code.line("new Uint8Array(memory.buffer).set(weights);");
     code.line("const f = new Float32Array(memory.buffer);");
-    code.line("const kernels = new wasmApi!.Instance(module, { env: { memory } }).exports;");
-    code.line('const run = kernels["run"] as (batch: number) => void;');
+    code.line(`const kernels = new wasmApi${nn}.Instance(module, { env: { memory } }).exports;`);
+    code.line(`const run = kernels["run"]${T(" as (batch: number) => void")};`);
     code.block("return", () => {
       code.line('backend: "wasm-simd",');
       code.line("input: f.subarray(WASM_INPUT / 4, WASM_INPUT / 4 + INPUT_SIZE),");
       code.line("output: f.subarray(WASM_OUTPUT / 4, WASM_OUTPUT / 4 + OUTPUT_SIZE),");
       code.line("forward: () => run(1),");
-      if (r.profile) code.line("layers: WASM_STEPS.map(([name, x, y]) => [name, () => (kernels[name] as (x: number, y: number) => void)(x, y)] as const),");
+      if (r.profile) code.line(`layers: WASM_STEPS.map(([name, x, y]) => [name, () => ${ts ? "(kernels[name] as (x: number, y: number) => void)" : "kernels[name]"}(x, y)]${T(" as const")}),`);
     }, "};");
   });
 }
