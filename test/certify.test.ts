@@ -13,6 +13,8 @@ import type { Diagnostic } from "../src/ir/diagnostics.js";
 import type { Graph, LayerWeights, Node } from "../src/ir/graph.js";
 import { exampleOptions, readExample } from "./helpers.js";
 
+const weightsOf = (n: Node): LayerWeights | undefined => ("weights" in n ? n.weights : undefined);
+
 function compiled(source: string, options = {}): { unfused: Graph; fused: Graph } {
   const r = compile(source, { file: "n.mn", ...options });
   expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
@@ -48,7 +50,7 @@ describe("certify-fusion, per layer", () => {
       expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
       const c = r.certificate!;
       expect(c.layers).toBe(layers);
-      expect(c.layers).toBe(r.unfused!.nodes.filter((n) => n.op !== "fc" && (n.weights as LayerWeights | undefined)?.bn !== undefined).length);
+      expect(c.layers).toBe(r.unfused!.nodes.filter((n) => n.op !== "fc" && weightsOf(n)?.bn !== undefined).length);
       expect(c.inputs).toBe(2);
       expect(c.maxRelativeError).toBeGreaterThan(0); // float32 storage of the folded weights rounds
       expect(c.maxRelativeError).toBeLessThan(FUSION_TOLERANCE);
@@ -98,7 +100,7 @@ describe("certify-fusion, per layer", () => {
     const wrong: Graph = {
       ...unfused,
       nodes: unfused.nodes.map((n) => {
-        const w = n.weights as LayerWeights | undefined;
+        const w = weightsOf(n);
         if (w?.bn === undefined) return n;
         return { ...n, attrs: { ...n.attrs, norm: "none" }, weights: fold({ ...w, bn: { ...w.bn, epsilon: 0.01 } }) } as Node;
       }),
@@ -111,7 +113,7 @@ describe("certify-fusion, per layer", () => {
     const { unfused, fused } = compiled(SMALL);
     let tried = 0;
     for (const node of fused.nodes) {
-      const w = node.weights as LayerWeights | undefined;
+      const w = weightsOf(node);
       if (w === undefined) continue;
       // A move the size of the layer's largest weight: the one tap's term changes by that times an input in [−1, 1).
       const step = Math.max(...w.kernel.data.map(Math.abs));
