@@ -21,7 +21,7 @@ const v1 = readExample("mobilenet_v1.mn");
 
 function reportOk(source: string, options = {}): Report {
   const r = report(source, options);
-  expect(r.diagnostics).toEqual([]);
+  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
   return r.report!;
 }
 
