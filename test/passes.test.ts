@@ -7,6 +7,7 @@ import { compile } from "../src/index.js";
 import type { Graph } from "../src/ir/graph.js";
 import { printGraph } from "../src/ir/print.js";
 import { roundChannels } from "../src/passes/scale-width.js";
+import { Random } from "../src/ir/random.js";
 import { compileOk, readExample } from "./helpers.js";
 
 /** What a graph computes, without the bookkeeping of how it was written. */
@@ -101,5 +102,21 @@ describe("the IR dump", () => {
     await expect(printGraph(graph)).toMatchFileSnapshot("golden/ir/mobilenet_v1.txt");
     const tiny = compileOk(readExample("keyword_spotter.mn"), { alpha: 0.5, resolution: 64 });
     await expect(printGraph(tiny.graph)).toMatchFileSnapshot("golden/ir/keyword_spotter-0.5-64.txt");
+  });
+});
+
+describe("seeded random numbers", () => {
+  it("fillNormal gives exactly the values of normal() called in turn, and leaves the same state", () => {
+    for (const lengths of [[5], [4, 3], [1, 1, 7], [0, 2, 9]]) {
+      const a = new Random(9, "stream");
+      const b = new Random(9, "stream");
+      for (const n of lengths) {
+        const filled = new Float32Array(n);
+        a.fillNormal(filled, 0.5);
+        expect(Array.from(filled)).toEqual(Array.from(Float32Array.from({ length: n }, () => 0.5 * b.normal())));
+        // Interleave a plain draw: both generators must be in the same state.
+        expect(a.next()).toBe(b.next());
+      }
+    }
   });
 });

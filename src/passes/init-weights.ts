@@ -47,7 +47,8 @@ export function seededWeights(node: WeightedNode, input: Shape, seed: number): L
     for (let i = 0; i < data.length; i++) data[i] = draw();
     return { shape, data };
   };
-  const kernel = fill(e.kernel, () => std * rng.normal());
+  const kernel: Tensor = { shape: e.kernel, data: new Float32Array(e.kernel.reduce((p, d) => p * d, 1)) };
+  rng.fillNormal(kernel.data, std);
   const hasBn = node.op !== "fc" && node.attrs.norm === "batchnorm";
   const c = [e.channels];
   if (!hasBn) return { kernel, bias: fill(c, () => rng.uniform(-0.1, 0.1)) };
