@@ -6,7 +6,8 @@
  *   emitTypeScript(compile(source, options), { sourceFile }) → { code, kernels, weights }
  *
  * The generated module exports inputShape, outputShape, createModel(weights,
- * { backend }) and createModelAsync → Model { backend, run, classify }, topK,
+ * { backend }) and createModelAsync → Model { backend, run, classify, classifyImage }, topK,
+ * imageTensor (RGBA pixels to the input tensor, see image.ts: 1- or 3-channel inputs),
  * and with labels a typed `labels` tuple. It carries two kernel sets for the
  * same layers: mnc's WebAssembly SIMD kernels (src/emit/wasm, embedded as
  * base64 unless `wasm: false`), picked once by createModel where the host
@@ -30,6 +31,7 @@ import type { FusionCertificate } from "../../passes/certify-fusion.js";
 import { VERSION } from "../../version.js";
 import { Code, commentText, group, identifier, nonNullOf, stringLiteral, typesIn, type Flavour } from "./code.js";
 import { DW_BLOCK } from "./depthwise.js";
+import { IMAGE_NAMES, imageSpecOf, imageTensorDoc } from "./image.js";
 import { MR, NR, packsRows } from "./gemm.js";
 import { size, type LayerCode, type Operand } from "./layer.js";
 import { ALIASES_INPUT, convGeometry, emitterOf, IN_PLACE } from "./ops.js";
@@ -90,6 +92,7 @@ const MODULE_NAMES = [
   "compiled", "wasmBytes", "wasmModuleSync", "wasmModuleAsync", "wasmOrTypescript", "wasmEngine",
   // locals of the engines that a layer call must not be shadowed by
   "m", "w", "e", "f", "run", "input", "batch", "output", "out", "b", "i", "from", "to", "weights", "k", "backend", "options",
+  ...IMAGE_NAMES,
 ];
 
 interface Planned {
@@ -200,6 +203,7 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
         };
 
   const [H, W, C] = first.shape;
+  const image = imageSpecOf(graph);
   const spec = {
     flavour,
     network: graph.name,
@@ -218,6 +222,7 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
     profile: options.profile === true,
     ...(wasm === undefined ? {} : { wasm: wasm.spec }),
     ...(noWasm === undefined ? {} : { noWasm }),
+    ...(image === undefined ? {} : { image }),
   } as const;
 
   const code = new Code();
@@ -374,6 +379,11 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   dts.line("");
   dts.lines(TOP_K_DOC);
   dts.line("export declare function topK(probabilities: ArrayLike<number>, k?: number, item?: number): Prediction[];");
+  if (image !== undefined) {
+    dts.line("");
+    dts.lines(imageTensorDoc(first.shape, image));
+    dts.line("export declare function imageTensor(image: RgbaImage): Float32Array;");
+  }
 
   const emitted = { code: code.text(), declarations: dts.text(), kernels: noWasm === undefined ? { wasm: true as const } : { wasm: false as const, why: noWasm } };
   return embedded ? emitted : { ...emitted, weights: file };

@@ -6,6 +6,7 @@
  * emitter are spliced in; any text is escaped by the caller.
  */
 import { Code, group, stringLiteral, typesIn, type Flavour } from "./code.js";
+import { imageApi, imageTypes, type ImageSpec } from "./image.js";
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from "./weights-file.js";
 
 /**
@@ -81,13 +82,15 @@ export interface RuntimeSpec {
   readonly wasm?: WasmSpec;
   /** Why there are no WebAssembly kernels (when `wasm` is absent). */
   readonly noWasm?: string;
+  /** The image input (imageTensor, Model.classifyImage): networks with 1 or 3 input channels. */
+  readonly image?: ImageSpec;
 }
 
 /**
  * The exported types (Prediction, Backend, ModelOptions, Model): in the
  * TypeScript module itself, beside the JavaScript module in its .d.ts.
  */
-export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "labels" | "profile" | "wasm">): Code {
+export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "labels" | "profile" | "wasm" | "image">): Code {
   const code = new Code();
   const [H, W, C] = r.input;
   code.lines([
@@ -126,9 +129,14 @@ export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "label
     "  run(input: Float32Array, batch?: number, output?: Float32Array): Float32Array;",
     `  /** Run one image and return its \`k\` highest outputs, best first${r.labels ? ", with their labels" : ""}. */`,
     "  classify(input: Float32Array, k?: number): Prediction[];",
+    ...(r.image !== undefined ? ["  /** classify(imageTensor(image), k): an image of any size, RGBA (a browser's ImageData). */", "  classifyImage(image: RgbaImage, k?: number): Prediction[];"] : []),
     ...(r.profile ? ["  /** Profiling build only: each layer's median time over `repeats` runs, in milliseconds. */", "  profile(input: Float32Array, repeats?: number): { layer: string; ms: number }[];"] : []),
     "}",
   ]);
+  if (r.image !== undefined) {
+    code.line("");
+    code.append(imageTypes());
+  }
   return code;
 }
 
@@ -228,6 +236,10 @@ export function publicApi(r: RuntimeSpec): Code {
     });
     code.line(`return best.map((index) => ({ index, probability: probabilities[base + index]${nn}${r.labels ? `, label: labels[index]${nn}` : ""} }));`);
   });
+  if (r.image !== undefined) {
+    code.line("");
+    code.append(imageApi(r.flavour, r.input, r.image));
+  }
   return code;
 }
 
@@ -302,6 +314,8 @@ export function internals(r: RuntimeSpec): Code {
       code.line("return out;");
     }, "};");
     code.line(`const classify = (input${T(": Float32Array")}, k = 5)${T(": Prediction[]")} => topK(run(input, 1), k);`);
+    if (r.image !== undefined) code.line(`const classifyImage = (image${T(": RgbaImage")}, k = 5)${T(": Prediction[]")} => classify(imageTensor(image), k);`);
+    const image = r.image !== undefined ? ", classifyImage" : "";
     if (r.profile) {
       code.lines([
         "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
@@ -319,10 +333,10 @@ export function internals(r: RuntimeSpec): Code {
         "    times.sort((a, b) => a - b);",
         `    return { layer, ms: times[times.length >> 1]${nn} };`,
         "  });",
-        "return { backend: e.backend, run, classify, profile };",
+        `return { backend: e.backend, run, classify${image}, profile };`,
       ]);
     } else {
-      code.line("return { backend: e.backend, run, classify };");
+      code.line(`return { backend: e.backend, run, classify${image} };`);
     }
   });
   code.line("");
