@@ -228,7 +228,7 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   const code = new Code();
   // ── header ──
   const fusion = certificate !== undefined
-    ? `folded by mnc; max relative error ${formatError(certificate.maxRelativeError)} on ${certificate.inputs} random inputs (tolerance ${certificate.tolerance})`
+    ? `folded by mnc; max relative error ${formatError(certificate.maxRelativeError)} over ${certificate.layers} layers, each on ${certificate.inputs} random patches (tolerance ${certificate.tolerance})`
     : graph.nodes.some((n) => (n.op === "conv" || n.op === "depthwise") && n.weights?.bn !== undefined)
       ? "folded by the TypeScript emitter (the graph was compiled without fusion: no certificate)"
       : "none to fold";
