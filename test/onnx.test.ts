@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { compile, type CompileOptions } from "../src/index.js";
+import { compile, normalise, type CompileOptions } from "../src/index.js";
 import { emitOnnx, type OnnxOptions } from "../src/emit/onnx/index.js";
 import { dumpOnnx } from "../src/emit/onnx/dump.js";
 import { runReference, traceReference } from "../src/ir/reference.js";
@@ -215,6 +215,30 @@ describe("ONNX Runtime runs every example as the reference evaluator does", () =
     expect(dumpOnnx(nhwc.bytes)).toMatch(/input input: float\[N,40,40,1\]\n/);
   }, 60_000);
 
+  it("--embed-preprocessing: raw pixels in, Sub(mean) and Div(std) in front, the plain model's outputs on normalised pixels (1e-6), in both layouts", async () => {
+    const source = "network P(classes = 5) {\n  input 21x19x3 mean=120 std=58\n  conv 3x3 8 stride=2 act=relu6\n  separable 16 stride=2\n  avgpool global\n  fc classes\n  softmax\n}\n";
+    const pixels = new Uint8Array(21 * 19 * 3 * 2);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7919 + (i >> 3) * 31) % 256;
+    const raw = Float32Array.from(pixels);
+    const normalised = normalise(pixels, 3, { mean: 120, std: 58 });
+    for (const inputLayout of ["nchw", "nhwc"] as const) {
+      const plain = build(source, {}, { inputLayout });
+      const embedded = build(source, {}, { inputLayout, embedPreprocessing: true });
+      const want = await runOnnx(plain.bytes, normalised, 2, [21, 19, 3], inputLayout);
+      const got = await runOnnx(embedded.bytes, raw, 2, [21, 19, 3], inputLayout);
+      expect(relativeError(got, want)).toBeLessThan(1e-6);
+      // The raw pixels on the plain model are another matter: the test can tell them apart.
+      expect(relativeError(await runOnnx(plain.bytes, raw, 2, [21, 19, 3], inputLayout), want)).toBeGreaterThan(1e-3);
+      const dump = dumpOnnx(embedded.bytes);
+      expect(dump).toMatch(inputLayout === "nhwc" ? /input input: float\[N,21,19,3\]\n/ : /input input: float\[N,3,21,19\]\n/);
+      expect(dump).toContain("node input.centred: Sub(input, input.mean) -> input.centred");
+      expect(dump).toContain("node input.normalised: Div(input.centred, input.std) -> input.normalised");
+      if (inputLayout === "nhwc") expect(dump).toContain("Transpose(input.normalised)");
+      // Without the option, the model is the one it was: the same bytes.
+      expect(Buffer.from(build(source, {}, { inputLayout, embedPreprocessing: false }).bytes).equals(Buffer.from(plain.bytes))).toBe(true);
+    }
+  }, 60_000);
+
   it("handles what MobileNets rarely use: valid padding, windowed pools, fc before spatial ops, opset 17", async () => {
     const source = "network Odd {\n  input 19x17x3\n  conv 3x3 8 pad=valid act=relu6\n  maxpool 3x3 stride=2 pad=same\n  avgpool 2x2 stride=1 pad=same\n  conv 5x1 6 stride=2 norm=none act=linear\n  fc 12\n  dw 1x1\n  fc 4\n  softmax\n}\n";
     for (const opset of [13, 17]) {
@@ -264,6 +288,26 @@ describe("the model file", () => {
     await expect(dumpOnnx(unfused.bytes)).toMatchFileSnapshot("golden/onnx/keyword_spotter.unfused.txt");
     const residual = build(RESIDUAL_SE, {});
     await expect(dumpOnnx(residual.bytes)).toMatchFileSnapshot("golden/onnx/residual_se.txt");
+  }, 60_000);
+
+  it("--embed-preprocessing through the CLI: the declared normalisation embedded; a usage error (exit 2, nothing written) without one or with --emit ts", () => {
+    const mnc = (...args: string[]) => spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8" });
+    const out = join(work, "pre.onnx");
+    const ok = mnc("compile", "examples/mobilenet_v1_tf.mn", "--alpha", "0.25", "--resolution", "64", "--embed-preprocessing", "-o", out);
+    expect(ok.stderr).toBe("");
+    expect(ok.status).toBe(0);
+    const dump = dumpOnnx(new Uint8Array(readFileSync(out)));
+    expect(dump).toContain("node input.centred: Sub(input, input.mean) -> input.centred");
+    checked.push(out);
+    const none = join(work, "none.onnx");
+    const refused = mnc("compile", "examples/mobilenet_v1.mn", "--embed-preprocessing", "-o", none);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toBe("mnc: --embed-preprocessing: examples/mobilenet_v1.mn declares no input normalisation to embed (declare it: input HxWxC mean=M std=S)\n");
+    expect(existsSync(none)).toBe(false);
+    const ts = mnc("compile", "examples/mobilenet_v1_tf.mn", "--emit", "ts", "--embed-preprocessing", "-o", join(work, "pre.ts"));
+    expect(ts.status).toBe(2);
+    expect(ts.stderr).toContain("--embed-preprocessing goes with --emit onnx");
+    expect(existsSync(join(work, "pre.ts"))).toBe(false);
   }, 60_000);
 
   it("is never half-written: a failed compile leaves an existing file untouched and creates none", () => {

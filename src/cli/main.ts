@@ -24,7 +24,7 @@ import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReference } from "../ir/reference.js";
 import { exportSafetensors } from "../weights/export.js";
-import { DEFAULT_OPSET, MAX_OPSET, emitOnnx } from "../emit/onnx/index.js";
+import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -104,6 +104,9 @@ Options:
   --no-wasm               with --emit ts|js: TypeScript kernels only, no embedded WebAssembly SIMD kernels
   --opset N               ONNX opset, 13 (default) to 17
   --input-layout LAYOUT   nchw (default) or nhwc: the model then takes NHWC input and transposes it
+  --embed-preprocessing   ONNX: the model takes raw pixels (0-255) and normalises them itself, Sub(mean)
+                          then Div(std), with the network's 'input ... mean=M std=S' (a usage error,
+                          exit 2, when the network declares none)
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
@@ -203,6 +206,7 @@ const OPTIONS = {
   "no-wasm": { type: "boolean" },
   opset: { type: "string" },
   "input-layout": { type: "string" },
+  "embed-preprocessing": { type: "boolean" },
   labels: { type: "string" },
   top: { type: "string" },
   mean: { type: "string" },
@@ -216,7 +220,7 @@ const OPTIONS = {
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "warnings-as-errors", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
+  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-preprocessing", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
   report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "warnings-as-errors", "help"],
@@ -300,6 +304,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (emit === "onnx" && command === "compile" && (values["embed-weights"] === true || values.labels !== undefined || values["no-wasm"] === true)) {
       throw new UsageError("--embed-weights, --labels and --no-wasm go with --emit ts or --emit js");
     }
+    if (emit !== "onnx" && values["embed-preprocessing"] === true) throw new UsageError("--embed-preprocessing goes with --emit onnx (the TypeScript module has imageTensor instead)");
     const opset = values.opset === undefined ? DEFAULT_OPSET : positiveInteger("--opset", values.opset);
     if (opset < DEFAULT_OPSET || opset > MAX_OPSET) throw new UsageError(`--opset must be between ${DEFAULT_OPSET} and ${MAX_OPSET}, not ${opset}`);
     const inputLayout = values["input-layout"] ?? "nchw";
@@ -341,7 +346,7 @@ export function main(argv: readonly string[], stdio: Io): number {
             ...(values["no-fuse-bn"] === true ? { fuseBatchNorm: false } : {}),
           };
           if (command === "compile") {
-            ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, target: emit, embedWeights: values["embed-weights"] === true, wasm: values["no-wasm"] !== true, labels: values.labels }, io);
+            ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, embedPreprocessing: values["embed-preprocessing"] === true, target: emit, embedWeights: values["embed-weights"] === true, wasm: values["no-wasm"] !== true, labels: values.labels }, io);
           }
           else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation }, io);
           else ok = runWeightsExport(path, text, compileOptions, values.output!, io);
@@ -595,6 +600,7 @@ interface EmitOptions {
   readonly output: string | undefined;
   readonly opset: number;
   readonly inputLayout: "nchw" | "nhwc";
+  readonly embedPreprocessing: boolean;
   readonly target: "onnx" | "ts" | "js";
   readonly embedWeights: boolean;
   readonly wasm: boolean;
@@ -616,7 +622,11 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   const compiled = { graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) };
   let kernels = "";
   if (emit.target === "onnx") {
-    if (!deliver(emitOnnx(compiled, { sourceFile: recordedPath(path), sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout }), output, io)) return false;
+    if (emit.embedPreprocessing && preprocessingOf(r.graph) === undefined) {
+      throw new UsageError(`--embed-preprocessing: ${path} declares no input normalisation to embed (declare it: input HxWxC mean=M std=S)`);
+    }
+    const preprocessing = emit.embedPreprocessing ? { embedPreprocessing: true } : {};
+    if (!deliver(emitOnnx(compiled, { sourceFile: recordedPath(path), sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout, ...preprocessing }), output, io)) return false;
   } else {
     const stem = output.replace(emit.target === "ts" ? /\.ts$/i : /\.m?js$/i, "");
     const weightsPath = stem + ".weights.bin";

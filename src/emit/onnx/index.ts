@@ -10,7 +10,10 @@
  * `--dump-ir`. The emitter follows the graph: a node reads the tensors its
  * `inputs` produced, and the model's outputs are `graph.outputs`. Input
  * `input` is float32 [N, C, H, W] with a symbolic batch N (or [N, H, W, C]
- * with --input-layout nhwc, transposed inside the model).
+ * with --input-layout nhwc, transposed inside the model). With
+ * `embedPreprocessing` it holds raw pixels (0–255) and the model normalises
+ * them first, Sub(mean) then Div(std), with the input's declared
+ * normalisation.
  *
  * Deterministic: no timestamps, fixed field order — the same graph gives the
  * same bytes. Pure: it returns bytes; the CLI writes them.
@@ -34,6 +37,18 @@ export interface OnnxOptions {
   readonly sourceText?: string;
   readonly opset?: number;
   readonly inputLayout?: "nchw" | "nhwc";
+  /**
+   * Take raw pixels (0–255) and apply the input's declared normalisation inside the model:
+   * `input.centred = Sub(input, input.mean)`, `input.normalised = Div(input.centred, input.std)`
+   * (`--embed-preprocessing`). The graph's input must declare one (`input … mean=M std=S`).
+   */
+  readonly embedPreprocessing?: boolean;
+}
+
+/** The normalisation the model would embed is not declared: a caller's mistake, checked before emitting. */
+export function preprocessingOf(graph: Graph): { readonly mean: number; readonly std: number } | undefined {
+  const input = graph.nodes.find((n) => n.op === "input");
+  return input?.op === "input" ? input.attrs.normalisation : undefined;
 }
 
 export interface OnnxInput {
@@ -131,6 +146,7 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
     "mnc.alpha": String(graph.alpha),
     "mnc.resolution": `${shape[0]}x${shape[1]}`,
     "mnc.input_layout": options.inputLayout ?? "nchw",
+    ...(options.embedPreprocessing === true ? { "mnc.preprocessing": preprocessingText(graph) } : {}),
     "mnc.mult_adds": String(t.multAdds),
     "mnc.params": String(t.params),
     "mnc.bn_fusion": input.certificate === undefined ? "not fused" : "fused",
@@ -152,6 +168,13 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
     },
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
   };
+}
+
+/** The metadata's account of the embedded preprocessing. */
+function preprocessingText(graph: Graph): string {
+  const norm = preprocessingOf(graph);
+  if (norm === undefined) throw new InternalError("embedPreprocessing: the input declares no normalisation");
+  return `input: raw pixels 0-255; the model computes (input - ${norm.mean}) / ${norm.std}`;
 }
 
 function nchw(s: Shape): Dim[] {
@@ -302,8 +325,25 @@ function pool(n: NodeOf<"avgpool"> | NodeOf<"maxpool">, ctx: Context): Lowered {
 const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered } = {
   input(n, ctx) {
     const dims = nchw(n.shape!);
-    if (ctx.options.inputLayout !== "nhwc") return { nodes: [], initializers: [], output: "input", dims, intermediates: [] };
-    return { nodes: [node("Transpose", "input.nchw", ["input"], ["input.nchw"], { perm: [0, 3, 1, 2] }, ctx.doc(n))], initializers: [], output: "input.nchw", dims, intermediates: [] };
+    const nodes: INodeProto[] = [];
+    const initializers: ITensorProto[] = [];
+    const intermediates: { name: string; dims: Dim[] }[] = [];
+    let output = "input";
+    if (ctx.options.embedPreprocessing === true) {
+      // Raw pixels in: (pixel − mean) / std, elementwise, so in either layout before the transpose.
+      const norm = n.attrs.normalisation;
+      if (norm === undefined) throw new InternalError("embedPreprocessing: the input declares no normalisation (check with preprocessingOf first)");
+      const [h, w, c] = n.shape!;
+      const inputDims: Dim[] = ctx.options.inputLayout === "nhwc" ? [N, h, w, c] : dims;
+      initializers.push(floatTensor("input.mean", [], new Float32Array([norm.mean])), floatTensor("input.std", [], new Float32Array([norm.std])));
+      nodes.push(node("Sub", "input.centred", ["input", "input.mean"], ["input.centred"], {}, ctx.doc(n)));
+      nodes.push(node("Div", "input.normalised", ["input.centred", "input.std"], ["input.normalised"], {}, ctx.doc(n)));
+      intermediates.push({ name: "input.centred", dims: inputDims }, { name: "input.normalised", dims: inputDims });
+      output = "input.normalised";
+    }
+    if (ctx.options.inputLayout !== "nhwc") return { nodes, initializers, output, dims, intermediates };
+    nodes.push(node("Transpose", "input.nchw", [output], ["input.nchw"], { perm: [0, 3, 1, 2] }, ctx.doc(n)));
+    return { nodes, initializers, output: "input.nchw", dims, intermediates };
   },
   conv: convLike,
   depthwise: convLike,
