@@ -120,7 +120,18 @@ describe("imageTensor(image) of the emitted module", () => {
     const declared = emitTypeScript(compiled(NETWORKS[0]![1]).result, { sourceFile: "net.mn" }).code;
     expect(declared).toContain("(pixel − 127.5) / 127.5, the normalisation the network declares.");
     const none = emitJavaScript(compiled(NETWORKS[1]![1]).result, { sourceFile: "net.mn" });
-    for (const text of [none.code, none.declarations]) expect(text).toContain("the network declares no normalisation (`input … mean=M std=S`), so mean 0 and std 1.");
+    for (const text of [none.code, none.declarations]) expect(text).toContain("the network declares no normalisation\n * (`input … mean=M std=S`), so mean 0 and std 1.");
+  });
+
+  it("matches the golden file of the image code, three channels and one (review the diff as text)", async () => {
+    const block = (source: string): string => {
+      const code = emitTypeScript(compiled(source).result, { sourceFile: "net.mn", wasm: false }).code;
+      const start = code.indexOf("/**\n * The network's input");
+      const end = code.indexOf("\n}\n", code.indexOf("function imageByte(")) + 3;
+      expect(start).toBeGreaterThan(0);
+      return code.slice(start, end);
+    };
+    await expect(`// ${NETWORKS[0]![0]}\n${block(NETWORKS[0]![1])}\n// ${NETWORKS[2]![0]}\n${block(NETWORKS[2]![1])}`).toMatchFileSnapshot("golden/ts/image.ts.txt");
   });
 
   it("refuses an image whose bytes are not width × height × 4", { timeout: 30_000 }, async () => {

@@ -51,10 +51,10 @@ export function imageTensorDoc(input: readonly [number, number, number], image: 
     "/**",
     ` * The network's input (${H}×${W}×${C}, NHWC) from an image of any size, exactly as \`mnc run\` computes it`,
     " * from the same pixels: the largest centred square, resized with Pillow's bilinear filter (antialiased",
-    ` * when it shrinks; the same integer arithmetic), ${C === 1 ? "made grey as round(0.299 R + 0.587 G + 0.114 B), " : ""}then`,
-    image.declared
-      ? ` * (pixel − ${image.mean}) / ${image.std}, the normalisation the network declares.`
-      : " * (pixel − 0) / 1, the pixels as they are (0–255): the network declares no normalisation (`input … mean=M std=S`), so mean 0 and std 1.",
+    ` * when it shrinks; the same integer arithmetic)${C === 1 ? ", made grey as round(0.299 R + 0.587 G + 0.114 B)," : ","}`,
+    ...(image.declared
+      ? [` * then (pixel − ${image.mean}) / ${image.std}, the normalisation the network declares.`]
+      : [" * then (pixel − 0) / 1, the pixels as they are (0–255): the network declares no normalisation", " * (`input … mean=M std=S`), so mean 0 and std 1."]),
     " * Decoding is the caller's: in a browser, draw an <img> or createImageBitmap(blob) on a canvas and",
     " * pass its getImageData(…); in Node, any decoder's RGBA output (@jsquash/jpeg's decode, pngjs, sharp's",
     " * raw RGBA). The alpha channel is ignored.",
