@@ -504,7 +504,7 @@ describe("the generated code", () => {
     expect(code).toMatch(/^ \*   mult-adds +[\d,]+ per image$/m);
     expect(code).toContain(` *   mult-adds   ${c.result.costs.totals.multAdds.toLocaleString("en-US")} per image`);
     expect(code).toContain(`${c.result.costs.totals.params.toLocaleString("en-US")} (`);
-    expect(code).toMatch(/^ \*   BN fusion +folded by mnc; max relative error \d\.\d\de-\d+ on 2 random inputs/m);
+    expect(code).toMatch(/^ \*   BN fusion +folded by mnc; max relative error \d\.\d\de-\d+ over \d+ layers, each on 2 random patches/m);
   });
 
   it("is deterministic: the same graph gives the same code and weights, byte for byte", () => {
