@@ -13,6 +13,7 @@ import {
   PADDINGS,
   type Activation,
   type AlphaMode,
+  type ChannelRule,
   type Node,
   type Norm,
   type Padding,
@@ -140,7 +141,8 @@ interface ConvArgs {
   width: "fixed" | "grow" | number;
 }
 
-function convDraft(id: string, a: ConvArgs, ctx: LowerContext): NodeDraft {
+/** A convolution node: its window and epilogue, and where its output channels come from. */
+function convNode(id: string, size: ChannelRule, a: Pick<ConvArgs, "kernel" | "stride" | "pad" | "norm" | "act">, ctx: LowerContext): NodeDraft {
   return {
     op: "conv",
     id,
@@ -150,31 +152,22 @@ function convDraft(id: string, a: ConvArgs, ctx: LowerContext): NodeDraft {
       kernel: a.kernel,
       stride: a.stride,
       padding: a.pad,
-      size: { kind: "filters", filters: a.filters, width: widthRule(a.width, ctx.widthScale) },
-      channels: a.filters,
+      size,
+      // The filters as written until scale-width resolves the rule (a ratio has none yet).
+      channels: size.kind === "filters" ? size.filters : 0,
       norm: a.norm,
       act: a.act,
     },
   };
 }
 
+function convDraft(id: string, a: ConvArgs, ctx: LowerContext): NodeDraft {
+  return convNode(id, { kind: "filters", filters: a.filters, width: widthRule(a.width, ctx.widthScale) }, a, ctx);
+}
+
 /** A 1x1 convolution whose channels are a multiple of another tensor's (expansion, SE squeeze and excite). */
 function ratioDraft(id: string, of: string, r: Ratio, rounded: boolean, conv: { act: Activation; norm: Norm }, ctx: LowerContext): NodeDraft {
-  return {
-    op: "conv",
-    id,
-    span: ctx.span,
-    origin: ctx.origin,
-    attrs: {
-      kernel: [1, 1],
-      stride: [1, 1],
-      padding: "same",
-      size: { kind: "ratio", of, ratio: r, rounded },
-      channels: 0,
-      norm: conv.norm,
-      act: conv.act,
-    },
-  };
+  return convNode(id, { kind: "ratio", of, ratio: r, rounded }, { kernel: [1, 1], stride: [1, 1], pad: "same", act: conv.act, norm: conv.norm }, ctx);
 }
 
 /**
