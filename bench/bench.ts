@@ -24,14 +24,10 @@ import { compile } from "../src/index.js";
 import { emitTypeScript } from "../src/emit/ts/index.js";
 import type { Node } from "../src/ir/graph.js";
 import type { WorkerSetup } from "./worker.js";
+import { flag } from "./args.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const args = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i < 0 ? undefined : args[i + 1];
-};
 const rounds = Number(flag("rounds") ?? 15);
 const only = flag("only");
 
