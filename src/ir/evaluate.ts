@@ -26,6 +26,8 @@ export interface WordOrigin {
   readonly names: readonly string[];
 }
 
+type NumberValue = Extract<BuildValue, { kind: "number" }>;
+
 export type Env = ReadonlyMap<string, BuildValue>;
 
 /** The largest channel count, unit count or spatial size mnc accepts. */
@@ -51,26 +53,54 @@ export class Evaluator {
         if (v === undefined) return undefined;
         return expr.op === "-" ? number(-v.value, v.exact && { num: -v.exact.num, den: v.exact.den }) : v;
       }
-      case "binary": {
-        const lv = this.numberValue(expr.left, env, "an operand");
-        const rv = this.numberValue(expr.right, env, "an operand");
-        if (lv === undefined || rv === undefined) return undefined;
-        const [l, r, a, b] = [lv.value, rv.value, lv.exact, rv.exact];
-        switch (expr.op) {
-          case "+":
-            return number(l + r, a && b && fraction(a.num * b.den + b.num * a.den, a.den * b.den));
-          case "-":
-            return number(l - r, a && b && fraction(a.num * b.den - b.num * a.den, a.den * b.den));
-          case "*":
-            return number(l * r, a && b && fraction(a.num * b.num, a.den * b.den));
-          case "/":
-            if (r === 0) {
-              this.diagnostics.push(error("divisionByZero", expr.span));
-              return undefined;
-            }
-            return number(l / r, a && b && fraction(a.num * b.den * Math.sign(b.num), a.den * Math.abs(b.num)));
-        }
+      case "binary":
+        return this.chain(expr, env);
+    }
+  }
+
+  /**
+   * A left-associative chain `a + b - c * …` without recursion along its left
+   * spine: a flat chain of any length is not nesting and must not use the stack.
+   * Every operand is evaluated, in source order, so all of its errors are reported.
+   */
+  private chain(expr: Extract<Expr, { kind: "binary" }>, env: Env): BuildValue | undefined {
+    const spine: Extract<Expr, { kind: "binary" }>[] = [];
+    let leftmost: Expr = expr;
+    while (leftmost.kind === "binary") {
+      spine.push(leftmost);
+      leftmost = leftmost.left;
+    }
+    let acc = this.numberValue(leftmost, env, "an operand");
+    let failed = acc === undefined;
+    for (let i = spine.length - 1; i >= 0; i--) {
+      const node = spine[i]!;
+      const rv = this.numberValue(node.right, env, "an operand");
+      if (failed || acc === undefined || rv === undefined) {
+        failed = true;
+        continue;
       }
+      const next = this.apply(node, acc, rv);
+      if (next === undefined || next.kind !== "number") failed = true;
+      else acc = next;
+    }
+    return failed ? undefined : acc;
+  }
+
+  private apply(expr: Extract<Expr, { kind: "binary" }>, lv: NumberValue, rv: NumberValue): BuildValue | undefined {
+    const [l, r, a, b] = [lv.value, rv.value, lv.exact, rv.exact];
+    switch (expr.op) {
+      case "+":
+        return number(l + r, a && b && fraction(a.num * b.den + b.num * a.den, a.den * b.den));
+      case "-":
+        return number(l - r, a && b && fraction(a.num * b.den - b.num * a.den, a.den * b.den));
+      case "*":
+        return number(l * r, a && b && fraction(a.num * b.num, a.den * b.den));
+      case "/":
+        if (r === 0) {
+          this.diagnostics.push(error("divisionByZero", expr.span));
+          return undefined;
+        }
+        return number(l / r, a && b && fraction(a.num * b.den * Math.sign(b.num), a.den * Math.abs(b.num)));
     }
   }
 
@@ -94,7 +124,7 @@ export class Evaluator {
     return v.exact ?? { num: v.value, den: 1 };
   }
 
-  private numberValue(expr: Expr, env: Env, what: string): Extract<BuildValue, { kind: "number" }> | undefined {
+  private numberValue(expr: Expr, env: Env, what: string): NumberValue | undefined {
     const v = this.evaluate(expr, env);
     if (v === undefined) return undefined;
     if (v.kind === "number") return v;

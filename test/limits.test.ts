@@ -1,0 +1,47 @@
+/**
+ * Input that is large but not deep: long flat expressions, floods of errors,
+ * costs beyond exact integers, deeply nested names. Each gets a result or a
+ * located error in bounded time, never an internal error.
+ */
+import { describe, expect, it } from "vitest";
+import { analyze, check } from "../src/index.js";
+
+/** `pw 1 op 1 op 1 …` with `count` operands. */
+const flat = (count: number, op: string, operand = "1"): string =>
+  `network N {\n  input 8x8x3\n  pw ${Array.from({ length: count }, () => operand).join(op)}\n}\n`;
+
+describe("flat expression chains", () => {
+  it("a 40 KB chain of additions evaluates", () => {
+    const text = flat(20_000, "+");
+    expect(text.length).toBeGreaterThan(40_000);
+    const r = analyze(text);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.graph!.nodes.at(-1)!.shape).toEqual([8, 8, 20_000]);
+  });
+
+  it("a 400 KB chain of additions evaluates in bounded time", () => {
+    const text = flat(200_000, "+");
+    expect(text.length).toBeGreaterThan(400_000);
+    const t0 = performance.now();
+    const r = analyze(text);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.graph!.nodes.at(-1)!.shape).toEqual([8, 8, 200_000]);
+    expect(performance.now() - t0).toBeLessThan(15_000);
+  }, 30_000);
+
+  it("long chains of every operator keep their left associativity", () => {
+    // 64 - 1 - 1 - … (60 times) = 4; 2 * 1 * 1 … = 2; 4096 / 2 / 2 … (10 times) = 4
+    const minus = `network N {\n  input 8x8x3\n  pw 64${" - 1".repeat(60)}\n}\n`;
+    expect(analyze(minus).graph!.nodes.at(-1)!.shape).toEqual([8, 8, 4]);
+    const times = `network N {\n  input 8x8x3\n  pw 2${" * 1".repeat(30_000)}\n}\n`;
+    expect(analyze(times).graph!.nodes.at(-1)!.shape).toEqual([8, 8, 2]);
+    const divide = `network N {\n  input 8x8x3\n  pw 4096${" / 2".repeat(10)}\n}\n`;
+    expect(analyze(divide).graph!.nodes.at(-1)!.shape).toEqual([8, 8, 4]);
+  }, 30_000);
+
+  it("errors inside a long chain are located, each one reported", () => {
+    const text = `network N {\n  input 8x8x3\n  pw 1${" + 1".repeat(30_000)} + nope + 1/0\n}\n`;
+    const r = check(text);
+    expect(r.diagnostics.map((d) => d.code).sort()).toEqual(["MN2002", "MN2015"]);
+  }, 30_000);
+});
