@@ -45,3 +45,22 @@ describe("flat expression chains", () => {
     expect(r.diagnostics.map((d) => d.code).sort()).toEqual(["MN2002", "MN2015"]);
   }, 30_000);
 });
+
+describe("costs beyond exact integers", () => {
+  it("one layer's cost is a located error in check, not only in report", () => {
+    const text = "network N {\n  input 1048576x1048576x3\n  pw 1048576\n}\n";
+    for (const r of [check(text), analyze(text)]) {
+      expect(r.diagnostics.map((d) => [d.code, d.span?.line])).toEqual([["MN3017", 3]]);
+      expect(r.graph).toBeUndefined();
+    }
+  });
+
+  it("a running total that leaves the range points at the layer where it does", () => {
+    const text = "network N {\n  input 1048576x1048576x1\n  pw 2048\n  pw 1\n  pw 2048\n  pw 1\n}\n";
+    const r = check(text);
+    expect(r.diagnostics.map((d) => [d.code, d.span?.line])).toEqual([["MN3017", 6]]);
+    expect(r.diagnostics[0]!.message).toContain("up to and including 'pw_3'");
+    // One layer fewer stays within range.
+    expect(check(text.replace("  pw 1\n}", "}")).diagnostics).toEqual([]);
+  });
+});

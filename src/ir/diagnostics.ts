@@ -231,6 +231,10 @@ export const Messages = {
     (layer: string, what: string, ratio: string, channels: number, product: number) =>
       `${q(layer)} gets ${formatNumber(product)} channels (${what} ${ratio} × ${channels} input channels); it needs at least 1`,
     "network N {\n  input 8x8x1\n  se 0.25\n}\n"),
+  costRange: entry("MN3017", "a network whose costs leave the range of exact integers (2^53)",
+    (layer: string, what: string, value: number, running: boolean) =>
+      `${running ? `the ${what} up to and including ${q(layer)} total` : `${q(layer)} alone costs`} ${value.toLocaleString("en-US")}${running ? "" : ` ${what}`}, beyond ${Number.MAX_SAFE_INTEGER.toLocaleString("en-US")}, the largest figure mnc counts exactly`,
+    "network N {\n  input 1048576x1048576x3\n  pw 1048576\n}\n"),
 
   // ── MN4xxx weights ───────────────────────────────────────────────────────
   weightFileUnreadable: entry("MN4001", "a weight file that cannot be read: wrong format, truncated, corrupt",
