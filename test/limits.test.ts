@@ -4,7 +4,8 @@
  * located error in bounded time, never an internal error.
  */
 import { describe, expect, it } from "vitest";
-import { analyze, check } from "../src/index.js";
+import { analyze, check, compile } from "../src/index.js";
+import { writeSafetensors } from "../src/weights/safetensors.js";
 
 /** `pw 1 op 1 op 1 …` with `count` operands. */
 const flat = (count: number, op: string, operand = "1"): string =>
@@ -62,5 +63,44 @@ describe("costs beyond exact integers", () => {
     expect(r.diagnostics[0]!.message).toContain("up to and including 'pw_3'");
     // One layer fewer stays within range.
     expect(check(text.replace("  pw 1\n}", "}")).diagnostics).toEqual([]);
+  });
+});
+
+describe("batch-norm statistics from a weight file", () => {
+  const net = "network N {\n  input 4x4x3\n  pw 2\n}\n";
+  const tensor = (name: string, shape: number[], values: number[]) => ({ name, shape, data: Float32Array.from({ length: shape.reduce((p, d) => p * d, 1) }, (_, i) => values[i % values.length]!) });
+  const file = (variance: number[], gamma: number[] = [1], metadata?: Record<string, string>) =>
+    writeSafetensors(
+      [
+        tensor("pw_0.weight", [2, 3, 1, 1], [0.5]),
+        tensor("pw_0.bn.gamma", [2], gamma),
+        tensor("pw_0.bn.beta", [2], [0]),
+        tensor("pw_0.bn.mean", [2], [0]),
+        tensor("pw_0.bn.variance", [2], variance),
+      ],
+      metadata,
+    );
+  const codes = (weights: Uint8Array, fuse: boolean) => compile(net, { weights, weightsFile: "w.safetensors", fuseBatchNorm: fuse }).diagnostics.map((d) => d.code);
+
+  it("a sound file compiles, fused or not", () => {
+    for (const fuse of [true, false]) expect(codes(file([1]), fuse)).toEqual([]);
+  });
+
+  it("an ε that is infinite, NaN, zero or negative is refused, with batch-norm kept as well as fused", () => {
+    for (const eps of ["Infinity", "1e999", "NaN", "0", "-0.001", "nope"]) {
+      for (const fuse of [true, false]) expect(codes(file([1], [1], { bn_epsilon: eps }), fuse), eps).toEqual(["MN4001"]);
+    }
+  });
+
+  it("a negative variance is MN4012 at the layer, naming the element", () => {
+    for (const fuse of [true, false]) {
+      const r = compile(net, { weights: file([1, -0.25]), weightsFile: "w.safetensors", fuseBatchNorm: fuse });
+      expect(r.diagnostics.map((d) => [d.code, d.span?.line])).toEqual([["MN4012", 3]]);
+      expect(r.diagnostics[0]!.message).toContain("element 1");
+    }
+  });
+
+  it("non-finite γ is MN4008", () => {
+    expect(codes(file([1], [Number.NaN]), false)).toEqual(["MN4008"]);
   });
 });

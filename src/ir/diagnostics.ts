@@ -265,6 +265,9 @@ export const Messages = {
   weightNotFinite: entry("MN4008", "a weight that is NaN or infinite",
     (layer: string, tensor: string, index: number) => `'${layer}': ${tensor} holds a value that is not a finite number (element ${index})`,
     { source: "network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [4, 3, 1, 1], value: Infinity }, { name: "pw_0.bias", shape: [4] }] } } }),
+  negativeVariance: entry("MN4012", "a batch-norm variance below 0 in a weight file",
+    (layer: string, tensor: string, value: number, index: number) => `'${layer}': ${tensor} holds ${formatNumber(value)} (element ${index}); a variance cannot be negative`,
+    { source: "network N {\n  input 8x8x3\n  pw 2\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [2, 3, 1, 1], value: 1 }, { name: "pw_0.bn.gamma", shape: [2], value: 1 }, { name: "pw_0.bn.beta", shape: [2] }, { name: "pw_0.bn.mean", shape: [2] }, { name: "pw_0.bn.variance", shape: [2], value: -1 }] } } }),
   weightOperatorUnaccounted: entry("MN4009", "an operator of a TFLite weight file that no layer of the network accounts for",
     (operator: string, output: string, context: string) => `the weights file's ${operator} (output '${output}') has no counterpart in the network${context}`,
     {

@@ -59,7 +59,7 @@ function byName(graph: Graph, tensors: ReadonlyMap<string, RawTensor>, metadata:
   const shapes = inputShapes(graph);
   const epsilonText = metadata["bn_epsilon"];
   const epsilon = epsilonText === undefined ? BN_EPSILON : Number(epsilonText);
-  if (!(epsilon > 0)) diagnostics.push(error("weightFileUnreadable", undefined, "the metadata", `bn_epsilon is '${epsilonText}', not a positive number`));
+  if (!(epsilon > 0 && Number.isFinite(epsilon))) diagnostics.push(error("weightFileUnreadable", undefined, "the metadata", `bn_epsilon is '${epsilonText}', not a positive finite number`));
   const nodes = graph.nodes.map((n): Node => {
     if (!isWeighted(n)) return n;
     const e = expectedShapes(n, inputOf(n, shapes));
@@ -91,6 +91,7 @@ function byName(graph: Graph, tensors: ReadonlyMap<string, RawTensor>, metadata:
         const beta = take("bn.beta", c, true);
         const mean = take("bn.mean", c, true);
         const variance = take("bn.variance", c, true);
+        if (variance !== undefined && !nonNegative(variance, `${n.id}.bn.variance`, n, diagnostics)) return n;
         if (gamma && beta && mean && variance) bn = { gamma, beta, mean, variance, epsilon };
       }
     }
@@ -100,4 +101,12 @@ function byName(graph: Graph, tensors: ReadonlyMap<string, RawTensor>, metadata:
   const unused = [...tensors.keys()].filter((k) => !used.has(k));
   if (unused.length > 0) diagnostics.push(error("weightsUnused", undefined, unused));
   return { ...graph, nodes };
+}
+
+/** A variance is at least 0: a negative one makes batch-norm's square root NaN. Reports the first (MN4012). */
+function nonNegative(t: Tensor, name: string, n: Node, diagnostics: Diagnostic[]): boolean {
+  const i = t.data.findIndex((v) => v < 0);
+  if (i < 0) return true;
+  diagnostics.push(error("negativeVariance", n.span, n.id, name, t.data[i]!, i));
+  return false;
 }
