@@ -3,7 +3,7 @@
  * the process. Exit codes: 0 success, 1 errors in the input (or a budget
  * exceeded), 2 a usage mistake, 70 an internal error (a bug in mnc).
  */
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { check, compile, parse, report, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
 import { buildGraph } from "../ir/build.js";
@@ -36,6 +36,8 @@ class UsageError extends Error {}
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** Raw bytes to standard output (-o - with a binary output); without it they are decoded as UTF-8 text. */
+  bytes?(data: Uint8Array): void;
 }
 
 const MAIN_HELP = `mnc ${VERSION} — a compiler for MobileNet-style convolutional networks
@@ -286,7 +288,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     warningsAsErrors = values["warnings-as-errors"] === true;
     if (values.quiet === true && values.verbose === true) throw new UsageError("--quiet and --verbose contradict each other");
     // --quiet silences the success lines of commands whose product is a file or an exit status.
-    if (values.quiet === true && (command === "check" || command === "compile" || command === "weights")) io = { out: () => undefined, err: io.err };
+    if (values.quiet === true && (command === "check" || command === "compile" || command === "weights")) io = { ...io, out: () => undefined };
     if (values.help === true) {
       io.out(HELP[command]);
       return EXIT_OK;
@@ -317,6 +319,23 @@ export function main(argv: readonly string[], stdio: Io): number {
     };
     const weightsPath = values.weights;
     const weightOptions = weightsPath === undefined ? {} : { weightsFile: weightsPath };
+
+    if (values.output === "-" && command === "compile") {
+      if (values["dump-ir"] === true) throw new UsageError("-o - and --dump-ir both write to standard output; give -o a file name");
+      if (emit === "js" || (emit === "ts" && values["embed-weights"] !== true)) {
+        throw new UsageError(`-o -: --emit ${emit} writes several files (the module and its ${emit === "js" ? "declarations" : "weights"}); give -o a file name${emit === "ts" ? " or add --embed-weights" : ""}`);
+      }
+    }
+    // An output that names an input would destroy it: refused before any work.
+    if (command !== "check" && command !== "run") {
+      const inputs = [...positionals.map((p) => ({ path: p, what: "the spec" })), ...[["weights", values.weights], ["labels", values.labels]].flatMap(([what, p]) => (p === undefined ? [] : [{ path: p, what: `the ${what}` }]))];
+      const outputs = command === "compile" ? emitPaths(values.output ?? defaultOutput(positionals[0]!, `.${emit}`), emit, values["embed-weights"] === true) : [values.output];
+      for (const output of outputs) {
+        const clash = output === undefined || output === "-" ? undefined : inputs.find((i) => sameFile(i.path!, output));
+        if (clash !== undefined) throw new UsageError(`-o '${values.output ?? output}' would overwrite ${clash.what} '${clash.path}'${output === values.output ? "" : ` (as '${output}')`}; give another output path`);
+      }
+    }
+    quiet = values.quiet === true;
 
     let status = EXIT_OK;
     for (const path of positionals) {
@@ -533,6 +552,37 @@ function labelOptions(path: string | undefined, io: Io): { labels?: string[]; la
 
 /** --warnings-as-errors of the command being run (set by main). */
 let warningsAsErrors = false;
+/** --quiet of the command being run (set by main). */
+let quiet = false;
+
+/** Whether `output` is the existing regular file `input` is (through links, symbolic or hard). */
+function sameFile(input: string, output: string): boolean {
+  const stat = (p: string): Stats | undefined => {
+    try {
+      return statSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const a = stat(input);
+  const b = stat(output);
+  return a !== undefined && b !== undefined && b.isFile() && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** The success line of a command whose product is a file: on standard error when the product went to standard output. */
+function status(line: string, output: string, io: Io): void {
+  if (quiet) return;
+  if (output === "-") io.err(line);
+  else io.out(line);
+}
+
+/** The files `--emit TARGET -o OUTPUT` writes: the module or model, its declarations (js), its weights (unless embedded). */
+function emitPaths(output: string, target: string, embedWeights: boolean): string[] {
+  if (target === "onnx") return [output];
+  const stem = output.replace(target === "ts" ? /\.ts$/i : /\.m?js$/i, "");
+  const declarations = target === "js" ? [stem + (/\.mjs$/i.test(output) ? ".d.mts" : ".d.ts")] : [];
+  return [output, ...declarations, ...(embedWeights ? [] : [stem + ".weights.bin"])];
+}
 
 /** Print diagnostics, warnings included; true when none is an error (nor, with --warnings-as-errors, a warning). */
 function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
@@ -547,7 +597,9 @@ function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: I
 /** Standard output, or a file written atomically (a failure leaves no partial file). */
 function deliver(content: string | Uint8Array, output: string | undefined, io: Io): boolean {
   if (output === undefined || output === "-") {
-    io.out(typeof content === "string" ? content : new TextDecoder().decode(content));
+    if (typeof content === "string") io.out(content);
+    else if (io.bytes !== undefined) io.bytes(content);
+    else io.out(new TextDecoder().decode(content));
     return true;
   }
   try {
@@ -631,17 +683,20 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
     const stem = output.replace(emit.target === "ts" ? /\.ts$/i : /\.m?js$/i, "");
     const weightsPath = stem + ".weights.bin";
     // compile() has checked the labels against the outputs (MN5001).
-    const tsOptions = { sourceFile: recordedPath(path), moduleName: basename(output), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(named.labels === undefined ? {} : { labels: named.labels }) };
+    const tsOptions = { sourceFile: recordedPath(path), ...(output === "-" ? {} : { moduleName: basename(output) }), embedWeights: emit.embedWeights, wasm: emit.wasm, ...(named.labels === undefined ? {} : { labels: named.labels }) };
     const js = emit.target === "js" ? emitJavaScript(compiled, tsOptions) : undefined;
     const module = js ?? emitTypeScript(compiled, tsOptions);
     kernels = module.kernels.wasm ? "; WebAssembly SIMD and TypeScript kernels" : `; TypeScript kernels only (${module.kernels.why})`;
     // --emit js: the module's declarations beside it (net.js → net.d.ts, net.mjs → net.d.mts).
     const declarations = js === undefined ? [] : [{ path: stem + (/\.mjs$/i.test(output) ? ".d.mts" : ".d.ts"), content: js.declarations }];
     const files = [{ path: output, content: module.code }, ...declarations, ...(module.weights === undefined ? [] : [{ path: weightsPath, content: module.weights }])];
-    try {
-      writeFilesAtomic(files);
-    } catch (e) {
-      return writeFailed(e, io);
+    if (output === "-") deliver(module.code, output, io);
+    else {
+      try {
+        writeFilesAtomic(files);
+      } catch (e) {
+        return writeFailed(e, io);
+      }
     }
   }
   const g = r.graph;
@@ -650,7 +705,7 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   const t = r.costs.totals;
   const n = (x: number): string => x.toLocaleString("en-US");
   const fusion = r.certificate === undefined ? "batch-norm kept" : `batch-norm fused (max relative error ${r.certificate.maxRelativeError.toExponential(2)})`;
-  io.out(`${output}: ${g.name} α=${g.alpha} ${input.join("x")} → ${out.join("x")}, ${n(t.multAdds)} mult-adds, ${n(t.params)} params, ${fusion}${kernels}\n`);
+  status(`${output}: ${g.name} α=${g.alpha} ${input.join("x")} → ${out.join("x")}, ${n(t.multAdds)} mult-adds, ${n(t.params)} params, ${fusion}${kernels}\n`, output, io);
   return true;
 }
 
@@ -693,6 +748,6 @@ function runWeightsExport(path: string, text: string, options: CompileOptions, o
   const r = compile(text, { ...options, file: path, fuseBatchNorm: false });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.unfused === undefined) return false;
   if (!deliver(exportSafetensors(r.unfused), output, io)) return false;
-  io.out(`${output}: ${r.unfused.name}, ${r.unfused.nodes.filter((n) => n.op === "conv" || n.op === "depthwise" || n.op === "fc").length} layers of weights\n`);
+  status(`${output}: ${r.unfused.name}, ${r.unfused.nodes.filter((n) => n.op === "conv" || n.op === "depthwise" || n.op === "fc").length} layers of weights\n`, output, io);
   return true;
 }

@@ -5,6 +5,17 @@
  * destination — atomic on POSIX. On any failure the temporary file is removed
  * and an existing destination is left untouched.
  *
+ * Several files that belong together (a module, its weights, its
+ * declarations) are one transaction: all temporary files are written and
+ * flushed first; each existing destination is kept under a hard link
+ * (`.NAME.mnc-PID.bak.tmp`) while the renames run; a failed rename puts every
+ * destination already renamed back. A failed run leaves each destination as it
+ * was and no temporary file behind.
+ *
+ * A destination that is a symbolic link is written through the link (its
+ * target is replaced, the link kept); a device, pipe or socket (/dev/null,
+ * /dev/stdout, or a link to one) is written in place, never replaced.
+ *
  * A process killed outright (SIGKILL, power loss) during those few
  * milliseconds can leave its temporary file behind, never a damaged
  * destination; the next write to the same destination removes temporary files
@@ -13,7 +24,8 @@
  * A failure is thrown as a WriteError that names the destination and says why
  * in plain words (a missing directory, a read-only file system, a full disk).
  */
-import { accessSync, closeSync, constants, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import * as nodeFs from "node:fs";
+import { accessSync, constants, readdirSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 /**
@@ -91,37 +103,66 @@ function writable(path: string): boolean {
   }
 }
 
+/** The file-system calls the writer makes: node:fs, or a stand-in that fails on purpose in tests. */
+export interface WriteFs {
+  openSync(path: string, flags: string, mode?: number): number;
+  writeSync(fd: number, bytes: Uint8Array, offset: number, length: number): number;
+  fsyncSync(fd: number): void;
+  closeSync(fd: number): void;
+  renameSync(from: string, to: string): void;
+  linkSync(existing: string, link: string): void;
+  unlinkSync(path: string): void;
+}
+
+export const NODE_FS: WriteFs = {
+  openSync: (path, flags, mode) => nodeFs.openSync(path, flags, mode),
+  writeSync: (fd, bytes, offset, length) => nodeFs.writeSync(fd, bytes, offset, length),
+  fsyncSync: (fd) => nodeFs.fsyncSync(fd),
+  closeSync: (fd) => nodeFs.closeSync(fd),
+  renameSync: (from, to) => nodeFs.renameSync(from, to),
+  linkSync: (existing, link) => nodeFs.linkSync(existing, link),
+  unlinkSync: (path) => nodeFs.unlinkSync(path),
+};
+
+type Kind = "absent" | "file" | "directory" | "special";
+
 /**
- * A regular file (or none yet) is replaced atomically; a device, pipe or socket
- * (-o /dev/stdout) is written in place — renaming over it would replace the
- * device itself. A directory cannot be replaced by a file.
+ * Where the bytes for `path` go and how: a symbolic link is followed to its
+ * target (renaming over the link would replace the link itself), a directory
+ * cannot be replaced by a file.
  */
-function isSpecial(path: string): boolean {
-  let kind: "absent" | "file" | "directory" | "special";
+function destination(path: string): { target: string; kind: Kind } {
+  let target = path;
   try {
-    const st = statSync(path);
+    if (nodeFs.lstatSync(path).isSymbolicLink()) target = nodeFs.realpathSync(path);
+  } catch {
+    // A dangling link or an unreachable path: the write says why.
+  }
+  let kind: Kind;
+  try {
+    const st = statSync(target);
     kind = st.isFile() ? "file" : st.isDirectory() ? "directory" : "special";
   } catch {
-    kind = "absent"; // Or unreachable: the write says why.
+    kind = "absent";
   }
   if (kind === "directory") throw new WriteError(path, "it is a directory");
-  return kind === "special";
+  return { target, kind };
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+function writeAll(fs: WriteFs, fd: number, bytes: Uint8Array): void {
   let written = 0;
-  while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+  while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
 }
 
-function writeInPlace(path: string, bytes: Uint8Array): void {
+function writeInPlace(fs: WriteFs, path: string, target: string, bytes: Uint8Array): void {
   let fd: number | undefined;
   try {
-    fd = openSync(path, "w");
-    writeAll(fd, bytes);
+    fd = fs.openSync(target, "w");
+    writeAll(fs, fd, bytes);
   } catch (e) {
     throw new WriteError(path, describeWriteFailure(path, e));
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -136,10 +177,15 @@ export function recordedPath(path: string, cwd: string = process.cwd()): string 
   return rel.split(sep).join("/");
 }
 
-const TEMP = /^\.(.+)\.mnc-(\d+)\.tmp$/;
+const TEMP = /^\.(.+)\.mnc-(\d+)(?:\.bak)?\.tmp$/;
 
 export function temporaryName(path: string, pid = process.pid): string {
   return join(dirname(path), `.${basename(path)}.mnc-${pid}.tmp`);
+}
+
+/** Where an existing destination is kept while a transaction of several files runs. */
+export function backupName(path: string, pid = process.pid): string {
+  return join(dirname(path), `.${basename(path)}.mnc-${pid}.bak.tmp`);
 }
 
 function alive(pid: number): boolean {
@@ -165,7 +211,7 @@ function removeStale(path: string): void {
     const pid = Number(m[2]);
     if (pid === process.pid || !alive(pid)) {
       try {
-        unlinkSync(join(dirname(path), name));
+        nodeFs.unlinkSync(join(dirname(path), name));
       } catch {
         // Someone else removed it first.
       }
@@ -173,51 +219,99 @@ function removeStale(path: string): void {
   }
 }
 
-export function writeFileAtomic(path: string, content: string | Uint8Array): void {
-  writeFilesAtomic([{ path, content }]);
+export function writeFileAtomic(path: string, content: string | Uint8Array, fs: WriteFs = NODE_FS): void {
+  writeFilesAtomic([{ path, content }], fs);
 }
 
 /**
- * Several files that belong together (a module and its weights): every
- * temporary file is written first, then all are renamed — a failure before the
- * renames leaves every destination untouched.
+ * Several files that belong together (a module, its weights, its declarations)
+ * as one transaction: either every destination gets its new bytes, or — on any
+ * failure — every destination keeps its old ones, and no temporary file remains.
  */
-export function writeFilesAtomic(files: readonly { readonly path: string; readonly content: string | Uint8Array }[]): void {
-  const all = files.map((f) => ({ path: f.path, bytes: typeof f.content === "string" ? new TextEncoder().encode(f.content) : f.content, special: isSpecial(f.path) }));
-  const temps: { temp: string; path: string }[] = [];
-  const removeTemps = (): void => {
-    for (const t of temps) {
-      try {
-        unlinkSync(t.temp);
-      } catch {
-        // Already renamed, or never created.
-      }
+export function writeFilesAtomic(files: readonly { readonly path: string; readonly content: string | Uint8Array }[], fs: WriteFs = NODE_FS): void {
+  const all = files.map((f) => ({ path: f.path, bytes: typeof f.content === "string" ? new TextEncoder().encode(f.content) : f.content, ...destination(f.path) }));
+  const regular = all.filter((f) => f.kind !== "special");
+  /** Temporary files still on disk, and the backups of destinations already replaced. */
+  const temps = new Set<string>();
+  const forget = (path: string): void => {
+    try {
+      fs.unlinkSync(path);
+    } catch {
+      // Never created, or already gone.
     }
+    temps.delete(path);
   };
-  for (const f of all) {
-    if (f.special) continue;
-    removeStale(f.path);
-    const temp = temporaryName(f.path);
+  const fail = (path: string, e: unknown): never => {
+    for (const t of [...temps]) forget(t);
+    throw e instanceof WriteError ? e : new WriteError(path, describeWriteFailure(path, e));
+  };
+
+  // 1. Every temporary file, written and flushed.
+  const staged: { path: string; target: string; temp: string; existed: boolean }[] = [];
+  for (const f of regular) {
+    removeStale(f.target);
+    const temp = temporaryName(f.target);
     let fd: number | undefined;
     try {
-      fd = openSync(temp, "wx", 0o644);
-      temps.push({ temp, path: f.path });
-      writeAll(fd, f.bytes);
-      fsyncSync(fd);
+      fd = fs.openSync(temp, "wx", 0o644);
+      temps.add(temp);
+      writeAll(fs, fd, f.bytes);
+      fs.fsyncSync(fd);
+      const closing = fd;
+      fd = undefined;
+      fs.closeSync(closing);
     } catch (e) {
-      removeTemps();
-      throw new WriteError(f.path, describeWriteFailure(f.path, e));
-    } finally {
-      if (fd !== undefined) closeSync(fd);
+      if (fd !== undefined) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // The failure being reported matters more.
+        }
+      }
+      fail(f.path, e);
+    }
+    staged.push({ path: f.path, target: f.target, temp, existed: f.kind === "file" });
+  }
+
+  // 2. With several files, each existing destination kept under a second name while the renames run.
+  const backups = new Map<string, string>();
+  if (staged.length > 1) {
+    for (const s of staged) {
+      if (!s.existed) continue;
+      const backup = backupName(s.target);
+      try {
+        fs.linkSync(s.target, backup);
+      } catch (e) {
+        fail(s.path, e);
+      }
+      temps.add(backup);
+      backups.set(s.target, backup);
     }
   }
-  for (const t of temps) {
+
+  // 3. The renames; a failure puts back every destination already replaced.
+  const done: (typeof staged)[number][] = [];
+  for (const s of staged) {
     try {
-      renameSync(t.temp, t.path);
+      fs.renameSync(s.temp, s.target);
+      temps.delete(s.temp);
+      done.push(s);
     } catch (e) {
-      removeTemps();
-      throw new WriteError(t.path, describeWriteFailure(t.path, e));
+      for (const d of done.reverse()) {
+        const backup = backups.get(d.target);
+        try {
+          if (backup !== undefined) {
+            fs.renameSync(backup, d.target);
+            temps.delete(backup);
+          } else fs.unlinkSync(d.target);
+        } catch {
+          // Nothing more can be done; the error below names the failed file.
+        }
+      }
+      fail(s.path, e);
     }
   }
-  for (const f of all) if (f.special) writeInPlace(f.path, f.bytes);
+  for (const b of backups.values()) forget(b);
+
+  for (const f of all) if (f.kind === "special") writeInPlace(fs, f.path, f.target, f.bytes);
 }
