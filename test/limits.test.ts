@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { analyze, check, compile } from "../src/index.js";
+import { MAX_ID_LENGTH } from "../src/ir/build.js";
 import { writeSafetensors } from "../src/weights/safetensors.js";
 
 /** `pw 1 op 1 op 1 …` with `count` operands. */
@@ -102,5 +103,38 @@ describe("batch-norm statistics from a weight file", () => {
 
   it("non-finite γ is MN4008", () => {
     expect(codes(file([1], [Number.NaN]), false)).toEqual(["MN4008"]);
+  });
+});
+
+describe("generated layer names", () => {
+  /** Blocks nested `depth` deep, each with a layer before and after the next, a residual at the bottom. */
+  const nested = (depth: number, name = (i: number) => `b${i}`): string => {
+    const blocks = Array.from({ length: depth }, (_, i) =>
+      i === depth - 1 ? `block ${name(i)} {\n  pw 4\n  residual { dw 3x3; pw 4 }\n  bottleneck 4 expand=2 se=0.25\n}\n` : `block ${name(i)} {\n  pw 4\n  ${name(i + 1)}\n  pw 4\n}\n`,
+    );
+    return `${blocks.join("")}network N {\n  input 8x8x3\n  ${name(0)}\n  ${name(0)}\n}\n`;
+  };
+
+  it("stay unique and bounded in length at block nesting depth 64", () => {
+    const counts: number[] = [];
+    for (const name of [(i: number) => `b${i}`, (i: number) => `block_with_a_rather_long_descriptive_name_${i}`]) {
+      const r = check(nested(64, name));
+      expect(r.diagnostics).toEqual([]);
+      const ids = r.graph!.nodes.map((n) => n.id);
+      counts.push(ids.length);
+      expect(new Set(ids).size).toBe(ids.length);
+      // The bound, plus a built-in's own suffix at most.
+      expect(Math.max(...ids.map((id) => id.length))).toBeLessThanOrEqual(MAX_ID_LENGTH + ".se.squeeze".length);
+      // Deep names are shortened; the same source gives the same names.
+      expect(ids.some((id) => /_h[0-9a-f]{16}/.test(id))).toBe(true);
+      expect(check(nested(64, name)).graph!.nodes.map((n) => n.id)).toEqual(ids);
+    }
+    expect(counts[0]).toBeGreaterThan(2 * 63 * 2);
+    expect(counts[1]).toBe(counts[0]);
+  });
+
+  it("short names are left as they are", () => {
+    const ids = check(nested(3)).graph!.nodes.map((n) => n.id);
+    expect(ids).toContain("b0_1.b1_1.b2_1.res_1.dw_0");
   });
 });

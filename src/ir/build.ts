@@ -39,6 +39,16 @@ export const DEFAULT_MAX_LAYERS = 100_000;
 /** Blocks may call blocks this many levels deep. */
 export const MAX_BLOCK_DEPTH = 64;
 
+/** The longest generated layer name before `.add` (a residual's sum) is appended; see `Builder.bounded`. */
+export const MAX_ID_LENGTH = 60;
+
+/** FNV-1a, 64 bits, of a string's UTF-16 code units, as 16 hex digits. */
+function fnv1a64(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) h = BigInt.asUintN(64, (h ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n);
+  return h.toString(16).padStart(16, "0");
+}
+
 export interface BuildResult {
   readonly graph?: Graph;
   readonly diagnostics: readonly Diagnostic[];
@@ -72,6 +82,8 @@ class Builder {
   private readonly ev = new Evaluator(this.diagnostics);
   private readonly blocks = new Map<string, A.Declaration>();
   private readonly weightedBlocks = new Set<string>();
+  /** Names shortened by `bounded`, to keep them unique. */
+  private readonly shortened = new Set<string>();
   private readonly nodes: Node[] = [];
   private readonly limit: number;
   private last: string | undefined;
@@ -613,10 +625,28 @@ class Builder {
   }
 
   private nextId(ns: Namespace, prefix: string, weighted: boolean): string {
-    if (weighted) return `${ns.prefix}${prefix}_${ns.weighted++}`;
+    if (weighted) return this.bounded(`${ns.prefix}${prefix}_${ns.weighted++}`);
     const n = ns.counts.get(prefix) ?? 0;
     ns.counts.set(prefix, n + 1);
-    return `${ns.prefix}${prefix}_${n}`;
+    return this.bounded(`${ns.prefix}${prefix}_${n}`);
+  }
+
+  /**
+   * A name longer than MAX_ID_LENGTH keeps its beginning and ends in `_h` and
+   * 16 hex digits of a hash of the whole name; the names inside a block or
+   * residual then grow from the shortened one, so no name exceeds the bound
+   * however deeply blocks nest. The whole names are unique, so their hashes
+   * are too; a collision (never seen) is resolved by hashing again, deterministically.
+   */
+  private bounded(id: string): string {
+    if (id.length <= MAX_ID_LENGTH) return id;
+    for (let salt = 0; ; salt++) {
+      const short = `${id.slice(0, MAX_ID_LENGTH - 18)}_h${fnv1a64(salt === 0 ? id : `${id}#${salt}`)}`;
+      if (!this.shortened.has(short)) {
+        this.shortened.add(short);
+        return short;
+      }
+    }
   }
 
   /** Add drafts to the graph, each reading the node before it unless it names its inputs. */
