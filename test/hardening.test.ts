@@ -2,10 +2,10 @@
  * Whatever a user throws at mnc, it answers with a located error — never a
  * crash, a hang or a half-written file — and legal but extreme input works.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import fc from "fast-check";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { analyze, compile } from "../src/index.js";
 import { emitOnnx } from "../src/emit/onnx/index.js";
 import { runReference } from "../src/ir/reference.js";
 import { exportSafetensors } from "../src/weights/export.js";
+import { backupName, NODE_FS, temporaryName, WriteError, writeFileAtomic, writeFilesAtomic, type WriteFs } from "../src/cli/write.js";
 import { readExample, root, shared } from "./helpers.js";
 import { runs, timeLimit } from "./fuzz-scale.js";
 import { haveShared } from "./optional.js";
@@ -202,27 +203,98 @@ describe("untrusted weight files", () => {
 });
 
 describe("nothing is lost", () => {
-  it("a compile killed at any moment leaves the destination either untouched or complete", async () => {
-    const dest = join(work, "killed.onnx");
-    expect(mnc("compile", join(root, "examples", "keyword_spotter.mn"), "-o", dest).status).toBe(0);
-    const previous = readFileSync(dest);
-    const fresh = join(work, "fresh.onnx");
-    expect(mnc("compile", join(root, "examples", "mobilenet_v1_tf.mn"), "-o", fresh).status).toBe(0);
-    const complete = readFileSync(fresh);
-    for (const delay of [5, 50, 150, 300, 600, 1000, 1500, 2500]) {
-      // The same working directory as the complete compile's: the model records the source relative to it.
-      const child = spawn(process.execPath, [join(root, "dist", "mnc.js"), "compile", join(root, "examples", "mobilenet_v1_tf.mn"), "-o", dest], { cwd: work });
-      const closed = new Promise((resolve) => child.on("close", resolve));
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      child.kill("SIGKILL");
-      await closed;
-      const now = readFileSync(dest);
-      expect(now.equals(previous) || now.equals(complete)).toBe(true);
+  /**
+   * The file-system calls of a transaction, one of which fails on purpose: every
+   * write into a temporary file, every fsync, every hard link and every rename.
+   */
+  function failingAt(failAt: number): { fs: WriteFs; steps: string[] } {
+    const steps: string[] = [];
+    const step = (what: string): void => {
+      steps.push(what);
+      if (steps.length - 1 === failAt) throw Object.assign(new Error(`EIO: i/o error, ${what}`), { code: "EIO" });
+    };
+    const fs: WriteFs = {
+      ...NODE_FS,
+      // A temporary file gets its bytes in two writes, so a failure can also strike halfway.
+      writeSync: (fd, bytes, offset, length) => {
+        step(`write ${offset}`);
+        return NODE_FS.writeSync(fd, bytes, offset, Math.min(length, Math.ceil(bytes.length / 2)));
+      },
+      fsyncSync: (fd) => {
+        step("fsync");
+        NODE_FS.fsyncSync(fd);
+      },
+      linkSync: (from, to) => {
+        step(`link ${basename(from)}`);
+        NODE_FS.linkSync(from, to);
+      },
+      renameSync: (from, to) => {
+        step(`rename ${basename(to)}`);
+        NODE_FS.renameSync(from, to);
+      },
+    };
+    return { fs, steps };
+  }
+
+  it("a module's files are one transaction: a failure at any step leaves every destination as it was and no temporary file", () => {
+    const dir = join(work, "transaction");
+    const old: Record<string, string | undefined> = { "m.js": "old module", "m.d.ts": undefined, "m.weights.bin": "old weights" };
+    const fresh: Record<string, string> = { "m.js": "new module ".repeat(50), "m.d.ts": "new declarations", "m.weights.bin": "new weights ".repeat(80) };
+    const reset = (): void => {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir);
+      for (const [name, content] of Object.entries(old)) if (content !== undefined) writeFileSync(join(dir, name), content);
+    };
+    const files = Object.entries(fresh).map(([name, content]) => ({ path: join(dir, name), content }));
+    reset();
+    const clean = failingAt(-1);
+    writeFilesAtomic(files, clean.fs);
+    for (const [name, content] of Object.entries(fresh)) expect(readFileSync(join(dir, name), "utf8")).toBe(content);
+    expect(readdirSync(dir).sort()).toEqual(Object.keys(fresh).sort());
+    // Two writes and an fsync per file, a link per existing destination, a rename per file.
+    expect(clean.steps.filter((s) => s === "fsync")).toHaveLength(3);
+    expect(clean.steps.filter((s) => s.startsWith("write"))).toHaveLength(6);
+    expect(clean.steps.filter((s) => s.startsWith("link"))).toHaveLength(2);
+    expect(clean.steps.filter((s) => s.startsWith("rename"))).toHaveLength(3);
+    for (let k = 0; k < clean.steps.length; k++) {
+      reset();
+      const { fs, steps } = failingAt(k);
+      expect(() => writeFilesAtomic(files, fs), clean.steps[k]).toThrow(WriteError);
+      expect(steps[k], `step ${k}`).toBe(clean.steps[k]);
+      for (const [name, content] of Object.entries(old)) {
+        if (content === undefined) expect(existsSync(join(dir, name)), `${clean.steps[k]}: ${name}`).toBe(false);
+        else expect(readFileSync(join(dir, name), "utf8"), `${clean.steps[k]}: ${name}`).toBe(content);
+      }
+      expect(readdirSync(dir).sort(), clean.steps[k]).toEqual(["m.js", "m.weights.bin"]);
     }
-    // The next write removes whatever a killed writer left.
-    expect(mnc("compile", join(root, "examples", "mobilenet_v1_tf.mn"), "-o", dest).status).toBe(0);
-    expect(readdirSync(work).filter((f) => f.endsWith(".tmp"))).toEqual([]);
-  }, 120_000);
+  });
+
+  it("a single file is replaced by one rename: a failure at any step leaves the old file and no temporary file", () => {
+    const dest = join(work, "single.onnx");
+    const clean = failingAt(-1);
+    writeFileSync(dest, "old");
+    writeFileAtomic(dest, "new model", clean.fs);
+    expect(clean.steps).toEqual(["write 0", "write 5", "fsync", "rename single.onnx"]);
+    for (let k = 0; k < clean.steps.length; k++) {
+      writeFileSync(dest, "old");
+      expect(() => writeFileAtomic(dest, "new model", failingAt(k).fs)).toThrow(/^an input\/output error on the device$/);
+      expect(readFileSync(dest, "utf8")).toBe("old");
+      expect(readdirSync(work).filter((n) => n.includes(".mnc-"))).toEqual([]);
+    }
+  });
+
+  it("the next write removes the temporary files of a writer that was killed", () => {
+    const dest = join(work, "killed.onnx");
+    writeFileSync(dest, "old");
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+    writeFileSync(temporaryName(dest, Number(dead)), "half a mod");
+    writeFileSync(backupName(dest, Number(dead)), "old");
+    // Another destination's temporary file is left alone.
+    writeFileSync(temporaryName(join(work, "other.onnx"), Number(dead)), "other");
+    expect(mnc("compile", join(root, "examples", "keyword_spotter.mn"), "-o", dest).status).toBe(0);
+    expect(readdirSync(work).filter((n) => n.includes(".mnc-"))).toEqual([basename(temporaryName(join(work, "other.onnx"), Number(dead)))]);
+    rmSync(temporaryName(join(work, "other.onnx"), Number(dead)));
+  });
 
   it("an unwritable destination is an error, and an existing file there survives", () => {
     const dir = join(work, "a-file");
