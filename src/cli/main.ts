@@ -9,7 +9,7 @@ import { check, compile, parse, report, sweep, type CompileOptions, type Report,
 import { buildGraph } from "../ir/build.js";
 import { InternalError, type Diagnostic } from "../ir/diagnostics.js";
 import { printGraph } from "../ir/print.js";
-import { renderDiagnostic } from "../ir/render.js";
+import { escapeControls, renderDiagnostic } from "../ir/render.js";
 import type { WidthRounding } from "../passes/types.js";
 import { reportCsv } from "../emit/report/csv.js";
 import { reportJson } from "../emit/report/json.js";
@@ -249,7 +249,8 @@ const SWEEP_FORMATS: Record<string, (s: Sweep) => string> = {
 };
 
 export function main(argv: readonly string[], stdio: Io): number {
-  let io = stdio;
+  // Standard error carries only messages: control characters in the user strings they quote are shown escaped.
+  let io: Io = { ...stdio, err: (text) => stdio.err(escapeControls(text, "\t\n")) };
   let verbose = argv.includes("--verbose");
   try {
     const [command, ...rest] = argv;
@@ -573,7 +574,7 @@ function sameFile(input: string, output: string): boolean {
 function status(line: string, output: string, io: Io): void {
   if (quiet) return;
   if (output === "-") io.err(line);
-  else io.out(line);
+  else io.out(escapeControls(line, "\n"));
 }
 
 /** The files `--emit TARGET -o OUTPUT` writes: the module or model, its declarations (js), its weights (unless embedded). */
@@ -643,7 +644,7 @@ function runCheck(path: string, text: string, options: CompileOptions, dumpIr: b
       if (dumpIr) io.out(printGraph(r.graph));
     }
   }
-  if (ok) io.out(`${path}: ok (${names.join(", ")})\n`);
+  if (ok) io.out(`${escapeControls(path)}: ok (${names.join(", ")})\n`);
   return ok;
 }
 
@@ -737,9 +738,9 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
   if (warning !== undefined) io.err(`mnc: warning: ${run.input}: ${warning}\n`);
   const output = runReference(r.graph, input);
   const ranked = [...output].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
-  const names = ranked.map(({ i }) => named.labels?.[i] ?? `class ${i}`);
+  const names = ranked.map(({ i }) => escapeControls(named.labels?.[i] ?? `class ${i}`));
   const width = Math.max(...names.map((x) => x.length));
-  io.out(`${run.input}: ${r.graph.name}\n`);
+  io.out(`${escapeControls(run.input)}: ${r.graph.name}\n`);
   ranked.forEach(({ p, i }, k) => io.out(`  ${String(k + 1).padStart(2)}. ${names[k]!.padEnd(width)}  ${p.toFixed(4)}  (${i})\n`));
   return true;
 }

@@ -44,16 +44,42 @@ export function spanAt(file: string, text: string, start: number, end: number): 
   return { file, start, end: Math.max(start, end), line: s.line, column: s.column, endLine: e.line, endColumn: e.column };
 }
 
-/** 1-based line and column of an offset. */
+/**
+ * 1-based line and column of an offset. A line ends at "\r\n", a lone "\r" or
+ * "\n" (as in the lexer), so a file saved with any of them, or a mix, is
+ * counted as the user's editor shows it.
+ */
 export function lineColumn(text: string, offset: number): { line: number; column: number } {
   let line = 1;
   let lineStart = 0;
   const limit = Math.min(offset, text.length);
   for (let i = 0; i < limit; i++) {
-    if (text.charCodeAt(i) === 10) {
+    const c = text.charCodeAt(i);
+    // The "\r" of a "\r\n" belongs to the line it ends; the "\n" counts.
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) {
       line++;
       lineStart = i + 1;
     }
   }
   return { line, column: offset - lineStart + 1 };
+}
+
+/** The text of a 1-based line, without its terminator ("\r\n", "\r" or "\n"); undefined past the end. */
+export function lineText(text: string, line: number): string | undefined {
+  let start = 0;
+  for (let l = 1; l < line; l++) {
+    const next = lineEnd(text, start);
+    if (next >= text.length) return undefined;
+    start = next + (text.charCodeAt(next) === 13 && text.charCodeAt(next + 1) === 10 ? 2 : 1);
+  }
+  return text.slice(start, lineEnd(text, start));
+}
+
+/** Offset of the first "\r" or "\n" at or after `from`, or the text's length. */
+function lineEnd(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13) return i;
+  }
+  return text.length;
 }
