@@ -3,7 +3,8 @@
  * the process. Exit codes: 0 success, 1 errors in the input (or a budget
  * exceeded), 2 a usage mistake, 70 an internal error (a bug in mnc).
  */
-import { readFileSync, statSync, type Stats } from "node:fs";
+import { READ_LIMITS, ReadError, readBounded } from "./read.js";
+import { statSync, type Stats } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { check, compile, parse, report, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
 import { buildGraph } from "../ir/build.js";
@@ -285,6 +286,8 @@ export function main(argv: readonly string[], stdio: Io): number {
       args = rest.slice(1);
     }
     const { values, positionals } = parseCommand(command, args);
+    // Standard output by any of its names is -o -: the bytes go through the descriptor mnc already writes to.
+    if (values.output !== undefined && ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].includes(values.output)) Object.assign(values, { output: "-" });
     verbose = values.verbose === true;
     warningsAsErrors = values["warnings-as-errors"] === true;
     if (values.quiet === true && values.verbose === true) throw new UsageError("--quiet and --verbose contradict each other");
@@ -509,31 +512,21 @@ export function budget(flag: string, text: string): number {
 
 function readSource(path: string, io: Io): string | undefined {
   try {
-    if (statSync(path).isDirectory()) {
-      io.err(`mnc: error: '${path}' is a directory, not a .mn file\n`);
-      return undefined;
-    }
-    return readFileSync(path, "utf8");
+    return Buffer.from(readBounded(path, "network", READ_LIMITS.source)).toString("utf8");
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (e as Error).message;
-    io.err(`mnc: error: cannot read '${path}': ${why}\n`);
+    if (!(e instanceof ReadError)) throw e;
+    io.err(e.isDirectory ? `mnc: error: '${path}' is a directory, not a .mn file\n` : `mnc: error: cannot read '${path}': ${e.message}\n`);
     return undefined;
   }
 }
 
-/** A binary input file (weights, a photo), or undefined after saying why not. */
-function readBinary(path: string, what: string, io: Io): Uint8Array | undefined {
+/** A binary input file (weights, labels, a photo), or undefined after saying why not. */
+function readBinary(path: string, what: "weights" | "labels" | "input", io: Io): Uint8Array | undefined {
   try {
-    if (statSync(path).isDirectory()) {
-      io.err(`mnc: error: the ${what} '${path}' is a directory\n`);
-      return undefined;
-    }
-    return new Uint8Array(readFileSync(path));
+    return readBounded(path, what, READ_LIMITS[what]);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (e as Error).message;
-    io.err(`mnc: error: cannot read the ${what} '${path}': ${why}\n`);
+    if (!(e instanceof ReadError)) throw e;
+    io.err(e.isDirectory ? `mnc: error: the ${what} '${path}' is a directory\n` : `mnc: error: cannot read the ${what} '${path}': ${e.message}\n`);
     return undefined;
   }
 }
