@@ -10,10 +10,12 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { ByteBuffer } from "flatbuffers";
 import { describe, expect, it } from "vitest";
+import { compile } from "../src/index.js";
+import { runReference } from "../src/ir/reference.js";
 import { WeightFileError } from "../src/weights/errors.js";
 import { constantValues, halfToFloat, isTflite, readTflite, type TfliteModel, type TfliteOptions } from "../src/weights/tflite.js";
 import { root } from "./helpers.js";
-import { buildModel, conv2dOptions, encode, floats, int32Vector, OP, OPTIONS, toHalf, TYPE, type Spec } from "./tflite-builder.js";
+import { buildModel, conv2dOptions, encode, floats, int32Vector, OP, OPTIONS, TfliteNet, toHalf, TYPE, type Spec } from "./tflite-builder.js";
 import { haveShared } from "./optional.js";
 
 const modelDir = join(root, "..", "shared", "data", "mobilenet_v1", "model");
@@ -804,5 +806,36 @@ describe("readTflite on damaged files", () => {
       }),
       { seed: 42, numRuns: 1000 },
     );
+  });
+});
+
+describe("FULLY_CONNECTED on a map larger than 1x1", () => {
+  it("is imported with its [out, H·W·C] weights reordered to mnc's channel-major flattening", () => {
+    const [h, w, c, out] = [2, 2, 3, 2];
+    const n = h * w * c;
+    // Distinct weights and inputs, so that any other order of the 12 products gives another sum.
+    const weights = Array.from({ length: out * n }, (_, i) => ((i * 7) % 13) - 6 + i / 32);
+    const bias = [0.25, -0.5];
+    const x = Float32Array.from({ length: n }, (_, i) => ((i * 5) % 11) / 4 - 1 + i / 64);
+    const net = new TfliteNet();
+    const input = net.tensor("input", [1, h, w, c]);
+    const fcW = net.constant("fc/weights", [out, n], TYPE.FLOAT32, weights);
+    const fcB = net.constant("fc/bias", [out], TYPE.FLOAT32, bias);
+    const logits = net.tensor("logits", [1, out]);
+    net.op(OP.FULLY_CONNECTED, [input, fcW, fcB], [logits]);
+    const r = compile("network T {\n  input 2x2x3\n  fc 2\n}\n", { weights: net.build([input], [logits]), weightsFile: "t.tflite", fuseBatchNorm: false });
+    expect(r.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([]);
+    // By hand, as TFLite computes it: the input flattened in HWC order (row, column, channel), the file's weights in that order.
+    const expected = bias.map((b, o) => {
+      let sum = b;
+      for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
+        const k = (y * w + xx) * c + ch;
+        sum += Math.fround(weights[o * n + k]!) * x[k]!;
+      }
+      return sum;
+    });
+    const got = Array.from(runReference(r.graph!, x));
+    expect(got).toHaveLength(out);
+    got.forEach((v, o) => expect(v).toBeCloseTo(expected[o]!, 9));
   });
 });
