@@ -207,7 +207,7 @@ describe("nothing is lost", () => {
    * The file-system calls of a transaction, one of which fails on purpose: every
    * write into a temporary file, every fsync, every hard link and every rename.
    */
-  function failingAt(failAt: number): { fs: WriteFs; steps: string[] } {
+  function failingAt(failAt: number, links = true): { fs: WriteFs; steps: string[] } {
     const steps: string[] = [];
     const step = (what: string): void => {
       steps.push(what);
@@ -225,8 +225,13 @@ describe("nothing is lost", () => {
         NODE_FS.fsyncSync(fd);
       },
       linkSync: (from, to) => {
+        if (!links) throw Object.assign(new Error("EPERM: operation not permitted, link"), { code: "EPERM" });
         step(`link ${basename(from)}`);
         NODE_FS.linkSync(from, to);
+      },
+      copyFileSync: (from, to) => {
+        step(`copy ${basename(from)}`);
+        NODE_FS.copyFileSync(from, to);
       },
       renameSync: (from, to) => {
         step(`rename ${basename(to)}`);
@@ -236,7 +241,10 @@ describe("nothing is lost", () => {
     return { fs, steps };
   }
 
-  it("a module's files are one transaction: a failure at any step leaves every destination as it was and no temporary file", () => {
+  it.each([
+    ["", true],
+    [" (a file system without hard links: the backups are copies)", false],
+  ])("a module's files are one transaction: a failure at any step leaves every destination as it was and no temporary file%s", (_, links) => {
     const dir = join(work, "transaction");
     const old: Record<string, string | undefined> = { "m.js": "old module", "m.d.ts": undefined, "m.weights.bin": "old weights" };
     const fresh: Record<string, string> = { "m.js": "new module ".repeat(50), "m.d.ts": "new declarations", "m.weights.bin": "new weights ".repeat(80) };
@@ -247,18 +255,18 @@ describe("nothing is lost", () => {
     };
     const files = Object.entries(fresh).map(([name, content]) => ({ path: join(dir, name), content }));
     reset();
-    const clean = failingAt(-1);
+    const clean = failingAt(-1, links);
     writeFilesAtomic(files, clean.fs);
     for (const [name, content] of Object.entries(fresh)) expect(readFileSync(join(dir, name), "utf8")).toBe(content);
     expect(readdirSync(dir).sort()).toEqual(Object.keys(fresh).sort());
     // Two writes and an fsync per file, a link per existing destination, a rename per file.
     expect(clean.steps.filter((s) => s === "fsync")).toHaveLength(3);
     expect(clean.steps.filter((s) => s.startsWith("write"))).toHaveLength(6);
-    expect(clean.steps.filter((s) => s.startsWith("link"))).toHaveLength(2);
+    expect(clean.steps.filter((s) => s.startsWith(links ? "link" : "copy"))).toHaveLength(2);
     expect(clean.steps.filter((s) => s.startsWith("rename"))).toHaveLength(3);
     for (let k = 0; k < clean.steps.length; k++) {
       reset();
-      const { fs, steps } = failingAt(k);
+      const { fs, steps } = failingAt(k, links);
       expect(() => writeFilesAtomic(files, fs), clean.steps[k]).toThrow(WriteError);
       expect(steps[k], `step ${k}`).toBe(clean.steps[k]);
       for (const [name, content] of Object.entries(old)) {

@@ -118,6 +118,30 @@ describe("-o - writes to standard output", () => {
     expect(ts.stderr).toMatch(/^-: T /);
   }, 30_000);
 
+  it("-o /dev/stdout is -o -, also when standard output is a file; a file behind /dev/stderr is appended to, not replaced", () => {
+    const expected = spawnSync(process.execPath, [bin, "compile", "net.mn", "-o", "-"], { cwd: work }).stdout;
+    const file = join(work, "redirected.onnx");
+    const fd = openSync(file, "w");
+    try {
+      const r = spawnSync(process.execPath, [bin, "compile", "net.mn", "-o", "/dev/stdout"], { cwd: work, stdio: ["ignore", fd, "pipe"], encoding: "utf8" });
+      expect(r.status).toBe(0);
+      expect(r.stderr).toMatch(/^-: T /);
+    } finally {
+      closeSync(fd);
+    }
+    expect(Buffer.compare(readFileSync(file), expected)).toBe(0);
+    const log = join(work, "log.txt");
+    writeFileSync(log, "earlier\n");
+    const append = openSync(log, "a");
+    try {
+      expect(spawnSync(process.execPath, [bin, "report", "net.mn", "-o", "/dev/stderr"], { cwd: work, stdio: ["ignore", "pipe", append] }).status).toBe(0);
+    } finally {
+      closeSync(append);
+    }
+    expect(readFileSync(log, "utf8")).toMatch(/^earlier\nT — α 1, input 32x32x3/);
+    expect(lstatSync(log).isFile()).toBe(true);
+  }, 30_000);
+
   it("is refused for outputs of several files, and with --dump-ir", () => {
     const cases: [string[], RegExp][] = [
       [["--emit", "js"], /^mnc: -o -: --emit js writes several files \(the module and its declarations\); give -o a file name\n$/],

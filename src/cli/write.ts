@@ -8,7 +8,7 @@
  * Several files that belong together (a module, its weights, its
  * declarations) are one transaction: all temporary files are written and
  * flushed first; each existing destination is kept under a hard link
- * (`.NAME.mnc-PID.bak.tmp`) while the renames run; a failed rename puts every
+ * (`.NAME.mnc-PID.bak.tmp`; a copy where hard links are not supported) while the renames run; a failed rename puts every
  * destination already renamed back. A failed run leaves each destination as it
  * was and no temporary file behind.
  *
@@ -111,6 +111,7 @@ export interface WriteFs {
   closeSync(fd: number): void;
   renameSync(from: string, to: string): void;
   linkSync(existing: string, link: string): void;
+  copyFileSync(from: string, to: string): void;
   unlinkSync(path: string): void;
 }
 
@@ -121,10 +122,11 @@ export const NODE_FS: WriteFs = {
   closeSync: (fd) => nodeFs.closeSync(fd),
   renameSync: (from, to) => nodeFs.renameSync(from, to),
   linkSync: (existing, link) => nodeFs.linkSync(existing, link),
+  copyFileSync: (from, to) => nodeFs.copyFileSync(from, to, nodeFs.constants.COPYFILE_EXCL),
   unlinkSync: (path) => nodeFs.unlinkSync(path),
 };
 
-type Kind = "absent" | "file" | "directory" | "special";
+type Kind = "absent" | "file" | "directory" | "special" | "descriptor";
 
 /**
  * Where the bytes for `path` go and how: a symbolic link is followed to its
@@ -146,7 +148,27 @@ function destination(path: string): { target: string; kind: Kind } {
     kind = "absent";
   }
   if (kind === "directory") throw new WriteError(path, "it is a directory");
+  // A file reached through /dev or /proc (/dev/stderr redirected to a file) is an open descriptor's: written in place.
+  // Appended to, as the shell's `>>` and `>` both expect (`>` has already emptied it).
+  if (kind === "file" && throughSystem(path)) return { target: path, kind: "descriptor" };
   return { target, kind };
+}
+
+const SYSTEM = /^\/(?:proc\/|dev\/(?!shm\/))/;
+
+/** Whether `path`, or a link on the way from it to its file, lies in /dev or /proc. */
+function throughSystem(path: string): boolean {
+  let hop = resolve(path);
+  for (let i = 0; i < 40; i++) {
+    if (SYSTEM.test(hop)) return true;
+    try {
+      if (!nodeFs.lstatSync(hop).isSymbolicLink()) return false;
+      hop = resolve(dirname(hop), nodeFs.readlinkSync(hop));
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 function writeAll(fs: WriteFs, fd: number, bytes: Uint8Array): void {
@@ -154,10 +176,10 @@ function writeAll(fs: WriteFs, fd: number, bytes: Uint8Array): void {
   while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
 }
 
-function writeInPlace(fs: WriteFs, path: string, target: string, bytes: Uint8Array): void {
+function writeInPlace(fs: WriteFs, path: string, target: string, bytes: Uint8Array, append: boolean): void {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(target, "w");
+    fd = fs.openSync(target, append ? "a" : "w");
     writeAll(fs, fd, bytes);
   } catch (e) {
     throw new WriteError(path, describeWriteFailure(path, e));
@@ -176,6 +198,9 @@ export function recordedPath(path: string, cwd: string = process.cwd()): string 
   if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return basename(path);
   return rel.split(sep).join("/");
 }
+
+/** The errors of a file system that has no hard links (or none across this pair). */
+const NO_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK", "EXDEV"]);
 
 const TEMP = /^\.(.+)\.mnc-(\d+)(?:\.bak)?\.tmp$/;
 
@@ -230,7 +255,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, fs: 
  */
 export function writeFilesAtomic(files: readonly { readonly path: string; readonly content: string | Uint8Array }[], fs: WriteFs = NODE_FS): void {
   const all = files.map((f) => ({ path: f.path, bytes: typeof f.content === "string" ? new TextEncoder().encode(f.content) : f.content, ...destination(f.path) }));
-  const regular = all.filter((f) => f.kind !== "special");
+  const regular = all.filter((f) => f.kind === "file" || f.kind === "absent");
   /** Temporary files still on disk, and the backups of destinations already replaced. */
   const temps = new Set<string>();
   const forget = (path: string): void => {
@@ -282,7 +307,14 @@ export function writeFilesAtomic(files: readonly { readonly path: string; readon
       try {
         fs.linkSync(s.target, backup);
       } catch (e) {
-        fail(s.path, e);
+        // A file system without hard links: the backup is a copy.
+        if (!NO_LINKS.has((e as NodeJS.ErrnoException).code ?? "")) fail(s.path, e);
+        try {
+          temps.add(backup);
+          fs.copyFileSync(s.target, backup);
+        } catch (e) {
+          fail(s.path, e);
+        }
       }
       temps.add(backup);
       backups.set(s.target, backup);
@@ -313,5 +345,5 @@ export function writeFilesAtomic(files: readonly { readonly path: string; readon
   }
   for (const b of backups.values()) forget(b);
 
-  for (const f of all) if (f.kind === "special") writeInPlace(fs, f.path, f.target, f.bytes);
+  for (const f of all) if (f.kind === "special" || f.kind === "descriptor") writeInPlace(fs, f.path, f.target, f.bytes, f.kind === "descriptor");
 }
