@@ -11,6 +11,7 @@ import { analyze, check, compile } from "../src/index.js";
 import { buildGraph } from "../src/ir/build.js";
 import { parse } from "../src/parser/parse.js";
 import { pipeline } from "../src/passes/pipeline.js";
+import { roundChannels } from "../src/passes/scale-width.js";
 import { verify } from "../src/ir/verify.js";
 import type { Diagnostic } from "../src/ir/diagnostics.js";
 import { exampleFiles, readExample } from "./helpers.js";
@@ -128,5 +129,77 @@ describe("hostile input", () => {
       }
     });
     fc.assert(fc.property(mutation, neverThrows), { ...runs, numRuns: scaled(400) });
+  });
+});
+
+/**
+ * Width rounding (src/passes/scale-width.ts), against its definitions:
+ *   floor  ⌊v⌋;
+ *   min8   TF-Slim's max(int(v), 8);
+ *   div8   MobileNetV2's _make_divisible(v, 8):
+ *            new_v = max(8, int(v + 8 / 2) // 8 * 8)
+ *            if new_v < 0.9 * v: new_v += 8
+ * and the invariants these imply for every v > 0:
+ *   floor: an integer, floor ≤ v < floor + 1;
+ *   min8: an integer ≥ 8, equal to floor when v ≥ 8 and to 8 below;
+ *   div8: a multiple of 8, ≥ 8, ≥ 0.9·v, idempotent, non-decreasing in v; and for v ≥ 8
+ *         either the nearest multiple of 8 (ties up: v − 4 < div8 ≤ v + 4), or,
+ *         only when that one is below 0.9·v, which needs v < 40, the next one up
+ *         (v + 4 < div8 < 0.9·v + 8).
+ */
+describe("width rounding", () => {
+  // Written from the Python above, independently of the implementation: int() truncates, // floors.
+  const makeDivisible = (v: number): number => {
+    const truncated = Math.trunc(v + 4);
+    let next = Math.max(8, truncated - (truncated % 8));
+    if (next < 0.9 * v) next += 8;
+    return next;
+  };
+  // Real widths (filters × a usual α) and arbitrary positive doubles.
+  const width = fc.oneof(
+    fc.tuple(fc.integer({ min: 1, max: 2048 }), fc.constantFrom(0.25, 0.35, 0.5, 0.75, 1, 1.3, 1.4, 0.1, 2)).map(([f, a]) => f * a),
+    fc.double({ min: 1e-3, max: 5000, noNaN: true }),
+    fc.integer({ min: 1, max: 64 }).map((k) => k * 4), // exact ties when k is odd (v + 4 a multiple of 8)
+  );
+
+  it("floor, min8 and div8 keep their invariants and agree with the definitions", () => {
+    fc.assert(
+      fc.property(width, fc.double({ min: 0, max: 50, noNaN: true }), (v, dv) => {
+        const floor = roundChannels(v, "floor");
+        expect(Number.isInteger(floor)).toBe(true);
+        expect(floor).toBeLessThanOrEqual(v);
+        expect(floor + 1).toBeGreaterThan(v);
+
+        const min8 = roundChannels(v, "min8");
+        expect(min8).toBe(v >= 8 ? floor : 8);
+
+        const div8 = roundChannels(v, "div8");
+        expect(div8).toBe(makeDivisible(v));
+        expect(div8 % 8).toBe(0);
+        expect(div8).toBeGreaterThanOrEqual(8);
+        expect(div8).toBeGreaterThanOrEqual(0.9 * v);
+        expect(roundChannels(div8, "div8")).toBe(div8);
+        expect(roundChannels(v + dv, "div8")).toBeGreaterThanOrEqual(div8);
+        if (v >= 8) {
+          const nearest = div8 > v - 4 && div8 <= v + 4;
+          const bumped = v < 40 && div8 > v + 4 && div8 < 0.9 * v + 8;
+          expect(nearest || bumped).toBe(true);
+        }
+      }),
+      { seed: 20261126, numRuns: 2000 },
+    );
+  });
+
+  it("gives MobileNetV2's widths at α = 0.35 and 1.4", () => {
+    // 32·0.35 = 11.2: 8 is below 0.9·11.2, so 16 (the published 0.35 model's first layer).
+    expect([32, 16, 24, 64, 320, 1280].map((c) => roundChannels(c * 0.35, "div8"))).toEqual([16, 8, 8, 24, 112, 448]);
+    expect([32, 16, 24, 96, 160, 320].map((c) => roundChannels(c * 1.4, "div8"))).toEqual([48, 24, 32, 136, 224, 448]);
+    // A tie goes up; below 8 it is 8 (0 included: max(min_value, 0)).
+    expect([12, 20, 3, 0.5, 0].map((v) => roundChannels(v, "div8"))).toEqual([16, 24, 8, 8, 8]);
+    // Exactly 90 % of v is enough: no bump ("<", not "<=").
+    for (const m of [8, 16, 24, 32]) {
+      expect(0.9 * (m / 0.9)).toBe(m);
+      expect(roundChannels(m / 0.9, "div8")).toBe(m);
+    }
   });
 });
