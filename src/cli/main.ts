@@ -98,7 +98,8 @@ largest relative error. Without -o the output goes next to FILE (net.mn →
 net.onnx). Nothing is written when anything fails.
 
 Options:
-  -o, --output PATH       where to write the model
+  -o, --output PATH       where to write the model; - for standard output (the status line then goes to
+                          standard error; not with --emit js, nor --emit ts without --embed-weights)
   --emit TARGET           onnx (default), ts: a zero-dependency TypeScript module (net.ts) and its
                           weights (net.weights.bin), or js: the same module as an ES module (net.js)
                           with its declarations (net.d.ts); see docs/typescript.md
@@ -178,7 +179,7 @@ safetensors file under mnc's layer names (<layer>.weight, <layer>.bias,
 is kept, so the file can be trained further and read back with --weights.
 
 Options:
-  -o, --output PATH       the .safetensors file to write (required)
+  -o, --output PATH       the .safetensors file to write (required); - for standard output
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
