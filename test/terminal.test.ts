@@ -16,7 +16,9 @@ import { error, type Diagnostic } from "../src/ir/diagnostics.js";
 import { escapeControls, renderDiagnostic } from "../src/ir/render.js";
 import { lineColumn, lineText, spanAt } from "../src/ir/span.js";
 import { writeSafetensors } from "../src/weights/safetensors.js";
+import { buildModel } from "../src/emit/onnx/index.js";
 import { root } from "./helpers.js";
+import { OP, TfliteNet, TYPE } from "./tflite-builder.js";
 
 /** Any character a terminal would act on rather than show (tab and newline allowed where said). */
 const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
@@ -103,6 +105,20 @@ describe("renderDiagnostic escapes every user string", () => {
     const out = rendered("network N {\n  input 8x8x3\n  pw 4 norm=none\n}\n", { weights, weightsFile: `w${ESC}.safetensors` });
     expect(out).toContain("MN4004");
     expect(out).toContain("evil\\x1b[8m\\x9b1;1H");
+    expect(out).not.toMatch(RAW_BUT_NL);
+  });
+
+  it("tensor names in a TFLite file", () => {
+    const net = new TfliteNet();
+    const x = net.tensor("input", [1, 1, 1, 3]);
+    const w = net.constant("fc/weights", [2, 3], TYPE.FLOAT32, [1, 2, 3, 4, 5, 6]);
+    const y = net.tensor("logits", [1, 2]);
+    net.op(OP.FULLY_CONNECTED, [x, w], [y]);
+    const z = net.tensor(`tanh${ESC}]52;c;bad\u0007`, [1, 2]);
+    net.op(OP.TANH, [y], [z]);
+    const out = rendered("network N {\n  input 1x1x3\n  fc 2\n}\n", { weights: net.build([x], [z]), weightsFile: "t.tflite" });
+    expect(out).toContain("MN4009");
+    expect(out).toContain("'tanh\\x1b]52;c;bad\\x07'");
     expect(out).not.toMatch(RAW_BUT_NL);
   });
 
@@ -201,6 +217,16 @@ describe("line endings", () => {
     const out = rendered(cut);
     expect(out.split("\n")[0]).toMatch(/^t\.mn:3:21: error MN1003/);
     expect(out).not.toContain("\r");
+  });
+
+  it.each(variants)("%s: the ONNX model's node doc strings quote the node's own line", (_name, source) => {
+    const text = source.replace("stride=0", "stride=2");
+    const r = compile(text, { file: "t.mn" });
+    expect(r.diagnostics).toEqual([]);
+    const model = buildModel({ graph: r.graph!, costs: r.costs! }, { sourceFile: "t.mn", sourceText: text }) as { graph: { node: { docString?: string }[] } };
+    const docs = model.graph.node.map((n) => n.docString ?? "").filter((d) => d.startsWith("t.mn:3:"));
+    expect(docs.length).toBeGreaterThan(0);
+    for (const d of docs) expect(d).toBe("t.mn:3:3: conv 3x3 8 stride=2");
   });
 
   it("lineColumn and lineText agree with splitting on every terminator", () => {

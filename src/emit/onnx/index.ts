@@ -90,7 +90,7 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
   const { graph } = input;
   const opset = options.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < DEFAULT_OPSET || opset > MAX_OPSET) throw new InternalError(`opset ${opset} is outside ${DEFAULT_OPSET}..${MAX_OPSET}`);
-  const lines = options.sourceText?.split(/\r?\n/) ?? [];
+  const lines = options.sourceText?.split(/\r\n|\r|\n/) ?? [];
   const ctx: Context = {
     graph,
     options,
