@@ -156,3 +156,21 @@ describe("what must be an error, each with its span", () => {
     ]);
   });
 });
+
+describe("rendering in files with other line endings", () => {
+  // The same error on line 3 in every file: the rendered excerpt is the line without its terminator.
+  it.each([
+    ["\\r\\n", "network N {\r\n  input 8x8x3\r\n  seperable 16\r\n}\r\n"],
+    ["lone \\r", "network N {\r  input 8x8x3\r  seperable 16\r}\r"],
+    ["mixed", "network N {\n  input 8x8x3\r\n  seperable 16\r}\n"],
+  ])("%s", (_name, source) => {
+    const diagnostics = compileErrors(source, { file: "t.mn" });
+    expect(diagnostics.map((d) => renderDiagnostic(d, source)).join("\n")).toBe(
+      [
+        "t.mn:3:3: error MN2001: unknown op or block 'seperable'; did you mean 'separable'?",
+        "  3 |   seperable 16",
+        "    |   ^~~~~~~~~",
+      ].join("\n"),
+    );
+  });
+});
