@@ -64,7 +64,12 @@ export function parse(source: string, options: { readonly file?: string } = {}):
   return parseText(source, options.file ?? "<input>");
 }
 
-/** The whole front end: parse, build, and run the passes. */
+/**
+ * The whole front end: parse, build, and run the passes. Every diagnostic is
+ * returned, however many (the CLI prints the first 50, then counts the rest),
+ * except that the parser stops recovering from syntax errors after
+ * MAX_SYNTAX_ERRORS (100) and then ends the list with an MN1002 saying so.
+ */
 export function check(source: string, options: CompileOptions = {}): CheckResult {
   const parsed = parse(source, options);
   if (parsed.ast === undefined) return { diagnostics: parsed.diagnostics };

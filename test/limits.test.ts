@@ -3,10 +3,16 @@
  * costs beyond exact integers, deeply nested names. Each gets a result or a
  * located error in bounded time, never an internal error.
  */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { analyze, check, compile } from "../src/index.js";
 import { MAX_ID_LENGTH } from "../src/ir/build.js";
 import { writeSafetensors } from "../src/weights/safetensors.js";
+import { MAX_SYNTAX_ERRORS } from "../src/parser/grammar.js";
+import { root } from "./helpers.js";
 
 /** `pw 1 op 1 op 1 …` with `count` operands. */
 const flat = (count: number, op: string, operand = "1"): string =>
@@ -137,4 +143,43 @@ describe("generated layer names", () => {
     const ids = check(nested(3)).graph!.nodes.map((n) => n.id);
     expect(ids).toContain("b0_1.b1_1.b2_1.res_1.dw_0");
   });
+});
+
+describe("floods of errors", () => {
+  const lines = (count: number, line: string) => `network N {\n  input 8x8x3\n${`  ${line}\n`.repeat(count)}}\n`;
+
+  it("100,000 bad lines are all reported, each at its line, in linear time", () => {
+    for (const [line, code] of [["pw nope", "MN2002"], ["pw 4 @", "MN1001"]] as const) {
+      const t0 = performance.now();
+      const r = check(lines(100_000, line));
+      expect(performance.now() - t0).toBeLessThan(20_000);
+      expect(r.diagnostics.length).toBe(100_000);
+      expect(r.diagnostics.every((d) => d.code === code)).toBe(true);
+      expect(r.diagnostics.at(-1)!.span!.line).toBe(100_002);
+    }
+  }, 60_000);
+
+  it("syntax errors the parser must recover from are capped, and the cap is said", () => {
+    for (const line of ["pw )", "}"]) {
+      const t0 = performance.now();
+      const r = check(lines(100_000, line));
+      expect(performance.now() - t0).toBeLessThan(20_000);
+      expect(r.diagnostics.length).toBeGreaterThanOrEqual(MAX_SYNTAX_ERRORS);
+      expect(r.diagnostics.length).toBeLessThan(MAX_SYNTAX_ERRORS + 10);
+      expect(r.diagnostics.at(-1)!.message).toMatch(/^more than 100 syntax errors/);
+    }
+    // Below the cap, no note.
+    expect(check(lines(10, "pw )")).diagnostics.map((d) => d.message).join("\n")).not.toContain("more than");
+  }, 60_000);
+
+  it("the command line prints the first 50 and counts the rest", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mnc-limits-"));
+    writeFileSync(join(dir, "flood.mn"), lines(1000, "pw nope"));
+    const r = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "check", "flood.mn"], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr.match(/error MN2002/g)).toHaveLength(50);
+    expect(r.stderr).toContain("flood.mn:52:6: error MN2002");
+    expect(r.stderr).not.toContain("flood.mn:53:6");
+    expect(r.stderr).toContain("… and 950 more errors\n1000 errors\n");
+  }, 60_000);
 });

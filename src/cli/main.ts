@@ -580,8 +580,17 @@ function emitPaths(output: string, target: string, embedWeights: boolean): strin
 }
 
 /** Print diagnostics, warnings included; true when none is an error (nor, with --warnings-as-errors, a warning). */
+/** Diagnostics printed in full; past these, one line counts the rest (the library returns them all). */
+const MAX_PRINTED_DIAGNOSTICS = 50;
+
 function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
-  for (const d of diagnostics) io.err(renderDiagnostic(d, text) + "\n");
+  for (const d of diagnostics.slice(0, MAX_PRINTED_DIAGNOSTICS)) io.err(renderDiagnostic(d, text) + "\n");
+  const more = diagnostics.slice(MAX_PRINTED_DIAGNOSTICS);
+  if (more.length > 0) {
+    const moreErrors = more.filter((d) => d.severity === "error").length;
+    const parts = [[moreErrors, "error"], [more.length - moreErrors, "warning"]] as const;
+    io.err(`… and ${parts.filter(([n]) => n > 0).map(([n, w]) => `${n.toLocaleString("en-US")} more ${w}${n === 1 ? "" : "s"}`).join(" and ")}\n`);
+  }
   const errors = diagnostics.filter((d) => d.severity === "error").length;
   const warnings = diagnostics.length - errors;
   if (errors > 0) io.err(`${errors} error${errors === 1 ? "" : "s"}\n`);

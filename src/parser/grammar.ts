@@ -61,11 +61,31 @@ const messages: IParserErrorMessageProvider = {
   },
 };
 
+/**
+ * Syntax errors after which the parser stops recovering inside repetitions:
+ * Chevrotain nests one call per such recovery, so a flood of errors in one
+ * body would exhaust the stack. parse.ts says that it stopped.
+ */
+export const MAX_SYNTAX_ERRORS = 100;
+
+type RepetitionRecovery = (...args: unknown[]) => void;
+
 class MnParser extends CstParser {
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, nodeLocationTracking: "full", maxLookahead: 3, errorMessageProvider: messages });
     this.performSelfAnalysis();
+    // Chevrotain installs its in-repetition recovery per instance; past the limit, the repetition just ends.
+    // (`errors` returns a copy; the count is read from the list it copies, to stay linear.)
+    const self = this as unknown as { attemptInRepetitionRecovery: RepetitionRecovery; _errors?: readonly unknown[] };
+    const recover = self.attemptInRepetitionRecovery;
+    self.attemptInRepetitionRecovery = (...args: unknown[]): void => {
+      if ((self._errors ?? this.errors).length < MAX_SYNTAX_ERRORS) recover.apply(this, args);
+      else this.stopped = true;
+    };
   }
+
+  /** Whether the last parse stopped recovering at MAX_SYNTAX_ERRORS (set by the parser, reset by parse.ts). */
+  public stopped = false;
 
   public file = this.RULE("file", () => {
     this.MANY(() => {

@@ -5,11 +5,11 @@
  */
 import { EOF, type CstNode, type IRecognitionException, type IToken } from "chevrotain";
 import * as T from "./tokens.js";
-import { mnParser } from "./grammar.js";
+import { MAX_SYNTAX_ERRORS, mnParser } from "./grammar.js";
 import { toAst } from "./to-ast.js";
 import type { SourceFile } from "./ast.js";
 import { error, sortDiagnostics, type Diagnostic } from "../ir/diagnostics.js";
-import { spanAt } from "../ir/span.js";
+import { spanAt, type Span } from "../ir/span.js";
 import { tokenSpan } from "./token-span.js";
 
 export interface ParseResult {
@@ -24,9 +24,10 @@ export const MAX_NESTING = 64;
 export function parse(text: string, file = "<input>"): ParseResult {
   const diagnostics: Diagnostic[] = [];
   const lexed = T.mnLexer.tokenize(text);
+  const spanOf = spanFinder(file, text);
 
   for (const e of lexed.errors) {
-    const span = spanAt(file, text, e.offset, e.offset + Math.max(1, e.length));
+    const span = spanOf(e.offset, e.offset + Math.max(1, e.length));
     diagnostics.push(error("unexpectedCharacter", span, text.slice(e.offset, e.offset + Math.max(1, e.length))));
   }
   for (const t of (lexed.groups["malformed"] ?? []) as IToken[]) {
@@ -40,24 +41,60 @@ export function parse(text: string, file = "<input>"): ParseResult {
   }
 
   mnParser.input = lexed.tokens;
+  mnParser.stopped = false;
   const cst = mnParser.file();
-  for (const e of mnParser.errors) diagnostics.push(parserDiagnostic(e, file, text));
+  // At the end of the file, errors point at its last non-blank character, where the user will look.
+  const lastAt = Math.max(0, text.trimEnd().length - 1);
+  for (const e of mnParser.errors) diagnostics.push(parserDiagnostic(e, file, lastAt, text.length, spanOf));
+  const stopped = mnParser.stopped ? stopNote(mnParser.errors, file, text) : [];
   diagnostics.push(...commaProblems(cst, file, text));
 
-  if (diagnostics.length > 0) return { diagnostics: sortDiagnostics(dedupe(diagnostics)) };
+  if (diagnostics.length > 0) return { diagnostics: sortDiagnostics([...dedupe(diagnostics), ...stopped]) };
   return { ast: toAst(cst, file, text), diagnostics: [] };
 }
 
-function parserDiagnostic(e: IRecognitionException, file: string, text: string): Diagnostic {
+/**
+ * spanAt with the line starts found once, so that a file with many errors is
+ * located in linear time. Lines end as lineColumn counts them ("\r\n", a lone "\r", "\n").
+ */
+function spanFinder(file: string, text: string): (start: number, end: number) => Span {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) starts.push(i + 1);
+  }
+  const at = (offset: number): { line: number; column: number } => {
+    let [lo, hi] = [0, starts.length - 1];
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: offset - starts[lo]! + 1 };
+  };
+  return (start, end) => {
+    const e = Math.max(start, end);
+    const [s, t] = [at(Math.min(start, text.length)), at(Math.min(e, text.length))];
+    return { file, start, end: e, line: s.line, column: start - starts[s.line - 1]! + 1, endLine: t.line, endColumn: e - starts[t.line - 1]! + 1 };
+  };
+}
+
+function parserDiagnostic(e: IRecognitionException, file: string, lastAt: number, lastEnd: number, spanOf: (start: number, end: number) => Span): Diagnostic {
   const t = e.token;
   if (t.tokenType === EOF || Number.isNaN(t.startOffset)) {
-    // At the end of the file: point at the last character, where the user will look.
-    const at = Math.max(0, text.replace(/\s+$/, "").length - 1);
-    const span = spanAt(file, text, at, Math.min(text.length, at + 1));
+    const span = spanOf(lastAt, Math.min(lastAt + 1, Math.max(lastAt, lastEnd)));
     if (/'\}'/.test(e.message)) return error("unterminatedBlock", span, openedWhat(e));
     return error("syntaxError", span, e.message);
   }
   return error("syntaxError", tokenSpan(file, t), e.message);
+}
+
+/** After MAX_SYNTAX_ERRORS the parser stops recovering in repetitions: when it did, say so after the last error it reported. */
+function stopNote(errors: readonly IRecognitionException[], file: string, text: string): Diagnostic[] {
+  const last = errors[errors.length - 1]!.token;
+  const at = Number.isNaN(last.startOffset) ? Math.max(0, text.length - 1) : last.startOffset;
+  const message = `more than ${MAX_SYNTAX_ERRORS.toLocaleString("en-US")} syntax errors: the parser stopped recovering from them, so later ones may be missing; fix these and check again`;
+  return [error("syntaxError", spanAt(file, text, at, Math.min(text.length, at + 1)), message)];
 }
 
 function openedWhat(e: IRecognitionException): string {
