@@ -183,3 +183,35 @@ describe("floods of errors", () => {
     expect(r.stderr).toContain("… and 950 more errors\n1000 errors\n");
   }, 60_000);
 });
+
+describe("weight files and large networks", () => {
+  it("per-layer weight mismatches are all returned, and the command line prints 50 of them", () => {
+    const layers = 3000;
+    const net = `network N {\n  input 4x4x4\n  repeat ${layers} { pw 4 norm=none }\n}\n`;
+    // Every kernel is the wrong shape.
+    const tensors = Array.from({ length: layers }, (_, i) => [
+      { name: `pw_${i}.weight`, shape: [4, 5, 1, 1], data: new Float32Array(20) },
+      { name: `pw_${i}.bias`, shape: [4], data: new Float32Array(4) },
+    ]).flat();
+    const weights = writeSafetensors(tensors);
+    const t0 = performance.now();
+    const r = compile(net, { weights, weightsFile: "w.safetensors" });
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    expect(r.diagnostics.filter((d) => d.code === "MN4002")).toHaveLength(layers);
+    const dir = mkdtempSync(join(tmpdir(), "mnc-limits-"));
+    writeFileSync(join(dir, "n.mn"), net);
+    writeFileSync(join(dir, "w.safetensors"), weights);
+    const cli = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "compile", "n.mn", "--weights", "w.safetensors"], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+    expect(cli.status).toBe(1);
+    expect((cli.stderr.match(/: error MN4\d{3}/g) ?? []).length).toBe(50);
+    expect(cli.stderr).toMatch(/… and [\d,]+ more errors\n/);
+  }, 60_000);
+
+  it("one 256 MiB activation compiles without touching it (the certificate runs per layer on one window)", () => {
+    const t0 = performance.now();
+    const r = compile("network N {\n  input 4096x4096x4\n  pw 4\n}\n");
+    expect(r.diagnostics).toEqual([]);
+    expect(r.certificate!.maxRelativeError).toBeLessThan(1e-4);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+});

@@ -60,6 +60,11 @@ function byName(graph: Graph, tensors: ReadonlyMap<string, RawTensor>, metadata:
   const epsilonText = metadata["bn_epsilon"];
   const epsilon = epsilonText === undefined ? BN_EPSILON : Number(epsilonText);
   if (!(epsilon > 0 && Number.isFinite(epsilon))) diagnostics.push(error("weightFileUnreadable", undefined, "the metadata", `bn_epsilon is '${epsilonText}', not a positive finite number`));
+  // The layers the file gives batch-norm tensors (`<layer>.bn.*`), found once rather than per layer.
+  const bnLayers = new Set<string>();
+  for (const k of tensors.keys()) {
+    for (let i = k.indexOf(".bn."); i >= 0; i = k.indexOf(".bn.", i + 1)) bnLayers.add(k.slice(0, i));
+  }
   const nodes = graph.nodes.map((n): Node => {
     if (!isWeighted(n)) return n;
     const e = expectedShapes(n, inputOf(n, shapes));
@@ -79,7 +84,7 @@ function byName(graph: Graph, tensors: ReadonlyMap<string, RawTensor>, metadata:
     };
     const c = [e.channels];
     const kernel = take("weight", e.kernel, true);
-    const hasBnTensors = [...tensors.keys()].some((k) => k.startsWith(`${n.id}.bn.`));
+    const hasBnTensors = bnLayers.has(n.id);
     const wantsBn = n.op !== "fc" && n.attrs.norm === "batchnorm";
     const bias = take("bias", c, !wantsBn || !hasBnTensors);
     let bn: LayerWeights["bn"];
