@@ -61,7 +61,8 @@ Run 'mnc COMMAND --help' for a command's options.
 
 const SELECT_OPTIONS = `  --network NAME          the network to use when the file declares several
   --set NAME=VALUE        override a network parameter (repeatable), e.g. --set classes=10
-  --width-rounding RULE   how α rounds channels: floor (Keras, default), min8 (TF-Slim), div8 (MobileNetV2)`;
+  --width-rounding RULE   how α rounds channels, overriding the network's 'width A rounding=R':
+                          floor (Keras; the default), min8 (TF-Slim), div8 (MobileNetV2)`;
 const SCALE_OPTIONS = `  --alpha A               width multiplier α (overrides the network's 'width'); A > 0
   --resolution R          input resolution: H = W = R
   --rho P                 resolution multiplier: H = round(H·P), W = round(W·P); P > 0`;
@@ -579,10 +580,10 @@ function emitPaths(output: string, target: string, embedWeights: boolean): strin
   return [output, ...declarations, ...(embedWeights ? [] : [stem + ".weights.bin"])];
 }
 
-/** Print diagnostics, warnings included; true when none is an error (nor, with --warnings-as-errors, a warning). */
 /** Diagnostics printed in full; past these, one line counts the rest (the library returns them all). */
 const MAX_PRINTED_DIAGNOSTICS = 50;
 
+/** Print diagnostics, warnings included; true when none is an error (nor, with --warnings-as-errors, a warning). */
 function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
   for (const d of diagnostics.slice(0, MAX_PRINTED_DIAGNOSTICS)) io.err(renderDiagnostic(d, text) + "\n");
   const more = diagnostics.slice(MAX_PRINTED_DIAGNOSTICS);

@@ -19,6 +19,7 @@ import {
   type Padding,
   type Pair,
   type Ratio,
+  type RatioRole,
   type WidthRule,
 } from "./graph.js";
 import type { Span } from "./span.js";
@@ -166,8 +167,8 @@ function convDraft(id: string, a: ConvArgs, ctx: LowerContext): NodeDraft {
 }
 
 /** A 1x1 convolution whose channels are a multiple of another tensor's (expansion, SE squeeze and excite). */
-function ratioDraft(id: string, of: string, r: Ratio, rounded: boolean, conv: { act: Activation; norm: Norm }, ctx: LowerContext): NodeDraft {
-  return convNode(id, { kind: "ratio", of, ratio: r, rounded }, { kernel: [1, 1], stride: [1, 1], pad: "same", act: conv.act, norm: conv.norm }, ctx);
+function ratioDraft(id: string, of: string, r: Ratio, role: RatioRole, conv: { act: Activation; norm: Norm }, ctx: LowerContext): NodeDraft {
+  return convNode(id, { kind: "ratio", of, ratio: r, role }, { kernel: [1, 1], stride: [1, 1], pad: "same", act: conv.act, norm: conv.norm }, ctx);
 }
 
 /**
@@ -179,8 +180,8 @@ function seDrafts(prefix: string, of: string, r: Ratio, gateAct: Activation, ctx
   const pool = `${prefix}.pool`;
   return [
     { op: "avgpool", id: pool, span: ctx.span, origin: ctx.origin, inputs: [of], attrs: { kernel: "global", stride: "kernel", padding: "valid" } },
-    ratioDraft(`${prefix}.squeeze`, of, r, true, { act: "relu", norm: "none" }, ctx),
-    ratioDraft(`${prefix}.excite`, of, { num: 1, den: 1 }, false, { act: gateAct, norm: "none" }, ctx),
+    ratioDraft(`${prefix}.squeeze`, of, r, "squeeze", { act: "relu", norm: "none" }, ctx),
+    ratioDraft(`${prefix}.excite`, of, { num: 1, den: 1 }, "excite", { act: gateAct, norm: "none" }, ctx),
     { op: "mul", id: `${prefix}.scale`, span: ctx.span, origin: ctx.origin, inputs: [of, `${prefix}.excite`], attrs: {} },
   ];
 }
@@ -199,7 +200,7 @@ interface BottleneckArgs extends ConvArgs {
 function bottleneckDrafts(a: BottleneckArgs, ctx: LowerContext): NodeDraft[] {
   const id = ctx.id;
   const drafts: NodeDraft[] = [];
-  if (a.expand.num !== a.expand.den) drafts.push(ratioDraft(`${id}.expand`, ctx.input, a.expand, true, a, ctx));
+  if (a.expand.num !== a.expand.den) drafts.push(ratioDraft(`${id}.expand`, ctx.input, a.expand, "expand", a, ctx));
   drafts.push(dwDraft(`${id}.dw`, a, ctx));
   if (a.se !== null) drafts.push(...seDrafts(`${id}.se`, `${id}.dw`, a.se, "hsigmoid", ctx));
   drafts.push(convDraft(`${id}.project`, { ...a, kernel: [1, 1], stride: [1, 1], act: "linear" }, ctx));

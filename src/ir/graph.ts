@@ -70,7 +70,10 @@ export interface Ratio {
  */
 export type ChannelRule =
   | { readonly kind: "filters"; readonly filters: number; readonly width: WidthRule }
-  | { readonly kind: "ratio"; readonly of: string; readonly ratio: Ratio; readonly rounded: boolean };
+  | { readonly kind: "ratio"; readonly of: string; readonly ratio: Ratio; readonly role: RatioRole };
+
+/** What a ratio width is for: an expansion and an SE squeeze round by the network's rule; an SE excite is exact. */
+export type RatioRole = "expand" | "squeeze" | "excite";
 
 /** A float32 tensor in row-major order. */
 export interface Tensor {

@@ -57,6 +57,9 @@ function fold(name: string): string {
   return name.toLowerCase().replace(/[_-]/g, "");
 }
 
+const AN_OPTION = "an activation is an option of the layer before it";
+const PART_OF_CONV = "batch-norm is part of conv, dw and pw, on by default";
+
 /**
  * Layer names of Keras and PyTorch (folded) and what mnc writes instead: a
  * statement, or — for layers that are options in mnc — how to say it.
@@ -91,17 +94,17 @@ const STATEMENT_ALIASES: Readonly<Record<string, { readonly use: string; readonl
   globalavgpool: { use: "avgpool global" },
   globalavgpool2d: { use: "avgpool global" },
   adaptiveavgpool2d: { use: "avgpool global" },
-  relu: { use: "act=relu", how: "an activation is an option of the layer before it" },
-  relu6: { use: "act=relu6", how: "an activation is an option of the layer before it" },
-  hardswish: { use: "act=hswish", how: "an activation is an option of the layer before it" },
-  hswish: { use: "act=hswish", how: "an activation is an option of the layer before it" },
-  hardsigmoid: { use: "act=hsigmoid", how: "an activation is an option of the layer before it" },
-  hsigmoid: { use: "act=hsigmoid", how: "an activation is an option of the layer before it" },
-  sigmoid: { use: "act=sigmoid", how: "an activation is an option of the layer before it" },
-  activation: { use: "act=…", how: "an activation is an option of the layer before it" },
-  batchnorm: { use: "norm=batchnorm", how: "batch-norm is part of conv, dw and pw, on by default" },
-  batchnorm2d: { use: "norm=batchnorm", how: "batch-norm is part of conv, dw and pw, on by default" },
-  batchnormalization: { use: "norm=batchnorm", how: "batch-norm is part of conv, dw and pw, on by default" },
+  relu: { use: "act=relu", how: AN_OPTION },
+  relu6: { use: "act=relu6", how: AN_OPTION },
+  hardswish: { use: "act=hswish", how: AN_OPTION },
+  hswish: { use: "act=hswish", how: AN_OPTION },
+  hardsigmoid: { use: "act=hsigmoid", how: AN_OPTION },
+  hsigmoid: { use: "act=hsigmoid", how: AN_OPTION },
+  sigmoid: { use: "act=sigmoid", how: AN_OPTION },
+  activation: { use: "act=…", how: AN_OPTION },
+  batchnorm: { use: "norm=batchnorm", how: PART_OF_CONV },
+  batchnorm2d: { use: "norm=batchnorm", how: PART_OF_CONV },
+  batchnormalization: { use: "norm=batchnorm", how: PART_OF_CONV },
   flatten: { use: "fc", how: "fc flattens its input itself" },
   add: { use: "residual { … }", how: "a residual connection is written around the layers it skips" },
 };

@@ -101,11 +101,11 @@ function convChannels(
     if (base === undefined) throw new InternalError(`scale-width: '${n.id}' takes its width from '${size.of}', which is not an earlier node`);
     const product = times(size.ratio, base);
     if (product < 1) {
-      const what = n.id.endsWith(".squeeze") ? "se" : "expand";
+      const what = size.role === "expand" ? "expand" : "se";
       diagnostics.push(error("channelsBelowOne", n.span, n.id, what, formatRatio(size.ratio), base, product));
       return undefined;
     }
-    c = size.rounded ? roundChannels(product, rounding) : product;
+    c = size.role === "excite" ? product : roundChannels(product, rounding);
     if (!Number.isInteger(c)) throw new InternalError(`scale-width: '${n.id}' has ${c} channels`);
   }
   if (c > MAX_SIZE) {

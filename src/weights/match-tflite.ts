@@ -314,8 +314,8 @@ class Walk {
     let kernel = w.kernel;
     if (node.op === "fc" && w.kind === "conv") kernel = { ...kernel, shape: [kernel.shape[0]!, kernel.shape[1]!] };
     const e = expectedShapes(node, input);
-    if (node.op === "fc" && w.flattenHwc === true && sameShape(kernel.shape, e.kernel)) {
-      // [out, H·W·C] in HWC order → [out, C·H·W] channel-major.
+    if (node.op === "fc" && w.kind === "fc" && sameShape(kernel.shape, e.kernel)) {
+      // A FULLY_CONNECTED's [out, H·W·C] in HWC order → [out, C·H·W] channel-major.
       const [h, wd, c] = input;
       kernel = { ...kernel, data: transpose(kernel.data, [kernel.shape[0]!, h, wd, c], [0, 3, 1, 2]) };
     }

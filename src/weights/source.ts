@@ -34,11 +34,9 @@ export interface FileTensor {
 /** The tensors of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED, float32, in mnc's layouts. */
 export interface OperatorWeights {
   readonly kind: "conv" | "depthwise" | "fc";
-  /** OIHW, C1HW or [out, in]. */
+  /** OIHW, C1HW or [out, in] (FULLY_CONNECTED weights flatten their input in HWC order: reordered once the input shape is known). */
   readonly kernel: RawTensor;
   readonly bias?: RawTensor;
-  /** FULLY_CONNECTED weights flatten the input in HWC order; they are reordered once the input shape is known. */
-  readonly flattenHwc?: boolean;
 }
 
 /** An operator of the file's main subgraph. */
@@ -218,7 +216,7 @@ function operatorWeights(
 
   if (kind === "fc") {
     if (shape.length !== 2) throw new WeightFileError(`${label}: weights of rank ${shape.length}, expected 2`);
-    return { label, weights: { kind, kernel: { name: wTensor.name, shape, data: w.values }, flattenHwc: true, ...(bias === undefined ? {} : { bias }) } };
+    return { label, weights: { kind, kernel: { name: wTensor.name, shape, data: w.values }, ...(bias === undefined ? {} : { bias }) } };
   }
   if (shape.length !== 4) throw new WeightFileError(`${label}: weights of rank ${shape.length}, expected 4`);
   if ((o.dilationH ?? 1) !== 1 || (o.dilationW ?? 1) !== 1) throw new WeightFileError(`${label}: dilated convolutions are not supported`);

@@ -7,7 +7,7 @@
  * Follows the reader's light or dark colour scheme.
  */
 import type { Report } from "./model.js";
-import { layerTable, peakAlsoLive, typeTable } from "./text.js";
+import { countRows, layerTable, peakNote, typeTable } from "./text.js";
 import { METRICS, sweepPoint, type Sweep } from "./sweep.js";
 import { bytes, group, percent, shape, short } from "./format.js";
 import { el, layerBarChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
@@ -109,21 +109,11 @@ function reportTitle(r: Report): string {
 
 function totalsRows(r: Report): Child[][] {
   const t = r.totals;
-  const also = peakAlsoLive(r);
   const rows: [string, string, string][] = [
-    ["mult-adds", group(t.multAdds), `FLOPs = 2 × mult-adds = ${group(t.flops)}`],
-    ...(t.seMultAdds > 0 ? [["of which SE", group(t.seMultAdds), `${percent((100 * t.seMultAdds) / t.multAdds)} of mult-adds: the squeeze-and-excitation convolutions, counted as Conv 1x1`] as [string, string, string]] : []),
-    ...(r.layers.some((l) => l.elementwise > 0) ? [["elementwise", group(t.elementwise), "residual additions and SE multiplications; not mult-adds"] as [string, string, string]] : []),
-    ["weights", group(t.weights), ""],
-    ["biases", group(t.biases), ""],
-    ["params", group(t.params), "weights + biases, before batch-norm fusion"],
-    ["BN params", group(t.bnParams), "γ, β, mean, variance per normalised channel"],
-    ["torchvision / Keras trainable", group(t.torchvisionParams), "params + BN γ, β"],
-    ["Keras total", group(t.kerasTotal), `${group(t.kerasTrainable)} trainable, ${group(t.kerasNonTrainable)} non-trainable`],
-    ["deployed params", group(t.deployedParams), "after batch-norm fusion"],
+    ...countRows(r),
     ["weight memory, float32", bytes(t.weightBytesFloat32), "every weight and bias in 4 bytes"],
     ["weight memory, int8", bytes(t.weightBytesInt8), "weights in 1 byte, biases in 4 (int32)"],
-    ["peak activations", bytes(t.peakActivationBytes), `at ${t.peakActivationLayer} (float32, batch 1${also.length === 0 ? "" : `; also live: ${also.join(", ")}`})`],
+    ["peak activations", bytes(t.peakActivationBytes), `at ${t.peakActivationLayer} (${peakNote(r)})`],
   ];
   return rows.map(([k, v, note]) => [k, v, note === "" ? null : note]);
 }

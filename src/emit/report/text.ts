@@ -76,10 +76,9 @@ export function peakAlsoLive(r: Report): string[] {
   return t.peakActivationLive.filter((id) => !own.has(id));
 }
 
-/** The totals as (figure, value, note) triples; every format prints these. */
-export function summaryRows(r: Report): [string, string, string][] {
+/** The counts among the totals as (figure, value, note) triples; every format prints these, then its own memory rows. */
+export function countRows(r: Report): [string, string, string][] {
   const t = r.totals;
-  const also = peakAlsoLive(r);
   return [
     ["mult-adds", group(t.multAdds), `FLOPs = 2 × mult-adds = ${group(t.flops)}`],
     ...(t.seMultAdds > 0
@@ -93,8 +92,22 @@ export function summaryRows(r: Report): [string, string, string][] {
     ["torchvision / Keras trainable", group(t.torchvisionParams), "params + BN γ, β"],
     ["Keras total", group(t.kerasTotal), `${group(t.kerasTrainable)} trainable, ${group(t.kerasNonTrainable)} non-trainable`],
     ["deployed params", group(t.deployedParams), "after batch-norm fusion"],
+  ];
+}
+
+/** "float32, batch 1" and, when a skip connection adds to the peak, the tensors it keeps live. */
+export function peakNote(r: Report): string {
+  const also = peakAlsoLive(r);
+  return `float32, batch 1${also.length === 0 ? "" : `; also live: ${also.join(", ")}`}`;
+}
+
+/** The totals as (figure, value, note) triples, in the text formats' form. */
+function summaryRows(r: Report): [string, string, string][] {
+  const t = r.totals;
+  return [
+    ...countRows(r),
     ["weight memory", `float32 ${bytes(t.weightBytesFloat32)}; int8 ${bytes(t.weightBytesInt8)}`, ""],
-    ["peak activations", `${bytes(t.peakActivationBytes)} at ${t.peakActivationLayer}`, `float32, batch 1${also.length === 0 ? "" : `; also live: ${also.join(", ")}`}`],
+    ["peak activations", `${bytes(t.peakActivationBytes)} at ${t.peakActivationLayer}`, peakNote(r)],
   ];
 }
 

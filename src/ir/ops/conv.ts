@@ -48,7 +48,7 @@ function describeChannels(channels: number, size: ChannelRule): string {
   if (size.kind === "filters") return channels === size.filters ? `${channels}` : `${channels} (${size.filters} scaled)`;
   const r = size.ratio;
   const ratio = r.den === 1 ? `${r.num}` : `${r.num}/${r.den}`;
-  return size.rounded ? `${channels} (${ratio}×${size.of})` : `${channels} (=${size.of})`;
+  return size.role === "excite" ? `${channels} (=${size.of})` : `${channels} (${ratio}×${size.of})`;
 }
 
 const ALPHA_TEXT: Readonly<Record<WidthRule["alpha"], string>> = { scaled: "", fixed: " width=fixed", grow: " width=grow" };
