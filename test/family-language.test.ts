@@ -78,7 +78,7 @@ describe("bottleneck", () => {
       "bneck_1.project 8x8x16",
       "bneck_1.add 8x8x16 add(conv_0,bneck_1.project)",
     ]);
-    const acts = Object.fromEntries(graph.nodes.map((n) => [n.id, "act" in n.attrs ? `${n.attrs.act}${n.attrs.norm === "none" ? " bias" : " bn"}` : ""]));
+    const acts = Object.fromEntries(graph.nodes.map((n) => [n.id, "norm" in n.attrs ? `${n.attrs.act}${n.attrs.norm === "none" ? " bias" : " bn"}` : ""]));
     expect([acts["bneck_1.expand"], acts["bneck_1.dw"], acts["bneck_1.se.squeeze"], acts["bneck_1.se.excite"], acts["bneck_1.project"]]).toEqual([
       "hswish bn",
       "hswish bn",

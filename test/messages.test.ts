@@ -49,7 +49,7 @@ describe("other frameworks' names get mnc's", () => {
     ["pw 16 activation=2*3", "MN2003 3:9 'pw' has no argument 'activation'; mnc calls it 'act': act=…"],
     // pw has no kernel to name: the list of what it takes.
     ["pw 16 kernel_size=3", "MN2003 3:9 'pw' has no argument 'kernel_size'; 'pw' takes filters, stride, act, norm, pad, width"],
-    ["conv 3x3 16 groups=2", "MN2003 3:15 'conv' has no argument 'groups'; 'conv' takes kernel, filters, stride, act, norm, pad, width"],
+    ["conv 3x3 16 groups=2", "MN2003 3:15 'conv' has no argument 'groups'; 'conv' takes kernel, filters, stride, dilation, act, norm, pad, width"],
     ["softmax axis=1", "MN2003 3:11 'softmax' has no argument 'axis'; 'softmax' takes no arguments"],
     ["defaults activation=relu6", "MN2003 3:12 'defaults' has no argument 'activation'; mnc calls it 'act': act=relu6"],
   ])("%s", (layer, message) => {
@@ -67,7 +67,7 @@ describe("other frameworks' names get mnc's", () => {
 
 describe("an unknown name lists what exists", () => {
   it("an unknown op lists the ops and the file's blocks", () => {
-    const ops = "conv, dw, pw, separable, bottleneck, se, avgpool, maxpool, fc, softmax, dropout";
+    const ops = "conv, dw, pw, separable, bottleneck, se, deconv, add, mul, concat, resize, sigmoid, argmax, avgpool, maxpool, fc, softmax, dropout";
     expect(said(net("frobnicate 3"))).toEqual([`MN2001 3:3 unknown op or block 'frobnicate'; the ops are ${ops} (the file declares no blocks)`]);
     const withBlocks = `block dws(n, s = 1) {\n  dw 3x3 stride=s\n  pw n\n}\nblock head {\n  fc 10\n}\n${net("frobnicate 3")}`;
     expect(said(withBlocks)).toEqual([`MN2001 10:3 unknown op or block 'frobnicate'; the ops are ${ops}; the file's blocks are dws, head`]);

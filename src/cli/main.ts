@@ -61,6 +61,8 @@ Run 'mnc COMMAND --help' for a command's options.
 
 const SELECT_OPTIONS = `  --network NAME          the network to use when the file declares several
   --set NAME=VALUE        override a network parameter (repeatable), e.g. --set classes=10
+  --outputs A,B           compute only these named tensors, as the network's outputs, in this
+                          order (the layers they do not need are left out)
   --width-rounding RULE   how α rounds channels, overriding the network's 'width A rounding=R':
                           floor (Keras; the default), min8 (TF-Slim), div8 (MobileNetV2)`;
 const SCALE_OPTIONS = `  --alpha A               width multiplier α (overrides the network's 'width'); A > 0
@@ -193,6 +195,7 @@ type Command = keyof typeof HELP;
 const OPTIONS = {
   network: { type: "string" },
   set: { type: "string", multiple: true },
+  outputs: { type: "string" },
   alpha: { type: "string" },
   resolution: { type: "string" },
   rho: { type: "string" },
@@ -224,12 +227,12 @@ const OPTIONS = {
 
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
-  check: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "warnings-as-errors", "help"],
-  compile: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-preprocessing", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
-  report: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  check: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "warnings-as-errors", "help"],
+  compile: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-preprocessing", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
+  report: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
-  run: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "warnings-as-errors", "help"],
-  weights: ["network", "set", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "warnings-as-errors", "help"],
+  weights: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
 };
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -432,6 +435,13 @@ function parseCommand(command: Command, args: readonly string[]): { values: Valu
   }
 }
 
+/** `--outputs a,b`: tensor names, none empty. */
+function outputList(text: string): string[] {
+  const names = text.split(",").map((n) => n.trim());
+  if (names.some((n) => n === "")) throw new UsageError(`--outputs expects tensor names separated by commas, not '${text}'`);
+  return names;
+}
+
 function compileOptions(values: Values, scalars: boolean): CompileOptions {
   const set: Record<string, string> = {};
   for (const item of values.set ?? []) {
@@ -452,6 +462,7 @@ function compileOptions(values: Values, scalars: boolean): CompileOptions {
   return {
     ...(values.network === undefined ? {} : { network: values.network }),
     ...(Object.keys(set).length === 0 ? {} : { set }),
+    ...(values.outputs === undefined ? {} : { outputs: outputList(values.outputs) }),
     ...(alpha === undefined ? {} : { alpha }),
     ...(resolution === undefined ? {} : { resolution }),
     ...(rho === undefined ? {} : { rho }),

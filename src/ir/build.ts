@@ -17,7 +17,7 @@
  * body and the body's last, an SE's multiply the tensor and its gate.
  */
 import type * as A from "../parser/ast.js";
-import { BUILTINS, DEFAULTABLE, STRUCTURAL, type Builtin, type NodeDraft } from "./builtins.js";
+import { BUILTINS, DEFAULTABLE, FROM, STRUCTURAL, type Builtin, type NodeDraft } from "./builtins.js";
 import { error, errorWith, type Diagnostic } from "./diagnostics.js";
 import { Evaluator, MAX_SIZE, describeValue, type BuildValue, type Env } from "./evaluate.js";
 import { WIDTH_ROUNDINGS, type Graph, type Node, type Shape, type Value, type WidthRounding } from "./graph.js";
@@ -33,6 +33,11 @@ export interface BuildOptions {
   readonly alpha?: number;
   /** Refuse networks that expand to more layers than this (default 100,000). */
   readonly maxLayers?: number;
+  /**
+   * Compute only these named tensors (`--outputs`), in this order, instead of
+   * the network's outputs; the layers they do not need are left out.
+   */
+  readonly outputs?: readonly string[];
 }
 
 export const DEFAULT_MAX_LAYERS = 100_000;
@@ -63,9 +68,21 @@ interface Namespace {
   readonly counts: Map<string, number>;
 }
 
+/**
+ * Named tensors visible in a body: its own and its enclosing bodies' (a
+ * `repeat` or `residual` body sees the names before it; its own end with it;
+ * a `width` region shares its parent's), or, in a block, only its own and the
+ * tensors passed to it by name.
+ */
+interface TensorScope {
+  readonly names: Map<string, { readonly id: string; readonly span: Span }>;
+  readonly parent?: TensorScope;
+}
+
 interface Scope {
   /** Parameters visible here (lexical: a block sees only its own). */
   readonly env: Env;
+  readonly tensors: TensorScope;
   /** Options set by `defaults`, inherited by everything that follows, blocks included. */
   readonly defaults: ReadonlyMap<string, unknown>;
   readonly widthScale: number;
@@ -91,6 +108,14 @@ class Builder {
   private missingInputReported = false;
   private width: { value: number; span: Span } | undefined;
   private rounding: WidthRounding | undefined;
+  /** `output a b`: the tensors and the names they were given. */
+  private outputs: { ids: string[]; names: string[]; span: Span } | undefined;
+  /** The network's top-level tensor names (for --outputs). */
+  private topLevel: TensorScope | undefined;
+  /** Where every tensor name in the file is bound, to tell "named later" from "unknown". */
+  private readonly bindings = new Map<string, Span>();
+  /** The user's name of each named node. */
+  private readonly tensorNames = new Map<string, string>();
 
   constructor(
     private readonly file: A.SourceFile,
@@ -109,7 +134,9 @@ class Builder {
     if (env === undefined) return this.result(undefined);
 
     const ns: Namespace = { prefix: "", weighted: 0, counts: new Map() };
-    const scope: Scope = { env, defaults: new Map(), widthScale: 1, ns, level: "network" };
+    for (const d of this.file.declarations) for (const t of this.walk(d.body.statements)) if (t.binding !== undefined && !this.bindings.has(t.binding.name)) this.bindings.set(t.binding.name, t.binding.span);
+    this.topLevel = { names: new Map() };
+    const scope: Scope = { env, tensors: this.topLevel, defaults: new Map(), widthScale: 1, ns, level: "network" };
     try {
       const total = this.measure(network.body.statements, scope);
       if (total > this.limit) throw this.abort(error("expansionLimit", network.name.span, this.limit));
@@ -137,6 +164,8 @@ class Builder {
       }
     }
     const params = network.params.map((p) => ({ name: p.name.name, value: toValue(env.get(p.name.name)!) }));
+    const chosen = this.chooseOutputs();
+    if (chosen === undefined) return this.result(undefined);
     const graph: Graph = {
       name: network.name.name,
       span: network.span,
@@ -144,10 +173,42 @@ class Builder {
       rounding: this.rounding ?? "floor",
       ...(alphaSpan === undefined ? {} : { alphaSpan }),
       params,
-      nodes: this.nodes,
-      outputs: [this.last!],
+      nodes: chosen.nodes,
+      outputs: chosen.ids,
+      ...(chosen.names === undefined ? {} : { outputNames: chosen.names }),
     };
     return this.result(graph);
+  }
+
+  /**
+   * The graph's outputs: those `--outputs` asks for (keeping only the layers
+   * they need), those of the `output` statement, or the last layer. Without
+   * `--outputs`, a layer whose result nothing reads is an error.
+   */
+  private chooseOutputs(): { nodes: Node[]; ids: string[]; names?: string[] } | undefined {
+    const wanted = this.options.outputs;
+    if (wanted !== undefined && wanted.length > 0) {
+      const ids: string[] = [];
+      const names = [...(this.topLevel?.names.keys() ?? [])];
+      for (const name of wanted) {
+        const found = this.topLevel?.names.get(name);
+        if (found === undefined) this.diagnostics.push(error("unknownOutput", undefined, name, names, didYouMean(name, names)));
+        else ids.push(found.id);
+      }
+      if (this.hasErrors()) return undefined;
+      const needed = new Set(ids);
+      for (let i = this.nodes.length - 1; i >= 0; i--) {
+        const n = this.nodes[i]!;
+        if (!needed.has(n.id)) continue;
+        for (const id of dependencies(n)) needed.add(id);
+      }
+      return { nodes: this.nodes.filter((n) => needed.has(n.id)), ids, names: [...wanted] };
+    }
+    const ids = this.outputs?.ids ?? [this.last!];
+    const read = new Set([...ids, ...this.nodes.flatMap(dependencies)]);
+    for (const n of this.nodes) if (!read.has(n.id)) this.diagnostics.push(error("unusedTensor", n.span, this.tensorNames.get(n.id) ?? n.id));
+    if (this.hasErrors()) return undefined;
+    return this.outputs === undefined ? { nodes: this.nodes, ids } : { nodes: this.nodes, ids, names: this.outputs.names };
   }
 
   private result(graph: Graph | undefined): BuildResult {
@@ -327,8 +388,74 @@ class Builder {
     for (const s of statements) current = this.statement(s, current);
   }
 
-  /** Expand one statement; returns the scope for the statements after it. */
+  /** Expand one statement, then give its tensor the statement's name (`skip = …`); returns the scope for the statements after it. */
   private statement(s: A.Statement, scope: Scope): Scope {
+    const before = this.last;
+    const errors = this.diagnostics.length;
+    const next = this.expand(s, scope);
+    if (s.binding !== undefined) this.bindTensor(s, scope, before, errors);
+    return next;
+  }
+
+  private bindTensor(s: A.Statement, scope: Scope, before: string | undefined, errors: number): void {
+    const binding = s.binding!;
+    const name = binding.name;
+    const kind = s.name.name;
+    if (kind === "defaults" || kind === "output" || (kind === "width" && s.body === undefined)) {
+      this.diagnostics.push(error("misplacedBinding", binding.span, kind));
+      return;
+    }
+    if (scope.env.has(name)) {
+      this.diagnostics.push(error("tensorShadowsParameter", binding.span, name));
+      return;
+    }
+    const prior = lookup(scope.tensors, name);
+    if (prior !== undefined) {
+      this.diagnostics.push(errorWith("duplicateTensor", binding.span, [{ message: "first named here", span: prior.span }], name));
+      return;
+    }
+    // A statement in error made no tensor; its own message says why.
+    if (this.diagnostics.length > errors || this.last === undefined || this.last === before) return;
+    scope.tensors.names.set(name, { id: this.last, span: binding.span });
+    if (!this.tensorNames.has(this.last)) this.tensorNames.set(this.last, name);
+  }
+
+  /**
+   * The node a tensor name in an argument stands for. A name bound later in
+   * the file is "named later" (the way a cycle would be written); any other
+   * unknown name gets a suggestion from the names in scope.
+   */
+  private resolveTensor(expr: A.Expr, scope: Scope): string | undefined {
+    if (expr.kind !== "name") {
+      this.diagnostics.push(error("unknownTensor", expr.span, exprText(expr) ?? "this expression", "; write a tensor's name, as given by 'NAME = …'"));
+      return undefined;
+    }
+    const found = lookup(scope.tensors, expr.name);
+    if (found !== undefined) return found.id;
+    const later = this.bindings.get(expr.name);
+    if (later !== undefined && later.start > expr.span.start) {
+      this.diagnostics.push(errorWith("tensorUsedEarly", expr.span, [{ message: `'${expr.name}' is named here`, span: later }], expr.name));
+      return undefined;
+    }
+    this.diagnostics.push(error("unknownTensor", expr.span, expr.name, didYouMean(expr.name, visible(scope.tensors))));
+    return undefined;
+  }
+
+  /** `from=NAME`: the statement reads that tensor; returns the statement without the option, or undefined after an error. */
+  private applyFrom(s: A.Statement, scope: Scope): A.Statement | undefined {
+    const from = s.args.filter((a) => a.name?.name === FROM);
+    if (from.length === 0) return s;
+    if (from.length > 1) {
+      this.diagnostics.push(errorWith("duplicateArgument", from[1]!.name!.span, [{ message: "first given here", span: from[0]!.span }], FROM));
+      return undefined;
+    }
+    const id = this.resolveTensor(from[0]!.value, scope);
+    if (id === undefined) return undefined;
+    this.last = id;
+    return { ...s, args: s.args.filter((a) => a !== from[0]) };
+  }
+
+  private expand(s: A.Statement, scope: Scope): Scope {
     const name = s.name.name;
     switch (name) {
       case "input":
@@ -344,15 +471,20 @@ class Builder {
       case "residual":
         this.residualStatement(s, scope);
         return scope;
+      case "output":
+        this.outputStatement(s, scope);
+        return scope;
     }
     const builtin = BUILTINS.get(name);
     if (builtin !== undefined) {
-      if (this.noBody(s)) this.builtinStatement(builtin, s, scope);
+      const t = this.applyFrom(s, scope);
+      if (t !== undefined && this.noBody(t)) this.builtinStatement(builtin, t, scope);
       return scope;
     }
     const block = this.blocks.get(name);
     if (block !== undefined) {
-      if (this.noBody(s)) this.blockCall(block, s, scope);
+      const t = this.applyFrom(s, scope);
+      if (t !== undefined && this.noBody(t)) this.blockCall(block, t, scope);
       return scope;
     }
     this.diagnostics.push(error("unknownStatement", s.name.span, name, statementHint(name, [...BUILTINS.keys()], STRUCTURAL, [...this.blocks.keys()])));
@@ -408,6 +540,38 @@ class Builder {
     this.input = { shape, span: s.span };
     const normalisation = meanExpr === undefined && stdExpr === undefined ? {} : { normalisation: { mean, std } };
     this.append([{ op: "input", id: "input", span: s.span, origin: "input", attrs: { declared: shape, size: shape, ...normalisation } }], s);
+  }
+
+  /** `output a b …`: the network's outputs, by name, in order. */
+  private outputStatement(s: A.Statement, scope: Scope): void {
+    if (scope.level !== "network") {
+      this.diagnostics.push(error("misplacedStatement", s.name.span, "output", "belongs at the top level of a network"));
+      return;
+    }
+    if (!this.noBody(s)) return;
+    if (this.outputs !== undefined) {
+      this.diagnostics.push(errorWith("misplacedStatement", s.name.span, [{ message: "the outputs are listed here", span: this.outputs.span }], "output", "is given twice; list every output in one statement"));
+      return;
+    }
+    const ids: string[] = [];
+    const names: string[] = [];
+    for (const arg of s.args) {
+      if (arg.name !== undefined) {
+        this.diagnostics.push(error("unknownArgument", arg.name.span, "output", arg.name.name, ""));
+        continue;
+      }
+      const id = this.resolveTensor(arg.value, scope);
+      if (id === undefined) continue;
+      const name = (arg.value as { name: string }).name;
+      if (names.includes(name)) {
+        this.diagnostics.push(error("duplicateArgument", arg.span, name));
+        continue;
+      }
+      ids.push(id);
+      names.push(name);
+    }
+    if (s.args.length === 0) this.diagnostics.push(error("missingArgument", s.span, "output", "a tensor name"));
+    if (ids.length === s.args.length && ids.length > 0) this.outputs = { ids, names, span: s.span };
   }
 
   private widthStatement(s: A.Statement, scope: Scope): Scope {
@@ -494,9 +658,9 @@ class Builder {
     if (n !== undefined && this.nodes.length + n * perIteration > this.limit) {
       throw this.abort(error("expansionLimit", s.span, this.limit));
     }
-    // A body without layers is expanded once, for its diagnostics; its defaults end with it.
+    // A body without layers is expanded once, for its diagnostics; its defaults and tensor names end with it.
     const iterations = n === undefined || perIteration === 0 ? 1 : n;
-    for (let i = 0; i < iterations; i++) this.statements(s.body.statements, inner);
+    for (let i = 0; i < iterations; i++) this.statements(s.body.statements, { ...inner, tensors: { names: new Map(), parent: scope.tensors } });
   }
 
   /** `residual { … }`: the body, then the tensor from before it added to the body's result. */
@@ -513,7 +677,7 @@ class Builder {
     const id = this.nextId(scope.ns, weighted ? "res" : "residual", weighted);
     const ns: Namespace = { prefix: `${id}.`, weighted: 0, counts: new Map() };
     const before = this.diagnostics.length;
-    this.statements(s.body.statements, { ...scope, ns, level: "nested" });
+    this.statements(s.body.statements, { ...scope, ns, level: "nested", tensors: { names: new Map(), parent: scope.tensors } });
     if (x === undefined || this.diagnostics.length > before) return;
     if (this.last === x) {
       this.diagnostics.push(error("emptyResidual", s.span));
@@ -528,27 +692,51 @@ class Builder {
   }
 
   private builtinStatement(builtin: Builtin, s: A.Statement, scope: Scope): void {
-    const params = builtin.params.map((p) => ({ name: p.name, positional: p.positional, required: p.default === undefined }));
-    const bound = this.bind(builtin.name, s, params);
+    // Tensor operands (`concat a b`) are every positional argument; the rest bind as usual.
+    const many = builtin.params.find((p) => p.tensor === "many");
+    const operandArgs = many === undefined ? [] : s.args.filter((a) => a.name === undefined);
+    const rest = many === undefined ? s : { ...s, args: s.args.filter((a) => a.name !== undefined) };
+    const params = builtin.params.filter((p) => p !== many).map((p) => ({ name: p.name, positional: p.positional, required: p.default === undefined }));
+    const bound = this.bind(builtin.name, rest, params);
     if (bound === undefined) return;
     const args: Record<string, unknown> = {};
+    const tensorNames = new Map<string, string>();
     let ok = true;
+    if (many !== undefined) {
+      const count = builtin.operandCount ?? { min: 1 };
+      if (operandArgs.length < count.min || (count.max !== undefined && operandArgs.length > count.max)) {
+        this.diagnostics.push(error("operandCount", operandArgs[count.max ?? 0]?.span ?? s.span, builtin.name, count.min, count.max, operandArgs.length));
+        ok = false;
+      }
+      const ids = operandArgs.map((a) => this.resolveTensor(a.value, scope));
+      if (ids.some((id) => id === undefined)) ok = false;
+      args[many.name] = ids;
+    }
     for (const p of builtin.params) {
+      if (p === many) continue;
       const expr = bound.get(p.name);
       let value: unknown;
-      if (expr !== undefined) value = p.read(this.ev, expr, scope.env, `${builtin.name}'s ${p.name}`);
+      if (expr !== undefined && p.tensor === "one") {
+        value = this.resolveTensor(expr, scope);
+        if (value !== undefined && expr.kind === "name") tensorNames.set(value as string, expr.name);
+      } else if (expr !== undefined) value = p.read(this.ev, expr, scope.env, `${builtin.name}'s ${p.name}`);
       else if (p.fromDefaults === true && scope.defaults.has(p.name)) value = scope.defaults.get(p.name);
       else value = p.default;
       if (value === undefined) ok = false;
       args[p.name] = value;
     }
     if (!ok) return;
+    const invalid = builtin.validate?.(args, s.span);
+    if (invalid !== undefined) {
+      this.diagnostics.push(invalid);
+      return;
+    }
     const id = this.nextId(scope.ns, builtin.prefix, builtin.weighted);
     if (this.last === undefined) {
       this.append([], s);
       return;
     }
-    this.append(builtin.lower(args, { id, span: s.span, origin: builtin.name, widthScale: scope.widthScale, input: this.last }), s);
+    this.append(builtin.lower(args, { id, span: s.span, origin: builtin.name, widthScale: scope.widthScale, input: this.last, tensorNames }), s);
   }
 
   private blockCall(block: A.Declaration, s: A.Statement, scope: Scope): void {
@@ -564,10 +752,17 @@ class Builder {
       // A word passed in keeps its origin, so that a typo is reported at the call.
       env.set(p.name.name, v.kind === "word" && arg !== undefined && v.origin === undefined ? { ...v, origin: { span: arg.span, names: callerNames } } : v);
     }
+    // A parameter given a tensor's name stands for that tensor inside the block (`block up(skip) { add skip }`).
+    const tensors: TensorScope = { names: new Map() };
+    for (const p of block.params) {
+      const v = env.get(p.name.name);
+      const found = v?.kind === "word" ? lookup(scope.tensors, v.word) : undefined;
+      if (found !== undefined) tensors.names.set(p.name.name, found);
+    }
     const id = this.nextId(scope.ns, block.name.name, this.weightedBlocks.has(block.name.name));
     const ns: Namespace = { prefix: `${id}.`, weighted: 0, counts: new Map() };
     const before = this.diagnostics.length;
-    this.statements(block.body.statements, { env, defaults: scope.defaults, widthScale: scope.widthScale, ns, level: "block" });
+    this.statements(block.body.statements, { env, tensors, defaults: scope.defaults, widthScale: scope.widthScale, ns, level: "block" });
     // A problem inside the block also says which call led to it.
     for (let i = before; i < this.diagnostics.length; i++) {
       const d = this.diagnostics[i]!;
@@ -706,6 +901,25 @@ class Builder {
     }
     return total;
   }
+}
+
+function lookup(scope: TensorScope | undefined, name: string): { id: string; span: Span } | undefined {
+  for (let t = scope; t !== undefined; t = t.parent) {
+    const found = t.names.get(name);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function visible(scope: TensorScope): string[] {
+  const names: string[] = [];
+  for (let t: TensorScope | undefined = scope; t !== undefined; t = t.parent) names.push(...t.names.keys());
+  return names;
+}
+
+/** The nodes a node needs: its inputs, and the tensor a `resize to=` takes its size from. */
+function dependencies(n: Node): string[] {
+  return n.op === "resize" && n.attrs.target.kind === "like" ? [...n.inputs, n.attrs.target.of] : [...n.inputs];
 }
 
 function parseSetValue(text: string): BuildValue | undefined {

@@ -5,12 +5,14 @@
  * builder looks them up here, then among the user's blocks.
  */
 import type { Expr } from "../parser/ast.js";
-import { error } from "./diagnostics.js";
+import { error, type Diagnostic } from "./diagnostics.js";
 import { type Env, type Evaluator } from "./evaluate.js";
 import {
   ACTIVATIONS,
   NORMS,
   PADDINGS,
+  RESIZE_COORDS,
+  RESIZE_MODES,
   type Activation,
   type AlphaMode,
   type ChannelRule,
@@ -20,6 +22,8 @@ import {
   type Pair,
   type Ratio,
   type RatioRole,
+  type ResizeCoords,
+  type ResizeMode,
   type WidthRule,
 } from "./graph.js";
 import type { Span } from "./span.js";
@@ -37,6 +41,12 @@ export interface BuiltinParam {
   readonly name: string;
   /** Can be given without `name=`, in declaration order. */
   readonly positional: boolean;
+  /**
+   * Names a tensor rather than a value: the builder resolves it and passes the
+   * node id (`to=feat`). `many`: every positional argument, each a tensor
+   * (`concat a b`, `add skip`).
+   */
+  readonly tensor?: "one" | "many";
   readonly read: Reader<unknown>;
   /** Absent and not required: this value. */
   readonly default?: unknown;
@@ -53,6 +63,8 @@ export interface LowerContext {
   readonly widthScale: number;
   /** The id of the current tensor, which the statement reads. */
   readonly input: string;
+  /** The user's names of the tensors a `tensor` parameter resolved to, by node id. */
+  readonly tensorNames: ReadonlyMap<string, string>;
 }
 
 export interface Builtin {
@@ -63,6 +75,10 @@ export interface Builtin {
   readonly weighted: boolean;
   /** The most nodes one statement lowers to (to measure an expansion before doing it). */
   readonly nodes: number;
+  /** A problem with the arguments taken together (each is valid alone). */
+  validate?(args: Readonly<Record<string, unknown>>, span: Span): Diagnostic | undefined;
+  /** How many tensor operands a `many` parameter takes. */
+  readonly operandCount?: { readonly min: number; readonly max?: number };
   readonly params: readonly BuiltinParam[];
   lower(args: Readonly<Record<string, unknown>>, ctx: LowerContext): NodeDraft[];
 }
@@ -123,6 +139,12 @@ const fromDefaults = (name: string, read: Reader<unknown>, dflt: unknown): Built
 });
 
 const stride = named("stride", pair, [1, 1] as Pair);
+const dilation = named("dilation", pair, [1, 1] as Pair);
+const mode: Reader<ResizeMode> = (ev, e, env) => ev.word(e, env, "mode", RESIZE_MODES);
+const coords: Reader<ResizeCoords> = (ev, e, env) => ev.word(e, env, "coords", RESIZE_COORDS);
+/** A tensor operand; the builder resolves these, the reader is never called. */
+const tensorRef: Reader<string> = () => undefined;
+const operands: BuiltinParam = { name: "operands", positional: true, read: tensorRef, tensor: "many" };
 const convOptions = [fromDefaults("act", act, "relu"), fromDefaults("norm", norm, "batchnorm"), fromDefaults("pad", pad, "same")];
 const widthOption = named("width", width, 1);
 /** An optional named argument with no default value: absent is null. */
@@ -136,6 +158,7 @@ interface ConvArgs {
   kernel: Pair;
   filters: number;
   stride: Pair;
+  dilation?: Pair;
   act: Activation;
   norm: Norm;
   pad: Padding;
@@ -143,7 +166,7 @@ interface ConvArgs {
 }
 
 /** A convolution node: its window and epilogue, and where its output channels come from. */
-function convNode(id: string, size: ChannelRule, a: Pick<ConvArgs, "kernel" | "stride" | "pad" | "norm" | "act">, ctx: LowerContext): NodeDraft {
+function convNode(id: string, size: ChannelRule, a: Pick<ConvArgs, "kernel" | "stride" | "pad" | "norm" | "act" | "dilation">, ctx: LowerContext): NodeDraft {
   return {
     op: "conv",
     id,
@@ -158,8 +181,14 @@ function convNode(id: string, size: ChannelRule, a: Pick<ConvArgs, "kernel" | "s
       channels: size.kind === "filters" ? size.filters : 0,
       norm: a.norm,
       act: a.act,
+      ...dilationAttr(a.dilation),
     },
   };
+}
+
+/** `dilation` only where it is not 1×1, so that undilated layers read as they always have. */
+function dilationAttr(d: Pair | undefined): { dilation?: Pair } {
+  return d === undefined || (d[0] === 1 && d[1] === 1) ? {} : { dilation: d };
 }
 
 function convDraft(id: string, a: ConvArgs, ctx: LowerContext): NodeDraft {
@@ -189,6 +218,7 @@ function seDrafts(prefix: string, of: string, r: Ratio, gateAct: Activation, ctx
 interface BottleneckArgs extends ConvArgs {
   expand: Ratio;
   se: Ratio | null;
+  gate: Activation;
 }
 
 /**
@@ -201,9 +231,10 @@ function bottleneckDrafts(a: BottleneckArgs, ctx: LowerContext): NodeDraft[] {
   const id = ctx.id;
   const drafts: NodeDraft[] = [];
   if (a.expand.num !== a.expand.den) drafts.push(ratioDraft(`${id}.expand`, ctx.input, a.expand, "expand", a, ctx));
+  // (ratioDraft makes a 1x1 convolution: the dilation belongs to the depthwise alone.)
   drafts.push(dwDraft(`${id}.dw`, a, ctx));
-  if (a.se !== null) drafts.push(...seDrafts(`${id}.se`, `${id}.dw`, a.se, "hsigmoid", ctx));
-  drafts.push(convDraft(`${id}.project`, { ...a, kernel: [1, 1], stride: [1, 1], act: "linear" }, ctx));
+  if (a.se !== null) drafts.push(...seDrafts(`${id}.se`, `${id}.dw`, a.se, a.gate, ctx));
+  drafts.push(convDraft(`${id}.project`, { ...a, kernel: [1, 1], stride: [1, 1], dilation: [1, 1], act: "linear" }, ctx));
   if (a.stride[0] === 1 && a.stride[1] === 1) {
     drafts.push({ op: "add", id: `${id}.add`, span: ctx.span, origin: ctx.origin, inputs: [ctx.input, `${id}.project`], attrs: { when: "channels-match" } });
   }
@@ -216,7 +247,41 @@ function dwDraft(id: string, a: Omit<ConvArgs, "filters" | "width">, ctx: LowerC
     id,
     span: ctx.span,
     origin: ctx.origin,
-    attrs: { kernel: a.kernel, stride: a.stride, padding: a.pad, norm: a.norm, act: a.act },
+    attrs: { kernel: a.kernel, stride: a.stride, padding: a.pad, norm: a.norm, act: a.act, ...dilationAttr(a.dilation) },
+  };
+}
+
+/** A transposed convolution; its channels follow α like a conv's. */
+function deconvDraft(a: ConvArgs, ctx: LowerContext): NodeDraft {
+  const size: ChannelRule = { kind: "filters", filters: a.filters, width: widthRule(a.width, ctx.widthScale) };
+  return {
+    op: "deconv",
+    id: ctx.id,
+    span: ctx.span,
+    origin: ctx.origin,
+    attrs: { kernel: a.kernel, stride: a.stride, padding: a.pad, size, channels: a.filters, norm: a.norm, act: a.act },
+  };
+}
+
+/** An op of named tensors: the current tensor first, then the operands in the order written. */
+function operandOp(name: "add" | "mul" | "concat", arity: { min: number; max?: number }): Builtin {
+  return {
+    name,
+    prefix: name,
+    weighted: false,
+    nodes: 1,
+    params: [operands],
+    operandCount: arity,
+    lower: (a, ctx) => {
+      const inputs = [ctx.input, ...(a["operands"] as string[])];
+      const base = { id: ctx.id, span: ctx.span, origin: ctx.origin, inputs };
+      const drafts: Readonly<Record<typeof name, NodeDraft>> = {
+        add: { op: "add", ...base, attrs: { when: "always" } },
+        mul: { op: "mul", ...base, attrs: {} },
+        concat: { op: "concat", ...base, attrs: {} },
+      };
+      return [drafts[name]];
+    },
   };
 }
 
@@ -247,7 +312,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
         prefix: "conv",
         nodes: 1,
         weighted: true,
-        params: [positional("kernel", pair), positional("filters", count), stride, ...convOptions, widthOption],
+        params: [positional("kernel", pair), positional("filters", count), stride, dilation, ...convOptions, widthOption],
         lower: (a, ctx) => [convDraft(ctx.id, a as unknown as ConvArgs, ctx)],
       },
       {
@@ -255,7 +320,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
         prefix: "dw",
         nodes: 1,
         weighted: true,
-        params: [positional("kernel", pair), stride, ...convOptions],
+        params: [positional("kernel", pair), stride, dilation, ...convOptions],
         lower: (a, ctx) => [dwDraft(ctx.id, a as unknown as ConvArgs, ctx)],
       },
       {
@@ -271,12 +336,12 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
         prefix: "sep",
         nodes: 2,
         weighted: true,
-        params: [positional("filters", count), stride, named("kernel", pair, [3, 3] as Pair), ...convOptions, widthOption],
+        params: [positional("filters", count), stride, named("kernel", pair, [3, 3] as Pair), dilation, ...convOptions, widthOption],
         lower: (a, ctx) => {
           const args = a as unknown as ConvArgs;
           return [
             dwDraft(`${ctx.id}.dw`, args, ctx),
-            convDraft(`${ctx.id}.pw`, { ...args, kernel: [1, 1], stride: [1, 1] }, ctx),
+            convDraft(`${ctx.id}.pw`, { ...args, kernel: [1, 1], stride: [1, 1], dilation: [1, 1] }, ctx),
           ];
         },
       },
@@ -290,7 +355,9 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
           named("expand", ratio, { num: 6, den: 1 } satisfies Ratio),
           stride,
           named("kernel", pair, [3, 3] as Pair),
+          dilation,
           optional("se", ratio),
+          named("gate", gate, "hsigmoid"),
           ...convOptions,
           widthOption,
         ],
@@ -303,6 +370,51 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
         weighted: true,
         params: [positional("ratio", ratio), named("gate", gate, "hsigmoid")],
         lower: (a, ctx) => seDrafts(ctx.id, ctx.input, a["ratio"] as Ratio, a["gate"] as Activation, ctx),
+      },
+      {
+        name: "deconv",
+        prefix: "deconv",
+        nodes: 1,
+        weighted: true,
+        params: [positional("kernel", pair), positional("filters", count), stride, ...convOptions, widthOption],
+        lower: (a, ctx) => [deconvDraft(a as unknown as ConvArgs, ctx)],
+      },
+      operandOp("add", { min: 1, max: 1 }),
+      operandOp("mul", { min: 1, max: 1 }),
+      operandOp("concat", { min: 1 }),
+      {
+        name: "resize",
+        prefix: "resize",
+        nodes: 1,
+        weighted: false,
+        params: [
+          { name: "scale", positional: true, read: pair, default: null },
+          { name: "to", positional: false, read: tensorRef, tensor: "one", default: null },
+          named("mode", mode, "bilinear"),
+          named("coords", coords, "half_pixel"),
+        ],
+        validate: (a, span) => ((a["scale"] === null) === (a["to"] === null) ? error("resizeTarget", span, a["scale"] !== null) : undefined),
+        lower: (a, ctx) => {
+          const to = a["to"] as string | null;
+          const target = to === null ? { kind: "scale" as const, factor: a["scale"] as Pair } : { kind: "like" as const, of: to, name: ctx.tensorNames.get(to) ?? to };
+          return [{ op: "resize", id: ctx.id, span: ctx.span, origin: ctx.origin, attrs: { mode: a["mode"] as ResizeMode, coords: a["coords"] as ResizeCoords, target } }];
+        },
+      },
+      {
+        name: "sigmoid",
+        prefix: "sigmoid",
+        nodes: 1,
+        weighted: false,
+        params: [],
+        lower: (_a, ctx) => [{ op: "activation", id: ctx.id, span: ctx.span, origin: ctx.origin, attrs: { act: "sigmoid" } }],
+      },
+      {
+        name: "argmax",
+        prefix: "argmax",
+        nodes: 1,
+        weighted: false,
+        params: [],
+        lower: (_a, ctx) => [{ op: "argmax", id: ctx.id, span: ctx.span, origin: ctx.origin, attrs: {} }],
       },
       pool("avgpool", true),
       pool("maxpool", false),
@@ -335,4 +447,7 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(
 );
 
 /** Statements with structure rather than layers; handled by the builder itself. */
-export const STRUCTURAL = ["input", "width", "defaults", "repeat", "residual"] as const;
+export const STRUCTURAL = ["input", "width", "defaults", "repeat", "residual", "output"] as const;
+
+/** The option every layer and block call takes: read this named tensor instead of the current one. */
+export const FROM = "from";

@@ -44,6 +44,8 @@ export interface CatalogueExample {
     readonly budgets?: { readonly multAdds?: number; readonly params?: number };
     /** Class names, one per output (`--labels FILE`, one per line). */
     readonly labels?: readonly string[];
+    /** `--output NAME`: the tensors to compute. */
+    readonly outputs?: readonly string[];
     /** A weight file for the example: raw bytes, safetensors tensors (filled with `value`, default 0.5), or the shared trained TFLite model. */
     readonly weights?: { readonly bytes: string } | { readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly value?: number }[] } | { readonly tflite: string };
   };
@@ -181,6 +183,36 @@ export const Messages = {
     () => "this residual's body has no layers: y = x + x is not a residual connection",
     "network N {\n  input 8x8x8\n  residual {\n  }\n  pw 8\n}\n"),
 
+  unknownTensor: entry("MN2029", "a layer reads a tensor name that is not defined",
+    (name: string, hint: string) => `no tensor named ${q(name)} here${hint}`,
+    "network N {\n  input 8x8x8\n  skip = pw 8\n  pw 8\n  add skp\n}\n"),
+  tensorUsedEarly: entry("MN2030", "a layer reads a tensor named only later (a graph cannot loop back)",
+    (name: string) => `${q(name)} is named later in the file; a layer can read only tensors named before it, so a graph cannot have a cycle`,
+    "network N {\n  input 8x8x8\n  a = pw 8\n  add b\n  b = pw 8\n}\n"),
+  duplicateTensor: entry("MN2031", "a tensor name given twice in one scope",
+    (name: string) => `the tensor name ${q(name)} is already taken; give each tensor its own name`,
+    "network N {\n  input 8x8x8\n  x = pw 8\n  x = pw 8\n}\n"),
+  tensorShadowsParameter: entry("MN2032", "a tensor name that is also a parameter's name",
+    (name: string) => `${q(name)} is a parameter here; a tensor may not take its name`,
+    "network N(width8 = 8) {\n  input 8x8x8\n  width8 = pw width8\n}\n"),
+  unusedTensor: entry("MN2033", "a layer whose result nothing reads and that is not an output",
+    (layer: string) => `the result of ${q(layer)} is never used: read it (add, mul, concat, from=, resize to=) or list it in 'output'`,
+    "network N {\n  input 8x8x8\n  a = pw 8\n  pw 16\n  pw 4 from=a\n}\n"),
+  misplacedBinding: entry("MN2034", "a name given to a statement that makes no tensor",
+    (statement: string) => `${q(statement)} makes no tensor to name`,
+    "network N {\n  input 8x8x8\n  d = defaults act=relu6\n  pw 8\n}\n"),
+  unknownOutput: entry("MN2035", "--output names a tensor the network does not have",
+    (name: string, available: readonly string[], hint: string) => `--outputs ${name}: the network has no tensor ${q(name)}${available.length > 0 ? ` (named tensors: ${available.map(q).join(", ")})` : ""}${hint}`,
+    { source: "network N {\n  input 8x8x8\n  feat = pw 8\n  pw 4\n}\n", options: { outputs: ["feats"] } }),
+
+  resizeTarget: entry("MN2036", "a resize without a size, or with two",
+    (both: boolean) => (both ? "resize takes a scale factor or to=NAME, not both" : "resize needs a size: a scale factor ('resize 2') or a tensor to match ('resize to=NAME')"),
+    "network N {\n  input 8x8x8\n  resize mode=nearest\n}\n"),
+  operandCount: entry("MN2037", "an add, mul or concat with the wrong number of tensor operands",
+    (op: string, min: number, max: number | undefined, found: number) =>
+      `${q(op)} takes ${max === undefined ? `at least ${min}` : max === min ? `${min}` : `${min} to ${max}`} tensor name${min === 1 && max === 1 ? "" : "s"} besides the current tensor, not ${found}`,
+    "network N {\n  input 8x8x8\n  a = pw 8\n  pw 8\n  add\n}\n"),
+
   // ── MN3xxx shapes, widths, limits ────────────────────────────────────────
   notPositiveInteger: entry("MN3001", "a stride, kernel, channel or repeat count that is zero, negative or fractional",
     (what: string, value: number) => `${what} must be a positive integer, not ${formatNumber(value)}`,
@@ -235,6 +267,13 @@ export const Messages = {
     (layer: string, what: string, value: number, running: boolean) =>
       `${running ? `the ${what} up to and including ${q(layer)} total` : `${q(layer)} alone costs`} ${value.toLocaleString("en-US")}${running ? "" : ` ${what}`}, beyond ${Number.MAX_SAFE_INTEGER.toLocaleString("en-US")}, the largest figure mnc counts exactly`,
     "network N {\n  input 1048576x1048576x3\n  pw 1048576\n}\n"),
+
+  operandShape: entry("MN3018", "an add, mul or concat of tensors whose shapes do not fit together",
+    (layer: string, verb: string, shapes: readonly string[], rule: string) => `${q(layer)} cannot ${verb} ${shapes.join(" and ")}: it needs ${rule} (after α and ρ)`,
+    "network N {\n  input 16x16x8\n  skip = pw 8\n  pw 8 stride=2\n  add skip\n}\n"),
+  deconvKernel: entry("MN3019", "a transposed convolution with pad=same whose kernel is smaller than its stride",
+    (layer: string, kernel: string, stride: string) => `${q(layer)}: a ${kernel} transposed convolution with stride ${stride} and pad=same would leave output cells no tap reaches; use a kernel at least as large as the stride, or pad=valid`,
+    "network N {\n  input 8x8x8\n  deconv 2x2 4 stride=3\n}\n"),
 
   // ── MN4xxx weights ───────────────────────────────────────────────────────
   weightFileUnreadable: entry("MN4001", "a weight file that cannot be read: wrong format, truncated, corrupt",

@@ -96,6 +96,7 @@ export interface BatchNormWeights {
  *
  *   conv       kernel [out, in, kh, kw]   (OIHW)
  *   depthwise  kernel [C, 1, kh, kw]      (ONNX Conv with group = C)
+ *   deconv     kernel [in, out, kh, kw]   (ONNX ConvTranspose)
  *   fc         kernel [out, in]           in = C·H·W, flattened channel-major as ONNX Flatten does on NCHW
  *
  * `bias` [out] exists when the layer has one (norm=none, or after fusion);
@@ -152,6 +153,8 @@ export interface ConvNode extends NodeBase {
     readonly channels: number;
     readonly norm: Norm;
     readonly act: Activation;
+    /** `dilation=D`: the kernel's taps D apart (atrous convolution); absent means 1×1. */
+    readonly dilation?: Pair;
     /** Explicit pads; set by infer-shapes. */
     readonly pads?: Pads;
   };
@@ -166,6 +169,30 @@ export interface DepthwiseNode extends NodeBase {
     readonly padding: Padding;
     readonly norm: Norm;
     readonly act: Activation;
+    /** `dilation=D`; absent means 1×1. */
+    readonly dilation?: Pair;
+    readonly pads?: Pads;
+  };
+}
+
+/**
+ * `deconv KxK N stride=S` — a transposed convolution: every input cell
+ * scatters K·K·N products into the output, out = in·s (pad=same, K ≥ s) or
+ * (in − 1)·s + K (pad=valid). Its epilogue is a conv's (bias, bn, act).
+ * Weights in ONNX ConvTranspose's layout [in, out, kh, kw].
+ */
+export interface DeconvNode extends NodeBase {
+  readonly op: "deconv";
+  readonly weights?: LayerWeights;
+  readonly attrs: {
+    readonly kernel: Pair;
+    readonly stride: Pair;
+    readonly padding: Padding;
+    readonly size: ChannelRule;
+    readonly channels: number;
+    readonly norm: Norm;
+    readonly act: Activation;
+    /** The cropping [top, left, bottom, right] of the full (in − 1)·s + K output; set by infer-shapes. */
     readonly pads?: Pads;
   };
 }
@@ -200,7 +227,9 @@ export interface DropoutNode extends NodeBase {
 }
 
 /**
- * `inputs[0] + inputs[1]`, elementwise, same shapes: a residual connection.
+ * `inputs[0] + inputs[1]`, elementwise: a residual connection or a skip; the
+ * second operand may be 1×1×C, broadcast over H and W (infer-shapes puts a
+ * broadcast operand second).
  * `when: "channels-match"` is a bottleneck's add before scale-width knows
  * whether its input and output widths agree; scale-width keeps it (as
  * `always`) or removes it. After scale-width every add is `always`.
@@ -219,14 +248,71 @@ export interface MulNode extends NodeBase {
   readonly attrs: Record<string, never>;
 }
 
-/** Nodes that carry tensors. */
-export type WeightedNode = ConvNode | DepthwiseNode | FcNode;
-
-export function isWeighted(node: Node): node is WeightedNode {
-  return node.op === "conv" || node.op === "depthwise" || node.op === "fc";
+/** `concat a b …` — the inputs joined along channels, in order; H and W must agree. */
+export interface ConcatNode extends NodeBase {
+  readonly op: "concat";
+  readonly attrs: Record<string, never>;
 }
 
-export type Node = InputNode | ConvNode | DepthwiseNode | AvgPoolNode | MaxPoolNode | FcNode | SoftmaxNode | DropoutNode | AddNode | MulNode;
+/**
+ * Where a resize samples its input, per axis, for output index o (in → out):
+ *   align_corners  src = o·(in − 1)/(out − 1)      (TF align_corners=True; DeepLab)
+ *   half_pixel     src = (o + ½)·in/out − ½         (TF half_pixel_centers, Keras, PyTorch align_corners=False)
+ *   asymmetric     src = o·in/out                   (TF's default, ONNX `asymmetric`)
+ * Bilinear clamps src to [0, in − 1] and blends the two neighbours; nearest
+ * takes floor(src) (asymmetric) or, for half_pixel, floor((o + ½)·in/out).
+ */
+export type ResizeCoords = "align_corners" | "half_pixel" | "asymmetric";
+export type ResizeMode = "bilinear" | "nearest";
+const COORDS_SET: Readonly<Record<ResizeCoords, true>> = { align_corners: true, half_pixel: true, asymmetric: true };
+export const RESIZE_COORDS = Object.keys(COORDS_SET) as readonly ResizeCoords[];
+const MODE_SET: Readonly<Record<ResizeMode, true>> = { bilinear: true, nearest: true };
+export const RESIZE_MODES = Object.keys(MODE_SET) as readonly ResizeMode[];
+
+/** How a resize's output size is set: a factor of its input's, or the size of another tensor. */
+export type ResizeTarget = { readonly kind: "scale"; readonly factor: Pair } | { readonly kind: "like"; readonly of: string; readonly name: string };
+
+/** `resize scale=F` / `resize to=NAME` — spatial resampling; channels unchanged. */
+export interface ResizeNode extends NodeBase {
+  readonly op: "resize";
+  readonly attrs: { readonly mode: ResizeMode; readonly coords: ResizeCoords; readonly target: ResizeTarget };
+}
+
+/** `sigmoid`, `relu`, `hswish`, … as a statement of its own: an activation applied elementwise. */
+export interface ActivationNode extends NodeBase {
+  readonly op: "activation";
+  readonly attrs: { readonly act: Activation };
+}
+
+/** `argmax` — at each (h, w), the index of the largest channel (the first on ties), as a float: H×W×1. */
+export interface ArgmaxNode extends NodeBase {
+  readonly op: "argmax";
+  readonly attrs: Record<string, never>;
+}
+
+/** Nodes that carry tensors. */
+export type WeightedNode = ConvNode | DepthwiseNode | DeconvNode | FcNode;
+
+export function isWeighted(node: Node): node is WeightedNode {
+  return node.op === "conv" || node.op === "depthwise" || node.op === "deconv" || node.op === "fc";
+}
+
+export type Node =
+  | InputNode
+  | ConvNode
+  | DepthwiseNode
+  | DeconvNode
+  | AvgPoolNode
+  | MaxPoolNode
+  | FcNode
+  | SoftmaxNode
+  | DropoutNode
+  | AddNode
+  | MulNode
+  | ConcatNode
+  | ResizeNode
+  | ActivationNode
+  | ArgmaxNode;
 export type OpKind = Node["op"];
 export type NodeOf<K extends OpKind> = Extract<Node, { op: K }>;
 
@@ -250,8 +336,13 @@ export interface Graph {
   readonly params: readonly { readonly name: string; readonly value: Value }[];
   /** Nodes in topological order: every node's inputs come before it. */
   readonly nodes: readonly Node[];
-  /** The ids of the network's outputs, in order (one today: the last layer). */
+  /** The ids of the network's outputs, in order: the last layer, or the tensors an `output` statement names. */
   readonly outputs: readonly string[];
+  /**
+   * The names an `output` statement gave them (ONNX output names, the module's
+   * result keys), one per output; absent for a network with the one default output.
+   */
+  readonly outputNames?: readonly string[];
 }
 
 export function formatShape(s: Shape): string {

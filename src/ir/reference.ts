@@ -33,8 +33,20 @@
  *              Flatten on NCHW), y[o] = Σ_i K[o,i]·x[i] + bias[o]; bias required
  *   softmax    over channels at each (h, w), after subtracting their maximum
  *   dropout    identity (inference)
- *   add        y = a + b, elementwise (same shapes)
- *   mul        y = a · b, b the same shape or 1×1×C broadcast over H and W
+ *   add        y = a + b, b the same shape or 1×1×C broadcast over H and W
+ *   mul        y = a · b, likewise
+ *   concat     the inputs' channels one after another at each (h, w)
+ *   resize     per axis, the source coordinate of output index o (in → out):
+ *              align_corners o·(in − 1)/(out − 1) (0 when out = 1), half_pixel
+ *              (o + ½)·in/out − ½, asymmetric o·in/out. bilinear: src clamped to
+ *              [0, in − 1], lo = ⌊src⌋, hi = min(lo + 1, in − 1), blended by src − lo
+ *              along H then W. nearest: ⌊src⌋ (asymmetric), ⌊(o + ½)·in/out⌋
+ *              (half_pixel), round half up (align_corners), clamped to in − 1
+ *   deconv     y[iy·sh + i − top, ix·sw + j − left, oc] += x[iy, ix, ic] · K[ic, oc, i, j]
+ *              over every input cell and tap that lands inside, then the epilogue
+ *   activation the activation below, elementwise
+ *   argmax     the index of the first largest channel at each (h, w)
+ *   dilation   conv and depthwise read x[oh·sh − top + kh·dh, ow·sw − left + kw·dw, …]
  *
  * Malformed graphs (missing shapes, pads or weights, tensors whose shapes do
  * not fit the node, an input of the wrong length) are compiler bugs and throw
@@ -44,6 +56,7 @@ import { InternalError } from "./diagnostics.js";
 import type {
   Activation,
   ConvNode,
+  DeconvNode,
   DepthwiseNode,
   FcNode,
   Graph,
@@ -52,15 +65,19 @@ import type {
   Pads,
   Pair,
   PoolNode,
+  ResizeCoords,
+  ResizeMode,
+  ResizeNode,
   Shape,
   Tensor,
 } from "./graph.js";
+import { dilated } from "./ops/window.js";
 import { liveness } from "./liveness.js";
-import { arityOf } from "./ops/index.js";
+import { arityProblem } from "./ops/index.js";
 
 /**
  * Run the graph in float64. `input` is NHWC [batch, H, W, C] of the input
- * node's shape; returns the graph's (first) output, [batch, H, W, C]
+ * node's shape; returns the graph's first output (runReferenceOutputs gives all), [batch, H, W, C]
  * flattened in HWC order per batch item. Each value is freed after its last
  * reader has run (the liveness analysis every planner uses).
  */
@@ -70,6 +87,16 @@ export function runReference(graph: Graph, input: Float32Array | Float64Array, b
   const out = evaluate(graph, input, batch, false).get(output);
   if (out === undefined) throw new InternalError(`reference: no value for the output '${output}'`);
   return out;
+}
+
+/** Every output of the graph, in `graph.outputs` order. */
+export function runReferenceOutputs(graph: Graph, input: Float32Array | Float64Array, batch = 1): Float64Array[] {
+  const values = evaluate(graph, input, batch, false);
+  return graph.outputs.map((id) => {
+    const v = values.get(id);
+    if (v === undefined) throw new InternalError(`reference: no value for the output '${id}'`);
+    return v;
+  });
 }
 
 /**
@@ -103,10 +130,8 @@ function evaluate(graph: Graph, input: Float32Array | Float64Array, batch: numbe
       shapes.set(node.id, shape);
       return;
     }
-    const arity = arityOf(node);
-    if (node.inputs.length !== arity) {
-      throw new InternalError(`reference: '${node.id}' must have exactly ${arity} input${arity === 1 ? "" : "s"}, has ${node.inputs.length}`);
-    }
+    const arity = arityProblem(node);
+    if (arity !== undefined) throw new InternalError(`reference: '${node.id}': ${arity}`);
     const xs = node.inputs.map((id) => {
       const x = values.get(id);
       const inShape = shapes.get(id);
@@ -120,7 +145,7 @@ function evaluate(graph: Graph, input: Float32Array | Float64Array, batch: numbe
     const y = new Float64Array(batch * outSize);
     for (let b = 0; b < batch; b++) {
       const items = xs.map((v) => v.x.subarray(b * v.size, (b + 1) * v.size));
-      layer(items[0]!, y.subarray(b * outSize, (b + 1) * outSize), items[1]);
+      layer(items[0]!, y.subarray(b * outSize, (b + 1) * outSize), items[1], items);
     }
     values.set(node.id, y);
     shapes.set(node.id, shape);
@@ -139,8 +164,12 @@ function lifetimes(graph: Graph): readonly (readonly string[])[] | undefined {
   }
 }
 
-/** Computes one batch item: reads x (the first input's HWC) and x2 (the second's, for binary ops), writes y (the node's HWC). */
-export type Layer = (x: Float64Array, y: Float64Array, x2?: Float64Array) => void;
+/**
+ * Computes one batch item: reads x (the first input's HWC) and x2 (the
+ * second's, for binary ops) — `all` holds every input, for concat — and
+ * writes y (the node's HWC).
+ */
+export type Layer = (x: Float64Array, y: Float64Array, x2?: Float64Array, all?: readonly Float64Array[]) => void;
 
 /**
  * One node on its own, with exactly the arithmetic runReference gives it: the
@@ -150,7 +179,8 @@ export type Layer = (x: Float64Array, y: Float64Array, x2?: Float64Array) => voi
  * runs each fused layer on one window).
  */
 export function referenceLayer(node: Node, inShapes: readonly Shape[], outShape: Shape): Layer {
-  if (inShapes.length !== arityOf(node)) throw new InternalError(`reference: '${node.id}' needs ${arityOf(node)} input shapes, given ${inShapes.length}`);
+  const arity = arityProblem({ ...node, inputs: inShapes.map((_, i) => `${i}`) });
+  if (arity !== undefined) throw new InternalError(`reference: '${node.id}' given ${inShapes.length} input shapes: ${arity}`);
   return prepare(node, inShapes, outShape);
 }
 
@@ -176,29 +206,162 @@ function prepare(node: Node, inShapes: readonly Shape[], outShape: Shape): Layer
       expectShape(node, outShape, inShape, "its output shape");
       return (x, y) => y.set(x);
     case "add":
-      expectShape(node, outShape, inShape, "its output shape");
-      expectShape(node, inShapes[1]!, inShape, "its second input's shape");
-      return (x, y, x2) => {
-        for (let i = 0; i < y.length; i++) y[i] = x[i]! + x2![i]!;
-      };
+      return binaryLayer(node, inShape, inShapes[1]!, outShape, (a, b) => a + b);
     case "mul":
-      return mulLayer(node, inShape, inShapes[1]!, outShape);
+      return binaryLayer(node, inShape, inShapes[1]!, outShape, (a, b) => a * b);
+    case "concat":
+      return concatLayer(node, inShapes, outShape);
+    case "resize":
+      return resizeLayer(node, inShape, outShape);
+    case "deconv":
+      return deconvLayer(node, inShape, outShape);
+    case "activation": {
+      expectShape(node, outShape, inShape, "its output shape");
+      const f = activation(node, node.attrs.act);
+      return (x, y) => {
+        for (let i = 0; i < y.length; i++) y[i] = f(x[i]!);
+      };
+    }
+    case "argmax":
+      return argmaxLayer(node, inShape, outShape);
   }
 }
 
-/** y = a · b, with b the same shape as a or 1×1×C (broadcast over H and W). */
-function mulLayer(node: Node, a: Shape, b: Shape, outShape: Shape): Layer {
+/** y = a ∘ b, with b the same shape as a or 1×1×C (broadcast over H and W). */
+function binaryLayer(node: Node, a: Shape, b: Shape, outShape: Shape, f: (a: number, b: number) => number): Layer {
   expectShape(node, outShape, a, "its output shape");
   const C = a[2];
-  if (b[0] === 1 && b[1] === 1) {
+  if (b[0] === 1 && b[1] === 1 && !(a[0] === 1 && a[1] === 1)) {
     expectShape(node, b, [1, 1, C], "its second input's shape");
     return (x, y, g) => {
-      for (let i = 0; i < y.length; i++) y[i] = x[i]! * g![i % C]!;
+      for (let i = 0; i < y.length; i++) y[i] = f(x[i]!, g![i % C]!);
     };
   }
   expectShape(node, b, a, "its second input's shape");
   return (x, y, x2) => {
-    for (let i = 0; i < y.length; i++) y[i] = x[i]! * x2![i]!;
+    for (let i = 0; i < y.length; i++) y[i] = f(x[i]!, x2![i]!);
+  };
+}
+
+function concatLayer(node: Node, inShapes: readonly Shape[], outShape: Shape): Layer {
+  const [H, W] = outShape;
+  const widths = inShapes.map((s) => {
+    expectShape(node, s, [H, W, s[2]], "an input's shape");
+    return s[2];
+  });
+  const total = widths.reduce((a, b) => a + b, 0);
+  if (total !== outShape[2]) throw new InternalError(`reference: concat '${node.id}' has ${outShape[2]} channels for inputs of ${total}`);
+  return (_x, y, _x2, all) => {
+    for (let p = 0; p < H * W; p++) {
+      let at = p * total;
+      all!.forEach((v, i) => {
+        const c = widths[i]!;
+        for (let k = 0; k < c; k++) y[at + k] = v[p * c + k]!;
+        at += c;
+      });
+    }
+  };
+}
+
+/** The source coordinate of output index o along one axis (see the file comment). */
+function sourceCoordinate(coords: ResizeCoords, o: number, inSize: number, outSize: number): number {
+  switch (coords) {
+    case "align_corners":
+      return outSize === 1 ? 0 : (o * (inSize - 1)) / (outSize - 1);
+    case "half_pixel":
+      return ((o + 0.5) * inSize) / outSize - 0.5;
+    case "asymmetric":
+      return (o * inSize) / outSize;
+  }
+}
+
+/** Per output index along one axis: the two source indices and the weight of the second. */
+function resizeAxis(mode: ResizeMode, coords: ResizeCoords, inSize: number, outSize: number): { lo: Int32Array; hi: Int32Array; frac: Float64Array } {
+  const lo = new Int32Array(outSize);
+  const hi = new Int32Array(outSize);
+  const frac = new Float64Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    if (mode === "nearest") {
+      const src = coords === "half_pixel" ? Math.floor(((o + 0.5) * inSize) / outSize) : coords === "align_corners" ? Math.floor(sourceCoordinate(coords, o, inSize, outSize) + 0.5) : Math.floor(sourceCoordinate(coords, o, inSize, outSize));
+      lo[o] = hi[o] = Math.min(Math.max(src, 0), inSize - 1);
+      continue;
+    }
+    const src = Math.min(Math.max(sourceCoordinate(coords, o, inSize, outSize), 0), inSize - 1);
+    const l = Math.floor(src);
+    lo[o] = l;
+    hi[o] = Math.min(l + 1, inSize - 1);
+    frac[o] = src - l;
+  }
+  return { lo, hi, frac };
+}
+
+function resizeLayer(node: ResizeNode, [H, W, C]: Shape, outShape: Shape): Layer {
+  const [OH, OW, OC] = outShape;
+  if (OC !== C) throw new InternalError(`reference: resize '${node.id}' has ${OC} output channels for ${C} input channels`);
+  const { mode, coords } = node.attrs;
+  const ys = resizeAxis(mode, coords, H, OH);
+  const xs = resizeAxis(mode, coords, W, OW);
+  return (x, y) => {
+    for (let oh = 0; oh < OH; oh++) {
+      const y0 = ys.lo[oh]!, y1 = ys.hi[oh]!, fy = ys.frac[oh]!;
+      for (let ow = 0; ow < OW; ow++) {
+        const x0 = xs.lo[ow]!, x1 = xs.hi[ow]!, fx = xs.frac[ow]!;
+        for (let c = 0; c < C; c++) {
+          const tl = x[(y0 * W + x0) * C + c]!, tr = x[(y0 * W + x1) * C + c]!;
+          const bl = x[(y1 * W + x0) * C + c]!, br = x[(y1 * W + x1) * C + c]!;
+          const top = tl + (tr - tl) * fx;
+          const bottom = bl + (br - bl) * fx;
+          y[(oh * OW + ow) * C + c] = top + (bottom - top) * fy;
+        }
+      }
+    }
+  };
+}
+
+function deconvLayer(node: DeconvNode, [H, W, C]: Shape, outShape: Shape): Layer {
+  const [KH, KW] = node.attrs.kernel;
+  const [SH, SW] = node.attrs.stride;
+  const [OH, OW, OC] = outShape;
+  const [top, left, bottom, right] = padsOf(node, node.attrs.pads);
+  if ((H - 1) * SH + KH - top - bottom !== OH || (W - 1) * SW + KW - left - right !== OW) {
+    throw new InternalError(`reference: deconv '${node.id}': ${H}x${W} with ${KH}x${KW}/${SH}x${SW} and pads [${top},${left},${bottom},${right}] does not give ${OH}x${OW}`);
+  }
+  const w = weightsOf(node);
+  expectTensor(node, "kernel", w.kernel, [C, OC, KH, KW]);
+  const K = w.kernel.data;
+  const finish = epilogue(node, w, OC, node.attrs.act);
+  const sums = new Float64Array(OH * OW * OC);
+  return (x, y) => {
+    sums.fill(0);
+    for (let ih = 0; ih < H; ih++) {
+      for (let iw = 0; iw < W; iw++) {
+        for (let ic = 0; ic < C; ic++) {
+          const v = x[(ih * W + iw) * C + ic]!;
+          for (let i = 0; i < KH; i++) {
+            const oh = ih * SH + i - top;
+            if (oh < 0 || oh >= OH) continue;
+            for (let j = 0; j < KW; j++) {
+              const ow = iw * SW + j - left;
+              if (ow < 0 || ow >= OW) continue;
+              const at = (oh * OW + ow) * OC;
+              for (let oc = 0; oc < OC; oc++) sums[at + oc]! += v * K[((ic * OC + oc) * KH + i) * KW + j]!;
+            }
+          }
+        }
+      }
+    }
+    for (let p = 0; p < OH * OW; p++) for (let oc = 0; oc < OC; oc++) y[p * OC + oc] = finish(sums[p * OC + oc]!, oc);
+  };
+}
+
+function argmaxLayer(node: Node, [H, W, C]: Shape, outShape: Shape): Layer {
+  expectShape(node, outShape, [H, W, 1], "its output shape");
+  return (x, y) => {
+    for (let p = 0; p < H * W; p++) {
+      let best = 0;
+      for (let c = 1; c < C; c++) if (x[p * C + c]! > x[p * C + best]!) best = c;
+      y[p] = best;
+    }
   };
 }
 
@@ -207,9 +370,10 @@ function mulLayer(node: Node, a: Shape, b: Shape, outShape: Shape): Layer {
 function convLayer(node: ConvNode, [H, W, C]: Shape, outShape: Shape): Layer {
   const [KH, KW] = node.attrs.kernel;
   const [SH, SW] = node.attrs.stride;
+  const [DH, DW] = node.attrs.dilation ?? [1, 1];
   const [OH, OW, OC] = outShape;
   const pads = padsOf(node, node.attrs.pads);
-  checkWindow(node, [H, W], [KH, KW], [SH, SW], pads, outShape);
+  checkWindow(node, [H, W], dilated([KH, KW], node.attrs.dilation), [SH, SW], pads, outShape);
   const w = weightsOf(node);
   expectTensor(node, "kernel", w.kernel, [OC, C, KH, KW]);
   const K = w.kernel.data;
@@ -228,10 +392,10 @@ function convLayer(node: ConvNode, [H, W, C]: Shape, outShape: Shape): Layer {
         for (; oc + 8 <= OC; oc += 8) {
           let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
           for (let kh = 0; kh < KH; kh++) {
-            const ih = oh * SH - top + kh;
+            const ih = oh * SH - top + kh * DH;
             if (ih < 0 || ih >= H) continue;
             for (let kw = 0; kw < KW; kw++) {
-              const iw = ow * SW - left + kw;
+              const iw = ow * SW - left + kw * DW;
               if (iw < 0 || iw >= W) continue;
               const xAt = (ih * W + iw) * C; // x[ih, iw, 0]
               const kAt = oc * kOc + kh * KW + kw; // K[oc, 0, kh, kw]
@@ -262,10 +426,10 @@ function convLayer(node: ConvNode, [H, W, C]: Shape, outShape: Shape): Layer {
         for (; oc < OC; oc++) {
           let sum = 0;
           for (let kh = 0; kh < KH; kh++) {
-            const ih = oh * SH - top + kh;
+            const ih = oh * SH - top + kh * DH;
             if (ih < 0 || ih >= H) continue;
             for (let kw = 0; kw < KW; kw++) {
-              const iw = ow * SW - left + kw;
+              const iw = ow * SW - left + kw * DW;
               if (iw < 0 || iw >= W) continue;
               const xAt = (ih * W + iw) * C;
               const kAt = oc * kOc + kh * KW + kw;
@@ -282,10 +446,11 @@ function convLayer(node: ConvNode, [H, W, C]: Shape, outShape: Shape): Layer {
 function depthwiseLayer(node: DepthwiseNode, [H, W, C]: Shape, outShape: Shape): Layer {
   const [KH, KW] = node.attrs.kernel;
   const [SH, SW] = node.attrs.stride;
+  const [DH, DW] = node.attrs.dilation ?? [1, 1];
   const [OH, OW, OC] = outShape;
   if (OC !== C) throw new InternalError(`reference: depthwise '${node.id}' has ${OC} output channels for ${C} input channels`);
   const pads = padsOf(node, node.attrs.pads);
-  checkWindow(node, [H, W], [KH, KW], [SH, SW], pads, outShape);
+  checkWindow(node, [H, W], dilated([KH, KW], node.attrs.dilation), [SH, SW], pads, outShape);
   const w = weightsOf(node);
   expectTensor(node, "kernel", w.kernel, [C, 1, KH, KW]);
   const K = w.kernel.data;
@@ -300,10 +465,10 @@ function depthwiseLayer(node: DepthwiseNode, [H, W, C]: Shape, outShape: Shape):
       for (let ow = 0; ow < OW; ow++) {
         sums.fill(0);
         for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * SH - top + kh;
+          const ih = oh * SH - top + kh * DH;
           if (ih < 0 || ih >= H) continue;
           for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * SW - left + kw;
+            const iw = ow * SW - left + kw * DW;
             if (iw < 0 || iw >= W) continue;
             const xAt = (ih * W + iw) * C; // x[ih, iw, 0]
             const kAt = kh * KW + kw; // K[0, 0, kh, kw]
@@ -481,7 +646,7 @@ function checkWindow(node: Node, [H, W]: Pair, [KH, KW]: Pair, [SH, SW]: Pair, [
   }
 }
 
-function weightsOf(node: ConvNode | DepthwiseNode | FcNode): LayerWeights {
+function weightsOf(node: ConvNode | DepthwiseNode | DeconvNode | FcNode): LayerWeights {
   if (node.weights === undefined) throw new InternalError(`reference: ${node.op} '${node.id}' has no weights`);
   return node.weights;
 }

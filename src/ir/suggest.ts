@@ -100,13 +100,20 @@ const STATEMENT_ALIASES: Readonly<Record<string, { readonly use: string; readonl
   hswish: { use: "act=hswish", how: AN_OPTION },
   hardsigmoid: { use: "act=hsigmoid", how: AN_OPTION },
   hsigmoid: { use: "act=hsigmoid", how: AN_OPTION },
-  sigmoid: { use: "act=sigmoid", how: AN_OPTION },
   activation: { use: "act=…", how: AN_OPTION },
   batchnorm: { use: "norm=batchnorm", how: PART_OF_CONV },
   batchnorm2d: { use: "norm=batchnorm", how: PART_OF_CONV },
   batchnormalization: { use: "norm=batchnorm", how: PART_OF_CONV },
   flatten: { use: "fc", how: "fc flattens its input itself" },
-  add: { use: "residual { … }", how: "a residual connection is written around the layers it skips" },
+  concatenate: { use: "concat" },
+  upsample: { use: "resize" },
+  upsampling2d: { use: "resize" },
+  interpolate: { use: "resize" },
+  resizebilinear: { use: "resize" },
+  convtranspose: { use: "deconv" },
+  convtranspose2d: { use: "deconv" },
+  conv2dtranspose: { use: "deconv" },
+  multiply: { use: "mul" },
 };
 
 

@@ -6,7 +6,7 @@
 import { InternalError } from "./diagnostics.js";
 import { isWeighted, type Graph, type Node } from "./graph.js";
 import { weightProblem } from "./weights.js";
-import { arityOf, inferNode } from "./ops/index.js";
+import { arityProblem, inferNode } from "./ops/index.js";
 
 const ID = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
@@ -27,9 +27,11 @@ export function verify(graph: Graph, options: VerifyOptions, after = "build"): v
     if (!ID.test(node.id)) fail(node, "malformed id");
     if (seen.has(node.id)) fail(node, "duplicate id");
     if (node.op === "input" && node !== first) fail(node, "a second input");
-    if (node.inputs.length !== arityOf(node)) fail(node, `expected ${arityOf(node)} inputs, found ${node.inputs.length}`);
+    const arity = arityProblem(node);
+    if (arity !== undefined) fail(node, arity);
     for (const id of node.inputs) if (!seen.has(id)) fail(node, `input '${id}' is not an earlier node`);
-    if (node.op === "conv") {
+    if (node.op === "resize" && node.attrs.target.kind === "like" && !seen.has(node.attrs.target.of)) fail(node, `its size follows '${node.attrs.target.of}', which is not an earlier node`);
+    if (node.op === "conv" || node.op === "deconv") {
       const a = node.attrs;
       const size = a.size;
       if (size.kind === "filters" && (!isCount(size.filters) || !(size.width.scale > 0))) fail(node, "filters and width scale must be positive");
@@ -40,11 +42,12 @@ export function verify(graph: Graph, options: VerifyOptions, after = "build"): v
     if (options.shaped && node.op === "add" && node.attrs.when !== "always") fail(node, "a conditional add survived scale-width");
     if ("kernel" in node.attrs && node.attrs.kernel !== "global" && !node.attrs.kernel.every(isCount)) fail(node, "bad kernel");
     if ("stride" in node.attrs && node.attrs.stride !== "kernel" && !node.attrs.stride.every(isCount)) fail(node, "bad stride");
+    if ("dilation" in node.attrs && node.attrs.dilation !== undefined && !node.attrs.dilation.every(isCount)) fail(node, "bad dilation");
     if (options.shaped) {
       if (node.shape === undefined || !node.shape.every(isCount)) fail(node, "missing or invalid shape");
       const sources = node.inputs.map((id) => seen.get(id)!);
       const input = sources[0]?.shape;
-      const again = inferNode(node, sources.map((s) => s.shape!), sources);
+      const again = inferNode(node, sources.map((s) => s.shape!), sources, seen);
       if ("error" in again) fail(node, `its shape rule fails: ${again.error.message}`);
       else if (JSON.stringify({ ...again.node, weights: undefined }) !== JSON.stringify({ ...node, weights: undefined })) fail(node, "shape or pads disagree with its op's rule");
       if (isWeighted(node) && node.weights !== undefined) {

@@ -1,6 +1,6 @@
 /**
  * The tensor shapes each weighted node must carry, in the layouts of
- * graph.ts (OIHW, C1HW, [out, in]), and a check used by the verifier and the
+ * graph.ts (OIHW, C1HW, [in, out, kh, kw] for a transposed conv, [out, in]), and a check used by the verifier and the
  * importers.
  */
 import type { LayerWeights, Shape, Tensor, WeightedNode } from "./graph.js";
@@ -18,6 +18,8 @@ export function expectedShapes(node: WeightedNode, input: Shape): ExpectedShapes
       return { kernel: [node.attrs.channels, input[2], node.attrs.kernel[0], node.attrs.kernel[1]], channels: node.attrs.channels };
     case "depthwise":
       return { kernel: [input[2], 1, node.attrs.kernel[0], node.attrs.kernel[1]], channels: input[2] };
+    case "deconv":
+      return { kernel: [input[2], node.attrs.channels, node.attrs.kernel[0], node.attrs.kernel[1]], channels: node.attrs.channels };
     case "fc":
       return { kernel: [node.attrs.units, input[0] * input[1] * input[2]], channels: node.attrs.units };
   }

@@ -27,8 +27,10 @@ export interface Argument {
   readonly span: Span;
 }
 
-/** `NAME args… [{ body }]` — a layer, a block call, or a structural statement. */
+/** `[BINDING =] NAME args… [{ body }]` — a layer, a block call, or a structural statement. */
 export interface Statement {
+  /** `skip = …`: the name the statement's output tensor is given. */
+  readonly binding?: Identifier;
   readonly name: Identifier;
   readonly args: readonly Argument[];
   readonly body?: Body;

@@ -10,7 +10,9 @@
  *   params     := '(' [param (',' param)*] ')'
  *   param      := NAME ['=' value]
  *   body       := '{' (sep | statement)* '}'
- *   statement  := NAME (argument | ',')* body?      (a ',' is reported: arguments are separated by spaces)
+ *   statement  := [NAME '='] NAME (argument | ',')* body?
+ *                 (`skip = pw 24` names the statement's tensor; a ',' is reported:
+ *                 arguments are separated by spaces)
  *   argument   := NAME '=' value | value
  *   value      := SHAPE | expression
  *   expression := term (('+' | '-') term)*
@@ -153,6 +155,13 @@ class MnParser extends CstParser {
   });
 
   private statement = this.RULE("statement", () => {
+    this.OPTION1({
+      GATE: () => this.LA(2).tokenType === T.Equals,
+      DEF: () => {
+        this.CONSUME1(T.Identifier, { LABEL: "binding" });
+        this.CONSUME1(T.Equals);
+      },
+    });
     this.CONSUME(T.Identifier);
     // A ',' between arguments is accepted here so that parse.ts can say how to write it (MN1006).
     this.MANY(() => this.OR([{ ALT: () => this.SUBRULE(this.argument) }, { ALT: () => this.CONSUME(T.Comma) }]));

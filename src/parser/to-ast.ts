@@ -112,11 +112,13 @@ export function toAst(cst: CstNode, file: string, text: string): A.SourceFile {
 
   const statement = (node: CstNode): A.Statement => {
     const name = ident(token1(node, "Identifier"));
+    const bindingToken = tokens(node, "binding")[0];
+    const binding = bindingToken === undefined ? undefined : ident(bindingToken);
     const args = nodes(node, "argument").map(argument);
     const bodyNode = nodes(node, "body")[0];
     const b = bodyNode === undefined ? undefined : body(bodyNode);
     const last = b?.span ?? args[args.length - 1]?.span ?? name.span;
-    const s: A.Statement = { name, args, span: joinSpans(name.span, last) };
+    const s: A.Statement = { name, args, span: joinSpans(binding?.span ?? name.span, last), ...(binding === undefined ? {} : { binding }) };
     return b === undefined ? s : { ...s, body: b };
   };
 

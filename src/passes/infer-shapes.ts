@@ -21,7 +21,7 @@ export const inferShapes: Pass = {
     const nodes: Node[] = [];
     for (const node of graph.nodes) {
       const sources = node.inputs.map((id) => shaped.get(id)!);
-      const r = inferNode(node, sources.map((s) => s.shape!), sources);
+      const r = inferNode(node, sources.map((s) => s.shape!), sources, shaped);
       if ("error" in r) {
         diagnostics.push(r.error);
         return graph;

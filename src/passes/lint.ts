@@ -99,8 +99,13 @@ const DESCRIBE: Readonly<Record<Node["op"], (n: Node) => string>> = {
   fc: () => "a fully connected layer",
   softmax: () => "a softmax",
   dropout: () => "a dropout",
-  add: () => "a residual add",
-  mul: () => "a channel scaling",
+  add: (n) => (n.origin === "add" ? "an add" : "a residual add"),
+  mul: (n) => (n.origin === "mul" ? "a multiply" : "a channel scaling"),
+  deconv: () => "a transposed convolution",
+  concat: () => "a concatenation",
+  resize: () => "a resize",
+  activation: (n) => (n.op === "activation" ? `a ${n.attrs.act}` : "an activation"),
+  argmax: () => "an argmax",
 };
 
 /**

@@ -27,7 +27,7 @@
  */
 import { error, errorWith, InternalError, type Diagnostic } from "../ir/diagnostics.js";
 import { MAX_SIZE } from "../ir/evaluate.js";
-import type { AlphaMode, ChannelRule, ConvNode, Graph, Node, Ratio, WidthRounding } from "../ir/graph.js";
+import type { AlphaMode, ChannelRule, ConvNode, DeconvNode, Graph, Node, Ratio, WidthRounding } from "../ir/graph.js";
 import { channelsOf } from "../ir/ops/index.js";
 import type { Pass } from "./types.js";
 
@@ -46,10 +46,13 @@ export const scaleWidth: Pass = {
       if (n.op === "conv" && n.attrs.size.kind === "ratio" && renamed.has(n.attrs.size.of)) {
         n = { ...n, attrs: { ...n.attrs, size: { ...n.attrs.size, of: read(n.attrs.size.of) } } };
       }
+      if (n.op === "resize" && n.attrs.target.kind === "like" && renamed.has(n.attrs.target.of)) {
+        n = { ...n, attrs: { ...n.attrs, target: { ...n.attrs.target, of: read(n.attrs.target.of) } } };
+      }
       const inputs = n.inputs.map((i) => channels.get(i));
       if (inputs.some((c) => c === undefined)) return graph; // an earlier layer failed; reported there
       const known = inputs as number[];
-      if (n.op === "conv") {
+      if (n.op === "conv" || n.op === "deconv") {
         const c = convChannels(graph, n, channels, rounding, diagnostics);
         if (c === undefined) continue;
         if (c !== n.attrs.channels) n = { ...n, attrs: { ...n.attrs, channels: c } };
@@ -81,7 +84,7 @@ const ALPHA: Readonly<Record<AlphaMode, (alpha: number) => number>> = {
 
 function convChannels(
   graph: Graph,
-  n: ConvNode,
+  n: ConvNode | DeconvNode,
   channels: ReadonlyMap<string, number>,
   rounding: WidthRounding,
   diagnostics: Diagnostic[],

@@ -204,6 +204,11 @@ const RULES: { readonly [K in OpKind]: Rule<K> } = {
     compare: (_n, c) => (c.op.options.beta === undefined || c.op.options.beta === 1 ? [] : [["beta", "1", String(c.op.options.beta)]]),
   },
   dropout: { opcodes: [], optional: true, rangeAct: false, act: linear, accepts: any, compare: none },
+  deconv: { opcodes: [], optional: false, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: none },
+  concat: { opcodes: ["CONCATENATION"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
+  resize: { opcodes: ["RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
+  activation: { opcodes: ["LOGISTIC"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
+  argmax: { opcodes: ["ARG_MAX"], optional: true, rangeAct: false, act: linear, accepts: any, compare: none },
 };
 
 function rule<K extends OpKind>(node: NodeOf<K>): Rule<K> {

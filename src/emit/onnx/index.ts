@@ -383,7 +383,16 @@ const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered }
   },
   add: (n, ctx) => elementwise("Add", n, ctx),
   mul: (n, ctx) => elementwise("Mul", n, ctx),
+  deconv: unsupported,
+  concat: unsupported,
+  resize: unsupported,
+  activation: unsupported,
+  argmax: unsupported,
 };
+
+function unsupported(n: Node): Lowered {
+  throw new InternalError(`onnx: ${n.op} '${n.id}' has no lowering`);
+}
 
 function lower(n: Node, ctx: Context): Lowered {
   return (LOWER[n.op] as (n: Node, ctx: Context) => Lowered)(n, ctx);

@@ -126,7 +126,7 @@ const TYPE_LABELS: Record<Exclude<CostCategory, "none">, string> = {
   depthwise: "Conv DW",
   conv: "Conv (full, not 1x1)",
   fc: "Fully connected",
-  elementwise: "Elementwise (add, mul)",
+  elementwise: "Elementwise (add, mul, concat, resize)",
 };
 
 /**
@@ -144,6 +144,11 @@ const KEEPS_CHANNELS: Readonly<Record<Node["op"], boolean>> = {
   dropout: true,
   add: true,
   mul: true,
+  deconv: false,
+  concat: false,
+  resize: true,
+  activation: true,
+  argmax: false,
 };
 
 const elements = (s: Shape | undefined): number => (s === undefined ? 0 : s[0] * s[1] * s[2]);
@@ -294,14 +299,15 @@ export function describeLayer(n: Node, role?: SeRole): string {
 }
 
 function describeOp(n: Node): string {
+  const dilation = (d: readonly [number, number] | undefined): string => (d === undefined || (d[0] === 1 && d[1] === 1) ? "" : d[0] === d[1] ? ` dil${d[0]}` : ` dil${d[0]}x${d[1]}`);
   const stride = (s: readonly [number, number]): string => (s[0] === 1 && s[1] === 1 ? "" : s[0] === s[1] ? `/${s[0]}` : `/${s[0]}x${s[1]}`);
   switch (n.op) {
     case "input":
       return "input";
     case "conv":
-      return n.attrs.kernel[0] === 1 && n.attrs.kernel[1] === 1 ? `pw${stride(n.attrs.stride)}` : `conv ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}`;
+      return n.attrs.kernel[0] === 1 && n.attrs.kernel[1] === 1 ? `pw${stride(n.attrs.stride)}` : `conv ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}${dilation(n.attrs.dilation)}`;
     case "depthwise":
-      return `dw ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}`;
+      return `dw ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}${dilation(n.attrs.dilation)}`;
     case "avgpool":
     case "maxpool": {
       const a = n.attrs;
@@ -315,8 +321,18 @@ function describeOp(n: Node): string {
     case "dropout":
       return "dropout";
     case "add":
-      return "add (residual)";
+      return n.origin === "add" ? "add" : "add (residual)";
     case "mul":
       return "mul";
+    case "deconv":
+      return `deconv ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}`;
+    case "concat":
+      return "concat";
+    case "resize":
+      return `resize ${n.attrs.mode}`;
+    case "activation":
+      return n.attrs.act;
+    case "argmax":
+      return "argmax";
   }
 }

@@ -226,7 +226,21 @@ export const emitters: { readonly [K in OpKind]: OpEmitter<K> } = {
   dropout: { scratch: () => 0, emit: () => null },
   add,
   mul,
+  deconv: unsupported("deconv"),
+  concat: unsupported("concat"),
+  resize: unsupported("resize"),
+  activation: unsupported("activation"),
+  argmax: unsupported("argmax"),
 };
+
+function unsupported<K extends OpKind>(op: K): OpEmitter<K> {
+  return {
+    scratch: () => 0,
+    emit(node) {
+      throw new InternalError(`emit ts: ${op} '${node.id}' has no kernel`);
+    },
+  };
+}
 
 /** Ops whose output is their input's buffer (no code runs). */
 export const ALIASES_INPUT: { readonly [K in OpKind]: boolean } = {
@@ -240,6 +254,11 @@ export const ALIASES_INPUT: { readonly [K in OpKind]: boolean } = {
   dropout: true,
   add: false,
   mul: false,
+  deconv: false,
+  concat: false,
+  resize: false,
+  activation: false,
+  argmax: false,
 };
 
 /**
@@ -258,6 +277,11 @@ export const IN_PLACE: { readonly [K in OpKind]: readonly number[] } = {
   dropout: [],
   add: [0, 1],
   mul: [0],
+  deconv: [],
+  concat: [],
+  resize: [],
+  activation: [0],
+  argmax: [],
 };
 
 export function emitterOf<K extends OpKind>(node: NodeOf<K>): OpEmitter<K> {

@@ -429,8 +429,17 @@ interface UnitContext {
   fixed(id: string): Value;
 }
 
+function unsupported(node: Node): never {
+  throw new InternalError(`wasm: ${node.op} '${node.id}' has no kernel`);
+}
+
 /** One entry per op kind, so that tsc refuses to build until every op has a plan here. */
 const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) => StepSpec } = {
+  deconv: unsupported,
+  concat: unsupported,
+  resize: unsupported,
+  activation: unsupported,
+  argmax: unsupported,
   input(node) {
     throw new InternalError(`wasm: '${node.id}' is a second input`);
   },

@@ -4,14 +4,16 @@
  *
  *   shape:     [H, W, M] → [ceil(H/s), ceil(W/s), N]           (pad=same)
  *   channels:  N as scale-width resolved it from the layer's ChannelRule
- *   mult-adds: Dk·Dk·M·N·Df·Df, with Df the output size
+ *   dilation:  `dilation=D` spreads the taps D apart: the window spans (Dk − 1)·D + 1
+ *              cells and SAME pads by that span, (Dk − 1)·D/2 each side for odd Dk
+ *   mult-adds: Dk·Dk·M·N·Df·Df, with Df the output size (a dilated conv counts the same)
  *   weights:   Dk·Dk·M·N;  biases: N without batch-norm, 0 with it (β takes the bias's place)
  *   bnParams:  4·N  (γ, β, mean, variance)
  */
 import { error } from "../diagnostics.js";
 import { formatPair, formatShape, type ChannelRule, type WidthRule } from "../graph.js";
 import { NO_COST, type OpDef } from "./types.js";
-import { formatPads, formatStride, slide } from "./window.js";
+import { dilated, formatDilation, formatPads, formatStride, slide } from "./window.js";
 
 export const conv: OpDef<"conv"> = {
   kind: "conv",
@@ -19,7 +21,7 @@ export const conv: OpDef<"conv"> = {
   infer(node, [input]) {
     if (input === undefined) return { node };
     const a = node.attrs;
-    const r = slide([input[0], input[1]], a.kernel, a.stride, a.padding);
+    const r = slide([input[0], input[1]], dilated(a.kernel, a.dilation), a.stride, a.padding);
     if (r === undefined) return { error: error("emptyOutput", node.span, node.id, formatPair(a.kernel), formatShape(input)) };
     return { node: { ...node, shape: [r.out[0], r.out[1], a.channels], attrs: { ...a, pads: r.pads } } };
   },
@@ -39,12 +41,12 @@ export const conv: OpDef<"conv"> = {
   category: (node) => (node.attrs.kernel[0] === 1 && node.attrs.kernel[1] === 1 ? "conv1x1" : "conv"),
   describe(node) {
     const a = node.attrs;
-    return `${formatPair(a.kernel)}${formatStride(a.stride)} ${describeChannels(a.channels, a.size)} ${a.padding}${formatPads(a.pads)}${norm(a.norm)} ${a.act}${describeWidth(a.size)}`;
+    return `${formatPair(a.kernel)}${formatStride(a.stride)}${formatDilation(a.dilation)} ${describeChannels(a.channels, a.size)} ${a.padding}${formatPads(a.pads)}${norm(a.norm)} ${a.act}${describeWidth(a.size)}`;
   },
 };
 
 /** `384 (512 scaled)`, `144 (6×input)`, `88 (88/24×bneck_2)`, `72` for an exact copy. */
-function describeChannels(channels: number, size: ChannelRule): string {
+export function describeChannels(channels: number, size: ChannelRule): string {
   if (size.kind === "filters") return channels === size.filters ? `${channels}` : `${channels} (${size.filters} scaled)`;
   const r = size.ratio;
   const ratio = r.den === 1 ? `${r.num}` : `${r.num}/${r.den}`;
@@ -53,7 +55,7 @@ function describeChannels(channels: number, size: ChannelRule): string {
 
 const ALPHA_TEXT: Readonly<Record<WidthRule["alpha"], string>> = { scaled: "", fixed: " width=fixed", grow: " width=grow" };
 
-function describeWidth(size: ChannelRule): string {
+export function describeWidth(size: ChannelRule): string {
   if (size.kind !== "filters") return "";
   return ALPHA_TEXT[size.width.alpha] + (size.width.scale !== 1 ? ` width×${size.width.scale}` : "");
 }

@@ -3,7 +3,11 @@
  * adding an op is: its file, one line here, one entry per emitter, a test.
  */
 import type { Node, NodeOf, OpKind, Shape } from "../graph.js";
+import { activation } from "./activation.js";
 import { add } from "./add.js";
+import { argmax } from "./argmax.js";
+import { concat } from "./concat.js";
+import { deconv } from "./deconv.js";
 import { avgpool } from "./avgpool.js";
 import { conv } from "./conv.js";
 import { depthwise } from "./depthwise.js";
@@ -12,6 +16,7 @@ import { fc } from "./fc.js";
 import { input } from "./input.js";
 import { maxpool } from "./maxpool.js";
 import { mul } from "./mul.js";
+import { resize } from "./resize.js";
 import { softmax } from "./softmax.js";
 import type { Cost, CostCategory, InferResult, OpDef } from "./types.js";
 
@@ -21,6 +26,7 @@ export const ops: { readonly [K in OpKind]: OpDef<K> } = {
   input,
   conv,
   depthwise,
+  deconv,
   avgpool,
   maxpool,
   fc,
@@ -28,6 +34,10 @@ export const ops: { readonly [K in OpKind]: OpDef<K> } = {
   dropout,
   add,
   mul,
+  concat,
+  resize,
+  activation,
+  argmax,
 };
 
 /** Dispatch helpers: the op table indexed by a node of any kind. */
@@ -35,12 +45,16 @@ function def<K extends OpKind>(node: NodeOf<K>): OpDef<K> {
   return ops[node.op as K];
 }
 
-export function arityOf(node: Node): number {
-  return def(node).arity;
+/** Why a node's input count is wrong for its op, or undefined when it is right. */
+export function arityProblem(node: Node): string | undefined {
+  const arity = def(node).arity;
+  const n = node.inputs.length;
+  if (typeof arity === "number") return n === arity ? undefined : `expected ${arity} input${arity === 1 ? "" : "s"}, found ${n}`;
+  return n >= arity.min ? undefined : `expected at least ${arity.min} inputs, found ${n}`;
 }
 
-export function inferNode(node: Node, inputs: readonly Shape[], sources: readonly Node[]): InferResult<OpKind> {
-  return def(node).infer(node as never, inputs, sources) as InferResult<OpKind>;
+export function inferNode(node: Node, inputs: readonly Shape[], sources: readonly Node[], earlier: ReadonlyMap<string, Node>): InferResult<OpKind> {
+  return def(node).infer(node as never, inputs, sources, earlier) as InferResult<OpKind>;
 }
 
 export function channelsOf(node: Node, inputs: readonly number[]): number {

@@ -5,7 +5,11 @@ import type { Node, NodeOf, OpKind, Shape } from "../graph.js";
 export interface Cost {
   /** Multiply-accumulates of convolutions and fully connected layers. */
   readonly multAdds: number;
-  /** Elementwise additions and multiplications between tensors (residual adds, SE scaling); not mult-adds. */
+  /**
+   * Elementwise work, one per output value: additions and multiplications
+   * between tensors (residual adds, SE scaling, skips), and the values a
+   * resize, concat, standalone activation or argmax writes; not mult-adds.
+   */
   readonly elementwise: number;
   readonly weights: number;
   readonly biases: number;
@@ -23,14 +27,15 @@ export type InferResult<K extends OpKind> = { readonly node: NodeOf<K> } | { rea
 /** Everything about one op: its arity, shape rule, costs and how it prints. */
 export interface OpDef<K extends OpKind> {
   readonly kind: K;
-  /** How many inputs a node of this op reads. */
-  readonly arity: number;
+  /** How many inputs a node of this op reads: exactly this many, or (`concat`) at least `min`. */
+  readonly arity: number | { readonly min: number };
   /**
    * The node with `shape` (and derived attributes such as pads) set, given its
-   * inputs' shapes (one per entry of `node.inputs`) and the nodes that produce
-   * them (for messages that point at them).
+   * inputs' shapes (one per entry of `node.inputs`), the nodes that produce
+   * them (for messages that point at them), and the shapes of every earlier
+   * node (a `resize to=NAME` takes its size from one it does not read).
    */
-  infer(node: NodeOf<K>, inputs: readonly Shape[], sources: readonly Node[]): InferResult<K>;
+  infer(node: NodeOf<K>, inputs: readonly Shape[], sources: readonly Node[], earlier: ReadonlyMap<string, Node>): InferResult<K>;
   /** Output channels given the inputs' channels (scale-width runs this before shapes exist). */
   channels(node: NodeOf<K>, inputs: readonly number[]): number;
   /** Costs of a shaped node whose inputs have these shapes. */

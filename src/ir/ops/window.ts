@@ -39,3 +39,15 @@ export function formatStride(s: Pair): string {
   if (s[0] === 1 && s[1] === 1) return "";
   return s[0] === s[1] ? `/${s[0]}` : `/${s[0]}x${s[1]}`;
 }
+
+/** The cells a dilated kernel spans: (k − 1)·d + 1 per axis. */
+export function dilated(kernel: Pair, dilation: Pair | undefined): Pair {
+  if (dilation === undefined) return kernel;
+  return [(kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1];
+}
+
+/** ` dil2` for a square dilation of 2, ` dil2x1` otherwise, nothing without one. */
+export function formatDilation(d: Pair | undefined): string {
+  if (d === undefined || (d[0] === 1 && d[1] === 1)) return "";
+  return d[0] === d[1] ? ` dil${d[0]}` : ` dil${d[0]}x${d[1]}`;
+}
