@@ -25,9 +25,10 @@
  * whole input); a change of structure or geometry is a compiler bug.
  */
 import { error, InternalError, type Diagnostic } from "../ir/diagnostics.js";
-import type { ConvNode, DepthwiseNode, FcNode, Graph, Node, Shape } from "../ir/graph.js";
+import type { ConvNode, DeconvNode, DepthwiseNode, FcNode, Graph, Node, Shape } from "../ir/graph.js";
 import { Random } from "../ir/random.js";
 import { ACTIVATION, referenceLayer } from "../ir/reference.js";
+import { dilated } from "../ir/ops/window.js";
 
 export const FUSION_TOLERANCE = 1e-4;
 /** Random input patches per certified layer. */
@@ -57,7 +58,7 @@ export function certifyFusion(unfused: Graph, fused: Graph, seed: number, diagno
     if (before.shape === undefined) throw new InternalError(`certify-fusion: '${before.id}' has no shape`);
     shapes.set(before.id, before.shape);
     if (before === after) return;
-    if (before.op === "input" || (before.op !== "conv" && before.op !== "depthwise" && before.op !== "fc")) {
+    if (before.op === "input" || (before.op !== "conv" && before.op !== "depthwise" && before.op !== "deconv" && before.op !== "fc")) {
       throw new InternalError(`certify-fusion: fusion changed '${before.id}', a ${before.op} node`);
     }
     const inShape = shapes.get(before.inputs[0]!);
@@ -70,7 +71,7 @@ export function certifyFusion(unfused: Graph, fused: Graph, seed: number, diagno
   return { maxRelativeError, inputs: CERTIFICATE_INPUTS, layers, tolerance: FUSION_TOLERANCE };
 }
 
-type Certified = ConvNode | DepthwiseNode | FcNode;
+type Certified = ConvNode | DepthwiseNode | DeconvNode | FcNode;
 
 /** The input patch a layer is certified on, and the node as it runs on it (no padding, one output pixel). */
 interface Patch {
@@ -85,10 +86,20 @@ const PATCH: Record<Certified["op"], (node: Certified, inShape: Shape) => Patch>
   conv: (node, inShape) => window(node as ConvNode, inShape[2], (node as ConvNode).attrs.channels),
   depthwise: (node, inShape) => window(node as DepthwiseNode, inShape[2], inShape[2]),
   fc: (node, inShape) => ({ input: inShape, output: [1, 1, (node as FcNode).attrs.units], node: (n) => n }),
+  // One input cell scatters into one K×K window of outputs.
+  deconv: (node, inShape) => {
+    const [kh, kw] = (node as DeconvNode).attrs.kernel;
+    return {
+      input: [1, 1, inShape[2]],
+      output: [kh, kw, (node as DeconvNode).attrs.channels],
+      node: (n) => ({ ...n, attrs: { ...n.attrs, pads: [0, 0, 0, 0], act: "linear" } }) as Certified,
+    };
+  },
 };
 
 function window(node: ConvNode | DepthwiseNode, inChannels: number, outChannels: number): Patch {
-  const [kh, kw] = node.attrs.kernel;
+  // A dilated kernel's window spans (k − 1)·d + 1 cells.
+  const [kh, kw] = dilated(node.attrs.kernel, node.attrs.dilation);
   return {
     input: [kh, kw, inChannels],
     output: [1, 1, outChannels],
