@@ -114,6 +114,8 @@ class Builder {
   private topLevel: TensorScope | undefined;
   /** Where every tensor name in the file is bound, to tell "named later" from "unknown". */
   private readonly bindings = new Map<string, Span>();
+  /** Where the statement being expanded starts (a name it binds itself is not yet visible to it). */
+  private statementStart = 0;
   /** The user's name of each named node. */
   private readonly tensorNames = new Map<string, string>();
 
@@ -390,6 +392,7 @@ class Builder {
 
   /** Expand one statement, then give its tensor the statement's name (`skip = …`); returns the scope for the statements after it. */
   private statement(s: A.Statement, scope: Scope): Scope {
+    this.statementStart = s.span.start;
     const before = this.last;
     const errors = this.diagnostics.length;
     const next = this.expand(s, scope);
@@ -433,8 +436,9 @@ class Builder {
     const found = lookup(scope.tensors, expr.name);
     if (found !== undefined) return found.id;
     const later = this.bindings.get(expr.name);
-    if (later !== undefined && later.start > expr.span.start) {
-      this.diagnostics.push(errorWith("tensorUsedEarly", expr.span, [{ message: `'${expr.name}' is named here`, span: later }], expr.name));
+    if (later !== undefined && later.start >= this.statementStart) {
+      const self = later.start === this.statementStart;
+      this.diagnostics.push(errorWith("tensorUsedEarly", expr.span, self ? [] : [{ message: `'${expr.name}' is named here`, span: later }], expr.name, self));
       return undefined;
     }
     this.diagnostics.push(error("unknownTensor", expr.span, expr.name, didYouMean(expr.name, visible(scope.tensors))));

@@ -187,7 +187,7 @@ export const Messages = {
     (name: string, hint: string) => `no tensor named ${q(name)} here${hint}`,
     "network N {\n  input 8x8x8\n  skip = pw 8\n  pw 8\n  add skp\n}\n"),
   tensorUsedEarly: entry("MN2030", "a layer reads a tensor named only later (a graph cannot loop back)",
-    (name: string) => `${q(name)} is named later in the file; a layer can read only tensors named before it, so a graph cannot have a cycle`,
+    (name: string, self = false) => `${q(name)} is not named until ${self ? "this statement" : "later in the file"}; a layer can read only tensors named before it, so a graph cannot have a cycle`,
     "network N {\n  input 8x8x8\n  a = pw 8\n  add b\n  b = pw 8\n}\n"),
   duplicateTensor: entry("MN2031", "a tensor name given twice in one scope",
     (name: string) => `the tensor name ${q(name)} is already taken; give each tensor its own name`,
@@ -210,7 +210,7 @@ export const Messages = {
     "network N {\n  input 8x8x8\n  resize mode=nearest\n}\n"),
   operandCount: entry("MN2037", "an add, mul or concat with the wrong number of tensor operands",
     (op: string, min: number, max: number | undefined, found: number) =>
-      `${q(op)} takes ${max === undefined ? `at least ${min}` : max === min ? `${min}` : `${min} to ${max}`} tensor name${min === 1 && max === 1 ? "" : "s"} besides the current tensor, not ${found}`,
+      `${q(op)} takes ${max === undefined ? (min === 1 ? "one or more tensor names" : `at least ${min} tensor names`) : max === min ? `${min} tensor name${min === 1 ? "" : "s"}` : `${min} to ${max} tensor names`} besides the current tensor, not ${found}`,
     "network N {\n  input 8x8x8\n  a = pw 8\n  pw 8\n  add\n}\n"),
 
   // ── MN3xxx shapes, widths, limits ────────────────────────────────────────

@@ -1,5 +1,6 @@
 /**
- * The IR as text (`--dump-ir`): one line per node, in graph order.
+ * The IR as text (`--dump-ir`): one line per node, in graph order, then the
+ * outputs when an `output` statement or `--outputs` named them.
  *
  *   network MobileNetV1  alpha=1  params: classes=1000
  *     input       input      224x224x3                       -> 224x224x3     # 5:3
@@ -20,7 +21,9 @@ export function printGraph(graph: Graph): string {
   const lines = rows.map((r) =>
     `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]!.padEnd(widths[3]!)}  -> ${r[4]!.padEnd(widths[4]!)}  # ${r[5]}`.trimEnd(),
   );
-  return [head, ...lines].join("\n") + "\n";
+  // A graph with named or several outputs says which (a stack's one output is its last line).
+  const outputs = graph.outputNames === undefined ? [] : [`  outputs: ${graph.outputs.map((id, i) => (graph.outputNames![i] === id ? id : `${graph.outputNames![i]}=${id}`)).join(", ")}`];
+  return [head, ...lines, ...outputs].join("\n") + "\n";
 }
 
 function formatValue(v: Value): string {
