@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Graph, Node } from "../src/ir/graph.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
-import { compile } from "../src/index.js";
+import { analyze, compile } from "../src/index.js";
 import { codeBlocks, compileErrors, compileOk, readExample, root } from "./helpers.js";
 
 const rows = (graph: Graph): string[] => graph.nodes.map((n) => `${n.id} ${n.op} ${n.shape!.join("x")}${n.op === "input" ? "" : ` (${n.inputs.join(",")})`}`);
@@ -108,7 +108,7 @@ describe("named tensors and the statements that read them", () => {
 
   it("dilation pads by the dilated span, as TensorFlow's SAME does", () => {
     const { graph } = compileOk(net("input 9x9x4", "dw 3x3 dilation=2", "dw 5x5 dilation=2", "conv 2x2 4 dilation=3", "dw 3x3 dilation=4 stride=2", "separable 8 dilation=2", "bottleneck 8 dilation=3"));
-    const pads = graph.nodes.filter((n) => n.op === "conv" || n.op === "depthwise").map((n) => `${n.id} ${(n.attrs as { pads: number[] }).pads.join(",")} ${n.shape!.join("x")}`);
+    const pads = graph.nodes.filter((n) => n.op === "conv" || n.op === "depthwise").map((n) => `${n.id} ${(n.attrs as { readonly pads?: readonly number[] }).pads!.join(",")} ${n.shape!.join("x")}`);
     expect(pads).toEqual([
       "dw_0 2,2,2,2 9x9x4",
       "dw_1 4,4,4,4 9x9x4",
@@ -124,7 +124,7 @@ describe("named tensors and the statements that read them", () => {
 
   it("deconv: out = in·s with pad=same (cropping K − s), (in − 1)·s + K with pad=valid", () => {
     const { graph } = compileOk(net("input 5x4x3", "deconv 2x2 8 stride=2", "deconv 3x3 8 stride=2", "deconv 3x3 4 stride=2 pad=valid", "deconv 1x1 2"));
-    const d = graph.nodes.filter((n) => n.op === "deconv").map((n) => `${n.id} ${(n.attrs as { pads: number[] }).pads.join(",")} ${n.shape!.join("x")}`);
+    const d = graph.nodes.filter((n) => n.op === "deconv").map((n) => `${n.id} ${(n.attrs as { readonly pads?: readonly number[] }).pads!.join(",")} ${n.shape!.join("x")}`);
     expect(d).toEqual(["deconv_0 0,0,0,0 10x8x8", "deconv_1 0,0,1,1 20x16x8", "deconv_2 0,0,0,0 41x33x4", "deconv_3 0,0,0,0 41x33x2"]);
   });
 });
@@ -223,6 +223,15 @@ describe("the two segmentation examples", () => {
     expect(dilations).toEqual([1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 4, 4, 4]);
     expect(node(graph, "concat_0").shape).toEqual([33, 33, 512]);
     expect(graph.outputs.map((id) => node(graph, id).shape)).toEqual([[257, 257, 21]]);
+  });
+
+  it("257x257 suits DeepLab's align_corners resizes; 256x256 draws MN6003 with that reason", () => {
+    const source = readExample("deeplabv3_mobilenet_v2.mn");
+    expect(analyze(source).diagnostics).toEqual([]);
+    const warned = analyze(source, { resolution: 256 }).diagnostics.map((d) => `${d.code} ${d.message}`);
+    expect(warned).toEqual([
+      "MN6003 'conv_0' strides 2 over a 256x256 input, whose size less one 2 does not divide: it gives 128x128, whose corners do not fall on the input's, as the network's align_corners resizes assume; at 257x257 (multiples of 8, plus 1, as its align_corners resizes assume) every stride divides evenly",
+    ]);
   });
 
   it("selfie segmentation: a 256x256x1 mask, and 128x128x16 features with --outputs features", () => {

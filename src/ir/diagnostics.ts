@@ -339,8 +339,10 @@ export const Messages = {
       `a width multiplier of ${formatNumber(alpha)} makes every layer ${formatNumber(alpha)} times as wide and costs about ${formatNumber(alpha * alpha)} times the mult-adds; α is a fraction such as 1, 0.75, 0.5 or 0.25`,
     "network N {\n  input 32x32x3\n  width 50\n  conv 3x3 8\n}\n"),
   strideRemainder: warningEntry("MN6003", "a resolution that a layer's stride does not divide",
-    (layer: string, stride: string, input: string, output: string, rounded: string, advice: string) =>
-      `${q(layer)} strides ${stride} over a ${input} input, which ${stride} does not divide: it gives ${output} (${rounded}), so its outputs do not tile the input evenly${advice}`,
+    (layer: string, stride: string, input: string, output: string, rounded: string, advice: string, corners = false) =>
+      corners
+        ? `${q(layer)} strides ${stride} over a ${input} input, whose size less one ${stride} does not divide: it gives ${output}, whose corners do not fall on the input's, as the network's align_corners resizes assume${advice}`
+        : `${q(layer)} strides ${stride} over a ${input} input, which ${stride} does not divide: it gives ${output} (${rounded}), so its outputs do not tile the input evenly${advice}`,
     "network N {\n  input 30x30x3\n  conv 3x3 8 stride=2\n  separable 16 stride=2\n}\n"),
   notClassifier: warningEntry("MN6004", "labels given for a network whose last layer is not a classifier",
     (layer: string, what: string, labels: number) =>

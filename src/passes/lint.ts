@@ -6,6 +6,7 @@
  *   MN6001  input 3x224x224          channels first, where mnc reads HxWxC
  *   MN6002  width 50                 α above 4
  *   MN6003  input 225x225x3, stride 2   a stride that does not divide the size it strides
+ *                                      (the size less one, in a network that resizes with align_corners)
  *   MN6004  labels, last layer a conv   labels for a network that ends without a classifier
  */
 import { warning, type Diagnostic } from "../ir/diagnostics.js";
@@ -65,7 +66,10 @@ function strideRemainder(graph: Graph): Diagnostic[] {
     const stride = strideOf(n);
     return stride === undefined || (stride[0] === 1 && stride[1] === 1) ? [] : [{ node: n, stride }];
   });
-  const misfit = (size: number, stride: number): boolean => size > 1 && size % stride !== 0;
+  // A network that resizes with aligned corners (DeepLab) wants sizes k·stride + 1: its grids then
+  // share their corners at every depth (257 → 129 → 65 → 33), which is what align_corners assumes.
+  const corners = alignsCorners(graph);
+  const misfit = (size: number, stride: number): boolean => size > 1 && (corners ? (size - 1) % stride : size % stride) !== 0;
   for (const { node, stride } of strided) {
     const input = byId.get(node.inputs[0]!)?.shape;
     if (input === undefined || node.shape === undefined) continue;
@@ -73,20 +77,24 @@ function strideRemainder(graph: Graph): Diagnostic[] {
     const s = stride[0] === stride[1] ? String(stride[0]) : `${stride[0]}x${stride[1]}`;
     const h = misfit(input[0], stride[0]);
     const rounded = `${h ? input[0] : input[1]}/${h ? stride[0] : stride[1]} rounded ${node.shape[h ? 0 : 1] * (h ? stride[0] : stride[1]) > (h ? input[0] : input[1]) ? "up" : "down"}`;
-    return [warning("strideRemainder", node.span, node.id, s, `${input[0]}x${input[1]}`, `${node.shape[0]}x${node.shape[1]}`, rounded, advice(graph, strided))];
+    return [warning("strideRemainder", node.span, node.id, s, `${input[0]}x${input[1]}`, `${node.shape[0]}x${node.shape[1]}`, rounded, advice(graph, strided, corners), corners)];
   }
   return [];
 }
 
-function advice(graph: Graph, strided: readonly { node: Node; stride: Pair }[]): string {
+function alignsCorners(graph: Graph): boolean {
+  return graph.nodes.some((n) => n.op === "resize" && n.attrs.coords === "align_corners");
+}
+
+function advice(graph: Graph, strided: readonly { node: Node; stride: Pair }[], corners: boolean): string {
   const input = graph.nodes[0];
   if (input?.op !== "input" || input.shape === undefined) return "";
   if (!strided.every(({ node }) => "padding" in node.attrs && node.attrs.padding === "same")) return "";
   const [fh, fw] = strided.reduce(([h, w], { stride }) => [h * stride[0], w * stride[1]], [1, 1]);
-  const nearest = (size: number, factor: number): number => Math.max(factor, Math.round(size / factor) * factor);
+  const nearest = (size: number, factor: number): number => (corners ? Math.max(1, Math.round((size - 1) / factor)) * factor + 1 : Math.max(factor, Math.round(size / factor) * factor));
   const [h, w] = [nearest(input.shape[0], fh), nearest(input.shape[1], fw)];
   const factor = fh === fw ? `multiples of ${fh}` : `multiples of ${fh} and ${fw}`;
-  return `; at ${h}x${w} (${factor}) every stride divides evenly`;
+  return corners ? `; at ${h}x${w} (${factor}, plus 1, as its align_corners resizes assume) every stride divides evenly` : `; at ${h}x${w} (${factor}) every stride divides evenly`;
 }
 
 /** What a node is, in a few words, for messages. */
