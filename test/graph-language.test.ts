@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import type { Graph, Node } from "../src/ir/graph.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
 import { analyze, compile } from "../src/index.js";
-import { codeBlocks, compileErrors, compileOk, readExample, root } from "./helpers.js";
+import { codeBlocks, compileErrors, compileOk, readExample, root, shared } from "./helpers.js";
 
 const rows = (graph: Graph): string[] => graph.nodes.map((n) => `${n.id} ${n.op} ${n.shape!.join("x")}${n.op === "input" ? "" : ` (${n.inputs.join(",")})`}`);
 const said = (source: string, options = {}): string[] =>
@@ -232,6 +232,13 @@ describe("the two segmentation examples", () => {
     expect(warned).toEqual([
       "MN6003 'conv_0' strides 2 over a 256x256 input, whose size less one 2 does not divide: it gives 128x128, whose corners do not fall on the input's, as the network's align_corners resizes assume; at 257x257 (multiples of 8, plus 1, as its align_corners resizes assume) every stride divides evenly",
     ]);
+  });
+
+  it("DeepLab's 21 labels name the channels of its per-pixel classifier: no MN6004", () => {
+    const labels = readFileSync(join(shared, "data", "deeplabv3_mobilenet_v2", "model", "labelmap.txt"), "utf8").trim().split("\n");
+    expect(labels).toHaveLength(21);
+    expect(analyze(readExample("deeplabv3_mobilenet_v2.mn"), { labels }).diagnostics).toEqual([]);
+    expect(analyze(readExample("deeplabv3_mobilenet_v2.mn"), { labels: labels.slice(1) }).diagnostics.map((d) => d.code)).toEqual(["MN6004"]);
   });
 
   it("selfie segmentation: a 256x256x1 mask, and 128x128x16 features with --outputs features", () => {

@@ -119,7 +119,8 @@ const DESCRIBE: Readonly<Record<Node["op"], (n: Node) => string>> = {
 /**
  * With labels, the network should end in a classifier: fc or softmax, or a
  * 1x1 convolution to as many channels as labels (possibly followed by pooling
- * or dropout, as SqueezeNet-style heads are).
+ * or dropout, as SqueezeNet-style heads are, or by resizes, activations and an
+ * argmax, as a segmentation head's per-pixel classifier is).
  */
 function notClassifier(graph: Graph, options: LintOptions): Diagnostic[] {
   if (options.labels === undefined) return [];
@@ -127,7 +128,8 @@ function notClassifier(graph: Graph, options: LintOptions): Diagnostic[] {
   const last = byId.get(graph.outputs[0]!);
   if (last === undefined || last.op === "fc" || last.op === "softmax") return [];
   let node: Node | undefined = last;
-  while (node !== undefined && (node.op === "avgpool" || node.op === "maxpool" || node.op === "dropout")) node = byId.get(node.inputs[0]!);
+  const passes = (n: Node): boolean => n.op === "avgpool" || n.op === "maxpool" || n.op === "dropout" || n.op === "resize" || n.op === "activation" || n.op === "argmax";
+  while (node !== undefined && passes(node)) node = byId.get(node.inputs[0]!);
   if (node?.op === "conv" && node.attrs.kernel[0] === 1 && node.attrs.kernel[1] === 1 && node.attrs.channels === options.labels.length) return [];
   return [warning("notClassifier", last.span, last.id, DESCRIBE[last.op](last), options.labels.length)];
 }
