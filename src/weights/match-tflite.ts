@@ -5,34 +5,43 @@
  * order, the operator that computes a node is the one that reads the tensors
  * of the node's inputs and is of the node's kind:
  *
- *   conv, pw      CONV_2D
- *   dw            DEPTHWISE_CONV_2D
+ *   conv, pw      CONV_2D (dilation as the node's)
+ *   dw            DEPTHWISE_CONV_2D (dilation as the node's)
+ *   deconv        MediaPipe's CUSTOM Convolution2DTransposeBias (stride and padding from its custom options)
  *   fc            FULLY_CONNECTED, or a 1x1 CONV_2D on a 1x1 map (TF-Slim's classifiers)
  *   avgpool       AVERAGE_POOL_2D (its window covering the map: `avgpool global`), or MEAN over H and W
  *   maxpool       MAX_POOL_2D, or REDUCE_MAX over H and W
- *   add, mul      ADD, MUL reading both inputs' tensors
+ *   add, mul      ADD, MUL reading both inputs' tensors, in either order (one may be a 1x1xC gate)
+ *   concat        CONCATENATION along the channels, its inputs in the node's order
+ *   resize        RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR: mode, sampling convention
+ *                 (align_corners → align_corners, half_pixel_centers → half_pixel, neither →
+ *                 asymmetric) and size as the node's
+ *   activation    RELU, RELU6, HARD_SWISH or LOGISTIC standing alone (not folded into the
+ *                 layer before: a layer read by an activation node keeps only its fused one)
+ *   argmax        ARG_MAX over the channels (may be absent: a file may end at the scores)
  *   softmax       SOFTMAX (may be absent: the file's outputs are then logits, ranked alike)
  *   dropout       nothing (the identity at inference)
  *
  * Between them the walk passes through RESHAPE, SQUEEZE, DEQUANTIZE and
- * QUANTIZE, and reads a PAD followed by a VALID convolution as the padded
- * convolution it is (its pads must be mnc's). After an operator, RELU, RELU6,
+ * QUANTIZE, and through a RESIZE whose output is its input's size (the
+ * identity in every convention: DeepLab's 33x33 → 33x33), and reads a PAD
+ * followed by a VALID convolution as the padded convolution it is (its pads
+ * must be mnc's). After an operator, RELU, RELU6,
  * HARD_SWISH and LOGISTIC operators and the hard-sigmoid chain converters
  * emit (ADD 3 → RELU6 → MUL 1/6, and x · that for h-swish) fold into the
  * layer's activation, which is checked against the network's, as are kernel
- * shapes, strides and padding. For a quantized tensor the output's range is
+ * shapes, strides, dilations and padding. For a quantized tensor the output's range is
  * the activation too (quantization.ts).
  *
  * Every operator of the file must be accounted for: one the network does not
  * account for is MN4009, a layer the file has no operator for MN4010.
  */
 import { error, errorWith, type Diagnostic } from "../ir/diagnostics.js";
-import { isWeighted, type Activation, type Graph, type LayerWeights, type Node, type NodeOf, type OpKind, type Pads, type Shape, type WeightedNode } from "../ir/graph.js";
+import { isWeighted, type Activation, type Graph, type LayerWeights, type Node, type NodeOf, type OpKind, type Pads, type ResizeNode, type Shape, type WeightedNode } from "../ir/graph.js";
 import { expectedShapes, sameShape } from "../ir/weights.js";
 import { attach, finite, formatShape } from "./attach.js";
 import { formatRange, rangeActivation } from "./quantization.js";
-import type { FileGraph, FileOperator } from "./source.js";
-import { transpose } from "./source.js";
+import { outputChannels, transpose, type FileGraph, type FileOperator } from "./source.js";
 import type { TfliteOptions } from "./tflite.js";
 import type { RawTensor } from "./types.js";
 
@@ -81,6 +90,9 @@ const ACTIVATION_OPS: Readonly<Record<string, Activation>> = { RELU: "relu", REL
 /** Operators that leave values as they are: the walk passes through them. */
 const PASS_THROUGH: ReadonlySet<string> = new Set(["RESHAPE", "SQUEEZE", "DEQUANTIZE", "QUANTIZE"]);
 
+/** Resampling operators: the identity when the output is the input's size (passed through then). */
+const RESIZES: Readonly<Record<string, ResizeNode["attrs"]["mode"]>> = { RESIZE_BILINEAR: "bilinear", RESIZE_NEAREST_NEIGHBOR: "nearest" };
+
 /** What the file applies after an operator, and the tensor that holds the result. */
 interface FileActivation {
   readonly act: Activation | undefined;
@@ -101,6 +113,13 @@ interface Candidate {
   readonly path: readonly FileOperator[];
   /** A PAD just before `op`: its spatial pads in mnc's order [top, left, bottom, right] (undefined when they cannot be read). */
   readonly pad?: { readonly op: FileOperator; readonly pads: Pads | undefined };
+  /** For each of the node's inputs, the position among `op.reads` of the tensor it arrives as. */
+  readonly positions: readonly number[];
+}
+
+/** An operator the walk reached from a tensor: how, and the tensor it reads there. */
+interface Reached extends Omit<Candidate, "positions"> {
+  readonly tensor: number;
 }
 
 /** [what, in the network, in the file] */
@@ -110,11 +129,13 @@ interface Rule<K extends OpKind> {
   /** The TFLite operators that compute the op. */
   readonly opcodes: readonly string[];
   /** Whether the file may lack it (the node then passes its input on). */
-  readonly optional: boolean;
+  readonly optional: (node: NodeOf<K>, input: Shape) => boolean;
   /** Whether the operator's output range, if quantized, says the activation. */
   readonly rangeAct: boolean;
   /** The activation the network applies after the op. */
   readonly act: (node: NodeOf<K>) => Activation;
+  /** The activation the operator itself computes (a standalone activation operator), before what follows it. */
+  readonly own?: (op: FileOperator) => Activation | undefined;
   /** Whether `op` computes this kind of node, beyond its opcode. */
   readonly accepts: (node: NodeOf<K>, op: FileOperator, input: Shape) => boolean;
   /** Differences of geometry (stride, padding, window), reported as MN4006. */
@@ -122,6 +143,8 @@ interface Rule<K extends OpKind> {
 }
 
 const any = (): boolean => true;
+const never = (): boolean => false;
+const always = (): boolean => true;
 const none = (): Difference[] => [];
 const linear = (): Activation => "linear";
 const samePair = (a: readonly number[], b: readonly number[]): boolean => a[0] === b[0] && a[1] === b[1];
@@ -132,6 +155,9 @@ function convDifferences(node: NodeOf<"conv"> | NodeOf<"depthwise">, c: Candidat
   const a = node.attrs;
   const stride = [o.strideH ?? 1, o.strideW ?? 1];
   if (!samePair(stride, a.stride)) out.push(["stride", a.stride.join("x"), stride.join("x")]);
+  const dilation = [o.dilationH ?? 1, o.dilationW ?? 1];
+  const mncDilation = a.dilation ?? [1, 1];
+  if (!samePair(dilation, mncDilation)) out.push(["dilation", mncDilation.join("x"), dilation.join("x")]);
   const padding = o.padding === "VALID" ? "valid" : "same";
   const pads = a.pads ?? [0, 0, 0, 0];
   if (c.pad !== undefined) {
@@ -150,6 +176,75 @@ function spatial(file: FileGraph, tensor: number | undefined): readonly [number,
   if (s === undefined || s.length !== 4 || !(s[1]! > 0 && s[2]! > 0)) return undefined;
   return [s[1]!, s[2]!];
 }
+
+/** A transposed convolution's stride and padding (its kernel is checked by the weights' shape). */
+function deconvDifferences(node: NodeOf<"deconv">, c: Candidate): Difference[] {
+  const out: Difference[] = [];
+  const o = c.op.options;
+  const a = node.attrs;
+  const stride = [o.strideH ?? 1, o.strideW ?? 1];
+  if (!samePair(stride, a.stride)) out.push(["stride", a.stride.join("x"), stride.join("x")]);
+  const padding = o.padding === "VALID" ? "valid" : "same";
+  if (padding !== a.padding) out.push(["padding", a.padding, padding]);
+  return out;
+}
+
+/** The channel axis of an NHWC tensor (its last), or undefined when its rank is unknown. */
+function channelAxis(file: FileGraph, tensor: number | undefined): number | undefined {
+  const rank = tensor === undefined ? 0 : (file.tensors[tensor]?.shape.length ?? 0);
+  return rank > 0 ? rank - 1 : undefined;
+}
+
+/** `axis` normalised against `rank` (−1 is the last axis). */
+const normalAxis = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
+
+/** The axis and the order of a CONCATENATION's inputs. */
+function concatDifferences(node: NodeOf<"concat">, c: Candidate, file: FileGraph): Difference[] {
+  const out: Difference[] = [];
+  const last = channelAxis(file, c.op.outputs[0]);
+  const axis = c.op.options.axis ?? 0;
+  if (last === undefined || normalAxis(axis, last + 1) !== last) out.push(["axis", `channels (${last ?? 3})`, String(axis)]);
+  if (c.positions.some((p, k) => p !== k)) {
+    const order = node.inputs.map((_, k) => node.inputs[c.positions.indexOf(k)] ?? "?");
+    out.push(["input order", node.inputs.join(", "), order.join(", ")]);
+  }
+  return out;
+}
+
+/** The sampling convention TFLite's flags give. */
+function resizeCoords(o: FileOperator["options"]): string {
+  const align = o.alignCorners === true;
+  const half = o.halfPixelCenters === true;
+  if (align && half) return "align_corners and half_pixel_centers";
+  return align ? "align_corners" : half ? "half_pixel" : "asymmetric";
+}
+
+/** Mode, sampling convention and size of a RESIZE_*. */
+function resizeDifferences(node: NodeOf<"resize">, c: Candidate, file: FileGraph): Difference[] {
+  const out: Difference[] = [];
+  const a = node.attrs;
+  const mode = RESIZES[c.op.opcode];
+  if (mode !== a.mode) out.push(["mode", a.mode, mode ?? c.op.opcode]);
+  const coords = resizeCoords(c.op.options);
+  if (coords !== a.coords) out.push(["coordinates", a.coords, coords]);
+  const given = c.op.constants.get(1);
+  const size = given !== undefined && given.length === 2 ? [given[0]!, given[1]!] : spatial(file, c.op.outputs[0]);
+  const shape = node.shape;
+  if (shape !== undefined && (size === undefined || !samePair(size, shape))) out.push(["size", `${shape[0]}x${shape[1]}`, size === undefined ? "unknown" : size.join("x")]);
+  return out;
+}
+
+/** An ARG_MAX's axis: the channels. */
+function argmaxDifferences(_node: NodeOf<"argmax">, c: Candidate, file: FileGraph): Difference[] {
+  const axes = c.op.constants.get(1);
+  const last = channelAxis(file, c.op.reads[0]);
+  const axis = axes !== undefined && axes.length === 1 ? axes[0]! : undefined;
+  if (axis !== undefined && last !== undefined && normalAxis(axis, last + 1) === last) return [];
+  return [["axis", `channels (${last ?? 3})`, axis === undefined ? "unknown" : String(axis)]];
+}
+
+/** A resize to its input's own size: the identity. */
+const identityResize = (node: NodeOf<"resize">, input: Shape): boolean => node.shape !== undefined && samePair(node.shape, input);
 
 function poolDifferences(node: NodeOf<"avgpool"> | NodeOf<"maxpool">, c: Candidate, file: FileGraph): Difference[] {
   const a = node.attrs;
@@ -179,36 +274,45 @@ function poolDifferences(node: NodeOf<"avgpool"> | NodeOf<"maxpool">, c: Candida
 }
 
 const RULES: { readonly [K in OpKind]: Rule<K> } = {
-  input: { opcodes: [], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
-  conv: { opcodes: ["CONV_2D"], optional: false, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: convDifferences },
-  depthwise: { opcodes: ["DEPTHWISE_CONV_2D"], optional: false, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: convDifferences },
+  input: { opcodes: [], optional: never, rangeAct: false, act: linear, accepts: any, compare: none },
+  conv: { opcodes: ["CONV_2D"], optional: never, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: convDifferences },
+  depthwise: { opcodes: ["DEPTHWISE_CONV_2D"], optional: never, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: convDifferences },
   fc: {
     opcodes: ["FULLY_CONNECTED", "CONV_2D"],
-    optional: false,
+    optional: never,
     rangeAct: true,
     act: linear,
     // A 1x1 convolution on a 1x1 map is the same arithmetic as fc (TF-Slim's classifiers).
     accepts: (_n, op, input) => op.opcode === "FULLY_CONNECTED" || (input[0] === 1 && input[1] === 1 && op.weights!.kernel.shape[2] === 1 && op.weights!.kernel.shape[3] === 1),
     compare: none,
   },
-  avgpool: { opcodes: ["AVERAGE_POOL_2D", "MEAN"], optional: false, rangeAct: false, act: linear, accepts: any, compare: poolDifferences },
-  maxpool: { opcodes: ["MAX_POOL_2D", "REDUCE_MAX"], optional: false, rangeAct: false, act: linear, accepts: any, compare: poolDifferences },
-  add: { opcodes: ["ADD"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
-  mul: { opcodes: ["MUL"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
+  avgpool: { opcodes: ["AVERAGE_POOL_2D", "MEAN"], optional: never, rangeAct: false, act: linear, accepts: any, compare: poolDifferences },
+  maxpool: { opcodes: ["MAX_POOL_2D", "REDUCE_MAX"], optional: never, rangeAct: false, act: linear, accepts: any, compare: poolDifferences },
+  add: { opcodes: ["ADD"], optional: never, rangeAct: false, act: linear, accepts: any, compare: none },
+  mul: { opcodes: ["MUL"], optional: never, rangeAct: false, act: linear, accepts: any, compare: none },
   softmax: {
     opcodes: ["SOFTMAX"],
-    optional: true,
+    optional: always,
     rangeAct: false,
     act: linear,
     accepts: any,
     compare: (_n, c) => (c.op.options.beta === undefined || c.op.options.beta === 1 ? [] : [["beta", "1", String(c.op.options.beta)]]),
   },
-  dropout: { opcodes: [], optional: true, rangeAct: false, act: linear, accepts: any, compare: none },
-  deconv: { opcodes: [], optional: false, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: none },
-  concat: { opcodes: ["CONCATENATION"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
-  resize: { opcodes: ["RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
-  activation: { opcodes: ["LOGISTIC"], optional: false, rangeAct: false, act: linear, accepts: any, compare: none },
-  argmax: { opcodes: ["ARG_MAX"], optional: true, rangeAct: false, act: linear, accepts: any, compare: none },
+  dropout: { opcodes: [], optional: always, rangeAct: false, act: linear, accepts: any, compare: none },
+  deconv: { opcodes: ["CUSTOM:Convolution2DTransposeBias"], optional: never, rangeAct: true, act: (n) => n.attrs.act, accepts: any, compare: deconvDifferences },
+  concat: { opcodes: ["CONCATENATION"], optional: never, rangeAct: false, act: linear, accepts: any, compare: concatDifferences },
+  // A resize by 1 is the identity, which a file may leave out (the walk passes through one it has).
+  resize: { opcodes: Object.keys(RESIZES), optional: identityResize, rangeAct: false, act: linear, accepts: any, compare: resizeDifferences },
+  activation: {
+    opcodes: Object.keys(ACTIVATION_OPS),
+    optional: never,
+    rangeAct: true,
+    act: (n) => n.attrs.act,
+    own: (op) => ACTIVATION_OPS[op.opcode],
+    accepts: any,
+    compare: none,
+  },
+  argmax: { opcodes: ["ARG_MAX"], optional: always, rangeAct: false, act: linear, accepts: any, compare: argmaxDifferences },
 };
 
 function rule<K extends OpKind>(node: NodeOf<K>): Rule<K> {
@@ -230,12 +334,21 @@ class Walk {
   readonly nodes = new Map<string, Node>();
   /** MN4006 mismatches already reported, to count repeats instead. */
   private readonly mismatches = new Map<string, { index: number; more: number }>();
+  /** The nodes whose value a standalone activation node reads: the file's activation operators after them are that node's. */
+  private readonly activated = new Set<string>();
 
   constructor(
     readonly graph: Graph,
     readonly file: FileGraph,
     readonly diagnostics: Diagnostic[],
-  ) {}
+  ) {
+    for (const n of graph.nodes) if (n.op === "activation") for (const i of n.inputs) this.activated.add(i);
+  }
+
+  /** Whether a standalone activation node reads `id`'s value. */
+  readByActivation(id: string): boolean {
+    return this.activated.has(id);
+  }
 
   op(i: number): FileOperator {
     return this.file.operators[i]!;
@@ -250,8 +363,17 @@ class Walk {
     return (this.file.consumers[t] ?? []).filter((i) => !this.claimed.has(i)).map((i) => this.op(i));
   }
 
-  /** Whether a pass-through operator only drops or adds dimensions of size 1, or flattens to [1, N] / [N]. */
+  /** A RESIZE_* whose output has its input's shape: the identity in every sampling convention. */
+  identityResize(op: FileOperator): boolean {
+    if (RESIZES[op.opcode] === undefined || op.reads.length !== 1 || op.outputs.length !== 1) return false;
+    const a = this.file.tensors[op.reads[0]!]?.shape;
+    const b = this.file.tensors[op.outputs[0]!]?.shape;
+    return a !== undefined && b !== undefined && a.length === b.length && a.every((d, i) => d > 0 && d === b[i]);
+  }
+
+  /** Whether a pass-through operator only drops or adds dimensions of size 1, or flattens to [1, N] / [N]; or is an identity resize. */
   private passes(op: FileOperator): boolean {
+    if (this.identityResize(op)) return true;
     if (!PASS_THROUGH.has(op.opcode) || op.reads.length !== 1 || op.outputs.length !== 1) return false;
     if (op.opcode !== "RESHAPE") return true;
     const a = this.file.tensors[op.reads[0]!]?.shape ?? [];
@@ -272,8 +394,8 @@ class Walk {
   }
 
   /** Operators reachable from tensor `t` through pass-through operators (and at most one PAD), not yet claimed. */
-  reach(t: number): Map<number, Candidate> {
-    const out = new Map<number, Candidate>();
+  reach(t: number): Map<number, Reached> {
+    const out = new Map<number, Reached>();
     const seen = new Set<number>();
     const visit = (tensor: number, path: FileOperator[], pad: Candidate["pad"]): void => {
       if (seen.has(tensor) || path.length > MAX_PATH) return;
@@ -285,7 +407,7 @@ class Walk {
         } else if (pad === undefined && op.opcode === "PAD" && op.reads.length === 1 && op.outputs.length === 1 && !this.claimed.has(i)) {
           visit(op.outputs[0]!, [...path, op], { op, pads: this.padsOf(op) });
         } else if (!this.claimed.has(i) && !out.has(i)) {
-          out.set(i, { op, path, ...(pad === undefined ? {} : { pad }) });
+          out.set(i, { op, path, tensor, ...(pad === undefined ? {} : { pad }) });
         }
       }
     };
@@ -305,7 +427,15 @@ class Walk {
       const others = reached.slice(1).map((m) => m.get(i));
       if (others.some((o) => o === undefined)) continue;
       if (!r.accepts(node as never, c.op, input)) continue;
-      out.push({ ...c, path: [...c.path, ...others.flatMap((o) => o!.path)] });
+      // Where each input arrives among the operator's reads (an input read twice takes two places).
+      const taken = new Set<number>();
+      const positions = [c, ...others].map((o) => {
+        const p = c.op.reads.findIndex((t, q) => t === o!.tensor && !taken.has(q));
+        taken.add(p);
+        return p;
+      });
+      const { tensor: _tensor, ...how } = c;
+      out.push({ ...how, path: [...c.path, ...others.flatMap((o) => o!.path)], positions });
     }
     // Prefer an operator whose weights fit the layer; otherwise the first in the file.
     const fits = (c: Candidate): boolean => !isWeighted(node) || this.kernelFits(node, c.op, input);
@@ -341,7 +471,7 @@ class Walk {
     if (!isWeighted(node)) return true;
     const w = op.weights;
     if (w === undefined || input === undefined) return false;
-    return w.kernel.shape[0] === expectedShapes(node, input).channels;
+    return outputChannels(w) === expectedShapes(node, input).channels;
   }
 
   // -- activations ----------------------------------------------------------
@@ -386,8 +516,12 @@ class Walk {
     return undefined;
   }
 
-  /** Fold the activations the file applies after `op` (see the file comment). */
-  activation(op: FileOperator, rangeAct: boolean): FileActivation {
+  /**
+   * Fold the activations the file applies after `op` (see the file comment);
+   * with `follow` false only its fused activation and its output's range (the
+   * operators after it belong to a standalone activation node).
+   */
+  activation(op: FileOperator, rangeAct: boolean, follow = true): FileActivation {
     const fused = op.options.activation ?? "NONE";
     let act = FUSED[fused];
     /** Where the activation comes from, beyond the operator's fused activation. */
@@ -408,7 +542,7 @@ class Walk {
       withRange();
     };
     withRange();
-    for (let steps = 0; steps < MAX_PATH; steps++) {
+    for (let steps = 0; follow && steps < MAX_PATH; steps++) {
       const next = this.unclaimedConsumers(t);
       const single = next.length === 1 ? next[0]! : undefined;
       const folded = single === undefined || single.reads.length !== 1 ? undefined : ACTIVATION_OPS[single.opcode];
@@ -454,6 +588,14 @@ class Walk {
       const d = this.diagnostics[index]!;
       if (more > 0) this.diagnostics[index] = { ...d, message: `${d.message} (and ${more} more layer${more === 1 ? "" : "s"} the same way)` };
     }
+  }
+
+  /** A standalone activation operator's own activation `own`, then `after` (what follows it), as one. */
+  standalone(op: FileOperator, own: Activation | undefined, after: FileActivation): FileActivation {
+    const act = compose(own, after.act);
+    const name = act ?? "an activation mnc does not have";
+    const text = after.ops.length === 0 && after.act === "linear" ? `${name} (${op.label})` : `${name} (${op.label}, then ${after.text})`;
+    return { ...after, act, text };
   }
 
   /** `'T' (the value of 'x')` */
@@ -561,7 +703,7 @@ function walk(w: Walk): boolean {
     const r = rule(node);
     const c = w.candidates(node, ins)[0];
     if (c === undefined) {
-      if (r.optional) {
+      if (r.optional(node as never, w.shapes.get(node.inputs[0]!)!)) {
         w.tensorOf.set(node.id, ins[0]!);
         continue;
       }
@@ -577,7 +719,8 @@ function walk(w: Walk): boolean {
       }
     }
     for (const op of [c.op, ...c.path, ...c.op.absorbs.map((i) => w.op(i))]) w.claimed.add(op.index);
-    const act = w.activation(c.op, r.rangeAct);
+    const after = w.activation(c.op, r.rangeAct, !w.readByActivation(node.id));
+    const act = r.own === undefined ? after : w.standalone(c.op, r.own(c.op), after);
     for (const op of act.ops) w.claimed.add(op.index);
     w.tensorOf.set(node.id, act.tensor);
 
@@ -585,7 +728,7 @@ function walk(w: Walk): boolean {
     for (const d of r.compare(node as never, c, file)) w.mismatch(node, label, d);
     const expected = r.act(node as never);
     if (act.act !== expected) {
-      const what = node.op === "conv" || node.op === "depthwise" ? expected : `linear (${node.op} has none)`;
+      const what = "act" in node.attrs ? expected : `linear (${node.op} has none)`;
       w.mismatch(node, label, ["activation", what, act.text], act.act ?? act.text);
     }
     if (isWeighted(node)) {
@@ -620,17 +763,18 @@ function layerWeights(w: Walk, node: WeightedNode, op: FileOperator): LayerWeigh
   return { kernel: { shape: kernel.shape, data: kernel.data }, bias: { shape: bias.shape, data: bias.data } };
 }
 
-/** After the last node: the file's trailing pass-through operators are the output's; any other operator left is an error. */
+/** After the last node: the file's trailing pass-through operators are the outputs'; any other operator left is an error. */
 function finish(w: Walk): void {
   const { graph, file, diagnostics } = w;
-  const output = graph.outputs[0]!;
-  let t = w.tensorOf.get(output);
-  for (let steps = 0; t !== undefined && steps < MAX_PATH; steps++) {
-    const next = w.unclaimedConsumers(t);
-    if (next.length !== 1 || !PASS_THROUGH.has(next[0]!.opcode) || next[0]!.outputs.length !== 1) break;
-    w.claimed.add(next[0]!.index);
-    t = next[0]!.outputs[0]!;
-    w.tensorOf.set(output, t);
+  for (const id of graph.outputs) {
+    let t = w.tensorOf.get(id);
+    for (let steps = 0; t !== undefined && steps < MAX_PATH; steps++) {
+      const next = w.unclaimedConsumers(t);
+      if (next.length !== 1 || !(PASS_THROUGH.has(next[0]!.opcode) || w.identityResize(next[0]!)) || next[0]!.outputs.length !== 1) break;
+      w.claimed.add(next[0]!.index);
+      t = next[0]!.outputs[0]!;
+      w.tensorOf.set(id, t);
+    }
   }
   const absorbed = new Set(file.operators.flatMap((o) => o.absorbs));
   const left = file.operators.filter((o) => !w.claimed.has(o.index) && !absorbed.has(o.index));
@@ -639,6 +783,8 @@ function finish(w: Walk): void {
   const out = w.tensorName(first.outputs[0] ?? -1);
   // Which node's value does it read?
   const reader = [...w.tensorOf.entries()].find(([, tensor]) => first.reads.includes(tensor));
+  // The output the file goes on from, or the last one.
+  const output = graph.outputs.find((id) => id === reader?.[0]) ?? graph.outputs[graph.outputs.length - 1]!;
   const last = graph.nodes.find((n) => n.id === output)!;
   const weightedLayers = graph.nodes.filter(isWeighted).length;
   const weightedOps = file.operators.filter((o) => o.weights !== undefined).length;

@@ -11,7 +11,14 @@
  * channel), INT32 biases dequantized with scale = input scale × weight scale
  * (the scale TFLite's integer kernels use), and weights that reach an
  * operator through a DEQUANTIZE (FLOAT16 or int8 storage) read through it.
- * Layouts are converted here too: OHWI → OIHW, 1HWC → C1HW.
+ * Layouts are converted here too: OHWI → OIHW, 1HWC → C1HW, and a transposed
+ * convolution's OHWI → [in, out, kh, kw].
+ *
+ * Custom operators mnc knows are read here as well: MediaPipe's
+ * `Convolution2DTransposeBias` (a transposed convolution with a bias) keeps
+ * its geometry in custom_options, three little-endian int32 — TfLitePadding
+ * (1 = SAME, 2 = VALID), stride_w, stride_h, as TfLiteTransposeConvParams
+ * begins — which become the operator's options like a builtin's.
  */
 import type { TfliteOptions } from "./tflite.js";
 import { WeightFileError } from "./errors.js";
@@ -31,12 +38,20 @@ export interface FileTensor {
   readonly quant?: TensorQuantization;
 }
 
-/** The tensors of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED, float32, in mnc's layouts. */
+/** The tensors of a CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED or transposed convolution, float32, in mnc's layouts. */
 export interface OperatorWeights {
-  readonly kind: "conv" | "depthwise" | "fc";
-  /** OIHW, C1HW or [out, in] (FULLY_CONNECTED weights flatten their input in HWC order: reordered once the input shape is known). */
+  readonly kind: "conv" | "depthwise" | "fc" | "deconv";
+  /**
+   * OIHW, C1HW, [out, in] (FULLY_CONNECTED weights flatten their input in HWC order: reordered once the
+   * input shape is known) or, for a transposed convolution, [in, out, kh, kw].
+   */
   readonly kernel: RawTensor;
   readonly bias?: RawTensor;
+}
+
+/** The output channels of an operator's weights (the axis its bias runs along). */
+export function outputChannels(w: OperatorWeights): number {
+  return w.kernel.shape[w.kind === "deconv" ? 1 : 0]!;
 }
 
 /** An operator of the file's main subgraph. */
@@ -80,13 +95,39 @@ export function readWeightFile(bytes: Uint8Array): WeightSource {
   throw new WeightFileError("not a weight file mnc reads: expected TensorFlow Lite (.tflite, identifier 'TFL3') or safetensors", 0);
 }
 
-const WEIGHTED: Readonly<Record<string, OperatorWeights["kind"]>> = { CONV_2D: "conv", DEPTHWISE_CONV_2D: "depthwise", FULLY_CONNECTED: "fc" };
+const WEIGHTED: Readonly<Record<string, OperatorWeights["kind"]>> = {
+  CONV_2D: "conv",
+  DEPTHWISE_CONV_2D: "depthwise",
+  FULLY_CONNECTED: "fc",
+  "CUSTOM:Convolution2DTransposeBias": "deconv",
+};
+
+/** The options of the custom operators mnc reads, from their custom_options bytes. */
+const CUSTOM_OPTIONS: Readonly<Record<string, (bytes: Uint8Array | undefined, what: string) => TfliteOptions>> = {
+  "CUSTOM:Convolution2DTransposeBias": transposeConvBiasOptions,
+};
+
+/** TfLitePadding, by value (0 is kTfLitePaddingUnknown). */
+const TFLITE_PADDING: Readonly<Record<number, "SAME" | "VALID">> = { 1: "SAME", 2: "VALID" };
+
+/** MediaPipe's Convolution2DTransposeBias: int32 padding, stride_w, stride_h (TfLiteTransposeConvParams' first fields). */
+function transposeConvBiasOptions(bytes: Uint8Array | undefined, what: string): TfliteOptions {
+  if (bytes === undefined || bytes.length < 12) throw new WeightFileError(`${what}: custom options of ${bytes?.length ?? 0} bytes, expected three int32 (padding, stride_w, stride_h)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const code = view.getInt32(0, true);
+  const strideW = view.getInt32(4, true);
+  const strideH = view.getInt32(8, true);
+  const padding = TFLITE_PADDING[code];
+  if (padding === undefined) throw new WeightFileError(`${what}: padding ${code} in its custom options, expected 1 (SAME) or 2 (VALID)`);
+  if (!(strideW >= 1 && strideH >= 1)) throw new WeightFileError(`${what}: strides ${strideH}x${strideW} in its custom options must be at least 1`);
+  return { padding, strideW, strideH, activation: "NONE" };
+}
 
 /** Constant inputs larger than this are not decoded for operators without weights (nothing mnc reads is that large). */
 const SMALL_CONSTANT = 1 << 16;
 
 /** Index of the output-channel dimension of each weighted operator's kernel as stored (OHWI, 1HWC, [out, in]). */
-const OUTPUT_DIMENSION: Readonly<Record<OperatorWeights["kind"], number>> = { conv: 0, depthwise: 3, fc: 0 };
+const OUTPUT_DIMENSION: Readonly<Record<OperatorWeights["kind"], number>> = { conv: 0, depthwise: 3, fc: 0, deconv: 0 };
 
 export function fileGraph(model: TfliteModel): FileGraph {
   const tensors = model.tensors;
@@ -147,9 +188,11 @@ export function fileGraph(model: TfliteModel): FileGraph {
         if (!(e instanceof WeightFileError)) throw e;
       }
     });
-    const base = { index: op.index, opcode: op.opcode, options: op.options, reads, outputs: op.outputs, constants, absorbs };
+    const custom = CUSTOM_OPTIONS[op.opcode];
+    const options = custom === undefined ? op.options : custom(op.customOptions, `${op.opcode} #${op.index}`);
+    const base = { index: op.index, opcode: op.opcode, options, reads, outputs: op.outputs, constants, absorbs };
     if (kind === undefined) return { ...base, label: `${op.opcode} #${op.index}` };
-    const weights = operatorWeights(model, op.index, kind, constant, absorbs);
+    const weights = operatorWeights(model, op.index, kind, options, constant, absorbs);
     return { ...base, label: weights.label, weights: weights.weights };
   });
 
@@ -177,6 +220,7 @@ function operatorWeights(
   model: TfliteModel,
   index: number,
   kind: OperatorWeights["kind"],
+  o: TfliteOptions,
   constant: (i: number, what: string, real: boolean) => { values: Float32Array; tensor: TfliteTensor; via?: number },
   absorbs: number[],
 ): { label: string; weights: OperatorWeights } {
@@ -189,7 +233,6 @@ function operatorWeights(
   const w = constant(wIndex, `${label} weights`, true);
   if (w.via !== undefined) absorbs.push(w.via);
   const shape = w.tensor.shape;
-  const o = op.options;
 
   // The bias: float as stored, or INT32 in units of input scale × weight scale.
   let bias: RawTensor | undefined;
@@ -219,8 +262,12 @@ function operatorWeights(
     return { label, weights: { kind, kernel: { name: wTensor.name, shape, data: w.values }, ...(bias === undefined ? {} : { bias }) } };
   }
   if (shape.length !== 4) throw new WeightFileError(`${label}: weights of rank ${shape.length}, expected 4`);
-  if ((o.dilationH ?? 1) !== 1 || (o.dilationW ?? 1) !== 1) throw new WeightFileError(`${label}: dilated convolutions are not supported`);
   const [d0, kh, kw, d3] = shape as [number, number, number, number];
+  if (kind === "deconv") {
+    // OHWI → [in, out, kh, kw] (ONNX ConvTranspose)
+    const kernel = { name: wTensor.name, shape: [d3, d0, kh, kw], data: transpose(w.values, [d0, kh, kw, d3], [3, 0, 1, 2]) };
+    return { label, weights: { kind, kernel, ...(bias === undefined ? {} : { bias }) } };
+  }
   if (kind === "conv") {
     // OHWI → OIHW
     const kernel = { name: wTensor.name, shape: [d0, d3, kh, kw], data: transpose(w.values, [d0, kh, kw, d3], [0, 3, 1, 2]) };

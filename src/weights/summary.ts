@@ -33,7 +33,7 @@ import { error, formatNumber, type Diagnostic } from "../ir/diagnostics.js";
 import { isWeighted, type Activation, type ConvNode, type Graph, type Node, type WeightedNode, type WidthRounding } from "../ir/graph.js";
 import { effectiveWidth, roundChannels } from "../passes/scale-width.js";
 import { convActivations } from "./match-tflite.js";
-import type { FileGraph, FileOperator } from "./source.js";
+import { outputChannels, type FileGraph, type FileOperator } from "./source.js";
 import type { RawTensor } from "./types.js";
 
 /** A weighted layer of the file, in mnc's terms. */
@@ -79,7 +79,7 @@ function tfliteFacts(graph: Graph, file: FileGraph): FileFacts {
     const k = o.weights!.kernel.shape;
     if (o === classifier) return { kind: "fc", channels: k[0]! };
     if (o.weights!.kind === "fc") return { kind: "fc", channels: k[0]! };
-    return { kind: o.weights!.kind === "conv" ? "conv" : "depthwise", channels: k[0]!, kernel: [k[2]!, k[3]!] };
+    return { kind: o.weights!.kind, channels: outputChannels(o.weights!), kernel: [k[2]!, k[3]!] };
   });
   const activations = convActivations(graph, file);
   const read = weighted.filter((o) => o !== classifier && o.weights!.kind !== "fc").map((o) => activations.get(o.index));
@@ -127,7 +127,7 @@ function namedFacts(graph: Graph, tensors: ReadonlyMap<string, RawTensor>): File
   for (const n of weighted) {
     const s = tensors.get(`${n.id}.weight`)?.shape;
     if (s === undefined || s.length !== (n.op === "fc" ? 2 : 4)) break;
-    layers.push(n.op === "fc" ? { kind: "fc", channels: s[0]! } : { kind: n.op, channels: s[0]!, kernel: [s[2]!, s[3]!] });
+    layers.push(n.op === "fc" ? { kind: "fc", channels: s[0]! } : { kind: n.op, channels: s[n.op === "deconv" ? 1 : 0]!, kernel: [s[2]!, s[3]!] });
   }
   const fc = lastFc(graph);
   const fcShape = fc === undefined ? undefined : tensors.get(`${fc.id}.weight`)?.shape;

@@ -36,6 +36,10 @@
  * Constant data may be inside the FlatBuffer (Buffer.data) or, in files written
  * for the "large model" layout (schema 3c), after it (Buffer.offset and
  * Buffer.size, relative to the start of the file).
+ *
+ * A custom operator ("CUSTOM:<name>") keeps its custom_options bytes as
+ * stored (inline, or after the FlatBuffer in the large-model layout); what they
+ * mean is the operator's own business (source.ts reads those it knows).
  */
 import { WeightFileError } from "./errors.js";
 
@@ -84,6 +88,13 @@ export interface TfliteOperator {
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
   readonly options: TfliteOptions;
+  /**
+   * A custom operator's options, as stored (a fresh copy): the bytes of
+   * custom_options, or of the large-model layout's custom options after the
+   * FlatBuffer. Their meaning is the operator's own (source.ts reads those of
+   * the custom operators mnc knows).
+   */
+  readonly customOptions?: Uint8Array;
 }
 
 /** The builtin options mnc uses; only the fields the operator's options table defines are set. */
@@ -109,6 +120,9 @@ export interface TfliteOptions {
   readonly keepDims?: boolean;
   /** FULLY_CONNECTED. */
   readonly keepNumDims?: boolean;
+  /** RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR: the sampling convention (both false: asymmetric). */
+  readonly alignCorners?: boolean;
+  readonly halfPixelCenters?: boolean;
 }
 
 /** The main subgraph of a .tflite model. */
@@ -195,12 +209,15 @@ const Opt = {
   Softmax: 9,
   Concatenation: 10,
   Add: 11,
+  ResizeBilinear: 15,
   Reshape: 17,
   Mul: 21,
   Reducer: 27,
   Sub: 28,
   Div: 29,
   Squeeze: 30,
+  ArgMax: 40,
+  ResizeNearestNeighbor: 74,
 } as const;
 
 const OPTION_NAMES: ReadonlyMap<number, string> = new Map([
@@ -217,6 +234,9 @@ const OPTION_NAMES: ReadonlyMap<number, string> = new Map([
   [Opt.Sub, "SubOptions"],
   [Opt.Div, "DivOptions"],
   [Opt.Squeeze, "SqueezeOptions"],
+  [Opt.ResizeBilinear, "ResizeBilinearOptions"],
+  [Opt.ArgMax, "ArgMaxOptions"],
+  [Opt.ResizeNearestNeighbor, "ResizeNearestNeighborOptions"],
 ]);
 
 /** Builtin operator → the options table it must carry (if any options at all). */
@@ -242,6 +262,9 @@ const EXPECTED_OPTIONS: ReadonlyMap<string, number> = new Map([
   ["SUB", Opt.Sub],
   ["DIV", Opt.Div],
   ["SQUEEZE", Opt.Squeeze],
+  ["RESIZE_BILINEAR", Opt.ResizeBilinear],
+  ["RESIZE_NEAREST_NEIGHBOR", Opt.ResizeNearestNeighbor],
+  ["ARG_MAX", Opt.ArgMax],
 ]);
 
 /** Operators whose geometry lives only in their options: they must have them. */
@@ -258,7 +281,7 @@ const F = {
   tensor: { shape: 0, type: 1, buffer: 2, name: 3, quantization: 4, isVariable: 5, sparsity: 6 },
   quantization: { min: 0, max: 1, scale: 2, zeroPoint: 3, detailsType: 4, details: 5, quantizedDimension: 6 },
   buffer: { data: 0, offset: 1, size: 2 },
-  operator: { opcodeIndex: 0, inputs: 1, outputs: 2, optionsType: 3, options: 4 },
+  operator: { opcodeIndex: 0, inputs: 1, outputs: 2, optionsType: 3, options: 4, customOptions: 5, largeCustomOptionsOffset: 9, largeCustomOptionsSize: 10 },
   conv2d: { padding: 0, strideW: 1, strideH: 2, activation: 3, dilationW: 4, dilationH: 5 },
   depthwise: { padding: 0, strideW: 1, strideH: 2, depthMultiplier: 3, activation: 4, dilationW: 5, dilationH: 6 },
   pool2d: { padding: 0, strideW: 1, strideH: 2, filterW: 3, filterH: 4, activation: 5 },
@@ -269,6 +292,8 @@ const F = {
   reshape: { newShape: 0 },
   reducer: { keepDims: 0 },
   squeeze: { squeezeDims: 0 },
+  resizeBilinear: { alignCorners: 2, halfPixelCenters: 3 },
+  resizeNearest: { alignCorners: 0, halfPixelCenters: 1 },
 } as const;
 
 /** A tensor rank beyond this is not a model anyone writes: the file is damaged. */
@@ -598,7 +623,8 @@ export function readTflite(bytes: Uint8Array): TfliteModel {
     const opInputs = indexList(op, F.operator.inputs, `${what} (${opcode}) inputs`, true);
     const opOutputs = indexList(op, F.operator.outputs, `${what} (${opcode}) outputs`, false);
     const options = readOptions(r, op, opcode, `${what} (${opcode})`);
-    operators.push(Object.freeze({ index: i, opcode, inputs: opInputs, outputs: opOutputs, options }));
+    const customOptions = opcode.startsWith("CUSTOM:") ? readCustomOptions(r, op, `${what} (${opcode}) custom options`) : undefined;
+    operators.push(Object.freeze({ index: i, opcode, inputs: opInputs, outputs: opOutputs, options, ...(customOptions === undefined ? {} : { customOptions }) }));
   }
 
   return Object.freeze({
@@ -636,6 +662,25 @@ function readOperatorCodes(r: FlatReader, model: Table): string[] {
     }
   }
   return names;
+}
+
+/**
+ * A custom operator's option bytes: the custom_options vector, or (large-model
+ * layout) large_custom_options_size bytes at large_custom_options_offset from
+ * the start of the file. Undefined when it has none.
+ */
+function readCustomOptions(r: FlatReader, op: Table, what: string): Uint8Array | undefined {
+  const f = F.operator;
+  const inline = r.vector(op, f.customOptions, 1, what);
+  const offset = r.fieldU64(op, f.largeCustomOptionsOffset, "large_custom_options_offset");
+  const size = r.fieldU64(op, f.largeCustomOptionsSize, "large_custom_options_size");
+  if (offset > 1 && size > 0) {
+    if (inline !== undefined && inline.length > 0) r.fail(`${what}: both inline and external custom options`, op.pos);
+    if (offset + size > r.length) r.fail(`${what}: external custom options at bytes ${offset}..${offset + size} lie outside the ${r.length}-byte file`, op.pos);
+    return r.bytesCopy(offset, size, what);
+  }
+  if (inline === undefined || inline.length === 0) return undefined;
+  return r.bytesCopy(inline.start, inline.length, what);
 }
 
 /** Where buffer `index`'s data is, or undefined when it holds none. */
@@ -863,6 +908,11 @@ function readOptions(r: FlatReader, op: Table, opcode: string, what: string): Tf
       return Object.freeze({ keepDims: r.fieldBool(t, F.reducer.keepDims, false) });
     case Opt.Squeeze:
       return Object.freeze({ squeezeDims: ints(F.squeeze.squeezeDims, "squeeze_dims") });
+    case Opt.ResizeBilinear:
+    case Opt.ResizeNearestNeighbor: {
+      const f = type === Opt.ResizeBilinear ? F.resizeBilinear : F.resizeNearest;
+      return Object.freeze({ alignCorners: r.fieldBool(t, f.alignCorners, false), halfPixelCenters: r.fieldBool(t, f.halfPixelCenters, false) });
+    }
     default:
       // Options of operators mnc does not interpret: checked to be a table, not decoded.
       return Object.freeze({});
