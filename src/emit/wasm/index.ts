@@ -9,6 +9,7 @@
  *   new Float32Array(memory.buffer, layout.input, n).set(images);   // NHWC, batch items back to back
  *   exports.run(batch);                                              // batch ≤ layout.maxBatch
  *   new Float32Array(memory.buffer, layout.output, batch * outputFloats)  // graph.outputs[0]
+ *   layout.outputs[k]: graph.outputs[k]'s region (offset, bytes per item, shape)
  *
  * The module imports `env.memory` (at least layout.memoryPages pages) and
  * nothing else; softmax runs inside it with an exp of its own. Its code
@@ -26,7 +27,8 @@
  *   scratch   SE-scaled weights of the step that folds a gate (see below);
  *             empty when none does
  *   input     maxBatch items of the input node's shape, NHWC, unpadded
- *   output    maxBatch items of the output's shape, NHWC, unpadded
+ *   outputs   per graph output, in graph.outputs order: maxBatch items of
+ *             its shape, NHWC, unpadded (the first is `output`)
  *
  * Steps. Each node is a step, except that a dropout is none (its readers
  * read its input) and a pointwise convolution takes into its step
@@ -45,11 +47,18 @@
  * value's last reader has run. On a chain that is the ping-pong of two
  * buffers; a residual's input stays in its buffer across the block's body.
  *
+ * Outputs: the step that makes an output's value writes it straight into
+ * that output's region when no later step reads it and it can write the
+ * unpadded stride; else a copy step (`copy_output`, `copy_output.k` for
+ * graph.outputs[k]) follows it. So an output that later steps read (DeepLab's
+ * 33×33 scores, resized into its logits) is copied out as soon as it is made,
+ * and its buffer is free once its readers have run.
+ *
  * `run(batch)` loops over the batch items; for each it calls the steps'
  * kernels in order, the first reading the item's input, the last writing its
  * output. Every kernel is also exported under its step's name (the node id —
- * a fused step's is its convolution's; `pad_input`, `copy_input` and
- * `copy_output` for the copies), taking (x, y): the byte addresses of its
+ * a fused step's is its convolution's; `pad_input`, `copy_input`,
+ * `copy_output` and `copy_output.k` for the copies), taking (x, y): the byte addresses of its
  * first operand and of its output; further operands are read at addresses
  * compiled into it (WasmStep.operands). So a host can time or call steps
  * one by one. A batch larger than maxBatch traps.
@@ -104,8 +113,17 @@ export interface WasmOptions {
   readonly fuse?: "auto" | "all" | "none";
 }
 
-/** Where a step reads or writes: the input or output region (the batch item's), or activation buffer i. */
-export type Region = "input" | "output" | number;
+/**
+ * Where a step reads or writes: the input region, an output region (the
+ * batch item's: `output` for graph.outputs[0], `output.k` for graph.outputs[k]),
+ * or activation buffer i.
+ */
+export type Region = "input" | "output" | `output.${number}` | number;
+
+/** The region of graph.outputs[k]. */
+export function outputRegion(k: number): "output" | `output.${number}` {
+  return k === 0 ? "output" : `output.${k}`;
+}
 
 export type KernelKind = "pointwise" | "conv" | "depthwise" | "avgpool" | "maxpool" | "global-avgpool" | "global-maxpool" | "fc" | "softmax" | "add" | "mul" | "copy";
 
@@ -117,7 +135,7 @@ export interface Operand {
 }
 
 export interface WasmStep {
-  /** The export name of its kernel: the node id (a fused step: its pointwise convolution's), or `pad_input` / `copy_input` / `copy_output`. */
+  /** The export name of its kernel: the node id (a fused step: its pointwise convolution's), or `pad_input` / `copy_input` / `copy_output` / `copy_output.k`. */
   readonly name: string;
   readonly kernel: KernelKind;
   /**
@@ -158,6 +176,14 @@ export interface WasmStep {
   };
 }
 
+/** One of the graph's outputs: its node id, region (byte offset), bytes per batch item and shape. */
+export interface WasmOutput {
+  readonly id: string;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly shape: Shape;
+}
+
 export interface WasmLayout {
   readonly inputShape: Shape;
   readonly outputShape: Shape;
@@ -165,9 +191,15 @@ export interface WasmLayout {
   /** Input region: byte offset, and bytes per batch item (H·W·C·4). */
   readonly input: number;
   readonly inputBytes: number;
-  /** Output region: byte offset, and bytes per batch item. */
+  /** The first output's region (graph.outputs[0]): byte offset, and bytes per batch item. */
   readonly output: number;
   readonly outputBytes: number;
+  /**
+   * Every output in graph.outputs order, each with its own region of
+   * maxBatch items (NHWC, unpadded): the first is output / outputBytes /
+   * outputShape, the others follow it, each 64-byte aligned.
+   */
+  readonly outputs: readonly WasmOutput[];
   /** Weights region: byte offset and length (packWeights(graph).length · 4). */
   readonly weights: number;
   readonly weightsBytes: number;
@@ -665,13 +697,16 @@ function plan(graph: Graph, options: WasmOptions): Plan {
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InternalError(`wasm: maxBatch must be a positive integer, not ${maxBatch}`);
   const first = graph.nodes[0];
   if (first === undefined || first.op !== "input") throw new InternalError("wasm: the first node must be the input");
-  if (graph.outputs.length !== 1) throw new InternalError(`wasm: the module computes one output, the graph has ${graph.outputs.length}`);
+  if (graph.outputs.length === 0) throw new InternalError("wasm: the graph has no outputs");
   const inputShape = shapeOf(first);
 
   const { units, source } = groupNodes(graph, options.fuse ?? "auto");
-  const outputId = source(graph.outputs[0]!);
-  // The graph of steps: what liveness runs on (node i + 1 is units[i]).
-  const steps: Graph = { ...graph, nodes: [first, ...units.map((u) => ({ ...u.head, id: u.id, inputs: u.inputs }) as Node)], outputs: [outputId] };
+  /** Per output k: the step value it is (dropouts resolved). */
+  const outputIds = graph.outputs.map(source);
+  // The graph of steps: what liveness runs on (node i + 1 is units[i]). No outputs: each output is
+  // copied to its region right after the step that makes it (or written there by that step), so a
+  // value lives in a buffer only while steps read it.
+  const steps: Graph = { ...graph, nodes: [first, ...units.map((u) => ({ ...u.head, id: u.id, inputs: u.inputs }) as Node)], outputs: [] };
   const live = liveness(steps);
 
   const drafts: Draft[] = [];
@@ -723,45 +758,55 @@ function plan(graph: Graph, options: WasmOptions): Plan {
     return v.region === "input" ? copyInput() : v;
   };
 
+  /** Copy each output k whose value is `v` (and not yet in its region) to output region k. */
+  const copyOutputs = (v: Value): void => {
+    outputIds.forEach((id, k) => {
+      const region = outputRegion(k);
+      if (id !== v.node || v.region === region) return;
+      const [h, w, c] = v.shape;
+      drafts.push({
+        name: k === 0 ? "copy_output" : `copy_output.${k}`,
+        nodes: [],
+        writes: id,
+        kernel: "copy",
+        x: v,
+        outShape: v.shape,
+        multAdds: 0,
+        floats: 0,
+        anyStride: true,
+        to: region,
+        outStride: c,
+        build: (a) => copyKernel({ pixels: h * w, channels: c, xStride: v.stride, yStride: a.outStride }),
+      });
+    });
+  };
+  copyOutputs(values.get(first.id)!);
+
   units.forEach((unit, u) => {
     const step = u + 1;
     const spec = plannerOf(unit.head)(unit.head, { tuning, unit, value, padded, fixed });
     const [, , c] = spec.outShape;
-    const toOutput = u === units.length - 1 && unit.id === outputId && (spec.anyStride || roundUp4(c) === c);
-    let to: Region = "output";
-    if (!toOutput) {
+    // A step writes its value straight into the first output region that wants it when no later step reads it.
+    const k = outputIds.indexOf(unit.id);
+    const direct = k >= 0 && live.lastUse.get(unit.id) === step && (spec.anyStride || roundUp4(c) === c);
+    let to: Region = outputRegion(k);
+    if (!direct) {
       const over = spec.inPlace?.find((v) => typeof v.region === "number" && live.lastUse.get(v.node) === step);
       to = over === undefined ? acquire(unit.id) : over.region;
       if (typeof to === "number") holds[to] = unit.id;
     }
-    const outStride = toOutput ? c : roundUp4(c);
+    const outStride = direct ? c : roundUp4(c);
     drafts.push({ ...spec, name: unit.head.id, nodes: unit.nodes, writes: unit.id, to, outStride });
-    values.set(unit.id, { node: unit.id, region: to, shape: spec.outShape, stride: outStride });
+    const made: Value = { node: unit.id, region: to, shape: spec.outShape, stride: outStride };
+    values.set(unit.id, made);
+    copyOutputs(made);
     for (const id of live.dies[step] ?? []) {
       const at = holds.indexOf(id);
       if (at >= 0) holds[at] = undefined;
     }
   });
-
-  const out = value(outputId);
-  const outputShape = out.shape;
-  if (out.region !== "output") {
-    const [h, w, c] = outputShape;
-    drafts.push({
-      name: "copy_output",
-      nodes: [],
-      writes: outputId,
-      kernel: "copy",
-      x: out,
-      outShape: outputShape,
-      multAdds: 0,
-      floats: 0,
-      anyStride: true,
-      to: "output",
-      outStride: c,
-      build: (a) => copyKernel({ pixels: h * w, channels: c, xStride: out.stride, yStride: a.outStride }),
-    });
-  }
+  const outputShapes = outputIds.map((id) => value(id).shape);
+  const outputShape = outputShapes[0]!;
 
   // Addresses: weights, buffers, scratch, input, output.
   let weightsBytes = 0;
@@ -780,9 +825,19 @@ function plan(graph: Graph, options: WasmOptions): Plan {
   const outputBytes = 4 * size(outputShape);
   const input = scratch + scratchBytes;
   const output = align(input + maxBatch * inputBytes);
-  const end = output + maxBatch * outputBytes;
+  let end = output + maxBatch * outputBytes;
+  const outputs: WasmOutput[] = outputShapes.map((shape, k) => {
+    const bytes = 4 * size(shape);
+    const offset = k === 0 ? output : align(end);
+    if (k > 0) end = offset + maxBatch * bytes;
+    return { id: graph.outputs[k]!, offset, bytes, shape };
+  });
   const memoryPages = Math.max(1, Math.ceil(end / PAGE_BYTES));
-  const address = (r: Region): number => (r === "input" ? input : r === "output" ? output : buffers[r]!);
+  const address = (r: Region): number => {
+    if (typeof r === "number") return buffers[r]!;
+    if (r === "input") return input;
+    return outputs[outputIndex(r)]!.offset;
+  };
   const bufferAddress = (v: Value): number => {
     if (typeof v.region !== "number") throw new InternalError(`wasm: '${v.node}' is read at a fixed address but lies in the ${v.region} region`);
     return buffers[v.region]!;
@@ -818,6 +873,7 @@ function plan(graph: Graph, options: WasmOptions): Plan {
     inputBytes,
     output,
     outputBytes,
+    outputs,
     weights,
     weightsBytes,
     buffers,
@@ -838,27 +894,37 @@ function plan(graph: Graph, options: WasmOptions): Plan {
   };
 }
 
+/** The k of an output region (`output` is 0, `output.k` is k). */
+function outputIndex(r: "output" | `output.${number}`): number {
+  return r === "output" ? 0 : Number(r.slice("output.".length));
+}
+
 /** run(batch): for each item, every step's kernel with the item's input and output addresses. */
 function runFunction(layout: WasmLayout, indices: readonly number[]): FunctionBody {
   const f = new FunctionBody(["i32"]);
   const batch = f.param(0);
   const x = f.local("i32");
   const y = f.local("i32");
+  // The further outputs' item addresses (none for a network of one output).
+  const more = layout.outputs.slice(1).map(() => f.local("i32"));
+  const ys = [y, ...more];
   f.localGet(batch).i32Const(layout.maxBatch).i32GtS().if(() => f.unreachable());
   f.localGet(batch).i32Const(0).i32GtS().if(() => {
     f.i32Const(layout.input).localSet(x);
     f.i32Const(layout.output).localSet(y);
+    more.forEach((l, k) => f.i32Const(layout.outputs[k + 1]!.offset).localSet(l));
     f.loop((top) => {
       layout.steps.forEach((s, i) => {
         for (const r of [s.from, s.to]) {
           if (r === "input") f.localGet(x);
-          else if (r === "output") f.localGet(y);
-          else f.i32Const(layout.buffers[r]!);
+          else if (typeof r === "number") f.i32Const(layout.buffers[r]!);
+          else f.localGet(ys[outputIndex(r)]!);
         }
         f.call(indices[i]!);
       });
       f.localGet(x).i32Const(layout.inputBytes).i32Add().localSet(x);
       f.localGet(y).i32Const(layout.outputBytes).i32Add().localSet(y);
+      more.forEach((l, k) => f.localGet(l).i32Const(layout.outputs[k + 1]!.bytes).i32Add().localSet(l));
       f.localGet(batch).i32Const(1).i32Sub().localTee(batch).brIf(top);
     });
   });
