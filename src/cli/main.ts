@@ -23,7 +23,9 @@ import { emitJavaScript, emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
-import { runReference } from "../ir/reference.js";
+import { runReferenceOutputs } from "../ir/reference.js";
+import type { Graph } from "../ir/graph.js";
+import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
 
@@ -48,7 +50,7 @@ Usage:
   mnc compile FILE        compile a network and print its size and cost
   mnc report FILE         the cost analysis: per layer, by type, totals, memory
   mnc sweep FILE          mult-adds, params and memory over an α × resolution grid
-  mnc run FILE            run the network on one input and print the top classes
+  mnc run FILE            run the network on one input: the top classes, or each output's summary
   mnc weights export FILE write the network's weights as safetensors
   mnc help [COMMAND]      show help for a command
 
@@ -154,8 +156,12 @@ ${COMMON_OPTIONS}
 `,
   run: `Usage: mnc run FILE --input PATH [options]
 
-Runs the network on one input with the float64 reference evaluator and prints
-the top classes with their probabilities.
+Runs the network on one input with the float64 reference evaluator. A
+classifier (one 1x1xC output) prints its top classes with their scores. Any
+other network prints, per output, its name, shape, minimum, maximum and mean,
+then: for a class-score map (HxWxC, C > 1) the pixels of each argmax class;
+for a 1-channel map with values in [0, 1] the fraction of pixels above 0.5.
+--mask writes an image output as an 8-bit PNG (see docs/segmentation.md).
 
 The input is a raw tensor of the network's input size — uint8 HWC (H·W·C bytes)
 or float32 HWC (4× that, used as is) — or a JPEG or PNG photo, centre-cropped
@@ -166,8 +172,13 @@ input's values lie far outside the range the declaration gives.
 
 Options:
   --input PATH            the input (required)
-  --labels PATH           class names, one per line (line i names output i)
+  --labels PATH           class names, one per line (line i names output i; for a class-score map,
+                          channel i)
   --top K                 how many classes to print (default 5)
+  --mask PATH             write the output, one network output only, as an 8-bit PNG: the class
+                          index per pixel for a class-score map (argmax over channels), round(255·p)
+                          for a 1-channel map in [0, 1]
+  --mask NAME=PATH        the same for the output NAME (repeatable)
   --mean M, --std S       normalisation (default: the network's declared one, else 0 and 1)
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
@@ -219,6 +230,7 @@ const OPTIONS = {
   top: { type: "string" },
   mean: { type: "string" },
   std: { type: "string" },
+  mask: { type: "string", multiple: true },
   verbose: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   "warnings-as-errors": { type: "boolean" },
@@ -231,7 +243,7 @@ const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   compile: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-preprocessing", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
   report: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   sweep: ["network", "set", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
-  run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "verbose", "quiet", "warnings-as-errors", "help"],
+  run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "mask", "verbose", "quiet", "warnings-as-errors", "help"],
   weights: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
 };
 
@@ -326,6 +338,7 @@ export function main(argv: readonly string[], stdio: Io): number {
       ...(values.mean === undefined ? {} : { mean: finiteNumber("--mean", values.mean) }),
       ...(values.std === undefined ? {} : { std: positiveNumber("--std", values.std) }),
     };
+    const masks = maskSpecs(values.mask ?? []);
     const weightsPath = values.weights;
     const weightOptions = weightsPath === undefined ? {} : { weightsFile: weightsPath };
 
@@ -342,6 +355,14 @@ export function main(argv: readonly string[], stdio: Io): number {
       for (const output of outputs) {
         const clash = output === undefined || output === "-" ? undefined : inputs.find((i) => sameFile(i.path!, output));
         if (clash !== undefined) throw new UsageError(`-o '${values.output ?? output}' would overwrite ${clash.what} '${clash.path}'${output === values.output ? "" : ` (as '${output}')`}; give another output path`);
+      }
+    }
+    // A mask that names an input would destroy it.
+    if (command === "run") {
+      const inputs = [...positionals.map((p) => ({ path: p, what: "the spec" })), ...[["weights", values.weights], ["labels", values.labels], ["input", values.input]].flatMap(([what, p]) => (p === undefined ? [] : [{ path: p, what: `the ${what}` }]))];
+      for (const m of masks) {
+        const clash = inputs.find((i) => sameFile(i.path!, m.path));
+        if (clash !== undefined) throw new UsageError(`--mask '${m.path}' would overwrite ${clash.what} '${clash.path}'; give another path`);
       }
     }
     quiet = values.quiet === true;
@@ -376,7 +397,7 @@ export function main(argv: readonly string[], stdio: Io): number {
           if (command === "compile") {
             ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, embedPreprocessing: values["embed-preprocessing"] === true, target: emit, embedWeights: values["embed-weights"] === true, wasm: values["no-wasm"] !== true, labels: values.labels }, io);
           }
-          else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation }, io);
+          else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation, masks }, io);
           else ok = runWeightsExport(path, text, compileOptions, values.output!, io);
           break;
         }
@@ -433,6 +454,34 @@ function parseCommand(command: Command, args: readonly string[]): { values: Valu
     const message = e instanceof Error ? e.message.split("\n")[0]!.replace(/\. To specify a positional argument.*$/, "") : String(e);
     throw new UsageError(`${command}: ${message}`);
   }
+}
+
+/** One --mask: the output it names (undefined: the network's one output) and the PNG's path. */
+interface MaskSpec {
+  readonly name: string | undefined;
+  readonly path: string;
+}
+
+/**
+ * `--mask PATH` and `--mask NAME=PATH`: NAME=PATH when the text before the
+ * first '=' is a name (letters, digits, '_' and '.', not starting with a digit);
+ * a path with such an '=' in it is written as ./a=b.png.
+ */
+function maskSpecs(items: readonly string[]): MaskSpec[] {
+  const specs = items.map((item): MaskSpec => {
+    const m = /^([A-Za-z_][A-Za-z0-9_.]*)=(.*)$/s.exec(item);
+    const spec = m === null ? { name: undefined, path: item } : { name: m[1]!, path: m[2]! };
+    if (spec.path === "") throw new UsageError(`--mask expects PATH or NAME=PATH, not '${item}'`);
+    if (spec.path === "-" || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].includes(spec.path)) throw new UsageError("--mask writes a PNG file; standard output carries the summary, give a file name");
+    return spec;
+  });
+  const seen = new Set<string>();
+  for (const s of specs) {
+    if (seen.has(s.path)) throw new UsageError(`--mask gives '${s.path}' twice`);
+    seen.add(s.path);
+  }
+  if (specs.length > 1 && specs.some((s) => s.name === undefined)) throw new UsageError("--mask PATH is for a network with one output; with several masks, name each output: --mask NAME=PATH");
+  return specs;
 }
 
 /** `--outputs a,b`: tensor names, none empty. */
@@ -730,17 +779,42 @@ interface RunOptions {
   readonly labels: string | undefined;
   readonly top: number;
   readonly normalisation: NormalisationOverride;
+  readonly masks: readonly MaskSpec[];
+}
+
+/** A classifier: one output, a 1×1×C vector (today's listing of the top classes). */
+function isClassifier(graph: Graph): boolean {
+  const outputs = runOutputs(graph);
+  return outputs.length === 1 && outputKind(outputs[0]!) === "vector";
 }
 
 function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {
   const named = labelOptions(run.labels, io);
   if (named === undefined) return false;
-  const r = compile(text, { ...options, file: path, ...named });
+  // A classifier's labels name its outputs and compile() checks them (MN5001); a map's name its channels.
+  const probe = named.labels === undefined ? undefined : check(text, { ...options, file: path }).graph;
+  const r = compile(text, { ...options, file: path, ...(probe === undefined || isClassifier(probe) ? named : {}) });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined) return false;
+  const graph = r.graph;
+  const classifier = isClassifier(graph);
+  const outputs = runOutputs(graph);
+  if (!classifier && named.labels !== undefined && !outputs.some((o) => classCount(o, graph) === named.labels!.length)) {
+    const counts = outputs.map((o) => `'${o.name}' ${classCount(o, graph) ?? "none"}`).join(", ");
+    io.err(`mnc: error: ${run.labels}: ${named.labels.length} label${named.labels.length === 1 ? "" : "s"}, but no output has that many classes (classes per output: ${counts}); give one label per class, one per line\n`);
+    return false;
+  }
+  const masks = run.masks.map((m) => {
+    const o = m.name === undefined ? outputs[0]! : outputs.find((x) => x.name === m.name) ?? outputs.find((x) => x.node.id === m.name);
+    if (o === undefined) throw new UsageError(`--mask: the network has no output '${m.name}' (its outputs: ${outputs.map((x) => x.name).join(", ")})`);
+    if (m.name === undefined && outputs.length > 1) throw new UsageError(`--mask PATH: the network has ${outputs.length} outputs (${outputs.map((x) => x.name).join(", ")}); say which: --mask NAME=PATH`);
+    const problem = maskShapeProblem(o);
+    if (problem !== undefined) throw new UsageError(`--mask: ${problem}`);
+    return { output: o, index: outputs.indexOf(o), path: m.path };
+  });
   const bytes = readBinary(run.input, "input", io);
   if (bytes === undefined) return false;
   let input: Float32Array;
-  const first = r.graph.nodes[0]!;
+  const first = graph.nodes[0]!;
   const declared = first.op === "input" ? first.attrs.normalisation : undefined;
   try {
     input = loadInput(bytes, first.shape!, runNormalisation(declared, run.normalisation));
@@ -751,12 +825,36 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
   }
   const warning = normalisationWarning(input, declared);
   if (warning !== undefined) io.err(`mnc: warning: ${run.input}: ${warning}\n`);
-  const output = runReference(r.graph, input);
-  const ranked = [...output].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
-  const names = ranked.map(({ i }) => escapeControls(named.labels?.[i] ?? `class ${i}`));
-  const width = Math.max(...names.map((x) => x.length));
-  io.out(`${escapeControls(run.input)}: ${r.graph.name}\n`);
-  ranked.forEach(({ p, i }, k) => io.out(`  ${String(k + 1).padStart(2)}. ${names[k]!.padEnd(width)}  ${p.toFixed(4)}  (${i})\n`));
+  const values = runReferenceOutputs(graph, input);
+  // Every mask is encoded before anything is printed or written: a bad one writes none.
+  const files: { path: string; content: Uint8Array }[] = [];
+  for (const m of masks) {
+    const encoded = maskPng(m.output, values[m.index]!);
+    if ("problem" in encoded) {
+      io.err(`mnc: error: --mask ${m.path}: ${encoded.problem}\n`);
+      return false;
+    }
+    files.push({ path: m.path, content: encoded.png });
+  }
+  io.out(`${escapeControls(run.input)}: ${graph.name}\n`);
+  if (classifier) {
+    const ranked = [...values[0]!].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, run.top);
+    const names = ranked.map(({ i }) => escapeControls(named.labels?.[i] ?? `class ${i}`));
+    const width = Math.max(...names.map((x) => x.length));
+    ranked.forEach(({ p, i }, k) => io.out(`  ${String(k + 1).padStart(2)}. ${names[k]!.padEnd(width)}  ${p.toFixed(4)}  (${i})\n`));
+  } else {
+    outputs.forEach((o, i) => io.out(describeOutput(o, values[i]!, graph, run.top, named.labels).join("\n") + "\n"));
+  }
+  if (files.length === 0) return true;
+  try {
+    writeFilesAtomic(files);
+  } catch (e) {
+    return writeFailed(e, io);
+  }
+  for (const m of masks) {
+    const what = outputKind(m.output) === "map" ? "round(255·p) per pixel" : "class index per pixel";
+    status(`${m.path}: mask of '${m.output.name}', ${m.output.shape[0]}x${m.output.shape[1]} pixels, ${what}\n`, m.path, io);
+  }
   return true;
 }
 

@@ -2,11 +2,13 @@
  * The report's layers as CSV: the convention as `#` comments, then one row per
  * layer and a total; exact integers. The `ratio` and `elementwise` columns
  * appear only for networks that have ratio convolutions (expansion, SE) or add
- * and mul layers, so other networks' files read as they always have.
+ * and mul layers, and the `inputs` column only for graphs (a layer that reads
+ * other than the row before it, beyond residual adds and SE scaling), so other
+ * networks' files read as they always have.
  */
 import type { Report } from "./model.js";
 import { csvLine } from "./format.js";
-import { ratioText } from "./text.js";
+import { ratioText, showsInputs } from "./text.js";
 
 type Layer = Report["layers"][number];
 type Cell = string | number;
@@ -25,6 +27,8 @@ const COLUMNS: readonly CsvColumn[] = [
   { header: "op", cell: (l) => l.op, total: none },
   { header: "layer", cell: (l) => l.layer, total: none },
   { header: "type", cell: (l) => l.type, total: none },
+  // Every input of every layer, separated by spaces (layer names have none).
+  { header: "inputs", cell: (l) => l.inputs.join(" "), total: none, shown: showsInputs },
   { header: "input_h,input_w,input_c", cell: (l) => l.inputShape ?? ["", "", ""], total: none },
   { header: "output_h,output_w,output_c", cell: (l) => l.outputShape, total: none },
   { header: "width", cell: (l) => l.width ?? "", total: none },

@@ -7,7 +7,7 @@
  * Follows the reader's light or dark colour scheme.
  */
 import type { Report } from "./model.js";
-import { countRows, layerTable, peakNote, typeTable } from "./text.js";
+import { countRows, layerTable, outputsText, peakNote, showsInputs, typeTable } from "./text.js";
 import { METRICS, sweepPoint, type Sweep } from "./sweep.js";
 import { bytes, group, percent, shape, short } from "./format.js";
 import { el, layerBarChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
@@ -104,7 +104,7 @@ function card(key: string, value: string, sub: string): Markup {
 // The report
 
 function reportTitle(r: Report): string {
-  return `${r.network} — α ${r.alpha}, input ${shape(r.input)}, output ${shape(r.output)}`;
+  return `${r.network} — α ${r.alpha}, input ${shape(r.input)}, ${outputsText(r)}`;
 }
 
 function totalsRows(r: Report): Child[][] {
@@ -167,7 +167,8 @@ export function reportHtml(r: Report): string {
           rowClass: (i) => (i === peakIndex ? "peak" : null),
           caption:
             `Activations: the layer's output in bytes (float32, batch 1). Highlighted: ${t.peakActivationLayer}, where peak activation memory occurs (every tensor live while it runs).` +
-            (r.layers.some((l) => l.ratio !== null) ? " Width ×R: the layer's channels are R times those of the tensor it expands or squeezes." : ""),
+            (r.layers.some((l) => l.ratio !== null) ? " Width ×R: the layer's channels are R times those of the tensor it expands or squeezes." : "") +
+            (showsInputs(r) ? " From: the layers a layer reads, where it reads other than the row above it (a skip, a concatenation's operands, a branch)." : ""),
         },
       ),
     ]),

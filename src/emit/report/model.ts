@@ -28,6 +28,82 @@ const ACTIVATION_MEMORY =
 
 export const CONVENTION = [MULT_ADDS, ELEMENTWISE, PARAMS, KERAS, WEIGHT_MEMORY, ACTIVATION_MEMORY] as const;
 
+/**
+ * What a graph network adds to the convention, each said only by a network that
+ * has it (so that a network without it reads as it always has).
+ */
+const GRAPH_CONVENTION: readonly { readonly has: (f: GraphFeatures) => boolean; readonly text: string }[] = [
+  {
+    has: (f) => f.dilation,
+    text: "A dilated convolution counts as a convolution of its kernel (Dk·Dk·M·N·Df·Df; its taps are spread apart, not added): dilation changes the pads and the receptive field, not the cost.",
+  },
+  {
+    has: (f) => f.deconv,
+    text: "A transposed convolution (deconv) counts K·K·M·N·Hin·Win mult-adds, every input cell times every tap, with Hin, Win its input's size; it is counted as Conv (full, not 1x1).",
+  },
+  {
+    has: (f) => f.graphElementwise.length > 0,
+    text: "In a graph, elementwise operations also count, one per output element, an add or mul of named tensors (a skip, a gate), a concat's and a resize's values written, a standalone activation's values, and an argmax's values compared (one per input element); they are counted apart from mult-adds.",
+  },
+  {
+    has: (f) => f.outputs > 1,
+    text: "A network with several outputs holds each of them in activation memory from the layer that makes it to the end.",
+  },
+];
+
+/** The graph features a network has, which decide its extra convention lines and labels. */
+interface GraphFeatures {
+  readonly dilation: boolean;
+  readonly deconv: boolean;
+  /** Elementwise ops beyond residual adds and SE multiplies, by name, in the order of ELEMENTWISE_OPS. */
+  readonly graphElementwise: readonly string[];
+  readonly outputs: number;
+}
+
+/** The name of each elementwise op kind in the by-type label, or null for ops that are not elementwise. */
+const ELEMENTWISE_NAMES: Readonly<Record<Node["op"], string | null>> = {
+  input: null,
+  conv: null,
+  depthwise: null,
+  deconv: null,
+  avgpool: null,
+  maxpool: null,
+  fc: null,
+  softmax: null,
+  dropout: null,
+  add: "add",
+  mul: "mul",
+  concat: "concat",
+  resize: "resize",
+  activation: "activation",
+  argmax: "argmax",
+};
+const ELEMENTWISE_ORDER = ["add", "mul", "concat", "resize", "activation", "argmax"] as const;
+
+function graphFeatures(graph: Graph, roles: ReadonlyMap<string, SeRole>): GraphFeatures {
+  const dilated = (d: readonly [number, number] | undefined): boolean => d !== undefined && (d[0] !== 1 || d[1] !== 1);
+  const extra = new Set<string>();
+  for (const n of graph.nodes) {
+    const name = ELEMENTWISE_NAMES[n.op];
+    if (name === null) continue;
+    // A residual connection's add and an SE block's scaling are the convention's own elementwise operations.
+    if ((n.op === "add" && n.origin !== "add") || (n.op === "mul" && roles.get(n.id) === "scale")) continue;
+    extra.add(name);
+  }
+  return {
+    dilation: graph.nodes.some((n) => (n.op === "conv" || n.op === "depthwise") && dilated(n.attrs.dilation)),
+    deconv: graph.nodes.some((n) => n.op === "deconv"),
+    graphElementwise: ELEMENTWISE_ORDER.filter((name) => extra.has(name)),
+    outputs: graph.outputs.length,
+  };
+}
+
+/** "Elementwise (add, mul)", and the graph's other elementwise ops after them: "Elementwise (add, mul, concat, resize)". */
+function elementwiseLabel(f: GraphFeatures): string {
+  const names = ["add", "mul", ...f.graphElementwise.filter((n) => n !== "add" && n !== "mul")];
+  return `Elementwise (${names.join(", ")})`;
+}
+
 /** The counting rules that apply to a sweep's figures (mult-adds, params, peak activation memory). */
 export const SWEEP_CONVENTION = [MULT_ADDS, PARAMS, ACTIVATION_MEMORY] as const;
 
@@ -82,13 +158,23 @@ export interface TypeRow {
   readonly weightsShare: number;
 }
 
+/** One of several outputs: its name (as `output` or --outputs gave it, else its layer's), the layer that makes it, its shape. */
+export interface ReportOutput {
+  readonly name: string;
+  readonly layer: string;
+  readonly shape: Shape;
+}
+
 export interface Report {
   readonly mnc: string;
   readonly network: string;
   readonly alpha: number;
   readonly resolution: readonly [number, number];
   readonly input: Shape;
+  /** The output's shape; with several outputs, the first's. */
   readonly output: Shape;
+  /** Every output, in order; present only when the network has several. */
+  readonly outputs?: readonly ReportOutput[];
   readonly convention: readonly string[];
   readonly totals: {
     readonly multAdds: number;
@@ -126,7 +212,7 @@ const TYPE_LABELS: Record<Exclude<CostCategory, "none">, string> = {
   depthwise: "Conv DW",
   conv: "Conv (full, not 1x1)",
   fc: "Fully connected",
-  elementwise: "Elementwise (add, mul, concat, resize)",
+  elementwise: "Elementwise (add, mul)",
 };
 
 /**
@@ -155,6 +241,7 @@ const elements = (s: Shape | undefined): number => (s === undefined ? 0 : s[0] *
 
 export function buildReport(graph: Graph, costs: CostAnalysis): Report {
   const roles = seRoles(graph);
+  const features = graphFeatures(graph, roles);
   // The multiplier behind each tensor's channels: set by a `filters` convolution, carried by channel-keeping layers.
   const channelWidth = new Map<string, number | null>();
   const live = liveness(graph);
@@ -208,7 +295,7 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
       const c = costs.byCategory[type];
       return {
         type,
-        label: TYPE_LABELS[type],
+        label: type === "elementwise" ? elementwiseLabel(features) : TYPE_LABELS[type],
         multAdds: c.multAdds,
         elementwise: c.elementwise,
         weights: c.weights,
@@ -225,7 +312,8 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
     resolution: [input[0], input[1]],
     input,
     output: shapeOf(graph.outputs[0]!),
-    convention: CONVENTION,
+    ...(graph.outputs.length > 1 ? { outputs: graph.outputs.map((id, i) => ({ name: graph.outputNames?.[i] ?? id, layer: id, shape: shapeOf(id) })) } : {}),
+    convention: [...CONVENTION, ...GRAPH_CONVENTION.filter((c) => c.has(features)).map((c) => c.text)],
     totals: {
       multAdds: t.multAdds,
       flops: 2 * t.multAdds,
@@ -254,19 +342,24 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
 
 /**
  * The squeeze-and-excitation blocks, found by their structure rather than their
- * names: a `mul` of a tensor x by a 1×1×C gate is an SE scale, and the layers
- * between x and the gate (pool, squeeze, excite) are its parts. The convolution
- * that makes the gate is the excite; the others, the squeeze.
+ * names: a `mul` of a tensor x by a 1×1×C gate that is computed from x itself —
+ * walking back from the gate, every layer makes a 1×1 map until the walk
+ * reaches x (through a global pool). Those layers (pool, squeeze, excite) are
+ * its parts; the convolution that makes the gate is the excite, the others the
+ * squeeze. A gate computed from another tensor (LR-ASPP's pooled branch, a
+ * decoder's gate on a skip computed from the sum) is not an SE block: the walk
+ * leaves the 1×1 maps before it meets x.
  */
 export function seRoles(graph: Graph): ReadonlyMap<string, SeRole> {
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const roles = new Map<string, SeRole>();
+  const oneByOne = (n: Node | undefined): boolean => n?.shape !== undefined && n.shape[0] === 1 && n.shape[1] === 1;
   for (const m of graph.nodes) {
     if (m.op !== "mul") continue;
     const [x, gate] = m.inputs;
     const g = byId.get(gate ?? "");
-    if (x === undefined || g?.shape === undefined || g.shape[0] !== 1 || g.shape[1] !== 1) continue;
-    // Walk back from the gate to x; a path that reaches the network's input without meeting x is not an SE block.
+    if (x === undefined || g === undefined || !oneByOne(g)) continue;
+    // Walk back from the gate through 1×1 maps; every way out of them must be x.
     const parts = new Set<string>();
     const stack = [g.id];
     let closed = true;
@@ -274,7 +367,7 @@ export function seRoles(graph: Graph): ReadonlyMap<string, SeRole> {
       const id = stack.pop()!;
       if (id === x || parts.has(id)) continue;
       const n = byId.get(id)!;
-      if (n.inputs.length === 0) {
+      if (n.inputs.length === 0 || !oneByOne(n)) {
         closed = false;
         break;
       }

@@ -8,7 +8,8 @@ type Layer = Report["layers"][number];
 interface LayerColumn {
   readonly header: string;
   readonly align: Align;
-  readonly cell: (l: Layer) => string;
+  /** A layer's cell; `from` holds every row's inputs cell (see fromCells). */
+  readonly cell: (l: Layer, i: number, from: readonly string[]) => string;
   /** The column's cell in the total row. */
   readonly total: (r: Report) => string;
   /** Shown only for networks that have the feature (so a network without it reads as it always has). */
@@ -31,9 +32,34 @@ export function widthCell(l: Layer): string {
 
 const none = (): string => "";
 
+/** Whether a layer reads just the row before it (the input reads nothing); such a row's inputs go without saying. */
+function readsPrevious(r: Report, i: number): boolean {
+  const inputs = r.layers[i]!.inputs;
+  return inputs.length === 0 || (inputs.length === 1 && inputs[0] === r.layers[i - 1]?.name);
+}
+
+/**
+ * Whether the report shows each layer's inputs: only for a graph, where some
+ * layer reads something other than the row before it that its op does not
+ * already say — a residual connection's add and an SE block's scaling say it
+ * in their op column, so a chain of blocks (MobileNetV2, V3) reads as it always has.
+ */
+export function showsInputs(r: Report): boolean {
+  return r.layers.some((l, i) => !readsPrevious(r, i) && !(l.op === "add" && l.layer.startsWith("add (residual)")) && !(l.op === "mul" && l.se));
+}
+
+/** Per layer, the inputs a reader needs to be told: every input of a layer that reads more than, or other than, the row before it; else none. */
+export function shownInputs(r: Report): (readonly string[] | null)[] {
+  return r.layers.map((l, i) => (readsPrevious(r, i) ? null : l.inputs));
+}
+
+/** The `from` cell: the inputs, comma-separated, where they add information. */
+const fromCells = (r: Report): string[] => shownInputs(r).map((inputs) => (inputs === null ? "" : inputs.join(", ")));
+
 const LAYER_COLUMNS: readonly LayerColumn[] = [
   { header: "layer", align: "left", cell: (l) => l.name, total: () => "total" },
   { header: "op", align: "left", cell: (l) => l.layer, total: none },
+  { header: "from", align: "left", cell: (_l, i, from) => from[i]!, total: none, shown: showsInputs },
   { header: "input", align: "right", cell: (l) => shape(l.inputShape), total: none },
   { header: "output", align: "right", cell: (l) => shape(l.outputShape), total: none },
   { header: "width", align: "right", cell: widthCell, total: none },
@@ -48,10 +74,11 @@ const LAYER_COLUMNS: readonly LayerColumn[] = [
 /** The per-layer table every format that tabulates layers prints: header, alignment, one row per layer, the total row. */
 export function layerTable(r: Report): { header: string[]; align: Align[]; rows: string[][]; total: string[] } {
   const columns = LAYER_COLUMNS.filter((c) => c.shown?.(r) ?? true);
+  const from = fromCells(r);
   return {
     header: columns.map((c) => c.header),
     align: columns.map((c) => c.align),
-    rows: r.layers.map((l) => columns.map((c) => c.cell(l))),
+    rows: r.layers.map((l, i) => columns.map((c) => c.cell(l, i, from))),
     total: columns.map((c) => c.total(r)),
   };
 }
@@ -84,7 +111,7 @@ export function countRows(r: Report): [string, string, string][] {
     ...(t.seMultAdds > 0
       ? [["of which SE", group(t.seMultAdds), `${percent((100 * t.seMultAdds) / t.multAdds)} of mult-adds: the squeeze-and-excitation convolutions, counted as Conv 1x1`] as [string, string, string]]
       : []),
-    ...(hasElementwise(r) ? [["elementwise", group(t.elementwise), "residual additions and SE multiplications; not mult-adds"] as [string, string, string]] : []),
+    ...(hasElementwise(r) ? [["elementwise", group(t.elementwise), elementwiseNote(r)] as [string, string, string]] : []),
     ["weights", group(t.weights), ""],
     ["biases", group(t.biases), ""],
     ["params", group(t.params), "weights + biases, before batch-norm fusion"],
@@ -93,6 +120,22 @@ export function countRows(r: Report): [string, string, string][] {
     ["Keras total", group(t.kerasTotal), `${group(t.kerasTrainable)} trainable, ${group(t.kerasNonTrainable)} non-trainable`],
     ["deployed params", group(t.deployedParams), "after batch-norm fusion"],
   ];
+}
+
+/** Elementwise ops in the order the notes name them. */
+const ELEMENTWISE_OPS = ["add", "mul", "concat", "resize", "activation", "argmax"] as const;
+
+/**
+ * What the elementwise total counts: residual additions and SE multiplications,
+ * or, for a graph with other elementwise layers, every such layer's values.
+ */
+export function elementwiseNote(r: Report): string {
+  const plain = (l: Layer): boolean => (l.op === "add" && l.layer.startsWith("add (residual)")) || (l.op === "mul" && l.se);
+  const graphOps = new Set(r.layers.filter((l) => l.type === "elementwise" && !plain(l)).map((l) => l.op));
+  if (graphOps.size === 0) return "residual additions and SE multiplications; not mult-adds";
+  const ops = ELEMENTWISE_OPS.filter((op) => op === "add" || op === "mul" || graphOps.has(op)).map((op) => (op === "activation" ? "standalone activation" : op));
+  const list = `${ops.slice(0, -1).join(", ")} and ${ops.at(-1)!}`;
+  return `one per value written by ${list} layers${graphOps.has("argmax") ? " (argmax: per value compared)" : ""}; not mult-adds`;
 }
 
 /** "float32, batch 1" and, when a skip connection adds to the peak, the tensors it keeps live. */
@@ -115,8 +158,13 @@ function summary(r: Report): [string, string][] {
   return summaryRows(r).map(([k, v, note]) => [k, note === "" ? v : k === "peak activations" ? `${v} (${note})` : `${v}   (${note})`]);
 }
 
+/** `output 224x224x1`, or with several outputs `outputs features 128x128x16, mask 256x256x1`. */
+export function outputsText(r: Report): string {
+  return r.outputs === undefined ? `output ${shape(r.output)}` : `outputs ${r.outputs.map((o) => `${o.name} ${shape(o.shape)}`).join(", ")}`;
+}
+
 function title(r: Report): string {
-  return `${r.network} — α ${r.alpha}, input ${shape(r.input)}, output ${shape(r.output)}`;
+  return `${r.network} — α ${r.alpha}, input ${shape(r.input)}, ${outputsText(r)}`;
 }
 
 export function reportText(r: Report): string {
