@@ -177,10 +177,12 @@ async function bench(config: Config): Promise<void> {
   const r = compile(source, config.options);
   if (r.graph === undefined) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
   const dir = mkdtempSync(join(tmpdir(), "mnc-bench-"));
-  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: file, profile: true });
-  const js = await transform(emitted.code, { loader: "ts", format: "esm", target: "es2022" });
-  writeFileSync(join(dir, "model.mjs"), js.code);
-  writeFileSync(join(dir, "model.weights.bin"), emitted.weights!);
+  if (RUNNERS.includes("mnc") || RUNNERS.includes("mnc-typescript")) {
+    const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: file, profile: true });
+    const js = await transform(emitted.code, { loader: "ts", format: "esm", target: "es2022" });
+    writeFileSync(join(dir, "model.mjs"), js.code);
+    writeFileSync(join(dir, "model.weights.bin"), emitted.weights!);
+  }
 
   const [h, w, c] = r.graph.nodes[0]!.shape!;
   const input = Float32Array.from({ length: h * w * c }, (_, i) => Math.sin(i * 0.013));
