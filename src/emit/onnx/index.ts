@@ -19,11 +19,12 @@
  * same bytes. Pure: it returns bytes; the CLI writes them.
  */
 import { InternalError } from "../../ir/diagnostics.js";
-import type { Graph, Node, NodeOf, OpKind, Shape, Activation } from "../../ir/graph.js";
+import type { Graph, Node, NodeOf, OpKind, Shape, Activation, ResizeCoords, ResizeMode } from "../../ir/graph.js";
+import { referenceLayer } from "../../ir/reference.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import type { FusionCertificate } from "../../passes/certify-fusion.js";
 import { VERSION } from "../../version.js";
-import { floatTensor, int64Tensor, node, onnx, valueInfo, type Dim, type INodeProto, type ITensorProto, type IValueInfoProto } from "./proto.js";
+import { FLOAT, INT64, floatTensor, int64Tensor, node, onnx, valueInfo, type AttributeValue, type Dim, type INodeProto, type ITensorProto, type IValueInfoProto } from "./proto.js";
 
 export const DEFAULT_OPSET = 13;
 export const MAX_OPSET = 17;
@@ -66,7 +67,14 @@ interface Lowered {
   /** The output's dims (batch symbolic). */
   readonly dims: Dim[];
   /** Intermediate tensors worth a value_info (e.g. a conv's output before its activation). */
-  readonly intermediates: { name: string; dims: Dim[] }[];
+  readonly intermediates: Intermediate[];
+}
+
+/** A tensor inside a layer's node group: float32 unless `elemType` says otherwise (int64 indices and shapes). */
+interface Intermediate {
+  readonly name: string;
+  readonly dims: Dim[];
+  readonly elemType?: number;
 }
 
 interface Context {
@@ -111,7 +119,7 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
     nodes.push(...lowered.nodes);
     initializers.push(...lowered.initializers);
     ctx.tensors.set(n.id, { name: lowered.output, dims: lowered.dims });
-    for (const t of lowered.intermediates) infos.push(valueInfo(t.name, t.dims));
+    for (const t of lowered.intermediates) infos.push(valueInfo(t.name, t.dims, t.elemType));
     if (n.op === "input") {
       const [h, w, c] = n.shape!;
       graphInput = valueInfo("input", options.inputLayout === "nhwc" ? [N, h, w, c] : [N, c, h, w]);
@@ -120,21 +128,10 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
     }
   }
   if (graphInput === undefined) throw new InternalError("the graph has no input node");
-  if (graph.outputs.length === 0) throw new InternalError("the graph has no outputs");
-  const outputInfos: IValueInfoProto[] = [];
-  for (const id of graph.outputs) {
-    const t = ctx.tensors.get(id);
-    if (t === undefined) throw new InternalError(`output '${id}' names no node`);
-    let name = t.name;
-    // An output that is the graph's input, or a tensor already output, gets its own name.
-    if (name === "input" || outputInfos.some((o) => o.name === name)) {
-      name = `${id}.output`;
-      nodes.push(node("Identity", name, [t.name], [name]));
-    }
-    outputInfos.push(valueInfo(name, t.dims));
-  }
+  const named = nameOutputs(ctx, { nodes, initializers, infos });
+  const outputInfos = named.outputs;
   const hidden = new Set(["input", ...outputInfos.map((o) => o.name)]);
-  const valueInfos = infos.filter((v) => !hidden.has(v.name!));
+  const valueInfos = named.infos.filter((v) => !hidden.has(v.name!));
 
   const inputNode = graph.nodes.find((n) => n.op === "input")!;
   const shape = inputNode.shape!;
@@ -160,13 +157,79 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
     docString: `${graph.name}, compiled by mnc ${VERSION} from ${options.sourceFile}`,
     graph: {
       name: graph.name,
-      node: nodes,
-      initializer: [...initializers, ...[...ctx.shared.values()]],
+      node: named.nodes,
+      initializer: named.initializers,
       input: [graphInput],
       output: outputInfos,
       valueInfo: valueInfos,
     },
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
+  };
+}
+
+/** The lowered model, before or after its outputs are named. */
+interface Body {
+  readonly nodes: readonly INodeProto[];
+  readonly initializers: readonly ITensorProto[];
+  readonly infos: readonly IValueInfoProto[];
+}
+
+/**
+ * The graph's outputs, in `graph.outputs` order, and the body renamed to fit
+ * them.
+ *
+ * Without `outputNames` (one default output) an output is its tensor, as
+ * lowered: `probabilities` after a softmax, else the node's id. With them the
+ * output carries its name: the tensor that holds it is renamed, so that the
+ * node making it writes `logits` or `features`. An output that cannot take
+ * its tensor's place — the graph's input passed through, or a tensor already
+ * output — is an Identity of it. A name that cannot be had — `input`, or one an
+ * earlier output took — becomes `<name>.output` (`<id>.output` for a default
+ * one); another tensor that happens to carry a chosen name (a node id such as
+ * `pw_0`, given as the name of another tensor) moves aside to `<name>.tensor`.
+ */
+function nameOutputs(ctx: Context, body: Body): Body & { readonly outputs: IValueInfoProto[] } {
+  const { graph } = ctx;
+  if (graph.outputs.length === 0) throw new InternalError("the graph has no outputs");
+  const names = graph.outputNames;
+  if (names !== undefined && names.length !== graph.outputs.length) throw new InternalError(`${graph.outputs.length} outputs with ${names.length} names`);
+  const initializers = [...body.initializers, ...ctx.shared.values()];
+  const taken = new Set(["input", ...initializers.map((t) => t.name!), ...body.nodes.flatMap((n) => n.output ?? [])]);
+  const finals: string[] = [];
+  const rename = new Map<string, string>();
+  const fresh = (base: string): string => {
+    let name = base;
+    for (let k = 2; taken.has(name) || finals.includes(name) || [...rename.values()].includes(name); k++) name = `${base}.${k}`;
+    return name;
+  };
+  /** Tensors that hold an output under their own (maybe new) name. */
+  const holders = new Set<string>();
+  const identities: { from: string; to: string }[] = [];
+  const outputs = graph.outputs.map((id, i) => {
+    const t = ctx.tensors.get(id);
+    if (t === undefined) throw new InternalError(`output '${id}' names no node`);
+    const wanted = names?.[i] ?? t.name;
+    const name = wanted === "input" || finals.includes(wanted) ? fresh(`${names?.[i] ?? id}.output`) : wanted;
+    if (t.name === "input" || holders.has(t.name)) {
+      identities.push({ from: t.name, to: name });
+    } else {
+      holders.add(t.name);
+      if (name !== t.name) rename.set(t.name, name);
+    }
+    finals.push(name);
+    return valueInfo(name, t.dims);
+  });
+  // A chosen name that another tensor carries: that tensor (not moving already, not the output's own holder) moves aside.
+  for (const name of finals) if (taken.has(name) && !rename.has(name) && !holders.has(name)) rename.set(name, fresh(`${name}.tensor`));
+  const to = (name: string): string => rename.get(name) ?? name;
+  return {
+    nodes: [
+      ...body.nodes.map((n) => (rename.size === 0 ? n : { ...n, input: (n.input ?? []).map(to), output: (n.output ?? []).map(to) })),
+      ...identities.map(({ from, to: name }) => node("Identity", name, [to(from)], [name])),
+    ],
+    initializers: rename.size === 0 ? initializers : initializers.map((t) => ({ ...t, name: to(t.name!) })),
+    infos: rename.size === 0 ? body.infos : body.infos.map((v) => ({ ...v, name: to(v.name!) })),
+    outputs,
   };
 }
 
@@ -207,7 +270,7 @@ function spatialInput(n: Node, ctx: Context, out: INodeProto[], inits: ITensorPr
 /** What an activation adds after a layer's convolution (and batch-norm): nodes ending in the tensor `output`. */
 interface ActivationNodes {
   readonly nodes: INodeProto[];
-  readonly intermediates: { name: string; dims: Dim[] }[];
+  readonly intermediates: Intermediate[];
 }
 
 /** hard-sigmoid relu6(x + 3)/6 = max(0, min(1, x/6 + 1/2)): ONNX HardSigmoid's alpha and beta. */
@@ -262,17 +325,20 @@ function elementwise(opType: "Add" | "Mul", n: NodeOf<"add"> | NodeOf<"mul">, ct
   return { nodes: out, initializers: inits, output: n.id, dims: flat ? a.dims : nchw(n.shape!), intermediates: [] };
 }
 
-function convLike(n: NodeOf<"conv"> | NodeOf<"depthwise">, ctx: Context): Lowered {
+/**
+ * A weighted layer: its main node (`opType` with `attrs`) reads the input,
+ * `<id>.weight` and `<id>.bias` when there is one, then BatchNormalization
+ * when batch-norm was kept and the activation; the last of them writes the
+ * layer's id (the main node writes `<id>.conv` when anything follows it).
+ */
+function weightedLayer(n: NodeOf<"conv"> | NodeOf<"depthwise"> | NodeOf<"deconv">, ctx: Context, opType: "Conv" | "ConvTranspose", attrs: Readonly<Record<string, AttributeValue>>): Lowered {
   const w = n.weights;
   if (w === undefined) throw new InternalError(`'${n.id}' has no weights`);
   const out: INodeProto[] = [];
   const inits: ITensorProto[] = [];
   const x = spatialInput(n, ctx, out, inits);
-  const a = n.attrs;
-  const inputChannels = inputOf(n, ctx).dims[1] as number;
-  const group = n.op === "depthwise" ? inputChannels : 1;
   const dims = nchw(n.shape!);
-  const activation = ACTIVATION[a.act];
+  const activation = ACTIVATION[n.attrs.act];
   const after = activation === null ? [] : ["act"];
   const steps = [...(w.bn !== undefined ? ["bn"] : []), ...after];
   const convOut = steps.length === 0 ? n.id : `${n.id}.conv`;
@@ -282,11 +348,8 @@ function convLike(n: NodeOf<"conv"> | NodeOf<"depthwise">, ctx: Context): Lowere
     inits.push(floatTensor(`${n.id}.bias`, w.bias.shape, w.bias.data));
     convInputs.push(`${n.id}.bias`);
   }
-  const pads = a.pads!;
-  out.push(
-    node("Conv", n.id, convInputs, [convOut], { dilations: [1, 1], group, kernel_shape: [...a.kernel], pads: [...pads], strides: [...a.stride] }, ctx.doc(n)),
-  );
-  const intermediates = convOut === n.id ? [] : [{ name: convOut, dims }];
+  out.push(node(opType, n.id, convInputs, [convOut], attrs, ctx.doc(n)));
+  const intermediates: Intermediate[] = convOut === n.id ? [] : [{ name: convOut, dims }];
   let current = convOut;
   if (w.bn !== undefined) {
     const bnOut = after.length === 0 ? n.id : `${n.id}.bn`;
@@ -303,6 +366,24 @@ function convLike(n: NodeOf<"conv"> | NodeOf<"depthwise">, ctx: Context): Lowere
     intermediates.push(...act.intermediates);
   }
   return { nodes: out, initializers: inits, output: n.id, dims, intermediates };
+}
+
+/** Conv; a depthwise one with group = C; `dilations` the node's (1×1 when it has none). */
+function convLike(n: NodeOf<"conv"> | NodeOf<"depthwise">, ctx: Context): Lowered {
+  const a = n.attrs;
+  const inputChannels = inputOf(n, ctx).dims[1] as number;
+  const group = n.op === "depthwise" ? inputChannels : 1;
+  return weightedLayer(n, ctx, "Conv", { dilations: [...(a.dilation ?? [1, 1])], group, kernel_shape: [...a.kernel], pads: [...a.pads!], strides: [...a.stride] });
+}
+
+/**
+ * ConvTranspose with the weights as they are ([in, out, kh, kw]) and the
+ * node's crop as `pads`: ONNX's output size s·(in − 1) + K − begin − end is
+ * exactly the IR's, so no output_padding or output_shape is needed.
+ */
+function deconv(n: NodeOf<"deconv">, ctx: Context): Lowered {
+  const a = n.attrs;
+  return weightedLayer(n, ctx, "ConvTranspose", { kernel_shape: [...a.kernel], pads: [...a.pads!], strides: [...a.stride] });
 }
 
 function pool(n: NodeOf<"avgpool"> | NodeOf<"maxpool">, ctx: Context): Lowered {
@@ -322,12 +403,109 @@ function pool(n: NodeOf<"avgpool"> | NodeOf<"maxpool">, ctx: Context): Lowered {
   return { nodes: out, initializers: inits, output: n.id, dims, intermediates: [] };
 }
 
+/** ONNX Resize's `mode` for each IR mode. */
+const RESIZE_MODE: { readonly [M in ResizeMode]: string } = { bilinear: "linear", nearest: "nearest" };
+
+/**
+ * The `nearest_mode` that takes the reference's source index from the
+ * coordinate ONNX computes (coordinate_transformation_mode is the IR's
+ * coords, under the same name):
+ *
+ *   asymmetric     x = o·in/out             the reference takes ⌊x⌋            floor
+ *   half_pixel     x = (o + ½)·in/out − ½   ⌊(o + ½)·in/out⌋ = ⌊x + ½⌋         round_prefer_ceil
+ *   align_corners  x = o·(in − 1)/(out − 1) rounded half up, ⌊x + ½⌋          round_prefer_ceil
+ */
+const NEAREST_MODE: { readonly [C in ResizeCoords]: string } = { asymmetric: "floor", half_pixel: "round_prefer_ceil", align_corners: "round_prefer_ceil" };
+
+/**
+ * resize → Resize(mode, coordinate_transformation_mode, nearest_mode), its
+ * output size given by
+ *
+ *   scales  [1, 1, OH/H, OW/W], a constant, when OH and OW are whole
+ *           multiples of H and W: ⌊H·f⌋ is exact;
+ *   sizes   [N, C, OH, OW] otherwise, made at run time so that the batch stays
+ *           symbolic: Shape(x) → Slice [0:2] → Concat with the constant
+ *           [OH, OW]. A float scale such as 257/33 is not exact, and a
+ *           runtime computing ⌊33 · 7.787879⌋ makes 256 rows.
+ *
+ * Nearest sampling at a ratio that is not a whole multiple, with half_pixel or
+ * asymmetric coordinates, is not left to the runtime's float arithmetic: it
+ * computes x from a float32 scale out/in, and where the exact x is a rounding
+ * boundary (an integer for floor, a half-integer for round_prefer_ceil) it can
+ * land an ulp short — ONNX Runtime maps row 1 of a 14 → 2 asymmetric resize to
+ * row 6 instead of 7. There the node is a Gather along H, then along W, of the
+ * reference's own source indices (int64 initializers `<id>.row_index` and
+ * `<id>.column_index`; an axis whose indices are 0, 1, … is left out). Whole
+ * multiples (x = o/f) and align_corners (o·(in − 1) divided once by out − 1)
+ * give the exact x in float32, so they stay Resize.
+ */
+function resize(n: NodeOf<"resize">, ctx: Context): Lowered {
+  const out: INodeProto[] = [];
+  const inits: ITensorProto[] = [];
+  const x = spatialInput(n, ctx, out, inits);
+  const d = inputOf(n, ctx).dims;
+  const [H, W] = d.length === 4 ? [d[2] as number, d[3] as number] : [1, 1];
+  const [OH, OW, C] = n.shape!;
+  const dims = nchw(n.shape!);
+  const { mode, coords } = n.attrs;
+  const whole = OH % H === 0 && OW % W === 0;
+  const intermediates: Intermediate[] = [];
+  if (mode === "nearest" && coords !== "align_corners" && !whole) {
+    // Rows first ([N, C, OH, W], `<id>.rows`), then columns; an axis whose indices are 0, 1, … is left out.
+    const axes = [
+      { axis: 2, indices: nearestSources(n, H, OH), index: `${n.id}.row_index`, output: `${n.id}.rows`, dims: [N, C, OH, W] },
+      { axis: 3, indices: nearestSources(n, W, OW), index: `${n.id}.column_index`, output: n.id, dims },
+    ].filter((a) => a.indices.length !== (a.axis === 2 ? H : W) || a.indices.some((v, i) => v !== i));
+    let current = x;
+    for (const a of axes) {
+      const output = a === axes[axes.length - 1] ? n.id : a.output;
+      inits.push(int64Tensor(a.index, a.indices));
+      out.push(node("Gather", output, [current, a.index], [output], { axis: a.axis }, ctx.doc(n)));
+      if (output !== n.id) intermediates.push({ name: output, dims: a.dims });
+      current = output;
+    }
+    return { nodes: out, initializers: inits, output: n.id, dims, intermediates };
+  }
+  const attrs = { coordinate_transformation_mode: coords, mode: RESIZE_MODE[mode], ...(mode === "nearest" ? { nearest_mode: NEAREST_MODE[coords] } : {}) };
+  if (whole) {
+    inits.push(floatTensor(`${n.id}.scales`, [4], new Float32Array([1, 1, OH / H, OW / W])));
+    out.push(node("Resize", n.id, [x, "", `${n.id}.scales`], [n.id], attrs, ctx.doc(n)));
+    return { nodes: out, initializers: inits, output: n.id, dims, intermediates };
+  }
+  const shape = `${n.id}.shape`;
+  const batchChannels = `${n.id}.batch_channels`;
+  const sizes = `${n.id}.sizes`;
+  for (const [name, value] of [["slice.batch_channels.starts", 0], ["slice.batch_channels.ends", 2]] as const) {
+    if (!ctx.shared.has(name)) ctx.shared.set(name, int64Tensor(name, [value]));
+  }
+  inits.push(int64Tensor(`${n.id}.size`, [OH, OW]));
+  out.push(
+    node("Shape", shape, [x], [shape], {}, ctx.doc(n)),
+    node("Slice", batchChannels, [shape, "slice.batch_channels.starts", "slice.batch_channels.ends"], [batchChannels], {}, ctx.doc(n)),
+    node("Concat", sizes, [batchChannels, `${n.id}.size`], [sizes], { axis: 0 }, ctx.doc(n)),
+    node("Resize", n.id, [x, "", "", sizes], [n.id], attrs, ctx.doc(n)),
+  );
+  intermediates.push({ name: shape, dims: [4], elemType: INT64 }, { name: batchChannels, dims: [2], elemType: INT64 }, { name: sizes, dims: [4], elemType: INT64 });
+  return { nodes: out, initializers: inits, output: n.id, dims, intermediates };
+}
+
+/**
+ * The input row (or column) each of `outSize` nearest-resized rows copies:
+ * the reference's own resize run on the ramp 0, 1, …, inSize − 1 (nearest
+ * copies values, so its output is the indices), one truth for the rule.
+ */
+function nearestSources(n: NodeOf<"resize">, inSize: number, outSize: number): number[] {
+  const y = new Float64Array(outSize);
+  referenceLayer(n, [[inSize, 1, 1]], [outSize, 1, 1])(Float64Array.from({ length: inSize }, (_, i) => i), y);
+  return Array.from(y);
+}
+
 const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered } = {
   input(n, ctx) {
     const dims = nchw(n.shape!);
     const nodes: INodeProto[] = [];
     const initializers: ITensorProto[] = [];
-    const intermediates: { name: string; dims: Dim[] }[] = [];
+    const intermediates: Intermediate[] = [];
     let output = "input";
     if (ctx.options.embedPreprocessing === true) {
       // Raw pixels in: (pixel − mean) / std, elementwise, so in either layout before the transpose.
@@ -383,16 +561,41 @@ const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered }
   },
   add: (n, ctx) => elementwise("Add", n, ctx),
   mul: (n, ctx) => elementwise("Mul", n, ctx),
-  deconv: unsupported,
-  concat: unsupported,
-  resize: unsupported,
-  activation: unsupported,
-  argmax: unsupported,
+  deconv,
+  concat(n, ctx) {
+    const out: INodeProto[] = [];
+    const inits: ITensorProto[] = [];
+    const parts = n.inputs.map((_, i) => spatialInput(n, ctx, out, inits, i, `reshape.${i}`));
+    out.push(node("Concat", n.id, parts, [n.id], { axis: 1 }, ctx.doc(n)));
+    return { nodes: out, initializers: inits, output: n.id, dims: nchw(n.shape!), intermediates: [] };
+  },
+  resize,
+  activation(n, ctx) {
+    const out: INodeProto[] = [];
+    const inits: ITensorProto[] = [];
+    const activation = ACTIVATION[n.attrs.act];
+    // linear is the identity: its consumers read its input, as dropout's do.
+    if (activation === null) {
+      const x = inputOf(n, ctx);
+      return { nodes: [], initializers: [], output: x.name, dims: x.dims, intermediates: [] };
+    }
+    const x = spatialInput(n, ctx, out, inits);
+    const dims = nchw(n.shape!);
+    const act = activation(x, n.id, n, dims, ctx);
+    return { nodes: [...out, ...act.nodes], initializers: inits, output: n.id, dims, intermediates: act.intermediates };
+  },
+  argmax(n, ctx) {
+    // ArgMax keeps the first largest channel (select_last_index = 0), as the IR does; its int64 index becomes a float32 value.
+    const out: INodeProto[] = [];
+    const inits: ITensorProto[] = [];
+    const x = spatialInput(n, ctx, out, inits);
+    const dims = nchw(n.shape!);
+    const index = `${n.id}.index`;
+    out.push(node("ArgMax", n.id, [x], [index], { axis: 1, keepdims: 1 }, ctx.doc(n)));
+    out.push(node("Cast", `${n.id}.cast`, [index], [n.id], { to: FLOAT }, ctx.doc(n)));
+    return { nodes: out, initializers: inits, output: n.id, dims, intermediates: [{ name: index, dims, elemType: INT64 }] };
+  },
 };
-
-function unsupported(n: Node): Lowered {
-  throw new InternalError(`onnx: ${n.op} '${n.id}' has no lowering`);
-}
 
 function lower(n: Node, ctx: Context): Lowered {
   return (LOWER[n.op] as (n: Node, ctx: Context) => Lowered)(n, ctx);

@@ -54,12 +54,13 @@ export function int64Tensor(name: string, values: readonly number[]): ITensorPro
   return { name, dims: [values.length], dataType: INT64, rawData: raw };
 }
 
-export function valueInfo(name: string, dims: readonly Dim[]): IValueInfoProto {
+/** A tensor's declared element type and shape (float32 unless said otherwise). */
+export function valueInfo(name: string, dims: readonly Dim[], elemType: number = FLOAT): IValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
-        elemType: FLOAT,
+        elemType,
         shape: { dim: dims.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d })) },
       },
     },
