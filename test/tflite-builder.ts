@@ -28,6 +28,8 @@ export interface SpecOperator {
   readonly optionsType?: number;
   /** Builds the options table; called while no other object is being built. */
   readonly options?: (b: Builder) => number;
+  /** A custom operator's custom_options bytes. */
+  readonly customOptions?: Uint8Array;
 }
 export interface Spec {
   readonly version?: number;
@@ -118,6 +120,7 @@ export function buildModel(spec: Spec): Uint8Array {
     });
     const operatorOffsets = spec.operators.map((op) => {
       const options = op.options?.(b) ?? 0;
+      const custom = op.customOptions === undefined ? 0 : b.createByteVector(op.customOptions);
       const inputs = int32Vector(b, op.inputs);
       const outputs = int32Vector(b, op.outputs);
       b.startObject(13);
@@ -126,6 +129,7 @@ export function buildModel(spec: Spec): Uint8Array {
       b.addFieldOffset(2, outputs, 0);
       b.addFieldInt8(3, op.optionsType ?? 0, 0);
       if (options !== 0) b.addFieldOffset(4, options, 0);
+      if (custom !== 0) b.addFieldOffset(5, custom, 0);
       return b.endObject();
     });
     const codeOffsets = spec.opcodes.map((c) => {
@@ -182,6 +186,7 @@ export function buildModel(spec: Spec): Uint8Array {
 export const OP = {
   ADD: 0,
   AVERAGE_POOL_2D: 1,
+  CONCATENATION: 2,
   CONV_2D: 3,
   DEPTHWISE_CONV_2D: 4,
   DEQUANTIZE: 6,
@@ -192,6 +197,7 @@ export const OP = {
   RELU: 19,
   RELU6: 21,
   RESHAPE: 22,
+  RESIZE_BILINEAR: 23,
   SOFTMAX: 25,
   TANH: 28,
   CUSTOM: 32,
@@ -199,12 +205,30 @@ export const OP = {
   MEAN: 40,
   DIV: 42,
   SQUEEZE: 43,
+  ARG_MAX: 56,
+  RESIZE_NEAREST_NEIGHBOR: 97,
   QUANTIZE: 114,
   HARD_SWISH: 117,
   GELU: 150,
 } as const;
 /** BuiltinOptions union types. */
-export const OPTIONS = { Conv2D: 1, DepthwiseConv2D: 2, Pool2D: 5, FullyConnected: 8, Softmax: 9, Add: 11, Reshape: 17, Mul: 21, Reducer: 27, Div: 29, Squeeze: 30 } as const;
+export const OPTIONS = {
+  Conv2D: 1,
+  DepthwiseConv2D: 2,
+  Pool2D: 5,
+  FullyConnected: 8,
+  Softmax: 9,
+  Concatenation: 10,
+  Add: 11,
+  ResizeBilinear: 15,
+  Reshape: 17,
+  Mul: 21,
+  Reducer: 27,
+  Div: 29,
+  Squeeze: 30,
+  ArgMax: 40,
+  ResizeNearestNeighbor: 74,
+} as const;
 /** TensorType codes. */
 export const TYPE = { FLOAT32: 0, FLOAT16: 1, INT32: 2, UINT8: 3, INT64: 4, INT8: 9 } as const;
 /** Padding and ActivationFunctionType codes. */
@@ -224,7 +248,7 @@ export function conv2dOptions(o: { padding?: number; strideW?: number; strideH?:
   };
 }
 
-export function depthwiseOptions(o: { padding?: number; stride?: number; activation?: number; depthMultiplier?: number }) {
+export function depthwiseOptions(o: { padding?: number; stride?: number; activation?: number; depthMultiplier?: number; dilation?: number }) {
   return (b: Builder): number => {
     b.startObject(7);
     b.addFieldInt8(0, o.padding ?? 0, 0);
@@ -232,8 +256,37 @@ export function depthwiseOptions(o: { padding?: number; stride?: number; activat
     b.addFieldInt32(2, o.stride ?? 1, 0);
     b.addFieldInt32(3, o.depthMultiplier ?? 1, 0);
     b.addFieldInt8(4, o.activation ?? 0, 0);
+    if (o.dilation !== undefined) {
+      b.addFieldInt32(5, o.dilation, 1);
+      b.addFieldInt32(6, o.dilation, 1);
+    }
     return b.endObject();
   };
+}
+
+export function concatenationOptions(axis: number, activation = 0) {
+  return (b: Builder): number => {
+    b.startObject(2);
+    b.addFieldInt32(0, axis, 0);
+    b.addFieldInt8(1, activation, 0);
+    return b.endObject();
+  };
+}
+
+/** ResizeBilinearOptions (align_corners and half_pixel_centers are fields 2 and 3) or ResizeNearestNeighborOptions (0 and 1). */
+export function resizeOptions(o: { bilinear: boolean; alignCorners?: boolean; halfPixelCenters?: boolean }) {
+  return (b: Builder): number => {
+    const first = o.bilinear ? 2 : 0;
+    b.startObject(first + 2);
+    b.addFieldInt8(first, o.alignCorners === true ? 1 : 0, 0);
+    b.addFieldInt8(first + 1, o.halfPixelCenters === true ? 1 : 0, 0);
+    return b.endObject();
+  };
+}
+
+/** Little-endian int32 values: a custom operator's options as MediaPipe writes them. */
+export function int32Bytes(...xs: number[]): Uint8Array {
+  return new Uint8Array(Int32Array.from(xs).buffer);
 }
 
 export function pool2dOptions(o: { padding?: number; stride?: number; filter: number; activation?: number }) {
@@ -318,7 +371,8 @@ export class TfliteNet {
   private readonly buffers: SpecBuffer[] = [{}];
   private readonly tensors: SpecTensor[] = [];
   private readonly operators: SpecOperator[] = [];
-  private readonly codes: number[] = [];
+  /** Builtin codes, and custom operators by name. */
+  private readonly codes: (number | string)[] = [];
 
   /** An activation tensor (uint8 when quantized, unless `type` says otherwise). */
   tensor(name: string, shape: readonly number[], quantization?: Quantization, type?: number): number {
@@ -334,14 +388,22 @@ export class TfliteNet {
   }
 
   op(code: number, inputs: readonly number[], outputs: readonly number[], optionsType?: number, options?: (b: Builder) => number): void {
-    let opcode = this.codes.indexOf(code);
-    if (opcode < 0) opcode = this.codes.push(code) - 1;
-    this.operators.push({ opcode, inputs, outputs, ...(optionsType === undefined ? {} : { optionsType }), ...(options === undefined ? {} : { options }) });
+    this.operators.push({ opcode: this.code(code), inputs, outputs, ...(optionsType === undefined ? {} : { optionsType }), ...(options === undefined ? {} : { options }) });
+  }
+
+  /** A custom operator `name` with its custom_options bytes. */
+  custom(name: string, inputs: readonly number[], outputs: readonly number[], customOptions?: Uint8Array): void {
+    this.operators.push({ opcode: this.code(name), inputs, outputs, ...(customOptions === undefined ? {} : { customOptions }) });
+  }
+
+  private code(code: number | string): number {
+    const at = this.codes.indexOf(code);
+    return at >= 0 ? at : this.codes.push(code) - 1;
   }
 
   build(inputs: readonly number[], outputs: readonly number[]): Uint8Array {
     return buildModel({
-      opcodes: this.codes.map((c) => (c < 127 ? { deprecated: c } : { deprecated: 127, builtin: c })),
+      opcodes: this.codes.map((c) => (typeof c === "string" ? { deprecated: OP.CUSTOM, custom: c } : c < 127 ? { deprecated: c } : { deprecated: 127, builtin: c })),
       buffers: this.buffers,
       tensors: this.tensors,
       inputs,
