@@ -257,7 +257,7 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
     if (graph.nodes[step]?.id !== n.id) throw new InternalError(`report: the cost analysis is not of this graph ('${n.id}' at step ${step})`);
     let width: number | null = null;
     let ratio: ReportLayer["ratio"] = null;
-    if (n.op === "conv") {
+    if (n.op === "conv" || n.op === "deconv") {
       if (n.attrs.size.kind === "filters") width = effectiveWidth(graph.alpha, n.attrs.size);
       else ratio = { num: n.attrs.size.ratio.num, den: n.attrs.size.ratio.den };
     } else if (n.op === "depthwise") width = channelWidth.get(n.inputs[0] ?? "") ?? null;
