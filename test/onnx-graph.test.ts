@@ -15,15 +15,16 @@ import { join } from "node:path";
 import fc from "fast-check";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { compile, type CompileOptions } from "../src/index.js";
+import { PNG } from "pngjs";
+import { compile, normalise, type CompileOptions } from "../src/index.js";
 import { emitOnnx, type OnnxOptions } from "../src/emit/onnx/index.js";
 import { dumpOnnx } from "../src/emit/onnx/dump.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
 import { ACTIVATIONS, type Activation, type Graph, type Shape } from "../src/ir/graph.js";
 import { validGraphSpec } from "./graph-generators.js";
 import { runs } from "./fuzz-scale.js";
-import { inputs, readExample, relativeError } from "./helpers.js";
-import { available } from "./optional.js";
+import { inputs, readExample, relativeError, shared } from "./helpers.js";
+import { available, haveShared } from "./optional.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-onnx-graph-"));
 /** Models for the checker at the end of the file. */
@@ -401,6 +402,112 @@ describe.runIf(available(haveChecker || process.env["CI"] === "true", "the ONNX 
   }, 120_000);
 });
 
-// Kept for the trained-model tests below.
-void readFileSync;
-void readdirSync;
+// ---------------------------------------------------------------------------
+// The trained models, imported from their .tflite files
+// ---------------------------------------------------------------------------
+
+const float32File = (path: string): Float32Array => {
+  const b = readFileSync(path);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+
+/** Every shared photo with the given extension, by name, sorted. */
+const photos = (dir: string, ext: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(ext))
+    .map((f) => f.slice(0, -ext.length))
+    .sort();
+
+/** The trained model's ONNX, compiled from the example with the .tflite file's weights. */
+function trained(example: string, model: string, options: CompileOptions = {}): Built {
+  return build(readExample(example), { weights: new Uint8Array(readFileSync(model)), weightsFile: model, ...options }, { opset: 17 });
+}
+
+/** The photo's pixels normalised as the example's input declares. */
+function pixels(graph: Graph, path: string): Float32Array {
+  const input = graph.nodes[0]!;
+  if (input.op !== "input" || input.attrs.normalisation === undefined) throw new Error("the example declares no normalisation");
+  return normalise(new Uint8Array(readFileSync(path)), 3, input.attrs.normalisation);
+}
+
+/** One image through the model: every output, by name, NCHW as ONNX Runtime gives it. */
+async function session(bytes: Uint8Array): Promise<(x: Float32Array, [h, w, c]: Shape) => Promise<Record<string, Float32Array>>> {
+  const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  return async (x, shape) => {
+    const out = await s.run({ input: new ort.Tensor("float32", toNchw(x, 1, shape), [1, shape[2], shape[0], shape[1]]) });
+    return Object.fromEntries(s.outputNames.map((name) => [name, out[name]!.data as Float32Array]));
+  };
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return Number.isNaN(m) ? Infinity : m;
+}
+
+const deeplabData = join(shared, "data", "deeplabv3_mobilenet_v2");
+const deeplabModel = join(deeplabData, "model", "deeplabv3.tflite");
+
+describe.runIf(haveShared(deeplabModel, "the trained DeepLabV3 in ONNX Runtime"))(`the trained DeepLabV3 in ONNX Runtime (from ${deeplabData})`, () => {
+  it("gives the 33x33x21 class scores within 1e-3 and the 257x257 category mask on every pixel of every photo", async () => {
+    const { graph, bytes } = trained("deeplabv3_mobilenet_v2.mn", deeplabModel, { outputs: ["scores", "logits"] });
+    const run = await session(bytes);
+    const names = photos(join(deeplabData, "images"), ".rgb257");
+    expect(names).toHaveLength(7);
+    let worst = 0;
+    for (const name of names) {
+      const out = await run(pixels(graph, join(deeplabData, "images", `${name}.rgb257`)), [257, 257, 3]);
+      expect(Object.keys(out)).toEqual(["scores", "logits"]);
+      // Scores: [1, 21, 33, 33] → HWC, as the ground truth is stored.
+      const scores = toNhwc(out["scores"]!, 1, [33, 33, 21]);
+      const e = maxAbsDiff(scores, float32File(join(deeplabData, "ground_truth", `${name}.logits33.f32`)));
+      worst = Math.max(worst, e);
+      expect(e, name).toBeLessThan(1e-3);
+      // The mask: the first largest of the 21 logits at each pixel.
+      const logits = out["logits"]!;
+      const plane = 257 * 257;
+      const mask = new Uint8Array(plane);
+      for (let p = 0; p < plane; p++) {
+        let best = 0;
+        for (let c = 1; c < 21; c++) if (logits[c * plane + p]! > logits[best * plane + p]!) best = c;
+        mask[p] = best;
+      }
+      const png = PNG.sync.read(readFileSync(join(deeplabData, "ground_truth", `${name}.mask.png`)));
+      expect([png.width, png.height]).toEqual([257, 257]);
+      let differ = 0;
+      for (let p = 0; p < plane; p++) if (mask[p] !== png.data[4 * p]) differ++;
+      expect(differ, `${name}: mask pixels that differ`).toBe(0);
+    }
+    expect(worst).toBeLessThan(1e-3);
+  }, 180_000);
+});
+
+const selfieData = join(shared, "data", "selfie_segmentation_v3");
+const selfieModel = join(selfieData, "model", "selfie_segmentation.tflite");
+
+describe.runIf(haveShared(selfieModel, "the trained selfie segmentation in ONNX Runtime"))(`the trained selfie segmentation in ONNX Runtime (from ${selfieData})`, () => {
+  it("gives the 256x256 person mask within 1e-3 on every photo", async () => {
+    const { graph, bytes } = trained("selfie_segmentation.mn", selfieModel);
+    const run = await session(bytes);
+    const names = photos(join(selfieData, "images"), ".rgb256");
+    expect(names).toHaveLength(7);
+    for (const name of names) {
+      const out = await run(pixels(graph, join(selfieData, "images", `${name}.rgb256`)), [256, 256, 3]);
+      expect(Object.keys(out)).toEqual(["deconv_17"]);
+      // One channel: NCHW and HWC are the same order.
+      expect(maxAbsDiff(out["deconv_17"]!, float32File(join(selfieData, "ground_truth", `${name}.mask.f32`))), name).toBeLessThan(1e-3);
+    }
+  }, 180_000);
+
+  it("--outputs features: the 128x128x16 features within 1e-3 of the TFLite interpreter's", async () => {
+    // The features-only network takes its weights from the features-only file (the same weights, the head cut off).
+    const { graph, bytes } = trained("selfie_segmentation.mn", join(selfieData, "model", "selfie_segmentation_features_only.tflite"), { outputs: ["features"] });
+    const out = await (await session(bytes))(pixels(graph, join(selfieData, "images", "grace_hopper.rgb256")), [256, 256, 3]);
+    expect(Object.keys(out)).toEqual(["features"]);
+    const want = float32File(join(selfieData, "ground_truth", "grace_hopper.features.f32"));
+    const got = toNhwc(out["features"]!, 1, [128, 128, 16]);
+    // The features reach about 95: 1e-3 is float32 rounding through the encoder and decoder.
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-3);
+  }, 180_000);
+});
