@@ -171,6 +171,18 @@ describe("the segmentation examples in ONNX Runtime, as the reference evaluates 
     expect(await agrees(built)).toBeLessThan(1e-4);
   }, 120_000);
 
+  it("--input-layout nhwc and --embed-preprocessing: raw NHWC pixels in, the same named outputs", async () => {
+    const plain = build(deeplab, { resolution: 65, outputs: ["scores", "logits"] }, { opset: 15 });
+    const raw = build(deeplab, { resolution: 65, outputs: ["scores", "logits"] }, { opset: 15, inputLayout: "nhwc", embedPreprocessing: true });
+    const pixels = Uint8Array.from({ length: 2 * 65 * 65 * 3 }, (_, i) => (i * 7919 + (i >> 5) * 31) % 256);
+    const a = await ort.InferenceSession.create(plain.bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const b = await ort.InferenceSession.create(raw.bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const want = await a.run({ input: new ort.Tensor("float32", toNchw(normalise(pixels, 3, { mean: 127.5, std: 127.5 }), 2, [65, 65, 3]), [2, 3, 65, 65]) });
+    const got = await b.run({ input: new ort.Tensor("float32", Float32Array.from(pixels), [2, 65, 65, 3]) });
+    expect(b.outputNames).toEqual(["scores", "logits"]);
+    for (const name of ["scores", "logits"]) expect(relativeError(got[name]!.data as Float32Array, want[name]!.data as Float32Array)).toBeLessThan(1e-5);
+  }, 60_000);
+
   it("the structure of both, at their trained resolutions (golden text dumps)", async () => {
     await expect(dumpOnnx(build(deeplab, { outputs: ["scores", "logits"] }, { opset: 17 }).bytes)).toMatchFileSnapshot("golden/onnx/deeplabv3_mobilenet_v2.scores_logits.txt");
     await expect(dumpOnnx(build(selfie, {}, { opset: 13 }).bytes)).toMatchFileSnapshot("golden/onnx/selfie_segmentation.txt");

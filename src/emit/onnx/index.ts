@@ -2,13 +2,18 @@
  * The ONNX emitter: a verified, weighted graph → ModelProto bytes.
  *
  * Each IR node becomes a small group of ONNX nodes — Conv (group = C for
- * depthwise, explicit asymmetric pads for TF SAME), BatchNormalization when
- * batch-norm was kept, the activation (ACTIVATION below), Add for a residual,
- * Mul for squeeze-and-excitation — whose last output carries the layer's
- * stable name, so value_info, node names and initializers (the same names as
- * mnc's safetensors: `sep_3.pw.weight`) all line up with reports and
- * `--dump-ir`. The emitter follows the graph: a node reads the tensors its
- * `inputs` produced, and the model's outputs are `graph.outputs`. Input
+ * depthwise, explicit asymmetric pads for TF SAME, the node's dilations),
+ * ConvTranspose for a transposed convolution, BatchNormalization when
+ * batch-norm was kept, the activation (ACTIVATION below, also for a
+ * standalone activation), Add for a residual or skip, Mul for
+ * squeeze-and-excitation (an [N, C, 1, 1] operand broadcasts over H and W),
+ * Concat on channels, Resize (or Gather: see `resize`), ArgMax then Cast to
+ * float — whose last output carries the layer's stable name, so value_info,
+ * node names and initializers (the same names as mnc's safetensors:
+ * `sep_3.pw.weight`) all line up with reports and `--dump-ir`. The emitter
+ * follows the graph: a node reads the tensors its `inputs` produced, and the
+ * model's outputs are `graph.outputs`, in order, under the names an `output`
+ * statement or `--outputs` gave them (`nameOutputs`). Input
  * `input` is float32 [N, C, H, W] with a symbolic batch N (or [N, H, W, C]
  * with --input-layout nhwc, transposed inside the model). With
  * `embedPreprocessing` it holds raw pixels (0–255) and the model normalises
