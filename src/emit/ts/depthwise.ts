@@ -1,7 +1,9 @@
 /**
  * Depthwise convolution, direct, on NHWC activations:
  *
- *   y[oh, ow, c] = act( bias[c] + Σ_{kh,kw} x[oh·sh − top + kh, ow·sw − left + kw, c] · K[kh, kw, c] )
+ *   y[oh, ow, c] = act( bias[c] + Σ_{kh,kw} x[oh·sh − top + kh·dh, ow·sw − left + kw·dw, c] · K[kh, kw, c] )
+ *
+ * (dh = dw = 1 but for a dilated, atrous, convolution).
  *
  * Weights lie tap-major, [kh][kw][c], the bias [c] apart, so that the
  * innermost loop runs over channels with unit stride in the input, the
@@ -41,6 +43,8 @@ export interface Depthwise {
   readonly stride: readonly [number, number];
   readonly top: number;
   readonly left: number;
+  /** Dilation [dh, dw]: the taps dh rows and dw columns apart (absent: adjacent). */
+  readonly dilation?: readonly [number, number];
   readonly x: number;
   readonly y: number;
   /** Offsets in m of the kernel [kh][kw][c] and the bias [c]. */
@@ -64,14 +68,15 @@ interface AxisClass {
 /**
  * Group the outputs of one axis by the taps of their window that fall inside
  * the input: the interior (all taps) and, around it, the few rows or columns
- * whose window reaches into the padding.
+ * whose window reaches into the padding. Tap t of output o reads input
+ * o·stride − before + t·dilation.
  */
-export function axisClasses(outSize: number, inSize: number, k: number, stride: number, before: number): AxisClass[] {
+export function axisClasses(outSize: number, inSize: number, k: number, stride: number, before: number, dilation = 1): AxisClass[] {
   const out: AxisClass[] = [];
   for (let o = 0; o < outSize; o++) {
     const i0 = o * stride - before;
-    const k0 = Math.max(0, -i0);
-    const k1 = Math.max(k0, Math.min(k, inSize - i0));
+    const k0 = Math.max(0, Math.ceil(-i0 / dilation));
+    const k1 = Math.max(k0, Math.min(k, Math.ceil((inSize - i0) / dilation)));
     const last = out[out.length - 1];
     if (last !== undefined && last.k0 === k0 && last.k1 === k1 && last.hi === o) out[out.length - 1] = { ...last, hi: o + 1 };
     else out.push({ lo: o, hi: o + 1, k0, k1 });
@@ -87,8 +92,9 @@ export function depthwiseCode(d: Depthwise): Code {
   const [OH, OW] = d.outShape;
   const [KH, KW] = d.kernel;
   const [SH, SW] = d.stride;
-  const rows = axisClasses(OH, H, KH, SH, d.top);
-  const cols = axisClasses(OW, W, KW, SW, d.left);
+  const [DH, DW] = d.dilation ?? [1, 1];
+  const rows = axisClasses(OH, H, KH, SH, d.top, DH);
+  const cols = axisClasses(OW, W, KW, SW, d.left, DW);
   const all = rows.flatMap((r) => cols.map((c) => ({ r, c, full: r.k1 - r.k0 === KH && c.k1 - c.k0 === KW })));
   const inner = all.find((g) => g.full);
   const border = all.filter((g) => !g.full);
@@ -146,7 +152,7 @@ export function depthwiseCode(d: Depthwise): Code {
       const uses = new Map<number, { j: number; t: number }[]>();
       for (let j = 0; j < count; j++) {
         for (const t of taps) {
-          const off = (t.kh * W + j * SW + t.kw) * C;
+          const off = (t.kh * DH * W + j * SW + t.kw * DW) * C;
           const list = uses.get(off) ?? [];
           list.push({ j, t: tapIndex(t) });
           uses.set(off, list);
@@ -178,17 +184,17 @@ export function depthwiseCode(d: Depthwise): Code {
         : "// border: windows that reach into the padding, clipped to the input",
     );
     code.block(`for (let oh = 0; oh < ${OH}; oh++)`, () => {
-      code.line(`const ih = ${plus(`oh * ${SH}`, -d.top)}, kh0 = ih < 0 ? -ih : 0, kh1 = ih + ${KH} > ${H} ? ${H} - ih : ${KH};`);
+      code.line(`const ih = ${plus(`oh * ${SH}`, -d.top)}, ${clip("kh", "ih", KH, H, DH)};`);
       if (skip !== undefined) code.line(`const inner = oh >= ${skip.r.lo} && oh < ${skip.r.hi};`);
       code.block(`for (let ow = 0; ow < ${OW}; ow++)`, () => {
         if (skip !== undefined) code.line(`if (inner && ow === ${skip.c.lo}) { ow = ${skip.c.hi - 1}; continue; }`);
-        code.line(`const iw = ${plus(`ow * ${SW}`, -d.left)}, kw0 = iw < 0 ? -iw : 0, kw1 = iw + ${KW} > ${W} ? ${W} - iw : ${KW};`);
+        code.line(`const iw = ${plus(`ow * ${SW}`, -d.left)}, ${clip("kw", "iw", KW, W, DW)};`);
         code.line(`const y = ${plus(`(oh * ${OW} + ow) * ${C}`, d.y)};`);
         code.block(`for (let c = 0; c < ${C}; c++)`, () => {
           code.line(`let s = m[${plus("c", d.bias)}]${d.nonNull};`);
           code.block("for (let kh = kh0; kh < kh1; kh++)", () => {
-            code.line(`const x = ${plus(`((ih + kh) * ${W} + iw) * ${C} + c`, d.x)}, w = ${plus(`kh * ${KW * C} + c`, d.weights)};`);
-            code.line(`for (let kw = kw0; kw < kw1; kw++) s += m[x + kw * ${C}]${d.nonNull} * m[w + kw * ${C}]${d.nonNull};`);
+            code.line(`const x = ${plus(`((${DH === 1 ? "ih + kh" : `ih + kh * ${DH}`}) * ${W} + iw) * ${C} + c`, d.x)}, w = ${plus(`kh * ${KW * C} + c`, d.weights)};`);
+            code.line(`for (let kw = kw0; kw < kw1; kw++) s += m[x + kw * ${DW * C}]${d.nonNull} * m[w + kw * ${C}]${d.nonNull};`);
           });
           code.line(store("y + c", 0, "s"));
         });
@@ -196,4 +202,14 @@ export function depthwiseCode(d: Depthwise): Code {
     });
   }
   return code;
+}
+
+/**
+ * The taps [k0, k1) of a window starting at input index `i` (possibly in the padding) that fall
+ * inside an axis of `size` cells, taps `dilation` apart: `k0 = …, k1 = …` as generated code.
+ */
+function clip(k: string, i: string, taps: number, size: number, dilation: number): string {
+  if (dilation === 1) return `${k}0 = ${i} < 0 ? -${i} : 0, ${k}1 = ${i} + ${taps} > ${size} ? ${size} - ${i} : ${taps}`;
+  const span = (taps - 1) * dilation + 1;
+  return `${k}0 = ${i} < 0 ? ((${dilation - 1} - ${i}) / ${dilation}) | 0 : 0, ${k}1 = ${i} + ${span} > ${size} ? ((${size + dilation - 1} - ${i}) / ${dilation}) | 0 : ${taps}`;
 }

@@ -6,8 +6,9 @@
  *
  * where row p of X̂ is pixel p's receptive field in (kh, kw, ic) order — for a
  * pointwise convolution simply the input pixel's channels, for a full
- * convolution its KH×KW×C patch (cells in the padding read as 0), for a fully
- * connected layer the whole flattened input (one "pixel").
+ * convolution its KH×KW×C patch (cells in the padding read as 0; a dilated
+ * convolution's taps dh rows and dw columns apart), for a fully connected
+ * layer the whole flattened input (one "pixel").
  *
  * Blocking, outermost first:
  *
@@ -25,7 +26,9 @@
  * panel, and pixels whose window lies inside the input are packed without
  * bounds checks. With one pixel (fc) and unit stride there is nothing to pack.
  * A squeeze-and-excitation scale fused into a pointwise convolution is applied
- * as the rows are packed: X̂[p, k] = x[p, k] · gate[k].
+ * as the rows are packed: X̂[p, k] = x[p, k] · gate[k]. A layer that writes
+ * into a concatenation's buffer stores pixel p's channels `yStride` floats
+ * after pixel p − 1's.
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation } from "../../ir/graph.js";
@@ -60,6 +63,9 @@ export type GemmSource =
       readonly sw: number;
       readonly top: number;
       readonly left: number;
+      /** Dilation: the taps of the window dh rows and dw columns apart (1: adjacent). */
+      readonly dh: number;
+      readonly dw: number;
       /** Output width (pixels per output row). */
       readonly ow: number;
       /** Output height. */
@@ -85,6 +91,11 @@ export interface Gemm {
   readonly nonNull: NonNull;
   /** A fused residual add: the other operand lies at y + residual, laid out as the output [p][n]. */
   readonly residual?: number;
+  /**
+   * Floats from one output pixel to the next (default n): a layer writing its channels into a wider
+   * tensor (a concatenation's buffer, y then being the offset of its first channel there).
+   */
+  readonly yStride?: number;
   /** A fused channel scale (rows only): row k of X̂ is multiplied by m[scale + k] as it is packed. */
   readonly scale?: number;
 }
@@ -119,6 +130,7 @@ export function gemmScratch(g: Pick<Gemm, "p" | "k" | "source">): number {
 /** The body of a layer function computing one GEMM. */
 export function gemmCode(g: Gemm): Code {
   if (g.scale !== undefined && !packsRows(g)) throw new InternalError("emit ts: a channel scale is fused only into a GEMM that packs its rows");
+  if (g.residual !== undefined && g.yStride !== undefined && g.yStride !== g.n) throw new InternalError("emit ts: a residual is fused only into a GEMM that writes its output densely");
   const { mr, nr } = tile(g.p);
   const code = new Code();
   const chunk = chunkPixels(g.p, g.k);
@@ -168,9 +180,10 @@ export function gemmCode(g: Gemm): Code {
 function blocks(code: Code, g: Gemm, mr: number, nr: number, chunked: boolean, n: "n" | number, direct: boolean): void {
   const step = mr * g.k;
   const partial = g.p % mr !== 0;
+  const ys = g.yStride ?? g.n;
   const acc = (i: number, j: number): string => `a${i}${j}`;
   const yAt = (p: "p" | number): string => {
-    const base = affine(g.y + (typeof n === "number" ? n : 0), p, g.n);
+    const base = affine(g.y + (typeof n === "number" ? n : 0), p, ys);
     return typeof n === "number" ? base : `${base} + n`;
   };
   const body = (p: "p" | number): void => {
@@ -191,7 +204,7 @@ function blocks(code: Code, g: Gemm, mr: number, nr: number, chunked: boolean, n
     for (let i = 0; i < rowsHere; i++) {
       const store = (): void => {
         for (let j = 0; j < nr; j++) {
-          const at = i * g.n + j;
+          const at = i * ys + j;
           code.line(`m[${plus("y", at)}] = ${activateAndAdd(g.act, acc(i, j), g.residual === undefined ? undefined : plus("y", at + g.residual), g.nonNull)};`);
         }
       };
@@ -246,10 +259,14 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
     return;
   }
   const C = s.c;
-  const [ih0, ih1] = interior(s.oh, s.h, s.kh, s.sh, s.top);
-  const [iw0, iw1] = interior(s.ow, s.w, s.kw, s.sw, s.left);
+  // A dilated window spans (k − 1)·d + 1 cells.
+  const [ih0, ih1] = interior(s.oh, s.h, (s.kh - 1) * s.dh + 1, s.sh, s.top);
+  const [iw0, iw1] = interior(s.ow, s.w, (s.kw - 1) * s.dw + 1, s.sw, s.left);
+  const dilated = s.dh !== 1 || s.dw !== 1;
   if (g.k !== s.kh * s.kw * C) throw new InternalError(`emit ts: a ${s.kh}x${s.kw}x${C} patch is not ${g.k} long`);
-  code.line(`// pack: scratch[block][k][i] = the ${s.kh}x${s.kw}x${C} patch of pixel p + i, k = (kh·${s.kw} + kw)·${C} + ic; padding reads as 0`);
+  code.line(
+    `// pack: scratch[block][k][i] = the ${s.kh}x${s.kw}x${C} patch of pixel p + i${dilated ? ` (taps ${s.dh}x${s.dw} apart)` : ""}, k = (kh·${s.kw} + kw)·${C} + ic; padding reads as 0`,
+  );
   code.block("", () => {
     code.line(c === "0" ? "let oh = 0, ow = 0, s = " + g.scratch + ", i = 0;" : `let oh = (${c} / ${s.ow}) | 0, ow = ${c} - oh * ${s.ow}, s = ${g.scratch}, i = 0;`);
     code.block(`for (let p = ${c}; p < ${cEnd}; p++)`, () => {
@@ -257,6 +274,15 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
       const inside = ih0 < ih1 && iw0 < iw1;
       const interiorCopy = (): void => {
         code.line(`const x = ${plus(C === 1 ? `ih * ${s.w} + iw` : `(ih * ${s.w} + iw) * ${C}`, s.x)};`);
+        if (s.kh * s.kw > MAX_UNROLLED_TAPS && dilated) {
+          // a large dilated window: copy tap by tap
+          code.block(`for (let kh = 0, u = t; kh < ${s.kh}; kh++)`, () => {
+            code.block(`for (let kw = 0, v = x + kh * ${s.dh * s.w * C}; kw < ${s.kw}; kw++, v += ${s.dw * C})`, () => {
+              code.line(`for (let ic = 0; ic < ${C}; ic++, u += ${mr}) m[u] = m[v + ic]${g.nonNull};`);
+            });
+          });
+          return;
+        }
         if (s.kh * s.kw > MAX_UNROLLED_TAPS) {
           // a large window: copy row by row of the patch
           code.block(`for (let kh = 0, u = t; kh < ${s.kh}; kh++)`, () => {
@@ -267,7 +293,7 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
         for (let kh = 0; kh < s.kh; kh++) {
           for (let kw = 0; kw < s.kw; kw++) {
             const tap = (kh * s.kw + kw) * C;
-            const from = (kh * s.w + kw) * C;
+            const from = (kh * s.dh * s.w + kw * s.dw) * C;
             if (C <= 4) {
               code.line(Array.from({ length: C }, (_, ic) => `m[${plus("t", (tap + ic) * mr)}] = m[${plus("x", from + ic)}]${g.nonNull};`).join(" "));
             } else {
@@ -279,9 +305,9 @@ function packChunk(code: Code, g: Gemm, mr: number, c: string, cEnd: string): vo
       const borderCopy = (): void => {
         code.line("// the window reaches into the padding");
         code.block(`for (let kh = 0; kh < ${s.kh}; kh++)`, () => {
-          code.line("const h = ih + kh;");
+          code.line(s.dh === 1 ? "const h = ih + kh;" : `const h = ih + kh * ${s.dh};`);
           code.block(`for (let kw = 0; kw < ${s.kw}; kw++)`, () => {
-            code.line(`const w = iw + kw, x = ${plus(C === 1 ? `h * ${s.w} + w` : `(h * ${s.w} + w) * ${C}`, s.x)};`);
+            code.line(`const w = ${s.dw === 1 ? "iw + kw" : `iw + kw * ${s.dw}`}, x = ${plus(C === 1 ? `h * ${s.w} + w` : `(h * ${s.w} + w) * ${C}`, s.x)};`);
             code.line(`const inside = h >= 0 && h < ${s.h} && w >= 0 && w < ${s.w};`);
             code.line(`for (let ic = 0, u = t + (kh * ${s.kw} + kw) * ${C * mr}; ic < ${C}; ic++, u += ${mr}) m[u] = inside ? m[x + ic]${g.nonNull} : 0;`);
           });

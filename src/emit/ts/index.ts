@@ -8,7 +8,10 @@
  * The generated module exports inputShape, outputShape, createModel(weights,
  * { backend }) and createModelAsync → Model { backend, run, classify, classifyImage }, topK,
  * imageTensor (RGBA pixels to the input tensor, see image.ts: 1- or 3-channel inputs),
- * and with labels a typed `labels` tuple. It carries two kernel sets for the
+ * and with labels a typed `labels` tuple. topK, classify and classifyImage only where the
+ * first output is one pixel of scores (a classifier, not a segmentation map); a network
+ * that names its outputs (`output a b`, --outputs) adds outputNames, outputShapes and
+ * Model.runAll, every output by name. It carries two kernel sets for the
  * same layers: mnc's WebAssembly SIMD kernels (src/emit/wasm, embedded as
  * base64 unless `wasm: false`), picked once by createModel where the host
  * runs them, and TypeScript kernels — one function per layer, named after the
@@ -24,7 +27,7 @@
  * Pure and deterministic: same graph and options, same code and bytes.
  */
 import { InternalError } from "../../ir/diagnostics.js";
-import type { AddNode, Graph, MulNode, Node, Shape } from "../../ir/graph.js";
+import type { AddNode, ConcatNode, Graph, MulNode, Node, Shape } from "../../ir/graph.js";
 import { liveness } from "../../ir/liveness.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import type { FusionCertificate } from "../../passes/certify-fusion.js";
@@ -34,7 +37,7 @@ import { DW_BLOCK } from "./depthwise.js";
 import { IMAGE_NAMES, imageSpecOf, imageTensorDoc } from "./image.js";
 import { MR, NR, packsRows } from "./gemm.js";
 import { size, type LayerCode, type Operand } from "./layer.js";
-import { ALIASES_INPUT, convGeometry, emitterOf, IN_PLACE } from "./ops.js";
+import { ALIASES_INPUT, convGeometry, emitterOf, IN_PLACE, STRIDED_OUTPUT } from "./ops.js";
 import { CREATE_MODEL_ASYNC_DOC, createModelDoc, internals, publicApi, publicTypes, TOP_K_DOC, weightsParameter } from "./runtime.js";
 import { compileNetworkWasm, MAX_MEMORY_PAGES, packWeights, wasmLayout } from "../wasm/index.js";
 import { weightTable } from "./wasm.js";
@@ -92,15 +95,10 @@ const MODULE_NAMES = [
   "compiled", "wasmBytes", "wasmModuleSync", "wasmModuleAsync", "wasmOrTypescript", "wasmEngine",
   // locals of the engines that a layer call must not be shadowed by
   "m", "w", "e", "f", "run", "input", "batch", "output", "out", "b", "i", "from", "to", "weights", "k", "backend", "options",
+  // several outputs
+  "outputNames", "OutputName", "outputShapes", "Outputs", "OUTPUT_SIZES", "OUTPUT_ATS", "WASM_OUTPUTS", "check", "runAll", "outs",
   ...IMAGE_NAMES,
 ];
-
-interface Planned {
-  readonly node: Node;
-  readonly shape: Shape;
-  /** Activation buffer (0 or 1) holding the node's output. */
-  readonly slot: 0 | 1;
-}
 
 type EmitInput = { readonly graph: Graph; readonly costs: CostAnalysis; readonly certificate?: FusionCertificate };
 
@@ -123,8 +121,15 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   const T = typesIn(flavour);
   const plan = planBuffers(graph);
   const first = plan.input;
-  const last = plan.output;
+  const last = plan.outputs[0]!;
   const outputSize = size(last.shape);
+  // A classifier's output is one pixel of scores: topK, classify and classifyImage rank them.
+  const classifier = last.shape[0] === 1 && last.shape[1] === 1;
+  // Outputs the network names (`output a b`, --outputs): outputNames, outputShapes and runAll.
+  const outputNames = graph.outputNames;
+  if (outputNames !== undefined && outputNames.length !== plan.outputs.length) {
+    throw new InternalError(`emit ts: ${outputNames.length} output names for ${plan.outputs.length} outputs`);
+  }
   const labels = options.labels;
   if (labels !== undefined && labels.length !== outputSize) {
     throw new TsEmitOptionError(`${labels.length} labels for ${outputSize} outputs of '${last.node.id}': give exactly one label per output`);
@@ -153,10 +158,14 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
       outShape: shapeOf(node),
       x: operands[0]!.x,
       inputs: operands,
-      y: plan.at(step.output),
+      y: step.into === undefined ? plan.at(step.output) : plan.at(step.into.concat.id) + step.into.offset,
       scratch: scratchAt,
       nonNull: nonNullOf(flavour),
+      flavour,
+      unique: (base) => identifier(base, taken),
       place: (floats, what, panel) => packer.add(floats, what, panel),
+      ...(step.into === undefined ? {} : { yStride: shapeOf(step.into.concat)[2] }),
+      ...(step.placed === undefined ? {} : { placed: step.placed }),
       ...(step.residual === undefined ? {} : { residual: { add: step.residual.add.id, x: plan.at(step.residual.other) } }),
       ...(step.scale === undefined ? {} : { scale: { mul: step.scale.mul.id, x: plan.at(step.scale.gate) } }),
     });
@@ -199,6 +208,7 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
             input: kernels.layout.input,
             output: kernels.layout.output,
             steps: kernels.layout.steps.map((s) => ({ name: s.name, input: s.input, output: s.output })),
+            ...(outputNames === undefined ? {} : { outputs: kernels.layout.outputs.map((o) => o.offset) }),
           },
         };
 
@@ -220,6 +230,10 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
     labels: labels !== undefined,
     layers: layers.map((l) => l.name),
     profile: options.profile === true,
+    classifier,
+    ...(outputNames === undefined
+      ? {}
+      : { outputs: plan.outputs.map((o, i) => ({ name: outputNames[i]!, at: plan.at(o.node.id), size: size(o.shape), shape: o.shape })) }),
     ...(wasm === undefined ? {} : { wasm: wasm.spec }),
     ...(noWasm === undefined ? {} : { noWasm }),
     ...(image === undefined ? {} : { image }),
@@ -229,7 +243,7 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   // ── header ──
   const fusion = certificate !== undefined
     ? `folded by mnc; max relative error ${formatError(certificate.maxRelativeError)} over ${certificate.layers} layers, each on ${certificate.inputs} random patches (tolerance ${certificate.tolerance})`
-    : graph.nodes.some((n) => (n.op === "conv" || n.op === "depthwise") && n.weights?.bn !== undefined)
+    : graph.nodes.some((n) => (n.op === "conv" || n.op === "depthwise" || n.op === "deconv") && n.weights?.bn !== undefined)
       ? "folded by the TypeScript emitter (the graph was compiled without fusion: no certificate)"
       : "none to fold";
   const rows: [string, string][] = [
@@ -238,7 +252,9 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
     ["network", graph.name],
     ["width α", String(graph.alpha)],
     ["resolution", `${H}x${W} (input ${H}x${W}x${C}, NHWC)`],
-    ["output", `${outputSize} values per image (${last.node.id}: ${last.node.op})`],
+    outputNames === undefined
+      ? ["output", `${outputSize} values per image (${last.node.id}: ${last.node.op})`]
+      : ["outputs", plan.outputs.map((o, i) => `${outputNames[i]} ${o.shape.join("x")} (${o.node.id}: ${o.node.op})`).join(", ")],
     ["mult-adds", `${group(costs.totals.multAdds)} per image`],
     ["params", `${group(costs.totals.params)} (${group(costs.totals.weights)} weights + ${group(costs.totals.biases)} biases, before batch-norm fusion)`],
     ["BN fusion", fusion],
@@ -266,8 +282,13 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   code.line(" *");
   const usage: [string, string][] = [
     [`const model = createModel(${embedded ? "" : "weightsBytes"});`, wasm === undefined ? "" : "or: await createModelAsync(…)"],
-    ["const probabilities = model.run(input);", `Float32Array [1, ${outputSize}] from [1, ${H}, ${W}, ${C}]`],
-    ["topK(probabilities, 5);", `[{ index, probability${labels ? ", label" : ""} }, …]`],
+    ...(classifier
+      ? ([
+          ["const probabilities = model.run(input);", `Float32Array [1, ${outputSize}] from [1, ${H}, ${W}, ${C}]`],
+          ["topK(probabilities, 5);", `[{ index, probability${labels ? ", label" : ""} }, …]`],
+        ] as [string, string][])
+      : ([["const output = model.run(input);", `Float32Array [1, ${last.shape.join(", ")}] (NHWC) from [1, ${H}, ${W}, ${C}]`]] as [string, string][])),
+    ...(outputNames === undefined ? [] : ([["const outputs = model.runAll(input);", `{ ${outputNames.join(", ")} }, each NHWC (outputShapes)`]] as [string, string][])),
   ];
   const usageWidth = Math.max(...usage.map(([c]) => c.length));
   for (const [c, comment] of usage) code.line(` *   ${comment === "" ? c : `${c.padEnd(usageWidth)}   // ${comment}`}`);
@@ -284,7 +305,8 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   if (branch.length === 0) code.line(` * ${main!.at} (${group(main!.floats)} floats each), ${rest}`);
   else {
     const more = branch.map((b) => `${b.at} (${group(b.floats)})`);
-    code.line(` * ${main!.at} (${group(main!.floats)} floats each) and, for values a residual or an SE block keeps live, at`);
+    const graphOps = outputNames !== undefined || graph.nodes.some((n) => n.op === "concat" || n.op === "resize" || n.op === "deconv" || n.op === "activation" || n.op === "argmax");
+    code.line(` * ${main!.at} (${group(main!.floats)} floats each) and, for values ${graphOps ? "kept live across a branch" : "a residual or an SE block keeps live"}, at`);
     code.line(` * ${more.length === 1 ? more[0] : `${more.slice(0, -1).join(", ")} and ${more[more.length - 1]}`}; ${rest}`);
   }
   code.line(` * TypeScript kernels: pointwise and full convolutions as a matrix multiply in ${MR}x${NR} register blocks;`);
@@ -299,6 +321,11 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
         fusedScales === 0 ? "" : `${fusedScales} squeeze-and-excitation scale${fusedScales === 1 ? "" : "s"} into the pointwise convolution after ${fusedScales === 1 ? "it" : "them"}`,
       ].filter((t) => t !== "").join("; ")}.`,
     );
+  }
+  const placed = plan.steps.filter((s) => s.into !== undefined).length;
+  if (placed > 0) {
+    const concats = graph.nodes.filter((n) => n.op === "concat").length;
+    code.line(` * Concatenated in place: ${placed} input${placed === 1 ? "" : "s"} of ${concats === 1 ? "the concatenation" : `${concats} concatenations`} written straight into ${concats === 1 ? "its" : "their"} buffer${concats === 1 ? "" : "s"} by the layer${placed === 1 ? "" : "s"} making ${placed === 1 ? "it" : "them"}.`);
   }
   code.line(" */");
   code.line("");
@@ -317,6 +344,16 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   code.line(`export const inputShape${T(": readonly [number, number, number, number]")} = [1, ${H}, ${W}, ${C}];`);
   code.line(shapesDoc[1]);
   code.line(`export const outputShape${T(": readonly [number, number]")} = [1, ${outputSize}];`);
+  if (outputNames !== undefined) {
+    code.line("");
+    code.line(OUTPUT_NAMES_DOC);
+    code.line(`export const outputNames = [${outputNames.map(stringLiteral).join(", ")}]${T(" as const")};`);
+    if (flavour === "ts") code.line("export type OutputName = (typeof outputNames)[number];");
+    code.line(OUTPUT_SHAPES_DOC);
+    code.line(`export const outputShapes${T(": { readonly [K in OutputName]: readonly [number, number, number, number] }")} = {`);
+    plan.outputs.forEach((o, i) => code.line(`  ${stringLiteral(outputNames[i]!)}: [1, ${o.shape.join(", ")}],`));
+    code.line("};");
+  }
   if (labels !== undefined) {
     code.line("");
     code.line("/** The label of each output: output i is labels[i]. */");
@@ -334,6 +371,7 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   // ── layers ──
   for (const l of layers) {
     code.line("");
+    if (l.code.constants !== undefined) code.append(l.code.constants);
     code.line("/**");
     code.line(` * ${commentText(l.node.id)} — ${commentText(l.code.summary)}${l.code.multAdds > 0 ? `; ${group(l.code.multAdds)} mult-adds` : ""}.`);
     for (const d of l.code.doc) code.line(` * ${commentText(d)}`);
@@ -360,6 +398,14 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   dts.line("export declare const inputShape: readonly [number, number, number, number];");
   dts.line(shapesDoc[1]);
   dts.line("export declare const outputShape: readonly [number, number];");
+  if (outputNames !== undefined) {
+    dts.line("");
+    dts.line(OUTPUT_NAMES_DOC);
+    dts.line(`export declare const outputNames: readonly [${outputNames.map(stringLiteral).join(", ")}];`);
+    dts.line("export type OutputName = (typeof outputNames)[number];");
+    dts.line(OUTPUT_SHAPES_DOC);
+    dts.line("export declare const outputShapes: { readonly [K in OutputName]: readonly [number, number, number, number] };");
+  }
   if (labels !== undefined) {
     dts.line("");
     dts.line("/** The label of each output: output i is labels[i]. */");
@@ -376,9 +422,11 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   dts.line("");
   dts.lines(CREATE_MODEL_ASYNC_DOC);
   dts.line(`export declare function createModelAsync(${weightsParameter(spec)}, options?: ModelOptions): Promise<Model>;`);
-  dts.line("");
-  dts.lines(TOP_K_DOC);
-  dts.line("export declare function topK(probabilities: ArrayLike<number>, k?: number, item?: number): Prediction[];");
+  if (classifier) {
+    dts.line("");
+    dts.lines(TOP_K_DOC);
+    dts.line("export declare function topK(probabilities: ArrayLike<number>, k?: number, item?: number): Prediction[];");
+  }
   if (image !== undefined) {
     dts.line("");
     dts.lines(imageTensorDoc(first.shape, image));
@@ -388,6 +436,9 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   const emitted = { code: code.text(), declarations: dts.text(), kernels: noWasm === undefined ? { wasm: true as const } : { wasm: false as const, why: noWasm } };
   return embedded ? emitted : { ...emitted, weights: file };
 }
+
+const OUTPUT_NAMES_DOC = "/** The network's outputs, in order: run() returns the first, runAll() every one by name. */";
+const OUTPUT_SHAPES_DOC = "/** [batch, height, width, channels] of each output (NHWC): what runAll() returns for one image. */";
 
 /** The base64 text as a string literal broken into lines with `\` continuations (the value has no line breaks). */
 function wrapBase64(text: string): string {
@@ -405,24 +456,32 @@ function formatError(e: number): string {
 /** One layer function: the node it runs, what is fused into it, the tensor it writes. */
 interface Step {
   readonly node: Node;
-  /** The id of the value it writes: its own, or the fused add's. */
+  /** The id of the value it writes: its own, the fused add's, or the concatenation's it writes into. */
   readonly output: string;
   /** The residual add fused into its epilogue, and the add's other operand. */
   readonly residual?: { readonly add: AddNode; readonly other: string };
   /** The squeeze-and-excitation mul fused into its packing (the mul's first input is read in its place), and the gate. */
   readonly scale?: { readonly mul: MulNode; readonly gate: string };
+  /** Its value written straight into a concatenation's buffer: the concatenation, and where its first channel goes. */
+  readonly into?: { readonly concat: ConcatNode; readonly offset: number };
+  /** A concatenation: which of its inputs (in `inputs` order) their layers wrote in place; it copies the others. */
+  readonly placed?: readonly boolean[];
 }
 
 interface BufferPlan {
   readonly input: { readonly node: Node; readonly shape: Shape };
-  readonly output: { readonly node: Node; readonly shape: Shape };
+  /** The graph's outputs, in order. */
+  readonly outputs: readonly { readonly node: Node; readonly shape: Shape }[];
   /** The layers that run, in order (the input excluded). */
   readonly steps: readonly Step[];
   /** The activation buffers: offset and floats. */
   readonly buffers: readonly { readonly at: number; readonly floats: number }[];
   /** Floats of all activation buffers. */
   readonly activationFloats: number;
-  /** The offset of the buffer holding a node's value (a dropout's is its input's, a fused mul's its first input's). */
+  /**
+   * The offset of a node's value (a dropout's is its input's, a fused mul's its first input's; a value
+   * written into a concatenation: where its first channel lies there).
+   */
   at(id: string): number;
   /** A node's value as a layer reads it: where, and its shape. */
   operand(id: string): Operand;
@@ -433,26 +492,39 @@ interface BufferPlan {
  *
  * Fusion: a residual add directly after the convolution or depthwise
  * convolution that makes its operand (its only reader) runs in that layer's
- * epilogue; a squeeze-and-excitation mul ([1, 1, C] gate) directly before the
- * pointwise convolution that is its only reader runs in that layer's packing,
- * where the layer packs its rows. A dropout is its input's buffer.
+ * epilogue, when the other operand has the layer's shape (a 1x1xC operand,
+ * broadcast, is an add of its own); a squeeze-and-excitation mul (its
+ * inputs[1] a [1, 1, C] gate, its inputs[0] of its own shape) directly
+ * before the pointwise convolution that is its only reader runs in that
+ * layer's packing, where the layer packs its rows. A dropout is its input's
+ * buffer.
+ *
+ * Concatenation as a layout: an input of a concat that a layer able to
+ * write with a pixel stride makes (a convolution, a transposed convolution,
+ * a resize: STRIDED_OUTPUT), that nothing else reads and that is no output,
+ * is written by that layer straight into its channels of the concat's
+ * buffer; the concat copies only its other inputs, and runs no code when
+ * there are none. The concat's value then lives from the first such layer
+ * on.
  *
  * Buffers come from the one liveness analysis (src/ir/liveness.ts), run on
  * the graph of the layers as they run (fused nodes merged, dropouts
- * resolved): each value goes into the lowest-numbered buffer that holds no
- * value live at its step — or, for an elementwise add or mul, into the buffer
- * of an input read for the last time. A chain thus alternates between two
+ * resolved, the layers writing into a concat's buffer reading it): each
+ * value goes into the lowest-numbered buffer that holds no value live at its
+ * step — or, for an elementwise add, mul or activation, into the buffer of
+ * an input read for the last time. A chain thus alternates between two
  * buffers; a value that stays live across a branch (a residual's input, the
- * tensor an SE gate will scale) takes a third or a fourth. Buffers 0 and 1
- * are as large as the largest value either holds; any other, as large as the
- * largest it holds.
+ * tensor an SE gate will scale, a skip, every output) takes a third or a
+ * fourth. Buffers 0 and 1 are as large as the largest value either holds;
+ * any other, as large as the largest it holds.
  */
 function planBuffers(graph: Graph): BufferPlan {
   const nodes = graph.nodes;
   const input = nodes[0];
   if (input === undefined) throw new InternalError("emit ts: the graph has no nodes");
   if (input.op !== "input") throw new InternalError(`emit ts: the first node '${input.id}' is not the input`);
-  if (graph.outputs.length !== 1) throw new InternalError(`emit ts: the graph has ${graph.outputs.length} outputs; the module has one`);
+  if (graph.outputs.length === 0) throw new InternalError("emit ts: the graph has no outputs");
+  if (new Set(graph.outputs).size !== graph.outputs.length) throw new InternalError(`emit ts: an output is listed twice in [${graph.outputs.join(", ")}]`);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const nodeOf = (id: string): Node => {
     const n = byId.get(id);
@@ -472,11 +544,14 @@ function planBuffers(graph: Graph): BufferPlan {
     if (next === undefined) return;
     if (node.op === "mul" && next.op === "conv" && next.inputs.length === 1 && next.inputs[0] === node.id && soleReader(node.id)) {
       const gate = shapeOf(nodeOf(node.inputs[1]!));
+      const scaled = sameShape(shapeOf(nodeOf(node.inputs[0]!)), shapeOf(node));
       const broadcast = gate[0] === 1 && gate[1] === 1 && gate[2] === shapeOf(node)[2];
-      if (broadcast && packsRows(convGeometry(next, shapeOf(node), shapeOf(next), 0))) scaleOf.set(next.id, node);
+      if (scaled && broadcast && packsRows(convGeometry(next, shapeOf(node), shapeOf(next), 0))) scaleOf.set(next.id, node);
     }
     if ((node.op === "conv" || node.op === "depthwise") && next.op === "add" && soleReader(node.id) && next.inputs.filter((id) => id === node.id).length === 1) {
-      residualOf.set(node.id, next);
+      // The epilogue adds the other operand value by value, laid out as the layer's output.
+      const other = next.inputs.find((id) => id !== node.id)!;
+      if (sameShape(shapeOf(nodeOf(other)), shapeOf(node)) && sameShape(shapeOf(next), shapeOf(node))) residualOf.set(node.id, next);
     }
   });
   const fused = new Set([...scaleOf.values(), ...residualOf.values()].map((n) => n.id));
@@ -488,8 +563,8 @@ function planBuffers(graph: Graph): BufferPlan {
     if (v === undefined) throw new InternalError(`emit ts: '${id}' is read before it is made`);
     return v;
   };
-  const steps: Step[] = [];
-  const reads: string[][] = [[]];
+  let steps: Step[] = [];
+  let reads: string[][] = [];
   for (const node of nodes.slice(1)) {
     if (node.op === "input") throw new InternalError(`emit ts: '${node.id}' is a second input`);
     if (ALIASES_INPUT[node.op]) {
@@ -516,23 +591,70 @@ function planBuffers(graph: Graph): BufferPlan {
     if (add !== undefined) valueOf.set(add.id, output);
   }
 
-  // Liveness of the values over the steps, and a buffer for each value.
-  const made = [input.id, ...steps.map((s) => s.output)];
+  // Concatenations as a layout: the inputs whose layers can write into the concat's buffer do.
+  const placedIn = new Map<string, { readonly concat: string; readonly offset: number }>(); // value → where it lies in a concat
+  const stepOf = new Map(steps.map((s, i) => [s.output, i]));
+  steps.forEach((step, c) => {
+    const concat = step.node;
+    if (concat.op !== "concat") return;
+    let offset = 0;
+    const placed = concat.inputs.map((id) => {
+      const at = offset;
+      offset += shapeOf(nodeOf(id))[2];
+      const i = stepOf.get(id);
+      const maker = i === undefined ? undefined : steps[i]!;
+      const direct =
+        maker !== undefined && value(id) === id && maker.node.id === id && maker.residual === undefined && maker.into === undefined && STRIDED_OUTPUT[maker.node.op] && soleReader(id);
+      if (!direct) return false;
+      steps[i!] = { ...maker, output: concat.id, into: { concat, offset: at } };
+      placedIn.set(id, { concat: concat.id, offset: at });
+      return true;
+    });
+    steps[c] = { ...step, placed };
+  });
+  // A concat whose inputs were all written in place runs nothing.
+  const runs = steps.map((s) => s.placed === undefined || s.placed.some((p) => !p));
+  steps = steps.filter((_, i) => runs[i]);
+  reads = reads.filter((_, i) => runs[i]);
+
+  // Liveness of the values over the steps, and a buffer for each value. A step that writes into a
+  // value an earlier step made (a concat's buffer) is a value of its own that reads it and shares its buffer.
+  const target = (v: string): string => placedIn.get(v)?.concat ?? v;
+  const made: string[] = [input.id];
+  const runReads: string[][] = [[]];
+  const sharing = new Map<string, string>(); // such a step's value → the value whose buffer it writes into
+  steps.forEach((step, i) => {
+    const r = [...new Set(reads[i]!.map(target))].filter((v) => v !== step.output);
+    if (made.includes(step.output)) {
+      const id = `${step.output}#${i}`;
+      sharing.set(id, step.output);
+      made.push(id);
+      runReads.push([...r, step.output]);
+    } else {
+      made.push(step.output);
+      runReads.push(r);
+    }
+  });
   const running: Graph = {
     ...graph,
-    nodes: made.map((id, i) => ({ ...nodeOf(id), id, inputs: reads[i]! }) as Node),
+    nodes: made.map((id, i) => ({ ...nodeOf(sharing.get(id) ?? id), id, inputs: runReads[i]! }) as Node),
     outputs: graph.outputs.map(value),
   };
   const live = liveness(running);
   const bufferOf = new Map<string, number>();
   const largest: number[] = [];
   made.forEach((id, i) => {
+    const shared = sharing.get(id);
+    if (shared !== undefined) {
+      bufferOf.set(id, bufferOf.get(shared)!);
+      return;
+    }
     const busy = new Set(live.live[i]!.filter((v) => v !== id).map((v) => bufferOf.get(v)!));
     const step = i === 0 ? undefined : steps[i - 1]!;
     let buffer: number | undefined;
-    if (step !== undefined && step.residual === undefined && step.scale === undefined) {
+    if (step !== undefined && step.residual === undefined && step.scale === undefined && step.into === undefined) {
       for (const position of IN_PLACE[step.node.op]) {
-        const v = reads[i]![position];
+        const v = reads[i - 1]![position];
         if (v !== undefined && live.lastUse.get(v) === i && size(shapeOf(nodeOf(v))) === size(shapeOf(nodeOf(id)))) {
           buffer = bufferOf.get(v)!;
           break;
@@ -551,17 +673,24 @@ function planBuffers(graph: Graph): BufferPlan {
     buffers.push({ at: end, floats });
     end += floats;
   }
-  const at = (id: string): number => buffers[bufferOf.get(value(id))!]!.at;
-  const output = nodeOf(graph.outputs[0]!);
+  const at = (id: string): number => {
+    const v = value(id);
+    const placed = placedIn.get(v);
+    return placed === undefined ? buffers[bufferOf.get(v)!]!.at : buffers[bufferOf.get(placed.concat)!]!.at + placed.offset;
+  };
   return {
     input: { node: input, shape: shapeOf(input) },
-    output: { node: output, shape: shapeOf(output) },
+    outputs: graph.outputs.map((id) => ({ node: nodeOf(id), shape: shapeOf(nodeOf(id)) })),
     steps,
     buffers,
     activationFloats: end,
     at,
     operand: (id) => ({ x: at(id), shape: shapeOf(nodeOf(id)) }),
   };
+}
+
+function sameShape(a: Shape, b: Shape): boolean {
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
 }
 
 function shapeOf(node: Node): Shape {

@@ -10,7 +10,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation, Node, NodeOf, OpKind, Shape, Tensor } from "../../ir/graph.js";
-import type { Code, NonNull } from "./code.js";
+import type { Code, Flavour, NonNull } from "./code.js";
 
 /** A tensor the layer reads: its offset in `m` (HWC) and shape. */
 export interface Operand {
@@ -31,6 +31,17 @@ export interface LayerContext {
   /** Offset of the output activation (HWC). */
   readonly y: number;
   /**
+   * Floats from one output pixel to the next, when the layer writes its channels into a wider tensor
+   * (a concatenation's buffer; y is then the offset of its first channel there). Absent: the output's
+   * channels, densely. Only layers whose op is in STRIDED_OUTPUT get one.
+   */
+  readonly yStride?: number;
+  /**
+   * A concatenation's inputs that their producers already wrote into its buffer (in `inputs` order):
+   * the layer copies only the others.
+   */
+  readonly placed?: readonly boolean[];
+  /**
    * Fused into a convolution's or depthwise convolution's epilogue: the residual `add` that follows it
    * (its id, and the offset of the other operand, which has the output's shape). The layer then writes
    * act(…) + residual, the add's value, at y.
@@ -44,6 +55,10 @@ export interface LayerContext {
   readonly scale?: { readonly mul: string; readonly x: number };
   /** "!" after each read of m (the TypeScript module), or "" (the JavaScript one). */
   readonly nonNull: NonNull;
+  /** The module's language (for module-level constants with type annotations). */
+  readonly flavour: Flavour;
+  /** A fresh module-level name from `base` (for the layer's constants), reserved so that nothing else takes it. */
+  unique(base: string): string;
   /** Offset of the scratch area (at least `scratch(…)` floats). */
   readonly scratch: number;
   /**
@@ -58,6 +73,8 @@ export interface LayerCode {
   readonly summary: string;
   readonly doc: readonly string[];
   readonly body: Code;
+  /** Module-level constants the body reads (a resize's sampling tables), written before the function. */
+  readonly constants?: Code;
   /** Mult-adds per image, for the doc comment. */
   readonly multAdds: number;
 }
@@ -67,8 +84,8 @@ export interface OpEmitter<K extends OpKind> {
   scratch(node: NodeOf<K>, inShape: Shape, outShape: Shape): number;
   /**
    * The layer's code; `null` for a layer that runs no code: `input` (run()
-   * copies the input in) and `dropout` (identity: its output is its input's
-   * buffer).
+   * copies the input in), `dropout` (identity: its output is its input's
+   * buffer) and a concatenation whose inputs were all written in place.
    */
   emit(node: NodeOf<K>, ctx: LayerContext): LayerCode | null;
 }
@@ -102,7 +119,7 @@ export function activateAndAdd(act: Activation, v: string, residual: string | un
 }
 
 /** The node's kernel (its shape is what the emitter checks; its values go to the weights file). */
-export function kernelOf(node: NodeOf<"conv" | "depthwise" | "fc">): Tensor {
+export function kernelOf(node: NodeOf<"conv" | "depthwise" | "deconv" | "fc">): Tensor {
   if (node.weights === undefined) throw new InternalError(`emit ts: ${node.op} '${node.id}' has no weights`);
   return node.weights.kernel;
 }
@@ -115,7 +132,7 @@ export function expectKernel(node: Node, t: Tensor, shape: readonly number[]): v
   }
 }
 
-export function padsOf(node: NodeOf<"conv" | "depthwise" | "avgpool" | "maxpool">): readonly [number, number, number, number] {
+export function padsOf(node: NodeOf<"conv" | "depthwise" | "deconv" | "avgpool" | "maxpool">): readonly [number, number, number, number] {
   const p = node.attrs.pads;
   if (p === undefined) throw new InternalError(`emit ts: '${node.id}' has no pads (run infer-shapes first)`);
   return p;

@@ -10,11 +10,13 @@
 import { InternalError } from "../../ir/diagnostics.js";
 import type { NodeOf, OpKind, Shape } from "../../ir/graph.js";
 import { group } from "./code.js";
+import { DECONV_NR, deconvCode } from "./deconv.js";
 import { depthwiseCode } from "./depthwise.js";
-import { broadcastMulCode, elementwiseCode } from "./elementwise.js";
+import { activationCode, broadcastCode, concatCode, elementwiseCode } from "./elementwise.js";
 import { gemmCode, gemmScratch, tile, type GemmSource } from "./gemm.js";
 import { actName, expectKernel, kernelOf, padsOf, size, type LayerContext, type OpEmitter, type Operand } from "./layer.js";
-import { poolCode, softmaxCode } from "./pool.js";
+import { argmaxCode, poolCode, softmaxCode } from "./pool.js";
+import { resizeCode, resizeTables } from "./resize.js";
 
 const shape = (s: Shape): string => s.join("x");
 
@@ -25,10 +27,11 @@ export function convGeometry(node: NodeOf<"conv">, inShape: Shape, outShape: Sha
   const [KH, KW] = node.attrs.kernel;
   const [SH, SW] = node.attrs.stride;
   const [top, left, bottom, right] = padsOf(node);
+  const [DH, DW] = node.attrs.dilation ?? [1, 1];
   const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && top + left + bottom + right === 0;
   const source: GemmSource = pointwise
     ? { kind: "rows", x }
-    : { kind: "patches", x, h: H, w: W, c: C, kh: KH, kw: KW, sh: SH, sw: SW, top, left, oh: OH, ow: OW };
+    : { kind: "patches", x, h: H, w: W, c: C, kh: KH, kw: KW, sh: SH, sw: SW, top, left, dh: DH, dw: DW, oh: OH, ow: OW };
   return { p: OH * OW, k: KH * KW * C, n: OC, source };
 }
 
@@ -45,7 +48,7 @@ const conv: OpEmitter<"conv"> = {
     const { nr } = tile(g.p);
     const weights = ctx.place(g.n * g.k, `${node.id} kernel`, nr);
     const b = ctx.place(g.n, `${node.id} bias`);
-    const kind = g.source.kind === "rows" ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}`;
+    const kind = g.source.kind === "rows" ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}${dilationText(node.attrs.dilation)}`;
     const pads = padsOf(node);
     return {
       summary: `${kind}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
@@ -53,6 +56,7 @@ const conv: OpEmitter<"conv"> = {
         `As a matrix multiply: ${group(g.p)} pixels × ${group(g.k)} → ${group(g.n)} channels${g.source.kind === "patches" ? `, pads [${pads.join(", ")}]` : ""}.`,
         `Weights at ${weights} (${group(g.n * g.k)} floats in panels [k][${nr}]), bias at ${b}.`,
         ...fusedDoc(ctx),
+        ...stridedDoc(ctx),
       ],
       body: gemmCode({
         ...g,
@@ -64,6 +68,7 @@ const conv: OpEmitter<"conv"> = {
         nonNull: ctx.nonNull,
         ...(ctx.residual === undefined ? {} : { residual: ctx.residual.x - ctx.y }),
         ...(ctx.scale === undefined ? {} : { scale: ctx.scale.x }),
+        ...(ctx.yStride === undefined ? {} : { yStride: ctx.yStride }),
       }),
       multAdds: g.p * g.k * g.n,
     };
@@ -81,8 +86,9 @@ const depthwise: OpEmitter<"depthwise"> = {
     expectKernel(node, kernelOf(node), [C, 1, KH, KW]);
     const weights = ctx.place(KH * KW * C, `${node.id} kernel`);
     const b = ctx.place(C, `${node.id} bias`);
+    const dilation = node.attrs.dilation;
     return {
-      summary: `depthwise ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
+      summary: `depthwise ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}${dilationText(dilation)}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
       doc: [`Pads [${padsOf(node).join(", ")}]. Weights at ${weights} ([kh][kw][c]), bias at ${b}.`, ...fusedDoc(ctx)],
       body: depthwiseCode({
         inShape: ctx.inShape,
@@ -91,6 +97,7 @@ const depthwise: OpEmitter<"depthwise"> = {
         stride: [SH, SW],
         top,
         left,
+        ...(dilation === undefined ? {} : { dilation }),
         x: ctx.x,
         y: ctx.y,
         weights,
@@ -154,13 +161,15 @@ const add: OpEmitter<"add"> = {
   scratch: () => 0,
   emit(node, ctx) {
     const [a, b] = operands(node, ctx);
-    if (size(a.shape) !== size(ctx.outShape) || size(b.shape) !== size(ctx.outShape)) {
+    const [H, W, C] = ctx.outShape;
+    const same = size(b.shape) === size(ctx.outShape);
+    if (size(a.shape) !== size(ctx.outShape) || b.shape[2] !== C || !(same || (b.shape[0] === 1 && b.shape[1] === 1))) {
       throw new InternalError(`emit ts: add '${node.id}' of ${shape(a.shape)} and ${shape(b.shape)} into ${shape(ctx.outShape)}`);
     }
     return {
-      summary: `add, ${shape(ctx.outShape)}: ${node.inputs[0]} + ${node.inputs[1]}`,
+      summary: same ? `add, ${shape(ctx.outShape)}: ${node.inputs[0]} + ${node.inputs[1]}` : `add a per-channel value, ${shape(ctx.outShape)}: ${node.inputs[0]} + ${node.inputs[1]} (${shape(b.shape)})`,
       doc: [],
-      body: elementwiseCode("+", size(ctx.outShape), a.x, b.x, ctx.y, ctx.nonNull),
+      body: same ? elementwiseCode("+", size(ctx.outShape), a.x, b.x, ctx.y, ctx.nonNull) : broadcastCode("+", H * W, C, a.x, b.x, ctx.y, ctx.nonNull),
       multAdds: 0,
     };
   },
@@ -172,13 +181,126 @@ const mul: OpEmitter<"mul"> = {
     const [x, g] = operands(node, ctx);
     const [H, W, C] = ctx.outShape;
     const same = size(g.shape) === size(ctx.outShape);
-    if (size(x.shape) !== size(ctx.outShape) || g.shape[2] !== C || !(same || size(g.shape) === C)) {
+    if (size(x.shape) !== size(ctx.outShape) || g.shape[2] !== C || !(same || (g.shape[0] === 1 && g.shape[1] === 1))) {
       throw new InternalError(`emit ts: mul '${node.id}' of ${shape(x.shape)} and ${shape(g.shape)} into ${shape(ctx.outShape)}`);
     }
     return {
       summary: same ? `multiply, ${shape(ctx.outShape)}` : `multiply by a per-channel gate, ${shape(ctx.outShape)} · ${shape(g.shape)}`,
       doc: [],
-      body: same ? elementwiseCode("*", size(ctx.outShape), x.x, g.x, ctx.y, ctx.nonNull) : broadcastMulCode(H * W, C, x.x, g.x, ctx.y, ctx.nonNull),
+      body: same ? elementwiseCode("*", size(ctx.outShape), x.x, g.x, ctx.y, ctx.nonNull) : broadcastCode("*", H * W, C, x.x, g.x, ctx.y, ctx.nonNull),
+      multAdds: 0,
+    };
+  },
+};
+
+const deconv: OpEmitter<"deconv"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const [, , C] = ctx.inShape;
+    const [, , OC] = ctx.outShape;
+    const [KH, KW] = node.attrs.kernel;
+    const [SH, SW] = node.attrs.stride;
+    const [top, left] = padsOf(node);
+    expectKernel(node, kernelOf(node), [C, OC, KH, KW]);
+    // Panels [k][nr] with k = (kh·KW + kw)·C + ic, as a convolution's, unpacked from the weights file by createModel.
+    const weights = ctx.place(OC * KH * KW * C, `${node.id} kernel`, DECONV_NR);
+    const b = ctx.place(OC, `${node.id} bias`);
+    return {
+      summary: `transposed conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}`,
+      doc: [`Cropped [${padsOf(node).join(", ")}]. Weights at ${weights} (${group(OC * KH * KW * C)} floats in panels [k][${DECONV_NR}]), bias at ${b}.`, ...stridedDoc(ctx)],
+      body: deconvCode({
+        inShape: ctx.inShape,
+        outShape: ctx.outShape,
+        kernel: [KH, KW],
+        stride: [SH, SW],
+        top,
+        left,
+        x: ctx.x,
+        y: ctx.y,
+        yStride: ctx.yStride ?? OC,
+        weights,
+        bias: b,
+        act: node.attrs.act,
+        nonNull: ctx.nonNull,
+      }),
+      multAdds: size(ctx.inShape) * OC * KH * KW,
+    };
+  },
+};
+
+const concat: OpEmitter<"concat"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const [H, W, C] = ctx.outShape;
+    let offset = 0;
+    const parts = ctx.inputs.map((input, i) => {
+      if (input.shape[0] !== H || input.shape[1] !== W) throw new InternalError(`emit ts: concat '${node.id}' joins ${shape(input.shape)} into ${shape(ctx.outShape)}`);
+      const part = { x: input.x, channels: input.shape[2], offset, placed: ctx.placed?.[i] === true, id: node.inputs[i]! };
+      offset += input.shape[2];
+      return part;
+    });
+    if (offset !== C) throw new InternalError(`emit ts: concat '${node.id}' joins ${offset} channels into ${C}`);
+    const copied = parts.filter((p) => !p.placed);
+    if (copied.length === 0) return null;
+    const placed = parts.filter((p) => p.placed);
+    return {
+      summary: `concatenate ${parts.length} tensors along channels, ${parts.map((p) => p.channels).join(" + ")} → ${shape(ctx.outShape)}`,
+      doc: [
+        ...(placed.length === 0 ? [] : [`Written in place by the layers that make them: ${placed.map((p) => `${p.id} (channels ${p.offset}…${p.offset + p.channels - 1})`).join(", ")}; copied here: the others.`]),
+      ],
+      body: concatCode(H * W, C, ctx.y, copied, ctx.nonNull),
+      multAdds: 0,
+    };
+  },
+};
+
+const resize: OpEmitter<"resize"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const { mode, coords } = node.attrs;
+    const r = {
+      mode,
+      coords,
+      inShape: ctx.inShape,
+      outShape: ctx.outShape,
+      x: ctx.x,
+      y: ctx.y,
+      yStride: ctx.yStride ?? ctx.outShape[2],
+      tables: { y: ctx.unique(`${ctx.name}_Y`), x: ctx.unique(`${ctx.name}_X`), fy: ctx.unique(`${ctx.name}_FY`), fx: ctx.unique(`${ctx.name}_FX`) },
+      nonNull: ctx.nonNull,
+    };
+    return {
+      summary: `${mode} resize (${coords.replace("_", " ")}), ${shape(ctx.inShape)} → ${shape(ctx.outShape)}`,
+      doc: [`Source offsets per output row and column in ${r.tables.y} and ${r.tables.x}${mode === "bilinear" ? `, the weights in ${r.tables.fy} and ${r.tables.fx}` : ""}.`, ...stridedDoc(ctx)],
+      body: resizeCode(r),
+      constants: resizeTables(r, ctx.flavour),
+      multAdds: 0,
+    };
+  },
+};
+
+const activation: OpEmitter<"activation"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    if (size(ctx.inShape) !== size(ctx.outShape)) throw new InternalError(`emit ts: activation '${node.id}' maps ${shape(ctx.inShape)} to ${shape(ctx.outShape)}`);
+    return {
+      summary: `${node.attrs.act}, ${shape(ctx.outShape)}`,
+      doc: [],
+      body: activationCode(node.attrs.act, size(ctx.outShape), ctx.x, ctx.y, ctx.nonNull),
+      multAdds: 0,
+    };
+  },
+};
+
+const argmax: OpEmitter<"argmax"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const [H, W] = ctx.inShape;
+    if (ctx.outShape[0] !== H || ctx.outShape[1] !== W || ctx.outShape[2] !== 1) throw new InternalError(`emit ts: argmax '${node.id}' maps ${shape(ctx.inShape)} to ${shape(ctx.outShape)}`);
+    return {
+      summary: `argmax over ${ctx.inShape[2]} channels, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}`,
+      doc: [],
+      body: argmaxCode(ctx.inShape, ctx.x, ctx.y, ctx.nonNull),
       multAdds: 0,
     };
   },
@@ -201,6 +323,17 @@ function fusedDoc(ctx: LayerContext): string[] {
     ...(ctx.scale === undefined ? [] : [`${ctx.scale.mul} fused: the input is ${ctx.x}, each channel multiplied by the gate at ${ctx.scale.x} as it is read.`]),
     ...(ctx.residual === undefined ? [] : [`${ctx.residual.add} fused: the residual at ${ctx.residual.x} is added as each value is stored; the result is ${ctx.residual.add}'s.`]),
   ];
+}
+
+/** ` dilation 2` (or `2x4`) for a dilated window, nothing otherwise. */
+function dilationText(d: readonly [number, number] | undefined): string {
+  if (d === undefined || (d[0] === 1 && d[1] === 1)) return "";
+  return ` dilation ${d[0] === d[1] ? d[0] : `${d[0]}x${d[1]}`}`;
+}
+
+/** What a layer's doc says when it writes into a concatenation's buffer. */
+function stridedDoc(ctx: LayerContext): string[] {
+  return ctx.yStride === undefined ? [] : [`Written straight into a concatenation: its channels at ${ctx.y}, ${ctx.yStride} floats from one pixel to the next.`];
 }
 
 const softmax: OpEmitter<"softmax"> = {
@@ -226,21 +359,12 @@ export const emitters: { readonly [K in OpKind]: OpEmitter<K> } = {
   dropout: { scratch: () => 0, emit: () => null },
   add,
   mul,
-  deconv: unsupported("deconv"),
-  concat: unsupported("concat"),
-  resize: unsupported("resize"),
-  activation: unsupported("activation"),
-  argmax: unsupported("argmax"),
+  deconv,
+  concat,
+  resize,
+  activation,
+  argmax,
 };
-
-function unsupported<K extends OpKind>(op: K): OpEmitter<K> {
-  return {
-    scratch: () => 0,
-    emit(node) {
-      throw new InternalError(`emit ts: ${op} '${node.id}' has no kernel`);
-    },
-  };
-}
 
 /** Ops whose output is their input's buffer (no code runs). */
 export const ALIASES_INPUT: { readonly [K in OpKind]: boolean } = {
@@ -282,6 +406,28 @@ export const IN_PLACE: { readonly [K in OpKind]: readonly number[] } = {
   resize: [],
   activation: [0],
   argmax: [],
+};
+
+/**
+ * Ops whose layer can write its channels into a wider tensor (LayerContext.yStride): where the
+ * planner lets the inputs of a concatenation be written straight into its buffer.
+ */
+export const STRIDED_OUTPUT: { readonly [K in OpKind]: boolean } = {
+  input: false,
+  conv: true,
+  depthwise: false,
+  avgpool: false,
+  maxpool: false,
+  fc: false,
+  softmax: false,
+  dropout: false,
+  add: false,
+  mul: false,
+  deconv: true,
+  concat: false,
+  resize: true,
+  activation: false,
+  argmax: false,
 };
 
 export function emitterOf<K extends OpKind>(node: NodeOf<K>): OpEmitter<K> {

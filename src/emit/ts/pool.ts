@@ -5,6 +5,7 @@
  *             counted, as TensorFlow's SAME average pooling); global = over H×W
  *   maxpool   max over the window's in-bounds cells
  *   softmax   over the channels of each pixel, after subtracting their maximum
+ *   argmax    the index of each pixel's first largest channel, as a float
  */
 import { affine, Code, plus, type NonNull } from "./code.js";
 import type { Shape } from "../../ir/graph.js";
@@ -89,5 +90,23 @@ export function softmaxCode(shape: Shape, x: number, y: number, nonNull: NonNull
       body("x", "y");
     });
   }
+  return code;
+}
+
+/** y[p] = the first c with x[p][c] largest, for every pixel p. */
+export function argmaxCode(shape: Shape, x: number, y: number, nonNull: NonNull): Code {
+  const code = new Code();
+  const [H, W, C] = shape;
+  code.block(`for (let p = 0, x = ${x}; p < ${H * W}; p++, x += ${C})`, () => {
+    code.line(`let best = 0, max = m[x]${nonNull};`);
+    code.block(`for (let c = 1; c < ${C}; c++)`, () => {
+      code.line(`const v = m[x + c]${nonNull};`);
+      code.block("if (v > max)", () => {
+        code.line("max = v;");
+        code.line("best = c;");
+      });
+    });
+    code.line(`m[${plus("p", y)}] = best;`);
+  });
   return code;
 }

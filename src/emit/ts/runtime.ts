@@ -53,6 +53,16 @@ export interface WasmSpec {
   readonly output: number;
   /** Its steps (exported functions taking input and output byte addresses), for profile(). */
   readonly steps: readonly { readonly name: string; readonly input: number; readonly output: number }[];
+  /** Byte addresses of one image's every output, in order (a module with named outputs). */
+  readonly outputs?: readonly number[];
+}
+
+/** One of the outputs a network names: its name, offset in m, values per batch item and shape. */
+export interface OutputSpec {
+  readonly name: string;
+  readonly at: number;
+  readonly size: number;
+  readonly shape: readonly [number, number, number];
 }
 
 export interface RuntimeSpec {
@@ -76,6 +86,10 @@ export interface RuntimeSpec {
   readonly layers: readonly string[];
   /** Add `profile()`: per-layer timings with the host's `performance.now()` (for benchmarks only). */
   readonly profile: boolean;
+  /** Whether the first output is one pixel of scores: topK, classify and classifyImage exist only then. */
+  readonly classifier: boolean;
+  /** The outputs the network names (`output a b`, --outputs): outputNames, outputShapes and Model.runAll. */
+  readonly outputs?: readonly OutputSpec[];
   /** Where each weighted layer's tensors lie in the file and in m. */
   readonly weights: readonly (GemmWeights | DepthwiseWeights)[];
   /** The embedded WebAssembly kernels; absent with --no-wasm or when the network does not fit them. */
@@ -90,18 +104,25 @@ export interface RuntimeSpec {
  * The exported types (Prediction, Backend, ModelOptions, Model): in the
  * TypeScript module itself, beside the JavaScript module in its .d.ts.
  */
-export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "labels" | "profile" | "wasm" | "image">): Code {
+export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "labels" | "profile" | "wasm" | "image" | "classifier" | "outputs">): Code {
   const code = new Code();
   const [H, W, C] = r.input;
   code.lines([
-    "export interface Prediction {",
-    "  /** The output index (class id). */",
-    "  readonly index: number;",
-    "  /** Its value: a probability when the network ends in softmax. */",
-    "  readonly probability: number;",
-    ...(r.labels ? ["  /** `labels[index]`. */", "  readonly label: Label;"] : []),
-    "}",
-    "",
+    ...(r.classifier
+      ? [
+          "export interface Prediction {",
+          "  /** The output index (class id). */",
+          "  readonly index: number;",
+          "  /** Its value: a probability when the network ends in softmax. */",
+          "  readonly probability: number;",
+          ...(r.labels ? ["  /** `labels[index]`. */", "  readonly label: Label;"] : []),
+          "}",
+          "",
+        ]
+      : []),
+    ...(r.outputs !== undefined
+      ? ["/** runAll()'s result: every output by name, its batch items one after another, each NHWC (see outputShapes). */", "export type Outputs = { readonly [K in OutputName]: Float32Array };", ""]
+      : []),
     "/** The kernels a model runs on: WebAssembly SIMD128, or plain TypeScript. Both compute the same network. */",
     'export type Backend = "wasm-simd" | "typescript";',
     "",
@@ -127,9 +148,22 @@ export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "label
     "   * through the same buffers.",
     "   */",
     "  run(input: Float32Array, batch?: number, output?: Float32Array): Float32Array;",
-    `  /** Run one image and return its \`k\` highest outputs, best first${r.labels ? ", with their labels" : ""}. */`,
-    "  classify(input: Float32Array, k?: number): Prediction[];",
-    ...(r.image !== undefined ? ["  /** classify(imageTensor(image), k): an image of any size, RGBA (a browser's ImageData). */", "  classifyImage(image: RgbaImage, k?: number): Prediction[];"] : []),
+    ...(r.outputs !== undefined
+      ? [
+          "  /**",
+          `   * Run the network on \`batch\` images as run() does and return every output by name (${r.outputs.map((o) => o.name).join(", ")}),`,
+          "   * each [batch, H, W, C] flattened (NHWC, see outputShapes), in new arrays.",
+          "   */",
+          "  runAll(input: Float32Array, batch?: number): Outputs;",
+        ]
+      : []),
+    ...(r.classifier
+      ? [
+          `  /** Run one image and return its \`k\` highest outputs, best first${r.labels ? ", with their labels" : ""}. */`,
+          "  classify(input: Float32Array, k?: number): Prediction[];",
+          ...(r.image !== undefined ? ["  /** classify(imageTensor(image), k): an image of any size, RGBA (a browser's ImageData). */", "  classifyImage(image: RgbaImage, k?: number): Prediction[];"] : []),
+        ]
+      : []),
     ...(r.profile ? ["  /** Profiling build only: each layer's median time over `repeats` runs, in milliseconds. */", "  profile(input: Float32Array, repeats?: number): { layer: string; ms: number }[];"] : []),
     "}",
   ]);
@@ -184,7 +218,6 @@ export function weightsParameter(r: Pick<RuntimeSpec, "embedded">): string {
 export function publicApi(r: RuntimeSpec): Code {
   const code = new Code();
   const T = typesIn(r.flavour);
-  const nn = T("!");
   const weightsParam = r.flavour === "ts" ? weightsParameter(r) : "weights";
   const weightsBytes = r.embedded ? "weights === undefined ? decodeBase64(EMBEDDED_WEIGHTS) : bytesOf(weights)" : "bytesOf(weights)";
   if (r.flavour === "ts") {
@@ -214,6 +247,18 @@ export function publicApi(r: RuntimeSpec): Code {
       code.line("return modelOf(typescriptEngine(w));");
     }
   });
+  if (r.classifier) topKFunction(code, r);
+  if (r.image !== undefined) {
+    code.line("");
+    code.append(imageApi(r.flavour, r.input, r.image));
+  }
+  return code;
+}
+
+/** topK: the highest values of one batch item of run()'s output (a classifier's). */
+function topKFunction(code: Code, r: RuntimeSpec): void {
+  const T = typesIn(r.flavour);
+  const nn = T("!");
   code.line("");
   code.lines(TOP_K_DOC);
   code.block(`export function topK(probabilities${T(": ArrayLike<number>")}, k = 5, item = 0)${T(": Prediction[]")}`, () => {
@@ -236,11 +281,6 @@ export function publicApi(r: RuntimeSpec): Code {
     });
     code.line(`return best.map((index) => ({ index, probability: probabilities[base + index]${nn}${r.labels ? `, label: labels[index]${nn}` : ""} }));`);
   });
-  if (r.image !== undefined) {
-    code.line("");
-    code.append(imageApi(r.flavour, r.input, r.image));
-  }
-  return code;
 }
 
 /** Memory-layout constants, the engines, the weights loader (module internals). */
@@ -260,6 +300,13 @@ export function internals(r: RuntimeSpec): Code {
     `const WEIGHT_FLOATS = ${r.weightFloats};`,
     `const WEIGHTS_BYTES = ${HEADER_BYTES + 4 * r.weightFloats};`,
     `const FINGERPRINT = 0x${r.fingerprint.toString(16).padStart(8, "0")};`,
+    ...(r.outputs === undefined
+      ? []
+      : [
+          "/** Per output (outputNames order): values per batch item, and its offset in the TypeScript kernels' memory. */",
+          `const OUTPUT_SIZES${T(": readonly number[]")} = [${r.outputs.map((o) => o.size).join(", ")}];`,
+          `const OUTPUT_ATS${T(": readonly number[]")} = [${r.outputs.map((o) => o.at).join(", ")}];`,
+        ]),
     "",
   ]);
 
@@ -271,6 +318,7 @@ export function internals(r: RuntimeSpec): Code {
       "  readonly backend: Backend;",
       "  readonly input: Float32Array;",
       "  readonly output: Float32Array;",
+      ...(r.outputs === undefined ? [] : ["  /** Every output, in outputNames order (the first is `output`). */", "  readonly outputs: readonly Float32Array[];"]),
       "  forward(): void;",
       ...(r.profile ? ["  /** Each layer alone, reading and writing where it does in forward(). */", "  readonly layers: readonly (readonly [string, () => void])[];"] : []),
       "}",
@@ -291,7 +339,7 @@ export function internals(r: RuntimeSpec): Code {
   });
   code.line("");
   code.block(`function modelOf(e${T(": Engine")})${T(": Model")}`, () => {
-    code.block(`const run = (input${T(": Float32Array")}, batch = 1, output${T("?: Float32Array")})${T(": Float32Array")} =>`, () => {
+    const checks = (): void => {
       code.block(`if (!ArrayBuffer.isView(input) || typeof ${r.flavour === "ts" ? "(input as { subarray?: unknown })" : "input"}.subarray !== "function")`, () => {
         code.line("throw new TypeError(`${NETWORK}: the input must be a Float32Array of NHWC values, not ${Array.isArray(input) ? \"an Array\" : typeof input}`);");
       });
@@ -302,6 +350,12 @@ export function internals(r: RuntimeSpec): Code {
         const [H, W, C] = r.input;
         code.line(`throw new RangeError(\`\${NETWORK}: the input has \${input.length} values; a batch of \${batch} needs \${batch * INPUT_SIZE} (\${batch} × ${H}×${W}×${C}, NHWC)\`);`);
       });
+    };
+    const outputs = r.outputs;
+    if (outputs !== undefined) code.block(`const check = (input${T(": Float32Array")}, batch${T(": number")})${T(": void")} =>`, checks, "};");
+    code.block(`const run = (input${T(": Float32Array")}, batch = 1, output${T("?: Float32Array")})${T(": Float32Array")} =>`, () => {
+      if (outputs === undefined) checks();
+      else code.line("check(input, batch);");
       code.line("const out = output ?? new Float32Array(batch * OUTPUT_SIZE);");
       code.block("if (out.length < batch * OUTPUT_SIZE)", () => {
         code.line("throw new RangeError(`${NETWORK}: the output array holds ${out.length} values; a batch of ${batch} needs ${batch * OUTPUT_SIZE}`);");
@@ -313,9 +367,23 @@ export function internals(r: RuntimeSpec): Code {
       });
       code.line("return out;");
     }, "};");
-    code.line(`const classify = (input${T(": Float32Array")}, k = 5)${T(": Prediction[]")} => topK(run(input, 1), k);`);
-    if (r.image !== undefined) code.line(`const classifyImage = (image${T(": RgbaImage")}, k = 5)${T(": Prediction[]")} => classify(imageTensor(image), k);`);
-    const image = r.image !== undefined ? ", classifyImage" : "";
+    if (outputs !== undefined) {
+      code.block(`const runAll = (input${T(": Float32Array")}, batch = 1)${T(": Outputs")} =>`, () => {
+        code.line("check(input, batch);");
+        code.line("const outs = OUTPUT_SIZES.map((n) => new Float32Array(batch * n));");
+        code.block("for (let b = 0; b < batch; b++)", () => {
+          code.line("e.input.set(input.subarray(b * INPUT_SIZE, (b + 1) * INPUT_SIZE));");
+          code.line("e.forward();");
+          code.line(`e.outputs.forEach((o, i) => outs[i]${nn}.set(o, b * OUTPUT_SIZES[i]${nn}));`);
+        });
+        code.line(`return { ${outputs.map((o, i) => `${stringLiteral(o.name)}: outs[${i}]${nn}`).join(", ")} };`);
+      }, "};");
+    }
+    if (r.classifier) {
+      code.line(`const classify = (input${T(": Float32Array")}, k = 5)${T(": Prediction[]")} => topK(run(input, 1), k);`);
+      if (r.image !== undefined) code.line(`const classifyImage = (image${T(": RgbaImage")}, k = 5)${T(": Prediction[]")} => classify(imageTensor(image), k);`);
+    }
+    const methods = ["backend: e.backend", "run", ...(outputs === undefined ? [] : ["runAll"]), ...(r.classifier ? ["classify", ...(r.image !== undefined ? ["classifyImage"] : [])] : [])];
     if (r.profile) {
       code.lines([
         "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
@@ -333,10 +401,10 @@ export function internals(r: RuntimeSpec): Code {
         "    times.sort((a, b) => a - b);",
         `    return { layer, ms: times[times.length >> 1]${nn} };`,
         "  });",
-        `return { backend: e.backend, run, classify${image}, profile };`,
+        `return { ${[...methods, "profile"].join(", ")} };`,
       ]);
     } else {
-      code.line(`return { backend: e.backend, run, classify${image} };`);
+      code.line(`return { ${methods.join(", ")} };`);
     }
   });
   code.line("");
@@ -350,6 +418,7 @@ export function internals(r: RuntimeSpec): Code {
       code.line('backend: "typescript",');
       code.line("input: m.subarray(INPUT_AT, INPUT_AT + INPUT_SIZE),");
       code.line("output: m.subarray(OUTPUT_AT, OUTPUT_AT + OUTPUT_SIZE),");
+      if (r.outputs !== undefined) code.line(`outputs: OUTPUT_ATS.map((at, i) => m.subarray(at, at + OUTPUT_SIZES[i]${nn})),`);
       code.block("forward()", () => {
         for (const l of r.layers) code.line(`${l}(m);`);
       }, "},");
@@ -522,6 +591,9 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
     "/** Byte addresses of one image's input (NHWC) and output in that memory. */",
     `const WASM_INPUT = ${w.input};`,
     `const WASM_OUTPUT = ${w.output};`,
+    ...(r.outputs === undefined
+      ? []
+      : ["/** Byte addresses of one image's every output, in outputNames order. */", `const WASM_OUTPUTS${T(": readonly number[]")} = [${(w.outputs ?? []).join(", ")}];`]),
     ...(r.profile
       ? ["/** The kernels' steps with their input and output byte addresses (profile()). */", `const WASM_STEPS${T(": readonly (readonly [string, number, number])[]")} = [${w.steps.map((s) => `[${stringLiteral(s.name)}, ${s.input}, ${s.output}]`).join(", ")}];`]
       : []),
@@ -585,6 +657,7 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
       code.line('backend: "wasm-simd",');
       code.line("input: f.subarray(WASM_INPUT / 4, WASM_INPUT / 4 + INPUT_SIZE),");
       code.line("output: f.subarray(WASM_OUTPUT / 4, WASM_OUTPUT / 4 + OUTPUT_SIZE),");
+      if (r.outputs !== undefined) code.line(`outputs: WASM_OUTPUTS.map((at, i) => f.subarray(at / 4, at / 4 + OUTPUT_SIZES[i]${nn})),`);
       code.line("forward: () => run(1),");
       if (r.profile) code.line(`layers: WASM_STEPS.map(([name, x, y]) => [name, () => ${ts ? "(kernels[name] as (x: number, y: number) => void)" : "kernels[name]"}(x, y)]${T(" as const")}),`);
     }, "};");
