@@ -123,3 +123,67 @@ describe("several outputs, each in its own region", () => {
     for (const fuse of FUSIONS) for (const batch of [1, 3]) for (const e of errors(graph, batch, batch, { fuse })) expect(e).toBeLessThan(1e-5);
   });
 });
+
+// ── one-layer networks ─────────────────────────────────────────────────────
+
+/** The network `input HxWxC` then `layers`, with seeded weights; undefined when mnc refuses it (a window larger than the map). */
+function tryGraph(source: string, seed: number): Graph | undefined {
+  const r = compile(source, { seed });
+  return r.diagnostics.some((d) => d.severity === "error") ? undefined : r.graph;
+}
+
+/** Check a family of one-layer sources: every one that compiles equals the reference within `tolerance` at batch 1 and 2. */
+function checkLayers(sources: fc.Arbitrary<string>, numRuns: number, tolerance = 1e-5): void {
+  let compiled = 0;
+  fc.assert(
+    fc.property(sources, fc.integer({ min: 1, max: 1000 }), (source, seed) => {
+      const graph = tryGraph(source, seed);
+      if (graph === undefined) return;
+      compiled++;
+      for (const batch of [1, 2]) for (const e of errors(graph, batch, seed + batch)) expect(e, source).toBeLessThan(tolerance);
+    }),
+    { seed: 20261201, numRuns },
+  );
+  expect(compiled).toBeGreaterThan(numRuns / 2);
+}
+
+const map = fc.record({ h: fc.integer({ min: 1, max: 13 }), w: fc.integer({ min: 1, max: 13 }), c: fc.integer({ min: 1, max: 11 }) });
+const ACT = fc.constantFrom("relu", "relu6", "linear", "hswish", "hsigmoid", "sigmoid");
+
+describe("every new kernel equals the reference evaluator on one-layer networks (1e-5 relative)", () => {
+  it("dilated depthwise: kernels 1–5, dilations 1–6 (beyond the map too), strides 1–2, SAME and VALID", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.constantFrom(1, 2, 3, 5), fc.constantFrom(1, 2, 3, 4, 6), fc.constantFrom(1, 2), fc.constantFrom("same", "valid"), ACT)
+        .map(([{ h, w, c }, k, d, s, pad, act]) => `network T {\n  input ${h}x${w}x${c}\n  dw ${k}x${k} dilation=${d} stride=${s} pad=${pad} act=${act}\n}\n`),
+      runs(60),
+    );
+  }, timeLimit(60_000));
+
+  it("dilated full convolution: kernels 1–5, dilations 1–4, strides 1–2, SAME and VALID", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.constantFrom(2, 3, 5), fc.constantFrom(1, 2, 3, 4), fc.constantFrom(1, 2), fc.constantFrom("same", "valid"), fc.integer({ min: 1, max: 13 }), ACT)
+        .map(([{ h, w, c }, k, d, s, pad, n, act]) => `network T {\n  input ${h}x${w}x${c}\n  conv ${k}x${k} ${n} dilation=${d} stride=${s} pad=${pad} act=${act}\n}\n`),
+      runs(40),
+    );
+  }, timeLimit(60_000));
+});
+
+// ── random graphs ──────────────────────────────────────────────────────────
+
+describe("random graphs (test/graph-generators.ts): every output equals the reference's", () => {
+  it("within 1e-4 at batch 1 and 2, with every fusion setting", () => {
+    fc.assert(
+      fc.property(validGraphSpec({ minSize: 1, maxSize: 14, maxMap: 32 }), fc.integer({ min: 1, max: 1000 }), ({ source }, seed) => {
+        const graph = graphOf(source, { seed });
+        for (const fuse of FUSIONS) {
+          for (const batch of [1, 2]) {
+            errors(graph, batch, seed + batch, { fuse }).forEach((e, k) => expect(e, `${fuse}, batch ${batch}, output ${graph.outputs[k]}\n${source}`).toBeLessThan(1e-4));
+          }
+        }
+      }),
+      { seed: 20261202, numRuns: runs(40) },
+    );
+  }, timeLimit(120_000));
+});

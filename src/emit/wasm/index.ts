@@ -69,11 +69,16 @@
  * as long as the following ones. Run once on any input after instantiating.
  */
 import { InternalError } from "../../ir/diagnostics.js";
-import type { Graph, LayerWeights, Node, NodeOf, OpKind, Shape } from "../../ir/graph.js";
+import type { Graph, LayerWeights, Node, NodeOf, OpKind, Pair, Shape } from "../../ir/graph.js";
 import { liveness } from "../../ir/liveness.js";
 import { fold } from "../../passes/fuse-batch-norm.js";
 import {
+  activationKernel,
+  argmaxKernel,
+  concatKernel,
   convKernel,
+  deconvKernel,
+  deconvPhase,
   copyKernel,
   DEFAULT_TUNING,
   depthwiseFloats,
@@ -82,11 +87,14 @@ import {
   gemmTile,
   globalPoolKernel,
   packConv,
+  packDeconv,
   packDepthwise,
   packFc,
   packPointwise,
   panelFloats,
   pointwiseKernel,
+  resizeKernel,
+  resizeTables,
   roundUp4,
   scaleKernel,
   softmaxKernel,
@@ -96,7 +104,7 @@ import {
 } from "./kernels.js";
 import { FunctionBody, ModuleWriter, PAGE_BYTES } from "./writer.js";
 
-export { packPointwise, packDepthwise, packConv, packFc, DEFAULT_TUNING, type Tuning } from "./kernels.js";
+export { packPointwise, packDepthwise, packConv, packDeconv, packFc, DEFAULT_TUNING, type Tuning } from "./kernels.js";
 
 export interface WasmOptions {
   /** Batch items the input and output regions hold (default 1). */
@@ -125,7 +133,24 @@ export function outputRegion(k: number): "output" | `output.${number}` {
   return k === 0 ? "output" : `output.${k}`;
 }
 
-export type KernelKind = "pointwise" | "conv" | "depthwise" | "avgpool" | "maxpool" | "global-avgpool" | "global-maxpool" | "fc" | "softmax" | "add" | "mul" | "copy";
+export type KernelKind =
+  | "pointwise"
+  | "conv"
+  | "depthwise"
+  | "deconv"
+  | "avgpool"
+  | "maxpool"
+  | "global-avgpool"
+  | "global-maxpool"
+  | "fc"
+  | "softmax"
+  | "add"
+  | "mul"
+  | "resize"
+  | "concat"
+  | "activation"
+  | "argmax"
+  | "copy";
 
 /** A value a step reads: the node that made it, and where it lies for batch item 0. */
 export interface Operand {
@@ -209,6 +234,13 @@ export interface WasmLayout {
   /** Scratch for fused SE gates' scaled weights: byte offset and length (0 when no step folds a gate). */
   readonly scratch: number;
   readonly scratchBytes: number;
+  /**
+   * The resizes' sampling tables (resizeTables), after the last output
+   * region: byte offset and length (0 when there is no resize). The module
+   * writes them itself when it is instantiated (a data segment).
+   */
+  readonly tables: number;
+  readonly tablesBytes: number;
   /** The memory the module needs: bytes (a whole number of pages) and pages. */
   readonly memoryBytes: number;
   readonly memoryPages: number;
@@ -239,6 +271,7 @@ export function compileNetworkWasm(graph: Graph, options: WasmOptions = {}): Was
   const run = m.addFunction(runFunction(p.layout, indices));
   m.exportFunction("run", run);
   p.layout.steps.forEach((s, i) => m.exportFunction(s.name, indices[i]!));
+  if (p.tables.length > 0) m.addData(p.layout.tables, p.tables);
   return { wasm: m.encode(), memoryBytes: p.layout.memoryBytes, layout: p.layout };
 }
 
@@ -359,7 +392,9 @@ function groupNodes(graph: Graph, fuse: "auto" | "all" | "none"): { readonly uni
       const inputs = mul === undefined ? [source(n.inputs[0]!)] : [source(mul.inputs[0]!), source(mul.inputs[1]!)];
       // The add it alone feeds, if its other operand is made already (a residual's input always is).
       const add = soleReader(n.id);
-      const otherId = add?.op === "add" && add.inputs.filter((id) => id === n.id).length === 1 ? add.inputs.find((id) => id !== n.id) : undefined;
+      // Only an add of two tensors of one shape: a 1×1×C operand broadcast over the map is no residual.
+      const sameShapes = add !== undefined && add.inputs.every((id) => sameShape(shapeOf(node(id)), shapeOf(n)));
+      const otherId = add?.op === "add" && sameShapes && add.inputs.filter((id) => id === n.id).length === 1 ? add.inputs.find((id) => id !== n.id) : undefined;
       const other = otherId !== undefined && sources.has(otherId) ? source(otherId) : undefined;
       const fused = fuse !== "none" && add !== undefined && other !== undefined && made.has(other);
       if (fused) taken.add(add.id);
@@ -389,6 +424,8 @@ const size = (s: Shape): number => s[0] * s[1] * s[2];
 
 interface Plan {
   readonly layout: WasmLayout;
+  /** The tables region's contents, at layout.tables. */
+  readonly tables: Uint8Array;
   /** Per step: its kernel, given the function index of exp. */
   readonly kernels: readonly ((exp: number, addHelper: AddHelper) => FunctionBody)[];
   /** Per step: its packed weights (weighted steps only). */
@@ -413,6 +450,8 @@ interface BuildArgs {
   readonly addHelper: AddHelper;
   /** The scratch region's address. */
   readonly scratch: number;
+  /** The address of this step's tables (StepSpec.tables). */
+  readonly tables: number;
   /** The address of a value in an activation buffer. */
   address(v: Value): number;
 }
@@ -432,6 +471,8 @@ interface StepSpec {
   readonly panel?: number;
   /** Floats of scratch it needs. */
   readonly scratch?: number;
+  /** Constant tables it reads (a resize's sampling), placed in the tables region and written by a data segment. */
+  readonly tables?: Uint8Array;
   /** Whether the kernel can write any output stride (else roundUp4(C)). */
   readonly anyStride: boolean;
   /** Operands it may overwrite (elementwise over the output's layout): its output goes there when one dies at this step. */
@@ -461,17 +502,97 @@ interface UnitContext {
   fixed(id: string): Value;
 }
 
-function unsupported(node: Node): never {
-  throw new InternalError(`wasm: ${node.op} '${node.id}' has no kernel`);
-}
-
 /** One entry per op kind, so that tsc refuses to build until every op has a plan here. */
 const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) => StepSpec } = {
-  deconv: unsupported,
-  concat: unsupported,
-  resize: unsupported,
-  activation: unsupported,
-  argmax: unsupported,
+  deconv(node, ctx) {
+    const x = ctx.value(ctx.unit.inputs[0]!);
+    const inShape = x.shape;
+    const C = inShape[2];
+    const outShape = shapeOf(node);
+    const [OH, OW, OC] = outShape;
+    const a = node.attrs;
+    const pads = padsOf(node, a.pads);
+    const tuning = ctx.tuning;
+    const { nv } = gemmTile(Math.ceil(OW / a.stride[1]), tuning);
+    return {
+      kernel: "deconv",
+      x,
+      outShape,
+      multAdds: deconvMultAdds(inShape, outShape, a.kernel, a.stride, pads),
+      floats: panelFloats(OC, a.kernel[0] * a.kernel[1] * C),
+      panel: 4 * nv,
+      anyStride: false,
+      build: (b) => deconvKernel({ input: inShape, xStride: x.stride, output: [OH, OW, OC], kernel: a.kernel, stride: a.stride, pads, weights: b.weights, act: a.act, tuning }),
+      pack: () => {
+        const w = node.weights?.bn === undefined ? weightsOf(node) : fold(node.weights, 1);
+        return packDeconv(w.kernel.data, C, OC, a.kernel, w.bias?.data, nv);
+      },
+    };
+  },
+  concat(node, ctx) {
+    const [first, ...rest] = ctx.unit.inputs;
+    const x = ctx.value(first!);
+    const others = rest.map((id) => ctx.fixed(id));
+    const [H, W] = shapeOf(node);
+    return {
+      kernel: "concat",
+      x,
+      fixed: others,
+      outShape: shapeOf(node),
+      multAdds: 0,
+      floats: 0,
+      anyStride: true,
+      build: (a) =>
+        concatKernel({
+          pixels: H * W,
+          parts: [{ channels: x.shape[2], stride: x.stride }, ...others.map((v) => ({ address: a.address(v), channels: v.shape[2], stride: v.stride }))],
+          yStride: a.outStride,
+        }),
+    };
+  },
+  resize(node, ctx) {
+    const x = ctx.padded(ctx.unit.inputs[0]!);
+    const outShape = shapeOf(node);
+    const [OH, OW] = outShape;
+    const { mode, coords } = node.attrs;
+    return {
+      kernel: "resize",
+      x,
+      outShape,
+      multAdds: 0,
+      floats: 0,
+      anyStride: true,
+      tables: resizeTables(mode, coords, x.shape, [OH, OW]),
+      build: (a) => resizeKernel({ mode, input: x.shape, output: [OH, OW], yStride: a.outStride, tables: a.tables }),
+    };
+  },
+  activation(node, ctx) {
+    const x = ctx.padded(ctx.unit.inputs[0]!);
+    const [H, W, C] = shapeOf(node);
+    return {
+      kernel: "activation",
+      x,
+      outShape: shapeOf(node),
+      multAdds: 0,
+      floats: 0,
+      anyStride: false,
+      inPlace: [x],
+      build: () => activationKernel({ act: node.attrs.act, floats: H * W * roundUp4(C) }),
+    };
+  },
+  argmax(node, ctx) {
+    const x = ctx.value(ctx.unit.inputs[0]!);
+    const [H, W, C] = x.shape;
+    return {
+      kernel: "argmax",
+      x,
+      outShape: shapeOf(node),
+      multAdds: 0,
+      floats: 0,
+      anyStride: true,
+      build: (a) => argmaxKernel({ pixels: H * W, channels: C, xStride: x.stride, yStride: a.outStride }),
+    };
+  },
   input(node) {
     throw new InternalError(`wasm: '${node.id}' is a second input`);
   },
@@ -538,7 +659,8 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
       floats: panelFloats(OC, KH * KW * C),
       panel: 4 * nv,
       anyStride: false,
-      build: (a) => convKernel({ input: inShape, xStride, output: outShape, kernel: [KH, KW], stride: [SH, SW], pads, weights: a.weights, act, tuning }),
+      build: (a) =>
+        convKernel({ input: inShape, xStride, output: outShape, kernel: [KH, KW], stride: [SH, SW], pads, ...dilationOf(node.attrs.dilation), weights: a.weights, act, tuning }),
       pack: () => {
         const w = weightsOf(node);
         return packConv(w.kernel.data, OC, C, [KH, KW], w.bias?.data, nv);
@@ -560,7 +682,8 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
       multAdds: OH * OW * C * a.kernel[0] * a.kernel[1],
       floats: depthwiseFloats(C, a.kernel),
       anyStride: false,
-      build: (b) => windowKernel({ op: "depthwise", input: inShape, output: [OH, OW], kernel: a.kernel, stride: a.stride, pads, weights: b.weights, act: a.act, tuning }),
+      build: (b) =>
+        windowKernel({ op: "depthwise", input: inShape, output: [OH, OW], kernel: a.kernel, stride: a.stride, pads, ...dilationOf(a.dilation), weights: b.weights, act: a.act, tuning }),
       pack: () => {
         const w = weightsOf(node);
         return packDepthwise(w.kernel.data, C, a.kernel, w.bias?.data);
@@ -611,6 +734,24 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
   },
   add(node, ctx) {
     const [first, second] = ctx.unit.inputs;
+    const [H, W, C] = shapeOf(node);
+    if (broadcasts(ctx.value(second!).shape, shapeOf(node))) {
+      // x + b, b 1×1×C over the map: the operands do not commute (b is read per channel).
+      const x = ctx.padded(first!);
+      const other = ctx.fixed(second!);
+      return {
+        kernel: "add",
+        x,
+        fixed: [other],
+        outShape: shapeOf(node),
+        multAdds: 0,
+        elementwise: H * W * C,
+        floats: 0,
+        anyStride: false,
+        inPlace: [x],
+        build: (a) => scaleKernel({ op: "add", pixels: H * W, channels: C, gate: a.address(other) }),
+      };
+    }
     let x = ctx.padded(first!);
     let other = ctx.padded(second!);
     // The kernel reads its second operand at a fixed address, so from a buffer: a + b = b + a.
@@ -618,7 +759,6 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
       if (x.region !== "input") [x, other] = [other, x];
       else other = ctx.fixed(second!);
     }
-    const [H, W, C] = shapeOf(node);
     return {
       kernel: "add",
       x,
@@ -637,7 +777,7 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
     const x = ctx.padded(tensor!);
     const gate = ctx.fixed(scale!);
     const [H, W, C] = shapeOf(node);
-    const broadcast = gate.shape[0] * gate.shape[1] !== H * W;
+    const broadcast = broadcasts(gate.shape, shapeOf(node));
     return {
       kernel: "mul",
       x,
@@ -832,6 +972,20 @@ function plan(graph: Graph, options: WasmOptions): Plan {
     if (k > 0) end = offset + maxBatch * bytes;
     return { id: graph.outputs[k]!, offset, bytes, shape };
   });
+  // Each step's tables, one after another, after the outputs.
+  let tablesBytes = 0;
+  const tableOffsets = drafts.map((d) => {
+    if (d.tables === undefined) return 0;
+    const at = tablesBytes;
+    tablesBytes = align(at + d.tables.length);
+    return at;
+  });
+  const tables = tablesBytes === 0 ? end : align(end);
+  if (tablesBytes > 0) end = tables + tablesBytes;
+  const tableBytes = new Uint8Array(tablesBytes);
+  drafts.forEach((d, i) => {
+    if (d.tables !== undefined) tableBytes.set(d.tables, tableOffsets[i]!);
+  });
   const memoryPages = Math.max(1, Math.ceil(end / PAGE_BYTES));
   const address = (r: Region): number => {
     if (typeof r === "number") return buffers[r]!;
@@ -880,15 +1034,18 @@ function plan(graph: Graph, options: WasmOptions): Plan {
     bufferBytes,
     scratch,
     scratchBytes,
+    tables,
+    tablesBytes,
     memoryBytes: memoryPages * PAGE_BYTES,
     memoryPages,
     steps: layoutSteps,
   };
   return {
     layout,
+    tables: tableBytes,
     kernels: drafts.map(
       (d, i) => (exp: number, addHelper: AddHelper) =>
-        d.build({ weights: weights + (weightOffsets[i] ?? 0), outStride: d.outStride, exp, addHelper, scratch, address: bufferAddress }),
+        d.build({ weights: weights + (weightOffsets[i] ?? 0), outStride: d.outStride, exp, addHelper, scratch, tables: tables + tableOffsets[i]!, address: bufferAddress }),
     ),
     packs: drafts.map((d) => d.pack),
   };
@@ -937,9 +1094,34 @@ function plannerOf<K extends OpKind>(node: NodeOf<K>): (node: NodeOf<K>, ctx: Un
   return PLANNERS[node.op as K];
 }
 
+const sameShape = (a: Shape, b: Shape): boolean => a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
+
+/** Whether a binary op's second operand (of shape `b`) is a 1×1×C tensor broadcast over a larger map. */
+function broadcasts(b: Shape, out: Shape): boolean {
+  return b[0] * b[1] !== out[0] * out[1];
+}
+
 function shapeOf(node: Node): Shape {
   if (node.shape === undefined) throw new InternalError(`wasm: '${node.id}' has no shape (run infer-shapes first)`);
   return node.shape;
+}
+
+/** The products a transposed convolution's taps contribute inside its (cropped) output. */
+function deconvMultAdds([H, W, C]: Shape, [OH, OW, OC]: Shape, [KH, KW]: Pair, [SH, SW]: Pair, [top, left]: readonly number[]): number {
+  let taps = 0;
+  for (let ry = 0; ry < SH; ry++) {
+    for (let rx = 0; rx < SW; rx++) {
+      const rows = deconvPhase(H, OH, KH, SH, top!, ry).runs;
+      const cols = deconvPhase(W, OW, KW, SW, left!, rx).runs;
+      for (const r of rows) for (const c of cols) taps += r.count * c.count * (r.hi - r.lo) * (c.hi - c.lo);
+    }
+  }
+  return taps * C * OC;
+}
+
+/** A dilation for a kernel spec: none when absent or 1×1 (the undilated code). */
+function dilationOf(d: Pair | undefined): { readonly dilation?: Pair } {
+  return d === undefined || (d[0] === 1 && d[1] === 1) ? {} : { dilation: d };
 }
 
 function padsOf(node: Node, pads: readonly [number, number, number, number] | undefined): readonly [number, number, number, number] {

@@ -44,7 +44,7 @@
  * ACTIVATION_CODE table (sigmoid with a vectorised exp, expVector).
  */
 import { InternalError } from "../../ir/diagnostics.js";
-import type { Activation, Pads, Pair } from "../../ir/graph.js";
+import type { Activation, Pads, Pair, ResizeCoords, ResizeMode } from "../../ir/graph.js";
 import { FunctionBody, type Local, type ValType } from "./writer.js";
 
 // ── tuning ─────────────────────────────────────────────────────────────────
@@ -156,6 +156,30 @@ export function packConv(kernel: Float32Array, out: number, inChannels: number, 
 }
 
 /**
+ * A transposed convolution's kernel (ONNX ConvTranspose's [in, out, kh, kw])
+ * as GEMM panels of its output channels, laid out as packConv lays out a
+ * convolution's: reduction index k = (i·KW + j)·C + c for tap (i, j) and
+ * input channel c, weight K[c, o, i, j]. The kernel (deconvKernel) reads, for
+ * each output phase, the rows of the taps that reach it; the taps are not
+ * flipped in the packing.
+ */
+export function packDeconv(kernel: Float32Array, inChannels: number, out: number, [kh, kw]: Pair, bias: Float32Array | undefined, nv: number): Float32Array {
+  const taps = kh * kw;
+  if (kernel.length !== out * inChannels * taps) throw new InternalError(`wasm: a deconv kernel has ${kernel.length} values`);
+  return packPanels(
+    out,
+    taps * inChannels,
+    nv,
+    (k, o) => {
+      const t = Math.floor(k / inChannels);
+      const c = k - t * inChannels;
+      return kernel[(c * out + o) * taps + t]!;
+    },
+    (o) => bias?.[o] ?? 0,
+  );
+}
+
+/**
  * A fully connected kernel ([out, C·H·W], features channel-major as ONNX
  * Flatten orders them) as GEMM panels over the NHWC input as it lies in
  * memory: k = (h·W + w)·stride + c, with zero rows for the padding lanes
@@ -237,6 +261,8 @@ export interface ConvSpec {
   readonly kernel: Pair;
   readonly stride: Pair;
   readonly pads: Pads;
+  /** Taps this far apart (atrous convolution); absent means 1×1. */
+  readonly dilation?: Pair;
   /** Byte address of the packConv weights. */
   readonly weights: number;
   readonly act: Activation;
@@ -251,6 +277,8 @@ export interface WindowSpec {
   readonly kernel: Pair;
   readonly stride: Pair;
   readonly pads: Pads;
+  /** Taps this far apart (depthwise only; absent means 1×1). */
+  readonly dilation?: Pair;
   /** Byte address of the packDepthwise weights (depthwise only). */
   readonly weights?: number;
   readonly act?: Activation;
@@ -530,13 +558,20 @@ interface Run {
 /**
  * Split one axis's outputs into runs of equal clipped windows: in the usual
  * case a border run or two on each side and the interior (lo = 0, hi = k).
+ * With a dilation d, tap t reads start + t·d: the taps inside [0, size) are
+ * still one range [lo, hi), empty (lo = hi) where the dilated window
+ * straddles the whole axis and no tap lands in it.
  */
-export function axisRuns(size: number, out: number, k: number, stride: number, before: number): Run[] {
+export function axisRuns(size: number, out: number, k: number, stride: number, before: number, dilation = 1): Run[] {
   const runs: Run[] = [];
   for (let i = 0; i < out; i++) {
     const start = i * stride - before;
-    const lo = Math.max(0, -start);
-    const hi = Math.min(k, size - start);
+    let lo = Math.max(0, -start);
+    let hi = Math.min(k, size - start);
+    if (dilation !== 1) {
+      lo = Math.max(0, Math.ceil(-start / dilation));
+      hi = Math.max(lo, Math.min(k, Math.floor((size - 1 - start) / dilation) + 1));
+    }
     const last = runs[runs.length - 1];
     if (last !== undefined && last.lo === lo && last.hi === hi) runs[runs.length - 1] = { ...last, count: last.count + 1 };
     else runs.push({ first: i, count: 1, lo, hi });
@@ -705,8 +740,12 @@ export interface ElementwiseSpec {
   readonly other: number;
 }
 
-/** y[p, c] = x[p, c]·gate[c] over `pixels` pixels of stride roundUp4(channels); `gate` a byte address. y may be x. */
+/**
+ * y[p, c] = x[p, c]·gate[c] (or x[p, c] + gate[c] with op "add") over `pixels` pixels of stride
+ * roundUp4(channels); `gate` a byte address (a 1×1×C tensor). y may be x.
+ */
 export interface ScaleSpec {
+  readonly op?: "add" | "mul";
   readonly pixels: number;
   readonly channels: number;
   readonly gate: number;
@@ -748,6 +787,10 @@ export function elementwiseKernel(spec: ElementwiseSpec): FunctionBody {
 export function scaleKernel(spec: ScaleSpec): FunctionBody {
   const g = new Kernel();
   const f = g.f;
+  const combine = (): void => {
+    if (spec.op === "add") f.f32x4Add();
+    else f.f32x4Mul();
+  };
   const vectors = roundUp4(spec.channels) / 4;
   const px = 16 * vectors;
   const xp = g.pointer(g.x);
@@ -755,7 +798,11 @@ export function scaleKernel(spec: ScaleSpec): FunctionBody {
   if (vectors <= 8) {
     for (let i = 0; i < vectors; i++) f.i32Const(spec.gate).v128Load(16 * i).localSet(g.v(`g${i}`));
     g.repeat(spec.pixels, () => {
-      for (let i = 0; i < vectors; i++) f.localGet(yp).localGet(xp).v128Load(16 * i).localGet(g.v(`g${i}`)).f32x4Mul().v128Store(16 * i);
+      for (let i = 0; i < vectors; i++) {
+        f.localGet(yp).localGet(xp).v128Load(16 * i).localGet(g.v(`g${i}`));
+        combine();
+        f.v128Store(16 * i);
+      }
       g.bump(xp, px);
       g.bump(yp, px);
     });
@@ -765,7 +812,11 @@ export function scaleKernel(spec: ScaleSpec): FunctionBody {
   const yi = f.local("i32");
   const gi = f.local("i32");
   const block = (count: number): void => {
-    for (let i = 0; i < count; i++) f.localGet(xi).v128Load(16 * i).localGet(gi).v128Load(16 * i).f32x4Mul().localSet(g.v(`v${i}`));
+    for (let i = 0; i < count; i++) {
+      f.localGet(xi).v128Load(16 * i).localGet(gi).v128Load(16 * i);
+      combine();
+      f.localSet(g.v(`v${i}`));
+    }
     for (let i = 0; i < count; i++) f.localGet(yi).localGet(g.v(`v${i}`)).v128Store(16 * i);
     g.bump(xi, 16 * count);
     g.bump(yi, 16 * count);
@@ -799,6 +850,7 @@ export function convKernel(spec: ConvSpec): FunctionBody {
   const [OH, OW, N] = spec.output;
   const [KH, KW] = spec.kernel;
   const [SH, SW] = spec.stride;
+  const [DH, DW] = spec.dilation ?? [1, 1];
   const [top, left] = spec.pads;
   const { mr, nv } = gemmTile(OW, tuning);
   const np = roundUp4(N);
@@ -809,8 +861,8 @@ export function convKernel(spec: ConvSpec): FunctionBody {
   const px = 4 * spec.xStride;
   const rowBytes = W * px;
   const ys = 4 * np;
-  const rows = axisRuns(H, OH, KH, SH, top);
-  const cols = axisRuns(W, OW, KW, SW, left);
+  const rows = axisRuns(H, OH, KH, SH, top, DH);
+  const cols = axisRuns(W, OW, KW, SW, left, DW);
 
   const xr = g.f.local("i32");
   const yr = g.f.local("i32");
@@ -820,7 +872,7 @@ export function convKernel(spec: ConvSpec): FunctionBody {
   const yb = g.f.local("i32");
 
   for (const r of rows) {
-    g.set(xr, g.x, (r.first * SH - top + r.lo) * rowBytes);
+    g.set(xr, g.x, (r.first * SH - top + r.lo * DH) * rowBytes);
     g.set(yr, g.y, r.first * OW * ys);
     g.repeat(r.count, () => {
       g.set(wp, spec.weights);
@@ -830,10 +882,10 @@ export function convKernel(spec: ConvSpec): FunctionBody {
           const segments: Segment[] = [];
           for (let kh = r.lo; kh < r.hi; kh++) {
             for (let kw = c.lo; kw < c.hi; kw++) {
-              segments.push({ x: ((kh - r.lo) * W + (kw - c.lo)) * px, w: 16 * v * (1 + (kh * KW + kw) * C), count: C });
+              segments.push({ x: ((kh - r.lo) * DH * W + (kw - c.lo) * DW) * px, w: 16 * v * (1 + (kh * KW + kw) * C), count: C });
             }
           }
-          g.set(xb, xr, (c.first * SW - left + c.lo) * px);
+          g.set(xb, xr, (c.first * SW - left + c.lo * DW) * px);
           g.set(yb, yp, c.first * ys);
           const tile = (rowsInTile: number): void =>
             emitTile(g, { mr: rowsInTile, nv: v, x: xb, xPixel: SW * px, w: wp, segments, y: yb, yPixel: ys, act: spec.act }, tuning);
@@ -875,6 +927,7 @@ export function windowKernel(spec: WindowSpec): FunctionBody {
   const [OH, OW] = spec.output;
   const [KH, KW] = spec.kernel;
   const [SH, SW] = spec.stride;
+  const [DH, DW] = spec.dilation ?? [1, 1];
   const [top, left] = spec.pads;
   const cs = roundUp4(C);
   const px = 4 * cs;
@@ -882,8 +935,13 @@ export function windowKernel(spec: WindowSpec): FunctionBody {
   const vectors = cs / 4;
   const act = spec.act ?? "linear";
   if (spec.op === "depthwise" && spec.weights === undefined) throw new InternalError("wasm: a depthwise kernel needs its weights' address");
-  const rows = axisRuns(H, OH, KH, SH, top);
-  const cols = axisRuns(W, OW, KW, SW, left);
+  if (spec.op !== "depthwise" && (DH !== 1 || DW !== 1)) throw new InternalError(`wasm: a dilated ${spec.op}`);
+  const rows = axisRuns(H, OH, KH, SH, top, DH);
+  const cols = axisRuns(W, OW, KW, SW, left, DW);
+  // Under a dilation, outputs `spacing` apart read the same input columns (output o + spacing's tap t is
+  // output o's tap t + spacing·SW/DW): a block takes mr outputs that far apart, so each column it loads
+  // still serves several outputs; 1 without dilation (neighbouring outputs).
+  const spacing = DW / gcd(SW, DW);
 
   const xr = f.local("i32");
   const yr = f.local("i32");
@@ -893,11 +951,12 @@ export function windowKernel(spec: WindowSpec): FunctionBody {
   const yc = f.local("i32");
   const wc = f.local("i32");
 
-  const block = (mr: number, r: Run, c: Run): void => {
+  /** mr outputs `spacing` apart, the first at xb + xOff (its window origin) and yb + yOff. */
+  const block = (mr: number, r: Run, c: Run, xOff = 0, yOff = 0): void => {
     const taps = (r.hi - r.lo) * (c.hi - c.lo);
     if (taps === 0 && spec.op !== "depthwise") throw new InternalError(`wasm: a ${spec.op} window lies wholly in the padding`);
-    g.set(xc, xb);
-    g.set(yc, yb);
+    g.set(xc, xb, xOff);
+    g.set(yc, yb, yOff);
     if (spec.op === "depthwise") g.set(wc, spec.weights ?? 0);
     g.repeat(vectors, () => {
       const acc = (m: number): Local => g.v(`acc${m}`);
@@ -911,12 +970,13 @@ export function windowKernel(spec: WindowSpec): FunctionBody {
       for (let kh = r.lo; kh < r.hi; kh++) {
         // The input columns this kernel row needs, relative to the block's first window origin.
         const needed = new Set<number>();
-        for (let m = 0; m < mr; m++) for (let kw = c.lo; kw < c.hi; kw++) needed.add(m * SW + kw - c.lo);
-        for (const j of [...needed].sort((a, b) => a - b)) f.localGet(xc).v128Load((kh - r.lo) * rowBytes + j * px).localSet(g.v(`x${j}`));
+        const column = (m: number, kw: number): number => m * spacing * SW + (kw - c.lo) * DW;
+        for (let m = 0; m < mr; m++) for (let kw = c.lo; kw < c.hi; kw++) needed.add(column(m, kw));
+        for (const j of [...needed].sort((a, b) => a - b)) f.localGet(xc).v128Load((kh - r.lo) * DH * rowBytes + j * px).localSet(g.v(`x${j}`));
         for (let kw = c.lo; kw < c.hi; kw++) {
           if (spec.op === "depthwise") f.localGet(wc).v128Load(16 * vectors * (1 + kh * KW + kw)).localSet(g.v("w"));
           for (let m = 0; m < mr; m++) {
-            const xv = g.v(`x${m * SW + kw - c.lo}`);
+            const xv = g.v(`x${column(m, kw)}`);
             if (spec.op === "depthwise") f.localGet(acc(m)).localGet(xv).localGet(g.v("w")).f32x4Mul().f32x4Add();
             else if (spec.op === "avgpool") f.localGet(acc(m)).localGet(xv).f32x4Add();
             else if (started[m] === true) f.localGet(acc(m)).localGet(xv).f32x4Pmax();
@@ -931,7 +991,7 @@ export function windowKernel(spec: WindowSpec): FunctionBody {
         if (spec.op === "depthwise") g.activated(acc(m), act);
         else if (spec.op === "avgpool") f.localGet(acc(m)).f32x4Const(taps).f32x4Div();
         else f.localGet(acc(m));
-        f.v128Store(m * px);
+        f.v128Store(m * spacing * px);
       }
       g.bump(xc, 16);
       g.bump(yc, 16);
@@ -940,25 +1000,42 @@ export function windowKernel(spec: WindowSpec): FunctionBody {
   };
 
   for (const r of rows) {
-    g.set(xr, g.x, (r.first * SH - top + r.lo) * rowBytes);
+    g.set(xr, g.x, (r.first * SH - top + r.lo * DH) * rowBytes);
     g.set(yr, g.y, r.first * OW * px);
     g.repeat(r.count, () => {
       for (const c of cols) {
-        g.set(xb, xr, (c.first * SW - left + c.lo) * px);
+        g.set(xb, xr, (c.first * SW - left + c.lo * DW) * px);
         g.set(yb, yr, c.first * px);
-        const mr = Math.min(tuning.dwBlock, c.count);
-        g.repeat(Math.floor(c.count / mr), () => {
-          block(mr, r, c);
-          g.bump(xb, mr * SW * px);
-          g.bump(yb, mr * px);
+        if (spacing === 1) {
+          const mr = Math.min(tuning.dwBlock, c.count);
+          g.repeat(Math.floor(c.count / mr), () => {
+            block(mr, r, c);
+            g.bump(xb, mr * SW * px);
+            g.bump(yb, mr * px);
+          });
+          if (c.count % mr > 0) block(c.count % mr, r, c);
+          continue;
+        }
+        // Spans of mr·spacing outputs: per phase p < spacing, one block of outputs p, p + spacing, …
+        const mr = Math.min(tuning.dwBlock, Math.ceil(c.count / spacing));
+        const span = mr * spacing;
+        g.repeat(Math.floor(c.count / span), () => {
+          for (let p = 0; p < spacing; p++) block(mr, r, c, p * SW * px, p * px);
+          g.bump(xb, span * SW * px);
+          g.bump(yb, span * px);
         });
-        if (c.count % mr > 0) block(c.count % mr, r, c);
+        const rest = c.count % span;
+        for (let p = 0; p < Math.min(spacing, rest); p++) block(Math.ceil((rest - p) / spacing), r, c, p * SW * px, p * px);
       }
       g.bump(xr, SH * rowBytes);
       g.bump(yr, OW * px);
     });
   }
   return f;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
 }
 
 /** Global average or max pooling: per channel vector, a loop over the pixels. */
@@ -1089,4 +1166,467 @@ export function copyKernel(spec: CopySpec): FunctionBody {
     g.bump(yp, 4 * spec.yStride);
   });
   return f;
+}
+
+// ── graph heads: standalone activation, argmax, concat ─────────────────────
+
+/** y = act(x) over `floats` floats (a multiple of 4). y may be x. */
+export interface ActivationSpec {
+  readonly act: Activation;
+  readonly floats: number;
+}
+
+/** Vectors through ACTIVATION_CODE, ELEMENTWISE_UNROLL per loop iteration (every load of an iteration before its stores). */
+export function activationKernel(spec: ActivationSpec): FunctionBody {
+  if (spec.floats % 4 !== 0) throw new InternalError(`wasm: an activation kernel over ${spec.floats} floats`);
+  const g = new Kernel();
+  const f = g.f;
+  const xp = g.pointer(g.x);
+  const yp = g.pointer(g.y);
+  const vectors = spec.floats / 4;
+  const block = (count: number): void => {
+    for (let i = 0; i < count; i++) f.localGet(xp).v128Load(16 * i).localSet(g.v(`v${i}`));
+    for (let i = 0; i < count; i++) {
+      f.localGet(yp);
+      g.activated(g.v(`v${i}`), spec.act);
+      f.v128Store(16 * i);
+    }
+    g.bump(xp, 16 * count);
+    g.bump(yp, 16 * count);
+  };
+  g.repeat(Math.floor(vectors / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
+  if (vectors % ELEMENTWISE_UNROLL > 0) block(vectors % ELEMENTWISE_UNROLL);
+  return f;
+}
+
+/** Per pixel, the index (as a float) of the first largest of `channels` values; zeros in the output's lanes 1 … yStride − 1. */
+export interface ArgmaxSpec {
+  readonly pixels: number;
+  readonly channels: number;
+  readonly xStride: number;
+  readonly yStride: number;
+}
+
+/**
+ * Scalar, as the reference compares: a channel replaces the best so far only
+ * when strictly greater (so the first of equal maxima wins, and a NaN never
+ * does unless it is channel 0). The index is kept as a float, chosen by
+ * `select` between constants. Channels are unrolled up to 64; beyond, a loop.
+ */
+export function argmaxKernel(spec: ArgmaxSpec): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const xp = g.pointer(g.x);
+  const yp = g.pointer(g.y);
+  const best = f.local("f32");
+  const index = f.local("f32");
+  const v = f.local("f32");
+  const C = spec.channels;
+  /** Compare the value at xp + offset (channel `c`, or the float in `cf`) with the best. */
+  const consider = (offset: number, c: number | Local, base: Local): void => {
+    f.localGet(base).f32Load(offset).localSet(v);
+    if (typeof c === "number") f.f32Const(c);
+    else f.localGet(c);
+    f.localGet(index).localGet(v).localGet(best).f32Gt().select().localSet(index);
+    f.localGet(v).localGet(best).localGet(v).localGet(best).f32Gt().select().localSet(best);
+  };
+  const UNROLLED = 64;
+  const xc = C > UNROLLED ? f.local("i32") : undefined;
+  const cf = C > UNROLLED ? f.local("f32") : undefined;
+  g.repeat(spec.pixels, () => {
+    f.localGet(xp).f32Load(0).localSet(best);
+    f.f32Const(0).localSet(index);
+    if (xc === undefined || cf === undefined) {
+      for (let c = 1; c < C; c++) consider(4 * c, c, xp);
+    } else {
+      g.set(xc, xp, 4);
+      f.f32Const(1).localSet(cf);
+      g.repeat(C - 1, () => {
+        consider(0, cf, xc);
+        g.bump(xc, 4);
+        f.localGet(cf).f32Const(1).f32Add().localSet(cf);
+      });
+    }
+    f.localGet(yp).localGet(index).f32Store(0);
+    for (let c = 1; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
+    g.bump(xp, 4 * spec.xStride);
+    g.bump(yp, 4 * spec.yStride);
+  });
+  return f;
+}
+
+/** One input of a concat: where it lies (the first at the kernel's x, the others at absolute byte addresses), its channels and stride. */
+export interface ConcatPart {
+  readonly address?: number;
+  readonly channels: number;
+  readonly stride: number;
+}
+
+/** The inputs' channels one after another per pixel, into a stride of yStride; zeros in the lanes past their sum. */
+export interface ConcatSpec {
+  readonly pixels: number;
+  readonly parts: readonly ConcatPart[];
+  readonly yStride: number;
+}
+
+/**
+ * Pixel by pixel, each part's channels copied to their slice of the output
+ * pixel: whole vectors (ELEMENTWISE_UNROLL per loop iteration beyond 8),
+ * then its last C mod 4 channels one by one, so nothing is written outside
+ * the slice and any slice offset works. Memory-bound: a load and a store per
+ * vector.
+ */
+export function concatKernel(spec: ConcatSpec): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const yp = g.pointer(g.y);
+  const parts = spec.parts.map((p, i) => ({ ...p, at: i === 0 ? g.pointer(g.x) : g.pointer(p.address ?? 0) }));
+  if (spec.parts.slice(1).some((p) => p.address === undefined) || spec.parts[0]?.address !== undefined) throw new InternalError("wasm: a concat reads its first part at x, the others at fixed addresses");
+  const total = spec.parts.reduce((s, p) => s + p.channels, 0);
+  const xi = f.local("i32");
+  const yi = f.local("i32");
+  g.repeat(spec.pixels, () => {
+    let offset = 0;
+    for (const p of parts) {
+      const vectors = Math.floor(p.channels / 4);
+      if (vectors <= 8) {
+        for (let i = 0; i < vectors; i++) f.localGet(yp).localGet(p.at).v128Load(16 * i).v128Store(4 * offset + 16 * i);
+      } else {
+        g.set(xi, p.at);
+        g.set(yi, yp, 4 * offset);
+        const block = (count: number): void => {
+          for (let i = 0; i < count; i++) f.localGet(xi).v128Load(16 * i).localSet(g.v(`v${i}`));
+          for (let i = 0; i < count; i++) f.localGet(yi).localGet(g.v(`v${i}`)).v128Store(16 * i);
+          g.bump(xi, 16 * count);
+          g.bump(yi, 16 * count);
+        };
+        g.repeat(Math.floor(vectors / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
+        if (vectors % ELEMENTWISE_UNROLL > 0) block(vectors % ELEMENTWISE_UNROLL);
+      }
+      for (let c = 4 * vectors; c < p.channels; c++) f.localGet(yp).localGet(p.at).f32Load(4 * c).f32Store(4 * (offset + c));
+      offset += p.channels;
+      g.bump(p.at, 4 * p.stride);
+    }
+    for (let c = total; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
+    g.bump(yp, 4 * spec.yStride);
+  });
+  return f;
+}
+
+// ── resize ─────────────────────────────────────────────────────────────────
+
+/**
+ * The reference evaluator's sampling of one axis (src/ir/reference.ts,
+ * `resizeAxis`): per output index, the two source indices and the weight of
+ * the second. Bilinear clamps src to [0, in − 1], lo = ⌊src⌋,
+ * hi = min(lo + 1, in − 1), weight src − lo; nearest takes ⌊src⌋
+ * (asymmetric), ⌊(o + ½)·in/out⌋ (half_pixel) or ⌊src + ½⌋ (align_corners),
+ * clamped to [0, in − 1], with lo = hi and weight 0.
+ */
+export function resizeAxis(mode: ResizeMode, coords: ResizeCoords, inSize: number, outSize: number): { readonly lo: Int32Array; readonly hi: Int32Array; readonly frac: Float64Array } {
+  const source = (o: number): number => {
+    switch (coords) {
+      case "align_corners":
+        return outSize === 1 ? 0 : (o * (inSize - 1)) / (outSize - 1);
+      case "half_pixel":
+        return ((o + 0.5) * inSize) / outSize - 0.5;
+      case "asymmetric":
+        return (o * inSize) / outSize;
+    }
+  };
+  const lo = new Int32Array(outSize);
+  const hi = new Int32Array(outSize);
+  const frac = new Float64Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    if (mode === "nearest") {
+      const src = coords === "half_pixel" ? Math.floor(((o + 0.5) * inSize) / outSize) : coords === "align_corners" ? Math.floor(source(o) + 0.5) : Math.floor(source(o));
+      lo[o] = hi[o] = Math.min(Math.max(src, 0), inSize - 1);
+      continue;
+    }
+    const src = Math.min(Math.max(source(o), 0), inSize - 1);
+    const l = Math.floor(src);
+    lo[o] = l;
+    hi[o] = Math.min(l + 1, inSize - 1);
+    frac[o] = src - l;
+  }
+  return { lo, hi, frac };
+}
+
+/** Bytes of one resize table entry: i32 byte offset of lo, i32 byte offset of hi, f32 weight of hi. */
+export const RESIZE_ENTRY = 12;
+
+/**
+ * A resize's two tables, rows then columns (OH + OW entries of RESIZE_ENTRY
+ * bytes, little-endian): per output row the byte offsets of its source rows
+ * lo and hi (index · W · 4·roundUp4(C)) and fy; per output column those of
+ * its source pixels within a row (index · 4·roundUp4(C)) and fx.
+ */
+export function resizeTables(mode: ResizeMode, coords: ResizeCoords, [H, W, C]: readonly [number, number, number], [OH, OW]: readonly [number, number]): Uint8Array {
+  const px = 4 * roundUp4(C);
+  const out = new Uint8Array(RESIZE_ENTRY * (OH + OW));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const [inSize, outSize, unit] of [
+    [H, OH, W * px],
+    [W, OW, px],
+  ] as const) {
+    const a = resizeAxis(mode, coords, inSize, outSize);
+    for (let o = 0; o < outSize; o++, at += RESIZE_ENTRY) {
+      view.setInt32(at, a.lo[o]! * unit, true);
+      view.setInt32(at + 4, a.hi[o]! * unit, true);
+      view.setFloat32(at + 8, a.frac[o]!, true);
+    }
+  }
+  return out;
+}
+
+/** Resample an H×W×C input of stride roundUp4(C) to OH×OW, writing a stride of yStride (roundUp4(C), or C in an output region). */
+export interface ResizeSpec {
+  readonly mode: ResizeMode;
+  readonly input: readonly [h: number, w: number, c: number];
+  readonly output: readonly [h: number, w: number];
+  readonly yStride: number;
+  /** Byte address of resizeTables' bytes. */
+  readonly tables: number;
+}
+
+/**
+ * Loops: output rows (a row's two source row addresses and fy from the row
+ * table), output columns (the source pixels' offsets and fx from the column
+ * table), channel vectors. Bilinear blends as the reference does,
+ * top = tl + (tr − tl)·fx, bottom likewise, y = top + (bottom − top)·fy;
+ * nearest copies the vectors of one source pixel. Up to 8 channel vectors
+ * are unrolled; beyond, a loop of 4 at a time. A stride that is no multiple
+ * of 4 (an output region) is written with whole vectors too, each pixel's
+ * last one spilling into the next pixel, which then overwrites it; the last
+ * pixel writes its last lanes one by one, so nothing lands past the tensor.
+ */
+export function resizeKernel(spec: ResizeSpec): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const C = spec.input[2];
+  const [OH, OW] = spec.output;
+  const vectors = roundUp4(C) / 4;
+  const ys = 4 * spec.yStride;
+  const exact = spec.yStride % 4 !== 0;
+  if (spec.yStride < C || (!exact && spec.yStride !== roundUp4(C))) throw new InternalError(`wasm: a resize of ${C} channels into a stride of ${spec.yStride}`);
+  const bilinear = spec.mode === "bilinear";
+  const yp = g.pointer(g.y);
+  const rt = g.pointer(spec.tables);
+  const ct = f.local("i32");
+  const r0 = f.local("i32");
+  const r1 = f.local("i32");
+  const a0 = f.local("i32");
+  const a1 = f.local("i32");
+  const b0 = f.local("i32");
+  const b1 = f.local("i32");
+  const fx = g.v("fx");
+  const fy = g.v("fy");
+  const colTable = spec.tables + RESIZE_ENTRY * OH;
+
+  /** One channel vector at byte offset `at` of the pixel: leave the output vector on the stack. */
+  const vector = (base: readonly Local[], at: number): void => {
+    const [p0, p1, q0, q1] = base;
+    if (!bilinear) {
+      f.localGet(p0!).v128Load(at);
+      return;
+    }
+    const top = g.v("top");
+    const tl = g.v("tl");
+    f.localGet(p0!).v128Load(at).localTee(tl).localGet(p1!).v128Load(at).localGet(tl).f32x4Sub().localGet(fx).f32x4Mul().f32x4Add().localSet(top);
+    f.localGet(q0!).v128Load(at).localTee(tl).localGet(q1!).v128Load(at).localGet(tl).f32x4Sub().localGet(fx).f32x4Mul().f32x4Add();
+    f.localGet(top).f32x4Sub().localGet(fy).f32x4Mul().localGet(top).f32x4Add();
+  };
+  const xi = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")];
+  const yi = f.local("i32");
+  /** One output pixel at yp from the source pixels a0, a1, b0, b1; `last`: write exactly C lanes. */
+  const pixel = (last: boolean): void => {
+    f.localGet(r0).localGet(ct).i32Load(0).i32Add().localSet(a0);
+    if (bilinear) {
+      f.localGet(r0).localGet(ct).i32Load(4).i32Add().localSet(a1);
+      f.localGet(r1).localGet(ct).i32Load(0).i32Add().localSet(b0);
+      f.localGet(r1).localGet(ct).i32Load(4).i32Add().localSet(b1);
+      f.localGet(ct).v128Load32Splat(8).localSet(fx);
+    }
+    const base = [a0, a1, b0, b1];
+    if (vectors <= 8 || last) {
+      for (let v = 0; v < vectors; v++) {
+        const lanes = C - 4 * v;
+        if (last && exact && lanes < 4) {
+          const out = g.v("out");
+          vector(base, 16 * v);
+          f.localSet(out);
+          for (let l = 0; l < lanes; l++) f.localGet(yp).localGet(out).f32x4ExtractLane(l).f32Store(16 * v + 4 * l);
+        } else {
+          f.localGet(yp);
+          vector(base, 16 * v);
+          f.v128Store(16 * v);
+        }
+      }
+      return;
+    }
+    base.forEach((b, i) => g.set(xi[i]!, b));
+    g.set(yi, yp);
+    const block = (count: number): void => {
+      for (let v = 0; v < count; v++) {
+        f.localGet(yi);
+        vector(xi, 16 * v);
+        f.v128Store(16 * v);
+      }
+      for (const p of bilinear ? xi : xi.slice(0, 1)) g.bump(p, 16 * count);
+      g.bump(yi, 16 * count);
+    };
+    g.repeat(Math.floor(vectors / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
+    if (vectors % ELEMENTWISE_UNROLL > 0) block(vectors % ELEMENTWISE_UNROLL);
+  };
+  const row = (columns: number): void => {
+    f.localGet(g.x).localGet(rt).i32Load(0).i32Add().localSet(r0);
+    if (bilinear) {
+      f.localGet(g.x).localGet(rt).i32Load(4).i32Add().localSet(r1);
+      f.localGet(rt).v128Load32Splat(8).localSet(fy);
+    }
+    g.set(ct, colTable);
+    g.repeat(columns, () => {
+      pixel(false);
+      g.bump(ct, RESIZE_ENTRY);
+      g.bump(yp, ys);
+    });
+    g.bump(rt, RESIZE_ENTRY);
+  };
+  if (!exact) {
+    g.repeat(OH, () => row(OW));
+    return f;
+  }
+  // Every row but the last, then the last row's pixels but the last, then that pixel exactly.
+  g.repeat(OH - 1, () => row(OW));
+  row(OW - 1);
+  pixel(true);
+  return f;
+}
+
+// ── transposed convolution ─────────────────────────────────────────────────
+
+/** A transposed convolution of an H×W×C input (channel stride xStride) into OH×OW×roundUp4(N). */
+export interface DeconvSpec {
+  readonly input: readonly [h: number, w: number, c: number];
+  readonly xStride: number;
+  readonly output: readonly [h: number, w: number, c: number];
+  readonly kernel: Pair;
+  readonly stride: Pair;
+  /** The crop [top, left, bottom, right] of the full (in − 1)·s + K output. */
+  readonly pads: Pads;
+  /** Byte address of the packDeconv weights. */
+  readonly weights: number;
+  readonly act: Activation;
+  readonly tuning?: Tuning;
+}
+
+/** One axis of one output phase of a transposed convolution (see deconvPhase). */
+interface Phase {
+  /** Outputs in the phase: o = (q0 + q)·s + r − before for q < count. */
+  readonly first: number;
+  readonly count: number;
+  /** Taps reaching it: kernel index r + (taps − 1 − u)·s for window tap u. */
+  readonly taps: number;
+  /** The gather window's runs over the input (tap u of output q reads input q − before' + u). */
+  readonly runs: readonly Run[];
+  /** Input index of window tap 0 of output q = 0. */
+  readonly origin: number;
+}
+
+/**
+ * The outputs o ≡ r − before (mod s) of one axis: y[o] gathers x[(o + before − i)/s]·K[i] over
+ * the taps i ≡ o + before (mod s). With q = (o + before − r)/s and u = taps − 1 − (i − r)/s the
+ * window over the input is q − (taps − 1) + u, stride 1: a plain convolution's window.
+ */
+export function deconvPhase(inSize: number, outSize: number, k: number, s: number, before: number, r: number): Phase {
+  const taps = r < k ? Math.ceil((k - r) / s) : 0;
+  const q0 = Math.ceil((before - r) / s);
+  const q1 = Math.floor((outSize - 1 + before - r) / s);
+  const count = Math.max(0, q1 - q0 + 1);
+  const origin = q0 - (taps - 1);
+  const runs = count === 0 ? [] : taps === 0 ? [{ first: 0, count, lo: 0, hi: 0 }] : axisRuns(inSize, count, taps, 1, -origin);
+  return { first: q0 * s + r - before, count, taps, runs, origin };
+}
+
+/**
+ * Gather form, one output phase (ry, rx) < (SH, SW) at a time: the outputs of
+ * a phase see a fixed subset of the taps — a stride-1 convolution of the
+ * input, which runs on the GEMM tiles of convKernel (mr neighbouring inputs
+ * × nv vectors of output channels, taps as segments at constant offsets,
+ * bias and activation in the epilogue), storing every SW-th output pixel of
+ * every SH-th row. A 2×2 stride-2 kernel (MediaPipe's) makes each phase a
+ * pointwise GEMM with one tap. No output is written twice and none is
+ * accumulated in memory; a phase no tap reaches (K < s) is act(bias).
+ */
+export function deconvKernel(spec: DeconvSpec): FunctionBody {
+  const tuning = spec.tuning ?? DEFAULT_TUNING;
+  const g = new Kernel();
+  const [H, W, C] = spec.input;
+  const [OH, OW, N] = spec.output;
+  const [KH, KW] = spec.kernel;
+  const [SH, SW] = spec.stride;
+  const [top, left] = spec.pads;
+  const { mr, nv } = gemmTile(Math.ceil(OW / SW), tuning);
+  const np = roundUp4(N);
+  const nb = 4 * nv;
+  const fullPanels = Math.floor(np / nb);
+  const tailNv = (np % nb) / 4;
+  const K = KH * KW * C;
+  const px = 4 * spec.xStride;
+  const rowBytes = W * px;
+  const ys = 4 * np;
+
+  const xr = g.f.local("i32");
+  const yr = g.f.local("i32");
+  const wp = g.f.local("i32");
+  const yp = g.f.local("i32");
+  const xb = g.f.local("i32");
+  const yb = g.f.local("i32");
+
+  for (let ry = 0; ry < SH; ry++) {
+    const rowPhase = deconvPhase(H, OH, KH, SH, top, ry);
+    for (let rx = 0; rx < SW; rx++) {
+      const colPhase = deconvPhase(W, OW, KW, SW, left, rx);
+      if (rowPhase.count === 0 || colPhase.count === 0) continue;
+      for (const r of rowPhase.runs) {
+        g.set(xr, g.x, Math.max(0, rowPhase.origin + r.first + r.lo) * rowBytes);
+        g.set(yr, g.y, (rowPhase.first + r.first * SH) * OW * ys + colPhase.first * ys);
+        g.repeat(r.count, () => {
+          g.set(wp, spec.weights);
+          g.set(yp, yr);
+          const sweep = (v: number): void => {
+            for (const c of colPhase.runs) {
+              const segments: Segment[] = [];
+              for (let uh = r.lo; uh < r.hi; uh++) {
+                const i = ry + (rowPhase.taps - 1 - uh) * SH;
+                for (let uw = c.lo; uw < c.hi; uw++) {
+                  const j = rx + (colPhase.taps - 1 - uw) * SW;
+                  segments.push({ x: ((uh - r.lo) * W + (uw - c.lo)) * px, w: 16 * v * (1 + (i * KW + j) * C), count: C });
+                }
+              }
+              g.set(xb, xr, Math.max(0, colPhase.origin + c.first + c.lo) * px);
+              g.set(yb, yp, c.first * SW * ys);
+              const tile = (pixels: number): void => emitTile(g, { mr: pixels, nv: v, x: xb, xPixel: px, w: wp, segments, y: yb, yPixel: SW * ys, act: spec.act }, tuning);
+              g.repeat(Math.floor(c.count / mr), () => {
+                tile(mr);
+                g.bump(xb, mr * px);
+                g.bump(yb, mr * SW * ys);
+              });
+              if (c.count % mr > 0) tile(c.count % mr);
+            }
+          };
+          g.repeat(fullPanels, () => {
+            sweep(nv);
+            g.bump(wp, 4 * (1 + K) * nb);
+            g.bump(yp, 4 * nb);
+          });
+          if (tailNv > 0) sweep(tailNv);
+          g.bump(xr, rowBytes);
+          g.bump(yr, SH * OW * ys);
+        });
+      }
+    }
+  }
+  return g.f;
 }

@@ -549,6 +549,7 @@ export class ModuleWriter {
   private readonly imports: FunctionImport[] = [];
   private readonly functions: { readonly type: number; readonly body: FunctionBody }[] = [];
   private readonly exports: { readonly name: string; readonly kind: number; readonly index: number }[] = [];
+  private readonly data: { readonly offset: number; readonly bytes: Uint8Array }[] = [];
 
   /** The index of the function type params → results, added on first use. */
   type(params: readonly ValType[], results: readonly ValType[]): number {
@@ -584,6 +585,16 @@ export class ModuleWriter {
     this.exports.push({ name: field, kind: 0x00, index });
   }
 
+  /**
+   * An active data segment: `bytes` written into the (imported) memory at
+   * `offset` when the module is instantiated (section 11).
+   */
+  addData(offset: number, bytes: Uint8Array): void {
+    if (this.memory === undefined) throw new InternalError("wasm: data needs a memory");
+    if (!Number.isInteger(offset) || offset < 0 || offset + bytes.length > 2 ** 32) throw new InternalError(`wasm: data at ${offset} lies outside a 32-bit memory`);
+    this.data.push({ offset, bytes });
+  }
+
   encode(): Uint8Array {
     const bytes: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     const push = (part: readonly number[]): void => {
@@ -601,6 +612,8 @@ export class ModuleWriter {
     if (this.functions.length > 0) push(section(3, vec(this.functions.map((f) => uleb(f.type)))));
     if (this.exports.length > 0) push(section(7, vec(this.exports.map((e) => [...name(e.name), e.kind, ...uleb(e.index)]))));
     if (this.functions.length > 0) push(section(10, vec(this.functions.map((f) => f.body.encode()))));
+    // Memory 0, offset (i32.const … end), the bytes.
+    if (this.data.length > 0) push(section(11, vec(this.data.map((d) => [0x00, 0x41, ...sleb(d.offset | 0), 0x0b, ...uleb(d.bytes.length), ...d.bytes]))));
     return Uint8Array.from(bytes);
   }
 }
