@@ -21,7 +21,8 @@ import { reportJson } from "../src/emit/report/json.js";
 import { reportMarkdown, reportText, showsInputs } from "../src/emit/report/text.js";
 import { validGraphSpec } from "./graph-generators.js";
 import { runs, timeLimit } from "./fuzz-scale.js";
-import { compileOk, readExample, RESIDUAL_SE, root, shared } from "./helpers.js";
+import { codeBlocks, compileOk, readExample, RESIDUAL_SE, root, shared } from "./helpers.js";
+import { main } from "../src/cli/main.js";
 import { haveShared } from "./optional.js";
 
 const deeplab = readExample("deeplabv3_mobilenet_v2.mn");
@@ -416,5 +417,30 @@ describe("golden files, reviewed line by line", () => {
     await expect(reportText(r)).toMatchFileSnapshot(`golden/report/${name}.txt`);
     await expect(reportMarkdown(r)).toMatchFileSnapshot(`golden/report/${name}.md`);
     await expect(reportCsv(r)).toMatchFileSnapshot(`golden/report/${name}.csv`);
+  });
+});
+
+describe("docs/segmentation.md, as written", () => {
+  const doc = readFileSync(join(root, "docs", "segmentation.md"), "utf8");
+  const blocks = codeBlocks(doc).filter((b) => b.startsWith("$ mnc report "));
+
+  it("shows mnc report's own lines: each block's lines follow one another in the command's output", () => {
+    expect(blocks).toHaveLength(3);
+    for (const block of blocks) {
+      const [command, ...expected] = block.trimEnd().split("\n");
+      let out = "";
+      const status = main(command!.slice("$ mnc ".length).split(" "), { out: (t) => void (out += t), err: () => undefined });
+      expect(status).toBe(0);
+      const lines = out.split("\n");
+      const start = lines.indexOf(expected[0]!);
+      expect(start, `${command}: ${expected[0]}`).toBeGreaterThanOrEqual(0);
+      expect(lines.slice(start, start + expected.length)).toEqual(expected);
+    }
+  });
+
+  it("states the figures the tests assert", () => {
+    for (const figure of ["725,849,344", "461,312", "7,888", "218,368", "789", "688,357", "5,639,592", "4,530,240", "59,215,744", "106,401", "103,480", "2,921", "3,145,792", "90,128", "8,448", "5,136", "1,376", "1,248", "2,692,257", "2,195,456"]) {
+      expect(doc).toContain(figure);
+    }
   });
 });

@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import { compile } from "../src/index.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
-import { inputs, readExample, root, shared } from "./helpers.js";
+import { codeBlocks, inputs, readExample, root, shared } from "./helpers.js";
 import { haveShared } from "./optional.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-run-graph-"));
@@ -296,5 +296,56 @@ describe("the trained models give the ground-truth masks", () => {
       expect(gray(out).pixels.filter((v, i) => v !== truth.pixels[i]).length).toBe(0);
     },
     120_000,
+  );
+});
+
+describe("the selfie model cut at its features", () => {
+  const selfie = join(shared, "data", "selfie_segmentation_v3");
+  const cut = join(selfie, "model", "selfie_segmentation_features_only.tflite");
+  it.runIf(haveShared(cut, "mnc run --outputs features with the cut selfie model"))(
+    "--outputs features with the cut file: the interpreter's features, to float32 rounding",
+    () => {
+      const r = mnc("run", join(root, "examples", "selfie_segmentation.mn"), "--weights", cut, "--input", join(selfie, "images", "grace_hopper.rgb256"), "--outputs", "features");
+      expect(r.err).toBe("");
+      expect(r.status).toBe(0);
+      const m = /^ {2}features 128x128x16: min (\S+), max (\S+), mean (\S+)$/.exec(r.out.split("\n")[1]!)!;
+      const bytes = readFileSync(join(selfie, "ground_truth", "grace_hopper.features.f32"));
+      const truth = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      const expected = [truth.reduce((a, x) => Math.min(a, x), Infinity), truth.reduce((a, x) => Math.max(a, x), -Infinity), truth.reduce((a, x) => a + x, 0) / truth.length];
+      // The README: the features reach about 95 and agree to 2.5e-4; the summary prints four decimals.
+      m.slice(1).map(Number).forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(1e-3));
+    },
+    120_000,
+  );
+});
+
+describe("docs/segmentation.md's runs, as written", () => {
+  const doc = readFileSync(join(root, "docs", "segmentation.md"), "utf8");
+  const blocks = codeBlocks(doc).filter((b) => b.startsWith("$ mnc run "));
+  const data = join(shared, "data");
+  it.runIf(haveShared(join(data, "deeplabv3_mobilenet_v2", "model", "deeplabv3.tflite"), "docs/segmentation.md's mnc run examples") && existsSync(join(data, "selfie_segmentation_v3", "model", "selfie_segmentation.tflite")))(
+    "print what the document shows (the masks written to a temporary directory instead)",
+    () => {
+      expect(blocks).toHaveLength(2);
+      for (const block of blocks) {
+        const [command, ...expected] = block.trimEnd().split("\n");
+        const args = command!.slice("$ mnc ".length).split(" ");
+        const mask = args.indexOf("--mask") + 1;
+        const [name, path] = args[mask]!.includes("=") ? args[mask]!.split("=") : [undefined, args[mask]!];
+        args[mask] = name === undefined ? at(`doc-${path}`) : `${name}=${at(`doc-${path}`)}`;
+        const cwd = process.cwd();
+        process.chdir(root);
+        let r: ReturnType<typeof mnc>;
+        try {
+          r = mnc(...args);
+        } finally {
+          process.chdir(cwd);
+        }
+        expect(r.err).toBe("");
+        expect(r.status).toBe(0);
+        expect(r.out.trimEnd().split("\n")).toEqual(expected.map((l) => l.replace(`${path}: mask of`, `${at(`doc-${path}`)}: mask of`)));
+      }
+    },
+    180_000,
   );
 });
