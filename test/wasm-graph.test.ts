@@ -174,6 +174,155 @@ describe("every new kernel equals the reference evaluator on one-layer networks 
   }, timeLimit(60_000));
 });
 
+describe("more kernels on one-layer networks (1e-5 relative)", () => {
+  it("transposed convolution: kernels 1–4, strides 1–3, SAME and VALID, any channels, every activation", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom("same", "valid"), fc.integer({ min: 1, max: 9 }), ACT, fc.constantFrom("none", "batchnorm"))
+        .map(([{ h, w, c }, k, s, pad, n, act, norm]) => `network T {\n  input ${h}x${w}x${c}\n  deconv ${k}x${k} ${n} stride=${s} pad=${pad} act=${act} norm=${norm}\n}\n`),
+      runs(60),
+    );
+  }, timeLimit(60_000));
+
+  const MODES = fc.constantFrom("bilinear", "nearest");
+  const COORDS = fc.constantFrom("align_corners", "half_pixel", "asymmetric");
+
+  it("resize by a factor (1–4 per axis): bilinear and nearest, every coordinate convention", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), MODES, COORDS)
+        .map(([{ h, w, c }, fh, fw, mode, coords]) => `network T {\n  input ${h}x${w}x${c}\n  resize ${fh}x${fw} mode=${mode} coords=${coords}\n}\n`),
+      runs(60),
+    );
+  }, timeLimit(60_000));
+
+  it("resize to another tensor's size, up and down by any ratio (the output region written in place, unpadded)", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), MODES, COORDS, fc.boolean())
+        .map(([{ h, w, c }, sh, sw, mode, coords, down]) =>
+          down
+            ? `network T {\n  img = input ${h}x${w}x${c}\n  small = conv 3x3 ${c} stride=${sh}x${sw}\n  resize to=small from=img mode=${mode} coords=${coords}\n  add small\n}\n`
+            : `network T {\n  img = input ${h}x${w}x${c}\n  conv 3x3 ${c + 2} stride=${sh}x${sw}\n  resize to=img mode=${mode} coords=${coords}\n}\n`,
+        ),
+      runs(60),
+    );
+  }, timeLimit(60_000));
+
+  it("concat of two to four tensors, any channels (slices at any lane), the network input among them", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.array(fc.integer({ min: 1, max: 21 }), { minLength: 1, maxLength: 3 }), fc.boolean(), fc.boolean())
+        .map(([{ h, w, c }, widths, withInput, head]) => {
+          const names = widths.map((_, i) => `t${i}`);
+          const layers = widths.map((n, i) => `  t${i} = conv 1x1 ${n} act=linear from=img`);
+          const parts = withInput ? [...names, "img"] : names;
+          return `network T {\n  img = input ${h}x${w}x${c}\n${layers.join("\n")}\n  concat ${parts.slice(1).join(" ")} from=${parts[0]}\n${head ? "  pw 5 act=relu\n" : ""}}\n`;
+        }),
+      runs(60),
+    );
+  }, timeLimit(60_000));
+
+  it("standalone activations, argmax and softmax heads", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.constantFrom("sigmoid", "argmax", "softmax"), fc.boolean())
+        .map(([{ h, w, c }, head, deep]) => `network T {\n  input ${h}x${w}x${c}\n  conv 3x3 ${c + 1} act=linear\n  ${head}\n${deep ? "  pw 3 act=relu\n" : ""}}\n`),
+      runs(40),
+    );
+  }, timeLimit(60_000));
+
+  it("add and mul with a 1x1xC operand (an SE-style gate, an image-pooling branch), the broadcast one made first or last", () => {
+    checkLayers(
+      fc
+        .tuple(map, fc.constantFrom("add", "mul"), ACT, fc.boolean())
+        .map(([{ h, w, c }, op, act, gateFirst]) =>
+          gateFirst
+            ? `network T {\n  img = input ${h}x${w}x${c}\n  avgpool global\n  g = conv 1x1 ${c + 3} act=${act}\n  x = conv 1x1 ${c + 3} act=linear from=img\n  ${op} g\n}\n`
+            : `network T {\n  img = input ${h}x${w}x${c}\n  x = conv 3x3 ${c + 3} act=linear\n  avgpool global\n  conv 1x1 ${c + 3} act=${act}\n  ${op} x\n}\n`,
+        ),
+      runs(40),
+    );
+  }, timeLimit(60_000));
+});
+
+describe("fusion where it is right, and only there", () => {
+  it("a projection feeding an add whose other operand is 1x1xC broadcast keeps the add apart (and a 1x1 conv on a 1x1 map, broadcast)", () => {
+    for (const source of [
+      `network T {\n  img = input 6x5x8\n  avgpool global\n  g = conv 1x1 8 act=relu\n  pw 8 act=linear from=img\n  add g\n}\n`,
+      `network T {\n  img = input 6x5x8\n  avgpool global\n  conv 1x1 8 act=relu\n  add img\n}\n`,
+    ]) {
+      const graph = graphOf(source, { seed: 5 });
+      const add = graph.nodes.find((n) => n.op === "add")!;
+      for (const fuse of FUSIONS) {
+        const steps = compileNetworkWasm(graph, { fuse }).layout.steps;
+        const step = steps.find((s) => s.nodes.includes(add.id))!;
+        expect(step.kernel, source).toBe("add");
+        expect(step.nodes).toEqual([add.id]);
+        for (const e of errors(graph, 2, 3, { fuse })) expect(e).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it("a residual add of two tensors of one shape still fuses into the projection", () => {
+    const graph = graphOf(`network T {\n  input 6x5x8\n  r = conv 3x3 8\n  pw 16\n  pw 8 act=linear\n  add r\n}\n`, { seed: 5 });
+    const add = graph.nodes.find((n) => n.op === "add")!;
+    const step = compileNetworkWasm(graph).layout.steps.find((s) => s.nodes.includes(add.id))!;
+    expect(step.kernel).toBe("pointwise");
+    for (const e of errors(graph, 1, 3)) expect(e).toBeLessThan(1e-5);
+  });
+});
+
+describe("edge shapes", () => {
+  it("1x1 maps, 1–7 channels, dilations past the map, every op of a segmentation head", () => {
+    for (const [h, w] of [
+      [1, 1],
+      [1, 3],
+      [2, 1],
+      [3, 3],
+    ] as const) {
+      for (const c of [1, 2, 3, 5, 7]) {
+        const source = `network T {
+  img = input ${h}x${w}x${c}
+  a = dw 3x3 dilation=4 act=relu6
+  b = conv 3x3 ${c + 1} dilation=6 act=hswish
+  p = avgpool global from=a
+  g = conv 1x1 ${c + 1} act=sigmoid
+  mul g from=b
+  u = resize to=img coords=align_corners
+  d = deconv 3x3 ${c} stride=2
+  e = resize to=img mode=nearest coords=half_pixel
+  concat a u img from=e
+  s = conv 1x1 3 act=linear
+  q = sigmoid
+  m = argmax from=s
+  output q m s
+}
+`;
+        const graph = graphOf(source, { seed: h * 10 + c });
+        for (const fuse of FUSIONS) for (const batch of [1, 3]) errors(graph, batch, c, { fuse }).forEach((e, k) => expect(e, `${h}x${w}x${c} ${fuse} output ${k}`).toBeLessThan(1e-5));
+      }
+    }
+  }, 60_000);
+});
+
+// ── the examples ───────────────────────────────────────────────────────────
+
+describe("the segmentation examples, seeded, equal the reference evaluator (1e-4 relative)", () => {
+  it.each([
+    ["selfie_segmentation.mn", undefined, undefined, 1],
+    ["selfie_segmentation.mn", 64, undefined, 2],
+    ["selfie_segmentation.mn", undefined, ["features"], 1],
+    ["deeplabv3_mobilenet_v2.mn", 65, ["scores", "logits"], 2],
+    ["deeplabv3_mobilenet_v2.mn", undefined, ["scores", "logits"], 1],
+    ["deeplabv3_mobilenet_v2.mn", 33, undefined, 1],
+  ] as const)("%s at %s px, outputs %s, batch %s: every output", (file, resolution, outputs, batch) => {
+    const graph = graphOf(readExample(file), { seed: 11, ...(resolution === undefined ? {} : { resolution }), ...(outputs === undefined ? {} : { outputs: [...outputs] }) });
+    if (outputs !== undefined) expect(graph.outputs.length).toBe(outputs.length);
+    for (const e of errors(graph, batch, 17)) expect(e).toBeLessThan(1e-4);
+  }, 60_000);
+});
+
 // ── random graphs ──────────────────────────────────────────────────────────
 
 describe("random graphs (test/graph-generators.ts): every output equals the reference's", () => {
