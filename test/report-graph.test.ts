@@ -19,6 +19,7 @@ import { reportCsv } from "../src/emit/report/csv.js";
 import { reportHtml } from "../src/emit/report/html.js";
 import { reportJson } from "../src/emit/report/json.js";
 import { reportMarkdown, reportText, showsInputs } from "../src/emit/report/text.js";
+import { layerGraphChart } from "../src/emit/report/svg.js";
 import { validGraphSpec } from "./graph-generators.js";
 import { runs, timeLimit } from "./fuzz-scale.js";
 import { codeBlocks, compileOk, readExample, RESIDUAL_SE, root, shared } from "./helpers.js";
@@ -354,6 +355,67 @@ describe("each layer's inputs, where a layer reads other than the row before it"
       expect(reportText(r).split("\n")[2]).not.toMatch(/ from /);
       expect(reportCsv(r)).not.toMatch(/,inputs,/);
     }
+  });
+});
+
+describe("the graph drawing (HTML and SVG)", () => {
+  /** The drawing's connections: from, to, and the lane's x with the rows' y range it runs along. */
+  function edgesOf(svg: string): { from: string; to: string; x: number; y0: number; y1: number }[] {
+    return [...svg.matchAll(/<path class="edge" data-from="([^"]+)" data-to="([^"]+)" d="M [\d.]+ ([\d.]+) H [\d.]+ Q ([\d.]+) [\d.]+ [\d.]+ [\d.]+ V [\d.]+ Q [\d.]+ ([\d.]+)/g)].map((m) => ({
+      from: m[1]!,
+      to: m[2]!,
+      y0: Number(m[3]),
+      x: Number(m[4]),
+      y1: Number(m[5]),
+    }));
+  }
+
+  it.each([
+    ["deeplab", deeplab],
+    ["selfie", selfie],
+  ])("%s: one connection per input that is not the row above, no two sharing a lane where they run", (_name, source) => {
+    const r = reportOk(source);
+    const svg = layerGraphChart(r);
+    const expected = r.layers.flatMap((l, i) => l.inputs.filter((id) => id !== r.layers[i - 1]?.name).map((id) => `${id} -> ${l.name}`));
+    const edges = edgesOf(svg);
+    expect(edges.map((e) => `${e.from} -> ${e.to}`).sort()).toEqual(expected.sort());
+    for (const a of edges) for (const b of edges) if (a !== b && a.x === b.x) expect(a.y1 < b.y0 || b.y1 < a.y0, `${a.from}->${a.to} and ${b.from}->${b.to}`).toBe(true);
+    const spine = (svg.match(/<line class="spine"/g) ?? []).length;
+    expect(spine).toBe(r.layers.filter((l, i) => i > 0 && l.inputs.includes(r.layers[i - 1]!.name)).length);
+    expect((svg.match(/<g class="node" data-layer=/g) ?? []).length).toBe(r.layers.length);
+  });
+
+  it("the selfie decoder's long skips: the stem reaches the last block, s4 and s8 theirs", () => {
+    const edges = edgesOf(layerGraphChart(reportOk(selfie))).map((e) => `${e.from} -> ${e.to}`);
+    expect(edges).toEqual(expect.arrayContaining(["conv_0 -> up_16.add_0", "conv_0 -> up_16.mul_0", "pw_4 -> up_15.add_0", "pw_4 -> up_15.mul_0", "bneck_6.add -> up_14.add_0", "bneck_6.add -> up_14.mul_0"]));
+  });
+
+  it("is in the HTML page of a graph only; a chain of blocks' page is as before", () => {
+    expect(reportHtml(reportOk(deeplab))).toContain('<section id="graph"><h2>Graph</h2>');
+    expect(reportHtml(reportOk(readExample("mobilenet_v3_small.mn")))).not.toContain('id="graph"');
+  });
+
+  it("the HTML pages of both examples are well-formed: every element closed, in order", () => {
+    for (const source of [deeplab, selfie]) {
+      const html = reportHtml(reportOk(source)).replace(/^<!DOCTYPE html>\n/, "");
+      const stack: string[] = [];
+      for (const m of html.matchAll(/<(\/?)([a-zA-Z][\w-]*)[^>]*?(\/?)>/g)) {
+        const [, close, name, self] = m;
+        if (self === "/" || name === "meta") continue;
+        if (close === "/") expect(stack.pop()).toBe(name);
+        else stack.push(name!);
+      }
+      expect(stack).toEqual([]);
+      expect(html).not.toMatch(/<script/i);
+    }
+  });
+
+  it("escapes a hostile layer name", () => {
+    const r = reportOk(deeplab);
+    const hostile = `</text><script>"'&`;
+    const svg = layerGraphChart({ ...r, layers: r.layers.map((l) => (l.name === "pw_18" ? { ...l, name: hostile } : l.inputs.includes("pw_18") ? { ...l, inputs: l.inputs.map((id) => (id === "pw_18" ? hostile : id)) } : l)) });
+    expect(svg).not.toContain(hostile);
+    expect(svg).toContain("&lt;/text&gt;&lt;script&gt;&quot;&#39;&amp;");
   });
 });
 

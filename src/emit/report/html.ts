@@ -10,7 +10,7 @@ import type { Report } from "./model.js";
 import { countRows, layerTable, outputsText, peakNote, showsInputs, typeTable } from "./text.js";
 import { METRICS, sweepPoint, type Sweep } from "./sweep.js";
 import { bytes, group, percent, shape, short } from "./format.js";
-import { el, layerBarChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
+import { el, layerBarChart, layerGraphChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
 
 /** An HTML element: always an explicit end tag (`<td></td>`, never `<td/>`). */
 function h(name: string, attrs: Attrs = {}, children: readonly Child[] = []): Markup {
@@ -124,8 +124,9 @@ const columnsOf = (t: { readonly header: readonly string[]; readonly align: read
 /**
  * The whole report as one page: title, key figures and totals, the by-type
  * table (the paper's Table 2) with its share chart, the per-layer table (the
- * layer of peak activation memory highlighted), the per-layer mult-adds and
- * params charts, and the counting convention.
+ * layer of peak activation memory highlighted), for a graph the drawing of its
+ * layers and their inputs, the per-layer mult-adds and params charts, and the
+ * counting convention.
  */
 export function reportHtml(r: Report): string {
   const t = r.totals;
@@ -172,6 +173,9 @@ export function reportHtml(r: Report): string {
         },
       ),
     ]),
+
+    // A graph's layers and their inputs, drawn: only for networks with the from column, so others read as before.
+    showsInputs(r) ? h("section", { id: "graph" }, [h("h2", {}, ["Graph"]), figure(layerGraphChart(r))]) : null,
 
     h("section", { id: "charts" }, [
       h("h2", {}, ["Per-layer charts"]),

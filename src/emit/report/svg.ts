@@ -273,6 +273,101 @@ export function layerBarChart(report: Report, metric: LayerMetric, options: Laye
 const TYPE_RANK: Readonly<Record<CostCategory, number>> = { conv1x1: 0, depthwise: 1, conv: 2, fc: 3, elementwise: 4, none: 5 };
 
 // ---------------------------------------------------------------------------
+// The graph: layers in order, and the inputs that are not the row above
+
+/** A connection drawn in the gutter: from the layer at row `from` to the one at row `to`, in lane `lane`. */
+interface Skip {
+  readonly from: number;
+  readonly to: number;
+  readonly lane: number;
+}
+
+/**
+ * Lanes for the connections that skip rows, so that no two that share a row
+ * share a lane (nor meet end to start, which would read as one line through
+ * the row): each, longest span first within its start, takes the lowest lane
+ * free over its rows (interval colouring; deterministic).
+ */
+function skipLanes(edges: readonly { from: number; to: number }[]): Skip[] {
+  const sorted = [...edges].sort((a, b) => a.from - b.from || b.to - a.to);
+  const busyUntil: number[] = [];
+  return sorted.map((e) => {
+    let lane = busyUntil.findIndex((end) => end < e.from);
+    if (lane < 0) lane = busyUntil.length;
+    busyUntil[lane] = e.to;
+    return { ...e, lane };
+  });
+}
+
+/**
+ * The network as a graph, one row per layer in network order — a dot
+ * coloured by its Table 2 row, its name, op and output shape — with a line
+ * down the spine where a layer reads the row above it, and a connection in the
+ * gutter on the left for every other input it reads (a skip, a concatenation's
+ * operand, a `from=` branch, a residual add's input, an SE scale's input).
+ * Each connection is a `<path class="edge" data-from="…" data-to="…">`, each
+ * layer a `<g class="node" data-layer="…">`.
+ */
+export function layerGraphChart(report: Report, options: { readonly width?: number } = {}): string {
+  const layers = report.layers;
+  const title = `${report.network} — layers and their inputs`;
+  const rowH = 18;
+  const laneW = 9;
+  const index = new Map(layers.map((l, i) => [l.name, i]));
+  const spine: number[] = [];
+  const edges: { from: number; to: number }[] = [];
+  layers.forEach((l, i) => {
+    for (const id of l.inputs) {
+      const from = index.get(id);
+      if (from === undefined) continue;
+      if (from === i - 1) spine.push(i);
+      else edges.push({ from, to: i });
+    }
+  });
+  const skips = skipLanes(edges);
+  const lanes = Math.max(0, ...skips.map((e) => e.lane + 1));
+  const plotY = PAD + 40;
+  const spineX = PAD + 8 + lanes * laneW + 10;
+  const labelX = spineX + 12;
+  const nameW = Math.max(40, ...layers.map((l) => textWidth(l.name))) + 14;
+  const opW = Math.max(30, ...layers.map((l) => textWidth(l.layer))) + 14;
+  const shapeW = Math.max(...layers.map((l) => textWidth(l.outputShape.join("x"))));
+  const subtitle = "one row per layer; a line on the left joins a layer to each input that is not the row above it";
+  const width = Math.max(options.width ?? 0, labelX + nameW + opW + shapeW + PAD, textWidth(title, 15) + 2 * PAD, textWidth(subtitle) + 2 * PAD);
+  const height = plotY + layers.length * rowH + PAD;
+  const y = (row: number): number => plotY + row * rowH + rowH / 2;
+  const laneX = (lane: number): number => spineX - 10 - (lane + 1) * laneW + laneW / 2;
+  const r = 4;
+
+  const spineLines = spine.map((i) => el("line", { class: "spine", x1: spineX, y1: y(i - 1) + r, x2: spineX, y2: y(i) - r, stroke: "currentColor", "stroke-opacity": 0.45 }));
+  const paths = skips.map((e) => {
+    const x = laneX(e.lane);
+    const c = Math.min(6, (y(e.to) - y(e.from)) / 2);
+    const d =
+      `M ${spineX - r} ${y(e.from)} H ${x + c} Q ${x} ${y(e.from)} ${x} ${y(e.from) + c} ` +
+      `V ${y(e.to) - c} Q ${x} ${y(e.to)} ${x + c} ${y(e.to)} H ${spineX - r}`;
+    return el("path", { class: "edge", "data-from": layers[e.from]!.name, "data-to": layers[e.to]!.name, d, fill: "none", stroke: TYPE_COLORS[layers[e.to]!.type], "stroke-width": 1.5, "stroke-opacity": 0.8 }, [
+      el("title", {}, [`${layers[e.to]!.name} reads ${layers[e.from]!.name}`]),
+    ]);
+  });
+  const nodes = layers.map((l, i) =>
+    el("g", { class: "node", "data-layer": l.name }, [
+      el("circle", { cx: spineX, cy: y(i), r, fill: TYPE_COLORS[l.type] }, [el("title", {}, [`${l.name} (${l.layer}) reads ${l.inputs.length === 0 ? "nothing" : l.inputs.join(", ")}`])]),
+      el("text", { x: labelX, y: y(i) + 4 }, [l.name]),
+      el("text", { x: labelX + nameW, y: y(i) + 4, "fill-opacity": 0.75 }, [l.layer]),
+      el("text", { x: labelX + nameW + opW, y: y(i) + 4, "fill-opacity": 0.75 }, [l.outputShape.join("x")]),
+    ]),
+  );
+  return svg(width, height, title, [
+    el("text", { x: PAD, y: PAD + 14, "font-size": 15, "font-weight": 600 }, [title]),
+    el("text", { x: PAD, y: PAD + 32, "fill-opacity": 0.7 }, [subtitle]),
+    ...spineLines,
+    ...paths,
+    ...nodes,
+  ]);
+}
+
+// ---------------------------------------------------------------------------
 // By-type shares
 
 /**
