@@ -125,10 +125,11 @@ ${COMMON_OPTIONS}
 `,
   report: `Usage: mnc report FILE [options]
 
-The cost analysis of one network: every layer's shapes, mult-adds, weights,
-biases, batch-norm parameters and activation size; the breakdown by layer type
-of the paper's Table 2; totals, FLOPs, Keras' parameter count, weight memory
-(float32, int8) and peak activation memory. Every format states its convention.
+The cost analysis of one network: every layer's shapes (and, in a graph, the
+layers it reads), mult-adds, weights, biases, batch-norm parameters and
+activation size; the breakdown by layer type of the paper's Table 2; totals,
+FLOPs, Keras' parameter count, weight memory (float32, int8) and peak
+activation memory. Every format states its convention.
 
 Options:
   --format FORMAT         text (default), md, json, csv or html
@@ -175,10 +176,10 @@ Options:
   --labels PATH           class names, one per line (line i names output i; for a class-score map,
                           channel i)
   --top K                 how many classes to print (default 5)
-  --mask PATH             write the output, one network output only, as an 8-bit PNG: the class
-                          index per pixel for a class-score map (argmax over channels), round(255·p)
-                          for a 1-channel map in [0, 1]
-  --mask NAME=PATH        the same for the output NAME (repeatable)
+  --mask PATH             write the network's one output as an 8-bit PNG: the class index per
+                          pixel for a class-score map (argmax over channels), round(255·p) for
+                          a 1-channel map in [0, 1]
+  --mask NAME=PATH        the same for the output NAME (repeatable; all written or none)
   --mean M, --std S       normalisation (default: the network's declared one, else 0 and 1)
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
