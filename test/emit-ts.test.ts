@@ -155,6 +155,9 @@ const SETTINGS: Readonly<Record<string, readonly (readonly [alpha: number, resol
     [1, 32],
     [0.5, 64],
   ],
+  // Graph networks (test/emit-ts-graph.test.ts has them at full size, their several outputs and trained weights).
+  "deeplabv3_mobilenet_v2.mn": [[0.5, 33]],
+  "selfie_segmentation.mn": [[1, 64]],
   "keyword_spotter.mn": [
     [1, 96],
     [0.5, 61],
