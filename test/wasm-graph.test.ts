@@ -184,6 +184,15 @@ describe("more kernels on one-layer networks (1e-5 relative)", () => {
     );
   }, timeLimit(60_000));
 
+  it("transposed convolution to 1–3 channels (summed over input channel vectors) from up to 40 channels, into the output region or a padded buffer", () => {
+    checkLayers(
+      fc
+        .tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), ACT, fc.boolean())
+        .map(([h, w, c, k, s, n, act, then]) => `network T {\n  input ${h}x${w}x${c}\n  deconv ${k}x${k} ${n} stride=${s} pad=valid act=${act}\n${then ? "  pw 5 act=relu\n" : ""}}\n`),
+      runs(40),
+    );
+  }, timeLimit(60_000));
+
   const MODES = fc.constantFrom("bilinear", "nearest");
   const COORDS = fc.constantFrom("align_corners", "half_pixel", "asymmetric");
 

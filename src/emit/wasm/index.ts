@@ -77,8 +77,10 @@ import {
   argmaxKernel,
   concatKernel,
   convKernel,
+  DECONV_NARROW,
   deconvKernel,
   deconvPhase,
+  deconvScratchFloats,
   copyKernel,
   DEFAULT_TUNING,
   depthwiseFloats,
@@ -514,6 +516,8 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
     const pads = padsOf(node, a.pads);
     const tuning = ctx.tuning;
     const { nv } = gemmTile(Math.ceil(OW / a.stride[1]), tuning);
+    // Few output channels: summed over input channel vectors (deconvKernel's narrow form), any output stride.
+    const narrow = OC <= DECONV_NARROW;
     return {
       kernel: "deconv",
       x,
@@ -521,8 +525,21 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
       multAdds: deconvMultAdds(inShape, outShape, a.kernel, a.stride, pads),
       floats: panelFloats(OC, a.kernel[0] * a.kernel[1] * C),
       panel: 4 * nv,
-      anyStride: false,
-      build: (b) => deconvKernel({ input: inShape, xStride: x.stride, output: [OH, OW, OC], kernel: a.kernel, stride: a.stride, pads, weights: b.weights, act: a.act, tuning }),
+      ...(narrow ? { scratch: deconvScratchFloats(C, OC, a.kernel) } : {}),
+      anyStride: narrow,
+      build: (b) =>
+        deconvKernel({
+          input: inShape,
+          xStride: x.stride,
+          output: [OH, OW, OC],
+          kernel: a.kernel,
+          stride: a.stride,
+          pads,
+          weights: b.weights,
+          act: a.act,
+          ...(narrow ? { narrow: { scratch: b.scratch, yStride: b.outStride } } : {}),
+          tuning,
+        }),
       pack: () => {
         const w = node.weights?.bn === undefined ? weightsOf(node) : fold(node.weights, 1);
         return packDeconv(w.kernel.data, C, OC, a.kernel, w.bias?.data, nv);

@@ -1518,7 +1518,22 @@ export interface DeconvSpec {
   /** Byte address of the packDeconv weights. */
   readonly weights: number;
   readonly act: Activation;
+  /**
+   * With at most DECONV_NARROW output channels: the byte address of
+   * deconvScratchFloats floats for the weights regrouped per output channel
+   * and tap (see deconvKernel), and the output's channel stride (roundUp4(N),
+   * or N in an output region).
+   */
+  readonly narrow?: { readonly scratch: number; readonly yStride: number };
   readonly tuning?: Tuning;
+}
+
+/** Output channels up to which a transposed convolution sums over input channel vectors (deconvKernel's narrow form). */
+export const DECONV_NARROW = 3;
+
+/** Floats of scratch the narrow form regroups its weights into: per output channel and tap, roundUp4(C). */
+export function deconvScratchFloats(inChannels: number, out: number, [kh, kw]: Pair): number {
+  return out * kh * kw * roundUp4(inChannels);
 }
 
 /** One axis of one output phase of a transposed convolution (see deconvPhase). */
@@ -1560,6 +1575,7 @@ export function deconvPhase(inSize: number, outSize: number, k: number, s: numbe
  * accumulated in memory; a phase no tap reaches (K < s) is act(bias).
  */
 export function deconvKernel(spec: DeconvSpec): FunctionBody {
+  if (spec.narrow !== undefined) return narrowDeconvKernel(spec, spec.narrow);
   const tuning = spec.tuning ?? DEFAULT_TUNING;
   const g = new Kernel();
   const [H, W, C] = spec.input;
@@ -1629,4 +1645,135 @@ export function deconvKernel(spec: DeconvSpec): FunctionBody {
     }
   }
   return g.f;
+}
+
+/**
+ * The narrow form, for N ≤ DECONV_NARROW output channels, where GEMM tiles
+ * of 4 output channels would waste most lanes (MediaPipe's 16 → 1 mask):
+ * vectorised over input channels instead. A prologue regroups the panel
+ * weights into scratch, per output channel o and tap t the C weights
+ * K[·, o, i, j] as roundUp4(C) floats (zero-padded). Then, phase by phase as
+ * the GEMM form, a tile of 4 neighbouring inputs keeps one accumulator
+ * vector per input; every tap's channel vectors multiply into it; a
+ * transposing horizontal sum (shuffles) gives the 4 outputs' sums in one
+ * vector, to which the bias and the activation apply at once; their lanes
+ * are stored one by one (the outputs lie SW pixels apart), and the padding
+ * lanes of a padded output get zeros.
+ */
+function narrowDeconvKernel(spec: DeconvSpec, narrow: { readonly scratch: number; readonly yStride: number }): FunctionBody {
+  const g = new Kernel();
+  const f = g.f;
+  const [H, W, C] = spec.input;
+  const [OH, OW, N] = spec.output;
+  const [KH, KW] = spec.kernel;
+  const [SH, SW] = spec.stride;
+  const [top, left] = spec.pads;
+  const T = KH * KW;
+  const cs = roundUp4(C);
+  const vectors = cs / 4;
+  const px = 4 * spec.xStride;
+  const rowBytes = W * px;
+  const ys = 4 * narrow.yStride;
+  const panel = 4 * roundUp4(N);
+  if (N > DECONV_NARROW || narrow.yStride < N) throw new InternalError(`wasm: a narrow deconv of ${N} channels into a stride of ${narrow.yStride}`);
+  const slot = (o: number, t: number): number => narrow.scratch + 4 * (o * T + t) * cs;
+
+  // Prologue: scratch[o][t][c] = W[(1 + t·C + c)·panel + o] (a float every `panel` bytes), zeros past C.
+  const src = f.local("i32");
+  const dst = f.local("i32");
+  for (let o = 0; o < N; o++) {
+    for (let t = 0; t < T; t++) {
+      g.set(src, spec.weights, 4 * ((1 + t * C) * roundUp4(N) + o));
+      g.set(dst, slot(o, t));
+      g.repeat(C, () => {
+        f.localGet(dst).localGet(src).f32Load(0).f32Store(0);
+        g.bump(src, panel);
+        g.bump(dst, 4);
+      });
+      for (let c = C; c < cs; c++) f.i32Const(slot(o, t)).f32Const(0).f32Store(4 * c);
+    }
+  }
+
+  const xr = f.local("i32");
+  const yr = f.local("i32");
+  const xb = f.local("i32");
+  const yb = f.local("i32");
+  const xs = f.local("i32");
+  const ws = f.local("i32");
+  const acc = (m: number): Local => g.v(`acc${m}`);
+  const w = g.v("w");
+  const r = g.v("r");
+
+  /** Four sums of four lanes each, [Σ a0, Σ a1, Σ a2, Σ a3], left on the stack. */
+  const transposedSum = (): void => {
+    const pair = (a: Local, b: Local, into: Local): void => {
+      f.localGet(a).localGet(b).f32x4Shuffle([0, 4, 1, 5]).localGet(a).localGet(b).f32x4Shuffle([2, 6, 3, 7]).f32x4Add().localSet(into);
+    };
+    pair(acc(0), acc(1), g.v("s01"));
+    pair(acc(2), acc(3), g.v("s23"));
+    f.localGet(g.v("s01")).localGet(g.v("s23")).f32x4Shuffle([0, 1, 4, 5]).localGet(g.v("s01")).localGet(g.v("s23")).f32x4Shuffle([2, 3, 6, 7]).f32x4Add();
+  };
+
+  /** `pixels` (≤ 4) outputs SW apart: inputs at xb (+ px each), outputs at yb (+ SW·ys each). */
+  const tile = (pixels: number, taps: readonly { readonly x: number; readonly t: number }[]): void => {
+    for (let o = 0; o < N; o++) {
+      for (let m = 0; m < 4; m++) f.f32x4Const(0).localSet(acc(m));
+      for (const tap of taps) {
+        const step = (xBase: Local, xOff: number, wBase: Local | undefined, wOff: number): void => {
+          if (wBase === undefined) f.i32Const(0).v128Load(wOff).localSet(w);
+          else f.localGet(wBase).v128Load(wOff).localSet(w);
+          for (let m = 0; m < pixels; m++) f.localGet(acc(m)).localGet(xBase).v128Load(xOff + m * px).localGet(w).f32x4Mul().f32x4Add().localSet(acc(m));
+        };
+        if (vectors <= 8) {
+          for (let v = 0; v < vectors; v++) step(xb, tap.x + 16 * v, undefined, slot(o, tap.t) + 16 * v);
+        } else {
+          g.set(xs, xb, tap.x);
+          g.set(ws, slot(o, tap.t));
+          g.repeat(vectors, () => {
+            step(xs, 0, ws, 0);
+            g.bump(xs, 16);
+            g.bump(ws, 16);
+          });
+        }
+      }
+      transposedSum();
+      f.i32Const(0).v128Load32Splat(spec.weights + 4 * o).f32x4Add().localSet(r);
+      g.activated(r, spec.act);
+      f.localSet(r);
+      for (let m = 0; m < pixels; m++) f.localGet(yb).localGet(r).f32x4ExtractLane(m).f32Store(m * SW * ys + 4 * o);
+    }
+    for (let m = 0; m < pixels; m++) for (let c = N; c < narrow.yStride; c++) f.localGet(yb).f32Const(0).f32Store(m * SW * ys + 4 * c);
+  };
+
+  for (let ry = 0; ry < SH; ry++) {
+    const rowPhase = deconvPhase(H, OH, KH, SH, top, ry);
+    for (let rx = 0; rx < SW; rx++) {
+      const colPhase = deconvPhase(W, OW, KW, SW, left, rx);
+      if (rowPhase.count === 0 || colPhase.count === 0) continue;
+      for (const rr of rowPhase.runs) {
+        g.set(xr, g.x, Math.max(0, rowPhase.origin + rr.first + rr.lo) * rowBytes);
+        g.set(yr, g.y, (rowPhase.first + rr.first * SH) * OW * ys + colPhase.first * ys);
+        g.repeat(rr.count, () => {
+          for (const c of colPhase.runs) {
+            const taps: { x: number; t: number }[] = [];
+            for (let uh = rr.lo; uh < rr.hi; uh++) {
+              const i = ry + (rowPhase.taps - 1 - uh) * SH;
+              for (let uw = c.lo; uw < c.hi; uw++) taps.push({ x: ((uh - rr.lo) * W + (uw - c.lo)) * px, t: i * KW + rx + (colPhase.taps - 1 - uw) * SW });
+            }
+            g.set(xb, xr, Math.max(0, colPhase.origin + c.first + c.lo) * px);
+            g.set(yb, yr, c.first * SW * ys);
+            g.repeat(Math.floor(c.count / 4), () => {
+              tile(4, taps);
+              g.bump(xb, 4 * px);
+              g.bump(yb, 4 * SW * ys);
+            });
+            if (c.count % 4 > 0) tile(c.count % 4, taps);
+          }
+          g.bump(xr, rowBytes);
+          g.bump(yr, SH * OW * ys);
+        });
+      }
+    }
+  }
+  return f;
 }

@@ -457,6 +457,14 @@ export class FunctionBody {
   f32x4Splat(): this {
     return this.simd(0x13);
   }
+  /**
+   * i8x16.shuffle of the two vectors on the stack, given as f32 lanes: lane i
+   * of the result is lane lanes[i] of a ‖ b (0–3 from a, 4–7 from b).
+   */
+  f32x4Shuffle(lanes: readonly [number, number, number, number]): this {
+    if (lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 7)) throw new InternalError(`wasm: f32 shuffle lanes ${lanes.join(",")}`);
+    return this.simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
   f32x4ExtractLane(lane: number): this {
     return this.simd(0x1f, lane);
   }
