@@ -312,6 +312,12 @@ function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour)
   code.line(` * TypeScript kernels: pointwise and full convolutions as a matrix multiply in ${MR}x${NR} register blocks;`);
   code.line(` * depthwise convolutions direct, ${DW_BLOCK} outputs per step, the padded border apart from the`);
   code.line(" * interior; bias and activation fused into every convolution.");
+  const graphKernels = [
+    graph.nodes.some((n) => (n.op === "conv" || n.op === "depthwise") && n.attrs.dilation !== undefined) ? "dilated windows read taps a dilation apart" : "",
+    graph.nodes.some((n) => n.op === "deconv") ? "transposed convolutions gather the taps that land on each output pixel" : "",
+    graph.nodes.some((n) => n.op === "resize") ? "resizes read per-axis tables of source offsets and weights" : "",
+  ].filter((t) => t !== "");
+  if (graphKernels.length > 0) code.line(` * Graph layers: ${graphKernels.join("; ")}.`);
   const fusedAdds = plan.steps.filter((s) => s.residual !== undefined).length;
   const fusedScales = plan.steps.filter((s) => s.scale !== undefined).length;
   if (fusedAdds + fusedScales > 0) {
