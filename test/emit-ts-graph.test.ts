@@ -279,6 +279,44 @@ export const both = [up, mask, model.run(new Float32Array(360))] as const;
   }, 60_000);
 });
 
+describe("fusions fire only where they are right", () => {
+  /**
+   * An SE gate written with the gate first (`mul x` after it; shapes put the gate second:
+   * mul_0 reads [pw_0, conv_1]), fused into the pointwise convolution after it; a mul of two maps
+   * (mul_1) before a pointwise convolution, and an add of a 1x1xC tensor (conv_3) right after the
+   * depthwise convolution making the map, not fused.
+   */
+  const GATES = `network Gates {
+  image = input 9x7x4
+  x = pw 8 act=relu
+  avgpool global
+  g = conv 1x1 8 norm=none act=sigmoid
+  mul x
+  a = pw 6 act=linear
+  shift = conv 1x1 6 norm=none act=linear from=g
+  b = pw 6 act=relu from=image
+  mul a from=b
+  pw 6 act=relu6
+  dw 3x3 act=linear
+  add shift
+}
+`;
+
+  it("an SE gate either way round is fused; a mul of two maps and a broadcast add are kernels of their own", async () => {
+    const c = compiled(GATES);
+    expect(c.graph.nodes.find((n) => n.id === "mul_0")!.inputs).toEqual(["pw_0", "conv_1"]);
+    const { code } = emit(c, { wasm: false });
+    expect(functionBody(code, "mul_0")).toBeUndefined();
+    expect(code).toMatch(/^ \* pw_2 — pointwise conv 1x1, 9x7x8 → 9x7x6, no activation, input scaled by mul_0; /m);
+    expect(functionBody(code, "mul_1")).toMatch(/m\[i \+ \d+\] = m\[i(?: \+ \d+)?\]! \* m\[i(?: \+ \d+)?\]!;/);
+    expect(code).toMatch(/^ \* pw_5 — pointwise conv 1x1, 9x7x6 → 9x7x6, relu6; /m);
+    expect(functionBody(code, "add_0")).toMatch(/m\[y \+ c\] = m\[x \+ c\]! \+ m\[c \+ \d+\]!;/);
+    expect(code).toMatch(/^ \* dw_6 — depthwise 3x3, 9x7x6 → 9x7x6, no activation; /m);
+    expect(code).toMatch(/^ \* Fused: 1 squeeze-and-excitation scale into the pointwise convolution after it\.$/m);
+    await expectMatchesReference(c, { batch: 2 });
+  }, 60_000);
+});
+
 // ── the examples ───────────────────────────────────────────────────────────
 
 describe("the segmentation examples with seeded weights", () => {
