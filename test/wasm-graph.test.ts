@@ -126,6 +126,15 @@ describe("several outputs, each in its own region", () => {
     const graph = graphOf(source, { seed: 7 });
     for (const fuse of FUSIONS) for (const batch of [1, 3]) for (const e of errors(graph, batch, batch, { fuse })) expect(e).toBeLessThan(1e-5);
   });
+
+  it("copies out outputs that later steps read, any width (copy_output.k), and the network input as an output", () => {
+    for (const c of [1, 3, 4, 21, 37, 64]) {
+      const graph = graphOf(`network M {\n  img = input 5x6x3\n  a = conv 3x3 ${c} act=relu\n  b = pw 8 act=linear\n  output b a img\n}\n`, { seed: c });
+      const steps = compileNetworkWasm(graph).layout.steps;
+      expect(steps.filter((s) => s.kernel === "copy").map((s) => s.name)).toEqual(["copy_output.2", "copy_output.1"]);
+      for (const batch of [1, 3]) for (const e of errors(graph, batch, c)) expect(e, `${c} channels`).toBeLessThan(1e-5);
+    }
+  });
 });
 
 // ── one-layer networks ─────────────────────────────────────────────────────
@@ -240,6 +249,18 @@ describe("more kernels on one-layer networks (1e-5 relative)", () => {
       runs(40),
     );
   }, timeLimit(60_000));
+
+  it("argmax picks the first largest channel on ties, 1–90 channels (masked last vector, looped beyond 64), as the reference does", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 90 }), fc.integer({ min: 2, max: 5 }), fc.integer(), (h, w, c, levels, seed) => {
+        const graph = graphOf(`network T {\n  input ${h}x${w}x${c}\n  argmax\n}\n`);
+        const x = Float32Array.from(inputs(2 * h * w * c, seed), (v) => Math.floor((v + 1) * levels) - 1);
+        const got = load(graph, { maxBatch: 2 }).run(x, 2)[0]!;
+        expect([...got]).toEqual([...runReferenceOutputs(graph, x, 2)[0]!]);
+      }),
+      { seed: 20261203, numRuns: runs(60) },
+    );
+  });
 
   it("add and mul with a 1x1xC operand (an SE-style gate, an image-pooling branch), the broadcast one made first or last", () => {
     checkLayers(

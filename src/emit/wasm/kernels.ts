@@ -1142,29 +1142,63 @@ export function softmaxKernel(spec: SoftmaxSpec, exp: number): FunctionBody {
   return f;
 }
 
-/** Re-stride an activation: `channels` floats per pixel copied, the rest of the output stride zeroed. */
+/**
+ * Re-stride an activation: `channels` floats per pixel copied, the rest of
+ * the output stride zeroed. Whole vectors, roundUp4(C)/4 per pixel (up to 8
+ * unrolled, else a loop of 4 at a time): a pixel's last vector may read the
+ * next pixel's first lanes and, into a stride below roundUp4(C), spill over
+ * the next output pixel, which is written after it; lanes past C up to the
+ * stride are then zeroed. The last pixel is copied float by float, so
+ * nothing is read or written past either tensor.
+ */
 export function copyKernel(spec: CopySpec): FunctionBody {
   const g = new Kernel();
   const f = g.f;
   const xp = g.pointer(g.x);
   const yp = g.pointer(g.y);
   const C = spec.channels;
-  g.repeat(spec.pixels, () => {
+  const vectors = roundUp4(C) / 4;
+  const zeros = (): void => {
+    for (let c = C; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
+  };
+  const next = (): void => {
+    g.bump(xp, 4 * spec.xStride);
+    g.bump(yp, 4 * spec.yStride);
+  };
+  const xi = f.local("i32");
+  const yi = f.local("i32");
+  g.repeat(spec.pixels - 1, () => {
+    if (vectors <= 8) {
+      for (let v = 0; v < vectors; v++) f.localGet(yp).localGet(xp).v128Load(16 * v).v128Store(16 * v);
+    } else {
+      g.set(xi, xp);
+      g.set(yi, yp);
+      const block = (count: number): void => {
+        for (let v = 0; v < count; v++) f.localGet(xi).v128Load(16 * v).localSet(g.v(`v${v}`));
+        for (let v = 0; v < count; v++) f.localGet(yi).localGet(g.v(`v${v}`)).v128Store(16 * v);
+        g.bump(xi, 16 * count);
+        g.bump(yi, 16 * count);
+      };
+      g.repeat(Math.floor(vectors / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
+      if (vectors % ELEMENTWISE_UNROLL > 0) block(vectors % ELEMENTWISE_UNROLL);
+    }
+    zeros();
+    next();
+  });
+  if (spec.pixels > 0) {
     if (C <= 16) {
       for (let c = 0; c < C; c++) f.localGet(yp).localGet(xp).f32Load(4 * c).f32Store(4 * c);
     } else {
-      const xi = g.pointer(xp);
-      const yi = g.pointer(yp);
+      g.set(xi, xp);
+      g.set(yi, yp);
       g.repeat(C, () => {
         f.localGet(yi).localGet(xi).f32Load(0).f32Store(0);
         g.bump(xi, 4);
         g.bump(yi, 4);
       });
     }
-    for (let c = C; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
-    g.bump(xp, 4 * spec.xStride);
-    g.bump(yp, 4 * spec.yStride);
-  });
+    zeros();
+  }
   return f;
 }
 
@@ -1208,46 +1242,84 @@ export interface ArgmaxSpec {
 }
 
 /**
- * Scalar, as the reference compares: a channel replaces the best so far only
- * when strictly greater (so the first of equal maxima wins, and a NaN never
- * does unless it is channel 0). The index is kept as a float, chosen by
- * `select` between constants. Channels are unrolled up to 64; beyond, a loop.
+ * Vectorised over channels, as the reference compares: per lane, the largest
+ * value so far and its channel, a vector replacing them only where strictly
+ * greater (`f32x4.gt`, then bitselect), so each lane keeps the first of its
+ * equal maxima; lanes past C read −∞. Then across the four lanes: the
+ * maximum (two shuffles and pmax), and the smallest channel among the lanes
+ * that hold it (two shuffles and min) — the first largest channel, as a
+ * float. (With a NaN in channel 0 the reference answers 0 and this the
+ * largest other channel; NaNs elsewhere never win in either.) A pixel's
+ * vectors may read past its C channels into the next pixel (masked out).
  */
 export function argmaxKernel(spec: ArgmaxSpec): FunctionBody {
   const g = new Kernel();
   const f = g.f;
   const xp = g.pointer(g.x);
   const yp = g.pointer(g.y);
-  const best = f.local("f32");
-  const index = f.local("f32");
-  const v = f.local("f32");
   const C = spec.channels;
-  /** Compare the value at xp + offset (channel `c`, or the float in `cf`) with the best. */
-  const consider = (offset: number, c: number | Local, base: Local): void => {
-    f.localGet(base).f32Load(offset).localSet(v);
-    if (typeof c === "number") f.f32Const(c);
-    else f.localGet(c);
-    f.localGet(index).localGet(v).localGet(best).f32Gt().select().localSet(index);
-    f.localGet(v).localGet(best).localGet(v).localGet(best).f32Gt().select().localSet(best);
-  };
-  const UNROLLED = 64;
-  const xc = C > UNROLLED ? f.local("i32") : undefined;
-  const cf = C > UNROLLED ? f.local("f32") : undefined;
-  g.repeat(spec.pixels, () => {
-    f.localGet(xp).f32Load(0).localSet(best);
-    f.f32Const(0).localSet(index);
-    if (xc === undefined || cf === undefined) {
-      for (let c = 1; c < C; c++) consider(4 * c, c, xp);
-    } else {
-      g.set(xc, xp, 4);
-      f.f32Const(1).localSet(cf);
-      g.repeat(C - 1, () => {
-        consider(0, cf, xc);
-        g.bump(xc, 4);
-        f.localGet(cf).f32Const(1).f32Add().localSet(cf);
-      });
+  const vectors = roundUp4(C) / 4;
+  const best = g.v("best");
+  const index = g.v("index");
+  const v = g.v("v");
+  const gt = g.v("gt");
+  const t = g.v("t");
+  /** The channel vector at xp + 16k on the stack, lanes past C as −∞. */
+  const load = (k: number): void => {
+    f.localGet(xp).v128Load(16 * k);
+    const valid = C - 4 * k;
+    if (valid < 4) {
+      const lane = (l: number): number => (l < valid ? -1 : 0);
+      f.f32x4Const(-Infinity);
+      // An all-ones / all-zeros lane mask as f32 bits: −1 as i32 is NaN as f32, so build it from i32 lanes.
+      f.i32x4Const(lane(0), lane(1), lane(2), lane(3));
+      f.v128Bitselect();
     }
-    f.localGet(yp).localGet(index).f32Store(0);
+  };
+  const xi = vectors > 16 ? f.local("i32") : undefined;
+  const channel = g.v("channel");
+  g.repeat(spec.pixels, () => {
+    load(0);
+    f.localSet(best);
+    f.f32x4Const(0, 1, 2, 3).localSet(index);
+    const step = (k: number | undefined): void => {
+      if (k === undefined) f.localGet(xi!).v128Load(0);
+      else load(k);
+      f.localTee(v).localGet(best).f32x4Gt().localSet(gt);
+      f.localGet(v).localGet(best).localGet(gt).v128Bitselect().localSet(best);
+      if (k === undefined) f.localGet(channel);
+      else f.f32x4Const(4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3);
+      f.localGet(index).localGet(gt).v128Bitselect().localSet(index);
+    };
+    if (xi === undefined) {
+      for (let k = 1; k < vectors; k++) step(k);
+    } else {
+      // Whole vectors in a loop (channels 4 … 4·(vectors − 1) − 1), the last one masked after it.
+      g.set(xi, xp, 16);
+      f.f32x4Const(4, 5, 6, 7).localSet(channel);
+      g.repeat(vectors - 2, () => {
+        step(undefined);
+        g.bump(xi, 16);
+        f.localGet(channel).f32x4Const(4).f32x4Add().localSet(channel);
+      });
+      step(vectors - 1);
+    }
+    // max over lanes, then the smallest channel holding it
+    const fold = (l: Local, lanes: readonly [number, number, number, number], max: boolean): void => {
+      f.localGet(l).localGet(l).localGet(l).f32x4Shuffle(lanes);
+      if (max) f.f32x4Pmax();
+      else f.f32x4Min();
+    };
+    fold(best, [2, 3, 0, 1], true);
+    f.localSet(t);
+    fold(t, [1, 0, 3, 2], true);
+    f.localSet(t);
+    f.localGet(index).f32x4Const(Infinity).localGet(best).localGet(t).f32x4Eq().v128Bitselect().localSet(t);
+    fold(t, [2, 3, 0, 1], false);
+    f.localSet(t);
+    f.localGet(yp);
+    fold(t, [1, 0, 3, 2], false);
+    f.f32x4ExtractLane(0).f32Store(0);
     for (let c = 1; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
     g.bump(xp, 4 * spec.xStride);
     g.bump(yp, 4 * spec.yStride);

@@ -454,6 +454,11 @@ export class FunctionBody {
   f32x4Const(a: number, b = a, c = a, d = a): this {
     return this.simd(0x0c, ...f32Bytes(a), ...f32Bytes(b), ...f32Bytes(c), ...f32Bytes(d));
   }
+  /** A v128 constant of four i32 lanes (lane masks: −1 all ones, 0 all zeros). */
+  i32x4Const(a: number, b: number, c: number, d: number): this {
+    const bytes = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+    return this.simd(0x0c, ...bytes(a), ...bytes(b), ...bytes(c), ...bytes(d));
+  }
   f32x4Splat(): this {
     return this.simd(0x13);
   }
@@ -507,6 +512,14 @@ export class FunctionBody {
   /** Round to the nearest integer, ties to even (`roundps` on x86). */
   f32x4Nearest(): this {
     return this.simd(0x6a);
+  }
+  /** Lane mask: all ones where a = b (false for NaN). */
+  f32x4Eq(): this {
+    return this.simd(0x41);
+  }
+  /** Lane mask: all ones where a > b (false for NaN). */
+  f32x4Gt(): this {
+    return this.simd(0x44);
   }
   /** Lane mask: all ones where a ≥ b (false for NaN). */
   f32x4Ge(): this {
