@@ -19,7 +19,7 @@ import { reportCsv } from "../src/emit/report/csv.js";
 import { reportHtml } from "../src/emit/report/html.js";
 import { reportJson } from "../src/emit/report/json.js";
 import { reportMarkdown, reportText, showsInputs } from "../src/emit/report/text.js";
-import { layerGraphChart } from "../src/emit/report/svg.js";
+import { layerBarChart, layerGraphChart } from "../src/emit/report/svg.js";
 import { validGraphSpec } from "./graph-generators.js";
 import { runs, timeLimit } from "./fuzz-scale.js";
 import { codeBlocks, compileOk, readExample, RESIDUAL_SE, root, shared } from "./helpers.js";
@@ -388,6 +388,13 @@ describe("the graph drawing (HTML and SVG)", () => {
   it("the selfie decoder's long skips: the stem reaches the last block, s4 and s8 theirs", () => {
     const edges = edgesOf(layerGraphChart(reportOk(selfie))).map((e) => `${e.from} -> ${e.to}`);
     expect(edges).toEqual(expect.arrayContaining(["conv_0 -> up_16.add_0", "conv_0 -> up_16.mul_0", "pw_4 -> up_15.add_0", "pw_4 -> up_15.mul_0", "bneck_6.add -> up_14.add_0", "bneck_6.add -> up_14.mul_0"]));
+  });
+
+  it("the elementwise bar chart of a graph charts its concats and resizes, and says so", () => {
+    const svg = layerBarChart(reportOk(deeplab), "elementwise");
+    expect(svg).toContain("layers with elementwise work; coloured by type");
+    expect([...svg.matchAll(/data-layer="([^"]+)"/g)].map((m) => m[1])).toEqual(reportOk(deeplab).layers.filter((l) => l.elementwise > 0).map((l) => l.name));
+    expect(layerBarChart(reportOk(readExample("mobilenet_v2.mn")), "elementwise")).toContain("residual adds and SE multiplies; coloured by type");
   });
 
   it("is in the HTML page of a graph only; a chain of blocks' page is as before", () => {

@@ -14,6 +14,7 @@ import type { CostCategory } from "../../ir/ops/index.js";
 import type { Report, ReportLayer } from "./model.js";
 import type { Sweep, SweepPoint } from "./sweep.js";
 import { group, percent, short } from "./format.js";
+import { graphElementwiseOps } from "./text.js";
 
 // ---------------------------------------------------------------------------
 // Markup that escapes by construction (shared with html.ts)
@@ -197,10 +198,11 @@ export interface LayerBarChartOptions {
 const METRIC_NAMES: Readonly<Record<LayerMetric, string>> = { multAdds: "mult-adds", params: "params (weights + biases)", elementwise: "elementwise operations" };
 
 /** Which layers a bar chart shows by default, and how its subtitle says so. */
-const METRIC_LAYERS: Readonly<Record<LayerMetric, { readonly shows: (l: ReportLayer) => boolean; readonly which: string }>> = {
-  multAdds: { shows: (l) => l.weights > 0 || l.multAdds > 0, which: "layers with weights" },
-  params: { shows: (l) => l.weights > 0 || l.params > 0, which: "layers with weights" },
-  elementwise: { shows: (l) => l.elementwise > 0, which: "residual adds and SE multiplies" },
+const METRIC_LAYERS: Readonly<Record<LayerMetric, { readonly shows: (l: ReportLayer) => boolean; readonly which: (r: Report) => string }>> = {
+  multAdds: { shows: (l) => l.weights > 0 || l.multAdds > 0, which: () => "layers with weights" },
+  params: { shows: (l) => l.weights > 0 || l.params > 0, which: () => "layers with weights" },
+  // A graph's other elementwise layers (skips, gates, concats, resizes) are charted too, and said so.
+  elementwise: { shows: (l) => l.elementwise > 0, which: (r) => (graphElementwiseOps(r).size === 0 ? "residual adds and SE multiplies" : "layers with elementwise work") },
 };
 
 /** The layers a bar chart shows: by default those with weights or a non-zero value (elementwise: the layers that have some). */
@@ -260,7 +262,7 @@ export function layerBarChart(report: Report, metric: LayerMetric, options: Laye
   return svg(width, height, title, [
     el("text", { x: PAD, y: PAD + 14, "font-size": 15, "font-weight": 600 }, [title]),
     el("text", { x: PAD, y: PAD + 32, "fill-opacity": 0.7 }, [
-      `${options.all ? "every layer" : METRIC_LAYERS[metric].which}; coloured by type (the paper's Table 2)`,
+      `${options.all ? "every layer" : METRIC_LAYERS[metric].which(report)}; coloured by type (the paper's Table 2)`,
     ]),
     ...legend.markup,
     ...grid,

@@ -125,13 +125,18 @@ export function countRows(r: Report): [string, string, string][] {
 /** Elementwise ops in the order the notes name them. */
 const ELEMENTWISE_OPS = ["add", "mul", "concat", "resize", "activation", "argmax"] as const;
 
+/** The ops of a graph's elementwise layers other than residual adds and SE scaling (none for a chain of blocks). */
+export function graphElementwiseOps(r: Report): ReadonlySet<Layer["op"]> {
+  const plain = (l: Layer): boolean => (l.op === "add" && l.layer.startsWith("add (residual)")) || (l.op === "mul" && l.se);
+  return new Set(r.layers.filter((l) => l.type === "elementwise" && !plain(l)).map((l) => l.op));
+}
+
 /**
  * What the elementwise total counts: residual additions and SE multiplications,
  * or, for a graph with other elementwise layers, every such layer's values.
  */
 export function elementwiseNote(r: Report): string {
-  const plain = (l: Layer): boolean => (l.op === "add" && l.layer.startsWith("add (residual)")) || (l.op === "mul" && l.se);
-  const graphOps = new Set(r.layers.filter((l) => l.type === "elementwise" && !plain(l)).map((l) => l.op));
+  const graphOps = graphElementwiseOps(r);
   if (graphOps.size === 0) return "residual additions and SE multiplications; not mult-adds";
   const ops = ELEMENTWISE_OPS.filter((op) => op === "add" || op === "mul" || graphOps.has(op)).map((op) => (op === "activation" ? "standalone activation" : op));
   const list = `${ops.slice(0, -1).join(", ")} and ${ops.at(-1)!}`;
