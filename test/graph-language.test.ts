@@ -103,6 +103,7 @@ describe("named tensors and the statements that read them", () => {
     expect(pruned.nodes.map((n) => n.id)).toEqual(["input", "conv_0", "pw_1"]);
     expect(pruned.outputs).toEqual(["pw_1", "conv_0"]);
     expect(pruned.outputNames).toEqual(["feat", "stem"]);
+    expect(said(source, { outputs: ["feat", "feat"] })).toEqual(["MN2006 - '--outputs feat' is given more than once"]);
     expect(said(source, { outputs: ["feats"] })).toEqual(["MN2035 - --outputs feats: the network has no tensor 'feats' (named tensors: 'stem', 'feat', 'scores', 'labels'); did you mean 'feat'?"]);
   });
 

@@ -192,7 +192,11 @@ class Builder {
     if (wanted !== undefined && wanted.length > 0) {
       const ids: string[] = [];
       const names = [...(this.topLevel?.names.keys() ?? [])];
-      for (const name of wanted) {
+      for (const [i, name] of wanted.entries()) {
+        if (wanted.indexOf(name) !== i) {
+          this.diagnostics.push(error("duplicateArgument", undefined, `--outputs ${name}`));
+          continue;
+        }
         const found = this.topLevel?.names.get(name);
         if (found === undefined) this.diagnostics.push(error("unknownOutput", undefined, name, names, didYouMean(name, names)));
         else ids.push(found.id);
