@@ -96,6 +96,7 @@ import {
   panelFloats,
   pointwiseKernel,
   resizeKernel,
+  resizeScratchFloats,
   resizeTables,
   roundUp4,
   scaleKernel,
@@ -580,7 +581,8 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
       floats: 0,
       anyStride: true,
       tables: resizeTables(mode, coords, x.shape, [OH, OW]),
-      build: (a) => resizeKernel({ mode, input: x.shape, output: [OH, OW], yStride: a.outStride, tables: a.tables }),
+      scratch: resizeScratchFloats(mode, x.shape, [OH, OW]),
+      build: (a) => resizeKernel({ mode, input: x.shape, output: [OH, OW], yStride: a.outStride, tables: a.tables, scratch: a.scratch }, a.addHelper),
     };
   },
   activation(node, ctx) {

@@ -1426,28 +1426,78 @@ export function resizeAxis(mode: ResizeMode, coords: ResizeCoords, inSize: numbe
 
 /** Bytes of one resize table entry: i32 byte offset of lo, i32 byte offset of hi, f32 weight of hi. */
 export const RESIZE_ENTRY = 12;
+/** Bytes of a separable resize's row entry (see resizeTables). */
+export const RESIZE_ROW_ENTRY = 32;
 
 /**
- * A resize's two tables, rows then columns (OH + OW entries of RESIZE_ENTRY
- * bytes, little-endian): per output row the byte offsets of its source rows
- * lo and hi (index · W · 4·roundUp4(C)) and fy; per output column those of
- * its source pixels within a row (index · 4·roundUp4(C)) and fx.
+ * Whether a resize blends rows of horizontally resampled source rows kept in
+ * scratch (resizeKernel's separable form): bilinear, with more output rows
+ * than input rows, so that each source row's horizontal pass serves several
+ * output rows.
+ */
+export function separableResize(mode: ResizeMode, inRows: number, outRows: number): boolean {
+  return mode === "bilinear" && outRows > inRows;
+}
+
+/** Floats of scratch a resize needs: two resampled rows in the separable form, else none. */
+export function resizeScratchFloats(mode: ResizeMode, [H, , C]: readonly [number, number, number], [OH, OW]: readonly [number, number]): number {
+  return separableResize(mode, H, OH) ? 2 * OW * roundUp4(C) : 0;
+}
+
+/**
+ * A resize's two tables, rows then columns, little-endian. Per output
+ * column (RESIZE_ENTRY bytes): the byte offsets of its source pixels lo and
+ * hi within a row (index · 4·roundUp4(C)) and fx. Per output row: in the
+ * direct form (RESIZE_ENTRY bytes) the byte offsets of its source rows lo
+ * and hi (index · W · 4·roundUp4(C)) and fy; in the separable form
+ * (RESIZE_ROW_ENTRY bytes) the scratch offsets of the two resampled rows it
+ * blends, fy, and the rows to resample first — [a, b, fy, n, src₁, dst₁,
+ * src₂, dst₂]: n ≤ 2 source rows (byte offset in the input) resampled into
+ * scratch slot dst (byte offset, 0 or one resampled row), as generation
+ * works out which source rows the two slots already hold (output rows walk
+ * the source rows in order).
  */
 export function resizeTables(mode: ResizeMode, coords: ResizeCoords, [H, W, C]: readonly [number, number, number], [OH, OW]: readonly [number, number]): Uint8Array {
   const px = 4 * roundUp4(C);
-  const out = new Uint8Array(RESIZE_ENTRY * (OH + OW));
+  const separable = separableResize(mode, H, OH);
+  const rowEntry = separable ? RESIZE_ROW_ENTRY : RESIZE_ENTRY;
+  const out = new Uint8Array(rowEntry * OH + RESIZE_ENTRY * OW);
   const view = new DataView(out.buffer);
-  let at = 0;
-  for (const [inSize, outSize, unit] of [
-    [H, OH, W * px],
-    [W, OW, px],
-  ] as const) {
-    const a = resizeAxis(mode, coords, inSize, outSize);
-    for (let o = 0; o < outSize; o++, at += RESIZE_ENTRY) {
-      view.setInt32(at, a.lo[o]! * unit, true);
-      view.setInt32(at + 4, a.hi[o]! * unit, true);
-      view.setFloat32(at + 8, a.frac[o]!, true);
+  const rows = resizeAxis(mode, coords, H, OH);
+  if (separable) {
+    const slotBytes = OW * px;
+    const slots: number[] = [-1, -1];
+    for (let o = 0; o < OH; o++) {
+      const at = o * RESIZE_ROW_ENTRY;
+      const need = [...new Set([rows.lo[o]!, rows.hi[o]!])];
+      const work: [number, number][] = [];
+      for (const r of need) {
+        if (slots.includes(r)) continue;
+        const slot = slots.findIndex((held) => !need.includes(held));
+        slots[slot] = r;
+        work.push([r * W * px, slot * slotBytes]);
+      }
+      view.setInt32(at, slots.indexOf(rows.lo[o]!) * slotBytes, true);
+      view.setInt32(at + 4, slots.indexOf(rows.hi[o]!) * slotBytes, true);
+      view.setFloat32(at + 8, rows.frac[o]!, true);
+      view.setInt32(at + 12, work.length, true);
+      work.forEach(([src, dst], i) => {
+        view.setInt32(at + 16 + 8 * i, src, true);
+        view.setInt32(at + 20 + 8 * i, dst, true);
+      });
     }
+  } else {
+    for (let o = 0; o < OH; o++) {
+      view.setInt32(o * RESIZE_ENTRY, rows.lo[o]! * W * px, true);
+      view.setInt32(o * RESIZE_ENTRY + 4, rows.hi[o]! * W * px, true);
+      view.setFloat32(o * RESIZE_ENTRY + 8, rows.frac[o]!, true);
+    }
+  }
+  const cols = resizeAxis(mode, coords, W, OW);
+  for (let o = 0, at = rowEntry * OH; o < OW; o++, at += RESIZE_ENTRY) {
+    view.setInt32(at, cols.lo[o]! * px, true);
+    view.setInt32(at + 4, cols.hi[o]! * px, true);
+    view.setFloat32(at + 8, cols.frac[o]!, true);
   }
   return out;
 }
@@ -1460,6 +1510,8 @@ export interface ResizeSpec {
   readonly yStride: number;
   /** Byte address of resizeTables' bytes. */
   readonly tables: number;
+  /** Byte address of resizeScratchFloats floats (the separable form's two resampled rows). */
+  readonly scratch?: number;
 }
 
 /**
@@ -1473,7 +1525,8 @@ export interface ResizeSpec {
  * last one spilling into the next pixel, which then overwrites it; the last
  * pixel writes its last lanes one by one, so nothing lands past the tensor.
  */
-export function resizeKernel(spec: ResizeSpec): FunctionBody {
+export function resizeKernel(spec: ResizeSpec, addHelper: AddHelper): FunctionBody {
+  if (separableResize(spec.mode, spec.input[0], spec.output[0])) return separableResizeKernel(spec, addHelper);
   const g = new Kernel();
   const f = g.f;
   const C = spec.input[2];
@@ -1847,5 +1900,129 @@ function narrowDeconvKernel(spec: DeconvSpec, narrow: { readonly scratch: number
       }
     }
   }
+  return f;
+}
+
+/**
+ * The separable form of a bilinear upsampling: a helper resamples a source
+ * row horizontally into one of two scratch rows (per output column and
+ * channel vector: lo + (hi − lo)·fx, the reference's first blend), and each
+ * output row is then one vertical blend of two scratch rows, a + (b − a)·fy:
+ * two loads, three operations and a store per vector. The row table says
+ * which source rows to resample before each output row (none while it
+ * blends the same pair: 8 output rows of DeepLab's 33 → 257 share one).
+ * Same arithmetic, in the same order, as the direct form.
+ */
+function separableResizeKernel(spec: ResizeSpec, addHelper: AddHelper): FunctionBody {
+  const C = spec.input[2];
+  const [OH, OW] = spec.output;
+  const cs = roundUp4(C);
+  const vectors = cs / 4;
+  const ys = 4 * spec.yStride;
+  const exact = spec.yStride % 4 !== 0;
+  if (spec.scratch === undefined) throw new InternalError("wasm: a separable resize needs scratch");
+  if (spec.yStride < C || (!exact && spec.yStride !== cs)) throw new InternalError(`wasm: a resize of ${C} channels into a stride of ${spec.yStride}`);
+  const scratch = spec.scratch;
+  const colTable = spec.tables + RESIZE_ROW_ENTRY * OH;
+
+  // resample(x = source row, y = scratch row): every output column's vectors.
+  const h = new Kernel();
+  {
+    const f = h.f;
+    const ct = h.pointer(colTable);
+    const a0 = f.local("i32");
+    const a1 = f.local("i32");
+    const fx = h.v("fx");
+    const tl = h.v("tl");
+    const blend = (at: number, yOff: number): void => {
+      f.localGet(h.y).localGet(a0).v128Load(at).localTee(tl).localGet(a1).v128Load(at).localGet(tl).f32x4Sub().localGet(fx).f32x4Mul().f32x4Add().v128Store(yOff);
+    };
+    h.repeat(OW, () => {
+      f.localGet(h.x).localGet(ct).i32Load(0).i32Add().localSet(a0);
+      f.localGet(h.x).localGet(ct).i32Load(4).i32Add().localSet(a1);
+      f.localGet(ct).v128Load32Splat(8).localSet(fx);
+      if (vectors <= 8) {
+        for (let v = 0; v < vectors; v++) blend(16 * v, 16 * v);
+        h.bump(h.y, 16 * vectors);
+      } else {
+        h.repeat(vectors, () => {
+          blend(0, 0);
+          h.bump(a0, 16);
+          h.bump(a1, 16);
+          h.bump(h.y, 16);
+        });
+      }
+      h.bump(ct, RESIZE_ENTRY);
+    });
+  }
+  const resample = addHelper(h.f);
+
+  const g = new Kernel();
+  const f = g.f;
+  const rt = g.pointer(spec.tables);
+  const yp = g.pointer(g.y);
+  const a = f.local("i32");
+  const b = f.local("i32");
+  const fy = g.v("fy");
+  const top = g.v("top");
+  /** a + (b − a)·fy at byte offset `at` of a and b, on the stack. */
+  const blend = (at: number): void => {
+    f.localGet(a).v128Load(at).localTee(top).localGet(b).v128Load(at).localGet(top).f32x4Sub().localGet(fy).f32x4Mul().f32x4Add();
+  };
+  const row = (last: boolean): void => {
+    for (const [k, src, dst] of [
+      [0, 16, 20],
+      [1, 24, 28],
+    ] as const) {
+      f.localGet(rt).i32Load(12).i32Const(k).i32GtS().if(() => {
+        f.localGet(g.x).localGet(rt).i32Load(src).i32Add();
+        f.localGet(rt).i32Load(dst).i32Const(scratch).i32Add();
+        f.call(resample);
+      });
+    }
+    f.localGet(rt).i32Load(0).i32Const(scratch).i32Add().localSet(a);
+    f.localGet(rt).i32Load(4).i32Const(scratch).i32Add().localSet(b);
+    f.localGet(rt).v128Load32Splat(8).localSet(fy);
+    if (!exact) {
+      // The padded output row lies as the scratch rows do: one run of OW·cs floats, 4 vectors at a time.
+      const block = (count: number): void => {
+        for (let v = 0; v < count; v++) {
+          f.localGet(yp);
+          blend(16 * v);
+          f.v128Store(16 * v);
+        }
+        g.bump(a, 16 * count);
+        g.bump(b, 16 * count);
+        g.bump(yp, 16 * count);
+      };
+      g.repeat(Math.floor((OW * vectors) / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
+      if ((OW * vectors) % ELEMENTWISE_UNROLL > 0) block((OW * vectors) % ELEMENTWISE_UNROLL);
+    } else {
+      // An unpadded output: each pixel's vectors spill into the next pixel, the very last pixel lane by lane.
+      const pixel = (exactLanes: boolean): void => {
+        for (let v = 0; v < vectors; v++) {
+          const lanes = C - 4 * v;
+          if (exactLanes && lanes < 4) {
+            const out = g.v("out");
+            blend(16 * v);
+            f.localSet(out);
+            for (let l = 0; l < lanes; l++) f.localGet(yp).localGet(out).f32x4ExtractLane(l).f32Store(16 * v + 4 * l);
+          } else {
+            f.localGet(yp);
+            blend(16 * v);
+            f.v128Store(16 * v);
+          }
+        }
+        g.bump(a, 16 * vectors);
+        g.bump(b, 16 * vectors);
+        g.bump(yp, ys);
+      };
+      g.repeat(last ? OW - 1 : OW, () => pixel(false));
+      if (last) pixel(true);
+    }
+    g.bump(rt, RESIZE_ROW_ENTRY);
+  };
+  g.repeat(OH - 1, () => row(false));
+  row(true);
   return f;
 }
