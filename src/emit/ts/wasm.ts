@@ -2,9 +2,10 @@
  * One weights file for both kernel sets of a generated module.
  *
  * The file holds the WebAssembly kernels' packed weights region
- * (src/emit/wasm: GEMM panels with the bias first, channels padded to 4),
- * packed at compile time, so that createModel copies it into WebAssembly
- * memory as it is. The TypeScript kernels read their own packing (4- or
+ * (src/emit/wasm: GEMM panels with the bias first, channels padded to 4 —
+ * a transposed convolution's too, its reduction index (i·KW + j)·C + c as a
+ * convolution's), packed at compile time, so that createModel copies it into
+ * WebAssembly memory as it is. The TypeScript kernels read their own packing (4- or
  * 8-wide panels, the bias apart, dense channels); the table built here tells
  * the generated code where each layer's tensors go in the TypeScript memory,
  * and createModel unpacks them once when it picks those kernels. The file is

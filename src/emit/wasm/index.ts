@@ -13,7 +13,9 @@
  *
  * The module imports `env.memory` (at least layout.memoryPages pages) and
  * nothing else; softmax runs inside it with an exp of its own. Its code
- * depends on the graph's shapes only, not on the weights.
+ * depends on the graph's shapes only, not on the weights. A network with a
+ * resize also carries a data segment: its sampling tables, written into
+ * the tables region when the module is instantiated.
  *
  * Memory layout (byte offsets, each region 64-byte aligned, in this order):
  *
@@ -24,23 +26,29 @@
  *             largest value they hold, channel stride roundUp(C, 4) with
  *             zeros in the padding lanes (or act(0) after a sigmoid or hard
  *             sigmoid: no kernel lets a padding lane reach a real channel)
- *   scratch   SE-scaled weights of the step that folds a gate (see below);
- *             empty when none does
+ *   scratch   what a step needs while it runs, the largest of them: the
+ *             SE-scaled weights of a step that folds a gate (see below), a
+ *             narrow transposed convolution's regrouped weights, an
+ *             upsampling's two resampled rows; empty when none needs any
  *   input     maxBatch items of the input node's shape, NHWC, unpadded
  *   outputs   per graph output, in graph.outputs order: maxBatch items of
  *             its shape, NHWC, unpadded (the first is `output`)
+ *   tables    every resize's sampling tables (resizeTables), one after
+ *             another; absent without a resize
  *
  * Steps. Each node is a step, except that a dropout is none (its readers
  * read its input) and a pointwise convolution takes into its step
  *
- *   - the residual `add` that is its only reader: the GEMM's epilogue adds
- *     the other operand to each output vector as it stores it, over that
- *     operand's buffer when it dies there; and
+ *   - the residual `add` that is its only reader, when both of the add's
+ *     operands have its shape: the GEMM's epilogue adds the other operand
+ *     to each output vector as it stores it, over that operand's buffer
+ *     when it dies there; and
  *   - the SE `mul` it reads, when that is the mul's only reader and folding
  *     pays (foldPays): the gate scales the weights into scratch, W'[k, n] =
  *     gate[k]·W[k, n], and the GEMM runs on those.
  *
- * Other adds and muls get plain vector kernels. Memory follows the one
+ * Other adds and muls get plain vector kernels, broadcast ones (a 1×1×C
+ * second operand over the map) their own. Memory follows the one
  * liveness analysis (src/ir/liveness.ts), run on the graph of steps: an
  * output goes to the lowest-numbered free buffer, or over an operand of an
  * elementwise step that dies at that step; a buffer is free once its
@@ -58,8 +66,9 @@
  * kernels in order, the first reading the item's input, the last writing its
  * output. Every kernel is also exported under its step's name (the node id —
  * a fused step's is its convolution's; `pad_input`, `copy_input`,
- * `copy_output` and `copy_output.k` for the copies), taking (x, y): the byte addresses of its
- * first operand and of its output; further operands are read at addresses
+ * `copy_output` and `copy_output.k` for the copies), taking (x, y): the byte
+ * addresses of its first operand and of its output; further operands (a
+ * concat's other inputs too) are read at addresses
  * compiled into it (WasmStep.operands). So a host can time or call steps
  * one by one. A batch larger than maxBatch traps.
  *

@@ -35,10 +35,24 @@
  *   pool         windowed average (padding not counted) and max (padding
  *                ignored) on the same scheme; globalPool for `global`
  *   elementwise  a + b or a · b of two tensors of one layout (residual adds)
- *   scale        x · gate, the gate 1×1×C broadcast over the pixels (SE)
+ *   scale        x · gate or x + gate, the gate 1×1×C broadcast over the pixels (SE)
  *   softmax      scalar, over the channels of each pixel, in f64 with an exp
  *                of its own (no imports)
  *   copy         re-strides an activation (pads the input, compacts the output)
+ *
+ * and those of graph networks:
+ *
+ *   dilated      depthwise and conv take a dilation: taps D apart, border
+ *                runs by axisRuns; a depthwise block takes outputs D apart so
+ *                that the columns it loads still serve several outputs
+ *   deconv       transposed convolution, gathered per output phase on the
+ *                conv tiles (packDeconv: a convolution's panels); at most 3
+ *                output channels sum over input channel vectors instead
+ *   resize       bilinear / nearest from per-axis tables (resizeTables, a
+ *                data segment); upsampling in two passes through scratch rows
+ *   concat       channel slices at any lane, pixel by pixel
+ *   activation   ACTIVATION_CODE over a tensor
+ *   argmax       vectorised over channels, then across lanes
  *
  * Every convolution applies its activation as it stores, through the
  * ACTIVATION_CODE table (sigmoid with a vectorised exp, expVector).
