@@ -112,6 +112,9 @@ describe("DeepLabV3-MobileNetV2: exact figures", () => {
     expect(head).toEqual({ weights: 218_368, writtenBiases: 21, foldedBiases: 768 });
     expect(head.weights).toBe(160 * 256 + 160 * 256 + 512 * 256 + 256 * 21);
     expect(t.deployedParams).toBe(461_312 + 7_888 + 218_368 + 789);
+    // The head's mult-adds, of which the concat projection (512→256 on 33x33) is most.
+    expect(t.multAdds - backbone.multAdds).toBe(193_238_272);
+    expect(r.layers.find((l) => l.name === "pw_20")!.multAdds).toBe(142_737_408);
   });
 
   const contents = join(shared, "data", "deeplabv3_mobilenet_v2", "model", "tflite_contents.json");
