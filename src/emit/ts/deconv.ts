@@ -54,7 +54,7 @@ export function deconvCode(d: Deconv): Code {
   const nr = DECONV_NR;
   const nn = d.nonNull;
   /** The first tap along an axis that lands on output index `o` ((o + before) mod stride), and the input index tap `t` reads. */
-  const first = (o: string, before: number, stride: number): string => (stride === 1 ? "0" : `(${plus(o, before)}) % ${stride}`);
+  const first = (o: string, before: number, stride: number): string => (stride === 1 ? "0" : before === 0 ? `${o} % ${stride}` : `(${plus(o, before)}) % ${stride}`);
   const source = (o: string, before: number, t: string, stride: number): string => (stride === 1 ? `${plus(o, before)} - ${t}` : `(${plus(o, before)} - ${t}) / ${stride}`);
   /** The sums of output channels [n0, n0 + width) of pixel (oh, ow), their panel at w. */
   const panel = (width: number): void => {
@@ -82,9 +82,14 @@ export function deconvCode(d: Deconv): Code {
     code.line(`const i0 = ${first("oh", d.top, SH)};`);
     code.block(`for (let ow = 0; ow < ${OW}; ow++)`, () => {
       code.line(`const j0 = ${first("ow", d.left, SW)}, p = ${affine(d.y, `(oh * ${OW} + ow)`, d.yStride)};`);
-      if (nFull > 0) {
+      if (nFull > nr) {
         code.block(`for (let n = 0; n < ${nFull}; n += ${nr})`, () => {
           code.line(`const w = ${d.weights} + n * ${K}, b = ${d.bias} + n, y = p + n;`);
+          panel(nr);
+        });
+      } else if (nFull === nr) {
+        code.block("", () => {
+          code.line(`const w = ${d.weights}, b = ${d.bias}, y = p;`);
           panel(nr);
         });
       }
