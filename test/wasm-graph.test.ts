@@ -125,7 +125,7 @@ describe("several outputs, each in its own region", () => {
   it("gives every output equal to the reference's, at batch 1 and 3, with every fusion setting", () => {
     const graph = graphOf(source, { seed: 7 });
     for (const fuse of FUSIONS) for (const batch of [1, 3]) for (const e of errors(graph, batch, batch, { fuse })) expect(e).toBeLessThan(1e-5);
-  });
+  }, 30_000);
 
   it("copies out outputs that later steps read, any width (copy_output.k), and the network input as an output", () => {
     for (const c of [1, 3, 4, 21, 37, 64]) {
@@ -134,7 +134,7 @@ describe("several outputs, each in its own region", () => {
       expect(steps.filter((s) => s.kernel === "copy").map((s) => s.name)).toEqual(["copy_output.2", "copy_output.1"]);
       for (const batch of [1, 3]) for (const e of errors(graph, batch, c)) expect(e, `${c} channels`).toBeLessThan(1e-5);
     }
-  });
+  }, 30_000);
 });
 
 // ── one-layer networks ─────────────────────────────────────────────────────
@@ -260,7 +260,7 @@ describe("more kernels on one-layer networks (1e-5 relative)", () => {
       }),
       { seed: 20261203, numRuns: runs(60) },
     );
-  });
+  }, timeLimit(30_000));
 
   it("add and mul with a 1x1xC operand (an SE-style gate, an image-pooling branch), the broadcast one made first or last", () => {
     checkLayers(
