@@ -127,6 +127,21 @@ describe("several outputs, each in its own region", () => {
     for (const fuse of FUSIONS) for (const batch of [1, 3]) for (const e of errors(graph, batch, batch, { fuse })) expect(e).toBeLessThan(1e-5);
   }, 30_000);
 
+  it("writes nothing past an output of 1–3 channels into the next region (resizes, copies and narrow transposed convolutions into unpadded strides)", () => {
+    for (const c of [1, 2, 3, 5]) {
+      // Each first output is 8x8xC: its region ends on a 64-byte boundary where C = 1 or 2, so the next region follows at once.
+      for (const source of [
+        `network M {\n  img = input 4x4x2\n  a = conv 1x1 ${c} act=linear\n  r = resize 2 from=a\n  output r a\n}\n`,
+        `network M {\n  img = input 4x4x2\n  a = conv 1x1 ${c} act=linear\n  r = resize 2 mode=nearest from=a\n  output r a\n}\n`,
+        `network M {\n  img = input 1x1x1\n  t0 = deconv 2x2 ${c} stride=2 act=relu norm=none\n  t1 = deconv 2x2 ${c} stride=2 act=relu norm=none\n  t2 = conv 1x1 1 act=relu norm=none\n  output t2 t1\n}\n`,
+        `network M {\n  img = input 8x8x3\n  a = conv 1x1 ${c} act=linear\n  b = conv 1x1 4 act=linear\n  output a b\n}\n`,
+      ]) {
+        const graph = graphOf(source, { seed: c });
+        for (const batch of [1, 2]) for (const e of errors(graph, batch, c)) expect(e, `${c} channels, batch ${batch}: ${source}`).toBeLessThan(1e-5);
+      }
+    }
+  }, 30_000);
+
   it("copies out outputs that later steps read, any width (copy_output.k), and the network input as an output", () => {
     for (const c of [1, 3, 4, 21, 37, 64]) {
       const graph = graphOf(`network M {\n  img = input 5x6x3\n  a = conv 3x3 ${c} act=relu\n  b = pw 8 act=linear\n  output b a img\n}\n`, { seed: c });

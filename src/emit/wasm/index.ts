@@ -517,17 +517,18 @@ interface UnitContext {
 /** One entry per op kind, so that tsc refuses to build until every op has a plan here. */
 const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) => StepSpec } = {
   deconv(node, ctx) {
-    const x = ctx.value(ctx.unit.inputs[0]!);
-    const inShape = x.shape;
-    const C = inShape[2];
     const outShape = shapeOf(node);
     const [OH, OW, OC] = outShape;
+    // Few output channels: summed over input channel vectors (deconvKernel's narrow form), any output
+    // stride; it reads whole vectors, so a padded input (the GEMM form splats exactly C channels of any stride).
+    const narrow = OC <= DECONV_NARROW;
+    const x = narrow ? ctx.padded(ctx.unit.inputs[0]!) : ctx.value(ctx.unit.inputs[0]!);
+    const inShape = x.shape;
+    const C = inShape[2];
     const a = node.attrs;
     const pads = padsOf(node, a.pads);
     const tuning = ctx.tuning;
     const { nv } = gemmTile(Math.ceil(OW / a.stride[1]), tuning);
-    // Few output channels: summed over input channel vectors (deconvKernel's narrow form), any output stride.
-    const narrow = OC <= DECONV_NARROW;
     return {
       kernel: "deconv",
       x,
@@ -957,8 +958,9 @@ function plan(graph: Graph, options: WasmOptions): Plan {
     // A step writes its value straight into the first output region that wants it when no later step reads it.
     const k = outputIds.indexOf(unit.id);
     const direct = k >= 0 && live.lastUse.get(unit.id) === step && (spec.anyStride || roundUp4(c) === c);
-    let to: Region = outputRegion(k);
-    if (!direct) {
+    let to: Region;
+    if (direct) to = outputRegion(k);
+    else {
       const over = spec.inPlace?.find((v) => typeof v.region === "number" && live.lastUse.get(v.node) === step);
       to = over === undefined ? acquire(unit.id) : over.region;
       if (typeof to === "number") holds[to] = unit.id;

@@ -1158,62 +1158,12 @@ export function softmaxKernel(spec: SoftmaxSpec, exp: number): FunctionBody {
 
 /**
  * Re-stride an activation: `channels` floats per pixel copied, the rest of
- * the output stride zeroed. Whole vectors, roundUp4(C)/4 per pixel (up to 8
- * unrolled, else a loop of 4 at a time): a pixel's last vector may read the
- * next pixel's first lanes and, into a stride below roundUp4(C), spill over
- * the next output pixel, which is written after it; lanes past C up to the
- * stride are then zeroed. The last pixel is copied float by float, so
- * nothing is read or written past either tensor.
+ * the output stride zeroed — concatKernel with one part: whole vectors, then
+ * the last C mod 4 floats one by one, so nothing is read or written outside
+ * either tensor's pixel.
  */
 export function copyKernel(spec: CopySpec): FunctionBody {
-  const g = new Kernel();
-  const f = g.f;
-  const xp = g.pointer(g.x);
-  const yp = g.pointer(g.y);
-  const C = spec.channels;
-  const vectors = roundUp4(C) / 4;
-  const zeros = (): void => {
-    for (let c = C; c < spec.yStride; c++) f.localGet(yp).f32Const(0).f32Store(4 * c);
-  };
-  const next = (): void => {
-    g.bump(xp, 4 * spec.xStride);
-    g.bump(yp, 4 * spec.yStride);
-  };
-  const xi = f.local("i32");
-  const yi = f.local("i32");
-  g.repeat(spec.pixels - 1, () => {
-    if (vectors <= 8) {
-      for (let v = 0; v < vectors; v++) f.localGet(yp).localGet(xp).v128Load(16 * v).v128Store(16 * v);
-    } else {
-      g.set(xi, xp);
-      g.set(yi, yp);
-      const block = (count: number): void => {
-        for (let v = 0; v < count; v++) f.localGet(xi).v128Load(16 * v).localSet(g.v(`v${v}`));
-        for (let v = 0; v < count; v++) f.localGet(yi).localGet(g.v(`v${v}`)).v128Store(16 * v);
-        g.bump(xi, 16 * count);
-        g.bump(yi, 16 * count);
-      };
-      g.repeat(Math.floor(vectors / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
-      if (vectors % ELEMENTWISE_UNROLL > 0) block(vectors % ELEMENTWISE_UNROLL);
-    }
-    zeros();
-    next();
-  });
-  if (spec.pixels > 0) {
-    if (C <= 16) {
-      for (let c = 0; c < C; c++) f.localGet(yp).localGet(xp).f32Load(4 * c).f32Store(4 * c);
-    } else {
-      g.set(xi, xp);
-      g.set(yi, yp);
-      g.repeat(C, () => {
-        f.localGet(yi).localGet(xi).f32Load(0).f32Store(0);
-        g.bump(xi, 4);
-        g.bump(yi, 4);
-      });
-    }
-    zeros();
-  }
-  return f;
+  return concatKernel({ pixels: spec.pixels, parts: [{ channels: spec.channels, stride: spec.xStride }], yStride: spec.yStride });
 }
 
 // ── graph heads: standalone activation, argmax, concat ─────────────────────
@@ -1534,10 +1484,9 @@ export interface ResizeSpec {
  * table), channel vectors. Bilinear blends as the reference does,
  * top = tl + (tr − tl)·fx, bottom likewise, y = top + (bottom − top)·fy;
  * nearest copies the vectors of one source pixel. Up to 8 channel vectors
- * are unrolled; beyond, a loop of 4 at a time. A stride that is no multiple
- * of 4 (an output region) is written with whole vectors too, each pixel's
- * last one spilling into the next pixel, which then overwrites it; the last
- * pixel writes its last lanes one by one, so nothing lands past the tensor.
+ * are unrolled; beyond, a loop of 4 at a time. Into a stride that is no
+ * multiple of 4 (an output region) a pixel's last C mod 4 channels are
+ * stored lane by lane, so nothing lands outside the pixel.
  */
 export function resizeKernel(spec: ResizeSpec, addHelper: AddHelper): FunctionBody {
   if (separableResize(spec.mode, spec.input[0], spec.output[0])) return separableResizeKernel(spec, addHelper);
@@ -1578,8 +1527,8 @@ export function resizeKernel(spec: ResizeSpec, addHelper: AddHelper): FunctionBo
   };
   const xi = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")];
   const yi = f.local("i32");
-  /** One output pixel at yp from the source pixels a0, a1, b0, b1; `last`: write exactly C lanes. */
-  const pixel = (last: boolean): void => {
+  /** One output pixel at yp from the source pixels a0, a1, b0, b1 (exactly C lanes into an unpadded stride). */
+  const pixel = (): void => {
     f.localGet(r0).localGet(ct).i32Load(0).i32Add().localSet(a0);
     if (bilinear) {
       f.localGet(r0).localGet(ct).i32Load(4).i32Add().localSet(a1);
@@ -1588,10 +1537,10 @@ export function resizeKernel(spec: ResizeSpec, addHelper: AddHelper): FunctionBo
       f.localGet(ct).v128Load32Splat(8).localSet(fx);
     }
     const base = [a0, a1, b0, b1];
-    if (vectors <= 8 || last) {
+    if (vectors <= 8 || exact) {
       for (let v = 0; v < vectors; v++) {
         const lanes = C - 4 * v;
-        if (last && exact && lanes < 4) {
+        if (exact && lanes < 4) {
           const out = g.v("out");
           vector(base, 16 * v);
           f.localSet(out);
@@ -1626,20 +1575,13 @@ export function resizeKernel(spec: ResizeSpec, addHelper: AddHelper): FunctionBo
     }
     g.set(ct, colTable);
     g.repeat(columns, () => {
-      pixel(false);
+      pixel();
       g.bump(ct, RESIZE_ENTRY);
       g.bump(yp, ys);
     });
     g.bump(rt, RESIZE_ENTRY);
   };
-  if (!exact) {
-    g.repeat(OH, () => row(OW));
-    return f;
-  }
-  // Every row but the last, then the last row's pixels but the last, then that pixel exactly.
-  g.repeat(OH - 1, () => row(OW));
-  row(OW - 1);
-  pixel(true);
+  g.repeat(OH, () => row(OW));
   return f;
 }
 
@@ -1797,7 +1739,9 @@ export function deconvKernel(spec: DeconvSpec): FunctionBody {
  * transposing horizontal sum (shuffles) gives the 4 outputs' sums in one
  * vector, to which the bias and the activation apply at once; their lanes
  * are stored one by one (the outputs lie SW pixels apart), and the padding
- * lanes of a padded output get zeros.
+ * lanes of a padded output get zeros. The input is read in whole vectors:
+ * its stride must be roundUp4(C), its padding lanes finite (they meet zero
+ * weights).
  */
 function narrowDeconvKernel(spec: DeconvSpec, narrow: { readonly scratch: number; readonly yStride: number }): FunctionBody {
   const g = new Kernel();
@@ -1814,7 +1758,7 @@ function narrowDeconvKernel(spec: DeconvSpec, narrow: { readonly scratch: number
   const rowBytes = W * px;
   const ys = 4 * narrow.yStride;
   const panel = 4 * roundUp4(N);
-  if (N > DECONV_NARROW || narrow.yStride < N) throw new InternalError(`wasm: a narrow deconv of ${N} channels into a stride of ${narrow.yStride}`);
+  if (N > DECONV_NARROW || narrow.yStride < N || spec.xStride !== cs) throw new InternalError(`wasm: a narrow deconv of ${C} → ${N} channels, strides ${spec.xStride} → ${narrow.yStride}`);
   const slot = (o: number, t: number): number => narrow.scratch + 4 * (o * T + t) * cs;
 
   // Prologue: scratch[o][t][c] = W[(1 + t·C + c)·panel + o] (a float every `panel` bytes), zeros past C.
@@ -1983,7 +1927,7 @@ function separableResizeKernel(spec: ResizeSpec, addHelper: AddHelper): Function
   const blend = (at: number): void => {
     f.localGet(a).v128Load(at).localTee(top).localGet(b).v128Load(at).localGet(top).f32x4Sub().localGet(fy).f32x4Mul().f32x4Add();
   };
-  const row = (last: boolean): void => {
+  const row = (): void => {
     for (const [k, src, dst] of [
       [0, 16, 20],
       [1, 24, 28],
@@ -2012,11 +1956,11 @@ function separableResizeKernel(spec: ResizeSpec, addHelper: AddHelper): Function
       g.repeat(Math.floor((OW * vectors) / ELEMENTWISE_UNROLL), () => block(ELEMENTWISE_UNROLL));
       if ((OW * vectors) % ELEMENTWISE_UNROLL > 0) block((OW * vectors) % ELEMENTWISE_UNROLL);
     } else {
-      // An unpadded output: each pixel's vectors spill into the next pixel, the very last pixel lane by lane.
-      const pixel = (exactLanes: boolean): void => {
+      // An unpadded output: each pixel's last C mod 4 channels lane by lane.
+      const pixel = (): void => {
         for (let v = 0; v < vectors; v++) {
           const lanes = C - 4 * v;
-          if (exactLanes && lanes < 4) {
+          if (lanes < 4) {
             const out = g.v("out");
             blend(16 * v);
             f.localSet(out);
@@ -2031,12 +1975,10 @@ function separableResizeKernel(spec: ResizeSpec, addHelper: AddHelper): Function
         g.bump(b, 16 * vectors);
         g.bump(yp, ys);
       };
-      g.repeat(last ? OW - 1 : OW, () => pixel(false));
-      if (last) pixel(true);
+      g.repeat(OW, pixel);
     }
     g.bump(rt, RESIZE_ROW_ENTRY);
   };
-  g.repeat(OH - 1, () => row(false));
-  row(true);
+  g.repeat(OH, row);
   return f;
 }
