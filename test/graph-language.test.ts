@@ -249,6 +249,10 @@ describe("the two segmentation examples", () => {
     const features = compileOk(source, { outputs: ["features"] }).graph;
     expect(features.outputs.map((id) => node(features, id).shape)).toEqual([[128, 128, 16]]);
     expect(features.nodes.some((n) => n.op === "deconv")).toBe(false);
+    // Its decoder's ×2 resizes meet the encoder's maps only at multiples of 16; elsewhere the skip is a located error.
+    compileOk(source, { resolution: 48, alpha: 0.5 });
+    const at33 = said(source, { resolution: 33 });
+    expect(at33).toEqual(["MN3018 14:3 'up_14.add_0' cannot add 6x6x24 and 5x5x24: it needs one shape, or one of them 1x1xC with the other's channels (after α and ρ)"]);
   });
 
   it("the graph example in docs/language.md compiles with its two outputs", () => {

@@ -26,6 +26,20 @@ export const RESIDUAL_SE = `network T(classes = 10) {
 }
 `;
 
+/**
+ * Examples that build only at some input sizes: the selfie segmenter's decoder
+ * upsamples its stride-16 features ×2 three times and adds the encoder's maps,
+ * which meet only when the input is a multiple of 16 (elsewhere MN3018, as
+ * test/graph-language.test.ts checks).
+ */
+const SIZE_MULTIPLE: Readonly<Record<string, number>> = { "selfie_segmentation.mn": 16 };
+
+/** A test's resolution for an example: `resolution`, or the nearest size the example builds at. */
+export function fitResolution(file: string, resolution: number): number {
+  const m = SIZE_MULTIPLE[file] ?? 1;
+  return Math.max(m, Math.round(resolution / m) * m);
+}
+
 export function readExample(name: string): string {
   return readFileSync(join(root, "examples", name), "utf8");
 }

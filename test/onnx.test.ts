@@ -17,7 +17,7 @@ import { emitOnnx, type OnnxOptions } from "../src/emit/onnx/index.js";
 import { dumpOnnx } from "../src/emit/onnx/dump.js";
 import { runReference, traceReference } from "../src/ir/reference.js";
 import type { Graph, Node } from "../src/ir/graph.js";
-import { exampleFiles, readExample, root, shared, RESIDUAL_SE } from "./helpers.js";
+import { exampleFiles, fitResolution, readExample, root, shared, RESIDUAL_SE } from "./helpers.js";
 import { available, haveShared } from "./optional.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-onnx-"));
@@ -115,7 +115,7 @@ describe("ONNX Runtime runs every example as the reference evaluator does", () =
     const source = readExample(file);
     // Ten classes keep the classifier small; the layers under test are the same.
     const set = /\(classes\s*=/.test(source) ? { set: { classes: "10" } } : {};
-    const { graph, bytes } = build(source, { alpha, resolution, fuseBatchNorm: fuse, ...set }, { opset });
+    const { graph, bytes } = build(source, { alpha, resolution: fitResolution(file, resolution), fuseBatchNorm: fuse, ...set }, { opset });
     await agrees(graph, bytes);
   }, 60_000);
 
