@@ -65,12 +65,11 @@ import type {
   Pads,
   Pair,
   PoolNode,
-  ResizeCoords,
-  ResizeMode,
   ResizeNode,
   Shape,
   Tensor,
 } from "./graph.js";
+import { resizeAxis } from "./ops/resize.js";
 import { dilated } from "./ops/window.js";
 import { liveness } from "./liveness.js";
 import { arityProblem } from "./ops/index.js";
@@ -261,38 +260,6 @@ function concatLayer(node: Node, inShapes: readonly Shape[], outShape: Shape): L
       });
     }
   };
-}
-
-/** The source coordinate of output index o along one axis (see the file comment). */
-function sourceCoordinate(coords: ResizeCoords, o: number, inSize: number, outSize: number): number {
-  switch (coords) {
-    case "align_corners":
-      return outSize === 1 ? 0 : (o * (inSize - 1)) / (outSize - 1);
-    case "half_pixel":
-      return ((o + 0.5) * inSize) / outSize - 0.5;
-    case "asymmetric":
-      return (o * inSize) / outSize;
-  }
-}
-
-/** Per output index along one axis: the two source indices and the weight of the second. */
-function resizeAxis(mode: ResizeMode, coords: ResizeCoords, inSize: number, outSize: number): { lo: Int32Array; hi: Int32Array; frac: Float64Array } {
-  const lo = new Int32Array(outSize);
-  const hi = new Int32Array(outSize);
-  const frac = new Float64Array(outSize);
-  for (let o = 0; o < outSize; o++) {
-    if (mode === "nearest") {
-      const src = coords === "half_pixel" ? Math.floor(((o + 0.5) * inSize) / outSize) : coords === "align_corners" ? Math.floor(sourceCoordinate(coords, o, inSize, outSize) + 0.5) : Math.floor(sourceCoordinate(coords, o, inSize, outSize));
-      lo[o] = hi[o] = Math.min(Math.max(src, 0), inSize - 1);
-      continue;
-    }
-    const src = Math.min(Math.max(sourceCoordinate(coords, o, inSize, outSize), 0), inSize - 1);
-    const l = Math.floor(src);
-    lo[o] = l;
-    hi[o] = Math.min(l + 1, inSize - 1);
-    frac[o] = src - l;
-  }
-  return { lo, hi, frac };
 }
 
 function resizeLayer(node: ResizeNode, [H, W, C]: Shape, outShape: Shape): Layer {

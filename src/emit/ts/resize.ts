@@ -7,8 +7,8 @@
  *
  * in float64 on the float32 inputs, stored once as float32. Per axis, the
  * source indices lo and hi and the weight f of every output index are
- * computed here at generation time (`resizeAxis`: the reference's rules and
- * expressions, every coordinate convention) and written into the module as
+ * computed here at generation time (`resizeAxis` of src/ir/ops/resize.ts, the rule the reference
+ * follows too, every coordinate convention) and written into the module as
  * constant tables — the weights as exact float64 literals — so that the
  * module samples where the reference does and blends with the same weights.
  * Nearest copies its one source cell.
@@ -18,6 +18,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { ResizeCoords, ResizeMode, Shape } from "../../ir/graph.js";
+import { resizeAxis, type ResizeAxis as Axis } from "../../ir/ops/resize.js";
 import { Code, plus, typesIn, type Flavour, type NonNull } from "./code.js";
 
 export interface Resize {
@@ -90,52 +91,4 @@ export function resizeCode(r: Resize): Code {
     });
   });
   return code;
-}
-
-/** Per output index along one axis: the two source indices and the weight of the second (nearest: lo = hi, weight 0). */
-interface Axis {
-  readonly lo: Int32Array;
-  readonly hi: Int32Array;
-  readonly frac: Float64Array;
-}
-
-/** The source coordinate of output index o along one axis: the reference evaluator's rule and expression (src/ir/reference.ts). */
-function sourceCoordinate(coords: ResizeCoords, o: number, inSize: number, outSize: number): number {
-  switch (coords) {
-    case "align_corners":
-      return outSize === 1 ? 0 : (o * (inSize - 1)) / (outSize - 1);
-    case "half_pixel":
-      return ((o + 0.5) * inSize) / outSize - 0.5;
-    case "asymmetric":
-      return (o * inSize) / outSize;
-  }
-}
-
-/**
- * The reference's sampling of one axis: bilinear clamps the source to [0, in − 1], lo = ⌊src⌋,
- * hi = min(lo + 1, in − 1), weight src − lo; nearest takes ⌊src⌋ (asymmetric), ⌊(o + ½)·in/out⌋
- * (half_pixel) or ⌊src + ½⌋ (align_corners), clamped to [0, in − 1].
- */
-export function resizeAxis(mode: ResizeMode, coords: ResizeCoords, inSize: number, outSize: number): Axis {
-  const lo = new Int32Array(outSize);
-  const hi = new Int32Array(outSize);
-  const frac = new Float64Array(outSize);
-  for (let o = 0; o < outSize; o++) {
-    if (mode === "nearest") {
-      const src =
-        coords === "half_pixel"
-          ? Math.floor(((o + 0.5) * inSize) / outSize)
-          : coords === "align_corners"
-            ? Math.floor(sourceCoordinate(coords, o, inSize, outSize) + 0.5)
-            : Math.floor(sourceCoordinate(coords, o, inSize, outSize));
-      lo[o] = hi[o] = Math.min(Math.max(src, 0), inSize - 1);
-      continue;
-    }
-    const src = Math.min(Math.max(sourceCoordinate(coords, o, inSize, outSize), 0), inSize - 1);
-    const l = Math.floor(src);
-    lo[o] = l;
-    hi[o] = Math.min(l + 1, inSize - 1);
-    frac[o] = src - l;
-  }
-  return { lo, hi, frac };
 }
