@@ -59,6 +59,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Activation, Pads, Pair, ResizeCoords, ResizeMode } from "../../ir/graph.js";
+import { resizeAxis } from "../../ir/ops/resize.js";
 import { FunctionBody, type Local, type ValType } from "./writer.js";
 
 // ── tuning ─────────────────────────────────────────────────────────────────
@@ -1351,43 +1352,6 @@ export function concatKernel(spec: ConcatSpec): FunctionBody {
 
 // ── resize ─────────────────────────────────────────────────────────────────
 
-/**
- * The reference evaluator's sampling of one axis (src/ir/reference.ts,
- * `resizeAxis`): per output index, the two source indices and the weight of
- * the second. Bilinear clamps src to [0, in − 1], lo = ⌊src⌋,
- * hi = min(lo + 1, in − 1), weight src − lo; nearest takes ⌊src⌋
- * (asymmetric), ⌊(o + ½)·in/out⌋ (half_pixel) or ⌊src + ½⌋ (align_corners),
- * clamped to [0, in − 1], with lo = hi and weight 0.
- */
-export function resizeAxis(mode: ResizeMode, coords: ResizeCoords, inSize: number, outSize: number): { readonly lo: Int32Array; readonly hi: Int32Array; readonly frac: Float64Array } {
-  const source = (o: number): number => {
-    switch (coords) {
-      case "align_corners":
-        return outSize === 1 ? 0 : (o * (inSize - 1)) / (outSize - 1);
-      case "half_pixel":
-        return ((o + 0.5) * inSize) / outSize - 0.5;
-      case "asymmetric":
-        return (o * inSize) / outSize;
-    }
-  };
-  const lo = new Int32Array(outSize);
-  const hi = new Int32Array(outSize);
-  const frac = new Float64Array(outSize);
-  for (let o = 0; o < outSize; o++) {
-    if (mode === "nearest") {
-      const src = coords === "half_pixel" ? Math.floor(((o + 0.5) * inSize) / outSize) : coords === "align_corners" ? Math.floor(source(o) + 0.5) : Math.floor(source(o));
-      lo[o] = hi[o] = Math.min(Math.max(src, 0), inSize - 1);
-      continue;
-    }
-    const src = Math.min(Math.max(source(o), 0), inSize - 1);
-    const l = Math.floor(src);
-    lo[o] = l;
-    hi[o] = Math.min(l + 1, inSize - 1);
-    frac[o] = src - l;
-  }
-  return { lo, hi, frac };
-}
-
 /** Bytes of one resize table entry: i32 byte offset of lo, i32 byte offset of hi, f32 weight of hi. */
 export const RESIZE_ENTRY = 12;
 /** Bytes of a separable resize's row entry (see resizeTables). */
@@ -1409,7 +1373,8 @@ export function resizeScratchFloats(mode: ResizeMode, [H, , C]: readonly [number
 }
 
 /**
- * A resize's two tables, rows then columns, little-endian. Per output
+ * A resize's two tables, rows then columns, little-endian, from the one
+ * sampling rule every target follows (resizeAxis, src/ir/ops/resize.ts). Per output
  * column (RESIZE_ENTRY bytes): the byte offsets of its source pixels lo and
  * hi within a row (index · 4·roundUp4(C)) and fx. Per output row: in the
  * direct form (RESIZE_ENTRY bytes) the byte offsets of its source rows lo
