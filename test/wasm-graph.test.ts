@@ -6,7 +6,10 @@
  * standalone activations, argmax, adds and muls with a 1×1×C operand —
  * against the float64 reference evaluator on hand-made edge cases, on
  * random graphs (test/graph-generators.ts) and on both segmentation
- * examples, every output compared.
+ * examples, every output compared; and the trained DeepLabV3 and selfie
+ * segmentation models on the shared photos against their ground truth.
+ * Run at the WebAssembly level, as test/wasm.test.ts does (the generated
+ * module's own tests are test/emit-ts-graph.test.ts).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
