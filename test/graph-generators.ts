@@ -33,7 +33,7 @@ const instruction: fc.Arbitrary<Instruction> = fc.record({
 
 export interface GraphSpec {
   readonly source: string;
-  /** The outputs' names, in order (empty: the one default output). */
+  /** The outputs' names, in order (one name: the last layer, the default output, under its name). */
   readonly outputs: readonly string[];
 }
 
@@ -177,8 +177,9 @@ function interpret(input: Shape, program: readonly Instruction[], head: string, 
   if (head !== "none") trunk(head, head === "argmax" ? [current.shape[0], current.shape[1], 1] : current.shape);
   // Several outputs: the last tensor and some earlier trunk tensors (each read later, so none is dead).
   const earlier = named.filter((t) => t.name.startsWith("t") && t !== current);
-  const outputs = extraOutputs === 0 || earlier.length === 0 ? [] : [current.name, ...earlier.slice(-extraOutputs).map((t) => t.name)];
-  if (outputs.length > 0) lines.push(`output ${outputs.join(" ")}`);
+  const several = extraOutputs > 0 && earlier.length > 0;
+  const outputs = several ? [current.name, ...earlier.slice(-extraOutputs).map((t) => t.name)] : [current.name];
+  if (several) lines.push(`output ${outputs.join(" ")}`);
   return {
     source: ["network RandomGraph {", ...lines.map((l) => `  ${l}`), "}", ""].join("\n"),
     outputs,

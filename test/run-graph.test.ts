@@ -215,7 +215,7 @@ describe("the segmentation examples, seeded", () => {
     const r = mnc("run", join(root, "examples", "selfie_segmentation.mn"), "--input", input.path, "--seed", "4", "--mask", at("selfie.png"));
     expect(r.status).toBe(0);
     const above = [...mask!].filter((p) => p > 0.5).length;
-    expect(r.out.split("\n").slice(1, 3)).toEqual([`  deconv_17 256x256x1: ${stats(mask!)}`, `    fraction above 0.5: ${(above / 65536).toFixed(4)} (${above.toLocaleString("en-US")} of 65,536 pixels)`]);
+    expect(r.out.split("\n").slice(1, 3)).toEqual([`  mask 256x256x1: ${stats(mask!)}`, `    fraction above 0.5: ${(above / 65536).toFixed(4)} (${above.toLocaleString("en-US")} of 65,536 pixels)`]);
     expect(gray(at("selfie.png")).pixels).toEqual([...mask!].map((p) => Math.round(255 * p)));
 
     const [features] = reference(source, input.data, { seed: 4, outputs: ["features"] });
@@ -239,7 +239,7 @@ describe("the segmentation examples, seeded", () => {
     const counts = new Map<number, number>();
     for (const k of classes) counts.set(k, (counts.get(k) ?? 0) + 1);
     const lines = r.out.split("\n");
-    expect(lines[1]).toBe(`  resize_1 257x257x21: ${stats(logits!)}`);
+    expect(lines[1]).toBe(`  logits 257x257x21: ${stats(logits!)}`);
     const listed = lines.slice(3, 3 + counts.size).map((l) => /^ +\d+\. voc(\d+) +([\d,]+) /.exec(l)!.slice(1).map((x) => Number(x.replace(/,/g, ""))));
     expect(new Map(listed.map(([k, n]) => [k!, n!]))).toEqual(counts);
     expect(gray(at("voc.png")).pixels).toEqual(classes);

@@ -184,7 +184,8 @@ class Builder {
 
   /**
    * The graph's outputs: those `--outputs` asks for (keeping only the layers
-   * they need), those of the `output` statement, or the last layer. Without
+   * they need), those of the `output` statement, or the last layer (under its
+   * name, when the network's top level gave it one). Without
    * `--outputs`, a layer whose result nothing reads is an error.
    */
   private chooseOutputs(): { nodes: Node[]; ids: string[]; names?: string[] } | undefined {
@@ -214,7 +215,10 @@ class Builder {
     const read = new Set([...ids, ...this.nodes.flatMap(dependencies)]);
     for (const n of this.nodes) if (!read.has(n.id)) this.diagnostics.push(error("unusedTensor", n.span, this.tensorNames.get(n.id) ?? n.id));
     if (this.hasErrors()) return undefined;
-    return this.outputs === undefined ? { nodes: this.nodes, ids } : { nodes: this.nodes, ids, names: this.outputs.names };
+    if (this.outputs !== undefined) return { nodes: this.nodes, ids, names: this.outputs.names };
+    // The one default output keeps the name the network gave it (`logits = resize …`), if any.
+    const named = [...(this.topLevel?.names ?? [])].find(([, t]) => t.id === this.last);
+    return named === undefined ? { nodes: this.nodes, ids } : { nodes: this.nodes, ids, names: [named[0]] };
   }
 
   private result(graph: Graph | undefined): BuildResult {

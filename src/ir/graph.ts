@@ -339,8 +339,9 @@ export interface Graph {
   /** The ids of the network's outputs, in order: the last layer, or the tensors an `output` statement names. */
   readonly outputs: readonly string[];
   /**
-   * The names an `output` statement gave them (ONNX output names, the module's
-   * result keys), one per output; absent for a network with the one default output.
+   * The outputs' names (ONNX output names, the module's result keys), one per
+   * output: those of an `output` statement or `--outputs`, or the name the
+   * network gave its last layer; absent for a stack whose last layer has none.
    */
   readonly outputNames?: readonly string[];
 }
