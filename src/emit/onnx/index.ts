@@ -12,8 +12,8 @@
  * node names and initializers (the same names as mnc's safetensors:
  * `sep_3.pw.weight`) all line up with reports and `--dump-ir`. The emitter
  * follows the graph: a node reads the tensors its `inputs` produced, and the
- * model's outputs are `graph.outputs`, in order, under the names an `output`
- * statement or `--outputs` gave them (`nameOutputs`). Input
+ * model's outputs are `graph.outputs`, in order, under `graph.outputNames` (an
+ * `output` statement's, `--outputs`', or the last layer's own; `nameOutputs`). Input
  * `input` is float32 [N, C, H, W] with a symbolic batch N (or [N, H, W, C]
  * with --input-layout nhwc, transposed inside the model). With
  * `embedPreprocessing` it holds raw pixels (0–255) and the model normalises
