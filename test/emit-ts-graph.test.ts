@@ -18,7 +18,6 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { transform } from "esbuild";
 import fc from "fast-check";
-import { PNG } from "pngjs";
 import ts from "typescript";
 import { afterAll, describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
@@ -28,6 +27,7 @@ import { runReferenceOutputs } from "../src/ir/reference.js";
 import { runs, timeLimit } from "./fuzz-scale.js";
 import { validGraphSpec } from "./graph-generators.js";
 import { inputs, readExample, relativeError, shared } from "./helpers.js";
+import { argmaxes, DEEPLAB_DATA, float32File, grayPng, maxAbsDiff, photoBatch, PHOTOS, SELFIE_DATA } from "./segmentation-data.js";
 import { haveShared } from "./optional.js";
 
 // ── helpers ────────────────────────────────────────────────────────────────
@@ -364,58 +364,7 @@ describe("random graphs: both kernel sets agree with the reference on every outp
 
 // ── the trained models ─────────────────────────────────────────────────────
 
-/** Photos both shared segmentation folders have. */
-const PHOTOS = ["segmentation_input", "grace_hopper", "burger", "pizza", "basketball", "cat", "mountain"];
-
-/** A float32 little-endian file. */
-function float32(path: string): Float32Array {
-  const b = readFileSync(path);
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return Float32Array.from({ length: b.byteLength / 4 }, (_, i) => view.getFloat32(4 * i, true));
-}
-
-/** An 8-bit grayscale PNG's pixels. */
-function gray(path: string): Uint8Array {
-  const png = PNG.sync.read(readFileSync(path));
-  const out = new Uint8Array(png.width * png.height);
-  for (let i = 0; i < out.length; i++) out[i] = png.data[4 * i]!;
-  return out;
-}
-
-/** The photos' raw HWC bytes, normalised as the network's input declares, one after another. */
-function photos(g: Graph, folder: string, extension: string): Float32Array {
-  const input = g.nodes[0]!;
-  if (input.op !== "input" || input.attrs.normalisation === undefined) throw new Error("the network declares no normalisation");
-  const { mean, std } = input.attrs.normalisation;
-  const size = inputSize(g);
-  const x = new Float32Array(PHOTOS.length * size);
-  PHOTOS.forEach((name, i) => {
-    const px = readFileSync(join(folder, "images", `${name}.${extension}`));
-    expect(px.length).toBe(size);
-    for (let j = 0; j < size; j++) x[i * size + j] = (px[j]! - mean) / std;
-  });
-  return x;
-}
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-/** The first largest channel of each pixel. */
-function argmaxes(x: Float32Array, channels: number): Uint8Array {
-  const out = new Uint8Array(x.length / channels);
-  for (let p = 0; p < out.length; p++) {
-    let best = 0;
-    for (let c = 1; c < channels; c++) if (x[p * channels + c]! > x[p * channels + best]!) best = c;
-    out[p] = best;
-  }
-  return out;
-}
-
-const DEEPLAB = join(shared, "data", "deeplabv3_mobilenet_v2");
+const DEEPLAB = DEEPLAB_DATA;
 const DEEPLAB_MODEL = join(DEEPLAB, "model", "deeplabv3.tflite");
 
 describe.runIf(haveShared(DEEPLAB_MODEL, "the emitted module on the trained DeepLabV3"))("the trained DeepLabV3-MobileNetV2 from its TFLite file, on every shared photo", () => {
@@ -428,22 +377,22 @@ describe.runIf(haveShared(DEEPLAB_MODEL, "the emitted module on the trained Deep
     });
     const emitted = emit(c);
     const mod = await load(emitted.code);
-    const x = photos(c.graph, DEEPLAB, "rgb257");
+    const x = photoBatch(c.graph, DEEPLAB, "rgb257");
     const size = inputSize(c.graph);
     for (const backend of BACKENDS) {
       const model = mod.createModel(emitted.weights, { backend });
       PHOTOS.forEach((name, i) => {
         const all = model.runAll!(x.subarray(i * size, (i + 1) * size));
-        expect(maxAbs(all["scores"]!, float32(join(DEEPLAB, "ground_truth", `${name}.logits33.f32`))), `${backend} ${name}`).toBeLessThan(1e-3);
+        expect(maxAbsDiff(all["scores"]!, float32File(join(DEEPLAB, "ground_truth", `${name}.logits33.f32`))), `${backend} ${name}`).toBeLessThan(1e-3);
         const mask = argmaxes(all["logits"]!, 21);
         expect(mask.length).toBe(66_049);
-        expect(mask, `${backend} ${name}`).toEqual(gray(join(DEEPLAB, "ground_truth", `${name}.mask.png`)));
+        expect(mask, `${backend} ${name}`).toEqual(grayPng(join(DEEPLAB, "ground_truth", `${name}.mask.png`)));
       });
     }
   }, 600_000);
 });
 
-const SELFIE = join(shared, "data", "selfie_segmentation_v3");
+const SELFIE = SELFIE_DATA;
 const SELFIE_MODEL = join(SELFIE, "model", "selfie_segmentation.tflite");
 const SELFIE_FEATURES = join(SELFIE, "model", "selfie_segmentation_features_only.tflite");
 
@@ -452,12 +401,12 @@ describe.runIf(haveShared(SELFIE_MODEL, "the emitted module on the trained selfi
     const c = compiled(readExample("selfie_segmentation.mn"), { file: "selfie_segmentation.mn", weights: new Uint8Array(readFileSync(SELFIE_MODEL)), weightsFile: "selfie_segmentation.tflite" });
     const emitted = emit(c);
     const mod = await load(emitted.code);
-    const x = photos(c.graph, SELFIE, "rgb256");
+    const x = photoBatch(c.graph, SELFIE, "rgb256");
     const P = 256 * 256;
     for (const backend of BACKENDS) {
       const masks = mod.createModel(emitted.weights, { backend }).run(x, PHOTOS.length);
       PHOTOS.forEach((name, i) => {
-        expect(maxAbs(masks.subarray(i * P, (i + 1) * P), float32(join(SELFIE, "ground_truth", `${name}.mask.f32`))), `${backend} ${name}`).toBeLessThan(1e-3);
+        expect(maxAbsDiff(masks.subarray(i * P, (i + 1) * P), float32File(join(SELFIE, "ground_truth", `${name}.mask.f32`))), `${backend} ${name}`).toBeLessThan(1e-3);
       });
     }
   }, 300_000);
@@ -471,12 +420,12 @@ describe.runIf(haveShared(SELFIE_MODEL, "the emitted module on the trained selfi
     });
     const emitted = emit(c);
     const mod = await load(emitted.code);
-    const x = photos(c.graph, SELFIE, "rgb256");
+    const x = photoBatch(c.graph, SELFIE, "rgb256");
     const size = inputSize(c.graph);
     const at = PHOTOS.indexOf("grace_hopper");
     for (const backend of BACKENDS) {
       const { features } = mod.createModel(emitted.weights, { backend }).runAll!(x.subarray(at * size, (at + 1) * size));
-      expect(maxAbs(features!, float32(join(SELFIE, "ground_truth", "grace_hopper.features.f32"))), backend).toBeLessThan(1e-3);
+      expect(maxAbsDiff(features!, float32File(join(SELFIE, "ground_truth", "grace_hopper.features.f32"))), backend).toBeLessThan(1e-3);
     }
   }, 120_000);
 });

@@ -17,13 +17,13 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { check, compile, type CompileOptions } from "../src/index.js";
 import { isWeighted, type Graph, type LayerWeights, type Node } from "../src/ir/graph.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
 import { readTflite, type TfliteModel } from "../src/weights/tflite.js";
 import { readExample, shared } from "./helpers.js";
+import { argmaxes, float32File, grayPng, maxAbsDiff, PHOTOS } from "./segmentation-data.js";
 import { haveShared } from "./optional.js";
 import { ACT, concatenationOptions, conv2dOptions, depthwiseOptions, int32Bytes, OP, OPTIONS, PAD, pool2dOptions, resizeOptions, TfliteNet, TYPE } from "./tflite-builder.js";
 
@@ -61,36 +61,6 @@ function values(n: number, seed: number): number[] {
   });
 }
 
-const float32 = (path: string): Float32Array => {
-  const b = readFileSync(path);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-};
-
-/** An 8-bit grayscale PNG's pixels. */
-function gray(path: string): Uint8Array {
-  const png = PNG.sync.read(readFileSync(path));
-  const out = new Uint8Array(png.width * png.height);
-  for (let i = 0; i < out.length; i++) out[i] = png.data[4 * i]!;
-  return out;
-}
-
-function maxAbs(a: ArrayLike<number>, aOffset: number, b: ArrayLike<number>, n: number): number {
-  let m = 0;
-  for (let i = 0; i < n; i++) m = Math.max(m, Math.abs(a[aOffset + i]! - b[i]!));
-  return m;
-}
-
-/** The index of the first largest of each pixel's `c` channels, for `pixels` pixels from `offset`. */
-function argmaxes(x: Float64Array, offset: number, pixels: number, c: number): Uint8Array {
-  const out = new Uint8Array(pixels);
-  for (let p = 0; p < pixels; p++) {
-    let best = 0;
-    for (let k = 1; k < c; k++) if (x[offset + p * c + k]! > x[offset + p * c + best]!) best = k;
-    out[p] = best;
-  }
-  return out;
-}
-
 /** Count of the weights and biases of the weighted nodes in `nodes`. */
 function counts(nodes: readonly Node[]): { weights: number; biases: number } {
   let weights = 0;
@@ -103,8 +73,6 @@ function counts(nodes: readonly Node[]): { weights: number; biases: number } {
   return { weights, biases };
 }
 
-/** Photos every shared data folder has. */
-const PHOTOS = ["segmentation_input", "grace_hopper", "burger", "pizza", "basketball", "cat", "mountain"];
 
 // ---------------------------------------------------------------------------
 // DeepLabV3-MobileNetV2 (float32)
@@ -150,15 +118,15 @@ describe.runIf(haveShared(DEEPLAB_MODEL, "DeepLabV3 import and ground truth"))("
     const S = 33 * 33 * 21;
     const P = 257 * 257;
     PHOTOS.forEach((name, i) => {
-      expect(maxAbs(scores!, i * S, float32(join(DEEPLAB, "ground_truth", `${name}.logits33.f32`)), S), name).toBeLessThan(1e-3);
-      const classes = argmaxes(logits!, i * P * 21, P, 21);
-      expect(classes, name).toEqual(gray(join(DEEPLAB, "ground_truth", `${name}.mask.png`)));
+      expect(maxAbsDiff(scores!.subarray(i * S, i * S + S), float32File(join(DEEPLAB, "ground_truth", `${name}.logits33.f32`))), name).toBeLessThan(1e-3);
+      const classes = argmaxes(logits!, 21, i * P * 21, P);
+      expect(classes, name).toEqual(grayPng(join(DEEPLAB, "ground_truth", `${name}.mask.png`)));
       // The network's own argmax is the same mask.
       expect(Uint8Array.from(mask!.subarray(i * P, (i + 1) * P)), name).toEqual(classes);
       if (name === "segmentation_input") {
-        expect(maxAbs(logits!, 0, float32(join(DEEPLAB, "ground_truth", "segmentation_input.output.f32")), P * 21)).toBeLessThan(1e-3);
+        expect(maxAbsDiff(logits!.subarray(0, P * 21), float32File(join(DEEPLAB, "ground_truth", "segmentation_input.output.f32")))).toBeLessThan(1e-3);
         // tflite-support's golden mask: pixel = class × 10.
-        expect(Uint8Array.from(classes, (c) => c * 10)).toEqual(gray(join(DEEPLAB, "images", "segmentation_golden.png")));
+        expect(Uint8Array.from(classes, (c) => c * 10)).toEqual(grayPng(join(DEEPLAB, "images", "segmentation_golden.png")));
       }
     });
   });
@@ -259,7 +227,7 @@ describe.runIf(haveShared(SELFIE_MODEL, "selfie segmentation import and ground t
     const [mask] = runReferenceOutputs(graph, x, PHOTOS.length);
     const P = 256 * 256;
     for (const [i, name] of PHOTOS.entries()) {
-      expect(maxAbs(mask!, i * P, float32(join(SELFIE, "ground_truth", `${name}.mask.f32`)), P), name).toBeLessThan(1e-3);
+      expect(maxAbsDiff(mask!.subarray(i * P, i * P + P), float32File(join(SELFIE, "ground_truth", `${name}.mask.f32`))), name).toBeLessThan(1e-3);
     }
   });
 
@@ -271,7 +239,7 @@ describe.runIf(haveShared(SELFIE_MODEL, "selfie segmentation import and ground t
     const px = readFileSync(join(SELFIE, "images", "grace_hopper.rgb256"));
     const [features] = runReferenceOutputs(graph, Float64Array.from(px, (p) => p / 255));
     expect(features!.length).toBe(128 * 128 * 16);
-    expect(maxAbs(features!, 0, float32(join(SELFIE, "ground_truth", "grace_hopper.features.f32")), 128 * 128 * 16)).toBeLessThan(1e-3);
+    expect(maxAbsDiff(features!.subarray(0, 128 * 128 * 16), float32File(join(SELFIE, "ground_truth", "grace_hopper.features.f32")))).toBeLessThan(1e-3);
     // The whole network against the cut file: the transposed convolution has no operator.
     expect(refused(source, bytes)).toEqual([
       "MN4010 'deconv_17' has no counterpart in the weights file: nothing in the file reads 'add_13__xeno_compat__1' (the value of 'up_16.add_2')",

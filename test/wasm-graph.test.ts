@@ -14,7 +14,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
 import { compileNetworkWasm, packWeights, type WasmLayout, type WasmNetwork, type WasmOptions } from "../src/emit/wasm/index.js";
@@ -22,7 +21,8 @@ import type { Graph } from "../src/ir/graph.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
 import { runs, timeLimit } from "./fuzz-scale.js";
 import { validGraphSpec } from "./graph-generators.js";
-import { inputs, readExample, relativeError, shared } from "./helpers.js";
+import { inputs, readExample, relativeError } from "./helpers.js";
+import { DEEPLAB_DATA, float32File, grayPng, maxAbsDiff, photoBatch, PHOTOS, SELFIE_DATA } from "./segmentation-data.js";
 import { haveShared } from "./optional.js";
 
 // ── a tiny host, as test/wasm.test.ts has it ───────────────────────────────
@@ -391,42 +391,7 @@ describe("random graphs (test/graph-generators.ts): every output equals the refe
 
 // ── the trained segmenters on real photos ──────────────────────────────────
 
-const PHOTOS = ["segmentation_input", "grace_hopper", "burger", "pizza", "basketball", "cat", "mountain"];
-
-const float32 = (path: string): Float32Array => {
-  const b = readFileSync(path);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-};
-
-/** An 8-bit grayscale PNG's pixels. */
-function gray(path: string): Uint8Array {
-  const png = PNG.sync.read(readFileSync(path));
-  return Uint8Array.from({ length: png.width * png.height }, (_, i) => png.data[4 * i]!);
-}
-
-/** The photos' raw HWC bytes, normalised as the network's input declares, one batch item after another. */
-function photos(graph: Graph, folder: string, extension: string): Float32Array {
-  const input = graph.nodes[0]!;
-  if (input.op !== "input" || input.attrs.normalisation === undefined) throw new Error("the input declares no normalisation");
-  const { mean, std } = input.attrs.normalisation;
-  const size = inputSize(graph);
-  const x = new Float32Array(PHOTOS.length * size);
-  PHOTOS.forEach((name, i) => {
-    const px = readFileSync(join(folder, "images", `${name}.${extension}`));
-    expect(px.length).toBe(size);
-    for (let j = 0; j < size; j++) x[i * size + j] = (px[j]! - mean) / std;
-  });
-  return x;
-}
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-const DEEPLAB = join(shared, "data", "deeplabv3_mobilenet_v2");
+const DEEPLAB = DEEPLAB_DATA;
 const DEEPLAB_MODEL = join(DEEPLAB, "model", "deeplabv3.tflite");
 
 describe.runIf(haveShared(DEEPLAB_MODEL, "the WebAssembly kernels on the trained DeepLabV3"))("the trained DeepLabV3-MobileNetV2 on every shared photo, in one batch", () => {
@@ -434,12 +399,12 @@ describe.runIf(haveShared(DEEPLAB_MODEL, "the WebAssembly kernels on the trained
     const source = readExample("deeplabv3_mobilenet_v2.mn").replace(/\}\s*$/, "  mask = argmax\n}\n");
     const graph = graphOf(source, { weights: new Uint8Array(readFileSync(DEEPLAB_MODEL)), weightsFile: "deeplabv3.tflite", outputs: ["scores", "logits", "mask"] });
     const loaded = load(graph, { maxBatch: PHOTOS.length });
-    const [scores, logits, mask] = loaded.run(photos(graph, DEEPLAB, "rgb257"), PHOTOS.length);
+    const [scores, logits, mask] = loaded.run(photoBatch(graph, DEEPLAB, "rgb257"), PHOTOS.length);
     const S = 33 * 33 * 21;
     const P = 257 * 257;
     PHOTOS.forEach((name, i) => {
-      expect(maxAbs(scores!.subarray(i * S, (i + 1) * S), float32(join(DEEPLAB, "ground_truth", `${name}.logits33.f32`))), name).toBeLessThan(1e-3);
-      const truth = gray(join(DEEPLAB, "ground_truth", `${name}.mask.png`));
+      expect(maxAbsDiff(scores!.subarray(i * S, (i + 1) * S), float32File(join(DEEPLAB, "ground_truth", `${name}.logits33.f32`))), name).toBeLessThan(1e-3);
+      const truth = grayPng(join(DEEPLAB, "ground_truth", `${name}.mask.png`));
       expect(Uint8Array.from(mask!.subarray(i * P, (i + 1) * P)), name).toEqual(truth);
       const classes = new Uint8Array(P);
       for (let p = 0; p < P; p++) {
@@ -448,12 +413,12 @@ describe.runIf(haveShared(DEEPLAB_MODEL, "the WebAssembly kernels on the trained
         classes[p] = best;
       }
       expect(classes, name).toEqual(truth);
-      if (name === "segmentation_input") expect(maxAbs(logits!.subarray(0, P * 21), float32(join(DEEPLAB, "ground_truth", "segmentation_input.output.f32")))).toBeLessThan(1e-3);
+      if (name === "segmentation_input") expect(maxAbsDiff(logits!.subarray(0, P * 21), float32File(join(DEEPLAB, "ground_truth", "segmentation_input.output.f32")))).toBeLessThan(1e-3);
     });
   }, 120_000);
 });
 
-const SELFIE = join(shared, "data", "selfie_segmentation_v3");
+const SELFIE = SELFIE_DATA;
 const SELFIE_MODEL = join(SELFIE, "model", "selfie_segmentation.tflite");
 const SELFIE_FEATURES = join(SELFIE, "model", "selfie_segmentation_features_only.tflite");
 
@@ -461,17 +426,17 @@ describe.runIf(haveShared(SELFIE_MODEL, "the WebAssembly kernels on the trained 
   it("gives the person mask within 1e-3 of the float64 run on every photo", () => {
     const graph = graphOf(readExample("selfie_segmentation.mn"), { weights: new Uint8Array(readFileSync(SELFIE_MODEL)), weightsFile: "selfie_segmentation.tflite" });
     const loaded = load(graph, { maxBatch: PHOTOS.length });
-    const [mask] = loaded.run(photos(graph, SELFIE, "rgb256"), PHOTOS.length);
+    const [mask] = loaded.run(photoBatch(graph, SELFIE, "rgb256"), PHOTOS.length);
     const P = 256 * 256;
-    PHOTOS.forEach((name, i) => expect(maxAbs(mask!.subarray(i * P, (i + 1) * P), float32(join(SELFIE, "ground_truth", `${name}.mask.f32`))), name).toBeLessThan(1e-3));
+    PHOTOS.forEach((name, i) => expect(maxAbsDiff(mask!.subarray(i * P, (i + 1) * P), float32File(join(SELFIE, "ground_truth", `${name}.mask.f32`))), name).toBeLessThan(1e-3));
   }, 60_000);
 
   it.runIf(haveShared(SELFIE_FEATURES, "the selfie features-only file"))("gives the interpreter's 128x128x16 features (--outputs features, the features-only file) within 1e-3", () => {
     const graph = graphOf(readExample("selfie_segmentation.mn"), { weights: new Uint8Array(readFileSync(SELFIE_FEATURES)), weightsFile: "selfie_segmentation_features_only.tflite", outputs: ["features"] });
     const loaded = load(graph, { maxBatch: PHOTOS.length });
-    const [features] = loaded.run(photos(graph, SELFIE, "rgb256"), PHOTOS.length);
+    const [features] = loaded.run(photoBatch(graph, SELFIE, "rgb256"), PHOTOS.length);
     const F = 128 * 128 * 16;
     const at = PHOTOS.indexOf("grace_hopper");
-    expect(maxAbs(features!.subarray(at * F, (at + 1) * F), float32(join(SELFIE, "ground_truth", "grace_hopper.features.f32")))).toBeLessThan(1e-3);
+    expect(maxAbsDiff(features!.subarray(at * F, (at + 1) * F), float32File(join(SELFIE, "ground_truth", "grace_hopper.features.f32")))).toBeLessThan(1e-3);
   }, 60_000);
 });
