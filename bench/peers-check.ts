@@ -10,8 +10,7 @@
  *    convolutions, concats, skips and 1x1xC gates, resizes, standalone activations, argmax and
  *    softmax heads, several outputs), every output compared.
  *
- *   npx esbuild bench/peers-check.ts --bundle --platform=node --format=esm --packages=external \
- *     --outfile=dist/bench/peers-check.mjs && node dist/bench/peers-check.mjs [--graphs 60] [--seed 1]
+ *   npm run bench:peers [-- --graphs 60 --seed 1]
  *
  * Prints what differs and exits 1 if anything does beyond float32 rounding: |Δ| ≤ 1e-4 · max(1, max |reference|)
  * per output; an argmax may differ only where the reference's two channels are within that of a tie.
