@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
-import { compile } from "../src/index.js";
+import { analyze, compile } from "../src/index.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
 import { codeBlocks, inputs, readExample, root, shared } from "./helpers.js";
 import { haveShared } from "./optional.js";
@@ -348,4 +348,18 @@ describe("docs/segmentation.md's runs, as written", () => {
     },
     180_000,
   );
+});
+
+describe("--outputs on the other commands", () => {
+  it("sweep and report cost only the layers the chosen outputs need", () => {
+    const example = join(root, "examples", "selfie_segmentation.mn");
+    const sweep = mnc("sweep", example, "--outputs", "features", "--alpha", "1", "--resolution", "256", "--format", "csv");
+    expect(sweep.status).toBe(0);
+    const whole = analyze(readExample("selfie_segmentation.mn")).costs!.totals;
+    const features = analyze(readExample("selfie_segmentation.mn"), { outputs: ["features"] }).costs!.totals;
+    // The transposed convolution (16 → 1, 2x2, on 128x128) is all that the features leave out.
+    expect(whole.multAdds - features.multAdds).toBe(2 * 2 * 16 * 1 * 128 * 128);
+    expect(sweep.out).toContain(features.multAdds.toString());
+    expect(sweep.out).not.toContain(whole.multAdds.toString());
+  }, 60_000);
 });
