@@ -18,7 +18,7 @@ import { PNG } from "pngjs";
 import type { Graph, Node, Shape } from "../ir/graph.js";
 import { escapeControls } from "../ir/render.js";
 
-/** One output of the graph, with its name: the `output` statement's or --outputs', else its layer's id. */
+/** One output of the graph, with its name (`graph.outputNames`: the `output` statement's, --outputs', or the last layer's own), else its layer's id. */
 export interface RunOutput {
   readonly name: string;
   readonly node: Node;
