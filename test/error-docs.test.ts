@@ -21,8 +21,9 @@ function flags(options: NonNullable<(typeof Messages)[keyof typeof Messages]["ex
   if (options.labels !== undefined) parts.push(`--labels labels.txt (${options.labels.length} lines: ${options.labels.join(", ")})`);
   if (options.weights !== undefined) {
     const w = options.weights;
-    parts.push("tflite" in w ? `--weights ${w.tflite}.tflite` : "bytes" in w ? "--weights w.bin" : `--weights w.safetensors (${w.tensors.map((t) => `${t.name} [${t.shape.join(", ")}]`).join(", ")})`);
+    parts.push("tflite" in w ? `--weights ${w.tflite}.tflite${w.corrupt === undefined ? "" : ` (corrupted: ${w.corrupt})`}` : "bytes" in w ? "--weights w.bin" : `--weights w.safetensors (${w.tensors.map((t) => `${t.name} [${t.shape.join(", ")}]`).join(", ")})`);
   }
+  if (options.quantized === true) parts.push("--quantized");
   return parts.join(" ");
 }
 

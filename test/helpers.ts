@@ -81,10 +81,28 @@ export function exampleOptions(example: CatalogueExample): CompileOptions {
   if (weights === undefined) return rest;
   if ("bytes" in weights) return { ...rest, weights: new TextEncoder().encode(weights.bytes), weightsFile: "w.bin" };
   if ("tflite" in weights) {
+    if (weights.tflite === "mobilenet_v1_0.25_224_quant") {
+      const bytes = new Uint8Array(readFileSync(join(shared, "data", "mobilenet_v1_quant", "model", "mobilenet_v1_0.25_224_quant.tflite")));
+      return { ...rest, weights: weights.corrupt === undefined ? bytes : corruptQuantization(bytes, weights.corrupt), weightsFile: "mobilenet_v1_0.25_224_quant.tflite" };
+    }
     return { ...rest, weights: new Uint8Array(readFileSync(join(shared, "data", "mobilenet_v1", "model", "mobilenet_v1_0.25_224_1_default_1.tflite"))), weightsFile: "mobilenet_v1_0.25_224_1_default_1.tflite" };
   }
   const tensors = weights.tensors.map((t) => ({ name: t.name, shape: t.shape, data: new Float32Array(t.shape.reduce((p, d) => p * d, 1)).fill(t.value ?? 0.5) }));
   return { ...rest, weights: writeSafetensors(tensors), weightsFile: "w.safetensors" };
+}
+
+/**
+ * The uint8 MobileNetV1 0.25 with its input's quantization corrupted: every
+ * float32 1/128 in the file (the input tensor's scale) made `scale 0` (0) or
+ * `scale NaN`.
+ */
+export function corruptQuantization(bytes: Uint8Array, how: string): Uint8Array {
+  const out = bytes.slice();
+  const view = new DataView(out.buffer);
+  const value = how === "scale 0" ? 0 : how === "scale NaN" ? NaN : undefined;
+  if (value === undefined) throw new Error(`no corruption '${how}'`);
+  for (let i = 0; i + 4 <= out.length; i += 4) if (view.getFloat32(i, true) === 1 / 128) view.setFloat32(i, value, true);
+  return out;
 }
 
 /** Deterministic inputs in [−1, 1): a different tensor for every seed. */

@@ -47,7 +47,9 @@ export interface CatalogueExample {
     /** `--output NAME`: the tensors to compute. */
     readonly outputs?: readonly string[];
     /** A weight file for the example: raw bytes, safetensors tensors (filled with `value`, default 0.5), or the shared trained TFLite model. */
-    readonly weights?: { readonly bytes: string } | { readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly value?: number }[] } | { readonly tflite: string };
+    readonly weights?: { readonly bytes: string } | { readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly value?: number }[] } | { readonly tflite: string; readonly corrupt?: string };
+    /** `--quantized`: keep a quantized file's integers. */
+    readonly quantized?: boolean;
   };
 }
 
@@ -307,6 +309,12 @@ export const Messages = {
   negativeVariance: entry("MN4012", "a batch-norm variance below 0 in a weight file",
     (layer: string, tensor: string, value: number, index: number) => `'${layer}': ${tensor} holds ${formatNumber(value)} (element ${index}); a variance cannot be negative`,
     { source: "network N {\n  input 8x8x3\n  pw 2\n}\n", options: { weights: { tensors: [{ name: "pw_0.weight", shape: [2, 3, 1, 1], value: 1 }, { name: "pw_0.bn.gamma", shape: [2], value: 1 }, { name: "pw_0.bn.beta", shape: [2] }, { name: "pw_0.bn.mean", shape: [2] }, { name: "pw_0.bn.variance", shape: [2], value: -1 }] } } }),
+  weightQuantization: entry("MN4013", "quantization parameters in a weight file that integer inference cannot use: a scale of 0, NaN or infinite, a zero point outside its type's range",
+    (layer: string, what: string, reason: string) => `'${layer}': ${what} cannot be computed in integers: ${reason}`,
+    { source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  defaults act=relu6\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  avgpool global\n  fc classes\n  softmax\n}\n", options: { quantized: true, weights: { tflite: "mobilenet_v1_0.25_224_quant", corrupt: "scale 0" } } }),
+  weightNotQuantized: entry("MN4014", "`--quantized` with a weight file whose tensors are not stored as 8-bit integers",
+    (layer: string, what: string, reason: string) => `'${layer}': --quantized needs ${what} quantized, but ${reason}; leave out --quantized to run the file in float`,
+    { source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  defaults act=relu6\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  avgpool global\n  fc classes\n  softmax\n}\n", options: { quantized: true, weights: { tflite: "mobilenet_v1_0.25_224" } } }),
   weightOperatorUnaccounted: entry("MN4009", "an operator of a TFLite weight file that no layer of the network accounts for",
     (operator: string, output: string, context: string) => `the weights file's ${operator} (output '${output}') has no counterpart in the network${context}`,
     {

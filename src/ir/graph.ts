@@ -106,6 +106,46 @@ export interface LayerWeights {
   readonly kernel: Tensor;
   readonly bias?: Tensor;
   readonly bn?: BatchNormWeights;
+  /** The stored integers of a quantized layer (`quantized: true` imports); `kernel` and `bias` are then their dequantized values. */
+  readonly quantized?: QuantizedWeights;
+}
+
+/** The integer types a quantized tensor is stored in. */
+export type QuantizedType = "uint8" | "int8";
+
+/** The stored range of each quantized type. */
+export const QUANTIZED_RANGE: Readonly<Record<QuantizedType, readonly [number, number]>> = { uint8: [0, 255], int8: [-128, 127] };
+
+/**
+ * Affine quantization of a tensor: real = scale · (q − zeroPoint), q an
+ * integer of `type`'s range. Per-tensor: one scale and one zero point.
+ * Per-channel (weights only): one of each per index of axis 0 of the kernel
+ * in mnc's layout (a conv's output channel in OIHW, a depthwise kernel's
+ * channel in C1HW, an fc's output in [out, in]).
+ */
+export interface Quantization {
+  readonly type: QuantizedType;
+  /** Every scale is finite and > 0. */
+  readonly scale: readonly number[];
+  /** As many as the scales, each within the type's range. */
+  readonly zeroPoint: readonly number[];
+}
+
+/**
+ * A quantized layer's tensors as stored, in the same layouts as
+ * LayerWeights' float ones:
+ *
+ *   kernel  the stored integers, quantized by `kernelQuant`
+ *   bias    int32, real = bias · s_input · s_kernel[c] (zero point 0)
+ *
+ * The integer reference (ir/reference-int.ts) computes
+ * Σ (x − x_zp)(w − w_zp) + bias in int32 and requantizes it into the node's
+ * output quantization (`Node.quant`).
+ */
+export interface QuantizedWeights {
+  readonly kernel: { readonly shape: readonly number[]; readonly data: Int32Array };
+  readonly kernelQuant: Quantization;
+  readonly bias?: Int32Array;
 }
 
 interface NodeBase {
@@ -119,6 +159,12 @@ interface NodeBase {
   readonly origin: string;
   /** Output shape; set by infer-shapes, absent before it. */
   readonly shape?: Shape;
+  /**
+   * The quantization of the node's output (an activation: per-tensor), set
+   * when a quantized model is imported with `quantized: true`; absent on
+   * every float graph.
+   */
+  readonly quant?: Quantization;
 }
 
 export interface InputNode extends NodeBase {

@@ -34,7 +34,7 @@ export const importWeights: Pass = {
     const source = options.weightSource;
     if (source === undefined) return graph;
     const before = diagnostics.length;
-    const result = source.kind === "named" ? byName(graph, source.tensors, source.metadata, diagnostics) : matchTflite(graph, source.graph, diagnostics);
+    const result = source.kind === "named" ? byName(graph, source.tensors, source.metadata, diagnostics) : matchTflite(graph, source.graph, diagnostics, options.quantized === true);
     if (diagnostics.length === before) return result;
     // What the file looks like, before the per-layer details.
     const rounding = options.widthRounding ?? graph.rounding;

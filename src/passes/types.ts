@@ -15,6 +15,13 @@ export interface PassOptions {
   readonly seed?: number;
   /** A weight file, read (import-weights); without it, init-weights seeds every layer. */
   readonly weightSource?: WeightSource;
+  /**
+   * Keep a quantized TFLite file's integers (`--quantized`): uint8/int8
+   * kernels, int32 biases and every activation's scale and zero point go on
+   * the graph (LayerWeights.quantized, Node.quant) beside the dequantized
+   * float weights; float paths are unchanged.
+   */
+  readonly quantized?: boolean;
 }
 
 export interface PassContext {

@@ -37,11 +37,11 @@
  * account for is MN4009, a layer the file has no operator for MN4010.
  */
 import { error, errorWith, type Diagnostic } from "../ir/diagnostics.js";
-import { isWeighted, type Activation, type Graph, type LayerWeights, type Node, type NodeOf, type OpKind, type Pads, type ResizeNode, type Shape, type WeightedNode } from "../ir/graph.js";
+import { isWeighted, QUANTIZED_RANGE, type Quantization, type QuantizedType, type Activation, type Graph, type LayerWeights, type Node, type NodeOf, type OpKind, type Pads, type ResizeNode, type Shape, type WeightedNode } from "../ir/graph.js";
 import { expectedShapes, sameShape } from "../ir/weights.js";
 import { attach, finite, formatShape } from "./attach.js";
 import { formatRange, rangeActivation } from "./quantization.js";
-import { outputChannels, transpose, type FileGraph, type FileOperator } from "./source.js";
+import { outputChannels, transpose, type FileGraph, type FileOperator, type FileTensor, type StoredWeights } from "./source.js";
 import type { TfliteOptions } from "./tflite.js";
 import type { RawTensor } from "./types.js";
 
@@ -332,6 +332,10 @@ class Walk {
   readonly tensorOf = new Map<string, number>();
   readonly shapes = new Map<string, Shape>();
   readonly nodes = new Map<string, Node>();
+  /** Optional nodes the file has no operator for (a softmax of a file that ends at the logits, a dropout). */
+  readonly absent = new Set<string>();
+  /** The stored integers of each weighted node's operator, when quantized. */
+  readonly storedOf = new Map<string, StoredWeights>();
   /** MN4006 mismatches already reported, to count repeats instead. */
   private readonly mismatches = new Map<string, { index: number; more: number }>();
   /** The nodes whose value a standalone activation node reads: the file's activation operators after them are that node's. */
@@ -677,13 +681,81 @@ export function convActivations(graph: Graph, file: FileGraph): ReadonlyMap<numb
 }
 
 /** Attach the file's tensors to every weighted layer of `graph`; problems go to `diagnostics`. */
-export function matchTflite(graph: Graph, file: FileGraph, diagnostics: Diagnostic[]): Graph {
+export function matchTflite(graph: Graph, file: FileGraph, diagnostics: Diagnostic[], quantized = false): Graph {
   const w = new Walk(graph, file, diagnostics);
   const done = walk(w);
   w.finishMismatches();
   if (!done) return graph;
-  return { ...graph, nodes: graph.nodes.map((n) => w.nodes.get(n.id) ?? n) };
+  const nodes = graph.nodes.map((n) => w.nodes.get(n.id) ?? n);
+  return { ...graph, nodes: quantized ? keepQuantization(w, nodes) : nodes };
 }
+
+/**
+ * `quantized: true`: every node's output quantization (that of the file's
+ * tensor holding its value; none for a node the file has no operator for,
+ * whose value is its input's) and every weighted layer's stored integers.
+ * Unusable parameters are MN4013; a float file is MN4014.
+ */
+function keepQuantization(w: Walk, nodes: readonly Node[]): Node[] {
+  const d = w.diagnostics;
+  const out: Node[] = [];
+  for (const n of nodes) {
+    if (w.absent.has(n.id)) {
+      out.push(n);
+      continue;
+    }
+    const t = w.tensorOf.get(n.id)!;
+    const ft = w.file.tensors[t]!;
+    const q = activationQuantization(ft);
+    if (typeof q === "string") {
+      d.push(error(ft.quantization === undefined ? "weightNotQuantized" : "weightQuantization", n.span, n.id, `the file's tensor '${ft.name}'`, q));
+      return [...nodes];
+    }
+    if (!isWeighted(n)) {
+      out.push({ ...n, quant: q } as Node);
+      continue;
+    }
+    const stored = (n.weights === undefined ? undefined : w.storedOf.get(n.id));
+    if (stored === undefined || n.weights === undefined) {
+      d.push(error("weightNotQuantized", n.span, n.id, "its weights", "they are not stored as uint8 or int8 integers"));
+      return [...nodes];
+    }
+    const kq = checkQuantization(stored.type, stored.scale, stored.zeroPoint);
+    if (typeof kq === "string") {
+      d.push(error("weightQuantization", n.span, n.id, "its weights", kq));
+      return [...nodes];
+    }
+    if (kq.scale.length !== 1 && kq.scale.length !== n.weights.kernel.shape[0]) {
+      d.push(error("weightQuantization", n.span, n.id, "its weights", `${kq.scale.length} scales for ${n.weights.kernel.shape[0]} channels`));
+      return [...nodes];
+    }
+    const kernel = { shape: n.weights.kernel.shape, data: Int32Array.from(stored.kernel) };
+    const quantized = { kernel, kernelQuant: kq, ...(stored.bias === undefined ? {} : { bias: stored.bias }) };
+    out.push({ ...n, quant: q, weights: { ...n.weights, quantized } } as Node);
+  }
+  return out;
+}
+
+/** A file tensor's per-tensor quantization, or why it has none mnc can use. */
+function activationQuantization(t: FileTensor): Quantization | string {
+  const q = t.quantization;
+  if (q === undefined) return `it is ${t.type}`;
+  if (q.scale.length !== 1) return `${q.scale.length} scales, but an activation has one`;
+  return checkQuantization(t.type, q.scale, q.zeroPoint);
+}
+
+/** Quantization parameters checked: a UINT8 / INT8 type, finite scales > 0, zero points within the type's range. */
+function checkQuantization(type: string, scale: readonly number[], zeroPoint: readonly number[]): Quantization | string {
+  const qt = QUANTIZED_TYPE[type];
+  if (qt === undefined) return `it is ${type}, not UINT8 or INT8`;
+  for (const s of scale) if (!(s > 0 && Number.isFinite(s))) return `scale ${s} is not a finite number > 0`;
+  const [lo, hi] = QUANTIZED_RANGE[qt];
+  const zp = scale.map((_, i) => zeroPoint[i] ?? 0);
+  for (const z of zp) if (!(Number.isInteger(z) && z >= lo && z <= hi)) return `zero point ${z} is outside ${type}'s range [${lo}, ${hi}]`;
+  return { type: qt, scale: [...scale], zeroPoint: zp };
+}
+
+const QUANTIZED_TYPE: Readonly<Record<string, QuantizedType>> = { UINT8: "uint8", INT8: "int8" };
 
 /** Walk the network; false when it stopped at a node no operator computes. */
 function walk(w: Walk): boolean {
@@ -705,6 +777,7 @@ function walk(w: Walk): boolean {
     if (c === undefined) {
       if (r.optional(node as never, w.shapes.get(node.inputs[0]!)!)) {
         w.tensorOf.set(node.id, ins[0]!);
+        w.absent.add(node.id);
         continue;
       }
       w.diagnose(node, ins);
@@ -734,6 +807,8 @@ function walk(w: Walk): boolean {
     if (isWeighted(node)) {
       const weights = layerWeights(w, node, c.op);
       if (weights !== undefined) w.nodes.set(node.id, attach(node, weights));
+      const stored = c.op.weights?.stored;
+      if (stored !== undefined) w.storedOf.set(node.id, stored);
     }
   }
   finish(w);

@@ -20,7 +20,7 @@
  * (1 = SAME, 2 = VALID), stride_w, stride_h, as TfLiteTransposeConvParams
  * begins — which become the operator's options like a builtin's.
  */
-import type { TfliteOptions } from "./tflite.js";
+import type { TfliteOptions, TfliteQuantization } from "./tflite.js";
 import { WeightFileError } from "./errors.js";
 import { dequantize, perTensor, type TensorQuantization } from "./quantization.js";
 import { readSafetensors, isSafetensors } from "./safetensors.js";
@@ -36,6 +36,8 @@ export interface FileTensor {
   readonly type: string;
   /** Per-tensor quantization of a quantized tensor (activations: its range is a clamp). */
   readonly quant?: TensorQuantization;
+  /** The quantization parameters as stored, unchecked (for `quantized` imports). */
+  readonly quantization?: TfliteQuantization;
 }
 
 /** The tensors of a CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED or transposed convolution, float32, in mnc's layouts. */
@@ -47,6 +49,21 @@ export interface OperatorWeights {
    */
   readonly kernel: RawTensor;
   readonly bias?: RawTensor;
+  /** The stored integers of a quantized operator, in the same layouts (absent for float files). */
+  readonly stored?: StoredWeights;
+}
+
+/**
+ * A quantized operator's weights as stored: the kernel's integers (in mnc's
+ * layout, exact in float32), their quantization (per-channel along axis 0 of
+ * mnc's layout), and the INT32 bias.
+ */
+export interface StoredWeights {
+  readonly kernel: Float32Array;
+  readonly type: string;
+  readonly scale: readonly number[];
+  readonly zeroPoint: readonly number[];
+  readonly bias?: Int32Array;
 }
 
 /** The output channels of an operator's weights (the axis its bias runs along). */
@@ -202,7 +219,7 @@ export function fileGraph(model: TfliteModel): FileGraph {
   return {
     tensors: tensors.map((t) => {
       const quant = perTensor(t.type, t.quantization);
-      return { index: t.index, name: t.name, shape: t.shape, type: t.type, ...(quant === undefined ? {} : { quant }) };
+      return { index: t.index, name: t.name, shape: t.shape, type: t.type, ...(quant === undefined ? {} : { quant }), ...(t.quantization === undefined ? {} : { quantization: t.quantization }) };
     }),
     operators,
     inputs: model.inputs,
@@ -236,6 +253,7 @@ function operatorWeights(
 
   // The bias: float as stored, or INT32 in units of input scale × weight scale.
   let bias: RawTensor | undefined;
+  let storedBias: Int32Array | undefined;
   const bIndex = op.inputs[2];
   if (bIndex !== undefined && bIndex >= 0) {
     const bTensor = model.tensors[bIndex]!;
@@ -250,6 +268,7 @@ function operatorWeights(
       const data = new Float32Array(q.length);
       for (let c = 0; c < q.length; c++) data[c] = q[c]! * inputQuant.scale * wq.scale[perChannel ? c : 0]!;
       bias = { name: bTensor.name, shape: bTensor.shape, data };
+      storedBias = Int32Array.from(q);
     } else {
       const b = constant(bIndex, `${label} bias`, true);
       if (b.via !== undefined) absorbs.push(b.via);
@@ -257,27 +276,33 @@ function operatorWeights(
     }
   }
 
+  // The stored integers, when the kernel is UINT8 / INT8 with a quantization of its own (not read through a DEQUANTIZE).
+  const wq = w.tensor.quantization;
+  const raw = wq !== undefined && w.via === undefined && (w.tensor.type === "UINT8" || w.tensor.type === "INT8") ? Float32Array.from(constantValues(w.tensor)!) : undefined;
+  const stored = (kernel: Float32Array | undefined): { stored?: StoredWeights } =>
+    kernel === undefined || wq === undefined ? {} : { stored: { kernel, type: w.tensor.type, scale: wq.scale, zeroPoint: wq.zeroPoint, ...(storedBias === undefined ? {} : { bias: storedBias }) } };
+
   if (kind === "fc") {
     if (shape.length !== 2) throw new WeightFileError(`${label}: weights of rank ${shape.length}, expected 2`);
-    return { label, weights: { kind, kernel: { name: wTensor.name, shape, data: w.values }, ...(bias === undefined ? {} : { bias }) } };
+    return { label, weights: { kind, kernel: { name: wTensor.name, shape, data: w.values }, ...(bias === undefined ? {} : { bias }), ...stored(raw) } };
   }
   if (shape.length !== 4) throw new WeightFileError(`${label}: weights of rank ${shape.length}, expected 4`);
   const [d0, kh, kw, d3] = shape as [number, number, number, number];
   if (kind === "deconv") {
     // OHWI → [in, out, kh, kw] (ONNX ConvTranspose)
     const kernel = { name: wTensor.name, shape: [d3, d0, kh, kw], data: transpose(w.values, [d0, kh, kw, d3], [3, 0, 1, 2]) };
-    return { label, weights: { kind, kernel, ...(bias === undefined ? {} : { bias }) } };
+    return { label, weights: { kind, kernel, ...(bias === undefined ? {} : { bias }), ...stored(raw && transpose(raw, [d0, kh, kw, d3], [3, 0, 1, 2])) } };
   }
   if (kind === "conv") {
     // OHWI → OIHW
     const kernel = { name: wTensor.name, shape: [d0, d3, kh, kw], data: transpose(w.values, [d0, kh, kw, d3], [0, 3, 1, 2]) };
-    return { label, weights: { kind, kernel, ...(bias === undefined ? {} : { bias }) } };
+    return { label, weights: { kind, kernel, ...(bias === undefined ? {} : { bias }), ...stored(raw && transpose(raw, [d0, kh, kw, d3], [0, 3, 1, 2])) } };
   }
   // Files leave depth_multiplier 0 (unset) or 1; the kernel's shape says the rest.
   if (d0 !== 1 || (o.depthMultiplier ?? 1) > 1) throw new WeightFileError(`${label}: depth multipliers other than 1 are not supported`);
   // 1HWC → C1HW
   const kernel = { name: wTensor.name, shape: [d3, 1, kh, kw], data: transpose(w.values, [1, kh, kw, d3], [3, 0, 1, 2]) };
-  return { label, weights: { kind, kernel, ...(bias === undefined ? {} : { bias }) } };
+  return { label, weights: { kind, kernel, ...(bias === undefined ? {} : { bias }), ...stored(raw && transpose(raw, [1, kh, kw, d3], [3, 0, 1, 2])) } };
 }
 
 /** Permute a row-major tensor: output axis i is input axis perm[i]. */
