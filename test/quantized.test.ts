@@ -5,6 +5,7 @@
  * interpreter's raw uint8 outputs; the arithmetic's properties; corrupted
  * quantization parameters.
  */
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -14,7 +15,7 @@ import type { Graph } from "../src/ir/graph.js";
 import { dequantize, multiplyByQuantizedMultiplier, quantize, quantizeMultiplier, runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
 import { runReference } from "../src/ir/reference.js";
 import { rangeActivation } from "../src/weights/quantization.js";
-import { corruptQuantization, readExample, shared } from "./helpers.js";
+import { corruptQuantization, readExample, root, shared } from "./helpers.js";
 import { runs } from "./fuzz-scale.js";
 import { haveShared } from "./optional.js";
 import { conv2dOptions, OP, OPTIONS, PAD, TfliteNet, TYPE } from "./tflite-builder.js";
@@ -282,5 +283,52 @@ describe.runIf(haveShared(v1Model, "the trained uint8 MobileNetV1 0.25"))("quant
     expect(errors(float)).toEqual(["MN4014 'input': --quantized needs the file's tensor 'input' quantized, but it is FLOAT32; leave out --quantized to run the file in float"]);
     // Without --quantized the corrupted file's weights still import as float.
     expect(errors(corruptQuantization(v1(), "scale 0"), false)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// mnc run --quantized
+// ---------------------------------------------------------------------------
+
+describe.runIf(haveShared(v2Model, "the trained uint8 MobileNetV2") && haveShared(v1Model, "the trained uint8 MobileNetV1 0.25"))("mnc run --quantized", () => {
+  const mnc = (...args: string[]) => spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8" });
+  /** `  1. cheeseburger  0.9805  q=251  (934)` → its parts. */
+  const rows = (out: string) =>
+    out.trim().split("\n").slice(1).map((line) => {
+      const m = /^ +\d+\. (.+?) +(-?\d+\.\d{4}) +q=(\d+) +\((\d+)\)$/.exec(line);
+      if (m === null) throw new Error(`unexpected line: ${line}`);
+      return { label: m[1], value: Number(m[2]), q: Number(m[3]), index: Number(m[4]) };
+    });
+
+  it(
+    "prints each top class's raw uint8 output beside its dequantized value: the interpreter's for MobileNetV2 (logits) and V1 (probabilities, from the JPEG)",
+    () => {
+      const v2 = mnc("run", "examples/mobilenet_v2.mn", "--set", "classes=1001", "--weights", v2Model, "--quantized", "--input", join(photoDir, "burger.rgb224"), "--labels", join(v2Dir, "model", "labels_1001.txt"));
+      expect(v2.stderr).toBe("");
+      expect(v2.status).toBe(0);
+      expect(v2.stdout.split("\n")[0]).toMatch(/burger\.rgb224: .* \(integer reference, uint8\)$/);
+      const got = rows(v2.stdout);
+      const theirs = truth(v2Dir, "burger");
+      expect(got.map((r) => r.index)).toEqual(topK(theirs, 5));
+      expect(got.map((r) => r.q)).toEqual([196, 161, 147, 147, 133]);
+      expect(got.map((r) => r.label)).toEqual(["cheeseburger", "bagel", "guacamole", "meat loaf", "French loaf"]);
+      for (const r of got) expect(r.value).toBeCloseTo(0.09889253973960876 * (r.q - 58), 4);
+
+      const v1 = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", v1Model, "--quantized", "--input", join(shared, "data", "mobilenet_v1", "images", "cat.jpg"), "--top", "3");
+      expect(v1.stderr).toBe("");
+      expect(v1.status).toBe(0);
+      const cat = rows(v1.stdout);
+      expect(cat.map((r) => [r.index, r.q])).toEqual([[282, 170], [283, 62], [286, 23]]);
+      for (const r of cat) expect(r.value).toBeCloseTo(r.q / 256, 4);
+    },
+    120_000,
+  );
+
+  it("is refused by mnc weights export, and a float file with --quantized is MN4014", () => {
+    const w = mnc("weights", "export", "examples/mobilenet_v2.mn", "--quantized", "-o", "/dev/null");
+    expect(w.status).toBe(2);
+    const float = mnc("run", "examples/mobilenet_v1_tf.mn", "--weights", join(shared, "data", "mobilenet_v1", "model", "mobilenet_v1_0.25_224_1_default_1.tflite"), "--quantized", "--input", join(photoDir, "cat.rgb224"));
+    expect(float.status).toBe(1);
+    expect(float.stderr).toMatch(/error MN4014: 'input': --quantized needs the file's tensor 'input' quantized, but it is FLOAT32/);
   });
 });

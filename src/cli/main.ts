@@ -24,6 +24,8 @@ import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReferenceOutputs } from "../ir/reference.js";
+import { dequantize as dequantizeValue, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
+import { isJpeg, isPng } from "../image/index.js";
 import type { Graph } from "../ir/graph.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
@@ -121,6 +123,8 @@ ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${BUDGET_OPTIONS}
   --dump-ir               print the IR after all passes
+  --quantized             with a quantized .tflite: keep its uint8/int8 weights, int32 biases and
+                          every activation's scale and zero point (see docs/weights.md)
 ${COMMON_OPTIONS}
 `,
   report: `Usage: mnc report FILE [options]
@@ -181,6 +185,10 @@ Options:
                           a 1-channel map in [0, 1]
   --mask NAME=PATH        the same for the output NAME (repeatable; all written or none)
   --mean M, --std S       normalisation (default: the network's declared one, else 0 and 1)
+  --quantized             with a quantized .tflite: run the integer reference (XNNPACK's rounding,
+                          bit for bit with TensorFlow Lite) on the input's uint8 pixels as the
+                          model's input quantization reads them; each top class shows its raw
+                          integer output as q=N beside the dequantized value
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
@@ -220,6 +228,7 @@ const OPTIONS = {
   weights: { type: "string" },
   seed: { type: "string" },
   "no-fuse-bn": { type: "boolean" },
+  quantized: { type: "boolean" },
   input: { type: "string" },
   emit: { type: "string" },
   "embed-weights": { type: "boolean" },
@@ -241,10 +250,10 @@ const OPTIONS = {
 /** Which options each command takes (parseArgs then rejects the rest). */
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   check: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "warnings-as-errors", "help"],
-  compile: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "output", "emit", "opset", "input-layout", "embed-preprocessing", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
+  compile: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "quantized", "output", "emit", "opset", "input-layout", "embed-preprocessing", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
   report: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   sweep: ["network", "set", "outputs", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
-  run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "input", "labels", "top", "mean", "std", "mask", "verbose", "quiet", "warnings-as-errors", "help"],
+  run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "quantized", "input", "labels", "top", "mean", "std", "mask", "verbose", "quiet", "warnings-as-errors", "help"],
   weights: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
 };
 
@@ -394,6 +403,7 @@ export function main(argv: readonly string[], stdio: Io): number {
             ...(weights === undefined ? {} : { weights }),
             ...(values.seed === undefined ? {} : { seed: nonNegativeInteger("--seed", values.seed) }),
             ...(values["no-fuse-bn"] === true ? { fuseBatchNorm: false } : {}),
+            ...(values.quantized === true ? { quantized: true } : {}),
           };
           if (command === "compile") {
             ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, embedPreprocessing: values["embed-preprocessing"] === true, target: emit, embedWeights: values["embed-weights"] === true, wasm: values["no-wasm"] !== true, labels: values.labels }, io);
@@ -826,6 +836,7 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
   }
   const warning = normalisationWarning(input, declared);
   if (warning !== undefined) io.err(`mnc: warning: ${run.input}: ${warning}\n`);
+  if (options.quantized === true) return runQuantized(graph, bytes, run, named.labels, io);
   const values = runReferenceOutputs(graph, input);
   // Every mask is encoded before anything is printed or written: a bad one writes none.
   const files: { path: string; content: Uint8Array }[] = [];
@@ -856,6 +867,43 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
     const what = outputKind(m.output) === "map" ? "round(255·p) per pixel" : "class index per pixel";
     status(`${m.path}: mask of '${m.output.name}', ${m.output.shape[0]}x${m.output.shape[1]} pixels, ${what}\n`, m.path, io);
   }
+  return true;
+}
+
+/**
+ * `mnc run --quantized`: the integer reference on the input's integers. A
+ * uint8 input (raw bytes, or a photo's decoded pixels) is the model's stored
+ * values as they are for a uint8 input (TFLite's uint8 models take the
+ * pixels; their input quantization, e.g. 1/128 and 128, is the
+ * normalisation), shifted by −128 for an int8 one; a float32 input is
+ * quantized with the input's scale and zero point.
+ */
+function runQuantized(graph: Graph, bytes: Uint8Array, run: RunOptions, labels: readonly string[] | undefined, io: Io): boolean {
+  const first = graph.nodes[0]!;
+  const q = first.quant;
+  if (q === undefined) throw new InternalError("a quantized graph's input has no quantization");
+  const shape = first.shape!;
+  const size = shape[0] * shape[1] * shape[2];
+  let stored: Int32Array;
+  try {
+    const values = loadInput(bytes, shape, { mean: 0, std: 1 });
+    const float = bytes.length === 4 * size && !isJpeg(bytes) && !isPng(bytes);
+    stored = Int32Array.from(values, (v) => (float ? quantizeValue(v, q) : Math.min(255, Math.max(0, Math.round(v))) - (q.type === "int8" ? 128 : 0)));
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    io.err(`mnc: error: ${run.input}: ${e.message}\n`);
+    return false;
+  }
+  const outputs = runReferenceIntOutputs(graph, stored, "xnnpack");
+  io.out(`${escapeControls(run.input)}: ${graph.name} (integer reference, ${q.type})\n`);
+  outputs.forEach((o, k) => {
+    const oq = o.quant;
+    const ranked = [...o.data].map((v, i) => ({ v, i })).sort((a, b) => b.v - a.v || a.i - b.i).slice(0, run.top);
+    const names = ranked.map(({ i }) => escapeControls((k === 0 ? labels?.[i] : undefined) ?? `class ${i}`));
+    const width = Math.max(...names.map((x) => x.length));
+    if (outputs.length > 1) io.out(`${graph.outputNames?.[k] ?? graph.outputs[k]}:\n`);
+    ranked.forEach(({ v, i }, r) => io.out(`  ${String(r + 1).padStart(2)}. ${names[r]!.padEnd(width)}  ${dequantizeValue(v, oq).toFixed(4)}  q=${v}  (${i})\n`));
+  });
   return true;
 }
 
