@@ -332,3 +332,66 @@ describe.runIf(haveShared(v2Model, "the trained uint8 MobileNetV2") && haveShare
     expect(float.stderr).toMatch(/error MN4014: 'input': --quantized needs the file's tensor 'input' quantized, but it is FLOAT32/);
   });
 });
+
+describe("int8, per-channel, and a FULLY_CONNECTED on a 4x4 map", () => {
+  /** int8 input 8x8x3 → CONV_2D with per-channel int8 weights → 4x4x4 int8 → FULLY_CONNECTED [5, 64] → 5 int8. */
+  function int8File(p: { xzp: number; yzp: number; ozp: number; conv: number[]; fc: number[]; seed: number }): Uint8Array {
+    const scales = [0.02, 0.005, 0.1, 0.04];
+    const net = new TfliteNet();
+    const x = net.tensor("input", [1, 8, 8, 3], { scale: [1 / 64], zeroPoint: [p.xzp] }, TYPE.INT8);
+    const w = net.constant("w", [4, 3, 3, 3], TYPE.INT8, p.conv, { scale: scales, zeroPoint: [0, 0, 0, 0], dimension: 0 });
+    const b = net.constant("b", [4], TYPE.INT32, [100 * p.seed, -300, 50, 0], { scale: scales.map((s) => s / 64), zeroPoint: [0, 0, 0, 0] });
+    const y = net.tensor("y", [1, 4, 4, 4], { scale: [0.05], zeroPoint: [p.yzp] }, TYPE.INT8);
+    net.op(OP.CONV_2D, [x, w, b], [y], OPTIONS.Conv2D, conv2dOptions({ padding: PAD.SAME, strideH: 2, strideW: 2 }));
+    const fw = net.constant("fc/w", [5, 64], TYPE.INT8, p.fc, { scale: [0.01], zeroPoint: [0] });
+    const fb = net.constant("fc/b", [5], TYPE.INT32, [10, -20, 30, -40, 50], { scale: [0.05 * 0.01], zeroPoint: [0] });
+    const out = net.tensor("logits", [1, 5], { scale: [0.1], zeroPoint: [p.ozp] }, TYPE.INT8);
+    net.op(OP.FULLY_CONNECTED, [y, fw, fb], [out]);
+    return net.build([x], [out]);
+  }
+  const int8 = fc.integer({ min: -128, max: 127 });
+  const zp = fc.oneof(fc.constantFrom(-127, 0, 127), fc.integer({ min: -127, max: 127 }));
+
+  it(
+    "equals the float layers on its own dequantized integers, within 1 LSB, with the FULLY_CONNECTED's HWC weights read channel-major",
+    () => {
+      fc.assert(
+        fc.property(
+          zp,
+          zp,
+          zp,
+          fc.array(int8, { minLength: 108, maxLength: 108 }),
+          fc.array(int8, { minLength: 320, maxLength: 320 }),
+          fc.array(int8, { minLength: 192, maxLength: 192 }),
+          fc.integer({ min: -3, max: 3 }),
+          fc.constantFrom("xnnpack" as const, "tflite" as const),
+          (xzp, yzp, ozp, conv, fcw, input, seed, mode) => {
+            const g = quantizedGraph("network T {\n  input 8x8x3\n  conv 3x3 4 stride=2 act=linear\n  fc 5\n}\n", int8File({ xzp, yzp, ozp, conv, fc: fcw, seed }), { fuseBatchNorm: false });
+            const convNode = g.nodes.find((n) => n.op === "conv")!;
+            const fcNode = g.nodes.find((n) => n.op === "fc")!;
+            expect(convNode.op === "conv" && convNode.weights!.quantized!.kernelQuant.scale.length).toBe(4);
+            const trace = runReferenceIntTrace(g, input, mode);
+            const y = trace.get(convNode.id)!.data;
+            const real = runReference({ ...g, outputs: [convNode.id] }, Float32Array.from(input, (q) => Math.fround(1 / 64) * (q - xzp)));
+            for (let i = 0; i < y.length; i++) {
+              const exact = Math.min(127, Math.max(-128, Math.round(real[i]! / Math.fround(0.05) + yzp)));
+              expect(Math.abs(y[i]! - exact)).toBeLessThanOrEqual(1);
+            }
+            // The fc on the conv's integers, in float: Σ w·(y − zp)·s + b.
+            if (fcNode.op !== "fc") throw new Error("no fc");
+            const k = fcNode.weights!.kernel.data;
+            const out = trace.get(fcNode.id)!.data;
+            for (let o = 0; o < 5; o++) {
+              let acc = fcNode.weights!.bias!.data[o]!;
+              for (let c = 0; c < 4; c++) for (let p = 0; p < 16; p++) acc += k[o * 64 + c * 16 + p]! * Math.fround(0.05) * (y[p * 4 + c]! - yzp);
+              const exact = Math.min(127, Math.max(-128, Math.round(acc / Math.fround(0.1) + ozp)));
+              expect(Math.abs(out[o]! - exact), `output ${o}`).toBeLessThanOrEqual(1);
+            }
+          },
+        ),
+        { numRuns: runs(40) },
+      );
+    },
+    60_000,
+  );
+});

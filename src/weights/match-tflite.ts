@@ -461,6 +461,15 @@ class Walk {
     return kernel;
   }
 
+  /** The stored integers of `op` as `node` takes them: a FULLY_CONNECTED's [out, H·W·C] reordered channel-major as kernelFor does. */
+  storedFor(node: WeightedNode, op: FileOperator, stored: StoredWeights): StoredWeights {
+    const w = op.weights!;
+    const input = this.shapes.get(node.inputs[0]!)!;
+    if (node.op !== "fc" || w.kind !== "fc" || !sameShape(w.kernel.shape, expectedShapes(node, input).kernel)) return stored;
+    const [h, wd, c] = input;
+    return { ...stored, kernel: transpose(stored.kernel, [w.kernel.shape[0]!, h, wd, c], [0, 3, 1, 2]) };
+  }
+
   kernelFits(node: WeightedNode, op: FileOperator, input: Shape): boolean {
     const w = op.weights;
     if (w === undefined) return false;
@@ -808,7 +817,7 @@ function walk(w: Walk): boolean {
       const weights = layerWeights(w, node, c.op);
       if (weights !== undefined) w.nodes.set(node.id, attach(node, weights));
       const stored = c.op.weights?.stored;
-      if (stored !== undefined) w.storedOf.set(node.id, stored);
+      if (stored !== undefined) w.storedOf.set(node.id, w.storedFor(node, c.op, stored));
     }
   }
   finish(w);
