@@ -13,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
 import type { Graph } from "../src/ir/graph.js";
 import { dequantize, multiplyByQuantizedMultiplier, quantize, quantizeMultiplier, runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
+import { printGraph } from "../src/ir/print.js";
 import { runReference } from "../src/ir/reference.js";
 import { rangeActivation } from "../src/weights/quantization.js";
 import { corruptQuantization, readExample, root, shared } from "./helpers.js";
@@ -97,6 +98,19 @@ for (const m of models) {
         // A softmax the file does not compute (V2 ends at its logits) has no quantization: its value is its input's.
         const softmax = g.nodes.find((n) => n.op === "softmax")!;
         expect(softmax.quant === undefined).toBe(m.traced === 64);
+      },
+      60_000,
+    );
+
+    it(
+      "shows each node's quantization, and its kernel's, in the IR dump (a float dump has none)",
+      () => {
+        const source = readExample(m.source);
+        const dump = printGraph(quantizedGraph(source, m.file, m.options)).split("\n");
+        expect(dump.find((l) => l.trimStart().startsWith("input "))).toMatch(/-> 224x224x3 +uint8 s=0\.0078125 zp=128 +# /);
+        expect(dump.find((l) => l.trimStart().startsWith("conv_0 "))).toMatch(/ uint8 s=0\.0235285 zp=0 {2}w uint8 s=[0-9.]+ zp=\d+ +# /);
+        const float = compile(source, { ...m.options, weights: new Uint8Array(readFileSync(m.file)), weightsFile: "model.tflite" });
+        expect(printGraph(float.graph!)).not.toMatch(/uint8|zp=/);
       },
       60_000,
     );
@@ -370,6 +384,7 @@ describe("int8, per-channel, and a FULLY_CONNECTED on a 4x4 map", () => {
             const convNode = g.nodes.find((n) => n.op === "conv")!;
             const fcNode = g.nodes.find((n) => n.op === "fc")!;
             expect(convNode.op === "conv" && convNode.weights!.quantized!.kernelQuant.scale.length).toBe(4);
+            expect(printGraph(g)).toContain(`int8 s=0.05 zp=${yzp}  w int8 s=×4`);
             const trace = runReferenceIntTrace(g, input, mode);
             const y = trace.get(convNode.id)!.data;
             const real = runReference({ ...g, outputs: [convNode.id] }, Float32Array.from(input, (q) => Math.fround(1 / 64) * (q - xzp)));
