@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
 import type { Graph } from "../src/ir/graph.js";
-import { dequantize, multiplyByQuantizedMultiplier, quantize, quantizeMultiplier, runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
+import { dequantize, firstNonIntegerNode, multiplyByQuantizedMultiplier, quantize, quantizeMultiplier, runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
 import { printGraph } from "../src/ir/print.js";
 import { runReference } from "../src/ir/reference.js";
 import { rangeActivation } from "../src/weights/quantization.js";
@@ -409,4 +409,14 @@ describe("int8, per-channel, and a FULLY_CONNECTED on a 4x4 map", () => {
     },
     60_000,
   );
+});
+
+describe("ops integer inference does not run yet", () => {
+  it("are named before anything runs: the first such layer, with its line", () => {
+    const plain = compile("network N {\n  input 8x8x3\n  conv 3x3 8 stride=2\n  avgpool global\n  fc 4\n  softmax\n}\n", { seed: 1 }).graph!;
+    expect(firstNonIntegerNode(plain)).toBeUndefined();
+    const graph = compile("network N {\n  image = input 8x8x3\n  conv 3x3 8 stride=2\n  resize to=image\n  pw 2\n}\n", { seed: 1 }).graph!;
+    const node = firstNonIntegerNode(graph)!;
+    expect([node.id, node.op, node.span.line]).toEqual(["resize_0", "resize", 4]);
+  });
 });

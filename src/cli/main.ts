@@ -24,7 +24,7 @@ import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReferenceOutputs } from "../ir/reference.js";
-import { dequantize as dequantizeValue, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
+import { dequantize as dequantizeValue, firstNonIntegerNode, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
 import { isJpeg, isPng } from "../image/index.js";
 import type { Graph } from "../ir/graph.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
@@ -879,6 +879,11 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
  * quantized with the input's scale and zero point.
  */
 function runQuantized(graph: Graph, bytes: Uint8Array, run: RunOptions, labels: readonly string[] | undefined, io: Io): boolean {
+  const unsupported = firstNonIntegerNode(graph);
+  if (unsupported !== undefined) {
+    io.err(`mnc: error: --quantized: integer inference does not run ${unsupported.op} layers yet ('${unsupported.id}', line ${unsupported.span.line}); run without --quantized for float inference on the dequantized weights\n`);
+    return false;
+  }
   const first = graph.nodes[0]!;
   const q = first.quant;
   if (q === undefined) throw new InternalError("a quantized graph's input has no quantization");

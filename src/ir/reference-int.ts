@@ -37,7 +37,7 @@
  * passes its input's integers on. Pure: no I/O.
  */
 import { InternalError } from "./diagnostics.js";
-import { QUANTIZED_RANGE, type Activation, type Graph, type Node, type Quantization, type Shape } from "./graph.js";
+import { QUANTIZED_RANGE, type Activation, type Graph, type Node, type OpKind, type Quantization, type Shape } from "./graph.js";
 
 export type IntRounding = "xnnpack" | "tflite";
 
@@ -194,6 +194,30 @@ export function runReferenceIntOutputs(graph: Graph, input: ArrayLike<number>, m
   const values = new Map<string, IntTensor>();
   for (const node of graph.nodes) values.set(node.id, evaluate(node, values, input, mode));
   return graph.outputs.map((id) => values.get(id)!);
+}
+
+/** The ops the integer reference runs; the others (a segmentation head's, a V3 block's) are float-only for now. */
+const INTEGER_OPS: Readonly<Record<OpKind, boolean>> = {
+  input: true,
+  conv: true,
+  depthwise: true,
+  fc: true,
+  avgpool: true,
+  add: true,
+  softmax: true,
+  dropout: true,
+  maxpool: false,
+  mul: false,
+  deconv: false,
+  concat: false,
+  resize: false,
+  activation: false,
+  argmax: false,
+};
+
+/** The first node integer inference cannot run, if any (say so to the user before running). */
+export function firstNonIntegerNode(graph: Graph): Node | undefined {
+  return graph.nodes.find((n) => !INTEGER_OPS[n.op]);
 }
 
 /** The first output's stored integers. */
