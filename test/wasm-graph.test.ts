@@ -16,7 +16,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
-import { compileNetworkWasm, packWeights, type WasmLayout, type WasmNetwork, type WasmOptions } from "../src/emit/wasm/index.js";
+import { compileNetworkWasm, type WasmOptions } from "../src/emit/wasm/index.js";
 import type { Graph } from "../src/ir/graph.js";
 import { runReferenceOutputs } from "../src/ir/reference.js";
 import { runs, timeLimit } from "./fuzz-scale.js";
@@ -24,48 +24,9 @@ import { validGraphSpec } from "./graph-generators.js";
 import { inputs, readExample, relativeError } from "./helpers.js";
 import { DEEPLAB_DATA, float32File, grayPng, maxAbsDiff, photoBatch, PHOTOS, SELFIE_DATA } from "./segmentation-data.js";
 import { haveShared } from "./optional.js";
+import { loadWasm as load } from "./wasm-host.js";
 
 // ── a tiny host, as test/wasm.test.ts has it ───────────────────────────────
-
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports?: object) => { readonly exports: Record<string, unknown> };
-  validate(bytes: Uint8Array): boolean;
-}
-const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-interface Loaded {
-  readonly net: WasmNetwork;
-  readonly layout: WasmLayout;
-  readonly exports: Record<string, (...args: number[]) => void>;
-  /** Copy `batch` NHWC items in, run, and copy every output out (graph.outputs order). */
-  run(input: Float32Array, batch?: number): Float32Array[];
-}
-
-function load(graph: Graph, options: WasmOptions = {}): Loaded {
-  const net = compileNetworkWasm(graph, options);
-  const { layout } = net;
-  expect(WA.validate(net.wasm)).toBe(true);
-  const memory = new WA.Memory({ initial: layout.memoryPages });
-  new Float32Array(memory.buffer, layout.weights, layout.weightsBytes / 4).set(packWeights(graph, options));
-  const instance = new WA.Instance(new WA.Module(net.wasm), { env: { memory } });
-  const exports = instance.exports as unknown as Record<string, (...args: number[]) => void>;
-  return {
-    net,
-    layout,
-    exports,
-    run(input, batch = 1) {
-      expect(input.length).toBe((batch * layout.inputBytes) / 4);
-      new Float32Array(memory.buffer, layout.input, input.length).set(input);
-      exports.run!(batch);
-      return layout.outputs.map((o) => new Float32Array(memory.buffer, o.offset, (batch * o.bytes) / 4).slice());
-    },
-  };
-}
 
 function graphOf(source: string, options: CompileOptions = {}): Graph {
   const r = compile(source, options);
@@ -83,7 +44,7 @@ const inputSize = (g: Graph): number => {
 function errors(graph: Graph, batch: number, seed: number, options: WasmOptions = {}): number[] {
   const loaded = load(graph, { ...options, maxBatch: batch });
   const x = inputs(batch * inputSize(graph), seed);
-  const got = loaded.run(x, batch);
+  const got = loaded.runAll(x, batch);
   const expected = runReferenceOutputs(graph, x, batch);
   expect(got.length).toBe(expected.length);
   return expected.map((e, k) => relativeError(got[k]!, e));
@@ -273,7 +234,7 @@ describe("more kernels on one-layer networks (1e-5 relative)", () => {
       fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 90 }), fc.integer({ min: 2, max: 5 }), fc.integer(), (h, w, c, levels, seed) => {
         const graph = graphOf(`network T {\n  input ${h}x${w}x${c}\n  argmax\n}\n`);
         const x = Float32Array.from(inputs(2 * h * w * c, seed), (v) => Math.floor((v + 1) * levels) - 1);
-        const got = load(graph, { maxBatch: 2 }).run(x, 2)[0]!;
+        const got = load(graph, { maxBatch: 2 }).runAll(x, 2)[0]!;
         expect([...got]).toEqual([...runReferenceOutputs(graph, x, 2)[0]!]);
       }),
       { seed: 20261203, numRuns: runs(60) },
@@ -401,7 +362,7 @@ describe.runIf(haveShared(DEEPLAB_MODEL, "the WebAssembly kernels on the trained
     const source = readExample("deeplabv3_mobilenet_v2.mn").replace(/\}\s*$/, "  mask = argmax\n}\n");
     const graph = graphOf(source, { weights: new Uint8Array(readFileSync(DEEPLAB_MODEL)), weightsFile: "deeplabv3.tflite", outputs: ["scores", "logits", "mask"] });
     const loaded = load(graph, { maxBatch: PHOTOS.length });
-    const [scores, logits, mask] = loaded.run(photoBatch(graph, DEEPLAB, "rgb257"), PHOTOS.length);
+    const [scores, logits, mask] = loaded.runAll(photoBatch(graph, DEEPLAB, "rgb257"), PHOTOS.length);
     const S = 33 * 33 * 21;
     const P = 257 * 257;
     PHOTOS.forEach((name, i) => {
@@ -428,7 +389,7 @@ describe.runIf(haveShared(SELFIE_MODEL, "the WebAssembly kernels on the trained 
   it("gives the person mask within 1e-3 of the float64 run on every photo", () => {
     const graph = graphOf(readExample("selfie_segmentation.mn"), { weights: new Uint8Array(readFileSync(SELFIE_MODEL)), weightsFile: "selfie_segmentation.tflite" });
     const loaded = load(graph, { maxBatch: PHOTOS.length });
-    const [mask] = loaded.run(photoBatch(graph, SELFIE, "rgb256"), PHOTOS.length);
+    const [mask] = loaded.runAll(photoBatch(graph, SELFIE, "rgb256"), PHOTOS.length);
     const P = 256 * 256;
     PHOTOS.forEach((name, i) => expect(maxAbsDiff(mask!.subarray(i * P, (i + 1) * P), float32File(join(SELFIE, "ground_truth", `${name}.mask.f32`))), name).toBeLessThan(1e-3));
   }, 60_000);
@@ -436,7 +397,7 @@ describe.runIf(haveShared(SELFIE_MODEL, "the WebAssembly kernels on the trained 
   it.runIf(haveShared(SELFIE_FEATURES, "the selfie features-only file"))("gives the interpreter's 128x128x16 features (--outputs features, the features-only file) within 1e-3", () => {
     const graph = graphOf(readExample("selfie_segmentation.mn"), { weights: new Uint8Array(readFileSync(SELFIE_FEATURES)), weightsFile: "selfie_segmentation_features_only.tflite", outputs: ["features"] });
     const loaded = load(graph, { maxBatch: PHOTOS.length });
-    const [features] = loaded.run(photoBatch(graph, SELFIE, "rgb256"), PHOTOS.length);
+    const [features] = loaded.runAll(photoBatch(graph, SELFIE, "rgb256"), PHOTOS.length);
     const F = 128 * 128 * 16;
     const at = PHOTOS.indexOf("grace_hopper");
     expect(maxAbsDiff(features!.subarray(at * F, (at + 1) * F), float32File(join(SELFIE, "ground_truth", "grace_hopper.features.f32")))).toBeLessThan(1e-3);

@@ -19,61 +19,16 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { analyze, compile, type CompileOptions } from "../src/index.js";
-import { compileNetworkWasm, DEFAULT_TUNING, foldPays, packWeights, wasmLayout, type Tuning, type WasmLayout, type WasmNetwork, type WasmOptions } from "../src/emit/wasm/index.js";
+import { compileNetworkWasm, DEFAULT_TUNING, foldPays, packWeights, wasmLayout, type Tuning, type WasmLayout, type WasmOptions } from "../src/emit/wasm/index.js";
 import { ACTIVATION_CODE, axisRuns, EXP_MAX, EXP_MIN, expFunction, expVector, Kernel, packDepthwise, packFc, packPointwise } from "../src/emit/wasm/kernels.js";
 import { FunctionBody, ModuleWriter, sleb, uleb } from "../src/emit/wasm/writer.js";
 import { ACTIVATIONS, type Activation, type Graph } from "../src/ir/graph.js";
 import { ACTIVATION, runReference } from "../src/ir/reference.js";
 import { exampleFiles, readExample, root, shared, inputs, relativeError, RESIDUAL_SE } from "./helpers.js";
 import { haveShared } from "./optional.js";
+import { loadWasm as load, WA, type Loaded, type WasmMemory } from "./wasm-host.js";
 
 // ── a tiny host: what the embedding TypeScript module will do ──────────────
-
-/**
- * The part of the JS WebAssembly API used here. The project compiles
- * without the DOM library, which is where TypeScript declares it.
- */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports?: object) => { readonly exports: Record<string, unknown> };
-  validate(bytes: Uint8Array): boolean;
-  RuntimeError: new () => Error;
-}
-const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-interface Loaded {
-  readonly net: WasmNetwork;
-  readonly memory: WasmMemory;
-  readonly exports: Record<string, (...args: number[]) => void>;
-  /** Copy `batch` NHWC items in, run, copy the output out. */
-  run(input: Float32Array, batch?: number): Float32Array;
-}
-
-function load(graph: Graph, options: WasmOptions = {}): Loaded {
-  const net = compileNetworkWasm(graph, options);
-  const { layout } = net;
-  expect(WA.validate(net.wasm)).toBe(true);
-  const memory = new WA.Memory({ initial: layout.memoryPages });
-  new Float32Array(memory.buffer, layout.weights, layout.weightsBytes / 4).set(packWeights(graph, options));
-  const instance = new WA.Instance(new WA.Module(net.wasm), { env: { memory } });
-  const exports = instance.exports as unknown as Record<string, (...args: number[]) => void>;
-  return {
-    net,
-    memory,
-    exports,
-    run(input, batch = 1) {
-      expect(input.length).toBe((batch * layout.inputBytes) / 4);
-      new Float32Array(memory.buffer, layout.input, input.length).set(input);
-      exports.run!(batch);
-      return new Float32Array(memory.buffer, layout.output, (batch * layout.outputBytes) / 4).slice();
-    },
-  };
-}
-
 
 function graphOf(source: string, options: CompileOptions = {}): Graph {
   const r = compile(source, options);

@@ -25,7 +25,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Graph, Node, NodeOf, OpKind, Shape, Activation, ResizeCoords, ResizeMode } from "../../ir/graph.js";
-import { referenceLayer } from "../../ir/reference.js";
+import { resizeAxis } from "../../ir/ops/resize.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import type { FusionCertificate } from "../../passes/certify-fusion.js";
 import { VERSION } from "../../version.js";
@@ -494,15 +494,9 @@ function resize(n: NodeOf<"resize">, ctx: Context): Lowered {
   return { nodes: out, initializers: inits, output: n.id, dims, intermediates };
 }
 
-/**
- * The input row (or column) each of `outSize` nearest-resized rows copies:
- * the reference's own resize run on the ramp 0, 1, …, inSize − 1 (nearest
- * copies values, so its output is the indices), one truth for the rule.
- */
+/** The input row (or column) each of `outSize` nearest-resized rows copies: resizeAxis, the rule the reference follows. */
 function nearestSources(n: NodeOf<"resize">, inSize: number, outSize: number): number[] {
-  const y = new Float64Array(outSize);
-  referenceLayer(n, [[inSize, 1, 1]], [outSize, 1, 1])(Float64Array.from({ length: inSize }, (_, i) => i), y);
-  return Array.from(y);
+  return Array.from(resizeAxis(n.attrs.mode, n.attrs.coords, inSize, outSize).lo);
 }
 
 const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered } = {

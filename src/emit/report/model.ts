@@ -7,6 +7,7 @@ import { formatNumber, InternalError } from "../../ir/diagnostics.js";
 import type { Graph, Node, Shape } from "../../ir/graph.js";
 import { liveness, peakLive } from "../../ir/liveness.js";
 import type { CostCategory } from "../../ir/ops/index.js";
+import { formatDilation, formatStride } from "../../ir/ops/window.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import { effectiveWidth } from "../../passes/scale-width.js";
 import { VERSION } from "../../version.js";
@@ -392,20 +393,18 @@ export function describeLayer(n: Node, role?: SeRole): string {
 }
 
 function describeOp(n: Node): string {
-  const dilation = (d: readonly [number, number] | undefined): string => (d === undefined || (d[0] === 1 && d[1] === 1) ? "" : d[0] === d[1] ? ` dil${d[0]}` : ` dil${d[0]}x${d[1]}`);
-  const stride = (s: readonly [number, number]): string => (s[0] === 1 && s[1] === 1 ? "" : s[0] === s[1] ? `/${s[0]}` : `/${s[0]}x${s[1]}`);
   switch (n.op) {
     case "input":
       return "input";
     case "conv":
-      return n.attrs.kernel[0] === 1 && n.attrs.kernel[1] === 1 ? `pw${stride(n.attrs.stride)}` : `conv ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}${dilation(n.attrs.dilation)}`;
+      return n.attrs.kernel[0] === 1 && n.attrs.kernel[1] === 1 ? `pw${formatStride(n.attrs.stride)}` : `conv ${n.attrs.kernel.join("x")}${formatStride(n.attrs.stride)}${formatDilation(n.attrs.dilation)}`;
     case "depthwise":
-      return `dw ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}${dilation(n.attrs.dilation)}`;
+      return `dw ${n.attrs.kernel.join("x")}${formatStride(n.attrs.stride)}${formatDilation(n.attrs.dilation)}`;
     case "avgpool":
     case "maxpool": {
       const a = n.attrs;
       if (a.kernel === "global") return `${n.op} global`;
-      return `${n.op} ${a.kernel.join("x")}${stride(a.stride === "kernel" ? a.kernel : a.stride)}`;
+      return `${n.op} ${a.kernel.join("x")}${formatStride(a.stride === "kernel" ? a.kernel : a.stride)}`;
     }
     case "fc":
       return "fc";
@@ -418,7 +417,7 @@ function describeOp(n: Node): string {
     case "mul":
       return "mul";
     case "deconv":
-      return `deconv ${n.attrs.kernel.join("x")}${stride(n.attrs.stride)}`;
+      return `deconv ${n.attrs.kernel.join("x")}${formatStride(n.attrs.stride)}`;
     case "concat":
       return "concat";
     case "resize":

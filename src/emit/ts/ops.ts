@@ -48,7 +48,7 @@ const conv: OpEmitter<"conv"> = {
     const { nr } = tile(g.p);
     const weights = ctx.place(g.n * g.k, `${node.id} kernel`, nr);
     const b = ctx.place(g.n, `${node.id} bias`);
-    const kind = g.source.kind === "rows" ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}${dilationText(node.attrs.dilation)}`;
+    const kind = g.source.kind === "rows" ? "pointwise conv 1x1" : `conv ${KH}x${KW}${strideText(SH, SW)}${dilationText(node.attrs.dilation)}`;
     const pads = padsOf(node);
     return {
       summary: `${kind}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
@@ -88,7 +88,7 @@ const depthwise: OpEmitter<"depthwise"> = {
     const b = ctx.place(C, `${node.id} bias`);
     const dilation = node.attrs.dilation;
     return {
-      summary: `depthwise ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}${dilationText(dilation)}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
+      summary: `depthwise ${KH}x${KW}${strideText(SH, SW)}${dilationText(dilation)}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}${fusedSummary(ctx)}`,
       doc: [`Pads [${padsOf(node).join(", ")}]. Weights at ${weights} ([kh][kw][c]), bias at ${b}.`, ...fusedDoc(ctx)],
       body: depthwiseCode({
         inShape: ctx.inShape,
@@ -206,7 +206,7 @@ const deconv: OpEmitter<"deconv"> = {
     const weights = ctx.place(OC * KH * KW * C, `${node.id} kernel`, DECONV_NR);
     const b = ctx.place(OC, `${node.id} bias`);
     return {
-      summary: `transposed conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH === SW ? SH : `${SH}x${SW}`}`}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}`,
+      summary: `transposed conv ${KH}x${KW}${strideText(SH, SW)}, ${shape(ctx.inShape)} → ${shape(ctx.outShape)}, ${actName(node.attrs.act)}`,
       doc: [`Cropped [${padsOf(node).join(", ")}]. Weights at ${weights} (${group(OC * KH * KW * C)} floats in panels [k][${DECONV_NR}]), bias at ${b}.`, ...stridedDoc(ctx)],
       body: deconvCode({
         inShape: ctx.inShape,
@@ -326,6 +326,11 @@ function fusedDoc(ctx: LayerContext): string[] {
 }
 
 /** ` dilation 2` (or `2x4`) for a dilated window, nothing otherwise. */
+/** ` stride 2`, ` stride 2x1`, nothing for 1, in a layer's summary. */
+function strideText(sh: number, sw: number): string {
+  return sh === 1 && sw === 1 ? "" : ` stride ${sh === sw ? sh : `${sh}x${sw}`}`;
+}
+
 function dilationText(d: readonly [number, number] | undefined): string {
   if (d === undefined || (d[0] === 1 && d[1] === 1)) return "";
   return ` dilation ${d[0] === d[1] ? d[0] : `${d[0]}x${d[1]}`}`;

@@ -764,27 +764,12 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
   add(node, ctx) {
     const [first, second] = ctx.unit.inputs;
     const [H, W, C] = shapeOf(node);
-    if (broadcasts(ctx.value(second!).shape, shapeOf(node))) {
-      // x + b, b 1×1×C over the map: the operands do not commute (b is read per channel).
-      const x = ctx.padded(first!);
-      const other = ctx.fixed(second!);
-      return {
-        kernel: "add",
-        x,
-        fixed: [other],
-        outShape: shapeOf(node),
-        multAdds: 0,
-        elementwise: H * W * C,
-        floats: 0,
-        anyStride: false,
-        inPlace: [x],
-        build: (a) => scaleKernel({ op: "add", pixels: H * W, channels: C, gate: a.address(other) }),
-      };
-    }
+    // x + b, b 1×1×C over the map: the operands do not commute (b is read per channel).
+    const broadcast = broadcasts(ctx.value(second!).shape, shapeOf(node));
     let x = ctx.padded(first!);
-    let other = ctx.padded(second!);
+    let other = broadcast ? ctx.fixed(second!) : ctx.padded(second!);
     // The kernel reads its second operand at a fixed address, so from a buffer: a + b = b + a.
-    if (other.region === "input") {
+    if (!broadcast && other.region === "input") {
       if (x.region !== "input") [x, other] = [other, x];
       else other = ctx.fixed(second!);
     }
@@ -797,8 +782,11 @@ const PLANNERS: { readonly [K in OpKind]: (node: NodeOf<K>, ctx: UnitContext) =>
       elementwise: H * W * C,
       floats: 0,
       anyStride: false,
-      inPlace: [x, other],
-      build: (a) => elementwiseKernel({ op: "add", floats: H * W * roundUp4(C), other: a.address(other) }),
+      inPlace: broadcast ? [x] : [x, other],
+      build: (a) =>
+        broadcast
+          ? scaleKernel({ op: "add", pixels: H * W, channels: C, gate: a.address(other) })
+          : elementwiseKernel({ op: "add", floats: H * W * roundUp4(C), other: a.address(other) }),
     };
   },
   mul(node, ctx) {

@@ -155,19 +155,8 @@ export function packPointwise(kernel: Float32Array, out: number, inChannels: num
  * order of an NHWC receptive field.
  */
 export function packConv(kernel: Float32Array, out: number, inChannels: number, [kh, kw]: Pair, bias: Float32Array | undefined, nv: number): Float32Array {
-  const taps = kh * kw;
-  if (kernel.length !== out * inChannels * taps) throw new InternalError(`wasm: a conv kernel has ${kernel.length} values`);
-  return packPanels(
-    out,
-    taps * inChannels,
-    nv,
-    (k, o) => {
-      const t = Math.floor(k / inChannels);
-      const c = k - t * inChannels;
-      return kernel[(o * inChannels + c) * taps + t]!;
-    },
-    (o) => bias?.[o] ?? 0,
-  );
+  if (kernel.length !== out * inChannels * kh * kw) throw new InternalError(`wasm: a conv kernel has ${kernel.length} values`);
+  return packTaps(out, inChannels, kh * kw, (o, c, t) => kernel[(o * inChannels + c) * kh * kw + t]!, bias, nv);
 }
 
 /**
@@ -179,16 +168,19 @@ export function packConv(kernel: Float32Array, out: number, inChannels: number, 
  * flipped in the packing.
  */
 export function packDeconv(kernel: Float32Array, inChannels: number, out: number, [kh, kw]: Pair, bias: Float32Array | undefined, nv: number): Float32Array {
-  const taps = kh * kw;
-  if (kernel.length !== out * inChannels * taps) throw new InternalError(`wasm: a deconv kernel has ${kernel.length} values`);
+  if (kernel.length !== out * inChannels * kh * kw) throw new InternalError(`wasm: a deconv kernel has ${kernel.length} values`);
+  return packTaps(out, inChannels, kh * kw, (o, c, t) => kernel[(c * out + o) * kh * kw + t]!, bias, nv);
+}
+
+/** GEMM panels over reduction index k = t·C + c (tap-major, channels innermost), weight(o, c, t) for output o. */
+function packTaps(out: number, inChannels: number, taps: number, weight: (o: number, c: number, t: number) => number, bias: Float32Array | undefined, nv: number): Float32Array {
   return packPanels(
     out,
     taps * inChannels,
     nv,
     (k, o) => {
       const t = Math.floor(k / inChannels);
-      const c = k - t * inChannels;
-      return kernel[(c * out + o) * taps + t]!;
+      return weight(o, k - t * inChannels, t);
     },
     (o) => bias?.[o] ?? 0,
   );

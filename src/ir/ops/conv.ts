@@ -11,8 +11,8 @@
  *   bnParams:  4·N  (γ, β, mean, variance)
  */
 import { error } from "../diagnostics.js";
-import { formatPair, formatShape, type ChannelRule, type WidthRule } from "../graph.js";
-import { NO_COST, type OpDef } from "./types.js";
+import { formatPair, formatShape, type ChannelRule, type Norm, type Pair, type WidthRule } from "../graph.js";
+import { NO_COST, type Cost, type OpDef } from "./types.js";
 import { dilated, formatDilation, formatPads, formatStride, slide } from "./window.js";
 
 export const conv: OpDef<"conv"> = {
@@ -26,18 +26,7 @@ export const conv: OpDef<"conv"> = {
     return { node: { ...node, shape: [r.out[0], r.out[1], a.channels], attrs: { ...a, pads: r.pads } } };
   },
   channels: (node) => node.attrs.channels,
-  cost(node, [input]) {
-    if (input === undefined || node.shape === undefined) return NO_COST;
-    const a = node.attrs;
-    const weights = a.kernel[0] * a.kernel[1] * input[2] * a.channels;
-    return {
-      ...NO_COST,
-      multAdds: weights * node.shape[0] * node.shape[1],
-      weights,
-      biases: a.norm === "none" ? a.channels : 0,
-      bnParams: a.norm === "batchnorm" ? 4 * a.channels : 0,
-    };
-  },
+  cost: (node, [input]) => (input === undefined || node.shape === undefined ? NO_COST : kernelCost(node.attrs, input[2], node.shape[0] * node.shape[1])),
   category: (node) => (node.attrs.kernel[0] === 1 && node.attrs.kernel[1] === 1 ? "conv1x1" : "conv"),
   describe(node) {
     const a = node.attrs;
@@ -58,6 +47,22 @@ const ALPHA_TEXT: Readonly<Record<WidthRule["alpha"], string>> = { scaled: "", f
 export function describeWidth(size: ChannelRule): string {
   if (size.kind !== "filters") return "";
   return ALPHA_TEXT[size.width.alpha] + (size.width.scale !== 1 ? ` width×${size.width.scale}` : "");
+}
+
+/**
+ * A convolution's costs: K·K·Cin·Cout weights, each used once per position
+ * (an output pixel for conv, an input pixel for deconv), and a bias or four
+ * batch-norm values per output channel.
+ */
+export function kernelCost(a: { readonly kernel: Pair; readonly channels: number; readonly norm: Norm }, inChannels: number, positions: number): Cost {
+  const weights = a.kernel[0] * a.kernel[1] * inChannels * a.channels;
+  return {
+    ...NO_COST,
+    multAdds: weights * positions,
+    weights,
+    biases: a.norm === "none" ? a.channels : 0,
+    bnParams: a.norm === "batchnorm" ? 4 * a.channels : 0,
+  };
 }
 
 export function norm(n: "batchnorm" | "none"): string {

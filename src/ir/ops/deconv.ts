@@ -12,7 +12,7 @@
  */
 import { error } from "../diagnostics.js";
 import { formatPair, type Pads } from "../graph.js";
-import { describeChannels, describeWidth, norm } from "./conv.js";
+import { describeChannels, describeWidth, kernelCost, norm } from "./conv.js";
 import { NO_COST, type OpDef } from "./types.js";
 import { formatPads, formatStride } from "./window.js";
 
@@ -36,18 +36,7 @@ export const deconv: OpDef<"deconv"> = {
     return { node: { ...node, shape: [h.out, w.out, a.channels], attrs: { ...a, pads } } };
   },
   channels: (node) => node.attrs.channels,
-  cost(node, [input]) {
-    if (input === undefined || node.shape === undefined) return NO_COST;
-    const a = node.attrs;
-    const weights = a.kernel[0] * a.kernel[1] * input[2] * a.channels;
-    return {
-      ...NO_COST,
-      multAdds: weights * input[0] * input[1],
-      weights,
-      biases: a.norm === "none" ? a.channels : 0,
-      bnParams: a.norm === "batchnorm" ? 4 * a.channels : 0,
-    };
-  },
+  cost: (node, [input]) => (input === undefined || node.shape === undefined ? NO_COST : kernelCost(node.attrs, input[2], input[0] * input[1])),
   category: () => "conv",
   describe(node) {
     const a = node.attrs;
