@@ -146,6 +146,14 @@ export interface QuantizedWeights {
   readonly kernel: { readonly shape: readonly number[]; readonly data: Int32Array };
   readonly kernelQuant: Quantization;
   readonly bias?: Int32Array;
+  /**
+   * A layer whose activation is not a clamp (hswish, hsigmoid, sigmoid):
+   * the quantization of its linear output. The layer requantizes its
+   * accumulator into `linear`, then looks the result up in
+   * activationTable(act, linear, node.quant) (ir/reference-int.ts). Absent
+   * for linear, relu and relu6, which clamp the requantized value.
+   */
+  readonly linear?: Quantization;
 }
 
 interface NodeBase {

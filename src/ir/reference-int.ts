@@ -33,11 +33,27 @@
  * t[d] = exp(−s_x·β·d) (β = 1), p_i = t[max − q_i] / (Σ_j t[max − q_j] · s_y),
  * y = floor(p_i + 0.5) + y_zp, clamped.
  *
+ * MUL (an SE gate, b 1×1×C broadcast over H and W, or same shapes):
+ * y = clamp(requantize((a − a_zp)·(b − b_zp), M) + y_zp), M = s_a·s_b / s_y
+ * computed as a convolution's.
+ *
+ * MAXPOOL: the largest stored value of the window's in-bounds cells, then
+ * requantized as a one-operand ADD when the output's quantization differs
+ * (TFLite keeps it the same; so does mnc's post-training quantization).
+ *
+ * Table activations (hswish, hsigmoid, sigmoid; a standalone activation of
+ * any kind): a 256-entry table `activationTable(act, from, to)` maps each
+ * stored input value to its output, computed once in float64 as
+ * quantize(act(dequantize(q))) (rounded half away from zero, as TFLite's
+ * quantize). A conv or depthwise with such an activation first requantizes
+ * its accumulator into `weights.quantized.linear`, then looks up the table.
+ *
  * A node without `quant` (a softmax or dropout the file has no operator for)
  * passes its input's integers on. Pure: no I/O.
  */
 import { InternalError } from "./diagnostics.js";
 import { QUANTIZED_RANGE, type Activation, type Graph, type Node, type OpKind, type Quantization, type Shape } from "./graph.js";
+import { ACTIVATION } from "./reference.js";
 
 export type IntRounding = "xnnpack" | "tflite";
 
@@ -157,8 +173,26 @@ export function activationRange(q: Quantization, act: Activation): readonly [num
   const s = q.scale[0]!;
   const quantize = (x: number): number => zp + Math.round(x / s);
   const limits = ACT_LIMITS[act];
-  if (limits === undefined) throw new InternalError(`the integer reference has no ${act} activation`);
+  if (limits === undefined) throw new InternalError(`${act} is not a clamp: it takes a table (activationTable)`);
   return [limits.lo === undefined ? lo : Math.max(lo, quantize(limits.lo)), limits.hi === undefined ? hi : Math.min(hi, quantize(limits.hi))];
+}
+
+/** Whether an activation is applied through a table (activationTable) rather than as a clamp of the requantized value. */
+export function isTableActivation(act: Activation): boolean {
+  return ACT_LIMITS[act] === undefined;
+}
+
+/**
+ * The 256-entry table of an activation from one quantization to another:
+ * entry q − lo (lo the lowest stored value of `from`'s type) holds
+ * quantize(act(dequantize(q, from)), to), in float64.
+ */
+export function activationTable(act: Activation, from: Quantization, to: Quantization): Int32Array {
+  const [lo, hi] = QUANTIZED_RANGE[from.type];
+  const f = ACTIVATION[act];
+  const table = new Int32Array(hi - lo + 1);
+  for (let q = lo; q <= hi; q++) table[q - lo] = quantize(f(dequantize(q, from)), to);
+  return table;
 }
 
 const ACT_LIMITS: Readonly<Record<Activation, { readonly lo?: number; readonly hi?: number } | undefined>> = {
@@ -170,10 +204,15 @@ const ACT_LIMITS: Readonly<Record<Activation, { readonly lo?: number; readonly h
   sigmoid: undefined,
 };
 
+/** Round half away from zero (C's round, std::round). */
+export function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
 /** real → stored, rounded half away from zero and clamped (TFLite's Quantize). */
 export function quantize(real: number, q: Quantization, channel = 0): number {
   const [lo, hi] = QUANTIZED_RANGE[q.type];
-  return clamp(Math.round(real / q.scale[channel]!) + q.zeroPoint[channel]!, lo, hi);
+  return clamp(roundHalfAway(real / q.scale[channel]!) + q.zeroPoint[channel]!, lo, hi);
 }
 
 /** stored → real. */
@@ -206,12 +245,12 @@ const INTEGER_OPS: Readonly<Record<OpKind, boolean>> = {
   add: true,
   softmax: true,
   dropout: true,
-  maxpool: false,
-  mul: false,
+  maxpool: true,
+  mul: true,
+  activation: true,
   deconv: false,
   concat: false,
   resize: false,
-  activation: false,
   argmax: false,
 };
 
@@ -261,8 +300,18 @@ function evaluate(node: Node, values: ReadonlyMap<string, IntTensor>, input: Arr
       return { shape, data: convolution(node, ins[0]!, quant, mode), quant };
     case "avgpool":
       return { shape, data: averagePool(node, ins[0]!, quant, mode), quant };
+    case "maxpool":
+      return { shape, data: maxPool(node, ins[0]!, quant, mode), quant };
     case "add":
       return { shape, data: add(ins[0]!, ins[1]!, quant, mode), quant };
+    case "mul":
+      return { shape, data: mul(ins[0]!, ins[1]!, quant, mode), quant };
+    case "activation": {
+      const x = ins[0]!;
+      const table = activationTable(node.attrs.act, x.quant, quant);
+      const lo = QUANTIZED_RANGE[x.quant.type][0];
+      return { shape, data: x.data.map((v) => table[v - lo]!), quant };
+    }
     case "softmax":
       return { shape, data: softmax(ins[0]!, quant), quant };
     case "dropout":
@@ -279,14 +328,16 @@ function convolution(node: Extract<Node, { op: "conv" | "depthwise" | "fc" }>, x
   const [ih, iw, ic] = x.shape;
   const xzp = x.quant.zeroPoint[0]!;
   const sx = x.quant.scale[0]!;
-  const sy = yq.scale[0]!;
-  const yzp = yq.zeroPoint[0]!;
   const k = qw.kernel.data;
   const kq = qw.kernelQuant;
   const perChannel = kq.scale.length > 1;
   const act: Activation = node.op === "fc" ? "linear" : node.attrs.act;
-  const [lo, hi] = activationRange(yq, act);
-  const requant = Array.from({ length: oc }, (_, c) => requantizer(multiplier(sx, kq.scale[perChannel ? c : 0]!, sy, mode), mode));
+  // A table activation: requantize into the linear output's quantization, then look up.
+  const table = isTableActivation(act) ? activationTable(act, linearOf(node), yq) : undefined;
+  const lq = table === undefined ? yq : linearOf(node);
+  const [lo, hi] = table === undefined ? activationRange(yq, act) : QUANTIZED_RANGE[lq.type];
+  const requant = Array.from({ length: oc }, (_, c) => requantizer(multiplier(sx, kq.scale[perChannel ? c : 0]!, lq.scale[0]!, mode), mode));
+  const yzp = lq.zeroPoint[0]!;
   const wzp = (c: number): number => kq.zeroPoint[perChannel ? c : 0]!;
   const bias = qw.bias;
   const out = new Int32Array(oh * ow * oc);
@@ -301,7 +352,7 @@ function convolution(node: Extract<Node, { op: "conv" | "depthwise" | "fc" }>, x
       for (let c = 0; c < ic; c++) for (let h = 0; h < ih; h++) for (let w = 0; w < iw; w++) acc += (xs[(h * iw + w) * ic + c]! - xzp) * (k[o * n + (c * ih + h) * iw + w]! - z);
       out[o] = clamp(requant[o]!(acc) + yzp, lo, hi);
     }
-    return out;
+    return lookUp(out, table, lq);
   }
   const [kh, kw] = node.attrs.kernel;
   const [sh, sw] = node.attrs.stride;
@@ -331,11 +382,26 @@ function convolution(node: Extract<Node, { op: "conv" | "depthwise" | "fc" }>, x
       }
     }
   }
-  return out;
+  return lookUp(out, table, lq);
+}
+
+/** The quantization of a table-activated layer's linear output. */
+function linearOf(node: Extract<Node, { op: "conv" | "depthwise" | "fc" }>): Quantization {
+  const linear = node.weights?.quantized?.linear;
+  if (linear === undefined) throw new InternalError(`'${node.id}' has a table activation but no linear-output quantization`);
+  return linear;
+}
+
+/** Values of `from`'s type through a table (in place), or as they are without one. */
+function lookUp(values: Int32Array, table: Int32Array | undefined, from: Quantization): Int32Array {
+  if (table === undefined) return values;
+  const lo = QUANTIZED_RANGE[from.type][0];
+  for (let i = 0; i < values.length; i++) values[i] = table[values[i]! - lo]!;
+  return values;
 }
 
 /** M = s_x·s_w / s_y: in float32 as XNNPACK's delegate computes it, in double as TFLite's reference kernels do. */
-function multiplier(sx: number, sw: number, sy: number, mode: IntRounding): number {
+export function multiplier(sx: number, sw: number, sy: number, mode: IntRounding): number {
   return mode === "xnnpack" ? f32(f32(f32(sx) * f32(sw)) / f32(sy)) : (sx * sw) / sy;
 }
 
@@ -383,6 +449,51 @@ function add(a: IntTensor, b: IntTensor, yq: Quantization, mode: IntRounding): I
   const out = new Int32Array(h * w * c);
   const op = mode === "xnnpack" ? xnnpackAdd(a.quant.scale[0]!, b.quant.scale[0]!, yq.scale[0]!, azp, bzp) : tfliteAdd(a.quant.scale[0]!, b.quant.scale[0]!, yq.scale[0]!, azp, bzp);
   for (let i = 0; i < out.length; i++) out[i] = clamp(op(a.data[i]!, b.data[broadcast ? i % c : i]!) + yzp, lo, hi);
+  return out;
+}
+
+function mul(a: IntTensor, b: IntTensor, yq: Quantization, mode: IntRounding): Int32Array {
+  const [h, w, c] = a.shape;
+  const broadcast = b.shape[0] === 1 && b.shape[1] === 1 && (h !== 1 || w !== 1);
+  const [lo, hi] = QUANTIZED_RANGE[yq.type];
+  const yzp = yq.zeroPoint[0]!;
+  const azp = a.quant.zeroPoint[0]!;
+  const bzp = b.quant.zeroPoint[0]!;
+  const requant = requantizer(multiplier(a.quant.scale[0]!, b.quant.scale[0]!, yq.scale[0]!, mode), mode);
+  const out = new Int32Array(h * w * c);
+  for (let i = 0; i < out.length; i++) out[i] = clamp(requant((a.data[i]! - azp) * (b.data[broadcast ? i % c : i]! - bzp)) + yzp, lo, hi);
+  return out;
+}
+
+function maxPool(node: Extract<Node, { op: "maxpool" }>, x: IntTensor, yq: Quantization, mode: IntRounding): Int32Array {
+  const [oh, ow, c] = shapeOf(node);
+  const [ih, iw] = x.shape;
+  const global = node.attrs.kernel === "global";
+  const [kh, kw] = global ? [ih, iw] : (node.attrs.kernel as readonly [number, number]);
+  const [sh, sw] = node.attrs.stride === "kernel" ? [kh, kw] : node.attrs.stride;
+  const [top, left] = node.attrs.pads ?? [0, 0, 0, 0];
+  const same = x.quant.scale[0] === yq.scale[0] && x.quant.zeroPoint[0] === yq.zeroPoint[0];
+  const [lo, hi] = QUANTIZED_RANGE[yq.type];
+  const yzp = yq.zeroPoint[0]!;
+  const xzp = x.quant.zeroPoint[0]!;
+  const requant = same ? undefined : requantizer(multiplier(x.quant.scale[0]!, 1, yq.scale[0]!, mode), mode);
+  const out = new Int32Array(oh * ow * c);
+  for (let y = 0; y < oh; y++) {
+    for (let xo = 0; xo < ow; xo++) {
+      for (let ch = 0; ch < c; ch++) {
+        let m = -Infinity;
+        for (let i = 0; i < kh; i++) {
+          const r = y * sh - top + i;
+          if (r < 0 || r >= ih) continue;
+          for (let j = 0; j < kw; j++) {
+            const q = xo * sw - left + j;
+            if (q >= 0 && q < iw) m = Math.max(m, x.data[(r * iw + q) * c + ch]!);
+          }
+        }
+        out[(y * ow + xo) * c + ch] = requant === undefined ? m : clamp(requant(m - xzp) + yzp, lo, hi);
+      }
+    }
+  }
   return out;
 }
 
