@@ -6,7 +6,8 @@
 import { READ_LIMITS, ReadError, readBounded } from "./read.js";
 import { statSync, type Stats } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { check, compile, parse, report, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
+import { analyze, check, compile, parse, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
+import { buildReport } from "../emit/report/model.js";
 import { buildGraph } from "../ir/build.js";
 import { InternalError, type Diagnostic } from "../ir/diagnostics.js";
 import { printGraph } from "../ir/print.js";
@@ -138,6 +139,11 @@ activation memory. Every format states its convention.
 Options:
   --format FORMAT         text (default), md, json, csv or html
   -o, --output PATH       write to PATH instead of standard output
+  --int8                  add int8 memory: per layer and in total, the weight bytes 8-bit per-channel
+                          quantization stores (kernels, int32 biases, scales and zero points) and the
+                          live activation bytes, with their peak (TensorFlow Lite Micro's arena)
+  --weights PATH --quantized
+                          report the quantized .tflite's own integers: int8 memory as stored
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${BUDGET_OPTIONS}
@@ -229,6 +235,7 @@ const OPTIONS = {
   seed: { type: "string" },
   "no-fuse-bn": { type: "boolean" },
   quantized: { type: "boolean" },
+  int8: { type: "boolean" },
   input: { type: "string" },
   emit: { type: "string" },
   "embed-weights": { type: "boolean" },
@@ -251,7 +258,7 @@ const OPTIONS = {
 const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   check: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "verbose", "quiet", "warnings-as-errors", "help"],
   compile: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "dump-ir", "max-mult-adds", "max-params", "weights", "seed", "no-fuse-bn", "quantized", "output", "emit", "opset", "input-layout", "embed-preprocessing", "embed-weights", "labels", "no-wasm", "verbose", "quiet", "warnings-as-errors", "help"],
-  report: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  report: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "max-mult-adds", "max-params", "format", "output", "int8", "weights", "quantized", "verbose", "quiet", "warnings-as-errors", "help"],
   sweep: ["network", "set", "outputs", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "quantized", "input", "labels", "top", "mean", "std", "mask", "verbose", "quiet", "warnings-as-errors", "help"],
   weights: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
@@ -343,6 +350,9 @@ export function main(argv: readonly string[], stdio: Io): number {
     const inputLayout = values["input-layout"] ?? "nchw";
     if (inputLayout !== "nchw" && inputLayout !== "nhwc") throw new UsageError(`--input-layout must be nchw or nhwc, not '${inputLayout}'`);
     if (command === "weights" && values.output === undefined) throw new UsageError("weights export: -o PATH is required");
+    if (command === "report" && (values.quantized === true) !== (values.weights !== undefined)) {
+      throw new UsageError(values.quantized === true ? "report --quantized reads a quantized .tflite's integers: give it with --weights PATH" : "report: --weights goes with --quantized (a float report does not depend on the weights; --int8 adds int8 memory without them)");
+    }
     const top = values.top === undefined ? 5 : positiveInteger("--top", values.top);
     const normalisation: NormalisationOverride = {
       ...(values.mean === undefined ? {} : { mean: finiteNumber("--mean", values.mean) }),
@@ -413,8 +423,8 @@ export function main(argv: readonly string[], stdio: Io): number {
           break;
         }
         case "report": {
-          const r = report(text, { ...options, file: path });
-          ok = emitDiagnostics(r.diagnostics, text, io) && r.report !== undefined && deliver(REPORT_FORMATS[format]!(r.report), values.output, io);
+          const r = buildReportFor(path, text, options, { int8: values.int8 === true, weightsPath }, io);
+          ok = r !== undefined && deliver(REPORT_FORMATS[format]!(r), values.output, io);
           break;
         }
         case "sweep": {
@@ -797,6 +807,24 @@ interface RunOptions {
 function isClassifier(graph: Graph): boolean {
   const outputs = runOutputs(graph);
   return outputs.length === 1 && outputKind(outputs[0]!) === "vector";
+}
+
+/**
+ * `mnc report`: the cost report, with int8 memory for `--int8`, and for
+ * `--weights F --quantized` of the graph carrying F's integers (undefined when
+ * anything failed; the diagnostics are printed).
+ */
+function buildReportFor(path: string, text: string, options: CompileOptions, report: { readonly int8: boolean; readonly weightsPath: string | undefined }, io: Io): Report | undefined {
+  if (report.weightsPath === undefined) {
+    const r = analyze(text, { ...options, file: path });
+    if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return undefined;
+    return buildReport(r.graph, r.costs, { int8: report.int8 });
+  }
+  const weights = readBinary(report.weightsPath, "weights", io);
+  if (weights === undefined) return undefined;
+  const r = compile(text, { ...options, file: path, weights, weightsFile: report.weightsPath, quantized: true });
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return undefined;
+  return buildReport(r.graph, r.costs, { int8: true });
 }
 
 function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {

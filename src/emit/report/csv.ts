@@ -4,11 +4,13 @@
  * appear only for networks that have ratio convolutions (expansion, SE) or add
  * and mul layers, and the `inputs` column only for graphs (a layer that reads
  * other than the row before it, beyond residual adds and SE scaling), so other
- * networks' files read as they always have.
+ * networks' files read as they always have. The int8 columns appear only in
+ * a report with int8 memory (a quantized graph, or `--int8`); their total row
+ * holds the weight totals and, under int8_live_bytes, the peak.
  */
 import type { Report } from "./model.js";
 import { csvLine } from "./format.js";
-import { ratioText, showsInputs } from "./text.js";
+import { hasInt8, ratioText, showsInputs } from "./text.js";
 
 type Layer = Report["layers"][number];
 type Cell = string | number;
@@ -16,11 +18,14 @@ type Cell = string | number;
 interface CsvColumn {
   readonly header: string;
   readonly cell: (l: Layer) => Cell | readonly Cell[];
-  readonly total: (r: Report) => Cell;
+  /** The total row's cell, or cells for a column of several (the rest left empty). */
+  readonly total: (r: Report) => Cell | readonly Cell[];
   readonly shown?: (r: Report) => boolean;
 }
 
 const none = (): Cell => "";
+
+const int8Cells = (l: Layer, keys: readonly (keyof NonNullable<Layer["int8"]>)[]): Cell[] => keys.map((k) => l.int8?.[k] ?? "");
 
 const COLUMNS: readonly CsvColumn[] = [
   { header: "name", cell: (l) => l.name, total: () => "total" },
@@ -40,6 +45,9 @@ const COLUMNS: readonly CsvColumn[] = [
   { header: "params", cell: (l) => l.params, total: (r) => r.totals.params },
   { header: "bn_params", cell: (l) => l.bnParams, total: (r) => r.totals.bnParams },
   { header: "activation_bytes", cell: (l) => l.activationBytes, total: none },
+  // int8 memory, only in a report that has it: the weight bytes' parts and total, the output and the live bytes (the total row: the peak).
+  { header: "int8_kernel_bytes,int8_bias_bytes,int8_quant_bytes,int8_weight_bytes", cell: (l) => int8Cells(l, ["kernelBytes", "biasBytes", "quantBytes", "weightBytes"]), total: (r) => [r.int8?.kernelBytes ?? "", r.int8?.biasBytes ?? "", r.int8?.quantBytes ?? "", r.int8?.weightBytes ?? ""], shown: hasInt8 },
+  { header: "int8_activation_bytes,int8_live_bytes", cell: (l) => int8Cells(l, ["activationBytes", "liveBytes"]), total: (r) => ["", r.int8?.peakActivationBytes ?? ""], shown: hasInt8 },
   { header: "line", cell: (l) => l.line, total: none },
 ];
 
@@ -52,7 +60,8 @@ export function reportCsv(r: Report): string {
   }));
   const total = columns.flatMap((c) => {
     const width = c.header.split(",").length;
-    return [c.total(r), ...Array<Cell>(width - 1).fill("")];
+    const cells = ([] as Cell[]).concat(c.total(r));
+    return [...cells, ...Array<Cell>(width - cells.length).fill("")];
   });
   // The convention leads the file as '#' comment lines (pandas: read_csv(path, comment="#")).
   const convention = r.convention.map((c) => `# ${c}`);

@@ -7,7 +7,7 @@
  * Follows the reader's light or dark colour scheme.
  */
 import type { Report } from "./model.js";
-import { countRows, layerTable, outputsText, peakNote, showsInputs, typeTable } from "./text.js";
+import { countRows, int8Rows, layerTable, outputsText, peakNote, showsInputs, typeTable } from "./text.js";
 import { METRICS, sweepPoint, type Sweep } from "./sweep.js";
 import { bytes, group, percent, shape, short } from "./format.js";
 import { el, layerBarChart, layerGraphChart, raw, sweepChart, typeShareChart, TYPE_COLORS, type Attrs, type Child, type Markup } from "./svg.js";
@@ -114,6 +114,7 @@ function totalsRows(r: Report): Child[][] {
     ["weight memory, float32", bytes(t.weightBytesFloat32), "every weight and bias in 4 bytes"],
     ["weight memory, int8", bytes(t.weightBytesInt8), "weights in 1 byte, biases in 4 (int32)"],
     ["peak activations", bytes(t.peakActivationBytes), `at ${t.peakActivationLayer} (${peakNote(r)})`],
+    ...int8Rows(r),
   ];
   return rows.map(([k, v, note]) => [k, v, note === "" ? null : note]);
 }
@@ -144,6 +145,7 @@ export function reportHtml(r: Report): string {
       card("params", group(t.params), `${short(t.params)}; weights + biases`),
       card("weight memory (float32)", `${group(t.weightBytesFloat32)} B`, `${unit(t.weightBytesFloat32)}int8 ${bytes(t.weightBytesInt8)}`),
       card("peak activations", `${group(t.peakActivationBytes)} B`, `${unit(t.peakActivationBytes)}at ${t.peakActivationLayer}`),
+      r.int8 === undefined ? null : card("int8 arena (activations)", `${group(r.int8.peakActivationBytes)} B`, `${unit(r.int8.peakActivationBytes)}at ${r.int8.peakActivationLayer}; int8 weights ${bytes(r.int8.weightBytes)}`),
     ]),
 
     h("section", { id: "totals" }, [h("h2", {}, ["Totals"]), table([{ title: "figure" }, { title: "value", numeric: true }, { title: "" }], totalsRows(r), { cls: "totals" })]),
@@ -169,7 +171,8 @@ export function reportHtml(r: Report): string {
           caption:
             `Activations: the layer's output in bytes (float32, batch 1). Highlighted: ${t.peakActivationLayer}, where peak activation memory occurs (every tensor live while it runs).` +
             (r.layers.some((l) => l.ratio !== null) ? " Width ×R: the layer's channels are R times those of the tensor it expands or squeezes." : "") +
-            (showsInputs(r) ? " From: the layers a layer reads, where it reads other than the row above it (a skip, a concatenation's operands, a branch)." : ""),
+            (showsInputs(r) ? " From: the layers a layer reads, where it reads other than the row above it (a skip, a concatenation's operands, a branch)." : "") +
+            (r.int8 === undefined ? "" : " int8 weights: the layer's kernel, int32 biases, scales and zero points in bytes; int8 live: every tensor live while it runs, 1 byte per value (the total row: the peak)."),
         },
       ),
     ]),

@@ -29,6 +29,55 @@ const ACTIVATION_MEMORY =
 
 export const CONVENTION = [MULT_ADDS, ELEMENTWISE, PARAMS, KERAS, WEIGHT_MEMORY, ACTIVATION_MEMORY] as const;
 
+/** Bytes of one channel's quantization parameters: a float32 scale and an int32 zero point, as TensorFlow Lite Micro holds them. */
+export const QUANT_PARAM_BYTES = 8;
+/** Bytes of an int32 bias and of an int8/uint8 value. */
+const INT32 = 4;
+const INT8 = 1;
+
+/** What the int8 figures say, each said only by a report that has them (a quantized graph, or `--int8`). */
+const INT8_MEMORY: Readonly<Record<Int8Memory["basis"], string>> = {
+  quantized:
+    "int8 weight memory is that of the quantized model as stored: each weighted layer's kernel in 1 byte per value (uint8 or int8), its int32 biases in 4, and its kernel's scale and zero point (a float32 and an int32, 8 bytes) per quantized channel. int8 activation memory counts every tensor in 1 byte, batch 1, in the same layer-by-layer schedule as the float32 figure: the peak is the least arena TensorFlow Lite Micro must hold for the activations (its planner may add scratch buffers and alignment).",
+  estimate:
+    "int8 weight memory is what 8-bit quantization would store, as TensorFlow Lite's converter quantizes: each weighted layer's kernel in 1 byte per value, a deployed bias per output channel in 4 (int32), and a scale and zero point (a float32 and an int32, 8 bytes) per output channel (per-channel weights). int8 activation memory counts every tensor in 1 byte, batch 1, in the same layer-by-layer schedule as the float32 figure: the peak is the least arena TensorFlow Lite Micro must hold for the activations (its planner may add scratch buffers and alignment).",
+};
+
+/** A layer's int8 memory (present with the report's `int8`). */
+export interface Int8Layer {
+  /** Stored kernel values, 1 byte each. */
+  readonly kernelBytes: number;
+  /** int32 biases, 4 bytes each. */
+  readonly biasBytes: number;
+  /** The kernel's scales and zero points, 8 bytes per quantized channel. */
+  readonly quantBytes: number;
+  /** kernelBytes + biasBytes + quantBytes. */
+  readonly weightBytes: number;
+  /** Its output in bytes, 1 per value. */
+  readonly activationBytes: number;
+  /** Bytes of every tensor live while the layer runs, 1 per value (src/ir/liveness.ts). */
+  readonly liveBytes: number;
+}
+
+/** The network's int8 weight and activation memory. */
+export interface Int8Memory {
+  /** `quantized`: the integers a quantized graph stores; `estimate`: what 8-bit per-channel quantization of a float graph would store. */
+  readonly basis: "quantized" | "estimate";
+  readonly kernelBytes: number;
+  readonly biasBytes: number;
+  readonly quantBytes: number;
+  readonly weightBytes: number;
+  /** The peak of live int8 tensors: what TensorFlow Lite Micro's arena must hold at least. */
+  readonly peakActivationBytes: number;
+  readonly peakActivationLayer: string;
+  readonly peakActivationLive: readonly string[];
+}
+
+export interface ReportOptions {
+  /** Add the int8 figures to a float graph's report (a quantized graph's report always has them). */
+  readonly int8?: boolean;
+}
+
 /**
  * What a graph network adds to the convention, each said only by a network that
  * has it (so that a network without it reads as it always has).
@@ -146,6 +195,8 @@ export interface ReportLayer {
   /** Bytes of every tensor live while this layer runs (src/ir/liveness.ts): on a chain, input + output. */
   readonly liveBytes: number;
   readonly line: number;
+  /** int8 weight and activation memory; present when the report has `int8`. */
+  readonly int8?: Int8Layer;
 }
 
 export interface TypeRow {
@@ -206,6 +257,8 @@ export interface Report {
   /** Table 2's rows; the elementwise row only when the network has add or mul layers. */
   readonly byType: readonly TypeRow[];
   readonly layers: readonly ReportLayer[];
+  /** int8 weight and activation memory: for a quantized graph, and for a float one when asked (`--int8`). */
+  readonly int8?: Int8Memory;
 }
 
 const TYPE_LABELS: Record<Exclude<CostCategory, "none">, string> = {
@@ -240,7 +293,18 @@ const KEEPS_CHANNELS: Readonly<Record<Node["op"], boolean>> = {
 
 const elements = (s: Shape | undefined): number => (s === undefined ? 0 : s[0] * s[1] * s[2]);
 
-export function buildReport(graph: Graph, costs: CostAnalysis): Report {
+/** A weighted layer's int8 bytes: its stored integers when it has them, else what per-channel 8-bit quantization would store. */
+function int8Weights(n: Node, l: CostAnalysis["layers"][number]): Pick<Int8Layer, "kernelBytes" | "biasBytes" | "quantBytes"> {
+  const q = "weights" in n ? n.weights?.quantized : undefined;
+  if (q !== undefined) return { kernelBytes: q.kernel.data.length * INT8, biasBytes: (q.bias?.length ?? 0) * INT32, quantBytes: q.kernelQuant.scale.length * QUANT_PARAM_BYTES };
+  if (l.weights === 0) return { kernelBytes: 0, biasBytes: 0, quantBytes: 0 };
+  // After batch-norm fusion every normalised channel has a bias; one scale and zero point per output channel.
+  return { kernelBytes: l.weights * INT8, biasBytes: (l.biases + l.bnParams / 4) * INT32, quantBytes: l.outputShape[2] * QUANT_PARAM_BYTES };
+}
+
+export function buildReport(graph: Graph, costs: CostAnalysis, options: ReportOptions = {}): Report {
+  const quantized = graph.nodes.some((n) => n.quant !== undefined);
+  const withInt8 = quantized || options.int8 === true;
   const roles = seRoles(graph);
   const features = graphFeatures(graph, roles);
   // The multiplier behind each tensor's channels: set by a `filters` convolution, carried by channel-keeping layers.
@@ -264,6 +328,8 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
     } else if (n.op === "depthwise") width = channelWidth.get(n.inputs[0] ?? "") ?? null;
     channelWidth.set(n.id, KEEPS_CHANNELS[n.op] ? (channelWidth.get(n.inputs[0] ?? "") ?? null) : width);
     const role = roles.get(n.id);
+    // The graph's node, not the cost analysis' (which is of the graph before weights): a quantized layer's integers are on it.
+    const int8 = withInt8 ? int8Weights(graph.nodes[step]!, l) : undefined;
     return {
       name: n.id,
       op: n.op,
@@ -284,6 +350,16 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
       activationBytes: elements(l.outputShape) * FLOAT32,
       liveBytes: live.live[step]!.reduce((sum, id) => sum + tensorBytes(id), 0),
       line: n.span.line,
+      ...(int8 === undefined
+        ? {}
+        : {
+            int8: {
+              ...int8,
+              weightBytes: int8.kernelBytes + int8.biasBytes + int8.quantBytes,
+              activationBytes: elements(l.outputShape) * INT8,
+              liveBytes: live.live[step]!.reduce((sum, id) => sum + elements(shapeOf(id)) * INT8, 0),
+            },
+          }),
     };
   });
   const t = costs.totals;
@@ -306,6 +382,8 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
     });
   const se = layers.filter((l) => l.se);
   const input = graph.nodes[0]!.shape!;
+  const int8Peak = withInt8 ? peakLive(graph, (id) => elements(shapeOf(id)) * INT8, live) : undefined;
+  const int8Sum = (key: "kernelBytes" | "biasBytes" | "quantBytes"): number => layers.reduce((sum, l) => sum + (l.int8?.[key] ?? 0), 0);
   return {
     mnc: VERSION,
     network: graph.name,
@@ -314,7 +392,7 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
     input,
     output: shapeOf(graph.outputs[0]!),
     ...(graph.outputs.length > 1 ? { outputs: graph.outputs.map((id, i) => ({ name: graph.outputNames?.[i] ?? id, layer: id, shape: shapeOf(id) })) } : {}),
-    convention: [...CONVENTION, ...GRAPH_CONVENTION.filter((c) => c.has(features)).map((c) => c.text)],
+    convention: [...CONVENTION, ...GRAPH_CONVENTION.filter((c) => c.has(features)).map((c) => c.text), ...(withInt8 ? [INT8_MEMORY[quantized ? "quantized" : "estimate"]] : [])],
     totals: {
       multAdds: t.multAdds,
       flops: 2 * t.multAdds,
@@ -338,6 +416,20 @@ export function buildReport(graph: Graph, costs: CostAnalysis): Report {
     },
     byType,
     layers,
+    ...(int8Peak === undefined
+      ? {}
+      : {
+          int8: {
+            basis: quantized ? "quantized" : "estimate",
+            kernelBytes: int8Sum("kernelBytes"),
+            biasBytes: int8Sum("biasBytes"),
+            quantBytes: int8Sum("quantBytes"),
+            weightBytes: int8Sum("kernelBytes") + int8Sum("biasBytes") + int8Sum("quantBytes"),
+            peakActivationBytes: int8Peak.bytes,
+            peakActivationLayer: graph.nodes[int8Peak.step]!.id,
+            peakActivationLive: live.live[int8Peak.step]!,
+          },
+        }),
   };
 }
 

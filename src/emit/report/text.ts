@@ -17,6 +17,8 @@ interface LayerColumn {
 }
 
 const hasElementwise = (r: Report): boolean => r.layers.some((l) => l.elementwise > 0);
+/** Whether the report carries int8 memory (a quantized graph, or `--int8`). */
+export const hasInt8 = (r: Report): boolean => r.int8 !== undefined;
 
 /** A channel ratio: a decimal where it has a short one (`6`, `0.25`, `4.5`), else the fraction (`11/3`). */
 export function ratioText(ratio: NonNullable<ReportLayer["ratio"]>): string {
@@ -69,6 +71,8 @@ const LAYER_COLUMNS: readonly LayerColumn[] = [
   { header: "biases", align: "right", cell: (l) => group(l.biases), total: (r) => group(r.totals.biases) },
   { header: "BN params", align: "right", cell: (l) => group(l.bnParams), total: (r) => group(r.totals.bnParams) },
   { header: "activations", align: "right", cell: (l) => group(l.activationBytes), total: none },
+  { header: "int8 weights", align: "right", cell: (l) => group(l.int8?.weightBytes ?? 0), total: (r) => group(r.int8?.weightBytes ?? 0), shown: hasInt8 },
+  { header: "int8 live", align: "right", cell: (l) => group(l.int8?.liveBytes ?? 0), total: (r) => group(r.int8?.peakActivationBytes ?? 0), shown: hasInt8 },
 ];
 
 /** The per-layer table every format that tabulates layers prints: header, alignment, one row per layer, the total row. */
@@ -149,6 +153,23 @@ export function peakNote(r: Report): string {
   return `float32, batch 1${also.length === 0 ? "" : `; also live: ${also.join(", ")}`}`;
 }
 
+/** The int8 memory rows (figure, value, note), for a report that has them; none otherwise. */
+export function int8Rows(r: Report): [string, string, string][] {
+  const q = r.int8;
+  if (q === undefined) return [];
+  const layer = r.layers.find((l) => l.name === q.peakActivationLayer);
+  const own = new Set([q.peakActivationLayer, ...(layer?.inputs ?? [])]);
+  const also = q.peakActivationLive.filter((id) => !own.has(id));
+  return [
+    [
+      "int8 weight memory",
+      bytes(q.weightBytes),
+      `${q.basis === "quantized" ? "as stored" : "after 8-bit per-channel quantization"}: kernels ${group(q.kernelBytes)} B + int32 biases ${group(q.biasBytes)} B + scales and zero points ${group(q.quantBytes)} B`,
+    ],
+    ["int8 peak activations", `${bytes(q.peakActivationBytes)} at ${q.peakActivationLayer}`, `1 byte per value, batch 1: the least TensorFlow Lite Micro arena${also.length === 0 ? "" : `; also live: ${also.join(", ")}`}`],
+  ];
+}
+
 /** The totals as (figure, value, note) triples, in the text formats' form. */
 function summaryRows(r: Report): [string, string, string][] {
   const t = r.totals;
@@ -156,11 +177,12 @@ function summaryRows(r: Report): [string, string, string][] {
     ...countRows(r),
     ["weight memory", `float32 ${bytes(t.weightBytesFloat32)}; int8 ${bytes(t.weightBytesInt8)}`, ""],
     ["peak activations", `${bytes(t.peakActivationBytes)} at ${t.peakActivationLayer}`, peakNote(r)],
+    ...int8Rows(r),
   ];
 }
 
 function summary(r: Report): [string, string][] {
-  return summaryRows(r).map(([k, v, note]) => [k, note === "" ? v : k === "peak activations" ? `${v} (${note})` : `${v}   (${note})`]);
+  return summaryRows(r).map(([k, v, note]) => [k, note === "" ? v : k === "peak activations" || k === "int8 peak activations" ? `${v} (${note})` : `${v}   (${note})`]);
 }
 
 /** `output 224x224x1`, or with several outputs `outputs features 128x128x16, mask 256x256x1`. */
