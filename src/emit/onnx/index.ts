@@ -29,6 +29,7 @@ import { resizeAxis } from "../../ir/ops/resize.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import type { FusionCertificate } from "../../passes/certify-fusion.js";
 import { VERSION } from "../../version.js";
+import { isQuantizedGraph, quantizedLowering } from "./quantized.js";
 import { FLOAT, INT64, floatTensor, int64Tensor, node, onnx, valueInfo, type AttributeValue, type Dim, type INodeProto, type ITensorProto, type IValueInfoProto } from "./proto.js";
 
 export const DEFAULT_OPSET = 13;
@@ -64,32 +65,41 @@ export interface OnnxInput {
 }
 
 /** What one layer contributes to the ONNX graph. */
-interface Lowered {
+export interface Lowered {
   readonly nodes: INodeProto[];
   readonly initializers: ITensorProto[];
   /** The tensor that holds the layer's output. */
   readonly output: string;
   /** The output's dims (batch symbolic). */
   readonly dims: Dim[];
+  /** The output's element type: float32 unless said otherwise (a quantized model's stored integers). */
+  readonly elemType?: number;
   /** Intermediate tensors worth a value_info (e.g. a conv's output before its activation). */
   readonly intermediates: Intermediate[];
 }
 
 /** A tensor inside a layer's node group: float32 unless `elemType` says otherwise (int64 indices and shapes). */
-interface Intermediate {
+export interface Intermediate {
   readonly name: string;
   readonly dims: Dim[];
   readonly elemType?: number;
 }
 
-interface Context {
+export interface Context {
   readonly graph: Graph;
   readonly options: OnnxOptions;
   readonly opset: number;
-  /** The tensor name and dims of each IR node's output. */
-  readonly tensors: Map<string, { name: string; dims: Dim[] }>;
+  /** The tensor name, dims and element type (float32 when absent) of each IR node's output. */
+  readonly tensors: Map<string, EmittedTensor>;
   readonly shared: Map<string, ITensorProto>;
   doc(n: Node): string;
+}
+
+/** An IR node's output as emitted. */
+export interface EmittedTensor {
+  readonly name: string;
+  readonly dims: Dim[];
+  readonly elemType?: number;
 }
 
 const N = "N";
@@ -119,17 +129,19 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
   const initializers: ITensorProto[] = [];
   const infos: IValueInfoProto[] = [];
   let graphInput: IValueInfoProto | undefined;
+  // A graph that carries quantization is emitted in integers (quantized.ts); a float graph as below.
+  const quantized = isQuantizedGraph(graph) ? quantizedLowering(ctx, lower) : undefined;
   for (const n of graph.nodes) {
-    const lowered = lower(n, ctx);
+    const lowered = quantized === undefined ? lower(n, ctx) : quantized.lower(n);
     nodes.push(...lowered.nodes);
     initializers.push(...lowered.initializers);
-    ctx.tensors.set(n.id, { name: lowered.output, dims: lowered.dims });
+    ctx.tensors.set(n.id, { name: lowered.output, dims: lowered.dims, ...(lowered.elemType === undefined ? {} : { elemType: lowered.elemType }) });
     for (const t of lowered.intermediates) infos.push(valueInfo(t.name, t.dims, t.elemType));
     if (n.op === "input") {
       const [h, w, c] = n.shape!;
-      graphInput = valueInfo("input", options.inputLayout === "nhwc" ? [N, h, w, c] : [N, c, h, w]);
+      graphInput = valueInfo("input", options.inputLayout === "nhwc" ? [N, h, w, c] : [N, c, h, w], lowered.elemType);
     } else if (lowered.output !== ctx.tensors.get(n.inputs[0] ?? "")?.name) {
-      infos.push(valueInfo(lowered.output, lowered.dims));
+      infos.push(valueInfo(lowered.output, lowered.dims, lowered.elemType));
     }
   }
   if (graphInput === undefined) throw new InternalError("the graph has no input node");
@@ -153,6 +165,7 @@ export function buildModel(input: OnnxInput, options: OnnxOptions): object {
     "mnc.params": String(t.params),
     "mnc.bn_fusion": input.certificate === undefined ? "not fused" : "fused",
     ...(input.certificate === undefined ? {} : { "mnc.bn_fusion_max_relative_error": input.certificate.maxRelativeError.toExponential(3) }),
+    ...(quantized === undefined ? {} : quantized.metadata(outputInfos.map((o) => o.name!))),
   };
   return {
     irVersion: IR_VERSION,
@@ -222,7 +235,7 @@ function nameOutputs(ctx: Context, body: Body): Body & { readonly outputs: IValu
       if (name !== t.name) rename.set(t.name, name);
     }
     finals.push(name);
-    return valueInfo(name, t.dims);
+    return valueInfo(name, t.dims, t.elemType);
   });
   // A chosen name that another tensor carries: that tensor (not moving already, not the output's own holder) moves aside.
   for (const name of finals) if (taken.has(name) && !rename.has(name) && !holders.has(name)) rename.set(name, fresh(`${name}.tensor`));
@@ -250,7 +263,7 @@ function nchw(s: Shape): Dim[] {
 }
 
 /** The tensor that a node's `index`-th input (an IR node id) was emitted as. */
-function inputOf(n: Node, ctx: Context, index = 0): { name: string; dims: Dim[] } {
+function inputOf(n: Node, ctx: Context, index = 0): EmittedTensor {
   const id = n.inputs[index];
   const t = id === undefined ? undefined : ctx.tensors.get(id);
   if (t === undefined) throw new InternalError(`'${n.id}' reads input ${index} ('${id ?? ""}'), a tensor that was not emitted`);

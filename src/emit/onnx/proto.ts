@@ -13,6 +13,9 @@ export type IAttributeProto = onnxProto.onnx.IAttributeProto;
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 export const INT64 = onnx.TensorProto.DataType.INT64;
+export const UINT8 = onnx.TensorProto.DataType.UINT8;
+export const INT8 = onnx.TensorProto.DataType.INT8;
+export const INT32 = onnx.TensorProto.DataType.INT32;
 
 export type Dim = number | string;
 export type AttributeValue = number | string | readonly number[] | { readonly float: number };
@@ -52,6 +55,20 @@ export function int64Tensor(name: string, values: readonly number[]): ITensorPro
   const view = new DataView(raw.buffer);
   values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
   return { name, dims: [values.length], dataType: INT64, rawData: raw };
+}
+
+/** An integer initializer (uint8, int8 or int32) in raw_data, little-endian; every value must fit the type. */
+export function integerTensor(name: string, dims: readonly number[], dataType: typeof UINT8 | typeof INT8 | typeof INT32, values: ArrayLike<number>): ITensorProto {
+  const size = dataType === INT32 ? 4 : 1;
+  const raw = new Uint8Array(values.length * size);
+  const view = new DataView(raw.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (dataType === INT32) view.setInt32(4 * i, v, true);
+    else if (dataType === INT8) view.setInt8(i, v);
+    else view.setUint8(i, v);
+  }
+  return { name, dims: [...dims], dataType, rawData: raw };
 }
 
 /** A tensor's declared element type and shape (float32 unless said otherwise). */
