@@ -31,6 +31,7 @@ import type { Graph } from "../ir/graph.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
+import { isQuantizedGraph, unsupportedQuantizedNode } from "../emit/onnx/quantized.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -762,6 +763,15 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
   if (emit.target === "onnx") {
     if (emit.embedPreprocessing && preprocessingOf(r.graph) === undefined) {
       throw new UsageError(`--embed-preprocessing: ${path} declares no input normalisation to embed (declare it: input HxWxC mean=M std=S)`);
+    }
+    if (isQuantizedGraph(r.graph)) {
+      // An 8-bit model takes its input's stored integers: there is no float normalisation to embed.
+      if (emit.embedPreprocessing) throw new UsageError("--embed-preprocessing: a quantized model takes the input's stored integers (a photo's bytes as they are); leave it out");
+      const unsupported = unsupportedQuantizedNode(r.graph);
+      if (unsupported !== undefined) {
+        io.err(`mnc: error: --emit onnx of a quantized graph: '${unsupported.node.id}' (line ${unsupported.node.span.line}): ${unsupported.reason}; leave out --quantized for a float model on the dequantized weights\n`);
+        return false;
+      }
     }
     const preprocessing = emit.embedPreprocessing ? { embedPreprocessing: true } : {};
     if (!deliver(emitOnnx(compiled, { sourceFile: recordedPath(path), sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout, ...preprocessing }), output, io)) return false;
