@@ -11,7 +11,7 @@
  * two give the same floats bit for bit (test/emit-image.test.ts holds them
  * to it). Only networks with 1 or 3 input channels get it.
  */
-import type { Graph } from "../../ir/graph.js";
+import type { Graph, QuantizedType } from "../../ir/graph.js";
 import { Code, typesIn, type Flavour } from "./code.js";
 
 /** What the image function needs to know about the network. */
@@ -44,9 +44,26 @@ export function imageTypes(): Code {
   ]);
 }
 
-/** The doc comment of imageTensor. */
-export function imageTensorDoc(input: readonly [number, number, number], image: ImageSpec): string[] {
+/**
+ * The doc comment of imageTensor. `stored`: a quantized module's, whose
+ * imageTensor returns the pixels as the input's stored integers (the bytes
+ * as they are for uint8, minus 128 for int8), as `mnc run --quantized` feeds them.
+ */
+export function imageTensorDoc(input: readonly [number, number, number], image: ImageSpec, stored?: QuantizedType): string[] {
   const [H, W, C] = input;
+  if (stored !== undefined) {
+    return [
+      "/**",
+      ` * The network's input (${H}×${W}×${C}, NHWC, ${stored}) from an image of any size, exactly as \`mnc run --quantized\``,
+      " * computes it from the same pixels: the largest centred square, resized with Pillow's bilinear filter",
+      ` * (antialiased when it shrinks; the same integer arithmetic)${C === 1 ? ", made grey as round(0.299 R + 0.587 G + 0.114 B)," : ","}`,
+      stored === "uint8"
+        ? " * then the bytes as they are: the input's quantization (inputQuantization) is the network's normalisation."
+        : " * then each byte − 128: the input's quantization (inputQuantization) is the network's normalisation.",
+      " * The alpha channel is ignored.",
+      " */",
+    ];
+  }
   return [
     "/**",
     ` * The network's input (${H}×${W}×${C}, NHWC) from an image of any size, exactly as \`mnc run\` computes it`,
@@ -63,13 +80,16 @@ export function imageTensorDoc(input: readonly [number, number, number], image: 
 }
 
 /** `imageTensor` and its helpers, in the module. */
-export function imageApi(flavour: Flavour, input: readonly [number, number, number], image: ImageSpec): Code {
+export function imageApi(flavour: Flavour, input: readonly [number, number, number], image: ImageSpec, stored?: QuantizedType): Code {
   const T = typesIn(flavour);
   const nn = T("!");
   const [H, W, C] = input;
   const code = new Code();
-  code.lines(imageTensorDoc(input, image));
-  code.block(`export function imageTensor(image${T(": RgbaImage")})${T(": Float32Array")}`, () => {
+  const array = stored === undefined ? "Float32Array" : stored === "uint8" ? "Uint8Array" : "Int8Array";
+  // The value of a resized byte: normalised (float), as it is (uint8), − 128 (int8).
+  const value = (byte: string): string => (stored === undefined ? `(${byte} - mean) / std` : stored === "uint8" ? byte : `${byte} - 128`);
+  code.lines(imageTensorDoc(input, image, stored));
+  code.block(`export function imageTensor(image${T(": RgbaImage")})${T(`: ${array}`)}`, () => {
     code.line("const { width, height, data } = image;");
     code.block("if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0) || !data || data.length !== width * height * 4)", () => {
       code.line("throw new RangeError(`${NETWORK}: an RGBA image of ${width}x${height} needs ${width * height * 4} bytes, not ${data ? data.length : 0}`);");
@@ -92,10 +112,10 @@ export function imageApi(flavour: Flavour, input: readonly [number, number, numb
         });
       });
     });
-    code.line(`// Down: each column to ${H} pixels, then (pixel − mean) / std.`);
+    code.line(`// Down: each column to ${H} pixels, then ${stored === undefined ? "(pixel − mean) / std" : stored === "uint8" ? "the bytes as they are" : "each byte − 128"}.`);
     code.line(`const ys = imageTaps(size, ${H});`);
-    code.line(`const mean = ${image.mean}, std = ${image.std};`);
-    code.line(`const out = new Float32Array(${H * W * C});`);
+    if (stored === undefined) code.line(`const mean = ${image.mean}, std = ${image.std};`);
+    code.line(`const out = new ${array}(${H * W * C});`);
     if (C === 1) code.line("const rgb = new Uint8Array(3);");
     code.block(`for (let y = 0; y < ${H}; y++)`, () => {
       code.line(`const t = ys[y]${nn};`);
@@ -103,9 +123,9 @@ export function imageApi(flavour: Flavour, input: readonly [number, number, numb
         code.block("for (let ch = 0; ch < 3; ch++)", () => {
           code.line("let sum = IMAGE_HALF;");
           code.line(`for (let k = 0; k < t.weights.length; k++) sum += t.weights[k]${nn} * across[((t.start + k) * ${W} + x) * 3 + ch]${nn};`);
-          code.line(C === 3 ? `out[(y * ${W} + x) * 3 + ch] = (imageByte(sum) - mean) / std;` : "rgb[ch] = imageByte(sum);");
+          code.line(C === 3 ? `out[(y * ${W} + x) * 3 + ch] = ${value("imageByte(sum)")};` : "rgb[ch] = imageByte(sum);");
         });
-        if (C === 1) code.line(`out[y * ${W} + x] = (Math.round(0.299 * rgb[0]${nn} + 0.587 * rgb[1]${nn} + 0.114 * rgb[2]${nn}) - mean) / std;`);
+        if (C === 1) code.line(`out[y * ${W} + x] = ${value(`Math.round(0.299 * rgb[0]${nn} + 0.587 * rgb[1]${nn} + 0.114 * rgb[2]${nn})`)};`);
       });
     });
     code.line("return out;");

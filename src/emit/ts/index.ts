@@ -42,6 +42,7 @@ import { CREATE_MODEL_ASYNC_DOC, createModelDoc, internals, publicApi, publicTyp
 import { compileNetworkWasm, MAX_MEMORY_PAGES, packWeights, wasmLayout } from "../wasm/index.js";
 import { weightTable } from "./wasm.js";
 import { alignUp, base64, encodeWeights, fnv1a, HEADER_BYTES, WeightPacker } from "./weights-file.js";
+import { emitInt8Module, isQuantizedGraph } from "./int8/index.js";
 
 export interface TsEmitOptions {
   /** The `.mn` file, for the header comment. */
@@ -103,7 +104,8 @@ const MODULE_NAMES = [
 type EmitInput = { readonly graph: Graph; readonly costs: CostAnalysis; readonly certificate?: FusionCertificate };
 
 export function emitTypeScript(result: EmitInput, options: TsEmitOptions): TsEmitResult {
-  const { declarations: _, ...emitted } = emitModule(result, options, "ts");
+  // A graph that carries quantization runs in integers (int8/index.ts).
+  const { declarations: _, ...emitted } = isQuantizedGraph(result.graph) ? emitInt8Module(result, options, "ts") : emitModule(result, options, "ts");
   return emitted;
 }
 
@@ -113,7 +115,7 @@ export function emitTypeScript(result: EmitInput, options: TsEmitOptions): TsEmi
  * `moduleName` is the `.js` file's name.
  */
 export function emitJavaScript(result: EmitInput, options: TsEmitOptions): JsEmitResult {
-  return emitModule(result, options, "js");
+  return isQuantizedGraph(result.graph) ? emitInt8Module(result, options, "js") : emitModule(result, options, "js");
 }
 
 function emitModule(result: EmitInput, options: TsEmitOptions, flavour: Flavour): JsEmitResult {

@@ -1,0 +1,647 @@
+/**
+ * The integer kernels of a quantized module: one generated function per
+ * layer, every shape, offset, zero point and multiplier a constant, as
+ * src/ir/reference-int.ts defines the arithmetic in its `xnnpack` rounding.
+ *
+ * Memory: the activations (stored integers, one Int32 each) in `a`, the
+ * weights in `k` — each weight minus its zero point (w − w_zp), reordered so
+ * that a layer reads them in the order it walks its input: a convolution's
+ * [out][kh][kw][in] (its patches' order), a depthwise convolution's
+ * [tap][channel], an fc's [out][h][w][c] (the activation's HWC order) — and
+ * the int32 biases, a convolution's and an fc's folded with the input's zero
+ * point: b − x_zp·Σ(w − w_zp), so that Σ x·(w − w_zp) over the patch (the
+ * padding holding x_zp) plus it is the reference's Σ (x − x_zp)(w − w_zp) + b.
+ *
+ * Requantization: round-half-to-even(fround(fround(acc) · M)) with M the
+ * float32 multiplier of `multiplier(…)`, written as
+ * `Math.fround(Math.fround(acc) * M) + 6755399441055744 - 6755399441055744`:
+ * adding 1.5·2^52 in float64 leaves no fraction bits, so the sum rounds to
+ * an integer half to even (exact for |x| < 2^51); then the zero point and
+ * the activation's clamp, or for a table activation the 256-entry table of
+ * `activationTable(…)`.
+ */
+import { InternalError } from "../../../ir/diagnostics.js";
+import { QUANTIZED_RANGE, type Activation, type NodeOf, type OpKind, type Quantization, type Shape } from "../../../ir/graph.js";
+import { activationRange, activationTable, isTableActivation, multiplier, roundHalfEven } from "../../../ir/reference-int.js";
+import { Code, group, typesIn, type Flavour } from "../code.js";
+import { actName, interior, padsOf, size } from "../layer.js";
+
+/** A tensor a layer reads: its offset in `a`, its shape and the quantization of its integers. */
+export interface Int8Operand {
+  readonly at: number;
+  readonly shape: Shape;
+  readonly quant: Quantization;
+}
+
+/** Where one integer layer works. */
+export interface Int8Context {
+  /** The layer's function name. */
+  readonly name: string;
+  /** Its inputs, in `inputs` order. */
+  readonly inputs: readonly Int8Operand[];
+  /** Its output: offset in `a`, shape, quantization. */
+  readonly y: number;
+  readonly outShape: Shape;
+  readonly quant: Quantization;
+  /** Offset in `a` of the scratch area (at least `scratch(…)` ints). */
+  readonly scratch: number;
+  readonly flavour: Flavour;
+  /** A fresh module-level name from `base` (for the layer's constants). */
+  unique(base: string): string;
+  /** Reserve `ints` in `k` for one of the layer's weight tensors; returns its offset. */
+  place(ints: number, what: "kernel" | "bias"): number;
+}
+
+/** One layer's function: summary and doc lines, module-level constants, the body. */
+export interface Int8Code {
+  readonly summary: string;
+  readonly doc: readonly string[];
+  readonly constants?: Code;
+  readonly body: Code;
+  readonly multAdds: number;
+}
+
+/**
+ * How createModel unpacks one weighted layer from the blob (see `unpack` in
+ * the generated code): `rows` output channels (a depthwise layer's: its
+ * channels), each `channels` × `taps` weights in mnc's layout ([row][channel][tap]),
+ * into `k` at `kernel` in the kernels' order; the biases at `bias`, folded
+ * with `xzp` unless `depthwise`.
+ */
+export interface Int8Unpack {
+  readonly node: string;
+  readonly depthwise: boolean;
+  readonly rows: number;
+  readonly channels: number;
+  readonly taps: number;
+  readonly kernel: number;
+  readonly bias: number;
+  readonly xzp: number;
+  readonly zeroPoints: readonly number[];
+}
+
+export interface Int8Emitter<K extends OpKind> {
+  /** Ints of scratch the layer needs. */
+  scratch(node: NodeOf<K>, inShape: Shape, outShape: Shape): number;
+  emit(node: NodeOf<K>, ctx: Int8Context): Int8Code;
+  /** A weighted layer's unpacking (after emit has placed its tensors). */
+  unpack?(node: NodeOf<K>, ctx: Int8Context, placed: { readonly kernel: number; readonly bias: number }): Int8Unpack;
+}
+
+const shapeText = (s: Shape): string => s.join("x");
+const ROUND = "6755399441055744";
+
+/** A float32 multiplier or table value as an exact literal. */
+const lit = (x: number): string => String(x);
+
+/**
+ * How a weighted layer turns its accumulator into its output: the
+ * multipliers (one, or one per channel), the zero point and clamp of the
+ * requantized value, and the table of a table activation.
+ */
+interface Epilogue {
+  /** Module-level constants (per-channel multipliers, a table). */
+  readonly constants: Code;
+  /** Lines storing `store` = the output of accumulator `acc` for channel expression `c`. */
+  lines(acc: string, c: string, store: string, q: string): string[];
+  readonly doc: string;
+}
+
+function epilogue(node: NodeOf<"conv" | "depthwise" | "fc">, x: Quantization, y: Quantization, ctx: Int8Context): Epilogue {
+  const qw = node.weights?.quantized;
+  if (qw === undefined) throw new InternalError(`emit ts int8: '${node.id}' has no quantized weights`);
+  const act: Activation = node.op === "fc" ? "linear" : node.attrs.act;
+  const T = typesIn(ctx.flavour);
+  const nn = T("!");
+  const table = isTableActivation(act);
+  const lq = table ? qw.linear : y;
+  if (lq === undefined) throw new InternalError(`emit ts int8: '${node.id}' has a ${act} activation but no linear-output quantization`);
+  const [lo, hi] = table ? QUANTIZED_RANGE[lq.type] : activationRange(y, act);
+  const zp = lq.zeroPoint[0]!;
+  const ks = qw.kernelQuant.scale;
+  const ms = ks.map((s) => multiplier(x.scale[0]!, s, lq.scale[0]!, "xnnpack"));
+  const constants = new Code();
+  let m = lit(ms[0]!);
+  if (ms.length > 1) {
+    m = ctx.unique(`M_${ctx.name}`);
+    constants.line(`/** ${ctx.name}: each output channel's multiplier s_x·s_w[c]/s_y (float32). */`);
+    constants.line(`const ${m}${T(": readonly number[]")} = [${ms.map(lit).join(", ")}];`);
+  }
+  let tableName = "";
+  if (table) {
+    tableName = ctx.unique(`TABLE_${ctx.name}`);
+    constants.line(`/** ${ctx.name}: ${act} from the linear output's integers (index q − ${lo}) to the output's. */`);
+    constants.line(`const ${tableName}${T(": readonly number[]")} = [${Array.from(activationTable(act, lq, y)).join(", ")}];`);
+  }
+  const mOf = (c: string): string => (ms.length > 1 ? `${m}[${c}]${nn}` : m);
+  return {
+    constants,
+    doc: `Requantized with ${ms.length > 1 ? `per-channel multipliers (${m})` : `M = ${m}`}, + ${zp}, ${table ? `clamped to [${lo}, ${hi}], then ${act} through ${tableName}` : `clamped to [${lo}, ${hi}] (${actName(act)})`}.`,
+    lines: (acc, c, store, q) => [
+      `${q} = Math.fround(Math.fround(${acc}) * ${mOf(c)}) + ${ROUND} - ${ROUND} + ${zp};`,
+      table
+        ? `${store} = ${tableName}[(${q} < ${lo} ? ${lo} : ${q} > ${hi} ? ${hi} : ${q})${lo === 0 ? "" : lo < 0 ? ` + ${-lo}` : ` - ${lo}`}]${nn};`
+        : `${store} = ${q} < ${lo} ? ${lo} : ${q} > ${hi} ? ${hi} : ${q};`,
+    ],
+  };
+}
+
+function weightsOf(node: NodeOf<"conv" | "depthwise" | "fc">): { readonly zeroPoints: readonly number[]; readonly shape: readonly number[] } {
+  const qw = node.weights?.quantized;
+  if (qw === undefined) throw new InternalError(`emit ts int8: '${node.id}' has no quantized weights`);
+  return { zeroPoints: qw.kernelQuant.zeroPoint, shape: qw.kernel.shape };
+}
+
+function expectShape(node: NodeOf<"conv" | "depthwise" | "fc">, shape: readonly number[]): void {
+  const got = weightsOf(node).shape;
+  if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+    throw new InternalError(`emit ts int8: '${node.id}' kernel has shape [${got.join(", ")}], expected [${shape.join(", ")}]`);
+  }
+}
+
+/** Output channels computed together by the matrix kernels. */
+const BLOCK = 4;
+
+/**
+ * The dot products of one row of `K` integers at `x` with every output's
+ * weights, `BLOCK` outputs at a time, each requantized into `y + o`.
+ */
+function dotRows(body: Code, ep: Epilogue, o: { n: number; k: number; kernel: number; bias: number; x: string; y: string; nn: string }): void {
+  const { n, k, kernel, bias, x, y, nn } = o;
+  const blocked = n - (n % BLOCK);
+  if (blocked > 0) {
+    body.block(`for (let o = 0; o < ${blocked}; o += ${BLOCK})`, () => {
+      body.line(`const w = ${kernel} + o * ${k};`);
+      body.line(`let s0 = k[${bias} + o]${nn}, s1 = k[${bias + 1} + o]${nn}, s2 = k[${bias + 2} + o]${nn}, s3 = k[${bias + 3} + o]${nn};`);
+      body.block(`for (let i = 0; i < ${k}; i++)`, () => {
+        body.line(`const v = a[${x} + i]${nn};`);
+        body.line(`s0 += v * k[w + i]${nn};`);
+        body.line(`s1 += v * k[w + ${k} + i]${nn};`);
+        body.line(`s2 += v * k[w + ${2 * k} + i]${nn};`);
+        body.line(`s3 += v * k[w + ${3 * k} + i]${nn};`);
+      });
+      body.line("let q;");
+      for (let j = 0; j < BLOCK; j++) body.lines(ep.lines(`s${j}`, j === 0 ? "o" : `o + ${j}`, `a[${y} + o${j === 0 ? "" : ` + ${j}`}]`, "q"));
+    });
+  }
+  if (blocked < n) {
+    body.block(`for (let o = ${blocked}; o < ${n}; o++)`, () => {
+      body.line(`const w = ${kernel} + o * ${k};`);
+      body.line(`let s = k[${bias} + o]${nn};`);
+      body.line(`for (let i = 0; i < ${k}; i++) s += a[${x} + i]${nn} * k[w + i]${nn};`);
+      body.line("let q;");
+      body.lines(ep.lines("s", "o", `a[${y} + o]`, "q"));
+    });
+  }
+}
+
+const conv: Int8Emitter<"conv"> = {
+  scratch(node, inShape) {
+    const [KH, KW] = node.attrs.kernel;
+    return pointwise(node) ? 0 : KH * KW * inShape[2];
+  },
+  emit(node, ctx) {
+    const x = ctx.inputs[0]!;
+    const [H, W, C] = x.shape;
+    const [OH, OW, O] = ctx.outShape;
+    const [KH, KW] = node.attrs.kernel;
+    const [SH, SW] = node.attrs.stride;
+    const [DH, DW] = node.attrs.dilation ?? [1, 1];
+    const [top, left] = padsOf(node);
+    expectShape(node, [O, C, KH, KW]);
+    const K = KH * KW * C;
+    const kernel = ctx.place(O * K, "kernel");
+    const bias = ctx.place(O, "bias");
+    const ep = epilogue(node, x.quant, ctx.quant, ctx);
+    const nn = typesIn(ctx.flavour)("!");
+    const xzp = x.quant.zeroPoint[0]!;
+    const body = new Code();
+    const flat = pointwise(node);
+    if (flat) {
+      body.block(`for (let p = 0; p < ${OH * OW}; p++)`, () => {
+        body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${O};`);
+        dotRows(body, ep, { n: O, k: K, kernel, bias, x: "x", y: "y", nn });
+      });
+    } else {
+      const S = ctx.scratch;
+      body.block(`for (let oy = 0; oy < ${OH}; oy++)`, () => {
+        body.block(`for (let ox = 0; ox < ${OW}; ox++)`, () => {
+          body.line(`// The patch, x_zp where it overlaps the padding.`);
+          body.line(`let s = ${S};`);
+          body.block(`for (let i = 0; i < ${KH}; i++)`, () => {
+            body.line(`const iy = oy * ${SH} - ${top} + i * ${DH};`);
+            body.block(`for (let j = 0; j < ${KW}; j++)`, () => {
+              body.line(`const ix = ox * ${SW} - ${left} + j * ${DW};`);
+              body.ifElse(
+                `iy < 0 || iy >= ${H} || ix < 0 || ix >= ${W}`,
+                () => body.line(`for (let c = 0; c < ${C}; c++) a[s++] = ${xzp};`),
+                () => {
+                  body.line(`const from = ${x.at} + (iy * ${W} + ix) * ${C};`);
+                  body.line(`for (let c = 0; c < ${C}; c++) a[s++] = a[from + c]${nn};`);
+                },
+              );
+            });
+          });
+          body.line(`const y = ${ctx.y} + (oy * ${OW} + ox) * ${O};`);
+          dotRows(body, ep, { n: O, k: K, kernel, bias, x: String(S), y: "y", nn });
+        });
+      });
+    }
+    return {
+      summary: `${flat ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH}x${SW}`}`}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}, ${actName(node.attrs.act)}`,
+      doc: [
+        `${group(OH * OW)} pixels × ${group(K)} → ${group(O)} channels${flat ? "" : ` (each patch gathered at ${ctx.scratch}, pads [${padsOf(node).join(", ")}])`}, ${BLOCK} outputs at a time.`,
+        `Weights w − w_zp at ${kernel} in k ([out][kh][kw][in]), folded biases at ${bias}.`,
+        ep.doc,
+      ],
+      constants: ep.constants,
+      body,
+      multAdds: OH * OW * O * K,
+    };
+  },
+  unpack(node, ctx, placed) {
+    const [, , C] = ctx.inputs[0]!.shape;
+    const [KH, KW] = node.attrs.kernel;
+    return { node: node.id, depthwise: false, rows: ctx.outShape[2], channels: C, taps: KH * KW, kernel: placed.kernel, bias: placed.bias, xzp: ctx.inputs[0]!.quant.zeroPoint[0]!, zeroPoints: weightsOf(node).zeroPoints };
+  },
+};
+
+function pointwise(node: NodeOf<"conv">): boolean {
+  const [KH, KW] = node.attrs.kernel;
+  const [SH, SW] = node.attrs.stride;
+  const p = padsOf(node);
+  return KH === 1 && KW === 1 && SH === 1 && SW === 1 && p.every((v) => v === 0);
+}
+
+const depthwise: Int8Emitter<"depthwise"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const x = ctx.inputs[0]!;
+    const [H, W, C] = x.shape;
+    const [OH, OW] = ctx.outShape;
+    const [KH, KW] = node.attrs.kernel;
+    const [SH, SW] = node.attrs.stride;
+    const [DH, DW] = node.attrs.dilation ?? [1, 1];
+    const [top, left] = padsOf(node);
+    expectShape(node, [C, 1, KH, KW]);
+    const kernel = ctx.place(KH * KW * C, "kernel");
+    const bias = ctx.place(C, "bias");
+    const ep = epilogue(node, x.quant, ctx.quant, ctx);
+    const nn = typesIn(ctx.flavour)("!");
+    const xzp = x.quant.zeroPoint[0]!;
+    const [y0, y1] = interior(OH, H, (KH - 1) * DH + 1, SH, top);
+    const [x0, x1] = interior(OW, W, (KW - 1) * DW + 1, SW, left);
+    const body = new Code();
+    body.block(`for (let oy = 0; oy < ${OH}; oy++)`, () => {
+      body.line(`const inside = oy >= ${y0} && oy < ${y1};`);
+      body.line(`const iy0 = oy * ${SH} - ${top};`);
+      body.block(`for (let ox = 0; ox < ${OW}; ox++)`, () => {
+        body.line(`const ix0 = ox * ${SW} - ${left};`);
+        body.line(`const y = ${ctx.y} + (oy * ${OW} + ox) * ${C};`);
+        body.line("let q;");
+        body.ifElse(
+          `inside && ox >= ${x0} && ox < ${x1}`,
+          () => {
+            body.line("// Every tap inside the input.");
+            body.line(`const p = ${x.at} + (iy0 * ${W} + ix0) * ${C};`);
+            body.block(`for (let c = 0; c < ${C}; c++)`, () => {
+              const terms: string[] = [];
+              for (let i = 0; i < KH; i++) {
+                for (let j = 0; j < KW; j++) {
+                  const off = (i * DH * W + j * DW) * C;
+                  terms.push(`(a[p + ${off === 0 ? "" : `${off} + `}c]${nn} - ${xzp}) * k[${kernel + (i * KW + j) * C} + c]${nn}`);
+                }
+              }
+              body.line(`const s = k[${bias} + c]${nn} +`);
+              terms.forEach((t, i) => body.line(`  ${t}${i === terms.length - 1 ? ";" : " +"}`));
+              body.lines(ep.lines("s", "c", "a[y + c]", "q"));
+            });
+          },
+          () => {
+            body.line("// A window reaching into the padding: the taps inside only (the padding is x_zp, real zero).");
+            body.block(`for (let c = 0; c < ${C}; c++)`, () => {
+              body.line(`let s = k[${bias} + c]${nn};`);
+              body.block(`for (let i = 0; i < ${KH}; i++)`, () => {
+                body.line(`const iy = iy0 + i * ${DH};`);
+                body.line(`if (iy < 0 || iy >= ${H}) continue;`);
+                body.block(`for (let j = 0; j < ${KW}; j++)`, () => {
+                  body.line(`const ix = ix0 + j * ${DW};`);
+                  body.line(`if (ix >= 0 && ix < ${W}) s += (a[${x.at} + (iy * ${W} + ix) * ${C} + c]${nn} - ${xzp}) * k[${kernel} + (i * ${KW} + j) * ${C} + c]${nn};`);
+                });
+              });
+              body.lines(ep.lines("s", "c", "a[y + c]", "q"));
+            });
+          },
+        );
+      });
+    });
+    return {
+      summary: `depthwise ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH}x${SW}`}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}, ${actName(node.attrs.act)}`,
+      doc: [`Weights w − w_zp at ${kernel} in k ([tap][channel]), biases at ${bias}; interior windows unrolled, rows ${y0}–${y1 - 1} × columns ${x0}–${x1 - 1}.`, ep.doc],
+      constants: ep.constants,
+      body,
+      multAdds: OH * OW * C * KH * KW,
+    };
+  },
+  unpack(node, ctx, placed) {
+    const [KH, KW] = node.attrs.kernel;
+    return { node: node.id, depthwise: true, rows: ctx.outShape[2], channels: 1, taps: KH * KW, kernel: placed.kernel, bias: placed.bias, xzp: ctx.inputs[0]!.quant.zeroPoint[0]!, zeroPoints: weightsOf(node).zeroPoints };
+  },
+};
+
+const fc: Int8Emitter<"fc"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const x = ctx.inputs[0]!;
+    const K = size(x.shape);
+    const O = ctx.outShape[2];
+    expectShape(node, [O, K]);
+    const kernel = ctx.place(O * K, "kernel");
+    const bias = ctx.place(O, "bias");
+    const ep = epilogue(node, x.quant, ctx.quant, ctx);
+    const nn = typesIn(ctx.flavour)("!");
+    const body = new Code();
+    dotRows(body, ep, { n: O, k: K, kernel, bias, x: String(x.at), y: String(ctx.y), nn });
+    return {
+      summary: `fc, ${shapeText(x.shape)} → ${O}`,
+      doc: [`Weights w − w_zp at ${kernel} in k ([out][h][w][c]), folded biases at ${bias}.`, ep.doc],
+      constants: ep.constants,
+      body,
+      multAdds: O * K,
+    };
+  },
+  unpack(node, ctx, placed) {
+    const [H, W, C] = ctx.inputs[0]!.shape;
+    return { node: node.id, depthwise: false, rows: ctx.outShape[2], channels: C, taps: H * W, kernel: placed.kernel, bias: placed.bias, xzp: ctx.inputs[0]!.quant.zeroPoint[0]!, zeroPoints: weightsOf(node).zeroPoints };
+  },
+};
+
+/** A pool's window: kernel, stride and pads (a global pool's the whole input). */
+function windowOf(node: NodeOf<"avgpool" | "maxpool">, inShape: Shape): { kh: number; kw: number; sh: number; sw: number; top: number; left: number } {
+  const [H, W] = inShape;
+  const [kh, kw] = node.attrs.kernel === "global" ? [H, W] : node.attrs.kernel;
+  const [sh, sw] = node.attrs.stride === "kernel" ? [kh, kw] : node.attrs.stride;
+  const [top, left] = node.attrs.kernel === "global" ? [0, 0] : padsOf(node);
+  return { kh, kw, sh, sw, top, left };
+}
+
+/** The loops of a pool over its window's in-bounds cells: `cell(index)` per cell, then `done()` with `count` in scope. */
+function poolLoops(body: Code, x: Int8Operand, out: Shape, y: number, win: ReturnType<typeof windowOf>, init: string, cell: (i: string) => string, done: string[]): void {
+  const [H, W, C] = x.shape;
+  const [OH, OW] = out;
+  body.block(`for (let oy = 0; oy < ${OH}; oy++)`, () => {
+    body.line(`const r0 = Math.max(0, oy * ${win.sh} - ${win.top}), r1 = Math.min(${H}, oy * ${win.sh} - ${win.top} + ${win.kh});`);
+    body.block(`for (let ox = 0; ox < ${OW}; ox++)`, () => {
+      body.line(`const c0 = Math.max(0, ox * ${win.sw} - ${win.left}), c1 = Math.min(${W}, ox * ${win.sw} - ${win.left} + ${win.kw});`);
+      body.line("const count = (r1 - r0) * (c1 - c0);");
+      body.line(`const y = ${y} + (oy * ${OW} + ox) * ${C};`);
+      body.block(`for (let c = 0; c < ${C}; c++)`, () => {
+        body.line(`let v = ${init};`);
+        body.line(`for (let r = r0; r < r1; r++) for (let q = c0; q < c1; q++) ${cell(`${x.at} + (r * ${W} + q) * ${C} + c`)};`);
+        body.lines(done);
+      });
+    });
+  });
+}
+
+const avgpool: Int8Emitter<"avgpool"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const x = ctx.inputs[0]!;
+    const win = windowOf(node, x.shape);
+    const T = typesIn(ctx.flavour);
+    const nn = T("!");
+    const xzp = x.quant.zeroPoint[0]!;
+    const y = ctx.quant;
+    const [lo, hi] = QUANTIZED_RANGE[y.type];
+    // M = s_x / (s_y · count) per window size, as the reference computes it in xnnpack mode.
+    const ms = Array.from({ length: win.kh * win.kw + 1 }, (_, count) => (count === 0 ? 0 : multiplier(x.quant.scale[0]!, 1, Math.fround(Math.fround(y.scale[0]!) * count), "xnnpack")));
+    const global = node.attrs.kernel === "global";
+    const table = ctx.unique(`M_${ctx.name}`);
+    const constants = new Code();
+    if (!global) {
+      constants.line(`/** ${ctx.name}: the multiplier s_x / (s_y · count) of a window of \`count\` cells. */`);
+      constants.line(`const ${table}${T(": readonly number[]")} = [${ms.map(lit).join(", ")}];`);
+    }
+    const body = new Code();
+    const [H, W, C] = x.shape;
+    if (global) {
+      const count = H * W;
+      body.block(`for (let c = 0; c < ${C}; c++)`, () => {
+        body.line("let v = 0;");
+        body.line(`for (let p = 0; p < ${count}; p++) v += a[${x.at} + p * ${C} + c]${nn};`);
+        body.line(`const q = Math.fround(Math.fround(v - ${count * xzp}) * ${lit(ms[count]!)}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`);
+        body.line(`a[${ctx.y} + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`);
+      });
+    } else {
+      poolLoops(body, x, ctx.outShape, ctx.y, win, "0", (i) => `v += a[${i}]${nn}`, [
+        `const q = Math.fround(Math.fround(v - count * ${xzp}) * ${table}[count]${nn}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`,
+        "a[y + c] = q < " + lo + " ? " + lo + " : q > " + hi + " ? " + hi + " : q;",
+      ]);
+    }
+    return {
+      summary: `${global ? "global average pool" : `average pool ${win.kh}x${win.kw}`}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}`,
+      doc: [`Σ (x − ${xzp}) over the window's cells, requantized by s_x / (s_y · count), + ${y.zeroPoint[0]!}.`],
+      ...(global ? {} : { constants }),
+      body,
+      multAdds: 0,
+    };
+  },
+};
+
+const maxpool: Int8Emitter<"maxpool"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const x = ctx.inputs[0]!;
+    const win = windowOf(node, x.shape);
+    const nn = typesIn(ctx.flavour)("!");
+    const y = ctx.quant;
+    const same = x.quant.scale[0] === y.scale[0] && x.quant.zeroPoint[0] === y.zeroPoint[0];
+    const [lo, hi] = QUANTIZED_RANGE[y.type];
+    const m = multiplier(x.quant.scale[0]!, 1, y.scale[0]!, "xnnpack");
+    const body = new Code();
+    poolLoops(
+      body,
+      x,
+      ctx.outShape,
+      ctx.y,
+      win,
+      "-Infinity",
+      (i) => `v = Math.max(v, a[${i}]${nn})`,
+      same
+        ? ["a[y + c] = v;"]
+        : [`const q = Math.fround(Math.fround(v - ${x.quant.zeroPoint[0]!}) * ${lit(m)}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`, `a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`],
+    );
+    return {
+      summary: `max pool ${win.kh}x${win.kw}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}`,
+      doc: [same ? "The largest stored value of the window's cells (input and output share a quantization)." : `The largest stored value of the window's cells, requantized with M = ${lit(m)}.`],
+      body,
+      multAdds: 0,
+    };
+  },
+};
+
+/** The unbiased binary exponent of a positive float32. */
+function exponentOf(v: number): number {
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, v);
+  return ((view.getUint32(0) >>> 23) & 0xff) - 127;
+}
+
+/**
+ * XNNPACK's quantized add parameters (as xnnpackAdd in the integer
+ * reference, which keeps them private): per operand lrintf(ldexpf(s_i/s_y,
+ * shift)), shift = 20 − exponent(max s_i/s_y), and the bias
+ * 2^(shift−1) − m_a·a_zp − m_b·b_zp.
+ */
+function addParameters(sa: number, sb: number, sy: number, azp: number, bzp: number): { ma: number; mb: number; shift: number; bias: number } {
+  const f32 = Math.fround;
+  const aScale = f32(f32(sa) / f32(sy));
+  const bScale = f32(f32(sb) / f32(sy));
+  const shift = 20 - exponentOf(Math.max(aScale, bScale));
+  const ma = roundHalfEven(f32(aScale * 2 ** shift));
+  const mb = roundHalfEven(f32(bScale * 2 ** shift));
+  return { ma, mb, shift, bias: 2 ** (shift - 1) - ma * azp - mb * bzp };
+}
+
+/** Loops over the elements of an elementwise op with a second operand that may be [1, 1, C]. */
+function elementwise(body: Code, ctx: Int8Context, value: (a: string, b: string) => string[]): void {
+  const [A, B] = [ctx.inputs[0]!, ctx.inputs[1]!];
+  const nn = typesIn(ctx.flavour)("!");
+  const n = size(ctx.outShape);
+  const C = ctx.outShape[2];
+  const broadcast = B.shape[0] === 1 && B.shape[1] === 1 && size(B.shape) !== n;
+  if (broadcast) {
+    body.block(`for (let p = 0; p < ${n / C}; p++)`, () => {
+      body.block(`for (let c = 0; c < ${C}; c++)`, () => {
+        body.line(`const i = p * ${C} + c;`);
+        body.lines(value(`a[${A.at} + i]${nn}`, `a[${B.at} + c]${nn}`).map((l) => l.replace("STORE", `a[${ctx.y} + i]`)));
+      });
+    });
+  } else {
+    body.block(`for (let i = 0; i < ${n}; i++)`, () => {
+      body.lines(value(`a[${A.at} + i]${nn}`, `a[${B.at} + i]${nn}`).map((l) => l.replace("STORE", `a[${ctx.y} + i]`)));
+    });
+  }
+}
+
+const add: Int8Emitter<"add"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const [A, B] = [ctx.inputs[0]!, ctx.inputs[1]!];
+    const y = ctx.quant;
+    const [lo, hi] = QUANTIZED_RANGE[y.type];
+    const p = addParameters(A.quant.scale[0]!, B.quant.scale[0]!, y.scale[0]!, A.quant.zeroPoint[0]!, B.quant.zeroPoint[0]!);
+    const body = new Code();
+    elementwise(body, ctx, (a, b) => [
+      `const q = Math.floor((${p.bias} + ${a} * ${p.ma} + ${b} * ${p.mb}) * ${lit(2 ** -p.shift)}) + ${y.zeroPoint[0]!};`,
+      `STORE = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`,
+    ]);
+    return {
+      summary: `add, ${shapeText(A.shape)} + ${shapeText(B.shape)}`,
+      doc: [`XNNPACK's quantized add: ⌊(${p.bias} + a·${p.ma} + b·${p.mb}) / 2^${p.shift}⌋ + ${y.zeroPoint[0]!}, clamped to [${lo}, ${hi}].`],
+      body,
+      multAdds: 0,
+    };
+  },
+};
+
+const mul: Int8Emitter<"mul"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const [A, B] = [ctx.inputs[0]!, ctx.inputs[1]!];
+    const y = ctx.quant;
+    const [lo, hi] = QUANTIZED_RANGE[y.type];
+    const m = multiplier(A.quant.scale[0]!, B.quant.scale[0]!, y.scale[0]!, "xnnpack");
+    const body = new Code();
+    elementwise(body, ctx, (a, b) => [
+      `const q = Math.fround(Math.fround((${a} - ${A.quant.zeroPoint[0]!}) * (${b} - ${B.quant.zeroPoint[0]!})) * ${lit(m)}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`,
+      `STORE = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`,
+    ]);
+    return {
+      summary: `mul, ${shapeText(A.shape)} · ${shapeText(B.shape)}`,
+      doc: [`(a − a_zp)(b − b_zp) requantized with M = ${lit(m)}, + ${y.zeroPoint[0]!}, clamped to [${lo}, ${hi}].`],
+      body,
+      multAdds: size(ctx.outShape),
+    };
+  },
+};
+
+const activation: Int8Emitter<"activation"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const x = ctx.inputs[0]!;
+    const T = typesIn(ctx.flavour);
+    const nn = T("!");
+    const lo = QUANTIZED_RANGE[x.quant.type][0];
+    const table = ctx.unique(`TABLE_${ctx.name}`);
+    const constants = new Code();
+    constants.line(`/** ${ctx.name}: ${node.attrs.act} from the input's integers (index q − ${lo}) to the output's. */`);
+    constants.line(`const ${table}${T(": readonly number[]")} = [${Array.from(activationTable(node.attrs.act, x.quant, ctx.quant)).join(", ")}];`);
+    const body = new Code();
+    body.line(`for (let i = 0; i < ${size(ctx.outShape)}; i++) a[${ctx.y} + i] = ${table}[a[${x.at} + i]${nn}${lo === 0 ? "" : lo < 0 ? ` + ${-lo}` : ` - ${lo}`}]${nn};`);
+    return { summary: `${node.attrs.act}, ${shapeText(x.shape)}`, doc: [`Through the 256-entry table ${table}.`], constants, body, multAdds: 0 };
+  },
+};
+
+/**
+ * TFLite's quantized softmax as the reference computes it: a float32 table
+ * t[d] = exp(−s_x·d) (the reference's, which it keeps private), then per
+ * pixel p_i = t[max − q_i] · fround(1 / fround(Σ t · s_y)), y = ⌊p_i + ½⌋ + y_zp.
+ */
+const softmax: Int8Emitter<"softmax"> = {
+  scratch: () => 0,
+  emit(node, ctx) {
+    const x = ctx.inputs[0]!;
+    const T = typesIn(ctx.flavour);
+    const nn = T("!");
+    const f32 = Math.fround;
+    const [xlo, xhi] = QUANTIZED_RANGE[x.quant.type];
+    const scale = f32(-x.quant.scale[0]!);
+    const values = Array.from({ length: xhi - xlo + 1 }, (_, d) => f32(Math.exp(f32(scale * d))));
+    const table = ctx.unique(`EXP_${ctx.name}`);
+    const constants = new Code();
+    constants.line(`/** ${ctx.name}: fround(exp(−s_x·d)) for d = max − q. */`);
+    constants.line(`const ${table}${T(": readonly number[]")} = [${values.map(lit).join(", ")}];`);
+    const y = ctx.quant;
+    const [lo, hi] = QUANTIZED_RANGE[y.type];
+    const [H, W, C] = x.shape;
+    const body = new Code();
+    body.block(`for (let p = 0; p < ${H * W}; p++)`, () => {
+      body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${C};`);
+      body.line("let max = -Infinity;");
+      body.line(`for (let c = 0; c < ${C}; c++) max = Math.max(max, a[x + c]${nn});`);
+      body.line("let sum = 0;");
+      body.line(`for (let c = 0; c < ${C}; c++) sum = Math.fround(sum + ${table}[max - a[x + c]${nn}]${nn});`);
+      body.line(`const inv = Math.fround(1 / Math.fround(sum * ${lit(f32(y.scale[0]!))}));`);
+      body.block(`for (let c = 0; c < ${C}; c++)`, () => {
+        body.line(`const q = Math.floor(Math.fround(${table}[max - a[x + c]${nn}]${nn} * inv) + 0.5) + ${y.zeroPoint[0]!};`);
+        body.line(`a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`);
+      });
+    });
+    return { summary: `softmax over ${C} channels`, doc: ["TFLite's quantized softmax (β = 1)."], constants, body, multAdds: 0 };
+  },
+};
+
+/**
+ * The integer kernels per op; `undefined` for an op that runs no code
+ * (input, dropout: the value of its input) and for the ops integer inference
+ * does not run (the emitter refuses those by name first).
+ */
+export const INT8_OPS: Readonly<{ [K in OpKind]: Int8Emitter<K> | "alias" | "input" | undefined }> = {
+  input: "input",
+  conv,
+  depthwise,
+  fc,
+  avgpool,
+  maxpool,
+  add,
+  mul,
+  activation,
+  softmax,
+  dropout: "alias",
+  deconv: undefined,
+  concat: undefined,
+  resize: undefined,
+  argmax: undefined,
+};

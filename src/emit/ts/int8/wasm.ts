@@ -1,0 +1,118 @@
+/**
+ * The WebAssembly int8 kernels inside a quantized module: which exist for a
+ * graph, and the engine that runs them. Their contract (src/emit/wasm/int8):
+ * the host writes the int8 blob at `blob`, calls `init()` once, then per
+ * batch writes the inputs' stored bytes at `input` (one image every
+ * `inputBytes`), calls `run(batch)` (batch ≤ maxBatch) and reads each
+ * output's bytes at its offset (one image every `bytes`).
+ */
+import type { Graph } from "../../../ir/graph.js";
+import { Code, group, typesIn, type Flavour } from "../code.js";
+
+export interface Int8WasmSpec {
+  readonly bytes: Uint8Array;
+  readonly pages: number;
+  readonly maxBatch: number;
+  readonly blob: number;
+  readonly input: number;
+  readonly inputBytes: number;
+  readonly outputs: readonly { readonly offset: number; readonly bytes: number }[];
+}
+
+/** The WebAssembly kernels of a quantized graph, or why there are none. */
+export function int8WasmOf(graph: Graph): Int8WasmSpec | { readonly why: string } {
+  void graph;
+  return { why: "no WebAssembly int8 kernels in this mnc" };
+}
+
+/** The generated WebAssembly engine: the host's API, compiling once, instantiating with the blob. */
+export function wasmEngineCode(code: Code, flavour: Flavour, w: Int8WasmSpec): void {
+  const T = typesIn(flavour);
+  const nn = T("!");
+  code.line("");
+  code.lines([
+    "// ── the WebAssembly SIMD kernels ──",
+    "",
+    ...(flavour === "ts"
+      ? [
+          "/** The part of the host's WebAssembly API this module uses (it needs no DOM or Node typings). */",
+          "interface WasmApi {",
+          "  validate(bytes: Uint8Array): boolean;",
+          "  compile(bytes: Uint8Array): Promise<object>;",
+          "  Module: new (bytes: Uint8Array) => object;",
+          "  Instance: new (module: object, imports: object) => { readonly exports: { readonly [name: string]: unknown } };",
+          "  Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };",
+          "}",
+          "const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;",
+        ]
+      : ["/** The host's WebAssembly API (undefined where it has none). */", "const wasmApi = globalThis.WebAssembly;"]),
+    "",
+    `/** 64 KiB pages of memory the kernels import (${group(w.pages * 65536)} bytes). */`,
+    `const WASM_PAGES = ${w.pages};`,
+    "/** Byte addresses of the blob, of the first image's input and of each output's first image; images per run. */",
+    `const WASM_BLOB = ${w.blob};`,
+    `const WASM_INPUT = ${w.input};`,
+    `const WASM_OUTPUTS${T(": readonly number[]")} = [${w.outputs.map((o) => o.offset).join(", ")}];`,
+    `const WASM_MAX_BATCH = ${w.maxBatch};`,
+    "/** Whether the host stores numbers little-endian, as WebAssembly memory does (all current hosts). */",
+    "const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;",
+    "",
+    "/** The compiled kernels, once per module; or why the host cannot run them. */",
+    `let compiled${T(": { readonly module: object } | { readonly refused: string } | undefined")};`,
+    "",
+  ]);
+  code.block(`function wasmBytes()${T(": Uint8Array | string")}`, () => {
+    code.line('if (wasmApi === undefined) return "the host has no WebAssembly";');
+    code.line('if (!LITTLE_ENDIAN) return "the host is big-endian";');
+    code.line("const bytes = decodeBase64(WASM);");
+    code.line('return wasmApi.validate(bytes) ? bytes : "the host\'s WebAssembly has no SIMD128";');
+  });
+  code.line("");
+  code.block(`function wasmModuleSync()${T(": { readonly module: object } | { readonly refused: string }")}`, () => {
+    code.block("if (compiled === undefined)", () => {
+      code.line("const bytes = wasmBytes();");
+      code.line('if (typeof bytes === "string") return (compiled = { refused: bytes });');
+      code.line("try {");
+      code.line(`  compiled = { module: new wasmApi${nn}.Module(bytes) };`);
+      code.line("} catch (e) {");
+      code.line("  return { refused: `the host refused to compile WebAssembly synchronously (${String(e)}); use createModelAsync` };");
+      code.line("}");
+    });
+    code.line("return compiled;");
+  });
+  code.line("");
+  code.block(`async function wasmModuleAsync()${T(": Promise<{ readonly module: object } | { readonly refused: string }>")}`, () => {
+    code.block('if (compiled === undefined || "refused" in compiled)', () => {
+      code.line("const bytes = wasmBytes();");
+      code.line(`compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi${nn}.compile(bytes) };`);
+    });
+    code.line("return compiled;");
+  });
+  code.line("");
+  code.block(
+    `function wasmOrTypescript(blob${T(": Uint8Array")}, backend${T(': "auto" | "wasm-simd"')}, wasm${T(": { readonly module: object } | { readonly refused: string }")})${T(": Engine")}`,
+    () => {
+      code.line('if ("module" in wasm) return wasmEngine(blob, wasm.module);');
+      code.line('if (backend === "wasm-simd") throw new Error(`${NETWORK}: cannot run the WebAssembly SIMD kernels: ${wasm.refused}`);');
+      code.line("return typescriptEngine(blob);");
+    },
+  );
+  code.line("");
+  code.line("/** The WebAssembly kernels with their own memory, allocated here once, the blob copied in and unpacked by init(). */");
+  code.block(`function wasmEngine(blob${T(": Uint8Array")}, module${T(": object")})${T(": Engine")}`, () => {
+    code.line(`const memory = new wasmApi${nn}.Memory({ initial: WASM_PAGES, maximum: WASM_PAGES });`);
+    code.line("const bytes = new Uint8Array(memory.buffer);");
+    code.line("bytes.set(blob, WASM_BLOB);");
+    code.line(`const kernels = new wasmApi${nn}.Instance(module, { env: { memory } }).exports;`);
+    code.line(`(kernels["init"]${T(" as () => void")})();`);
+    code.line(`const run = kernels["run"]${T(" as (batch: number) => void")};`);
+    code.block("return", () => {
+      code.line('backend: "wasm-simd",');
+      code.block("infer(input, outputs, item)", () => {
+        code.line("bytes.set(new Uint8Array(input.buffer, input.byteOffset, input.length), WASM_INPUT);");
+        code.line("run(1);");
+        code.line(`outputs.forEach((o, i) => o.set(new (o.constructor${T(" as Int8ArrayConstructor")})(memory.buffer, WASM_OUTPUTS[i]${nn}, OUTPUT_SIZES[i]${nn}), item * OUTPUT_SIZES[i]${nn}));`);
+      }, "},");
+    }, "};");
+  });
+}
