@@ -3,7 +3,10 @@
  *
  * - safetensors: by mnc's layer names — `<layer>.weight`, `<layer>.bias`,
  *   `<layer>.bn.gamma|beta|mean|variance` (ε from the metadata key
- *   `bn_epsilon`, default 0.001). Every tensor must be used.
+ *   `bn_epsilon`, default 0.001). Every tensor must be used. A quantized
+ *   file (metadata `quantization`, weights/quantized-safetensors.ts) keeps its
+ *   integers with `quantized: true`, and runs float on its dequantized values
+ *   without.
  * - TFLite: by dataflow — from the model's input tensor, each layer is the
  *   operator of its kind that reads its inputs' tensors; every operator must
  *   be accounted for, and each layer is checked by shape, stride, padding and
@@ -23,6 +26,7 @@ import { isWeighted, type Graph, type LayerWeights, type Node, type Shape, type 
 import { expectedShapes, sameShape } from "../ir/weights.js";
 import { attach, finite, formatShape as fmt } from "../weights/attach.js";
 import { matchTflite } from "../weights/match-tflite.js";
+import { importQuantized, QUANTIZATION_KEY } from "../weights/quantized-safetensors.js";
 import { summarizeNamed, summarizeTflite } from "../weights/summary.js";
 import type { RawTensor } from "../weights/types.js";
 import { BN_EPSILON } from "./init-weights.js";
@@ -34,7 +38,7 @@ export const importWeights: Pass = {
     const source = options.weightSource;
     if (source === undefined) return graph;
     const before = diagnostics.length;
-    const result = source.kind === "named" ? byName(graph, source.tensors, source.metadata, diagnostics) : matchTflite(graph, source.graph, diagnostics, options.quantized === true);
+    const result = source.kind === "named" ? byName(graph, source.tensors, source.metadata, diagnostics, options.quantized === true) : matchTflite(graph, source.graph, diagnostics, options.quantized === true);
     if (diagnostics.length === before) return result;
     // What the file looks like, before the per-layer details.
     const rounding = options.widthRounding ?? graph.rounding;
@@ -54,7 +58,17 @@ function inputOf(n: Node, shapes: Map<string, Shape>): Shape {
   return shapes.get(n.inputs[0] ?? "")!;
 }
 
-function byName(graph: Graph, tensors: ReadonlyMap<string, RawTensor>, metadata: Readonly<Record<string, string>>, diagnostics: Diagnostic[]): Graph {
+function byName(graph: Graph, tensors: ReadonlyMap<string, RawTensor>, metadata: Readonly<Record<string, string>>, diagnostics: Diagnostic[], quantized: boolean): Graph {
+  if (metadata[QUANTIZATION_KEY] !== undefined) return importQuantized(graph, tensors, metadata, diagnostics, quantized);
+  const integer = [...tensors.values()].find((t) => t.integers !== undefined);
+  if (integer !== undefined) {
+    diagnostics.push(error("weightFileUnreadable", undefined, "the weights file", `tensor '${integer.name}' holds ${integer.integers!.dtype} integers, which only a quantized file (metadata '${QUANTIZATION_KEY}') has`));
+    return graph;
+  }
+  if (quantized) {
+    diagnostics.push(error("weightNotQuantized", graph.nodes[0]!.span, graph.nodes[0]!.id, "the file's tensors", `the safetensors file is a float one (no '${QUANTIZATION_KEY}' in its metadata)`));
+    return graph;
+  }
   const used = new Set<string>();
   const shapes = inputShapes(graph);
   const epsilonText = metadata["bn_epsilon"];

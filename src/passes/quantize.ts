@@ -93,7 +93,8 @@ export function rangeQuantization(range: ValueRange, type: QuantizedType): Quant
   }
   const scale = f32((max - min) / (qmax - qmin));
   const fromMin = qmin - min / scale;
-  const zeroPoint = fromMin < qmin ? qmin : fromMin > qmax ? qmax : roundHalfAway(fromMin);
+  // + 0: a zero point rounded up from just below 0 is 0, not −0.
+  const zeroPoint = (fromMin < qmin ? qmin : fromMin > qmax ? qmax : roundHalfAway(fromMin)) + 0;
   return { type, scale: [scale], zeroPoint: [zeroPoint] };
 }
 

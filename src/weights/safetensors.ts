@@ -14,14 +14,16 @@
  *                   no overlaps, no holes, nothing after the last tensor.
  *
  * Values are little-endian and row-major. mnc reads F32, F64, F16 and BF16
- * tensors (converted to float32) and writes F32 only.
+ * tensors (converted to float32) and writes F32; a quantized file's I8, U8 and
+ * I32 tensors are read (exactly, beside their float32 conversion) when the
+ * caller asks for integers, and written.
  *
  * The reader parses the header with its own small JSON parser, because
  * JSON.parse silently keeps the last of two equal keys and cannot tell `1` from
  * `1.0`; the format forbids the first and offsets must be plain integers.
  */
 import { WeightFileError } from "./errors.js";
-import type { RawTensor } from "./types.js";
+import type { IntegerDtype, IntegerTensor, RawTensor } from "./types.js";
 
 /** What a safetensors file holds. */
 export interface SafetensorsFile {
@@ -45,6 +47,22 @@ const FLOAT_BYTES: Readonly<Record<FloatDtype, number>> = { F32: 4, F64: 8, F16:
 
 function isFloatDtype(d: string): d is FloatDtype {
   return d === "F32" || d === "F64" || d === "F16" || d === "BF16";
+}
+
+/** The integer dtypes of a quantized file: bytes per element and the range of values. */
+const INTEGER_DTYPES: Readonly<Record<IntegerDtype, { readonly bytes: number; readonly min: number; readonly max: number }>> = {
+  I8: { bytes: 1, min: -128, max: 127 },
+  U8: { bytes: 1, min: 0, max: 255 },
+  I32: { bytes: 4, min: -(2 ** 31), max: 2 ** 31 - 1 },
+};
+
+function isIntegerDtype(d: string): d is IntegerDtype {
+  return Object.prototype.hasOwnProperty.call(INTEGER_DTYPES, d);
+}
+
+export interface ReadOptions {
+  /** Read I8, U8 and I32 tensors too (a quantized file's); without it they are an error. */
+  readonly integers?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -389,7 +407,7 @@ function quote(s: string): string {
 
 interface Entry {
   readonly name: string;
-  readonly dtype: FloatDtype;
+  readonly dtype: FloatDtype | IntegerDtype;
   readonly shape: readonly number[];
   readonly numel: number;
   readonly begin: number;
@@ -405,7 +423,7 @@ interface Entry {
  * checked against the file: the header costs memory proportional to its
  * length, the tensors their float32 data.
  */
-export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
+export function readSafetensors(bytes: Uint8Array, options: ReadOptions = {}): SafetensorsFile {
   if (bytes.length < 8) throw new WeightFileError(`not a safetensors file: ${bytes.length} bytes, too short to hold the 8-byte header length`, 0);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const high = view.getUint32(4, true);
@@ -436,7 +454,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   try {
     const header = new HeaderParser(text).parse();
     metadata = header.metadata;
-    for (const e of header.entries) entries.push(checkEntry(e.name, e.pos, e.fields, bufferLength));
+    for (const e of header.entries) entries.push(checkEntry(e.name, e.pos, e.fields, bufferLength, options.integers === true));
   } catch (e) {
     if (e instanceof HeaderProblem) throw new WeightFileError(e.message, fileOffset(e.pos));
     throw e;
@@ -460,12 +478,16 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     throw new WeightFileError(`${bufferLength - covered} trailing bytes after the last tensor: the tensors cover ${covered} of the ${bufferLength}-byte buffer`, bufferStart + covered);
   }
 
-  const tensors = entries.map((e): RawTensor => Object.freeze({ name: e.name, shape: Object.freeze(e.shape), data: decode(bytes, bufferStart + e.begin, e) }));
+  const tensors = entries.map((e): RawTensor => {
+    if (!isIntegerDtype(e.dtype)) return Object.freeze({ name: e.name, shape: Object.freeze(e.shape), data: decode(bytes, bufferStart + e.begin, { ...e, dtype: e.dtype }) });
+    const ints = decodeIntegers(bytes, bufferStart + e.begin, e.numel, e.dtype);
+    return Object.freeze({ name: e.name, shape: Object.freeze(e.shape), data: Float32Array.from(ints), integers: Object.freeze({ dtype: e.dtype, data: ints }) });
+  });
   return Object.freeze({ tensors: Object.freeze(tensors), metadata });
 }
 
 /** Checks one entry's fields against each other and the buffer. */
-function checkEntry(name: string, pos: number, f: EntryFields, bufferLength: number): Entry {
+function checkEntry(name: string, pos: number, f: EntryFields, bufferLength: number, integers: boolean): Entry {
   const fail = (what: string): never => {
     throw new HeaderProblem(`tensor ${quote(name)}: ${what}`, pos);
   };
@@ -476,7 +498,9 @@ function checkEntry(name: string, pos: number, f: EntryFields, bufferLength: num
   if ("bad" in f.dtype) return fail(`"dtype" must be a string, not ${f.dtype.bad}`);
   const dtype = f.dtype.value;
   if (!KNOWN_DTYPES.has(dtype)) return fail(`unknown dtype ${quote(dtype)}`);
-  if (!isFloatDtype(dtype)) return fail(`dtype ${dtype} is not supported for weights (mnc reads F32, F64, F16 and BF16)`);
+  if (!isFloatDtype(dtype) && !(integers && isIntegerDtype(dtype))) {
+    return fail(`dtype ${dtype} is not supported for weights (mnc reads F32, F64, F16 and BF16${integers ? ", and I8, U8 and I32 in a quantized file" : ""})`);
+  }
 
   if ("bad" in f.shape) return fail(`"shape" must be an array of non-negative integers, not ${f.shape.bad}`);
   if (f.shape.firstBad !== undefined) return fail(`"shape" must hold non-negative integers, but has ${withoutArticle(f.shape.firstBad)}`);
@@ -491,7 +515,7 @@ function checkEntry(name: string, pos: number, f: EntryFields, bufferLength: num
   if (end > bufferLength) return fail(`data_offsets [${begin}, ${end}] run past the end of the ${bufferLength}-byte buffer`);
 
   // Element count, with no product ever leaving the range a double holds exactly.
-  const elementBytes = FLOAT_BYTES[dtype];
+  const elementBytes = isFloatDtype(dtype) ? FLOAT_BYTES[dtype] : INTEGER_DTYPES[dtype as IntegerDtype].bytes;
   const shown = `[${shape.join(", ")}]`;
   let numel = shape.includes(0) ? 0 : 1;
   for (const d of shape) {
@@ -514,7 +538,7 @@ function withoutArticle(description: string): string {
 const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The tensor's values as a fresh float32 array; every bit pattern of F32, F16 and BF16 is kept, NaN payloads included. */
-function decode(bytes: Uint8Array, start: number, e: Entry): Float32Array {
+function decode(bytes: Uint8Array, start: number, e: Entry & { readonly dtype: FloatDtype }): Float32Array {
   const out = new Float32Array(e.numel);
   if (e.numel === 0) return out;
   const view = new DataView(bytes.buffer, bytes.byteOffset + start, e.end - e.begin);
@@ -534,6 +558,14 @@ function decode(bytes: Uint8Array, start: number, e: Entry): Float32Array {
       for (let i = 0; i < e.numel; i++) bits[i] = (view.getUint16(2 * i, true) << 16) >>> 0;
       break;
   }
+  return out;
+}
+
+/** An integer tensor's values. */
+function decodeIntegers(bytes: Uint8Array, start: number, numel: number, dtype: IntegerDtype): Int32Array {
+  const out = new Int32Array(numel);
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, numel * INTEGER_DTYPES[dtype].bytes);
+  for (let i = 0; i < numel; i++) out[i] = dtype === "I8" ? view.getInt8(i) : dtype === "U8" ? view.getUint8(i) : view.getInt32(4 * i, true);
   return out;
 }
 
@@ -597,7 +629,7 @@ function invalidUtf8At(b: Uint8Array): number {
 // ---------------------------------------------------------------------------
 
 /**
- * Writes F32 tensors as a safetensors file. The bytes depend only on the
+ * Writes F32 tensors (and integer ones, IntegerTensor) as a safetensors file. The bytes depend only on the
  * arguments: tensors are laid out in the order given, the header lists
  * "__metadata__" first (keys sorted, omitted when there are none) and then the
  * tensors in order, with fixed key order inside each, and is padded with
@@ -606,10 +638,10 @@ function invalidUtf8At(b: Uint8Array): number {
  * Throws Error (a programming error, not a file error) for an empty,
  * duplicate or reserved tensor name, a string that is not well-formed
  * Unicode, a shape that is not a list of non-negative integers, data whose
- * length differs from the shape's element count, or a header over the limit
- * that readers accept.
+ * length differs from the shape's element count, an integer outside its
+ * dtype's range, or a header over the limit that readers accept.
  */
-export function writeSafetensors(tensors: readonly RawTensor[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+export function writeSafetensors(tensors: readonly (RawTensor | IntegerTensor)[], metadata?: Readonly<Record<string, string>>): Uint8Array {
   const parts: string[] = [];
   if (metadata !== undefined) {
     const keys = Object.keys(metadata).sort();
@@ -635,8 +667,21 @@ export function writeSafetensors(tensors: readonly RawTensor[], metadata?: Reado
       if (!Number.isSafeInteger(d) || d < 0) throw new Error(`tensor ${quote(name)}: shape [${t.shape.join(", ")}] must hold non-negative integers`);
       numel *= d;
     }
-    if (Object.prototype.toString.call(t.data) !== "[object Float32Array]") throw new Error(`tensor ${quote(name)}: data must be a Float32Array`);
-    if (numel !== t.data.length) throw new Error(`tensor ${quote(name)}: shape [${t.shape.join(", ")}] has ${numel} elements but data has ${t.data.length}`);
+    const ints = integersOf(t);
+    if (ints !== undefined) {
+      const range = INTEGER_DTYPES[ints.dtype];
+      if (range === undefined) throw new Error(`tensor ${quote(name)}: unknown integer dtype ${quote(String(ints.dtype))}`);
+      if (numel !== ints.data.length) throw new Error(`tensor ${quote(name)}: shape [${t.shape.join(", ")}] has ${numel} elements but data has ${ints.data.length}`);
+      const bad = ints.data.findIndex((v) => v < range.min || v > range.max);
+      if (bad >= 0) throw new Error(`tensor ${quote(name)}: ${ints.data[bad]} (element ${bad}) is outside ${ints.dtype}'s range`);
+      const end = offset + range.bytes * numel;
+      parts.push(`${quote(name)}:{"dtype":"${ints.dtype}","shape":[${t.shape.join(",")}],"data_offsets":[${offset},${end}]}`);
+      offset = end;
+      continue;
+    }
+    const data = (t as RawTensor).data;
+    if (Object.prototype.toString.call(data) !== "[object Float32Array]") throw new Error(`tensor ${quote(name)}: data must be a Float32Array`);
+    if (numel !== data.length) throw new Error(`tensor ${quote(name)}: shape [${t.shape.join(", ")}] has ${numel} elements but data has ${data.length}`);
     const end = offset + 4 * numel;
     parts.push(`${quote(name)}:{"dtype":"F32","shape":[${t.shape.join(",")}],"data_offsets":[${offset},${end}]}`);
     offset = end;
@@ -654,14 +699,30 @@ export function writeSafetensors(tensors: readonly RawTensor[], metadata?: Reado
 
   let at = 8 + headerLength;
   for (const t of tensors) {
+    const ints = integersOf(t);
+    if (ints !== undefined) {
+      for (const v of ints.data) {
+        if (ints.dtype === "I32") {
+          view.setInt32(at, v, true);
+          at += 4;
+        } else out[at++] = v & 0xff;
+      }
+      continue;
+    }
+    const data = (t as RawTensor).data;
     // Copy bit patterns, not values, so that NaN payloads survive.
     if (littleEndianHost) {
-      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-      at += t.data.byteLength;
+      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+      at += data.byteLength;
     } else {
-      const bits = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+      const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
       for (let i = 0; i < bits.length; i++, at += 4) view.setUint32(at, bits[i] ?? 0, true);
     }
   }
   return out;
+}
+
+/** The integers to write: an IntegerTensor's, or a read tensor's that kept them. */
+function integersOf(t: RawTensor | IntegerTensor): IntegerTensor["integers"] | undefined {
+  return (t as { integers?: IntegerTensor["integers"] }).integers;
 }

@@ -106,7 +106,8 @@ export type WeightSource =
 export function readWeightFile(bytes: Uint8Array): WeightSource {
   if (isTflite(bytes)) return { kind: "dataflow", format: "tflite", graph: fileGraph(readTflite(bytes)) };
   if (isSafetensors(bytes)) {
-    const f = readSafetensors(bytes);
+    // Integer tensors are a quantized file's (weights/quantized-safetensors.ts); the importer refuses them in a float one.
+    const f = readSafetensors(bytes, { integers: true });
     return { kind: "named", format: "safetensors", tensors: new Map(f.tensors.map((t) => [t.name, t])), metadata: f.metadata };
   }
   throw new WeightFileError("not a weight file mnc reads: expected TensorFlow Lite (.tflite, identifier 'TFL3') or safetensors", 0);
