@@ -543,6 +543,187 @@ export class FunctionBody {
   i32x4Shl(): this {
     return this.simd(0xab);
   }
+
+  // Integer SIMD (the int8 kernels, int8/): lanes as the instruction names them
+
+  /** Load 8 bytes and sign-extend each to an i16 lane. */
+  v128Load8x8S(offset = 0): this {
+    return this.simd(0x01, ...this.memarg(offset, 8));
+  }
+  /** Load 8 bytes and zero-extend each to an i16 lane. */
+  v128Load8x8U(offset = 0): this {
+    return this.simd(0x02, ...this.memarg(offset, 8));
+  }
+  /** Load one i16 and broadcast it to all eight lanes. */
+  v128Load16Splat(offset = 0): this {
+    return this.simd(0x08, ...this.memarg(offset, 2));
+  }
+  /** Load 8 bytes into the low half, zeros in the high half. */
+  v128Load64Zero(offset = 0): this {
+    return this.simd(0x5d, ...this.memarg(offset, 8));
+  }
+  /** Store lane `lane` of the vector as 64 bits. */
+  v128Store64Lane(lane: number, offset = 0): this {
+    return this.simd(0x5b, ...this.memarg(offset, 8), lane);
+  }
+  /** Store lane `lane` of the vector as 32 bits. */
+  v128Store32Lane(lane: number, offset = 0): this {
+    return this.simd(0x5a, ...this.memarg(offset, 4), lane);
+  }
+  /** Store lane `lane` of the vector as 8 bits. */
+  v128Store8Lane(lane: number, offset = 0): this {
+    return this.simd(0x58, ...this.memarg(offset, 1), lane);
+  }
+  v128Or(): this {
+    return this.simd(0x50);
+  }
+  i8x16Splat(): this {
+    return this.simd(0x0f);
+  }
+  i16x8Splat(): this {
+    return this.simd(0x10);
+  }
+  i32x4Splat(): this {
+    return this.simd(0x11);
+  }
+  /** Lane i of the result is lane idx[i] of a, or 0 where idx[i] ≥ 16 (for (a, idx) on the stack). */
+  i8x16Swizzle(): this {
+    return this.simd(0x0e);
+  }
+  i8x16ExtractLaneU(lane: number): this {
+    return this.simd(0x16, lane);
+  }
+  i32x4ExtractLane(lane: number): this {
+    return this.simd(0x1b, lane);
+  }
+  i8x16Sub(): this {
+    return this.simd(0x71);
+  }
+  i8x16MinS(): this {
+    return this.simd(0x76);
+  }
+  i8x16MinU(): this {
+    return this.simd(0x77);
+  }
+  i8x16MaxS(): this {
+    return this.simd(0x78);
+  }
+  i8x16MaxU(): this {
+    return this.simd(0x79);
+  }
+  /** Two i16x8 to sixteen i8 lanes, saturating signed. */
+  i8x16NarrowI16x8S(): this {
+    return this.simd(0x65);
+  }
+  /** Two i16x8 to sixteen u8 lanes, saturating unsigned. */
+  i8x16NarrowI16x8U(): this {
+    return this.simd(0x66);
+  }
+  /** Two i32x4 to eight i16 lanes, saturating signed. */
+  i16x8NarrowI32x4S(): this {
+    return this.simd(0x85);
+  }
+  i16x8ExtendLowI8x16S(): this {
+    return this.simd(0x87);
+  }
+  i16x8ExtendHighI8x16S(): this {
+    return this.simd(0x88);
+  }
+  i16x8ExtendLowI8x16U(): this {
+    return this.simd(0x89);
+  }
+  i16x8ExtendHighI8x16U(): this {
+    return this.simd(0x8a);
+  }
+  i16x8Add(): this {
+    return this.simd(0x8e);
+  }
+  i16x8AddSatS(): this {
+    return this.simd(0x8f);
+  }
+  i16x8Sub(): this {
+    return this.simd(0x91);
+  }
+  i16x8MaxS(): this {
+    return this.simd(0x98);
+  }
+  i16x8MinS(): this {
+    return this.simd(0x96);
+  }
+  i32x4ExtendLowI16x8S(): this {
+    return this.simd(0xa7);
+  }
+  i32x4ExtendHighI16x8S(): this {
+    return this.simd(0xa8);
+  }
+  /** Shift every i32 lane right, arithmetically, by the i32 on the stack (mod 32). */
+  i32x4ShrS(): this {
+    return this.simd(0xac);
+  }
+  i32x4Sub(): this {
+    return this.simd(0xb1);
+  }
+  i32x4Mul(): this {
+    return this.simd(0xb5);
+  }
+  i32x4MinS(): this {
+    return this.simd(0xb6);
+  }
+  i32x4MaxS(): this {
+    return this.simd(0xb8);
+  }
+  /** Products of the i16 lanes, adjacent pairs summed into four i32 lanes. */
+  i32x4DotI16x8S(): this {
+    return this.simd(0xba);
+  }
+  /** The low four i16 lanes' products as i32 lanes. */
+  i32x4ExtmulLowI16x8S(): this {
+    return this.simd(0xbc);
+  }
+  /** The high four i16 lanes' products as i32 lanes. */
+  i32x4ExtmulHighI16x8S(): this {
+    return this.simd(0xbd);
+  }
+  /** i32 lanes to f32, rounded to nearest. */
+  f32x4ConvertI32x4S(): this {
+    return this.simd(0xfa);
+  }
+
+  // Scalar loads and stores of narrow integers, and the conversions the int8 kernels use
+
+  i32Load8S(offset = 0): this {
+    return this.op(0x2c, ...this.memarg(offset, 1));
+  }
+  i32Load8U(offset = 0): this {
+    return this.op(0x2d, ...this.memarg(offset, 1));
+  }
+  i32Load16S(offset = 0): this {
+    return this.op(0x2e, ...this.memarg(offset, 2));
+  }
+  i32Store8(offset = 0): this {
+    return this.op(0x3a, ...this.memarg(offset, 1));
+  }
+  i32Store16(offset = 0): this {
+    return this.op(0x3b, ...this.memarg(offset, 2));
+  }
+  i32GeU(): this {
+    return this.op(0x4f);
+  }
+  i32ShrU(): this {
+    return this.op(0x76);
+  }
+  i32DivU(): this {
+    return this.op(0x6e);
+  }
+  i32RemU(): this {
+    return this.op(0x70);
+  }
+  f32ConvertI32S(): this {
+    return this.op(0xb2);
+  }
+  f64Floor(): this {
+    return this.op(0x9c);
+  }
 }
 
 // ── modules ────────────────────────────────────────────────────────────────

@@ -1,0 +1,677 @@
+/**
+ * A quantized network as one WebAssembly module of integer SIMD kernels
+ * (kernels.ts), bit-exact with the integer reference
+ * (`runReferenceInt(graph, input, "xnnpack")`, src/ir/reference-int.ts) on
+ * every op it compiles.
+ *
+ *   const { wasm, layout } = compileNetworkWasmInt8(graph, { maxBatch });
+ *   const memory = new WebAssembly.Memory({ initial: layout.memoryPages });
+ *   const { exports } = await WebAssembly.instantiate(wasm, { env: { memory } });
+ *   new Uint8Array(memory.buffer, layout.blob, layout.blobBytes).set(int8Blob(graph).bytes);
+ *   exports.init();                                                   // pack the weights (once)
+ *   new Uint8Array(memory.buffer, layout.input, batch * layout.inputBytes).set(images);
+ *   exports.run(batch);                                               // batch ≤ layout.maxBatch
+ *   layout.outputs[k]: graph.outputs[k]'s region (offset, bytes per item, shape)
+ *
+ * The host writes the canonical int8 weights blob (src/weights/int8.ts:
+ * int8Blob(graph).bytes) at `blob` after instantiating and before `init()`;
+ * `init()` zeroes the packed-weights region and unpacks every layer into it
+ * (see kernels.ts: GEMM panels of (w − w_zp) as int16 with x_zp folded into
+ * the biases, depthwise groups, each with its f32 multipliers). The blob
+ * region is read by `init()` only: a host may reuse it once `init()` has
+ * returned. Input and outputs hold stored values (uint8 or int8, the model's
+ * types), one byte each, HWC unpadded, maxBatch items back to back.
+ *
+ * Memory layout (byte offsets, each region 64-byte aligned, in this order):
+ *
+ *   params    per weighted layer its weight zero points (int32) and
+ *             multipliers (f32) per output channel; each softmax's float
+ *             table — constants of the graph, written by a data segment
+ *             when the module is instantiated
+ *   weights   the packed weights init() writes
+ *   blob      where the host writes int8Blob(graph).bytes
+ *   buffers   activation buffers of one batch item, each the size of the
+ *             largest value, channel stride roundUp(C, 16) bytes; a value
+ *             goes to the lowest-numbered buffer free at its step (the one
+ *             liveness analysis, src/ir/liveness.ts, on the graph of steps)
+ *   scratch   the widened (int16) receptive fields a GEMM step reads, a
+ *             depthwise step's row of x_zp
+ *   input     maxBatch items of the input's stored bytes
+ *   outputs   per graph output: maxBatch items of its stored bytes
+ *
+ * Steps. Every node is one step, except that a dropout, and a softmax the
+ * model has no quantization for (the integer reference passes its input
+ * on), are none; `copy_input` re-strides the input first when an add reads
+ * it, and `copy_output` (`copy_output.k` for graph.outputs[k]) writes each
+ * output, unpadded, into its region. Kernels by op:
+ *
+ *   conv, fc     an int8 GEMM (gemmKernel): each output pixel's receptive
+ *                field widened to int16 rows (a 1×1 convolution's input row
+ *                as it is), tiles of mr pixels × 16 channels accumulated
+ *                with i32x4.dot_i16x8_s, requantized in the epilogue
+ *   depthwise    8 channels at a time, taps in registers (depthwiseKernel)
+ *   avgpool      window sums, M per window as the reference computes it
+ *   add          XNNPACK's vadd with its 20-bit multipliers
+ *   softmax      TFLite's float table, scalar
+ *
+ * `run(batch)` loops over the batch items and calls the steps' kernels in
+ * order; every kernel is also exported under its step's name (the node id,
+ * or copy_input / copy_output / copy_output.k) taking (x, y): the byte
+ * addresses of its first operand and its output for one item (further
+ * operands, an add's second, are compiled in), so a host can time steps one
+ * by one. A batch larger than maxBatch traps. Ops the module has no kernel
+ * for yet (int8UnsupportedNode) make compileNetworkWasmInt8 throw, naming
+ * the layer. Pure: no I/O.
+ */
+import { InternalError } from "../../../ir/diagnostics.js";
+import { QUANTIZED_RANGE, type Graph, type Node, type OpKind, type Quantization, type Shape } from "../../../ir/graph.js";
+import { liveness } from "../../../ir/liveness.js";
+import { activationRange, isTableActivation, multiplier } from "../../../ir/reference-int.js";
+import { int8Layout, type Int8Layer } from "../../../weights/int8.js";
+import { FunctionBody, ModuleWriter, PAGE_BYTES } from "../writer.js";
+import {
+  addKernel,
+  avgpoolKernel,
+  copyKernel,
+  depthwiseKernel,
+  depthwiseScratchBytes,
+  dwPackedBytes,
+  gemmK,
+  gemmKernel,
+  gemmPackedBytes,
+  gemmScratchBytes,
+  packDepthwiseFunction,
+  packGemmFunction,
+  softmaxKernel,
+  stride,
+  zeroKernel,
+  type Requant,
+} from "./kernels.js";
+
+export interface Int8WasmLayout {
+  readonly memoryPages: number;
+  readonly maxBatch: number;
+  /** Where the host writes the canonical int8 weights blob (src/weights/int8.ts: int8Blob(graph).bytes) before calling `init()`. */
+  readonly blob: number;
+  readonly blobBytes: number;
+  /** maxBatch items of the input's stored values, one byte each (uint8 or int8, the input's type), HWC unpadded. */
+  readonly input: number;
+  /** Bytes per item. */
+  readonly inputBytes: number;
+  /** Per graph output (graph.outputs order): maxBatch items of stored values, one byte each, HWC unpadded. */
+  readonly outputs: readonly { readonly offset: number; readonly bytes: number; readonly shape: Shape }[];
+  /** The steps in run order: export name, kernel kind, the nodes whose work it does, multiply-adds per item. */
+  readonly steps: readonly Int8Step[];
+}
+
+export type Int8KernelKind = "gemm" | "depthwise" | "avgpool" | "add" | "softmax" | "copy";
+
+export interface Int8Step {
+  readonly name: string;
+  readonly kernel: Int8KernelKind;
+  readonly nodes: readonly string[];
+  readonly multAdds: number;
+}
+
+export interface Int8WasmOptions {
+  /** Batch items the input and output regions hold (default 1). */
+  readonly maxBatch?: number;
+}
+
+/** The ops the module has kernels for; the others are refused naming the layer (int8UnsupportedNode). */
+const SUPPORTED: Readonly<Record<OpKind, boolean>> = {
+  input: true,
+  conv: true,
+  depthwise: true,
+  fc: true,
+  avgpool: true,
+  add: true,
+  softmax: true,
+  dropout: true,
+  maxpool: false,
+  mul: false,
+  activation: false,
+  deconv: false,
+  concat: false,
+  resize: false,
+  argmax: false,
+};
+
+/** The first node the int8 module cannot compile (an op without a kernel, a table activation), if any. */
+export function int8UnsupportedNode(graph: Graph): Node | undefined {
+  return graph.nodes.find((n) => !SUPPORTED[n.op] || ((n.op === "conv" || n.op === "depthwise") && isTableActivation(n.attrs.act)));
+}
+
+const ALIGN = 64;
+const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+/** Bytes after every region that a kernel's last vector may run into. */
+const SLACK = 32;
+
+type Region = "input" | number | `output.${number}`;
+
+/** A value as it lies in memory. */
+interface Value {
+  readonly id: string;
+  readonly shape: Shape;
+  readonly quant: Quantization;
+  /** Bytes per pixel. */
+  readonly stride: number;
+  region?: Region;
+}
+
+/** What a kernel's code needs once addresses are known. */
+interface Addresses {
+  readonly weights: number;
+  /** The blob region (init() reads it). */
+  readonly blob: number;
+  readonly scratch: number;
+  readonly params: number;
+  address(v: Value): number;
+}
+
+interface Step {
+  readonly name: string;
+  readonly kernel: Int8KernelKind;
+  readonly nodes: readonly string[];
+  readonly x: Value;
+  /** Operands at fixed addresses (an add's second). */
+  readonly fixed: readonly Value[];
+  readonly y: Value;
+  readonly multAdds: number;
+  readonly scratch: number;
+  /** Packed bytes in the weights region, and the params (zero points, multipliers) it reads while packing. */
+  readonly packedBytes: number;
+  readonly params?: Uint8Array;
+  readonly build: (a: Addresses) => FunctionBody;
+  /** init()'s call that packs this step's weights. */
+  readonly pack?: (f: FunctionBody, a: Addresses, fns: { readonly gemm: number; readonly dw: number }) => void;
+}
+
+/** Build the int8 module of a quantized graph (every node carrying `quant`, weighted layers `weights.quantized`). */
+export function compileNetworkWasmInt8(graph: Graph, options: Int8WasmOptions = {}): { wasm: Uint8Array; layout: Int8WasmLayout } {
+  const maxBatch = options.maxBatch ?? 1;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InternalError(`int8 wasm: maxBatch ${maxBatch}`);
+  const bad = int8UnsupportedNode(graph);
+  if (bad !== undefined) throw new InternalError(`int8 wasm: no integer kernel for '${bad.id}' (${bad.op}${bad.op === "conv" || bad.op === "depthwise" ? ` act=${bad.attrs.act}` : ""})`);
+  const steps = planSteps(graph);
+  const input = graph.nodes[0]!;
+  const inShape = shapeOf(input);
+  const inputBytes = inShape[0] * inShape[1] * inShape[2];
+
+  // Buffers: the one liveness analysis on the graph of steps (node 0 the input, node i + 1 step i).
+  const live = liveness({
+    ...graph,
+    nodes: [input, ...steps.map((s) => ({ ...input, id: s.y.id, inputs: [s.x, ...s.fixed].map((v) => v.id) }))],
+    outputs: [],
+  });
+  const owner: (string | undefined)[] = [];
+  let bufferBytes = 0;
+  steps.forEach((s, i) => {
+    // free what died at earlier steps (step index i+1 in the liveness graph: the input is node 0)
+    if (i > 0) for (const id of live.dies[i]!) for (let b = 0; b < owner.length; b++) if (owner[b] === id) owner[b] = undefined;
+    if (s.y.region !== undefined) return; // an output region
+    let b = owner.findIndex((o) => o === undefined);
+    if (b < 0) {
+      owner.push(undefined);
+      b = owner.length - 1;
+    }
+    owner[b] = s.y.id;
+    s.y.region = b;
+    bufferBytes = Math.max(bufferBytes, s.y.shape[0] * s.y.shape[1] * s.y.stride);
+  });
+  const buffers = Math.max(1, owner.length);
+  bufferBytes = align(bufferBytes + SLACK);
+
+  // Regions.
+  const params = concat(steps.map((s) => s.params ?? new Uint8Array(0)).map((p) => padTo(p, 16)));
+  let at = 0;
+  const paramsAt = at;
+  at = align(at + params.length);
+  const weightsAt = at;
+  const packedAt = new Map<string, number>();
+  const paramAt = new Map<string, number>();
+  let p = 0;
+  let w = 0;
+  for (const s of steps) {
+    packedAt.set(s.name, weightsAt + w);
+    w += align(s.packedBytes);
+    paramAt.set(s.name, paramsAt + p);
+    p += padTo(s.params ?? new Uint8Array(0), 16).length;
+  }
+  const weightsBytes = align(w);
+  at += weightsBytes;
+  const blobLayout = int8Layout(graph);
+  const blobAt = at;
+  at = align(at + blobLayout.bytes + SLACK);
+  const bufferAt = Array.from({ length: buffers }, (_, b) => at + b * bufferBytes);
+  at += buffers * bufferBytes;
+  const scratchAt = at;
+  at = align(at + Math.max(0, ...steps.map((s) => s.scratch)) + SLACK);
+  const inputAt = at;
+  at = align(at + maxBatch * inputBytes + SLACK);
+  const outputs = graph.outputs.map((id) => {
+    const shape = shapeOf(nodeById(graph, id));
+    const bytes = shape[0] * shape[1] * shape[2];
+    const offset = at;
+    at = align(at + maxBatch * bytes + SLACK);
+    return { offset, bytes, shape };
+  });
+  const memoryBytes = Math.ceil(at / PAGE_BYTES) * PAGE_BYTES;
+  const memoryPages = memoryBytes / PAGE_BYTES;
+
+  const address = (v: Value): number => {
+    const r = v.region;
+    if (typeof r === "number") return bufferAt[r]!;
+    if (r === "input") return inputAt;
+    if (r === undefined) throw new InternalError(`int8 wasm: '${v.id}' has no region`);
+    return outputs[Number(r.slice("output.".length))]!.offset;
+  };
+
+  // The module.
+  const m = new ModuleWriter();
+  m.importMemory("env", "memory", memoryPages);
+  const gemmPack = m.addFunction(packGemmFunction());
+  const dwPack = m.addFunction(packDepthwiseFunction());
+  const zero = m.addFunction(zeroKernel(weightsAt, weightsBytes));
+  const indices = steps.map((s) => m.addFunction(s.build({ weights: packedAt.get(s.name)!, blob: blobAt, scratch: scratchAt, params: paramAt.get(s.name)!, address })));
+  const init = new FunctionBody([]);
+  init.call(zero);
+  for (const s of steps) s.pack?.(init, { weights: packedAt.get(s.name)!, blob: blobAt, scratch: scratchAt, params: paramAt.get(s.name)!, address }, { gemm: gemmPack, dw: dwPack });
+  const run = new FunctionBody(["i32"]);
+  {
+    const f = run;
+    const batch = f.param(0);
+    const item = f.local("i32");
+    f.localGet(batch).i32Const(maxBatch).i32GtS().if(() => void f.unreachable());
+    f.localGet(batch).i32Const(0).i32GtS().if(() => {
+      f.loop((top) => {
+        steps.forEach((s, i) => {
+          for (const v of [s.x, s.y]) {
+            f.i32Const(address(v));
+            if (v.region === "input") f.localGet(item).i32Const(inputBytes).i32Mul().i32Add();
+            else if (typeof v.region === "string") f.localGet(item).i32Const(outputs[Number(v.region.slice("output.".length))]!.bytes).i32Mul().i32Add();
+          }
+          f.call(indices[i]!);
+        });
+        f.localGet(item).i32Const(1).i32Add().localTee(item).localGet(batch).i32LtS().brIf(top);
+      });
+    });
+  }
+  m.exportFunction("init", m.addFunction(init));
+  m.exportFunction("run", m.addFunction(run));
+  steps.forEach((s, i) => m.exportFunction(s.name, indices[i]!));
+  if (params.length > 0) m.addData(paramsAt, params);
+  const layout: Int8WasmLayout = {
+    memoryPages,
+    maxBatch,
+    blob: blobAt,
+    blobBytes: blobLayout.bytes,
+    input: inputAt,
+    inputBytes,
+    outputs,
+    steps: steps.map((s) => ({ name: s.name, kernel: s.kernel, nodes: s.nodes, multAdds: s.multAdds })),
+  };
+  return { wasm: m.encode(), layout };
+}
+
+// ── steps ──────────────────────────────────────────────────────────────────
+
+function planSteps(graph: Graph): Step[] {
+  const input = graph.nodes[0];
+  if (input === undefined || input.op !== "input") throw new InternalError("int8 wasm: the graph does not start with its input");
+  if (graph.nodes.some((n, i) => i > 0 && n.op === "input")) throw new InternalError("int8 wasm: a second input");
+  const blob = new Map(int8Layout(graph).layers.map((l) => [l.node, l]));
+  const values = new Map<string, Value>();
+  const inputValue: Value = { id: input.id, shape: shapeOf(input), quant: quantOf(input), stride: shapeOf(input)[2], region: "input" };
+  values.set(input.id, inputValue);
+  const steps: Step[] = [];
+  // An add reads its operands with the buffers' stride: re-stride the input first if one does.
+  const inputReaders = graph.nodes.filter((n) => n.inputs.includes(input.id));
+  if (inputReaders.some((n) => n.op === "add")) {
+    const [H, W, C] = inputValue.shape;
+    const y: Value = { id: "copy_input", shape: inputValue.shape, quant: inputValue.quant, stride: stride(C) };
+    steps.push(copyStep("copy_input", inputValue, y, H * W));
+    values.set(input.id, y);
+  }
+  const value = (id: string): Value => {
+    const v = values.get(id);
+    if (v === undefined) throw new InternalError(`int8 wasm: '${id}' is read before it is made`);
+    return v;
+  };
+  for (const node of graph.nodes) {
+    if (node.op === "input") continue;
+    if (node.op === "dropout" || (node.op === "softmax" && node.quant === undefined)) {
+      values.set(node.id, value(node.inputs[0]!));
+      continue;
+    }
+    const step = STEPS[node.op](node as never, { value, blob, graph });
+    values.set(node.id, step.y);
+    steps.push(step);
+  }
+  graph.outputs.forEach((id, k) => {
+    const v = value(id);
+    const [H, W, C] = v.shape;
+    const y: Value = { id: `${id}@output.${k}`, shape: v.shape, quant: v.quant, stride: C, region: `output.${k}` };
+    steps.push(copyStep(k === 0 ? "copy_output" : `copy_output.${k}`, v, y, H * W));
+  });
+  return steps;
+}
+
+function copyStep(name: string, x: Value, y: Value, pixels: number): Step {
+  return {
+    name,
+    kernel: "copy",
+    nodes: [],
+    x,
+    fixed: [],
+    y,
+    multAdds: 0,
+    scratch: 0,
+    packedBytes: 0,
+    build: () => copyKernel(pixels, x.shape[2], x.stride, y.stride),
+  };
+}
+
+interface StepContext {
+  value(id: string): Value;
+  readonly blob: ReadonlyMap<string, Int8Layer>;
+  readonly graph: Graph;
+}
+
+type Planner<K extends OpKind> = (node: Extract<Node, { op: K }>, ctx: StepContext) => Step;
+
+const refuse =
+  (what: string) =>
+  (node: Node): Step => {
+    throw new InternalError(`int8 wasm: no integer kernel for '${node.id}' (${what})`);
+  };
+
+/** One entry per op kind, so that tsc refuses to build until every op is planned or refused here. */
+const STEPS: { readonly [K in OpKind]: Planner<K> } = {
+  input: refuse("a second input"),
+  dropout: refuse("dropout"),
+  conv: (node, ctx) => gemmStep(node, ctx),
+  fc: (node, ctx) => gemmStep(node, ctx),
+  depthwise(node, ctx) {
+    const x = ctx.value(node.inputs[0]!);
+    const yq = quantOf(node);
+    const outShape = shapeOf(node);
+    const [OH, OW, C] = outShape;
+    const a = node.attrs;
+    const taps = a.kernel[0] * a.kernel[1];
+    const q = quantizedOf(node);
+    const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
+    const pads = a.pads ?? [0, 0, 0, 0];
+    return {
+      name: node.id,
+      kernel: "depthwise",
+      nodes: [node.id],
+      x,
+      fixed: [],
+      y,
+      multAdds: OH * OW * C * taps,
+      scratch: depthwiseScratchBytes(x.shape[1], x.stride),
+      packedBytes: dwPackedBytes(C, taps),
+      params: channelParams(q.kernelQuant, C, (c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack")),
+      build: (ad) =>
+        depthwiseKernel({
+          input: x.shape,
+          xStride: x.stride,
+          xType: x.quant.type,
+          xZeroPoint: x.quant.zeroPoint[0]!,
+          output: outShape,
+          yStride: y.stride,
+          kernel: a.kernel,
+          stride: a.stride,
+          dilation: a.dilation ?? [1, 1],
+          pads: [pads[0], pads[1]],
+          weights: ad.weights,
+          scratch: ad.scratch,
+          requant: requantOf(yq, a.act),
+        }),
+      pack: (f, ad, fns) => {
+        const l = blobOf(ctx, node.id);
+        f.i32Const(blobAddress(ad, l.kernel.offset)).i32Const(q.bias === undefined ? -1 : blobAddress(ad, l.bias.offset)).i32Const(ad.weights).i32Const(ad.params);
+        f.i32Const(C).i32Const(taps).i32Const(q.kernelQuant.type === "int8" ? 1 : 0).call(fns.dw);
+      },
+    };
+  },
+  avgpool(node, ctx) {
+    const x = ctx.value(node.inputs[0]!);
+    const yq = quantOf(node);
+    const outShape = shapeOf(node);
+    const [IH, IW] = x.shape;
+    const a = node.attrs;
+    const kernel: readonly [number, number] = a.kernel === "global" ? [IH, IW] : a.kernel;
+    const strides: readonly [number, number] = a.stride === "kernel" ? kernel : a.stride;
+    const pads = a.pads ?? [0, 0, 0, 0];
+    const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(outShape[2]) };
+    const [lo, hi] = QUANTIZED_RANGE[yq.type];
+    return {
+      name: node.id,
+      kernel: "avgpool",
+      nodes: [node.id],
+      x,
+      fixed: [],
+      y,
+      multAdds: 0,
+      scratch: 0,
+      packedBytes: 0,
+      build: () =>
+        avgpoolKernel({
+          input: x.shape,
+          xStride: x.stride,
+          xType: x.quant.type,
+          xZeroPoint: x.quant.zeroPoint[0]!,
+          output: outShape,
+          yStride: y.stride,
+          kernel,
+          stride: strides,
+          pads: [pads[0], pads[1]],
+          sx: x.quant.scale[0]!,
+          sy: yq.scale[0]!,
+          requant: { lo, hi, zeroPoint: yq.zeroPoint[0]!, type: yq.type },
+        }),
+    };
+  },
+  add(node, ctx) {
+    const a = ctx.value(node.inputs[0]!);
+    const b = ctx.value(node.inputs[1]!);
+    const yq = quantOf(node);
+    const outShape = shapeOf(node);
+    const [H, W, C] = outShape;
+    const broadcast = b.shape[0] === 1 && b.shape[1] === 1 && (H !== 1 || W !== 1);
+    if (a.stride !== stride(C) || b.stride !== stride(C)) throw new InternalError(`int8 wasm: '${node.id}' reads an operand of another stride`);
+    const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
+    const p = xnnpackAddParams(a.quant, b.quant, yq);
+    return {
+      name: node.id,
+      kernel: "add",
+      nodes: [node.id],
+      x: a,
+      fixed: [b],
+      y,
+      multAdds: 0,
+      scratch: 0,
+      packedBytes: 0,
+      build: (ad) => addKernel({ pixels: H * W, channels: C, stride: y.stride, aType: a.quant.type, bType: b.quant.type, b: ad.address(b), broadcast, ...p, yZeroPoint: yq.zeroPoint[0]!, yType: yq.type }),
+    };
+  },
+  softmax(node, ctx) {
+    const x = ctx.value(node.inputs[0]!);
+    const yq = quantOf(node);
+    const outShape = shapeOf(node);
+    const [H, W, C] = outShape;
+    const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
+    const [xlo, xhi] = QUANTIZED_RANGE[x.quant.type];
+    const scale = Math.fround(-x.quant.scale[0]!);
+    const table = new Float32Array(256);
+    for (let d = 0; d <= xhi - xlo; d++) table[d] = Math.fround(Math.exp(Math.fround(scale * d)));
+    const [lo, hi] = QUANTIZED_RANGE[yq.type];
+    return {
+      name: node.id,
+      kernel: "softmax",
+      nodes: [node.id],
+      x,
+      fixed: [],
+      y,
+      multAdds: 0,
+      scratch: 0,
+      packedBytes: 0,
+      params: new Uint8Array(table.buffer),
+      build: (ad) => softmaxKernel({ pixels: H * W, channels: C, xStride: x.stride, yStride: y.stride, xType: x.quant.type, table: ad.params, sy: yq.scale[0]!, yZeroPoint: yq.zeroPoint[0]!, lo, hi }),
+    };
+  },
+  maxpool: refuse("maxpool"),
+  mul: refuse("mul"),
+  activation: refuse("activation"),
+  deconv: refuse("deconv"),
+  concat: refuse("concat"),
+  resize: refuse("resize"),
+  argmax: refuse("argmax"),
+};
+
+/** Pixels per GEMM register tile: 2 × 16 channels is 8 accumulators, 2 splats and a weight vector. */
+const GEMM_MR = 2;
+
+function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext): Step {
+  const x = ctx.value(node.inputs[0]!);
+  const yq = quantOf(node);
+  const outShape = shapeOf(node);
+  const [OH, OW, N] = outShape;
+  const [IH, IW, C] = x.shape;
+  const conv = node.op === "conv" ? node.attrs : undefined;
+  const kernel: readonly [number, number] = conv?.kernel ?? [IH, IW];
+  const strides: readonly [number, number] = conv?.stride ?? [1, 1];
+  const pads = conv?.pads ?? [0, 0, 0, 0];
+  const act = conv?.act ?? "linear";
+  const taps = kernel[0] * kernel[1];
+  const kp = gemmK(kernel[0], kernel[1], C);
+  const q = quantizedOf(node);
+  const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(N) };
+  const xzp = x.quant.zeroPoint[0]!;
+  return {
+    name: node.id,
+    kernel: "gemm",
+    nodes: [node.id],
+    x,
+    fixed: [],
+    y,
+    multAdds: OH * OW * N * taps * C,
+    scratch: gemmScratchBytes(OH * OW, kp),
+    packedBytes: gemmPackedBytes(N, kp),
+    params: channelParams(q.kernelQuant, N, (c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack")),
+    build: (ad) =>
+      gemmKernel({
+        input: x.shape,
+        xStride: x.stride,
+        xType: x.quant.type,
+        xZeroPoint: xzp,
+        output: outShape,
+        yStride: y.stride,
+        kernel,
+        stride: strides,
+        dilation: conv?.dilation ?? [1, 1],
+        pads: [pads[0], pads[1]],
+        weights: ad.weights,
+        scratch: ad.scratch,
+        requant: requantOf(yq, act),
+        mr: GEMM_MR,
+      }),
+    pack: (f, ad, fns) => {
+      const l = blobOf(ctx, node.id);
+      f.i32Const(blobAddress(ad, l.kernel.offset)).i32Const(q.bias === undefined ? -1 : blobAddress(ad, l.bias.offset)).i32Const(ad.weights).i32Const(ad.params);
+      f.i32Const(N).i32Const(C * taps).i32Const(C).i32Const(taps).i32Const(kp).i32Const(xzp).i32Const(q.kernelQuant.type === "int8" ? 1 : 0).call(fns.gemm);
+    },
+  };
+}
+
+// ── constants ──────────────────────────────────────────────────────────────
+
+/** A layer's params: n int32 weight zero points, then n f32 multipliers. */
+function channelParams(kq: Quantization, n: number, m: (c: number) => number): Uint8Array {
+  const out = new Uint8Array(8 * n);
+  const view = new DataView(out.buffer);
+  const perChannel = kq.zeroPoint.length > 1;
+  for (let c = 0; c < n; c++) {
+    view.setInt32(4 * c, kq.zeroPoint[perChannel ? c : 0]!, true);
+    view.setFloat32(4 * (n + c), m(c), true);
+  }
+  return out;
+}
+
+function requantOf(yq: Quantization, act: Parameters<typeof activationRange>[1]): Requant {
+  const [lo, hi] = activationRange(yq, act);
+  return { lo, hi, zeroPoint: yq.zeroPoint[0]!, type: yq.type };
+}
+
+/** XNNPACK's vadd parameters, as src/ir/reference-int.ts's xnnpackAdd computes them. */
+function xnnpackAddParams(a: Quantization, b: Quantization, y: Quantization): { ma: number; mb: number; bias: number; shift: number } {
+  const f32 = Math.fround;
+  const aScale = f32(f32(a.scale[0]!) / f32(y.scale[0]!));
+  const bScale = f32(f32(b.scale[0]!) / f32(y.scale[0]!));
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, Math.max(aScale, bScale));
+  const shift = 20 - (((view.getUint32(0) >>> 23) & 0xff) - 127);
+  if (shift < 1 || shift > 30) throw new InternalError(`int8 wasm: an add's scale ratio ${Math.max(aScale, bScale)} is outside what XNNPACK's vadd takes`);
+  const lrint = (v: number): number => {
+    const r = Math.round(v);
+    return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  };
+  const ma = lrint(f32(aScale * 2 ** shift));
+  const mb = lrint(f32(bScale * 2 ** shift));
+  const bias = 2 ** (shift - 1) - ma * a.zeroPoint[0]! - mb * b.zeroPoint[0]!;
+  return { ma, mb, bias, shift };
+}
+
+// ── graph access ───────────────────────────────────────────────────────────
+
+function blobOf(ctx: StepContext, id: string): Int8Layer {
+  const l = ctx.blob.get(id);
+  if (l === undefined) throw new InternalError(`int8 wasm: '${id}' is not in the int8 blob`);
+  return l;
+}
+
+/** The absolute address of a blob offset (the blob region follows the packed weights; see compileNetworkWasmInt8). */
+function blobAddress(ad: Addresses, offset: number): number {
+  return ad.blob + offset;
+}
+
+function shapeOf(node: Node): Shape {
+  if (node.shape === undefined) throw new InternalError(`int8 wasm: '${node.id}' has no shape`);
+  return node.shape;
+}
+
+function quantOf(node: Node): Quantization {
+  if (node.quant === undefined) throw new InternalError(`int8 wasm: '${node.id}' has no quantization`);
+  return node.quant;
+}
+
+function quantizedOf(node: Extract<Node, { op: "conv" | "depthwise" | "fc" }>) {
+  const q = node.weights?.quantized;
+  if (q === undefined) throw new InternalError(`int8 wasm: '${node.id}' has no quantized weights`);
+  return q;
+}
+
+function nodeById(graph: Graph, id: string): Node {
+  const n = graph.nodes.find((x) => x.id === id);
+  if (n === undefined) throw new InternalError(`int8 wasm: no node '${id}'`);
+  return n;
+}
+
+function padTo(bytes: Uint8Array, m: number): Uint8Array {
+  if (bytes.length % m === 0) return bytes;
+  const out = new Uint8Array(Math.ceil(bytes.length / m) * m);
+  out.set(bytes);
+  return out;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,867 @@
+/**
+ * The integer SIMD kernels of the int8 module (index.ts), and the packing
+ * functions its `init()` runs. Each kernel is generated for one step's
+ * shapes and constants; the arithmetic is src/ir/reference-int.ts's in its
+ * `xnnpack` rounding, lane for lane:
+ *
+ *   acc  = Σ (x − x_zp)(w − w_zp) + bias                           int32
+ *   v    = f32(acc) · f32(M)                                         f32x4.convert, f32x4.mul
+ *   v    = min(max(v, lo − y_zp), hi − y_zp)                         f32x4.pmax/pmin
+ *   y    = bits(v + 1.5·2^23) − (bits(1.5·2^23) − y_zp)              round half to even, + y_zp
+ *
+ * The clamp comes before the rounding (the bounds are integers, so it
+ * commutes with it) and keeps |v| < 2^22, where adding 1.5·2^23 rounds to
+ * an integer half to even exactly as f32x4.nearest would; the sum's bits
+ * are then that integer plus a constant. Narrowing (i16x8.narrow_i32x4_s,
+ * i8x16.narrow_i16x8_s/u) never saturates after the clamp.
+ *
+ * Activations are stored as the model stores them (uint8 or int8), one
+ * byte per channel, channel stride `stride(C)` = roundUp(C, 16) bytes in
+ * the activation buffers; lanes past C hold whatever a kernel wrote there
+ * and no kernel lets them reach a real channel (a GEMM's padding weights
+ * are 0, the other kernels are per channel).
+ *
+ * Packed layouts (written by the pack functions from the canonical blob,
+ * src/weights/int8.ts, at `init()`):
+ *
+ *   GEMM (conv, fc)  per block of 16 output channels: 16 int32 biases
+ *                    with x_zp folded in (bias − x_zp·Σ_k (w − w_zp)),
+ *                    16 f32 multipliers, then per pair of reduction
+ *                    indices k, k+1: 16 channels × (w_k − w_zp, w_k+1 − w_zp)
+ *                    as int16 — the second operand of i32x4.dot_i16x8_s
+ *                    against a splat of (x_k, x_k+1). k runs over taps then
+ *                    channels ((i·KW + j)·C + c), padded with zeros to kp.
+ *   depthwise        per group of 8 channels: 8 int32 biases, 8 f32
+ *                    multipliers, then per tap 8 × (w − w_zp) as int16.
+ */
+import { InternalError } from "../../../ir/diagnostics.js";
+import type { QuantizedType } from "../../../ir/graph.js";
+import { FunctionBody, type Local } from "../writer.js";
+
+/** Output channels per GEMM weight block (four i32x4 accumulators). */
+export const GEMM_BLOCK = 16;
+/** Channels per depthwise group (one i16x8 of inputs). */
+export const DW_GROUP = 8;
+
+export const stride = (c: number): number => Math.ceil(c / 16) * 16;
+export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+
+/** Bytes of a GEMM layer's packed weights: n output channels over a reduction of kp (a multiple of 8). */
+export function gemmPackedBytes(n: number, kp: number): number {
+  return Math.ceil(n / GEMM_BLOCK) * gemmPanelBytes(kp);
+}
+export function gemmPanelBytes(kp: number): number {
+  return GEMM_BLOCK * 8 + kp * GEMM_BLOCK * 2;
+}
+export function dwPackedBytes(c: number, taps: number): number {
+  return Math.ceil(c / DW_GROUP) * dwGroupBytes(taps);
+}
+export function dwGroupBytes(taps: number): number {
+  return DW_GROUP * 8 + taps * DW_GROUP * 2;
+}
+
+const MAGIC = 12582912; // 1.5·2^23
+const MAGIC_BITS = 0x4b400000;
+
+/** How a kernel's int32 accumulators become stored outputs. */
+export interface Requant {
+  /** The clamp on the stored output, activation included. */
+  readonly lo: number;
+  readonly hi: number;
+  readonly zeroPoint: number;
+  readonly type: QuantizedType;
+}
+
+/** acc (i32x4 on the stack) × the f32x4 multiplier pushed by `m` → stored values as i32x4 (see the header). */
+function requantize(f: FunctionBody, r: Requant, m: () => void): void {
+  f.f32x4ConvertI32x4S();
+  m();
+  f.f32x4Mul();
+  f.f32x4Const(r.lo - r.zeroPoint).f32x4Pmax();
+  f.f32x4Const(r.hi - r.zeroPoint).f32x4Pmin();
+  f.f32x4Const(MAGIC).f32x4Add();
+  f.i32x4Const(MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint).i32x4Sub();
+}
+
+/** Two i16x8 on the stack → sixteen stored bytes. */
+function narrowBytes(f: FunctionBody, type: QuantizedType): void {
+  if (type === "uint8") f.i8x16NarrowI16x8U();
+  else f.i8x16NarrowI16x8S();
+}
+
+/** Load 8 stored bytes widened to i16x8. */
+function load8x8(f: FunctionBody, type: QuantizedType, offset = 0): void {
+  if (type === "uint8") f.v128Load8x8U(offset);
+  else f.v128Load8x8S(offset);
+}
+
+/** A counted loop: body runs `count` times (count ≥ 1, known here). */
+function repeat(f: FunctionBody, count: number, body: () => void): void {
+  if (count <= 0) return;
+  if (count === 1) {
+    body();
+    return;
+  }
+  const i = f.local("i32");
+  f.i32Const(count).localSet(i);
+  f.loop((top) => {
+    body();
+    f.localGet(i).i32Const(1).i32Sub().localTee(i).brIf(top);
+  });
+}
+
+/** local += k */
+function bump(f: FunctionBody, l: Local, k: number): void {
+  if (k !== 0) f.localGet(l).i32Const(k).i32Add().localSet(l);
+}
+
+// ── GEMM: convolutions and fc ──────────────────────────────────────────────
+
+export interface GemmSpec {
+  /** Input [H, W, C], its channel stride in bytes and stored type. */
+  readonly input: readonly [number, number, number];
+  readonly xStride: number;
+  readonly xType: QuantizedType;
+  readonly xZeroPoint: number;
+  /** Output [OH, OW, N] and its channel stride in bytes (≥ roundUp(N, 16)). */
+  readonly output: readonly [number, number, number];
+  readonly yStride: number;
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly dilation: readonly [number, number];
+  /** Top and left padding (SAME pads hold x_zp). */
+  readonly pads: readonly [number, number];
+  /** Absolute addresses of the packed weights and of the scratch the widened inputs go to. */
+  readonly weights: number;
+  readonly scratch: number;
+  readonly requant: Requant;
+  /** Pixels per register tile. */
+  readonly mr: number;
+}
+
+/** The reduction length rounded up to whole i16x8 vectors. */
+export const gemmK = (kh: number, kw: number, c: number): number => roundUp(kh * kw * c, 8);
+
+/** Scratch bytes a GEMM step needs: one row of kp int16 per output pixel, and a vector of slack. */
+export function gemmScratchBytes(pixels: number, kp: number): number {
+  return pixels * kp * 2 + 32;
+}
+
+/** Whether a convolution reads its input rows as they are (1×1, stride 1, unpadded). */
+export function isPointwise(s: Pick<GemmSpec, "kernel" | "stride" | "pads" | "input" | "output">): boolean {
+  return s.kernel[0] === 1 && s.kernel[1] === 1 && s.stride[0] === 1 && s.stride[1] === 1 && s.pads[0] === 0 && s.pads[1] === 0 && s.input[0] === s.output[0] && s.input[1] === s.output[1];
+}
+
+/**
+ * A convolution or fc as one int8 GEMM: (1) every output pixel's receptive
+ * field, widened to int16, into a row of scratch (the im2col; a plain
+ * widening for a 1×1 convolution); (2) per block of 16 output channels,
+ * register tiles of mr pixels × 16 channels accumulated with
+ * i32x4.dot_i16x8_s over pairs of k, requantized in the epilogue and stored
+ * as 16 bytes per pixel.
+ */
+export function gemmKernel(s: GemmSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const x = f.param(0);
+  const y = f.param(1);
+  const [IH, IW, C] = s.input;
+  const [OH, OW, N] = s.output;
+  const [KH, KW] = s.kernel;
+  const kp = gemmK(KH, KW, C);
+  const rowBytes = kp * 2;
+  const pixels = OH * OW;
+  const chunks = Math.ceil(C / 8);
+
+  // (1) widen / im2col
+  const src = f.local("i32");
+  const dst = f.local("i32");
+  f.i32Const(s.scratch).localSet(dst);
+  if (isPointwise(s)) {
+    f.localGet(x).localSet(src);
+    repeat(f, pixels, () => {
+      for (let q = 0; q < chunks; q++) {
+        f.localGet(dst);
+        f.localGet(src);
+        load8x8(f, s.xType, q * 8);
+        f.v128Store(q * 16);
+      }
+      bump(f, src, s.xStride);
+      bump(f, dst, rowBytes);
+    });
+  } else {
+    const oy = f.local("i32");
+    const ox = f.local("i32");
+    const iy = f.local("i32");
+    const ix = f.local("i32");
+    const zp = f.local("v128");
+    f.i32Const(s.xZeroPoint).i16x8Splat().localSet(zp);
+    const [SH, SW] = s.stride;
+    const [DH, DW] = s.dilation;
+    const [top, left] = s.pads;
+    f.i32Const(0).localSet(oy);
+    f.loop((rows) => {
+      f.i32Const(0).localSet(ox);
+      f.loop((cols) => {
+        for (let i = 0; i < KH; i++) {
+          f.localGet(oy).i32Const(SH).i32Mul().i32Const(i * DH - top).i32Add().localSet(iy);
+          for (let j = 0; j < KW; j++) {
+            const at = (i * KW + j) * C * 2;
+            f.localGet(ox).i32Const(SW).i32Mul().i32Const(j * DW - left).i32Add().localSet(ix);
+            f.localGet(iy).i32Const(IH).i32LtU().localGet(ix).i32Const(IW).i32LtU().i32And();
+            f.if(
+              () => {
+                f.localGet(iy).i32Const(IW).i32Mul().localGet(ix).i32Add().i32Const(s.xStride).i32Mul().localGet(x).i32Add().localSet(src);
+                for (let q = 0; q < chunks; q++) {
+                  f.localGet(dst);
+                  f.localGet(src);
+                  load8x8(f, s.xType, q * 8);
+                  f.v128Store(at + q * 16);
+                }
+              },
+              () => {
+                for (let q = 0; q < chunks; q++) f.localGet(dst).localGet(zp).v128Store(at + q * 16);
+              },
+            );
+          }
+        }
+        bump(f, dst, rowBytes);
+        f.localGet(ox).i32Const(1).i32Add().localTee(ox).i32Const(OW).i32LtS().brIf(cols);
+      });
+      f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rows);
+    });
+  }
+
+  // (2) the GEMM
+  const blocks = Math.ceil(N / GEMM_BLOCK);
+  const panelBytes = gemmPanelBytes(kp);
+  const panel = f.local("i32");
+  const yb = f.local("i32");
+  const xr = f.local("i32");
+  const yr = f.local("i32");
+  const xp = f.local("i32");
+  const wp = f.local("i32");
+  const mr = Math.max(1, Math.min(s.mr, pixels));
+  const accs = Array.from({ length: mr }, () => [0, 1, 2, 3].map(() => f.local("v128")));
+  const xs = Array.from({ length: mr }, () => f.local("v128"));
+  const w = f.local("v128");
+
+  const tile = (rows: number): void => {
+    for (let p = 0; p < rows; p++) for (let v = 0; v < 4; v++) f.localGet(panel).v128Load(16 * v).localSet(accs[p]![v]!);
+    f.localGet(xr).localSet(xp);
+    f.localGet(panel).i32Const(GEMM_BLOCK * 8).i32Add().localSet(wp);
+    // kp/8 iterations of four k pairs each
+    repeat(f, kp / 8, () => {
+      for (let u = 0; u < 4; u++) {
+        for (let p = 0; p < rows; p++) f.localGet(xp).v128Load32Splat(p * rowBytes + u * 4).localSet(xs[p]!);
+        for (let v = 0; v < 4; v++) {
+          f.localGet(wp).v128Load(u * 64 + v * 16).localSet(w);
+          for (let p = 0; p < rows; p++) f.localGet(accs[p]![v]!).localGet(xs[p]!).localGet(w).i32x4DotI16x8S().i32x4Add().localSet(accs[p]![v]!);
+        }
+      }
+      bump(f, xp, 16);
+      bump(f, wp, 256);
+    });
+    for (let p = 0; p < rows; p++) {
+      f.localGet(yr);
+      for (let half = 0; half < 2; half++) {
+        for (let v = 2 * half; v < 2 * half + 2; v++) {
+          f.localGet(accs[p]![v]!);
+          requantize(f, s.requant, () => f.localGet(panel).v128Load(64 + 16 * v));
+        }
+        f.i16x8NarrowI32x4S();
+      }
+      narrowBytes(f, s.requant.type);
+      f.v128Store(p * s.yStride);
+    }
+  };
+
+  f.i32Const(s.weights).localSet(panel);
+  f.localGet(y).localSet(yb);
+  repeat(f, blocks, () => {
+    f.i32Const(s.scratch).localSet(xr);
+    f.localGet(yb).localSet(yr);
+    const full = Math.floor(pixels / mr);
+    repeat(f, full, () => {
+      tile(mr);
+      bump(f, xr, mr * rowBytes);
+      bump(f, yr, mr * s.yStride);
+    });
+    if (pixels % mr !== 0) tile(pixels % mr);
+    bump(f, panel, panelBytes);
+    bump(f, yb, GEMM_BLOCK);
+  });
+  return f;
+}
+
+// ── depthwise ──────────────────────────────────────────────────────────────
+
+export interface DepthwiseSpec {
+  readonly input: readonly [number, number, number];
+  readonly xStride: number;
+  readonly xType: QuantizedType;
+  readonly xZeroPoint: number;
+  readonly output: readonly [number, number, number];
+  readonly yStride: number;
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly dilation: readonly [number, number];
+  readonly pads: readonly [number, number];
+  readonly weights: number;
+  /** A row of x_zp bytes (IW·xStride + 16), filled on entry: the rows above and below the input. */
+  readonly scratch: number;
+  readonly requant: Requant;
+}
+
+export function depthwiseScratchBytes(iw: number, xStride: number): number {
+  return roundUp(iw * xStride + 16, 16);
+}
+
+/**
+ * Depthwise convolution, 8 channels at a time: per output row the KH input
+ * row addresses (the x_zp row where a row lies in the padding), per group
+ * of 8 channels its taps' weights held in registers, per output pixel
+ * (x − x_zp)·(w − w_zp) as i32x4.extmul of int16 lanes. Columns that
+ * reach into the padding get code of their own with only their valid taps.
+ */
+export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const x = f.param(0);
+  const y = f.param(1);
+  const [IH, IW, C] = s.input;
+  const [OH, OW] = s.output;
+  const [KH, KW] = s.kernel;
+  const [SH, SW] = s.stride;
+  const [DH, DW] = s.dilation;
+  const [top, left] = s.pads;
+  const taps = KH * KW;
+  const groups = Math.ceil(C / DW_GROUP);
+  const groupBytes = dwGroupBytes(taps);
+
+  // The padding row.
+  const fill = f.local("i32");
+  const zp8 = f.local("v128");
+  f.i32Const(s.xZeroPoint).i8x16Splat().localSet(zp8);
+  f.i32Const(s.scratch).localSet(fill);
+  repeat(f, depthwiseScratchBytes(IW, s.xStride) / 16, () => {
+    f.localGet(fill).localGet(zp8).v128Store();
+    bump(f, fill, 16);
+  });
+
+  const oy = f.local("i32");
+  const iy = f.local("i32");
+  const rows = Array.from({ length: KH }, () => f.local("i32"));
+  const bases = Array.from({ length: KH }, () => f.local("i32"));
+  const g = f.local("i32");
+  const wg = f.local("i32");
+  const ws = Array.from({ length: taps }, () => f.local("v128"));
+  const zp = f.local("v128");
+  const t = f.local("v128");
+  const accLo = f.local("v128");
+  const accHi = f.local("v128");
+  const xoff = f.local("i32");
+  const yp = f.local("i32");
+  const ox = f.local("i32");
+  f.i32Const(s.xZeroPoint).i16x8Splat().localSet(zp);
+
+  // Columns whose taps all lie inside: [a, b).
+  const a = Math.min(OW, Math.max(0, Math.ceil(left / SW)));
+  const b = Math.max(a, Math.min(OW, Math.floor((IW - 1 - (KW - 1) * DW + left) / SW) + 1));
+
+  /** One output pixel: taps j in `cols` read at base_i + offset(j). */
+  const pixel = (offsetOf: (j: number) => number | undefined, yAt: () => void): void => {
+    f.localGet(wg).v128Load(0).localSet(accLo);
+    f.localGet(wg).v128Load(16).localSet(accHi);
+    for (let i = 0; i < KH; i++) {
+      for (let j = 0; j < KW; j++) {
+        const off = offsetOf(j);
+        if (off === undefined) continue;
+        f.localGet(bases[i]!);
+        load8x8(f, s.xType, off);
+        f.localGet(zp).i16x8Sub().localSet(t);
+        f.localGet(accLo).localGet(t).localGet(ws[i * KW + j]!).i32x4ExtmulLowI16x8S().i32x4Add().localSet(accLo);
+        f.localGet(accHi).localGet(t).localGet(ws[i * KW + j]!).i32x4ExtmulHighI16x8S().i32x4Add().localSet(accHi);
+      }
+    }
+    yAt();
+    f.localGet(accLo);
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(32));
+    f.localGet(accHi);
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(48));
+    f.i16x8NarrowI32x4S();
+    f.localGet(t); // any second operand: only the low 8 bytes are stored
+    narrowBytes(f, s.requant.type);
+    f.v128Store64Lane(0);
+  };
+
+  f.i32Const(0).localSet(oy);
+  f.localGet(y).localSet(yp);
+  f.loop((rowLoop) => {
+    for (let i = 0; i < KH; i++) {
+      f.localGet(oy).i32Const(SH).i32Mul().i32Const(i * DH - top).i32Add().localSet(iy);
+      f.localGet(iy).i32Const(IW * s.xStride).i32Mul().localGet(x).i32Add();
+      f.i32Const(s.scratch);
+      f.localGet(iy).i32Const(IH).i32LtU();
+      f.select().localSet(rows[i]!);
+    }
+    f.i32Const(s.weights).localSet(wg);
+    f.i32Const(0).localSet(g);
+    f.loop((groupLoop) => {
+      for (let k = 0; k < taps; k++) f.localGet(wg).v128Load(64 + 16 * k).localSet(ws[k]!);
+      // bases_i = row_i + 8g (+ the column's offset in the immediate or xoff)
+      const setBases = (extra: boolean): void => {
+        for (let i = 0; i < KH; i++) {
+          f.localGet(rows[i]!).localGet(g).i32Const(DW_GROUP).i32Mul().i32Add();
+          if (extra) f.localGet(xoff).i32Add();
+          f.localSet(bases[i]!);
+        }
+      };
+      const yAtStatic = (o: number) => (): void => {
+        f.localGet(yp).localGet(g).i32Const(DW_GROUP).i32Mul().i32Add().i32Const(o * s.yStride).i32Add();
+      };
+      const edge = (o: number): void => {
+        setBases(false);
+        pixel((j) => {
+          const ix = o * SW - left + j * DW;
+          return ix >= 0 && ix < IW ? ix * s.xStride : undefined;
+        }, yAtStatic(o));
+      };
+      for (let o = 0; o < a; o++) edge(o);
+      if (b > a) {
+        f.i32Const((a * SW - left) * s.xStride).localSet(xoff);
+        f.i32Const(a).localSet(ox);
+        f.loop((colLoop) => {
+          setBases(true);
+          pixel(
+            (j) => j * DW * s.xStride,
+            () => {
+              f.localGet(yp).localGet(g).i32Const(DW_GROUP).i32Mul().i32Add().localGet(ox).i32Const(s.yStride).i32Mul().i32Add();
+            },
+          );
+          bump(f, xoff, SW * s.xStride);
+          f.localGet(ox).i32Const(1).i32Add().localTee(ox).i32Const(b).i32LtS().brIf(colLoop);
+        });
+      }
+      for (let o = b; o < OW; o++) edge(o);
+      bump(f, wg, groupBytes);
+      f.localGet(g).i32Const(1).i32Add().localTee(g).i32Const(groups).i32LtS().brIf(groupLoop);
+    });
+    bump(f, yp, OW * s.yStride);
+    f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rowLoop);
+  });
+  return f;
+}
+
+// ── average pool ───────────────────────────────────────────────────────────
+
+export interface PoolSpec {
+  readonly input: readonly [number, number, number];
+  readonly xStride: number;
+  readonly xType: QuantizedType;
+  readonly xZeroPoint: number;
+  readonly output: readonly [number, number, number];
+  readonly yStride: number;
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly pads: readonly [number, number];
+  /** f32(s_x) and f32(s_y): M = f32(s_x) / f32(f32(s_y)·count), per window as the reference computes it. */
+  readonly sx: number;
+  readonly sy: number;
+  readonly requant: Requant;
+}
+
+/** Average pool: Σ (x − x_zp) over each window's in-bounds cells, 8 channels at a time, requantized with the window's M. */
+export function avgpoolKernel(s: PoolSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const x = f.param(0);
+  const y = f.param(1);
+  const [IH, IW, C] = s.input;
+  const [OH, OW] = s.output;
+  const [KH, KW] = s.kernel;
+  const [SH, SW] = s.stride;
+  const [top, left] = s.pads;
+  const groups = Math.ceil(C / DW_GROUP);
+  const oy = f.local("i32");
+  const ox = f.local("i32");
+  const y0 = f.local("i32");
+  const y1 = f.local("i32");
+  const x0 = f.local("i32");
+  const x1 = f.local("i32");
+  const iy = f.local("i32");
+  const ix = f.local("i32");
+  const count = f.local("i32");
+  const m = f.local("v128");
+  const g = f.local("i32");
+  const p = f.local("i32");
+  const v = f.local("v128");
+  const accLo = f.local("v128");
+  const accHi = f.local("v128");
+  const yp = f.local("i32");
+  const maxI = (): void => {
+    // max of the two i32 on the stack
+    const b = f.local("i32");
+    const a = f.local("i32");
+    f.localSet(b).localSet(a);
+    f.localGet(a).localGet(b).localGet(a).localGet(b).i32GtS().select();
+  };
+  const minI = (): void => {
+    const b = f.local("i32");
+    const a = f.local("i32");
+    f.localSet(b).localSet(a);
+    f.localGet(a).localGet(b).localGet(a).localGet(b).i32LtS().select();
+  };
+  f.localGet(y).localSet(yp);
+  f.i32Const(0).localSet(oy);
+  f.loop((rowLoop) => {
+    f.localGet(oy).i32Const(SH).i32Mul().i32Const(top).i32Sub().localTee(y0).i32Const(KH).i32Add().i32Const(IH);
+    minI();
+    f.localSet(y1);
+    f.localGet(y0).i32Const(0);
+    maxI();
+    f.localSet(y0);
+    f.i32Const(0).localSet(ox);
+    f.loop((colLoop) => {
+      f.localGet(ox).i32Const(SW).i32Mul().i32Const(left).i32Sub().localTee(x0).i32Const(KW).i32Add().i32Const(IW);
+      minI();
+      f.localSet(x1);
+      f.localGet(x0).i32Const(0);
+      maxI();
+      f.localSet(x0);
+      f.localGet(y1).localGet(y0).i32Sub().localGet(x1).localGet(x0).i32Sub().i32Mul().localSet(count);
+      f.f32Const(Math.fround(s.sx)).f32Const(Math.fround(s.sy)).localGet(count).f32ConvertI32S().f32Mul().f32Div().f32x4Splat().localSet(m);
+      f.i32Const(0).localSet(g);
+      f.loop((groupLoop) => {
+        f.i32x4Const(0, 0, 0, 0).localTee(accLo).localSet(accHi);
+        f.localGet(y0).localSet(iy);
+        f.loop((yLoop) => {
+          f.localGet(x0).localSet(ix);
+          f.loop((xLoop) => {
+            f.localGet(iy).i32Const(IW).i32Mul().localGet(ix).i32Add().i32Const(s.xStride).i32Mul().localGet(x).i32Add().localGet(g).i32Const(8).i32Mul().i32Add().localSet(p);
+            f.localGet(p);
+            load8x8(f, s.xType);
+            f.localSet(v);
+            f.localGet(accLo).localGet(v).i32x4ExtendLowI16x8S().i32x4Add().localSet(accLo);
+            f.localGet(accHi).localGet(v).i32x4ExtendHighI16x8S().i32x4Add().localSet(accHi);
+            f.localGet(ix).i32Const(1).i32Add().localTee(ix).localGet(x1).i32LtS().brIf(xLoop);
+          });
+          f.localGet(iy).i32Const(1).i32Add().localTee(iy).localGet(y1).i32LtS().brIf(yLoop);
+        });
+        f.localGet(yp).localGet(ox).i32Const(s.yStride).i32Mul().i32Add().localGet(g).i32Const(8).i32Mul().i32Add();
+        for (const acc of [accLo, accHi]) {
+          f.localGet(acc).localGet(count).i32Const(s.xZeroPoint).i32Mul().i32x4Splat().i32x4Sub();
+          requantize(f, s.requant, () => f.localGet(m));
+        }
+        f.i16x8NarrowI32x4S();
+        f.localGet(v);
+        narrowBytes(f, s.requant.type);
+        f.v128Store64Lane(0);
+        f.localGet(g).i32Const(1).i32Add().localTee(g).i32Const(groups).i32LtS().brIf(groupLoop);
+      });
+      f.localGet(ox).i32Const(1).i32Add().localTee(ox).i32Const(OW).i32LtS().brIf(colLoop);
+    });
+    bump(f, yp, OW * s.yStride);
+    f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rowLoop);
+  });
+  return f;
+}
+
+// ── add ────────────────────────────────────────────────────────────────────
+
+export interface AddSpec {
+  /** Pixels, and the channel stride (bytes) of a, b and y alike. */
+  readonly pixels: number;
+  readonly channels: number;
+  readonly stride: number;
+  readonly aType: QuantizedType;
+  readonly bType: QuantizedType;
+  /** The second operand's address; broadcast: one pixel (1×1×C) for every pixel of a. */
+  readonly b: number;
+  readonly broadcast: boolean;
+  /** XNNPACK's vadd parameters: multipliers, bias (with both zero points) and shift. */
+  readonly ma: number;
+  readonly mb: number;
+  readonly bias: number;
+  readonly shift: number;
+  readonly yZeroPoint: number;
+  readonly yType: QuantizedType;
+}
+
+/** XNNPACK's quantized add: y = ((bias + a·m_a + b·m_b) >> shift) + y_zp, saturated, 8 lanes at a time. */
+export function addKernel(s: AddSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const a = f.param(0);
+  const y = f.param(1);
+  const bp = f.local("i32");
+  const va = f.local("v128");
+  const vb = f.local("v128");
+  const ma = f.local("v128");
+  const mb = f.local("v128");
+  const bias = f.local("v128");
+  const zp = f.local("v128");
+  f.i32Const(s.ma).i32x4Splat().localSet(ma);
+  f.i32Const(s.mb).i32x4Splat().localSet(mb);
+  f.i32Const(s.bias).i32x4Splat().localSet(bias);
+  f.i32Const(s.yZeroPoint).i16x8Splat().localSet(zp);
+  const eight = (): void => {
+    f.localGet(a);
+    load8x8(f, s.aType);
+    f.localSet(va);
+    f.localGet(bp);
+    load8x8(f, s.bType);
+    f.localSet(vb);
+    f.localGet(y);
+    for (const half of ["low", "high"] as const) {
+      const ext = (): void => void (half === "low" ? f.i32x4ExtendLowI16x8S() : f.i32x4ExtendHighI16x8S());
+      f.localGet(bias);
+      f.localGet(va);
+      ext();
+      f.localGet(ma).i32x4Mul().i32x4Add();
+      f.localGet(vb);
+      ext();
+      f.localGet(mb).i32x4Mul().i32x4Add();
+      f.i32Const(s.shift).i32x4ShrS();
+    }
+    f.i16x8NarrowI32x4S().localGet(zp).i16x8AddSatS();
+    f.localGet(va);
+    narrowBytes(f, s.yType);
+    f.v128Store64Lane(0);
+  };
+  if (!s.broadcast) {
+    f.i32Const(s.b).localSet(bp);
+    repeat(f, Math.ceil((s.pixels * s.stride) / 8), () => {
+      eight();
+      bump(f, a, 8);
+      bump(f, bp, 8);
+      bump(f, y, 8);
+    });
+  } else {
+    const groups = Math.ceil(s.channels / 8);
+    repeat(f, s.pixels, () => {
+      f.i32Const(s.b).localSet(bp);
+      for (let q = 0; q < groups; q++) {
+        eight();
+        bump(f, a, 8);
+        bump(f, bp, 8);
+        bump(f, y, 8);
+      }
+      bump(f, a, s.stride - groups * 8);
+      bump(f, y, s.stride - groups * 8);
+    });
+  }
+  return f;
+}
+
+// ── softmax ────────────────────────────────────────────────────────────────
+
+export interface SoftmaxSpec {
+  readonly pixels: number;
+  readonly channels: number;
+  readonly xStride: number;
+  readonly yStride: number;
+  readonly xType: QuantizedType;
+  /** The 256 float32 entries exp(−s_x·d), at this address. */
+  readonly table: number;
+  readonly sy: number;
+  readonly yZeroPoint: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/** TFLite's quantized softmax, scalar: the max, the float32 sum of table entries in channel order, each output floor(t·inv + 0.5) + y_zp. */
+export function softmaxKernel(s: SoftmaxSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const x = f.param(0);
+  const y = f.param(1);
+  const c = f.local("i32");
+  const max = f.local("i32");
+  const q = f.local("i32");
+  const sum = f.local("f32");
+  const inv = f.local("f32");
+  const r = f.local("i32");
+  const load = (): void => void (s.xType === "uint8" ? f.i32Load8U() : f.i32Load8S());
+  /** The table entry of channel c: t[max − x[c]]. */
+  const entry = (): void => {
+    f.localGet(max).localGet(x).localGet(c).i32Add();
+    load();
+    f.i32Sub().i32Const(4).i32Mul().i32Const(s.table).i32Add().f32Load();
+  };
+  const channels = (body: () => void): void => {
+    f.i32Const(0).localSet(c);
+    f.loop((top) => {
+      body();
+      f.localGet(c).i32Const(1).i32Add().localTee(c).i32Const(s.channels).i32LtS().brIf(top);
+    });
+  };
+  repeat(f, s.pixels, () => {
+    f.i32Const(-1000).localSet(max);
+    channels(() => {
+      f.localGet(x).localGet(c).i32Add();
+      load();
+      f.localTee(q).localGet(max).localGet(q).localGet(max).i32GtS().select().localSet(max);
+    });
+    f.f32Const(0).localSet(sum);
+    channels(() => {
+      f.localGet(sum);
+      entry();
+      f.f32Add().localSet(sum);
+    });
+    f.f32Const(1).localGet(sum).f32Const(Math.fround(s.sy)).f32Mul().f32Div().localSet(inv);
+    channels(() => {
+      f.localGet(y).localGet(c).i32Add();
+      entry();
+      f.localGet(inv).f32Mul().f64PromoteF32().f64Const(0.5).f64Add().f64Floor().i32TruncF64S().i32Const(s.yZeroPoint).i32Add().localSet(r);
+      f.i32Const(s.lo).localGet(r).localGet(r).i32Const(s.lo).i32LtS().select().localSet(r);
+      f.i32Const(s.hi).localGet(r).localGet(r).i32Const(s.hi).i32GtS().select();
+      f.i32Store8();
+    });
+    bump(f, x, s.xStride);
+    bump(f, y, s.yStride);
+  });
+  return f;
+}
+
+// ── copies ─────────────────────────────────────────────────────────────────
+
+/**
+ * Copy `pixels` pixels of `channels` bytes from stride xStride to stride
+ * yStride, 16 bytes at a time in order (each pixel's overrun is rewritten
+ * by the next; the last one's lands in the region's slack).
+ */
+export function copyKernel(pixels: number, channels: number, xStride: number, yStride: number): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const x = f.param(0);
+  const y = f.param(1);
+  const chunks = Math.ceil(channels / 16);
+  repeat(f, pixels, () => {
+    for (let q = 0; q < chunks; q++) f.localGet(y).localGet(x).v128Load(16 * q).v128Store(16 * q);
+    bump(f, x, xStride);
+    bump(f, y, yStride);
+  });
+  return f;
+}
+
+// ── packing (init) ─────────────────────────────────────────────────────────
+
+/**
+ * pack_gemm(src, bias, dst, params, n, k, c, taps, kp, xzp, signed): a
+ * conv's or fc's blob kernel [n, c·taps] (OIHW: k = c·taps + t) and int32
+ * biases (bias = −1: none) into GEMM panels at dst (see the header); params
+ * holds n int32 weight zero points, then n f32 multipliers.
+ */
+export function packGemmFunction(): FunctionBody {
+  const f = new FunctionBody(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [src, bias, dst, params, n, k, c, taps, kp, xzp, signed] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const o = f.local("i32");
+  const i = f.local("i32");
+  const panel = f.local("i32");
+  const lane = f.local("i32");
+  const zp = f.local("i32");
+  const sum = f.local("i32");
+  const w = f.local("i32");
+  const kk = f.local("i32");
+  const at = f.local("i32");
+  const panelBytes = f.local("i32");
+  f.localGet(kp).i32Const(2 * GEMM_BLOCK).i32Mul().i32Const(8 * GEMM_BLOCK).i32Add().localSet(panelBytes);
+  f.i32Const(0).localSet(o);
+  f.block((done) => {
+    f.localGet(n).i32Eqz().brIf(done);
+    f.loop((outer) => {
+      f.localGet(o).i32Const(GEMM_BLOCK).i32DivU().localGet(panelBytes).i32Mul().localGet(dst).i32Add().localSet(panel);
+      f.localGet(o).i32Const(GEMM_BLOCK).i32RemU().localSet(lane);
+      f.localGet(params).localGet(o).i32Const(4).i32Mul().i32Add().i32Load().localSet(zp);
+      f.i32Const(0).localSet(sum);
+      f.i32Const(0).localSet(i);
+      f.loop((inner) => {
+        f.localGet(src).localGet(o).localGet(k).i32Mul().i32Add().localGet(i).i32Add().localSet(at);
+        f.localGet(signed).if(
+          () => void f.localGet(at).i32Load8S().localSet(w),
+          () => void f.localGet(at).i32Load8U().localSet(w),
+        );
+        f.localGet(w).localGet(zp).i32Sub().localSet(w);
+        f.localGet(sum).localGet(w).i32Add().localSet(sum);
+        // k' = (i mod taps)·c + i / taps
+        f.localGet(i).localGet(taps).i32RemU().localGet(c).i32Mul().localGet(i).localGet(taps).i32DivU().i32Add().localSet(kk);
+        // panel + 8·16 + ((k'>>1)·16 + lane)·4 + (k'&1)·2
+        f.localGet(panel).i32Const(8 * GEMM_BLOCK).i32Add();
+        f.localGet(kk).i32Const(1).i32ShrU().i32Const(GEMM_BLOCK).i32Mul().localGet(lane).i32Add().i32Const(4).i32Mul().i32Add();
+        f.localGet(kk).i32Const(1).i32And().i32Const(2).i32Mul().i32Add();
+        f.localGet(w).i32Store16();
+        f.localGet(i).i32Const(1).i32Add().localTee(i).localGet(k).i32LtS().brIf(inner);
+      });
+      // bias − x_zp·Σ (w − w_zp)
+      f.localGet(panel).localGet(lane).i32Const(4).i32Mul().i32Add();
+      f.localGet(bias).i32Const(-1).i32Eq().if(
+        () => void f.i32Const(0).localSet(w),
+        () => void f.localGet(bias).localGet(o).i32Const(4).i32Mul().i32Add().i32Load().localSet(w),
+      );
+      f.localGet(w).localGet(xzp).localGet(sum).i32Mul().i32Sub().i32Store();
+      // the multiplier
+      f.localGet(panel).localGet(lane).i32Const(4).i32Mul().i32Add();
+      f.localGet(params).localGet(n).localGet(o).i32Add().i32Const(4).i32Mul().i32Add().i32Load();
+      f.i32Store(4 * GEMM_BLOCK);
+      f.localGet(o).i32Const(1).i32Add().localTee(o).localGet(n).i32LtS().brIf(outer);
+    });
+  });
+  return f;
+}
+
+/**
+ * pack_dw(src, bias, dst, params, c, taps, signed): a depthwise layer's blob
+ * kernel [c, taps] and biases into groups of 8 channels at dst (see the header).
+ */
+export function packDepthwiseFunction(): FunctionBody {
+  const f = new FunctionBody(["i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [src, bias, dst, params, c, taps, signed] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local];
+  const o = f.local("i32");
+  const t = f.local("i32");
+  const group = f.local("i32");
+  const lane = f.local("i32");
+  const zp = f.local("i32");
+  const w = f.local("i32");
+  const at = f.local("i32");
+  const groupBytes = f.local("i32");
+  f.localGet(taps).i32Const(2 * DW_GROUP).i32Mul().i32Const(8 * DW_GROUP).i32Add().localSet(groupBytes);
+  f.i32Const(0).localSet(o);
+  f.block((done) => {
+    f.localGet(c).i32Eqz().brIf(done);
+    f.loop((outer) => {
+      f.localGet(o).i32Const(DW_GROUP).i32DivU().localGet(groupBytes).i32Mul().localGet(dst).i32Add().localSet(group);
+      f.localGet(o).i32Const(DW_GROUP).i32RemU().localSet(lane);
+      f.localGet(params).localGet(o).i32Const(4).i32Mul().i32Add().i32Load().localSet(zp);
+      f.i32Const(0).localSet(t);
+      f.loop((inner) => {
+        f.localGet(src).localGet(o).localGet(taps).i32Mul().i32Add().localGet(t).i32Add().localSet(at);
+        f.localGet(signed).if(
+          () => void f.localGet(at).i32Load8S().localSet(w),
+          () => void f.localGet(at).i32Load8U().localSet(w),
+        );
+        f.localGet(group).i32Const(8 * DW_GROUP).i32Add().localGet(t).i32Const(2 * DW_GROUP).i32Mul().i32Add().localGet(lane).i32Const(2).i32Mul().i32Add();
+        f.localGet(w).localGet(zp).i32Sub().i32Store16();
+        f.localGet(t).i32Const(1).i32Add().localTee(t).localGet(taps).i32LtS().brIf(inner);
+      });
+      f.localGet(group).localGet(lane).i32Const(4).i32Mul().i32Add();
+      f.localGet(bias).i32Const(-1).i32Eq().if(
+        () => void f.i32Const(0).localSet(w),
+        () => void f.localGet(bias).localGet(o).i32Const(4).i32Mul().i32Add().i32Load().localSet(w),
+      );
+      f.localGet(w).i32Store();
+      f.localGet(group).localGet(lane).i32Const(4).i32Mul().i32Add();
+      f.localGet(params).localGet(c).localGet(o).i32Add().i32Const(4).i32Mul().i32Add().i32Load();
+      f.i32Store(4 * DW_GROUP);
+      f.localGet(o).i32Const(1).i32Add().localTee(o).localGet(c).i32LtS().brIf(outer);
+    });
+  });
+  return f;
+}
+
+/** Zero `bytes` (a multiple of 16) at `at`. */
+export function zeroKernel(at: number, bytes: number): FunctionBody {
+  const f = new FunctionBody([]);
+  const p = f.local("i32");
+  f.i32Const(at).localSet(p);
+  if (bytes % 16 !== 0) throw new InternalError(`int8 wasm: zeroing ${bytes} bytes, not whole vectors`);
+  repeat(f, bytes / 16, () => {
+    f.localGet(p).i32x4Const(0, 0, 0, 0).v128Store();
+    bump(f, p, 16);
+  });
+  return f;
+}
