@@ -28,7 +28,7 @@ import { Code, commentText, group, identifier, stringLiteral, typesIn, type Flav
 import { IMAGE_NAMES, imageApi, imageSpecOf, imageTensorDoc, imageTypes, type ImageSpec } from "../image.js";
 import { size } from "../layer.js";
 import { base64, fnv1a, HEADER_BYTES, MAGIC } from "../weights-file.js";
-import { INT8_OPS, type Int8Code, type Int8Context, type Int8Emitter, type Int8Operand, type Int8Unpack } from "./kernels.js";
+import { INT8_OPS, NR, type Int8Code, type Int8Context, type Int8Emitter, type Int8Operand, type Int8Unpack } from "./kernels.js";
 import { encodeInt8Weights, INT8_FORMAT_VERSION } from "./weights.js";
 import { int8WasmOf, wasmEngineCode, type Int8WasmSpec } from "./wasm.js";
 
@@ -318,8 +318,8 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
   code.line("");
   code.lines([
     "/**",
-    " * The blob's layers into k: each weight minus its zero point, in the kernels' order ([row][tap][channel],",
-    " * a depthwise layer's [tap][channel]), and each bias, a convolution's folded with the input's zero point",
+    ` * The blob's layers into k: each weight minus its zero point, in the kernels' order (panels of ${NR} rows,`,
+    ` * [row / ${NR}][tap][channel][row % ${NR}]; a depthwise layer's [tap][channel]), and each bias, a convolution's folded with the input's zero point`,
     " * (b − x_zp·Σ(w − w_zp): the patch's padding holds x_zp).",
     " */",
   ]);
@@ -335,7 +335,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
           code.block("for (let t = 0; t < taps; t++)", () => {
             code.line(`const byte = blob[at + (r * channels + c) * taps + t]${nn};`);
             code.line("const w = (signed ? (byte << 24) >> 24 : byte) - z;");
-            code.line("k[depthwise ? kernel + t * rows + r : kernel + (r * taps + t) * channels + c] = w;");
+            code.line(`k[depthwise ? kernel + t * rows + r : kernel + ((r - (r % ${NR})) * taps * channels + (t * channels + c) * ${NR} + (r % ${NR}))] = w;`);
             code.line("sum += w;");
           });
         });

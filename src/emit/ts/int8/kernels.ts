@@ -6,8 +6,9 @@
  * Memory: the activations (stored integers, one Int32 each) in `a`, the
  * weights in `k` — each weight minus its zero point (w − w_zp), reordered so
  * that a layer reads them in the order it walks its input: a convolution's
- * [out][kh][kw][in] (its patches' order), a depthwise convolution's
- * [tap][channel], an fc's [out][h][w][c] (the activation's HWC order) — and
+ * and an fc's in panels of NR outputs, [out / NR][kh][kw][in][out % NR]
+ * (a patch's order; an fc's [h][w][c], the activation's), a depthwise
+ * convolution's [tap][channel] — and
  * the int32 biases, a convolution's and an fc's folded with the input's zero
  * point: b − x_zp·Σ(w − w_zp), so that Σ x·(w − w_zp) over the patch (the
  * padding holding x_zp) plus it is the reference's Σ (x − x_zp)(w − w_zp) + b.
@@ -159,46 +160,56 @@ function expectShape(node: NodeOf<"conv" | "depthwise" | "fc">, shape: readonly 
   }
 }
 
-/** Output channels computed together by the matrix kernels. */
-const BLOCK = 4;
+/** Output channels computed together by the matrix kernels (a panel), and pixels at most. */
+export const NR = 4;
+const MR = 3;
 
 /**
- * The dot products of one row of `K` integers at `x` with every output's
- * weights, `BLOCK` outputs at a time, each requantized into `y + o`.
+ * The dot products of `rows` (1 to MR) rows of `k` integers — row r at
+ * `xs[r]` in `a` — with every output's weights, in panels of NR outputs
+ * ([panel][k][NR] in `k`, the last panel padded with zero weights), each
+ * requantized into `ys[r] + o`. MR×NR accumulators per step: each weight and
+ * each input read once per MR·NR products.
  */
-function dotRows(body: Code, ep: Epilogue, o: { n: number; k: number; kernel: number; bias: number; x: string; y: string; nn: string }): void {
-  const { n, k, kernel, bias, x, y, nn } = o;
-  const blocked = n - (n % BLOCK);
-  if (blocked > 0) {
-    body.block(`for (let o = 0; o < ${blocked}; o += ${BLOCK})`, () => {
-      body.line(`const w = ${kernel} + o * ${k};`);
-      body.line(`let s0 = k[${bias} + o]${nn}, s1 = k[${bias + 1} + o]${nn}, s2 = k[${bias + 2} + o]${nn}, s3 = k[${bias + 3} + o]${nn};`);
-      body.block(`for (let i = 0; i < ${k}; i++)`, () => {
-        body.line(`const v = a[${x} + i]${nn};`);
-        body.line(`s0 += v * k[w + i]${nn};`);
-        body.line(`s1 += v * k[w + ${k} + i]${nn};`);
-        body.line(`s2 += v * k[w + ${2 * k} + i]${nn};`);
-        body.line(`s3 += v * k[w + ${3 * k} + i]${nn};`);
-      });
-      body.line("let q;");
-      for (let j = 0; j < BLOCK; j++) body.lines(ep.lines(`s${j}`, j === 0 ? "o" : `o + ${j}`, `a[${y} + o${j === 0 ? "" : ` + ${j}`}]`, "q"));
+function dotRows(body: Code, ep: Epilogue, o: { n: number; k: number; kernel: number; bias: number; xs: readonly string[]; ys: readonly string[]; nn: string }): void {
+  const { n, k, kernel, bias, xs, ys, nn } = o;
+  const rows = xs.length;
+  const full = n - (n % NR);
+  const panel = (first: string, outputs: number): void => {
+    body.line(`let w = ${kernel} + ${first === "o" ? "o" : first} * ${k};`);
+    const acc = (r: number, j: number): string => `s${r}${j}`;
+    for (let j = 0; j < NR; j++) {
+      const b = j < outputs ? `k[${bias + j} + ${first}]${nn}` : "0";
+      body.line(`let ${Array.from({ length: rows }, (_, r) => `${acc(r, j)} = ${b}`).join(", ")};`);
+    }
+    body.block(`for (let i = 0; i < ${k}; i++, w += ${NR})`, () => {
+      body.line(`const ${Array.from({ length: NR }, (_, j) => `w${j} = k[w${j === 0 ? "" : ` + ${j}`}]${nn}`).join(", ")};`);
+      for (let r = 0; r < rows; r++) {
+        body.line(`const x${r} = a[${xs[r]} + i]${nn};`);
+        body.line(Array.from({ length: NR }, (_, j) => `${acc(r, j)} += x${r} * w${j};`).join(" "));
+      }
     });
-  }
-  if (blocked < n) {
-    body.block(`for (let o = ${blocked}; o < ${n}; o++)`, () => {
-      body.line(`const w = ${kernel} + o * ${k};`);
-      body.line(`let s = k[${bias} + o]${nn};`);
-      body.line(`for (let i = 0; i < ${k}; i++) s += a[${x} + i]${nn} * k[w + i]${nn};`);
-      body.line("let q;");
-      body.lines(ep.lines("s", "o", `a[${y} + o]`, "q"));
-    });
-  }
+    body.line("let q;");
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < outputs; j++) {
+        const c = j === 0 ? first : `${first} + ${j}`;
+        body.lines(ep.lines(acc(r, j), c, `a[${ys[r]} + ${c}]`, "q"));
+      }
+    }
+  };
+  if (full > 0) body.block(`for (let o = 0; o < ${full}; o += ${NR})`, () => panel("o", NR));
+  if (full < n) body.block("", () => panel(String(full), n - full));
+}
+
+/** A matrix kernel's weights in `k`: NR-wide panels over the outputs rounded up to NR. */
+function panelInts(n: number, k: number): number {
+  return Math.ceil(n / NR) * NR * k;
 }
 
 const conv: Int8Emitter<"conv"> = {
   scratch(node, inShape) {
     const [KH, KW] = node.attrs.kernel;
-    return pointwise(node) ? 0 : KH * KW * inShape[2];
+    return pointwise(node) ? 0 : MR * KH * KW * inShape[2];
   },
   emit(node, ctx) {
     const x = ctx.inputs[0]!;
@@ -210,31 +221,48 @@ const conv: Int8Emitter<"conv"> = {
     const [top, left] = padsOf(node);
     expectShape(node, [O, C, KH, KW]);
     const K = KH * KW * C;
-    const kernel = ctx.place(O * K, "kernel");
+    const kernel = ctx.place(panelInts(O, K), "kernel");
     const bias = ctx.place(O, "bias");
     const ep = epilogue(node, x.quant, ctx.quant, ctx);
     const nn = typesIn(ctx.flavour)("!");
     const xzp = x.quant.zeroPoint[0]!;
     const body = new Code();
     const flat = pointwise(node);
+    const P = OH * OW;
     if (flat) {
-      body.block(`for (let p = 0; p < ${OH * OW}; p++)`, () => {
-        body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${O};`);
-        dotRows(body, ep, { n: O, k: K, kernel, bias, x: "x", y: "y", nn });
+      // MR pixels at a time, then the rest one by one.
+      const blocked = P - (P % MR);
+      const rowsOf = (m: number): { xs: string[]; ys: string[] } => ({
+        xs: Array.from({ length: m }, (_, r) => (r === 0 ? "x" : `x + ${r * C}`)),
+        ys: Array.from({ length: m }, (_, r) => (r === 0 ? "y" : `y + ${r * O}`)),
       });
+      if (blocked > 0) {
+        body.block(`for (let p = 0; p < ${blocked}; p += ${MR})`, () => {
+          body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${O};`);
+          dotRows(body, ep, { n: O, k: K, kernel, bias, ...rowsOf(MR), nn });
+        });
+      }
+      if (blocked < P) {
+        body.block(`for (let p = ${blocked}; p < ${P}; p++)`, () => {
+          body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${O};`);
+          dotRows(body, ep, { n: O, k: K, kernel, bias, ...rowsOf(1), nn });
+        });
+      }
     } else {
+      // MR patches gathered at a time into the scratch area, each as [kh][kw][in].
       const S = ctx.scratch;
-      body.block(`for (let oy = 0; oy < ${OH}; oy++)`, () => {
-        body.block(`for (let ox = 0; ox < ${OW}; ox++)`, () => {
-          body.line(`// The patch, x_zp where it overlaps the padding.`);
-          body.line(`let s = ${S};`);
+      body.block(`for (let p0 = 0; p0 < ${P}; p0 += ${MR})`, () => {
+        body.line(`const m = Math.min(${MR}, ${P} - p0);`);
+        body.block("for (let r = 0; r < m; r++)", () => {
+          body.line(`const oy = Math.floor((p0 + r) / ${OW}), ox = p0 + r - oy * ${OW};`);
+          body.line(`let s = ${S} + r * ${K};`);
           body.block(`for (let i = 0; i < ${KH}; i++)`, () => {
             body.line(`const iy = oy * ${SH} - ${top} + i * ${DH};`);
             body.block(`for (let j = 0; j < ${KW}; j++)`, () => {
               body.line(`const ix = ox * ${SW} - ${left} + j * ${DW};`);
               body.ifElse(
                 `iy < 0 || iy >= ${H} || ix < 0 || ix >= ${W}`,
-                () => body.line(`for (let c = 0; c < ${C}; c++) a[s++] = ${xzp};`),
+                () => body.line(`for (let c = 0; c < ${C}; c++) a[s++] = ${xzp}; // the padding: x_zp, real zero`),
                 () => {
                   body.line(`const from = ${x.at} + (iy * ${W} + ix) * ${C};`);
                   body.line(`for (let c = 0; c < ${C}; c++) a[s++] = a[from + c]${nn};`);
@@ -242,16 +270,23 @@ const conv: Int8Emitter<"conv"> = {
               );
             });
           });
-          body.line(`const y = ${ctx.y} + (oy * ${OW} + ox) * ${O};`);
-          dotRows(body, ep, { n: O, k: K, kernel, bias, x: String(S), y: "y", nn });
         });
+        body.line(`const y = ${ctx.y} + p0 * ${O};`);
+        body.ifElse(
+          `m === ${MR}`,
+          () => dotRows(body, ep, { n: O, k: K, kernel, bias, xs: Array.from({ length: MR }, (_, r) => String(S + r * K)), ys: Array.from({ length: MR }, (_, r) => (r === 0 ? "y" : `y + ${r * O}`)), nn }),
+          () => body.block(`for (let r = 0; r < m; r++)`, () => {
+            body.line(`const x = ${S} + r * ${K}, yr = y + r * ${O};`);
+            dotRows(body, ep, { n: O, k: K, kernel, bias, xs: ["x"], ys: ["yr"], nn });
+          }),
+        );
       });
     }
     return {
       summary: `${flat ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH}x${SW}`}`}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}, ${actName(node.attrs.act)}`,
       doc: [
-        `${group(OH * OW)} pixels × ${group(K)} → ${group(O)} channels${flat ? "" : ` (each patch gathered at ${ctx.scratch}, pads [${padsOf(node).join(", ")}])`}, ${BLOCK} outputs at a time.`,
-        `Weights w − w_zp at ${kernel} in k ([out][kh][kw][in]), folded biases at ${bias}.`,
+        `${group(OH * OW)} pixels × ${group(K)} → ${group(O)} channels${flat ? "" : ` (patches gathered at ${ctx.scratch}, pads [${padsOf(node).join(", ")}])`}, ${MR} pixels × ${NR} outputs at a time.`,
+        `Weights w − w_zp at ${kernel} in k (panels [${NR} outputs][kh·kw·in][${NR}]), folded biases at ${bias}.`,
         ep.doc,
       ],
       constants: ep.constants,
@@ -356,15 +391,15 @@ const fc: Int8Emitter<"fc"> = {
     const K = size(x.shape);
     const O = ctx.outShape[2];
     expectShape(node, [O, K]);
-    const kernel = ctx.place(O * K, "kernel");
+    const kernel = ctx.place(panelInts(O, K), "kernel");
     const bias = ctx.place(O, "bias");
     const ep = epilogue(node, x.quant, ctx.quant, ctx);
     const nn = typesIn(ctx.flavour)("!");
     const body = new Code();
-    dotRows(body, ep, { n: O, k: K, kernel, bias, x: String(x.at), y: String(ctx.y), nn });
+    dotRows(body, ep, { n: O, k: K, kernel, bias, xs: [String(x.at)], ys: [String(ctx.y)], nn });
     return {
       summary: `fc, ${shapeText(x.shape)} → ${O}`,
-      doc: [`Weights w − w_zp at ${kernel} in k ([out][h][w][c]), folded biases at ${bias}.`, ep.doc],
+      doc: [`Weights w − w_zp at ${kernel} in k (panels [${NR} outputs][h·w·c][${NR}]), folded biases at ${bias}.`, ep.doc],
       constants: ep.constants,
       body,
       multAdds: O * K,
