@@ -81,6 +81,13 @@ async function run(s: ort.InferenceSession, input: ort.Tensor): Promise<Int32Arr
   return Int32Array.from(out[s.outputNames[0]!]!.data as Uint8Array | Int8Array);
 }
 
+/** A model's graph and nodes, every list present. */
+function decode(bytes: Uint8Array) {
+  const model = onnx.ModelProto.decode(bytes);
+  const graph = onnx.GraphProto.create(model.graph ?? {});
+  return { model, graph, nodes: graph.node.map((n) => onnx.NodeProto.create(n)) };
+}
+
 /**
  * The ops of the model ONNX Runtime runs after its default optimisations
  * (the model it writes with optimizedModelFilePath), as `domain:op` counts.
@@ -88,10 +95,9 @@ async function run(s: ort.InferenceSession, input: ort.Tensor): Promise<Int32Arr
 async function kernels(bytes: Uint8Array, name: string, int8 = false): Promise<Record<string, number>> {
   const path = join(work, `${name}.optimized.onnx`);
   await session(bytes, { optimized: path, int8 });
-  const m = onnx.ModelProto.decode(readFileSync(path));
   const counts: Record<string, number> = {};
-  for (const n of m.graph!.node) {
-    const key = `${n.domain === "" || n.domain == null ? "" : `${n.domain}:`}${n.opType}`;
+  for (const n of decode(readFileSync(path)).nodes) {
+    const key = `${n.domain === "" ? "" : `${n.domain}:`}${n.opType}`;
     counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
@@ -166,9 +172,8 @@ for (const m of models) {
     it(
       "takes the photo's bytes and gives the stored uint8 outputs, their quantization in the metadata",
       () => {
-        const decoded = onnx.ModelProto.decode(model().bytes);
-        const g = decoded.graph!;
-        const type = (v: typeof g.input[number]) => [onnx.TensorProto.DataType[v.type!.tensorType!.elemType!], v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))];
+        const { model: decoded, graph: g } = decode(model().bytes);
+        const type = (v: (typeof g.input)[number]) => [onnx.TensorProto.DataType[v.type!.tensorType!.elemType!], v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))];
         expect(g.input.map(type)).toEqual([["UINT8", ["N", 3, 224, 224]]]);
         expect(g.output.map((o) => o.name)).toEqual([m.output]);
         expect(g.output.map(type)).toEqual([["UINT8", ["N", 1001]]]);
@@ -335,8 +340,8 @@ describe("a small network with every integer op, quantized after training", () =
   }
 
   it("writes the clamps the output range does not imply as Clip and Relu on the stored integers, after the layer's own QuantizeLinear", () => {
-    const decoded = onnx.ModelProto.decode(emit(edgeQuantized(), SMALL));
-    const producer = (tensor: string) => decoded.graph!.node.find((n) => n.output.includes(tensor))!;
+    const edge = decode(emit(edgeQuantized(), SMALL));
+    const producer = (tensor: string) => edge.nodes.find((n) => n.output.includes(tensor))!;
     const chain = (tensor: string, depth: number): string[] => {
       const n = producer(tensor);
       return depth === 0 || n.opType === "Conv" ? [n.opType] : [...chain(n.input[0]!, depth - 1), n.opType];
@@ -344,8 +349,8 @@ describe("a small network with every integer op, quantized after training", () =
     expect(chain("conv_0", 6)).toEqual(["Conv", "QuantizeLinear", "DequantizeLinear", "Clip", "QuantizeLinear"]);
     expect(chain("bneck_2.expand", 6)).toEqual(["Conv", "QuantizeLinear", "DequantizeLinear", "Relu", "QuantizeLinear"]);
     // A relu6 whose range is [0, 6] exactly: the QuantizeLinear alone; a table activation through the layer's linear output.
-    const int8 = onnx.ModelProto.decode(emit(smallQuantized("int8"), SMALL));
-    const layer = (id: string) => int8.graph!.node.filter((n) => n.name === id || n.name!.startsWith(`${id}.`)).map((n) => `${n.opType} ${n.output.join(",")}`);
+    const int8 = decode(emit(smallQuantized("int8"), SMALL));
+    const layer = (id: string) => int8.nodes.filter((n) => n.name === id || n.name.startsWith(`${id}.`)).map((n) => `${n.opType} ${n.output.join(",")}`);
     // (conv_0.dequantized is made for the layers that read conv_0, once.)
     expect(layer("conv_0")).toEqual(["DequantizeLinear conv_0.weight.dequantized", "DequantizeLinear conv_0.bias.dequantized", "Conv conv_0.float", "QuantizeLinear conv_0", "DequantizeLinear conv_0.dequantized"]);
     expect(layer("bneck_1.expand")).toEqual([
@@ -359,11 +364,11 @@ describe("a small network with every integer op, quantized after training", () =
       "QuantizeLinear bneck_1.expand",
       "DequantizeLinear bneck_1.expand.dequantized",
     ]);
-    const weight = int8.graph!.initializer.find((t) => t.name === "bneck_1.expand.weight")!;
+    const weight = int8.graph.initializer.find((t) => t.name === "bneck_1.expand.weight")!;
     expect(onnx.TensorProto.DataType[weight.dataType!]).toBe("INT8");
-    const dq = int8.graph!.node.find((n) => n.input[0] === "bneck_1.expand.weight")!;
+    const dq = int8.nodes.find((n) => n.input[0] === "bneck_1.expand.weight")!;
     expect(dq.attribute.map((a) => [a.name, Number(a.i)])).toEqual([["axis", 0]]);
-    expect(int8.graph!.initializer.find((t) => t.name === "bneck_1.expand.weight.scale")!.dims!.map(Number)).toEqual([48]);
+    expect(int8.graph.initializer.find((t) => t.name === "bneck_1.expand.weight.scale")!.dims!.map(Number)).toEqual([48]);
   });
 });
 
