@@ -25,13 +25,18 @@ import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReferenceOutputs } from "../ir/reference.js";
-import { dequantize as dequantizeValue, firstNonIntegerNode, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
-import { isJpeg, isPng } from "../image/index.js";
+import { dequantize as dequantizeValue, firstNonIntegerNode, runReferenceIntOutputs } from "../ir/reference-int.js";
 import type { Graph } from "../ir/graph.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
 import { isQuantizedGraph, unsupportedQuantizedNode } from "../emit/onnx/quantized.js";
+import { isWeighted, type QuantizedType } from "../ir/graph.js";
+import { calibrate, formatMethod, parseMethod, type CalibrationMethod } from "../passes/calibrate.js";
+import { agreement } from "../passes/calibrate-agreement.js";
+import { quantizeGraph, UnsupportedLayerError } from "../passes/quantize.js";
+import { exportQuantizedSafetensors } from "../weights/quantized-safetensors.js";
+import { readImageFolder, storedInput } from "./calibration-images.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -56,6 +61,7 @@ Usage:
   mnc sweep FILE          mult-adds, params and memory over an α × resolution grid
   mnc run FILE            run the network on one input: the top classes, or each output's summary
   mnc weights export FILE write the network's weights as safetensors
+  mnc quantize FILE       post-training quantization to 8-bit: calibrate on images, write safetensors
   mnc help [COMMAND]      show help for a command
 
 Options:
@@ -215,6 +221,36 @@ ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${COMMON_OPTIONS}
 `,
+  quantize: `Usage: mnc quantize FILE --calibrate DIR -o PATH [options]
+
+Post-training quantization, as TensorFlow Lite's converter does it: runs the
+float network (weights imported with --weights, or seeded; batch-norm folded)
+on the images of DIR to measure every activation's range, quantizes the
+weights to int8 per output channel (symmetric), the biases to int32 and the
+activations to int8 (or uint8), and writes the quantized network as a
+safetensors file that --weights PATH --quantized reads back (compile, run).
+Then prints how far the integer network (the integer reference) is from the
+float one on the evaluation images: top-1 agreement, top-5 overlap, the largest
+difference of a class probability and of a logit. See docs/quantization.md.
+
+Images are JPEG or PNG photos (centre-cropped and resized to the input) or raw
+uint8 or float32 HWC tensors of the input's size, every file of the folder in
+name order (not its subfolders, nor names starting with '.'), normalised as the
+network's 'input … mean= std=' declares.
+
+Options:
+  -o, --output PATH       the .safetensors file to write (required); - for standard output
+  --calibrate DIR         the calibration images (required)
+  --method METHOD         how a range is read from the calibration values: minmax (default), or
+                          percentile=P (50 < P ≤ 100): the nearest-rank P-th percentile from the
+                          top and the same share from the bottom, e.g. percentile=99.99
+  --activations TYPE      int8 (default) or uint8
+  --eval DIR              the images to measure the agreement on (default: the calibration images)
+${WEIGHT_OPTIONS.split("\n").filter((l) => !l.includes("--no-fuse-bn")).join("\n")}
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+${COMMON_OPTIONS}
+`,
 } as const;
 
 type Command = keyof typeof HELP;
@@ -249,6 +285,10 @@ const OPTIONS = {
   mean: { type: "string" },
   std: { type: "string" },
   mask: { type: "string", multiple: true },
+  calibrate: { type: "string" },
+  method: { type: "string" },
+  activations: { type: "string" },
+  eval: { type: "string" },
   verbose: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   "warnings-as-errors": { type: "boolean" },
@@ -263,6 +303,7 @@ const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   sweep: ["network", "set", "outputs", "alpha", "resolution", "width-rounding", "format", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "quantized", "input", "labels", "top", "mean", "std", "mask", "verbose", "quiet", "warnings-as-errors", "help"],
   weights: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  quantize: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "calibrate", "method", "activations", "eval", "output", "verbose", "quiet", "warnings-as-errors", "help"],
 };
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -351,6 +392,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     const inputLayout = values["input-layout"] ?? "nchw";
     if (inputLayout !== "nchw" && inputLayout !== "nhwc") throw new UsageError(`--input-layout must be nchw or nhwc, not '${inputLayout}'`);
     if (command === "weights" && values.output === undefined) throw new UsageError("weights export: -o PATH is required");
+    const ptq = command === "quantize" ? quantizeOptions(values) : undefined;
     if (command === "report" && (values.quantized === true) !== (values.weights !== undefined)) {
       throw new UsageError(values.quantized === true ? "report --quantized reads a quantized .tflite's integers: give it with --weights PATH" : "report: --weights goes with --quantized (a float report does not depend on the weights; --int8 adds int8 memory without them)");
     }
@@ -402,7 +444,8 @@ export function main(argv: readonly string[], stdio: Io): number {
           break;
         case "compile":
         case "run":
-        case "weights": {
+        case "weights":
+        case "quantize": {
           const weights = weightsPath === undefined ? undefined : readBinary(weightsPath, "weights", io);
           if (weightsPath !== undefined && weights === undefined) {
             ok = false;
@@ -420,6 +463,7 @@ export function main(argv: readonly string[], stdio: Io): number {
             ok = runCompile(path, text, compileOptions, { dumpIr: values["dump-ir"] === true, output: values.output, opset, inputLayout, embedPreprocessing: values["embed-preprocessing"] === true, target: emit, embedWeights: values["embed-weights"] === true, wasm: values["no-wasm"] !== true, labels: values.labels }, io);
           }
           else if (command === "run") ok = runNetwork(path, text, compileOptions, { input: values.input!, labels: values.labels, top, normalisation, masks }, io);
+          else if (command === "quantize") ok = runQuantize(path, text, compileOptions, ptq!, io);
           else ok = runWeightsExport(path, text, compileOptions, values.output!, io);
           break;
         }
@@ -926,12 +970,9 @@ function runQuantized(graph: Graph, bytes: Uint8Array, run: RunOptions, labels: 
   const q = first.quant;
   if (q === undefined) throw new InternalError("a quantized graph's input has no quantization");
   const shape = first.shape!;
-  const size = shape[0] * shape[1] * shape[2];
   let stored: Int32Array;
   try {
-    const values = loadInput(bytes, shape, { mean: 0, std: 1 });
-    const float = bytes.length === 4 * size && !isJpeg(bytes) && !isPng(bytes);
-    stored = Int32Array.from(values, (v) => (float ? quantizeValue(v, q) : Math.min(255, Math.max(0, Math.round(v))) - (q.type === "int8" ? 128 : 0)));
+    stored = storedInput(bytes, shape, q);
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     io.err(`mnc: error: ${run.input}: ${e.message}\n`);
@@ -947,6 +988,80 @@ function runQuantized(graph: Graph, bytes: Uint8Array, run: RunOptions, labels: 
     if (outputs.length > 1) io.out(`${graph.outputNames?.[k] ?? graph.outputs[k]}:\n`);
     ranked.forEach(({ v, i }, r) => io.out(`  ${String(r + 1).padStart(2)}. ${names[r]!.padEnd(width)}  ${dequantizeValue(v, oq).toFixed(4)}  q=${v}  (${i})\n`));
   });
+  return true;
+}
+
+/** `mnc quantize`'s own options, checked. */
+interface QuantizeRun {
+  readonly calibrate: string;
+  readonly eval?: string;
+  readonly method: CalibrationMethod;
+  readonly activations: QuantizedType;
+  readonly output: string;
+}
+
+function quantizeOptions(values: Values): QuantizeRun {
+  if (values.calibrate === undefined) throw new UsageError("quantize: --calibrate DIR is required (a folder of images)");
+  if (values.output === undefined) throw new UsageError("quantize: -o PATH is required");
+  const method = parseMethod(values.method ?? "minmax");
+  if (typeof method === "string") throw new UsageError(`--method: ${method}`);
+  const activations = values.activations ?? "int8";
+  if (activations !== "int8" && activations !== "uint8") throw new UsageError(`--activations must be int8 or uint8, not '${activations}'`);
+  return { calibrate: values.calibrate, ...(values.eval === undefined ? {} : { eval: values.eval }), method, activations, output: values.output };
+}
+
+/**
+ * `mnc quantize`: calibrate the fused float graph on the folder's images,
+ * quantize it, write the quantized safetensors file, and print the
+ * agreement of the integer network with the float one.
+ */
+function runQuantize(path: string, text: string, options: CompileOptions, run: QuantizeRun, io: Io): boolean {
+  const r = compile(text, { ...options, file: path });
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined) return false;
+  const graph = r.graph;
+  const first = graph.nodes[0]!;
+  const declared = first.op === "input" ? first.attrs.normalisation : undefined;
+  const calibration = readImageFolder(run.calibrate, "--calibrate", first.shape!, declared);
+  if (typeof calibration === "string") {
+    io.err(`mnc: error: ${calibration}\n`);
+    return false;
+  }
+  const evaluation = run.eval === undefined ? calibration : readImageFolder(run.eval, "--eval", first.shape!, declared);
+  if (typeof evaluation === "string") {
+    io.err(`mnc: error: ${evaluation}\n`);
+    return false;
+  }
+  let quantized: Graph;
+  try {
+    quantized = quantizeGraph(graph, calibrate(graph, calibration.map((c) => c.float), run.method), { activations: run.activations });
+  } catch (e) {
+    if (!(e instanceof UnsupportedLayerError)) throw e;
+    io.err(`mnc: error: ${e.message}\n`);
+    return false;
+  }
+  const layers = quantized.nodes.filter(isWeighted).length;
+  const method = formatMethod(run.method);
+  const bytes = exportQuantizedSafetensors(quantized, { calibration: `${method} on ${calibration.length} input${calibration.length === 1 ? "" : "s"}` });
+  if (!deliver(bytes, run.output, io)) return false;
+  status(`${run.output}: ${graph.name}, ${layers} layers quantized (${run.activations} activations, int8 per-channel weights), calibrated by ${method} on ${calibration.length} image${calibration.length === 1 ? "" : "s"}\n`, run.output, io);
+  const q = quantized.nodes[0]!.quant!;
+  const a = agreement(graph, quantized, evaluation.map((e) => ({ float: e.float, stored: storedInput(e.bytes, first.shape!, q) })));
+  const n = evaluation.length;
+  const f = (x: number, digits: number): string => x.toFixed(digits);
+  const lines = [
+    `agreement with the float network on ${n} image${n === 1 ? "" : "s"}${run.eval === undefined ? " (the calibration images)" : ` from ${run.eval}`}, integer reference (XNNPACK rounding):`,
+    `  top-1          ${a.top1}/${n}`,
+    `  top-5 overlap  ${f(100 * a.top5Overlap, 1)}%`,
+    `  max |Δprob|    ${f(a.maxProbDelta, 4)}`,
+    `  max |Δlogit|   ${Number(a.maxLogitDelta.toPrecision(4))} (the float logits span ${Number(a.logitSpan.toPrecision(4))})`,
+    ...evaluation.map((e, i) => {
+      const x = a.inputs[i]!;
+      const same = x.floatTop5[0] === x.quantizedTop5[0];
+      return `  ${escapeControls(basename(e.path))}: top-1 ${x.floatTop5[0]} ${same ? "=" : "≠"} ${x.quantizedTop5[0]}, top-5 ${x.floatTop5.filter((c) => x.quantizedTop5.includes(c)).length}/5, max |Δprob| ${f(x.maxProbDelta, 4)}`;
+    }),
+  ];
+  const out = run.output === "-" ? io.err : io.out;
+  out(lines.join("\n") + "\n");
   return true;
 }
 
