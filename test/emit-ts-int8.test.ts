@@ -124,35 +124,155 @@ const models = [
 
 // ── the trained models ─────────────────────────────────────────────────────
 
+/** A photo as a decoded RGBA image (what a browser's ImageData holds). */
+function rgba(rgb: Uint8Array, width: number, height: number): { width: number; height: number; data: Uint8Array } {
+  const data = new Uint8Array(width * height * 4).fill(255);
+  for (let i = 0; i < width * height; i++) data.set(rgb.subarray(3 * i, 3 * i + 3), 4 * i);
+  return { width, height, data };
+}
+
+const BACKENDS: readonly Backend[] = ["wasm-simd", "typescript"];
+
 for (const m of models) {
   describe.runIf(haveShared(m.file, `the trained ${m.name}`))(`the trained ${m.name} as a quantized module`, () => {
-    // Compiled, emitted and loaded once for the whole block.
-    let cache: Promise<{ c: Compiled; emitted: TsEmitResult; mod: Generated; float: TsEmitResult }> | undefined;
-    const built = (): Promise<{ c: Compiled; emitted: TsEmitResult; mod: Generated; float: TsEmitResult }> =>
+    // Compiled, emitted and loaded once for the whole block: the quantized module (both kernel sets) and
+    // the float module of the same file (its weights file, for the size).
+    interface Built {
+      readonly c: Compiled;
+      readonly emitted: TsEmitResult;
+      readonly mod: Generated;
+      readonly float: TsEmitResult;
+    }
+    let cache: Promise<Built> | undefined;
+    const built = (): Promise<Built> =>
       (cache ??= (async () => {
         const weights = new Uint8Array(readFileSync(m.file));
         const c = compiled(readExample(m.source), { ...m.options, weights, weightsFile: "model.tflite", quantized: true });
-        const emitted = emitTypeScript(c.result, { sourceFile: m.source, moduleName: "net.ts", wasm: false });
+        const emitted = emitTypeScript(c.result, { sourceFile: m.source, moduleName: "net.ts" });
         const mod = await load(emitted.code);
         const f = compiled(readExample(m.source), { ...m.options, weights, weightsFile: "model.tflite" });
         const float = emitTypeScript(f.result, { sourceFile: m.source, wasm: false });
         return { c, emitted, mod, float };
       })());
 
-    it("equals the integer reference and the interpreter's uint8 outputs on every photo, bit for bit (TypeScript kernels)", { timeout: 120_000 }, async () => {
+    it("equals the integer reference and the interpreter's uint8 outputs on every photo, bit for bit, on both kernel sets", { timeout: 120_000 }, async () => {
       const { c, emitted, mod } = await built();
-      const model = mod.createModel(emitted.weights, { backend: "typescript" });
-      expect(model.backend).toBe("typescript");
+      expect(emitted.kernels).toEqual({ wasm: true });
+      expect(mod.createModel(emitted.weights).backend).toBe("wasm-simd");
       expect(mod.inputQuantization).toEqual({ type: "uint8", scale: 0.0078125, zeroPoint: 128 });
-      for (const name of photos) {
-        const x = photo(name);
-        const out = model.run(x);
-        expect(out).toBeInstanceOf(Uint8Array);
-        const reference = runReferenceIntOutputs(c.graph, x, "xnnpack")[0]!;
-        expect(Array.from(out), name).toEqual(Array.from(reference.data));
-        const truth = new Uint8Array(readFileSync(join(m.dir, "ground_truth", `${name}.out.u8`)));
-        expect(Array.from(out), `${name} against TFLite`).toEqual(Array.from(truth));
+      const all = new Uint8Array(photos.length * 224 * 224 * 3);
+      photos.forEach((name, i) => all.set(photo(name), i * 224 * 224 * 3));
+      const truths = photos.map((name) => Array.from(readFileSync(join(m.dir, "ground_truth", `${name}.out.u8`))));
+      const references = photos.map((name) => Array.from(runReferenceIntOutputs(c.graph, photo(name), "xnnpack")[0]!.data));
+      for (const backend of BACKENDS) {
+        const model = mod.createModel(emitted.weights, { backend });
+        expect(model.backend).toBe(backend);
+        const batch = model.run(all, photos.length);
+        expect(batch).toBeInstanceOf(Uint8Array);
+        photos.forEach((name, i) => {
+          const one = model.run(photo(name));
+          expect(Array.from(one), `${backend} ${name} against the integer reference`).toEqual(references[i]);
+          expect(Array.from(one), `${backend} ${name} against TFLite`).toEqual(truths[i]);
+          expect(Array.from(batch.subarray(i * 1001, (i + 1) * 1001)), `${backend} ${name} in a batch`).toEqual(truths[i]);
+        });
       }
+    });
+
+    it("classifies an RGBA photo through the input's quantization: imageTensor gives the photo's bytes, classifyImage the reference's top 5 with q and dequantized values", { timeout: 60_000 }, async () => {
+      const { c, emitted, mod } = await built();
+      const model = mod.createModel(emitted.weights);
+      const out = mod.outputQuantization;
+      for (const name of ["cat", "pizza"]) {
+        const x = photo(name);
+        const image = rgba(x, 224, 224);
+        expect(mod.imageTensor(image)).toEqual(x);
+        const reference = runReferenceIntOutputs(c.graph, x, "xnnpack")[0]!;
+        expect(out).toEqual({ type: reference.quant.type, scale: reference.quant.scale[0], zeroPoint: reference.quant.zeroPoint[0] });
+        const ranked = Array.from(reference.data, (q, index) => ({ q, index })).sort((a, b) => b.q - a.q || a.index - b.index).slice(0, 5);
+        const expected = ranked.map(({ q, index }) => ({ index, q, probability: out.scale * (q - out.zeroPoint) }));
+        expect(model.classifyImage(image, 5)).toEqual(expected);
+        expect(model.classify(x, 5)).toEqual(expected);
+        expect(mod.topK(model.run(x), 5)).toEqual(expected);
+        expect(Array.from(mod.dequantize(model.run(x)))).toEqual(Array.from(reference.data, (q) => Math.fround(out.scale * (q - out.zeroPoint))));
+      }
+    });
+
+    it("holds 8-bit weights: a file about 4× smaller than the float module's, that a float module refuses and that refuses a float module's file", { timeout: 60_000 }, async () => {
+      const { emitted, mod, float } = await built();
+      const int8 = emitted.weights!;
+      const ratio = float.weights!.length / int8.length;
+      // Measured: 3.91 (V1 0.25: 478,848 bytes against 1,873,488), 3.94 (V2 1.0: 3,543,296 against 13,971,856).
+      expect(ratio).toBeGreaterThan(3.85);
+      expect(ratio).toBeLessThan(4);
+      expect(new DataView(int8.buffer, int8.byteOffset).getUint32(4, true)).toBe(3);
+      expect(() => mod.createModel(float.weights!)).toThrow(/float module's file \(format version 2, float32 weights\)/);
+      const floatModule = await load(float.code);
+      expect(() => floatModule.createModel(int8)).toThrow(/format version 3, expected 2/);
+      expect(() => mod.createModel(int8.subarray(0, int8.length - 16))).toThrow(/the file has/);
     });
   });
 }
+
+const [v1] = models;
+describe.runIf(haveShared(v1.file, "the trained MobileNetV1 0.25 (uint8)"))("the quantized module's code (MobileNetV1 0.25 uint8)", () => {
+  let cache: Compiled | undefined;
+  const v1Compiled = (): Compiled => (cache ??= compiled(readExample(v1.source), { weights: new Uint8Array(readFileSync(v1.file)), weightsFile: "model.tflite", quantized: true }));
+  const labels = Array.from({ length: 1001 }, (_, i) => (i === 0 ? "background" : `class ${i}`));
+
+  it("type-checks under strict TypeScript with only the ES2022 library, with and without the WebAssembly kernels and labels", { timeout: 60_000 }, () => {
+    const c = v1Compiled();
+    expect(typeCheck(emitTypeScript(c.result, { sourceFile: "v1.mn", labels }).code)).toEqual([]);
+    expect(typeCheck(emitTypeScript(c.result, { sourceFile: "v1.mn", wasm: false, embedWeights: true }).code)).toEqual([]);
+  });
+
+  it("embeds its weights with --embed-weights (createModel() then needs no file) and says so in the header", { timeout: 60_000 }, async () => {
+    const c = v1Compiled();
+    const embedded = emitTypeScript(c.result, { sourceFile: "v1.mn", embedWeights: true, wasm: false, labels });
+    expect(embedded.weights).toBeUndefined();
+    expect(embedded.code).toMatch(/^ \* {3}weights +embedded, 478,848 bytes: 16-byte header \+ 478,832 bytes of 8-bit kernels and int32 biases/m);
+    const mod = await load(embedded.code);
+    const x = photo("cat");
+    const top = mod.createModel().classify(x, 1)[0]!;
+    expect(top).toEqual({ index: 282, q: 170, probability: 0.6640625, label: "class 282" });
+  });
+
+  it("as JavaScript: an ES module that runs as it is, equal to the TypeScript module, with a .d.ts that type-checks a consumer", { timeout: 60_000 }, async () => {
+    const c = v1Compiled();
+    const js = emitJavaScript(c.result, { sourceFile: "v1.mn", moduleName: "net.js", wasm: false });
+    const t = emitTypeScript(c.result, { sourceFile: "v1.mn", moduleName: "net.js", wasm: false });
+    expect(js.weights).toEqual(t.weights);
+    const mod = await load(js.code, "js");
+    const x = photo("burger");
+    expect(Array.from(mod.createModel(js.weights).run(x))).toEqual(Array.from(runReferenceIntOutputs(c.graph, x, "xnnpack")[0]!.data));
+    const dir = mkdtempSync(join(scratch, "dts-"));
+    writeFileSync(join(dir, "net.d.ts"), js.declarations);
+    writeFileSync(join(dir, "net.js"), js.code);
+    writeFileSync(
+      join(dir, "consumer.ts"),
+      [
+        'import { createModel, dequantize, inputQuantization, quantizeInput, topK, type Prediction } from "./net.js";',
+        "declare const bytes: Uint8Array;",
+        "const model = createModel(bytes);",
+        "const q: Uint8Array = model.run(quantizeInput(new Float32Array(224 * 224 * 3)));",
+        "const real: Float32Array = dequantize(q);",
+        "const best: Prediction[] = topK(q, 3);",
+        "export const out: [number, number, string] = [real[0] ?? 0, best[0]?.q ?? 0, inputQuantization.type];",
+      ].join("\n"),
+    );
+    const program = ts.createProgram([join(dir, "consumer.ts")], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, lib: ["lib.es2022.d.ts"], types: [] });
+    expect(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual([]);
+  });
+
+  it("quantizes a float input as the reference does, and refuses an input of the wrong type or length", { timeout: 60_000 }, async () => {
+    const c = v1Compiled();
+    const e = emitTypeScript(c.result, { sourceFile: "v1.mn", wasm: false });
+    const mod = await load(e.code);
+    const q = c.graph.nodes[0]!.quant!;
+    const floats = Array.from({ length: 224 * 224 * 3 }, (_, i) => ((i * 7919) % 600) / 200 - 1.5 + (i % 2 === 0 ? 0.5 / 128 : 0));
+    expect(Array.from(mod.quantizeInput(floats))).toEqual(floats.map((v) => quantize(v, q)));
+    const model = mod.createModel(e.weights);
+    expect(() => model.run(new Int8Array(224 * 224 * 3) as unknown as Uint8Array)).toThrow(/must be a Uint8Array of stored uint8 integers/);
+    expect(() => model.run(new Uint8Array(10))).toThrow(/the input has 10 values; a batch of 1 needs 150528/);
+    expect(() => mod.createModel(e.weights, { backend: "wasm-simd" })).toThrow(/no WebAssembly kernels \(generated with --no-wasm\)/);
+  });
+});

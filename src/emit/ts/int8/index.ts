@@ -347,7 +347,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
   code.line("");
   code.line("/** One image through the TypeScript kernels: its integers at INPUT_AT in `a`, every layer in order. */");
   code.block(`function forward(a${T(": Int32Array")}, k${T(": Int32Array")})${T(": void")}`, () => {
-    for (const l of layers) code.line(`${l.name}(a, k);`);
+    for (const l of layers) code.line(`${l.name}(a${usesWeights(l.node) ? ", k" : ""});`);
   });
   // ── layers ──
   for (const l of layers) {
@@ -357,7 +357,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
     code.line(` * ${commentText(l.node.id)} — ${commentText(l.code.summary)}${l.code.multAdds > 0 ? `; ${group(l.code.multAdds)} mult-adds` : ""}.`);
     for (const d of l.code.doc) code.line(` * ${commentText(d)}`);
     code.line(" */");
-    code.block(`function ${l.name}(a${T(": Int32Array")}, k${T(": Int32Array")})${T(": void")}`, () => code.append(l.code.body));
+    code.block(`function ${l.name}(a${T(": Int32Array")}${usesWeights(l.node) ? `, k${T(": Int32Array")}` : ""})${T(": void")}`, () => code.append(l.code.body));
   }
   if (wasm !== undefined) {
     code.line("");
@@ -399,6 +399,11 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
 
   const emitted = { code: code.text(), declarations: dts.text(), kernels: noWasm === undefined ? { wasm: true as const } : { wasm: false as const, why: noWasm } };
   return embedded ? emitted : { ...emitted, weights: file };
+}
+
+/** Whether a layer reads the weights array `k`. */
+function usesWeights(node: Node): boolean {
+  return node.op === "conv" || node.op === "depthwise" || node.op === "fc";
 }
 
 function hex(n: number): string {
@@ -641,10 +646,10 @@ function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefined): v
     code.line("return backend;");
   });
   code.line("");
-  const inputOk =
-    r.inArray === "Uint8Array" ? "input instanceof Uint8Array || input instanceof Uint8ClampedArray" : "input instanceof Int8Array";
+  const inputOk = r.inArray === "Uint8Array" ? "value instanceof Uint8Array || value instanceof Uint8ClampedArray" : "value instanceof Int8Array";
   code.block(`function modelOf(e${T(": Engine")})${T(": Model")}`, () => {
     code.block(`const check = (input${T(`: ${r.inArray}`)}, batch${T(": number")})${T(": void")} =>`, () => {
+      code.line(`const value${T(": unknown")} = input;`);
       code.block(`if (!(${inputOk}))`, () => {
         code.line(`throw new TypeError(\`\${NETWORK}: the input must be a ${r.inArray} of stored ${r.inQuant.type} integers (NHWC; quantizeInput makes them from floats), not \${Array.isArray(input) ? "an Array" : ArrayBuffer.isView(input) ? ${r.flavour === "ts" ? "(input as object)" : "input"}.constructor.name : typeof input}\`);`);
       });

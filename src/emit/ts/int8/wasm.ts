@@ -7,7 +7,11 @@
  * output's bytes at its offset (one image every `bytes`).
  */
 import type { Graph } from "../../../ir/graph.js";
+import { compileNetworkWasmInt8, int8UnsupportedNode } from "../../wasm/int8/index.js";
 import { Code, group, typesIn, type Flavour } from "../code.js";
+
+/** WebAssembly's 32-bit memory: 65,536 pages of 64 KiB. */
+const MAX_PAGES = 65536;
 
 export interface Int8WasmSpec {
   readonly bytes: Uint8Array;
@@ -21,8 +25,14 @@ export interface Int8WasmSpec {
 
 /** The WebAssembly kernels of a quantized graph, or why there are none. */
 export function int8WasmOf(graph: Graph): Int8WasmSpec | { readonly why: string } {
-  void graph;
-  return { why: "no WebAssembly int8 kernels in this mnc" };
+  const unsupported = int8UnsupportedNode(graph);
+  if (unsupported !== undefined) {
+    const what = unsupported.op === "conv" || unsupported.op === "depthwise" ? `${unsupported.op} layers with ${unsupported.attrs.act}` : `${unsupported.op} layers`;
+    return { why: `the WebAssembly int8 kernels do not run ${what} yet ('${unsupported.id}')` };
+  }
+  const { wasm, layout } = compileNetworkWasmInt8(graph, { maxBatch: 1 });
+  if (layout.memoryPages > MAX_PAGES) return { why: `the network needs ${group(layout.memoryPages * 65536)} bytes of WebAssembly memory, more than its 4 GiB` };
+  return { bytes: wasm, pages: layout.memoryPages, maxBatch: layout.maxBatch, blob: layout.blob, input: layout.input, inputBytes: layout.inputBytes, outputs: layout.outputs };
 }
 
 /** The generated WebAssembly engine: the host's API, compiling once, instantiating with the blob. */
@@ -49,11 +59,10 @@ export function wasmEngineCode(code: Code, flavour: Flavour, w: Int8WasmSpec): v
     "",
     `/** 64 KiB pages of memory the kernels import (${group(w.pages * 65536)} bytes). */`,
     `const WASM_PAGES = ${w.pages};`,
-    "/** Byte addresses of the blob, of the first image's input and of each output's first image; images per run. */",
+    "/** Byte addresses of the blob, of the input and of each output. */",
     `const WASM_BLOB = ${w.blob};`,
     `const WASM_INPUT = ${w.input};`,
     `const WASM_OUTPUTS${T(": readonly number[]")} = [${w.outputs.map((o) => o.offset).join(", ")}];`,
-    `const WASM_MAX_BATCH = ${w.maxBatch};`,
     "/** Whether the host stores numbers little-endian, as WebAssembly memory does (all current hosts). */",
     "const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;",
     "",
