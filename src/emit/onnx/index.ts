@@ -20,6 +20,10 @@
  * them first, Sub(mean) then Div(std), with the input's declared
  * normalisation.
  *
+ * A graph that carries quantization (Node.quant) is emitted in integers
+ * instead: each of these node groups between DequantizeLinear and
+ * QuantizeLinear, on stored uint8/int8 tensors (quantized.ts).
+ *
  * Deterministic: no timestamps, fixed field order — the same graph gives the
  * same bytes. Pure: it returns bytes; the CLI writes them.
  */
