@@ -20,10 +20,16 @@
  * in GB/s of the bytes they must read and write, beside a plain Float32Array copy
  * of 64 MiB and copies of the same bytes, timed in the same worker).
  *
+ * Then the 8-bit networks (bench/int8.ts): MobileNetV2 and V1 1.0-224 in mnc's
+ * int8 module against its float module, TensorFlow Lite's WebAssembly
+ * interpreter (XNNPACK, one thread) and onnxruntime-node on the int8 ONNX.
+ *
  * Options: --rounds N (default 15); --only LABEL[,LABEL…] (v1-1.0-224,
- * v1-0.25-128, v2-1.0-224, v3-large-1.0-224, deeplabv3-mnv2-0.5-257, selfie-256);
+ * v1-0.25-128, v2-1.0-224, v3-large-1.0-224, deeplabv3-mnv2-0.5-257, selfie-256,
+ * and the int8 ones v2-1.0-224-int8, v1-1.0-224-int8);
  * --runners NAME[,NAME…] to keep some runtimes (mnc, mnc-typescript, ort-node,
- * ort-web, tfjs-cpu, tfjs-wasm; ort-node is always kept, the anchor);
+ * ort-web, tfjs-cpu, tfjs-wasm; ort-node is always kept, the anchor; in the int8
+ * networks mnc-int8, mnc-int8-typescript, mnc-float, tflite, ort-node-int8);
  * --slow-ms MS (default 5000): a runtime whose second run takes longer is reported
  * with that run alone and left out of the rounds.
  * Takes a few minutes: TensorFlow.js' cpu backend needs seconds per 1.0-224 inference.
@@ -41,6 +47,7 @@ import type { LayerCost } from "../src/passes/analyze-costs.js";
 import { runReference } from "../src/ir/reference.js";
 import type { Bandwidth, WorkerSetup } from "./worker.js";
 import { flag } from "./args.js";
+import { benchInt8, INT8_CONFIGS } from "./int8.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -68,7 +75,8 @@ const CONFIGS: readonly Config[] = (
     { label: "selfie-256", name: "Selfie segmentation 256", example: "selfie_segmentation", options: {}, rows: "kernels" },
   ] as const
 ).filter((c) => only === undefined || only.includes(c.label));
-if (only !== undefined && CONFIGS.length !== only.length) throw new Error(`--only: unknown label among ${only.join(", ")}`);
+const INT8 = INT8_CONFIGS.filter((c) => only === undefined || only.includes(c.label));
+if (only !== undefined && CONFIGS.length + INT8.length !== only.length) throw new Error(`--only: unknown label among ${only.join(", ")}`);
 
 /** The row a layer's time counts in: the MobileNetV2/V3 block parts by role, other layers by their Table 2 type. */
 function blockRow(node: Node, category: string): string {
@@ -303,3 +311,5 @@ async function bench(config: Config): Promise<void> {
 }
 
 for (const config of CONFIGS) await bench(config);
+// The 8-bit networks (bench/int8.ts): mnc's int8 module against its float one, TensorFlow Lite and onnxruntime-node.
+for (const config of INT8) await benchInt8(config);
