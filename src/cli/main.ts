@@ -21,6 +21,7 @@ import { VERSION } from "../version.js";
 import { recordedPath, WriteError, writeFileAtomic, writeFilesAtomic } from "./write.js";
 import { basename } from "node:path";
 import { emitJavaScript, emitTypeScript } from "../emit/ts/index.js";
+import { firstUnsupportedInt8Node } from "../emit/ts/int8/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
@@ -820,6 +821,11 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
     const preprocessing = emit.embedPreprocessing ? { embedPreprocessing: true } : {};
     if (!deliver(emitOnnx(compiled, { sourceFile: recordedPath(path), sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout, ...preprocessing }), output, io)) return false;
   } else {
+    const unsupported = isQuantizedGraph(r.graph) ? firstUnsupportedInt8Node(r.graph) : undefined;
+    if (unsupported !== undefined) {
+      io.err(`mnc: error: --emit ${emit.target} of a quantized graph: integer inference does not run ${unsupported.op} layers yet ('${unsupported.id}', line ${unsupported.span.line}); leave out --quantized for a float module on the dequantized weights\n`);
+      return false;
+    }
     const stem = output.replace(emit.target === "ts" ? /\.ts$/i : /\.m?js$/i, "");
     const weightsPath = stem + ".weights.bin";
     // compile() has checked the labels against the outputs (MN5001).

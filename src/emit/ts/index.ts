@@ -42,7 +42,8 @@ import { CREATE_MODEL_ASYNC_DOC, createModelDoc, internals, publicApi, publicTyp
 import { compileNetworkWasm, MAX_MEMORY_PAGES, packWeights, wasmLayout } from "../wasm/index.js";
 import { weightTable } from "./wasm.js";
 import { alignUp, base64, encodeWeights, fnv1a, HEADER_BYTES, WeightPacker } from "./weights-file.js";
-import { emitInt8Module, isQuantizedGraph } from "./int8/index.js";
+import { isQuantizedGraph } from "../onnx/quantized.js";
+import { emitInt8Module } from "./int8/index.js";
 
 export interface TsEmitOptions {
   /** The `.mn` file, for the header comment. */

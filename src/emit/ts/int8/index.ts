@@ -48,11 +48,6 @@ export interface Int8EmitResult {
   readonly declarations: string;
 }
 
-/** Whether a graph carries quantization: its module is the integer one. */
-export function isQuantizedGraph(graph: Graph): boolean {
-  return graph.nodes.some((n) => n.quant !== undefined || ((n.op === "conv" || n.op === "depthwise" || n.op === "fc") && n.weights?.quantized !== undefined));
-}
-
 /** The first node the integer module cannot run, if any. */
 export function firstUnsupportedInt8Node(graph: Graph): Node | undefined {
   return graph.nodes.find((n) => INT8_OPS[n.op] === undefined);
