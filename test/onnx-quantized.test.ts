@@ -222,6 +222,23 @@ for (const m of models) {
     );
 
     it(
+      "runs a batch: two photos at once give each one's outputs",
+      async () => {
+        const s = await session(model().bytes);
+        const names = ["cat", "pizza"];
+        const one = names.map((name) => feed(photo(name), [224, 224, 3], "uint8").data as Uint8Array);
+        const both = new Uint8Array(one[0]!.length * 2);
+        both.set(one[0]!, 0);
+        both.set(one[1]!, one[0]!.length);
+        const out = await s.run({ input: new ort.Tensor("uint8", both, [2, 3, 224, 224]) });
+        const data = Int32Array.from(out[s.outputNames[0]!]!.data as Uint8Array);
+        expect(out[s.outputNames[0]!]!.dims).toEqual([2, 1001]);
+        for (const [i, name] of names.entries()) expect(Array.from(data.subarray(i * 1001, (i + 1) * 1001)), name).toEqual(Array.from(await run(s, feed(photo(name), [224, 224, 3], "uint8"))));
+      },
+      60_000,
+    );
+
+    it(
       "--input-layout nhwc takes the photo's bytes in their own order: the same outputs",
       async () => {
         const b = model();
