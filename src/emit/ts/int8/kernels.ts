@@ -420,15 +420,15 @@ function windowOf(node: NodeOf<"avgpool" | "maxpool">, inShape: Shape): { kh: nu
   return { kh, kw, sh, sw, top, left };
 }
 
-/** The loops of a pool over its window's in-bounds cells: `cell(index)` per cell, then `done()` with `count` in scope. */
-function poolLoops(body: Code, x: Int8Operand, out: Shape, y: number, win: ReturnType<typeof windowOf>, init: string, cell: (i: string) => string, done: string[]): void {
+/** The loops of a pool over its window's in-bounds cells: `cell(index)` per cell, then `done` (with the cells' `count` in scope when `counts`). */
+function poolLoops(body: Code, x: Int8Operand, out: Shape, y: number, win: ReturnType<typeof windowOf>, init: string, cell: (i: string) => string, done: string[], counts: boolean): void {
   const [H, W, C] = x.shape;
   const [OH, OW] = out;
   body.block(`for (let oy = 0; oy < ${OH}; oy++)`, () => {
     body.line(`const r0 = Math.max(0, oy * ${win.sh} - ${win.top}), r1 = Math.min(${H}, oy * ${win.sh} - ${win.top} + ${win.kh});`);
     body.block(`for (let ox = 0; ox < ${OW}; ox++)`, () => {
       body.line(`const c0 = Math.max(0, ox * ${win.sw} - ${win.left}), c1 = Math.min(${W}, ox * ${win.sw} - ${win.left} + ${win.kw});`);
-      body.line("const count = (r1 - r0) * (c1 - c0);");
+      if (counts) body.line("const count = (r1 - r0) * (c1 - c0);");
       body.line(`const y = ${y} + (oy * ${OW} + ox) * ${C};`);
       body.block(`for (let c = 0; c < ${C}; c++)`, () => {
         body.line(`let v = ${init};`);
@@ -471,8 +471,8 @@ const avgpool: Int8Emitter<"avgpool"> = {
     } else {
       poolLoops(body, x, ctx.outShape, ctx.y, win, "0", (i) => `v += a[${i}]${nn}`, [
         `const q = Math.fround(Math.fround(v - count * ${xzp}) * ${table}[count]${nn}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`,
-        "a[y + c] = q < " + lo + " ? " + lo + " : q > " + hi + " ? " + hi + " : q;",
-      ]);
+        `a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`,
+      ], true);
     }
     return {
       summary: `${global ? "global average pool" : `average pool ${win.kh}x${win.kw}`}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}`,
@@ -506,6 +506,7 @@ const maxpool: Int8Emitter<"maxpool"> = {
       same
         ? ["a[y + c] = v;"]
         : [`const q = Math.fround(Math.fround(v - ${x.quant.zeroPoint[0]!}) * ${lit(m)}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`, `a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`],
+      false,
     );
     return {
       summary: `max pool ${win.kh}x${win.kw}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}`,
