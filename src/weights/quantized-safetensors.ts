@@ -32,6 +32,9 @@ import { namedTensors } from "./export.js";
 import { writeSafetensors } from "./safetensors.js";
 import type { IntegerDtype, IntegerTensor, RawTensor } from "./types.js";
 
+/** A weighted layer's tensors, after `<layer>.`. */
+const LAYER_TENSORS = ["weight", "weight_scale", "weight_zero_point", "bias", "linear_scale", "linear_zero_point"] as const;
+
 /** The metadata key that marks a quantized file; its value is the activations' type. */
 export const QUANTIZATION_KEY = "quantization";
 
@@ -130,6 +133,10 @@ export function importQuantized(graph: Graph, tensors: ReadonlyMap<string, RawTe
     return q;
   };
 
+  /** A layer given up on after its first problem: its other tensors are not unused, only unread. */
+  const giveUp = (n: Node): void => {
+    for (const suffix of LAYER_TENSORS) if (tensors.has(`${n.id}.${suffix}`)) used.add(`${n.id}.${suffix}`);
+  };
   const nodes: Node[] = [];
   for (const n of graph.nodes) {
     const quant = parameters(n, `${n.id}.output`, type, [1], false);
@@ -147,16 +154,21 @@ export function importQuantized(graph: Graph, tensors: ReadonlyMap<string, RawTe
     const kernel = take(n, `${n.id}.weight`, true);
     const bias = take(n, `${n.id}.bias`, n.op === "fc" || n.attrs.norm === "none" || tensors.has(`${n.id}.bias`));
     const act: Activation = n.op === "fc" ? "linear" : n.attrs.act;
-    if (kernel === undefined) continue;
+    if (kernel === undefined) {
+      giveUp(n);
+      continue;
+    }
     const kt = kernel.integers === undefined ? undefined : DTYPE_TYPE[kernel.integers.dtype];
     if (kt === undefined || !sameShape(kernel.shape, e.kernel)) {
       diagnostics.push(error("weightShapeMismatch", n.span, n.id, kernel.name, `I8 or U8 ${fmt(e.kernel)}`, `${kernel.integers?.dtype ?? "F32"} ${fmt(kernel.shape)}`));
+      giveUp(n);
       continue;
     }
     const kq = parameters(n, `${n.id}.weight`, kt, [1, e.channels], true);
     const linear = isTableActivation(act) ? parameters(n, `${n.id}.linear`, type, [1], true) : undefined;
     if (bias !== undefined && (bias.integers?.dtype !== "I32" || !sameShape(bias.shape, [e.channels]))) {
       diagnostics.push(error("weightShapeMismatch", n.span, n.id, bias.name, `I32 ${fmt([e.channels])}`, `${bias.integers?.dtype ?? "F32"} ${fmt(bias.shape)}`));
+      giveUp(n);
       continue;
     }
     if (kq === undefined || input === undefined || (isTableActivation(act) && linear === undefined)) continue;
