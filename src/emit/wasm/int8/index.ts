@@ -64,7 +64,7 @@
  * the layer. Pure: no I/O.
  */
 import { InternalError } from "../../../ir/diagnostics.js";
-import { QUANTIZED_RANGE, type Graph, type Node, type OpKind, type Quantization, type Shape } from "../../../ir/graph.js";
+import { QUANTIZED_RANGE, type Graph, type Node, type OpKind, type Quantization, type QuantizedWeights, type Shape } from "../../../ir/graph.js";
 import { liveness } from "../../../ir/liveness.js";
 import { activationRange, isTableActivation, multiplier } from "../../../ir/reference-int.js";
 import { int8Layout, type Int8Layer } from "../../../weights/int8.js";
@@ -107,16 +107,35 @@ export interface Int8WasmLayout {
 export type Int8KernelKind = "gemm" | "depthwise" | "avgpool" | "add" | "softmax" | "copy";
 
 export interface Int8Step {
+  /** The export name of its kernel. */
   readonly name: string;
   readonly kernel: Int8KernelKind;
+  /** The graph nodes whose work it does (none for copies). */
   readonly nodes: readonly string[];
+  /** Byte addresses of its first operand and of its output for batch item 0: the kernel's (x, y). */
+  readonly input: number;
+  readonly output: number;
+  /** Multiply-adds per batch item. */
   readonly multAdds: number;
 }
 
 export interface Int8WasmOptions {
   /** Batch items the input and output regions hold (default 1). */
   readonly maxBatch?: number;
+  /** GEMM blocking (default INT8_TUNING). */
+  readonly tuning?: Int8Tuning;
 }
+
+/** The GEMM's register tile (pixels) and the bytes of widened input rows per pass over the weights. */
+export interface Int8Tuning {
+  readonly mr: number;
+  readonly nv: 2 | 4;
+  readonly unroll: number;
+  readonly holdWeights: boolean;
+  readonly chunkBytes: number;
+}
+
+export const INT8_TUNING: Int8Tuning = { mr: 2, nv: 4, unroll: 1, holdWeights: false, chunkBytes: 64 * 1024 };
 
 /** The ops the module has kernels for; the others are refused naming the layer (int8UnsupportedNode). */
 const SUPPORTED: Readonly<Record<OpKind, boolean>> = {
@@ -193,7 +212,7 @@ export function compileNetworkWasmInt8(graph: Graph, options: Int8WasmOptions = 
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InternalError(`int8 wasm: maxBatch ${maxBatch}`);
   const bad = int8UnsupportedNode(graph);
   if (bad !== undefined) throw new InternalError(`int8 wasm: no integer kernel for '${bad.id}' (${bad.op}${bad.op === "conv" || bad.op === "depthwise" ? ` act=${bad.attrs.act}` : ""})`);
-  const steps = planSteps(graph);
+  const steps = planSteps(graph, options.tuning ?? INT8_TUNING);
   const input = graph.nodes[0]!;
   const inShape = shapeOf(input);
   const inputBytes = inShape[0] * inShape[1] * inShape[2];
@@ -309,14 +328,14 @@ export function compileNetworkWasmInt8(graph: Graph, options: Int8WasmOptions = 
     input: inputAt,
     inputBytes,
     outputs,
-    steps: steps.map((s) => ({ name: s.name, kernel: s.kernel, nodes: s.nodes, multAdds: s.multAdds })),
+    steps: steps.map((s) => ({ name: s.name, kernel: s.kernel, nodes: s.nodes, input: address(s.x), output: address(s.y), multAdds: s.multAdds })),
   };
   return { wasm: m.encode(), layout };
 }
 
 // ── steps ──────────────────────────────────────────────────────────────────
 
-function planSteps(graph: Graph): Step[] {
+function planSteps(graph: Graph, tuning: Int8Tuning): Step[] {
   const input = graph.nodes[0];
   if (input === undefined || input.op !== "input") throw new InternalError("int8 wasm: the graph does not start with its input");
   if (graph.nodes.some((n, i) => i > 0 && n.op === "input")) throw new InternalError("int8 wasm: a second input");
@@ -344,7 +363,7 @@ function planSteps(graph: Graph): Step[] {
       values.set(node.id, value(node.inputs[0]!));
       continue;
     }
-    const step = STEPS[node.op](node as never, { value, blob, graph });
+    const step = STEPS[node.op](node as never, { value, blob, graph, tuning });
     values.set(node.id, step.y);
     steps.push(step);
   }
@@ -376,6 +395,7 @@ interface StepContext {
   value(id: string): Value;
   readonly blob: ReadonlyMap<string, Int8Layer>;
   readonly graph: Graph;
+  readonly tuning: Int8Tuning;
 }
 
 type Planner<K extends OpKind> = (node: Extract<Node, { op: K }>, ctx: StepContext) => Step;
@@ -402,6 +422,7 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
     const q = quantizedOf(node);
     const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
     const pads = a.pads ?? [0, 0, 0, 0];
+    const ms = Array.from({ length: C }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack"));
     return {
       name: node.id,
       kernel: "depthwise",
@@ -412,7 +433,7 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
       multAdds: OH * OW * C * taps,
       scratch: depthwiseScratchBytes(x.shape[1], x.stride),
       packedBytes: dwPackedBytes(C, taps),
-      params: channelParams(q.kernelQuant, C, (c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack")),
+      params: channelParams(q.kernelQuant, C, (c) => ms[c]!),
       build: (ad) =>
         depthwiseKernel({
           input: x.shape,
@@ -427,7 +448,7 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
           pads: [pads[0], pads[1]],
           weights: ad.weights,
           scratch: ad.scratch,
-          requant: requantOf(yq, a.act),
+          requant: requantOf(yq, a.act, ms, accBound(q, C, x.quant)),
         }),
       pack: (f, ad, fns) => {
         const l = blobOf(ctx, node.id);
@@ -531,9 +552,6 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
   argmax: refuse("argmax"),
 };
 
-/** Pixels per GEMM register tile: 2 × 16 channels is 8 accumulators, 2 splats and a weight vector. */
-const GEMM_MR = 2;
-
 function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext): Step {
   const x = ctx.value(node.inputs[0]!);
   const yq = quantOf(node);
@@ -550,6 +568,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
   const q = quantizedOf(node);
   const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(N) };
   const xzp = x.quant.zeroPoint[0]!;
+  const ms = Array.from({ length: N }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack"));
   return {
     name: node.id,
     kernel: "gemm",
@@ -560,7 +579,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
     multAdds: OH * OW * N * taps * C,
     scratch: gemmScratchBytes(OH * OW, kp),
     packedBytes: gemmPackedBytes(N, kp),
-    params: channelParams(q.kernelQuant, N, (c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack")),
+    params: channelParams(q.kernelQuant, N, (c) => ms[c]!),
     build: (ad) =>
       gemmKernel({
         input: x.shape,
@@ -575,8 +594,8 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
         pads: [pads[0], pads[1]],
         weights: ad.weights,
         scratch: ad.scratch,
-        requant: requantOf(yq, act),
-        mr: GEMM_MR,
+        requant: requantOf(yq, act, ms, accBound(q, N, x.quant)),
+        ...ctx.tuning,
       }),
     pack: (f, ad, fns) => {
       const l = blobOf(ctx, node.id);
@@ -600,9 +619,31 @@ function channelParams(kq: Quantization, n: number, m: (c: number) => number): U
   return out;
 }
 
-function requantOf(yq: Quantization, act: Parameters<typeof activationRange>[1]): Requant {
+/**
+ * A layer's requantization: its clamp, its multiplier when all channels
+ * share one, and whether every accumulator it can make stays below 2^22
+ * once scaled (then the kernels clamp bytes instead of floats).
+ */
+function requantOf(yq: Quantization, act: Parameters<typeof activationRange>[1], ms: readonly number[], bounds: readonly number[]): Requant {
   const [lo, hi] = activationRange(yq, act);
-  return { lo, hi, zeroPoint: yq.zeroPoint[0]!, type: yq.type };
+  const bounded = ms.every((m, c) => Math.abs(m) * bounds[c]! < 2 ** 22 - 1024);
+  const uniform = ms.every((m) => m === ms[0]) ? ms[0] : undefined;
+  return { lo, hi, zeroPoint: yq.zeroPoint[0]!, type: yq.type, bounded, ...(uniform === undefined ? {} : { uniform }) };
+}
+
+/** Per output channel: the largest |acc| its weights and bias allow, Σ |w − w_zp|·max|x − x_zp| + |bias|. */
+function accBound(q: QuantizedWeights, n: number, xq: Quantization): number[] {
+  const [lo, hi] = QUANTIZED_RANGE[xq.type];
+  const zp = xq.zeroPoint[0]!;
+  const xMax = Math.max(hi - zp, zp - lo);
+  const per = q.kernel.data.length / n;
+  const kq = q.kernelQuant;
+  return Array.from({ length: n }, (_, c) => {
+    const wzp = kq.zeroPoint[kq.zeroPoint.length > 1 ? c : 0]!;
+    let sum = 0;
+    for (let i = c * per; i < (c + 1) * per; i++) sum += Math.abs(q.kernel.data[i]! - wzp);
+    return sum * xMax + Math.abs(q.bias?.[c] ?? 0);
+  });
 }
 
 /** XNNPACK's vadd parameters, as src/ir/reference-int.ts's xnnpackAdd computes them. */

@@ -35,7 +35,7 @@
  *                    multipliers, then per tap 8 × (w − w_zp) as int16.
  */
 import { InternalError } from "../../../ir/diagnostics.js";
-import type { QuantizedType } from "../../../ir/graph.js";
+import { QUANTIZED_RANGE, type QuantizedType } from "../../../ir/graph.js";
 import { FunctionBody, type Local } from "../writer.js";
 
 /** Output channels per GEMM weight block (four i32x4 accumulators). */
@@ -70,23 +70,47 @@ export interface Requant {
   readonly hi: number;
   readonly zeroPoint: number;
   readonly type: QuantizedType;
+  /**
+   * Whether |acc·M| < 2^22 holds for every accumulator the layer can make
+   * (its weights and biases bound it): then the float clamp is left out
+   * and the activation's clamp is an i8x16 min/max of the stored bytes.
+   */
+  readonly bounded?: boolean;
+  /** The one multiplier of a per-tensor layer (a constant instead of a load). */
+  readonly uniform?: number;
 }
 
 /** acc (i32x4 on the stack) × the f32x4 multiplier pushed by `m` → stored values as i32x4 (see the header). */
 function requantize(f: FunctionBody, r: Requant, m: () => void): void {
   f.f32x4ConvertI32x4S();
-  m();
+  if (r.uniform !== undefined) f.f32x4Const(r.uniform);
+  else m();
   f.f32x4Mul();
-  f.f32x4Const(r.lo - r.zeroPoint).f32x4Pmax();
-  f.f32x4Const(r.hi - r.zeroPoint).f32x4Pmin();
+  if (r.bounded !== true) {
+    f.f32x4Const(r.lo - r.zeroPoint).f32x4Pmax();
+    f.f32x4Const(r.hi - r.zeroPoint).f32x4Pmin();
+  }
   f.f32x4Const(MAGIC).f32x4Add();
   f.i32x4Const(MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint).i32x4Sub();
 }
 
-/** Two i16x8 on the stack → sixteen stored bytes. */
-function narrowBytes(f: FunctionBody, type: QuantizedType): void {
+/** Two i16x8 on the stack → sixteen stored bytes, clamped to the activation's range when requantize left that out. */
+function narrowBytes(f: FunctionBody, type: QuantizedType, r?: Requant): void {
   if (type === "uint8") f.i8x16NarrowI16x8U();
   else f.i8x16NarrowI16x8S();
+  if (r === undefined || r.bounded !== true) return;
+  const [lo, hi] = QUANTIZED_RANGE[type];
+  const u = type === "uint8";
+  if (r.lo > lo) {
+    f.i32Const(r.lo).i8x16Splat();
+    if (u) f.i8x16MaxU();
+    else f.i8x16MaxS();
+  }
+  if (r.hi < hi) {
+    f.i32Const(r.hi).i8x16Splat();
+    if (u) f.i8x16MinU();
+    else f.i8x16MinS();
+  }
 }
 
 /** Load 8 stored bytes widened to i16x8. */
@@ -137,6 +161,12 @@ export interface GemmSpec {
   readonly requant: Requant;
   /** Pixels per register tile. */
   readonly mr: number;
+  /** Bytes of widened rows per pass over the weight blocks. */
+  readonly chunkBytes: number;
+  /** Vectors of 4 channels per tile (4: a whole block, 2: half of one), k pairs per loop iteration, and whether the tile's weight vectors are held while the pixels' splats stream (else the splats are held). */
+  readonly nv: 2 | 4;
+  readonly unroll: number;
+  readonly holdWeights: boolean;
 }
 
 /** The reduction length rounded up to whole i16x8 vectors. */
@@ -245,51 +275,87 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const xs = Array.from({ length: mr }, () => f.local("v128"));
   const w = f.local("v128");
 
-  const tile = (rows: number): void => {
-    for (let p = 0; p < rows; p++) for (let v = 0; v < 4; v++) f.localGet(panel).v128Load(16 * v).localSet(accs[p]![v]!);
+  const nv = s.nv;
+  const halves = GEMM_BLOCK / 4 / nv;
+  const ws = Array.from({ length: nv }, () => f.local("v128"));
+  const pairs = kp / 2;
+  const unroll = Math.min(s.unroll, pairs);
+  /** One k pair u (relative to xp, wp): the tile's splats and dots. */
+  const step = (rows: number, vs: readonly number[], u: number): void => {
+    if (s.holdWeights) {
+      vs.forEach((v, i) => f.localGet(wp).v128Load(u * 64 + v * 16).localSet(ws[i]!));
+      for (let p = 0; p < rows; p++) {
+        f.localGet(xp).v128Load32Splat(p * rowBytes + u * 4).localSet(xs[p]!);
+        vs.forEach((v, i) => f.localGet(accs[p]![v]!).localGet(xs[p]!).localGet(ws[i]!).i32x4DotI16x8S().i32x4Add().localSet(accs[p]![v]!));
+      }
+      return;
+    }
+    for (let p = 0; p < rows; p++) f.localGet(xp).v128Load32Splat(p * rowBytes + u * 4).localSet(xs[p]!);
+    for (const v of vs) {
+      f.localGet(wp).v128Load(u * 64 + v * 16).localSet(w);
+      for (let p = 0; p < rows; p++) f.localGet(accs[p]![v]!).localGet(xs[p]!).localGet(w).i32x4DotI16x8S().i32x4Add().localSet(accs[p]![v]!);
+    }
+  };
+  /** A tile of `rows` pixels × the vectors `vs` (of 4 channels) of the current block. */
+  const tile = (rows: number, vs: readonly number[]): void => {
+    for (let p = 0; p < rows; p++) for (const v of vs) f.localGet(panel).v128Load(16 * v).localSet(accs[p]![v]!);
     f.localGet(xr).localSet(xp);
     f.localGet(panel).i32Const(GEMM_BLOCK * 8).i32Add().localSet(wp);
-    // kp/8 iterations of four k pairs each
-    repeat(f, kp / 8, () => {
-      for (let u = 0; u < 4; u++) {
-        for (let p = 0; p < rows; p++) f.localGet(xp).v128Load32Splat(p * rowBytes + u * 4).localSet(xs[p]!);
-        for (let v = 0; v < 4; v++) {
-          f.localGet(wp).v128Load(u * 64 + v * 16).localSet(w);
-          for (let p = 0; p < rows; p++) f.localGet(accs[p]![v]!).localGet(xs[p]!).localGet(w).i32x4DotI16x8S().i32x4Add().localSet(accs[p]![v]!);
-        }
-      }
-      bump(f, xp, 16);
-      bump(f, wp, 256);
+    repeat(f, Math.floor(pairs / unroll), () => {
+      for (let u = 0; u < unroll; u++) step(rows, vs, u);
+      bump(f, xp, 4 * unroll);
+      bump(f, wp, 64 * unroll);
     });
+    for (let u = 0; u < pairs % unroll; u++) step(rows, vs, u);
     for (let p = 0; p < rows; p++) {
       f.localGet(yr);
-      for (let half = 0; half < 2; half++) {
-        for (let v = 2 * half; v < 2 * half + 2; v++) {
+      for (let half = 0; half < vs.length / 2; half++) {
+        for (const v of vs.slice(2 * half, 2 * half + 2)) {
           f.localGet(accs[p]![v]!);
           requantize(f, s.requant, () => f.localGet(panel).v128Load(64 + 16 * v));
         }
         f.i16x8NarrowI32x4S();
       }
-      narrowBytes(f, s.requant.type);
-      f.v128Store(p * s.yStride);
+      if (vs.length === 4) {
+        narrowBytes(f, s.requant.type, s.requant);
+        f.v128Store(p * s.yStride);
+      } else {
+        f.localGet(w);
+        narrowBytes(f, s.requant.type, s.requant);
+        f.v128Store64Lane(0, p * s.yStride + vs[0]! * 4);
+      }
     }
   };
+  const tiles = (rows: number): void => {
+    for (let h = 0; h < halves; h++) tile(rows, Array.from({ length: nv }, (_, i) => h * nv + i));
+  };
 
-  f.i32Const(s.weights).localSet(panel);
-  f.localGet(y).localSet(yb);
-  repeat(f, blocks, () => {
-    f.i32Const(s.scratch).localSet(xr);
-    f.localGet(yb).localSet(yr);
-    const full = Math.floor(pixels / mr);
-    repeat(f, full, () => {
-      tile(mr);
-      bump(f, xr, mr * rowBytes);
-      bump(f, yr, mr * s.yStride);
+  // Chunks of pixels whose widened rows stay in cache while every weight block passes over them.
+  const chunk = Math.max(mr, Math.floor(s.chunkBytes / rowBytes / mr) * mr);
+  const xc = f.local("i32");
+  const yc = f.local("i32");
+  const pass = (count: number): void => {
+    f.i32Const(s.weights).localSet(panel);
+    f.localGet(yc).localSet(yb);
+    repeat(f, blocks, () => {
+      f.localGet(xc).localSet(xr);
+      f.localGet(yb).localSet(yr);
+      repeat(f, Math.floor(count / mr), () => {
+        tiles(mr);
+        bump(f, xr, mr * rowBytes);
+        bump(f, yr, mr * s.yStride);
+      });
+      if (count % mr !== 0) tiles(count % mr);
+      bump(f, panel, panelBytes);
+      bump(f, yb, GEMM_BLOCK);
     });
-    if (pixels % mr !== 0) tile(pixels % mr);
-    bump(f, panel, panelBytes);
-    bump(f, yb, GEMM_BLOCK);
-  });
+    bump(f, xc, count * rowBytes);
+    bump(f, yc, count * s.yStride);
+  };
+  f.i32Const(s.scratch).localSet(xc);
+  f.localGet(y).localSet(yc);
+  repeat(f, Math.floor(pixels / chunk), () => pass(chunk));
+  if (pixels % chunk !== 0) pass(pixels % chunk);
   return f;
 }
 
@@ -389,7 +455,7 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
     requantize(f, s.requant, () => f.localGet(wg).v128Load(48));
     f.i16x8NarrowI32x4S();
     f.localGet(t); // any second operand: only the low 8 bytes are stored
-    narrowBytes(f, s.requant.type);
+    narrowBytes(f, s.requant.type, s.requant);
     f.v128Store64Lane(0);
   };
 
