@@ -21,6 +21,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
@@ -33,8 +34,11 @@ import type { Graph, Node, Quantization } from "../src/ir/graph.js";
 import { runReferenceInt } from "../src/ir/reference-int.js";
 import { calibrate } from "../src/passes/calibrate.js";
 import { quantizeGraph } from "../src/passes/quantize.js";
+import { rangeActivation } from "../src/weights/quantization.js";
+import { runs } from "./fuzz-scale.js";
 import { readExample, root, shared } from "./helpers.js";
 import { available, haveShared } from "./optional.js";
+import { conv2dOptions, depthwiseOptions, OP, OPTIONS, PAD, TfliteNet, TYPE } from "./tflite-builder.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-onnx-quantized-"));
 const checked: string[] = [];
@@ -396,6 +400,79 @@ describe("a small network with every integer op, quantized after training", () =
 // ---------------------------------------------------------------------------
 // What the integer model cannot express; the CLI
 // ---------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------
+// Convolutions requantize as the reference does: bit for bit
+// ---------------------------------------------------------------------------
+
+/** Zero points with both ends of uint8 drawn often. */
+const zeroPoint = fc.oneof(fc.constantFrom(0, 255, 128), fc.integer({ min: 0, max: 255 }));
+
+/**
+ * uint8 8x8x3 → CONV_2D 3x3/2 to 4x4x4 → DEPTHWISE_CONV_2D 3x3 → 4x4x4, as
+ * a TFLite file: every scale and zero point drawn.
+ */
+function convFile(p: { xzp: number; wzp: number; yScale: number; yzp: number; dzp: number; dScale: number; ozp: number; oScale: number; weights: number[]; dw: number[]; bias: number[] }): Uint8Array {
+  const net = new TfliteNet();
+  const x = net.tensor("input", [1, 8, 8, 3], { scale: [1 / 64], zeroPoint: [p.xzp] });
+  const w = net.constant("w", [4, 3, 3, 3], TYPE.UINT8, p.weights, { scale: [0.02], zeroPoint: [p.wzp] });
+  const b = net.constant("b", [4], TYPE.INT32, p.bias, { scale: [0.02 / 64], zeroPoint: [0] });
+  const y = net.tensor("y", [1, 4, 4, 4], { scale: [p.yScale], zeroPoint: [p.yzp] });
+  net.op(OP.CONV_2D, [x, w, b], [y], OPTIONS.Conv2D, conv2dOptions({ padding: PAD.SAME, strideH: 2, strideW: 2 }));
+  const dw = net.constant("dw", [1, 3, 3, 4], TYPE.UINT8, p.dw, { scale: [p.dScale], zeroPoint: [p.dzp] });
+  const db = net.constant("db", [4], TYPE.INT32, p.bias.map((v) => -v), { scale: [p.yScale * p.dScale], zeroPoint: [0] });
+  const o = net.tensor("o", [1, 4, 4, 4], { scale: [p.oScale], zeroPoint: [p.ozp] });
+  net.op(OP.DEPTHWISE_CONV_2D, [y, dw, db], [o], OPTIONS.DepthwiseConv2D, depthwiseOptions({ padding: PAD.SAME }));
+  return net.build([x], [o]);
+}
+
+describe("uint8 convolutions on any zero points and scales", () => {
+  it(
+    "ONNX Runtime's QLinearConv gives the integer reference's outputs bit for bit (both requantize in float32, half to even)",
+    async () => {
+      // The layer's activation is the one its output range implies (the import checks that they agree), as TFLite's files say it.
+      const act = (scale: number, zeroPoint: number) => rangeActivation({ scale, zeroPoint, qmin: 0, qmax: 255 }) ?? "linear";
+      let inside = 0;
+      let total = 0;
+      const scale = fc.double({ min: 0.005, max: 0.5, noNaN: true }).map(Math.fround);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({
+            xzp: zeroPoint,
+            wzp: zeroPoint,
+            yScale: scale,
+            yzp: zeroPoint,
+            dzp: zeroPoint,
+            dScale: fc.double({ min: 0.001, max: 0.05, noNaN: true }).map(Math.fround),
+            ozp: zeroPoint,
+            oScale: scale,
+            weights: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 108, maxLength: 108 }),
+            dw: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 36, maxLength: 36 }),
+            bias: fc.array(fc.integer({ min: -5000, max: 5000 }), { minLength: 4, maxLength: 4 }),
+          }),
+          fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 192, maxLength: 192 }),
+          async (p, input) => {
+            const source = `network T {\n  input 8x8x3\n  conv 3x3 4 stride=2 act=${act(p.yScale, p.yzp)}\n  dw 3x3 act=${act(p.oScale, p.ozp)}\n}\n`;
+            const r = compile(source, { weights: convFile(p), weightsFile: "t.tflite", quantized: true, fuseBatchNorm: false });
+            expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+            const bytes = emitOnnx({ graph: r.graph!, costs: r.costs! }, { sourceFile: "t.mn" });
+            const ours = await run(await session(bytes), feed(input, [8, 8, 3], "uint8"));
+            const ref = runReferenceInt(r.graph!, input, "xnnpack");
+            // The model's output is NCHW; the reference's HWC.
+            const hwc = Array.from({ length: 64 }, (_, i) => ours[(i % 4) * 16 + Math.floor(i / 4)]!);
+            expect(hwc).toEqual(Array.from(ref));
+            inside += ref.filter((v) => v > 0 && v < 255).length;
+            total += ref.length;
+          },
+        ),
+        { numRuns: runs(25) },
+      );
+      // Not only saturated values: most land inside the range.
+      expect(inside).toBeGreaterThan(total / 4);
+    },
+    60_000,
+  );
+});
 
 describe("the structure", () => {
   it("of the small int8 network is reviewed (golden text dump, weights left out)", async () => {
