@@ -374,12 +374,17 @@ describe("small networks with every integer op, quantized after training", () =>
     });
   }
 
-  it("int8 per-channel without the V3 ops: both kernel sets equal the integer reference", { timeout: 60_000 }, async () => {
+  /** A network of the ops the WebAssembly int8 kernels run (a residual add, no SE, maxpool or tables), int8 per-channel. */
+  const plain = (): { graph: Graph; e: TsEmitResult } => {
     const source = "network P(classes = 7) {\n  input 20x20x3 mean=127.5 std=127.5\n  conv 3x3 16 stride=2 act=relu6\n  bottleneck 16 expand=3\n  bottleneck 24 expand=2 stride=2 kernel=5x5 act=relu\n  avgpool global\n  fc classes\n  softmax\n}\n";
     const r = compile(source, { seed: 3 });
     const graph = quantizeGraph(r.graph!, calibrate(r.graph!, smallPixels.map((p) => Float32Array.from(p, (v) => (v - 127.5) / 127.5))), { activations: "int8" });
+    return { graph, e: emitTypeScript({ graph, costs: r.costs! }, { sourceFile: "p.mn" }) };
+  };
+
+  it("int8 per-channel without the V3 ops: both kernel sets equal the integer reference", { timeout: 60_000 }, async () => {
+    const { graph, e } = plain();
     expect(graph.nodes.some((n) => n.op === "add")).toBe(true);
-    const e = emitTypeScript({ graph, costs: r.costs! }, { sourceFile: "p.mn" });
     expect(e.kernels).toEqual({ wasm: true });
     const mod = await load(e.code);
     for (const backend of BACKENDS) {
@@ -389,6 +394,31 @@ describe("small networks with every integer op, quantized after training", () =>
         const x = Int8Array.from(p, (v) => v - 128);
         expect(Array.from(model.run(x)), backend).toEqual(Array.from(runReferenceIntOutputs(graph, x, "xnnpack")[0]!.data));
       }
+    }
+  });
+
+  it("falls back to the TypeScript kernels on a host without WebAssembly, and says why when WebAssembly is demanded", { timeout: 60_000 }, async () => {
+    const { graph, e } = plain();
+    const x = Int8Array.from(smallPixels[1]!, (v) => v - 128);
+    const reference = Array.from(runReferenceIntOutputs(graph, x, "xnnpack")[0]!.data);
+    const mod = await load(e.code);
+    expect((await mod.createModelAsync(e.weights)).backend).toBe("wasm-simd");
+    // Two models of one module do not share memory.
+    const [one, two] = [mod.createModel(e.weights), mod.createModel(e.weights)];
+    const first = Array.from(one.run(x));
+    two.run(Int8Array.from(smallPixels[3]!, (v) => v - 128));
+    expect(Array.from(one.run(x))).toEqual(first);
+    const g = globalThis as { WebAssembly?: object };
+    const real = g.WebAssembly;
+    delete g.WebAssembly;
+    try {
+      const bare = await load(e.code);
+      const model = bare.createModel(e.weights);
+      expect(model.backend).toBe("typescript");
+      expect(Array.from(model.run(x))).toEqual(reference);
+      expect(() => bare.createModel(e.weights, { backend: "wasm-simd" })).toThrow(/cannot run the WebAssembly SIMD kernels: the host has no WebAssembly/);
+    } finally {
+      g.WebAssembly = real;
     }
   });
 
