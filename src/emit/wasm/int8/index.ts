@@ -345,8 +345,10 @@ function planSteps(graph: Graph, tuning: Int8Tuning): Step[] {
   values.set(input.id, inputValue);
   const steps: Step[] = [];
   // An add reads its operands with the buffers' stride: re-stride the input first if one does.
-  const inputReaders = graph.nodes.filter((n) => n.inputs.includes(input.id));
-  if (inputReaders.some((n) => n.op === "add")) {
+  const passes = (n: Node): boolean => n.op === "dropout" || (n.op === "softmax" && n.quant === undefined);
+  const inputs = new Set([input.id]);
+  for (const n of graph.nodes) if (passes(n) && inputs.has(n.inputs[0]!)) inputs.add(n.id);
+  if (graph.nodes.some((n) => n.op === "add" && n.inputs.some((id) => inputs.has(id)))) {
     const [H, W, C] = inputValue.shape;
     const y: Value = { id: "copy_input", shape: inputValue.shape, quant: inputValue.quant, stride: stride(C) };
     steps.push(copyStep("copy_input", inputValue, y, H * W));
@@ -359,7 +361,7 @@ function planSteps(graph: Graph, tuning: Int8Tuning): Step[] {
   };
   for (const node of graph.nodes) {
     if (node.op === "input") continue;
-    if (node.op === "dropout" || (node.op === "softmax" && node.quant === undefined)) {
+    if (passes(node)) {
       values.set(node.id, value(node.inputs[0]!));
       continue;
     }
