@@ -18,7 +18,7 @@
  *   - the CLI, the layers it cannot express, and the ONNX checker.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -522,6 +522,47 @@ describe.runIf(haveShared(v1Model, "the CLI's quantized ONNX"))("mnc compile --q
       expect(existsSync(refused)).toBe(false);
     },
     60_000,
+  );
+});
+
+const floatV1 = join(shared, "data", "mobilenet_v1", "model", "mobilenet_v1_0.25_224_1_default_1.tflite");
+
+describe.runIf(haveShared(floatV1, "post-training quantization to ONNX"))("mnc quantize, then mnc compile --quantized --emit onnx", () => {
+  const mnc = (...args: string[]) => spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8" });
+
+  it(
+    "the float MobileNetV1 0.25 quantized to int8 on the photos runs in integer kernels and gives the integer reference's outputs",
+    async () => {
+      const images = join(work, "calibration");
+      mkdirSync(images);
+      for (const name of photos) copyFileSync(join(photoDir, `${name}.rgb224`), join(images, `${name}.rgb224`));
+      const weights = join(work, "v1.int8.safetensors");
+      const q = mnc("quantize", "examples/mobilenet_v1_tf.mn", "--weights", floatV1, "--calibrate", images, "-o", weights, "-q");
+      expect(q.stderr).toBe("");
+      expect(q.status).toBe(0);
+      const out = join(work, "v1.int8.onnx");
+      const c = mnc("compile", "examples/mobilenet_v1_tf.mn", "--weights", weights, "--quantized", "--emit", "onnx", "--input-layout", "nhwc", "-o", out, "-q");
+      expect(c.stderr).toBe("");
+      expect(c.status).toBe(0);
+      const bytes = new Uint8Array(readFileSync(out));
+      checked.push(out);
+      const ops = await kernels(bytes, "v1.int8", true);
+      expect(ops["com.microsoft:QLinearConv"]).toBe(27);
+      for (const op of FLOAT_OPS) expect(ops[op] ?? 0, op).toBe(0);
+      const graph = compile(readExample("mobilenet_v1_tf.mn"), { weights: new Uint8Array(readFileSync(weights)), weightsFile: "v1.int8.safetensors", quantized: true }).graph!;
+      expect(graph.nodes[0]!.quant).toMatchObject({ type: "int8", zeroPoint: [0] });
+      const s = await session(bytes, { int8: true });
+      for (const name of photos) {
+        const stored = Int32Array.from(photo(name), (v) => v - 128);
+        const ref = runReferenceInt(graph, stored, "xnnpack");
+        const ours = await run(s, feed(stored, [224, 224, 3], "int8", "nhwc"));
+        const d = spread(ours, ref);
+        report(`MobileNetV1 0.25 int8 (post-training) ${name}: max |Δq| ${d.max}, ${d.differ} of ${ref.length} differ`);
+        expect(d.max, name).toBeLessThanOrEqual(2);
+        expect(topK(ours, 5), name).toEqual(topK(ref, 5));
+      }
+    },
+    90_000,
   );
 });
 
