@@ -132,8 +132,9 @@ ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${BUDGET_OPTIONS}
   --dump-ir               print the IR after all passes
-  --quantized             with a quantized .tflite: keep its uint8/int8 weights, int32 biases and
-                          every activation's scale and zero point (see docs/weights.md)
+  --quantized             with a quantized .tflite (or a file mnc quantize wrote): keep its uint8/int8
+                          weights, int32 biases and every activation's scale and zero point (see
+                          docs/weights.md, docs/quantization.md)
 ${COMMON_OPTIONS}
 `,
   report: `Usage: mnc report FILE [options]
@@ -199,10 +200,10 @@ Options:
                           a 1-channel map in [0, 1]
   --mask NAME=PATH        the same for the output NAME (repeatable; all written or none)
   --mean M, --std S       normalisation (default: the network's declared one, else 0 and 1)
-  --quantized             with a quantized .tflite: run the integer reference (XNNPACK's rounding,
-                          bit for bit with TensorFlow Lite) on the input's uint8 pixels as the
-                          model's input quantization reads them; each top class shows its raw
-                          integer output as q=N beside the dequantized value
+  --quantized             with a quantized .tflite (or a file mnc quantize wrote): run the integer
+                          reference (XNNPACK's rounding, bit for bit with TensorFlow Lite) on the
+                          input's uint8 pixels as the model's input quantization reads them; each
+                          top class shows its raw integer output as q=N beside the dequantized value
 ${WEIGHT_OPTIONS}
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
