@@ -9,7 +9,9 @@
  * as numbers. "profile" times the layers (mnc's modules) or the operators
  * (TensorFlow Lite's profiler) after warm runs.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 import type { Int8WasmLayout } from "../src/emit/wasm/int8/index.js";
@@ -175,7 +177,8 @@ async function tflite(setup: Int8WorkerSetup): Promise<Runner> {
 
 async function ortInt8(setup: Int8WorkerSetup): Promise<Runner> {
   const ort = await import("onnxruntime-node");
-  const session = await ort.InferenceSession.create(setup.onnx!, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" });
+  const options = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" } as const;
+  const session = await ort.InferenceSession.create(setup.onnx!, options);
   const type = setup.input instanceof Int8Array ? "int8" : "uint8";
   const x = new ort.Tensor(type, setup.input as Uint8Array, [...setup.dims]);
   const output = session.outputNames[0]!;
@@ -184,6 +187,25 @@ async function ortInt8(setup: Int8WorkerSetup): Promise<Runner> {
     async run() {
       const out = await session.run({ [session.inputNames[0]!]: x });
       return out[output]!.data as Uint8Array;
+    },
+    async profile(runs) {
+      // A second session with ONNX Runtime's profiler: its JSON trace has one event per node and
+      // run, named after the ONNX node (mnc names nodes by layer: "bneck_3.dw_token_29_kernel_time").
+      const dir = mkdtempSync(join(tmpdir(), "mnc-bench-ort-"));
+      const profiled = await ort.InferenceSession.create(setup.onnx!, { ...options, enableProfiling: true, profileFilePrefix: join(dir, "profile") });
+      for (let i = 0; i < 5 + runs; i++) await profiled.run({ [profiled.inputNames[0]!]: x });
+      (profiled as unknown as { endProfiling(): void }).endProfiling();
+      const file = readdirSync(dir).find((f) => f.endsWith(".json"));
+      if (file === undefined) return { kind: "none" };
+      const events = JSON.parse(readFileSync(join(dir, file), "utf8")) as { cat?: string; name: string; dur: number }[];
+      const byName = new Map<string, number[]>();
+      for (const e of events) if (e.cat === "Node" && e.name.endsWith("_kernel_time")) byName.set(e.name, [...(byName.get(e.name) ?? []), e.dur]);
+      // The median of the timed runs (the first five are warm-up), µs → ms, under the layer's name.
+      const layers = [...byName].map(([name, durs]) => {
+        const timed = durs.slice(5).sort((a, b) => a - b);
+        return { layer: name.replace(/_kernel_time$/, "").replace(/_token_\d+$/, "").replace(/\.flatten$/, ""), ms: (timed[timed.length >> 1] ?? 0) / 1000 };
+      });
+      return { kind: "layers", layers };
     },
   };
 }
