@@ -344,8 +344,8 @@ function edgeQuantized(): Graph {
 
 describe("small networks with every integer op, quantized after training", () => {
   const variants = [
-    { name: "int8 activations, int8 per-channel weights", graph: () => smallQuantized("int8"), array: Int8Array },
-    { name: "uint8 activations, zero points 0, 40 and 255, a uint8 kernel at 255", graph: edgeQuantized, array: Uint8Array },
+    { name: "int8 activations, int8 per-channel weights", graph: () => smallQuantized("int8"), array: Int8Array, stored: (p: ArrayLike<number>): Stored => Int8Array.from(p, (x) => x - 128) },
+    { name: "uint8 activations, zero points 0, 40 and 255, a uint8 kernel at 255", graph: edgeQuantized, array: Uint8Array, stored: (p: ArrayLike<number>): Stored => Uint8Array.from(p) },
   ];
   for (const v of variants) {
     it(`${v.name}: equal to the integer reference on every op (batch of 4), the TypeScript kernels`, { timeout: 60_000 }, async () => {
@@ -361,9 +361,8 @@ describe("small networks with every integer op, quantized after training", () =>
       expect(e.kernels).toEqual({ wasm: false, why: expect.stringMatching(/^the WebAssembly int8 kernels do not run .* yet \('/) });
       const mod = await load(e.code);
       const model = mod.createModel(e.weights);
-      const type = graph.nodes[0]!.quant!.type;
-      const inputs = smallPixels.map((p) => v.array.from(p, (x) => (type === "int8" ? x - 128 : x)));
-      const batch = new v.array(4 * PIXELS);
+      const inputs = smallPixels.map(v.stored);
+      const batch = v.stored(new Uint8Array(4 * PIXELS).fill(128));
       inputs.forEach((x, i) => batch.set(x, i * PIXELS));
       const out = model.run(batch, 4);
       expect(out).toBeInstanceOf(v.array);
@@ -431,7 +430,7 @@ describe("small networks with every integer op, quantized after training", () =>
     const names = cuts.map((n) => n.id.replace(/[^A-Za-z0-9_]/g, "_"));
     const all: Graph = { ...graph, outputs: cuts.map((n) => n.id), outputNames: names };
     const e = emitTypeScript({ graph: all, costs: r.costs! }, { sourceFile: "q.mn", wasm: false });
-    const mod = (await load(e.code)) as unknown as Generated & { createModel(w?: Uint8Array): Model & { runAll(x: Stored): Record<string, Stored> } };
+    const mod = (await load(e.code)) as unknown as { createModel(w?: Uint8Array): { runAll(x: Stored): Record<string, Stored> } };
     const outs = mod.createModel(e.weights).runAll(x);
     const reference = runReferenceIntOutputs(all, x, "xnnpack");
     cuts.forEach((n, i) => expect(Array.from(outs[names[i]!]!), n.id).toEqual(Array.from(reference[i]!.data)));

@@ -58,12 +58,12 @@ const MODULE_NAMES = [
   "inputShape", "outputShape", "inputQuantization", "outputQuantization", "Quantization", "labels", "Label", "Prediction", "Backend",
   "ModelOptions", "Model", "createModel", "createModelAsync", "topK", "quantizeInput", "dequantize", "outputNames", "OutputName",
   "outputShapes", "outputQuantizations", "Outputs",
-  "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "OUTPUT_SIZES", "OUTPUT_ATS", "ACTIVATION_INTS", "WEIGHT_INTS", "INPUT_AT", "BLOB_BYTES",
+  "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "OUTPUT_SIZES", "OUTPUT_ATS", "ACTIVATION_INTS", "WEIGHT_FLOATS", "BIASES", "INPUT_AT", "BLOB_BYTES",
   "WEIGHTS_BYTES", "FINGERPRINT", "EMBEDDED_WEIGHTS", "LAYERS", "ZERO_POINTS", "Engine", "Stored", "backendOf", "modelOf",
   "typescriptEngine", "unpack", "bytesOf", "readWeights", "decodeBase64", "forward", "storedInput",
   "WasmApi", "wasmApi", "WASM", "WASM_PAGES", "WASM_BLOB", "WASM_INPUT", "WASM_OUTPUTS", "WASM_MAX_BATCH", "LITTLE_ENDIAN",
   "compiled", "wasmBytes", "wasmModuleSync", "wasmModuleAsync", "wasmOrTypescript", "wasmEngine",
-  "a", "k", "e", "run", "input", "batch", "output", "out", "b", "i", "weights", "backend", "options", "check", "runAll", "outs",
+  "a", "k", "kb", "e", "run", "input", "batch", "output", "out", "b", "i", "weights", "backend", "options", "check", "runAll", "outs",
   ...IMAGE_NAMES,
 ];
 
@@ -97,7 +97,8 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
   const names = new Map(graph.nodes.slice(1).map((n) => [n.id, identifier(n.id, taken)]));
   const layers: { name: string; node: Node; code: Int8Code }[] = [];
   const unpacks: Int8Unpack[] = [];
-  let weightInts = 0;
+  let kernelFloats = 0;
+  let biasCount = 0;
   const scratchAt = plan.activationInts;
   for (const step of plan.steps) {
     const node = step.node;
@@ -112,11 +113,15 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
       scratch: scratchAt,
       flavour,
       unique: (base) => identifier(base, taken),
-      place: (ints, what) => {
-        const at = Math.ceil(weightInts / 4) * 4;
-        weightInts = at + ints;
-        placed[what] = at;
-        return at;
+      place: (length, what) => {
+        if (what === "bias") {
+          placed.bias = biasCount;
+          biasCount += length;
+        } else {
+          placed.kernel = kernelFloats;
+          kernelFloats += Math.ceil(length / 4) * 4;
+        }
+        return placed[what];
       },
     };
     const emitter = INT8_OPS[node.op] as Int8Emitter<typeof node.op>;
@@ -176,7 +181,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
     ["params", `${group(costs.totals.params)} (${group(costs.totals.weights)} weights + ${group(costs.totals.biases)} biases)`],
     ["weights", `${embedded ? "embedded, " : ""}${group(file.length)} bytes: ${HEADER_BYTES}-byte header + ${group(blob.bytes.length)} bytes of 8-bit kernels and int32 biases, layout fingerprint 0x${hex(fingerprint)}`],
     ["kernels", wasm === undefined ? `TypeScript only (${noWasm})` : `WebAssembly SIMD128 (${group(wasm.bytes.length)} bytes, embedded) where the host supports it, else TypeScript`],
-    ["memory", `${wasm === undefined ? "" : `WebAssembly ${group(wasm.pages * 65536)} bytes or `}TypeScript ${group(4 * (activationInts + weightInts))} bytes (Int32: activations ${group(activationInts)}, weights ${group(weightInts)}), allocated once per model`],
+    ["memory", `${wasm === undefined ? "" : `WebAssembly ${group(wasm.pages * 65536)} bytes or `}TypeScript ${group(4 * (activationInts + kernelFloats) + 8 * biasCount)} bytes (activations ${group(activationInts)} and weights ${group(kernelFloats)} float32, biases ${group(biasCount)} float64), allocated once per model`],
   ];
   const keyWidth = Math.max(...rows.map(([k]) => k.length));
   code.line("/**");
@@ -198,11 +203,11 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
   const usageWidth = Math.max(...usage.map(([c]) => c.length));
   for (const [c, comment] of usage) code.line(` *   ${comment === "" ? c : `${c.padEnd(usageWidth)}   // ${comment}`}`);
   code.line(" *");
-  code.line(" * TypeScript kernels: every stored integer in one Int32Array `a` (activations, scratch), the weights");
-  code.line(" * minus their zero points and the biases in another, `k`, unpacked once by createModel from the weights");
-  code.line(" * file; accumulators are exact integers, requantized as fround(fround(acc) · M) rounded half to even");
-  code.line(" * (x + 1.5·2^52 − 1.5·2^52 in float64), + the zero point, clamped by the activation or looked up in");
-  code.line(" * its table.");
+  code.line(" * TypeScript kernels: the stored integers in a Float32Array `a` (activations, scratch), the weights");
+  code.line(" * minus their zero points in another, `k`, the int32 biases in a Float64Array `kb`, unpacked once by");
+  code.line(" * createModel from the weights file; every accumulator an exact integer in float64, requantized as");
+  code.line(" * fround(fround(acc) · M) rounded half to even (x + 1.5·2^52 − 1.5·2^52), + the zero point, clamped");
+  code.line(" * by the activation or looked up in its table.");
   code.line(" */");
   code.line("");
   if (flavour === "ts") {
@@ -274,9 +279,10 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
     "/** Per output: values per batch item, and the offset in `a` of its integers. */",
     `const OUTPUT_SIZES${T(": readonly number[]")} = [${outputs.map((o) => size(o.shape)).join(", ")}];`,
     `const OUTPUT_ATS${T(": readonly number[]")} = [${outputs.map((o) => plan.at(o.node.id)).join(", ")}];`,
-    `/** Ints of the TypeScript kernels' activations (buffers ${plan.buffers.map((b) => `${b.at} (${group(b.ints)})`).join(", ")}; scratch at ${scratchAt}, ${group(scratchInts)}) and weights. */`,
+    `/** Values of the TypeScript kernels' activations (buffers ${plan.buffers.map((b) => `${b.at} (${group(b.ints)})`).join(", ")}; scratch at ${scratchAt}, ${group(scratchInts)}), weights and biases. */`,
     `const ACTIVATION_INTS = ${activationInts};`,
-    `const WEIGHT_INTS = ${weightInts};`,
+    `const WEIGHT_FLOATS = ${kernelFloats};`,
+    `const BIASES = ${biasCount};`,
     `const INPUT_AT = ${plan.at(first.node.id)};`,
     "/** Bytes of the int8 blob in the weights file, and of the whole file. */",
     `const BLOB_BYTES = ${blob.bytes.length};`,
@@ -318,7 +324,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
     " * (b − x_zp·Σ(w − w_zp): the patch's padding holds x_zp).",
     " */",
   ]);
-  code.block(`function unpack(blob${T(": Uint8Array")}, k${T(": Int32Array")})${T(": void")}`, () => {
+  code.block(`function unpack(blob${T(": Uint8Array")}, k${T(": Float32Array")}, kb${T(": Float64Array")})${T(": void")}`, () => {
     code.line("const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);");
     code.block("LAYERS.forEach((t, l) =>", () => {
       code.line(`const [at, biasAt, signed, depthwise, rows, channels, taps, kernel, bias, xzp] = t${T(" as [number, number, number, number, number, number, number, number, number, number]")};`);
@@ -335,14 +341,14 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
           });
         });
         code.line("const b = view.getInt32(biasAt + 4 * r, true);");
-        code.line("k[bias + r] = depthwise ? b : b - xzp * sum;");
+        code.line("kb[bias + r] = depthwise ? b : b - xzp * sum;");
       });
     }, "});");
   });
   code.line("");
   code.line("/** One image through the TypeScript kernels: its integers at INPUT_AT in `a`, every layer in order. */");
-  code.block(`function forward(a${T(": Int32Array")}, k${T(": Int32Array")})${T(": void")}`, () => {
-    for (const l of layers) code.line(`${l.name}(a${usesWeights(l.node) ? ", k" : ""});`);
+  code.block(`function forward(a${T(": Float32Array")}, k${T(": Float32Array")}, kb${T(": Float64Array")})${T(": void")}`, () => {
+    for (const l of layers) code.line(`${l.name}(a${usesWeights(l.node) ? ", k, kb" : ""});`);
   });
   // ── layers ──
   for (const l of layers) {
@@ -352,7 +358,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
     code.line(` * ${commentText(l.node.id)} — ${commentText(l.code.summary)}${l.code.multAdds > 0 ? `; ${group(l.code.multAdds)} mult-adds` : ""}.`);
     for (const d of l.code.doc) code.line(` * ${commentText(d)}`);
     code.line(" */");
-    code.block(`function ${l.name}(a${T(": Int32Array")}${usesWeights(l.node) ? `, k${T(": Int32Array")}` : ""})${T(": void")}`, () => code.append(l.code.body));
+    code.block(`function ${l.name}(a${T(": Float32Array")}${usesWeights(l.node) ? `, k${T(": Float32Array")}, kb${T(": Float64Array")}` : ""})${T(": void")}`, () => code.append(l.code.body));
   }
   if (wasm !== undefined) {
     code.line("");
@@ -396,7 +402,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
   return embedded ? emitted : { ...emitted, weights: file };
 }
 
-/** Whether a layer reads the weights array `k`. */
+/** Whether a layer reads the weights `k` and biases `kb`. */
 function usesWeights(node: Node): boolean {
   return node.op === "conv" || node.op === "depthwise" || node.op === "fc";
 }
@@ -686,16 +692,17 @@ function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefined): v
     code.line(`return { ${methods.join(", ")} };`);
   });
   code.line("");
-  code.line("/** The TypeScript kernels: the activations in one Int32Array `a`, the weights in another, `k`, allocated here once. */");
+  code.line("/** The TypeScript kernels: the activations in `a`, the weights in `k`, the biases in `kb`, allocated here once. */");
   code.block(`function typescriptEngine(blob${T(": Uint8Array")})${T(": Engine")}`, () => {
-    code.line("const a = new Int32Array(ACTIVATION_INTS);");
-    code.line("const k = new Int32Array(WEIGHT_INTS);");
-    code.line("unpack(blob, k);");
+    code.line("const a = new Float32Array(ACTIVATION_INTS);");
+    code.line("const k = new Float32Array(WEIGHT_FLOATS);");
+    code.line("const kb = new Float64Array(BIASES);");
+    code.line("unpack(blob, k, kb);");
     code.block("return", () => {
       code.line('backend: "typescript",');
       code.block("infer(input, outputs, item)", () => {
         code.line("a.set(input, INPUT_AT);");
-        code.line("forward(a, k);");
+        code.line("forward(a, k, kb);");
         code.line(`outputs.forEach((o, i) => o.set(a.subarray(OUTPUT_ATS[i]${nn}, OUTPUT_ATS[i]${nn} + OUTPUT_SIZES[i]${nn}), item * OUTPUT_SIZES[i]${nn}));`);
       }, "},");
     }, "};");

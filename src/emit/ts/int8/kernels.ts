@@ -3,15 +3,18 @@
  * layer, every shape, offset, zero point and multiplier a constant, as
  * src/ir/reference-int.ts defines the arithmetic in its `xnnpack` rounding.
  *
- * Memory: the activations (stored integers, one Int32 each) in `a`, the
- * weights in `k` — each weight minus its zero point (w − w_zp), reordered so
- * that a layer reads them in the order it walks its input: a convolution's
- * and an fc's in panels of NR outputs, [out / NR][kh][kw][in][out % NR]
- * (a patch's order; an fc's [h][w][c], the activation's), a depthwise
- * convolution's [tap][channel] — and
- * the int32 biases, a convolution's and an fc's folded with the input's zero
- * point: b − x_zp·Σ(w − w_zp), so that Σ x·(w − w_zp) over the patch (the
- * padding holding x_zp) plus it is the reference's Σ (x − x_zp)(w − w_zp) + b.
+ * Memory: the activations (stored integers) in a Float32Array `a`; the
+ * weights minus their zero points (w − w_zp) in a Float32Array `k`,
+ * reordered so that a layer reads them in the order it walks its input — a
+ * convolution's and an fc's in panels of NR outputs,
+ * [out / NR][kh][kw][in][out % NR] (a patch's order; an fc's [h][w][c], the
+ * activation's), a depthwise convolution's [tap][channel] —; the int32
+ * biases in a Float64Array `kb`, a convolution's and an fc's folded with
+ * the input's zero point: b − x_zp·Σ(w − w_zp), so that Σ x·(w − w_zp) over
+ * the patch (the padding holding x_zp) plus it is the reference's
+ * Σ (x − x_zp)(w − w_zp) + b. Every value is an integer, every product and
+ * sum exact in float64 (|acc| < 2^53): float arithmetic with no int32
+ * overflow checks, which V8 runs about a fifth faster than Int32Arrays.
  *
  * Requantization: round-half-to-even(fround(fround(acc) · M)) with M the
  * float32 multiplier of `multiplier(…)`, written as
@@ -49,8 +52,8 @@ export interface Int8Context {
   readonly flavour: Flavour;
   /** A fresh module-level name from `base` (for the layer's constants). */
   unique(base: string): string;
-  /** Reserve `ints` in `k` for one of the layer's weight tensors; returns its offset. */
-  place(ints: number, what: "kernel" | "bias"): number;
+  /** Reserve room for one of the layer's tensors, its kernel in `k` or its biases in `kb`; returns its offset there. */
+  place(length: number, what: "kernel" | "bias"): number;
 }
 
 /** One layer's function: summary and doc lines, module-level constants, the body. */
@@ -179,7 +182,7 @@ function dotRows(body: Code, ep: Epilogue, o: { n: number; k: number; kernel: nu
     body.line(`let w = ${kernel} + ${first === "o" ? "o" : first} * ${k};`);
     const acc = (r: number, j: number): string => `s${r}${j}`;
     for (let j = 0; j < NR; j++) {
-      const b = j < outputs ? `k[${bias + j} + ${first}]${nn}` : "0";
+      const b = j < outputs ? `kb[${bias + j} + ${first}]${nn}` : "0";
       body.line(`let ${Array.from({ length: rows }, (_, r) => `${acc(r, j)} = ${b}`).join(", ")};`);
     }
     body.block(`for (let i = 0; i < ${k}; i++, w += ${NR})`, () => {
@@ -347,7 +350,7 @@ const depthwise: Int8Emitter<"depthwise"> = {
                   terms.push(`(a[p + ${off === 0 ? "" : `${off} + `}c]${nn} - ${xzp}) * k[${kernel + (i * KW + j) * C} + c]${nn}`);
                 }
               }
-              body.line(`const s = k[${bias} + c]${nn} +`);
+              body.line(`const s = kb[${bias} + c]${nn} +`);
               terms.forEach((t, i) => body.line(`  ${t}${i === terms.length - 1 ? ";" : " +"}`));
               body.lines(ep.lines("s", "c", "a[y + c]", "q"));
             });
@@ -355,7 +358,7 @@ const depthwise: Int8Emitter<"depthwise"> = {
           () => {
             body.line("// A window reaching into the padding: the taps inside only (the padding is x_zp, real zero).");
             body.block(`for (let c = 0; c < ${C}; c++)`, () => {
-              body.line(`let s = k[${bias} + c]${nn};`);
+              body.line(`let s = kb[${bias} + c]${nn};`);
               body.block(`for (let i = 0; i < ${KH}; i++)`, () => {
                 body.line(`const iy = iy0 + i * ${DH};`);
                 body.line(`if (iy < 0 || iy >= ${H}) continue;`);
