@@ -153,22 +153,31 @@ async function tflite(setup: Int8WorkerSetup): Promise<Runner> {
     async profile(runs) {
       // A second runner with the profiler on. Each summary adds the events buffered since the last
       // one to running statistics (average × calls per operator); the buffer holds a bounded number
-      // of events, so summaries come every 5 runs. The difference of the last and the one after
-      // the warm-up is the timed runs' alone, per call (each operator runs once per inference).
+      // of events, so summaries come every 5 runs. The difference of two consecutive summaries is
+      // one batch's time per call of each operator (each runs once per inference); the profile is
+      // each operator's median over the batches, so that a batch disturbed by other work does not count.
       const p = await tfliteRunner(model, true);
       p.input.data().set(setup.input as ArrayLike<number>);
       for (let i = 0; i < 5; i++) p.runner.infer();
-      const before = parseProfile(p.runner.getProfilingSummary());
-      let after = before;
+      let before = parseProfile(p.runner.getProfilingSummary());
+      const batches: ProfileRow[][] = [];
       for (let done = 0; done < runs; done += 5) {
         for (let i = 0; i < 5; i++) p.runner.infer();
-        after = parseProfile(p.runner.getProfilingSummary());
+        const after = parseProfile(p.runner.getProfilingSummary());
+        if (before.length !== after.length || after.some((r, i) => r.name !== before[i]!.name)) throw new Error("TensorFlow Lite's profile changed shape between two summaries");
+        batches.push(
+          after.map((r, i) => {
+            const calls = r.calls - before[i]!.calls;
+            return { ...r, totalMs: calls === 0 ? 0 : (r.totalMs - before[i]!.totalMs) / calls, calls };
+          }),
+        );
+        before = after;
       }
       p.runner.cleanUp();
-      if (before.length !== after.length || after.some((r, i) => r.name !== before[i]!.name)) throw new Error("TensorFlow Lite's profile changed shape between two summaries");
-      const rows = after.map((r, i) => {
-        const calls = r.calls - before[i]!.calls;
-        return { ...r, totalMs: calls === 0 ? 0 : (r.totalMs - before[i]!.totalMs) / calls, calls };
+      const rows = before.map((r, i) => {
+        const ms = batches.map((b) => b[i]!.totalMs).sort((a, b) => a - b);
+        const m = ms.length >> 1;
+        return { ...r, totalMs: ms.length % 2 ? ms[m]! : (ms[m - 1]! + ms[m]!) / 2, calls: 1 };
       });
       return { kind: "tflite", rows, runs, proof: xnnpackProof(rows) };
     },

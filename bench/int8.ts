@@ -407,7 +407,7 @@ export async function benchInt8(config: Int8Config): Promise<void> {
     const byType = profileByType(p, quantized);
     if (byType === undefined) continue;
     const total = [...byType.values()].reduce((s, v) => s + v, 0);
-    const how = p.kind === "tflite" ? `its profiler, mean of ${p.runs} warm runs` : x.runner === "ort-node-int8" ? `its profiler, median of ${profileRuns} warm runs per node` : "each layer alone, right after a run";
+    const how = p.kind === "tflite" ? `its profiler over ${p.runs} warm runs: per operator the median of ${p.runs / 5} batches' means` : x.runner === "ort-node-int8" ? `its profiler, median of ${profileRuns} warm runs per node` : "each layer alone, right after a run";
     console.log(`${x.name} per layer type (${how}; ${total.toFixed(2)} ms in all):`);
     if (p.kind === "tflite") console.log(`  XNNPACK: ${p.proof}`);
     for (const t of TYPES) {
