@@ -531,40 +531,49 @@ const floatV1 = join(shared, "data", "mobilenet_v1", "model", "mobilenet_v1_0.25
 describe.runIf(haveShared(floatV1, "post-training quantization to ONNX"))("mnc quantize, then mnc compile --quantized --emit onnx", () => {
   const mnc = (...args: string[]) => spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8" });
 
-  it(
-    "the float MobileNetV1 0.25 quantized to int8 on the photos runs in integer kernels and gives the integer reference's outputs",
-    async () => {
-      const images = join(work, "calibration");
-      mkdirSync(images);
-      for (const name of photos) copyFileSync(join(photoDir, `${name}.rgb224`), join(images, `${name}.rgb224`));
-      const weights = join(work, "v1.int8.safetensors");
-      const q = mnc("quantize", "examples/mobilenet_v1_tf.mn", "--weights", floatV1, "--calibrate", images, "-o", weights, "-q");
-      expect(q.stderr).toBe("");
-      expect(q.status).toBe(0);
-      const out = join(work, "v1.int8.onnx");
-      const c = mnc("compile", "examples/mobilenet_v1_tf.mn", "--weights", weights, "--quantized", "--emit", "onnx", "--input-layout", "nhwc", "-o", out, "-q");
-      expect(c.stderr).toBe("");
-      expect(c.status).toBe(0);
-      const bytes = new Uint8Array(readFileSync(out));
-      checked.push(out);
-      const ops = await kernels(bytes, "v1.int8", true);
-      expect(ops["com.microsoft:QLinearConv"]).toBe(27);
-      for (const op of FLOAT_OPS) expect(ops[op] ?? 0, op).toBe(0);
-      const graph = compile(readExample("mobilenet_v1_tf.mn"), { weights: new Uint8Array(readFileSync(weights)), weightsFile: "v1.int8.safetensors", quantized: true }).graph!;
-      expect(graph.nodes[0]!.quant).toMatchObject({ type: "int8", zeroPoint: [0] });
-      const s = await session(bytes, { int8: true });
-      for (const name of photos) {
-        const stored = Int32Array.from(photo(name), (v) => v - 128);
-        const ref = runReferenceInt(graph, stored, "xnnpack");
-        const ours = await run(s, feed(stored, [224, 224, 3], "int8", "nhwc"));
-        const d = spread(ours, ref);
-        report(`MobileNetV1 0.25 int8 (post-training) ${name}: max |Δq| ${d.max}, ${d.differ} of ${ref.length} differ`);
-        expect(d.max, name).toBeLessThanOrEqual(2);
-        expect(topK(ours, 5), name).toEqual(topK(ref, 5));
-      }
-    },
-    90_000,
-  );
+  const images = join(work, "calibration");
+
+  // int8 activations (mnc quantize's default) fuse on x86-64 with session.qdqisint8allowed; uint8 ones (--activations uint8) in a default session.
+  for (const type of ["int8", "uint8"] as const) {
+    it(
+      `the float MobileNetV1 0.25 quantized to ${type} activations on two photos runs in integer kernels${type === "int8" ? " (session.qdqisint8allowed)" : " (a default session)"} and gives the integer reference's outputs`,
+      async () => {
+        if (!existsSync(images)) {
+          mkdirSync(images);
+          // Two photos calibrate (and are evaluated by mnc quantize); all five are compared below.
+          for (const name of ["burger", "mountain"]) copyFileSync(join(photoDir, `${name}.rgb224`), join(images, `${name}.rgb224`));
+        }
+        const weights = join(work, `v1.${type}.safetensors`);
+        const q = mnc("quantize", "examples/mobilenet_v1_tf.mn", "--weights", floatV1, "--calibrate", images, "--activations", type, "-o", weights, "-q");
+        expect(q.stderr).toBe("");
+        expect(q.status).toBe(0);
+        const out = join(work, `v1.${type}.onnx`);
+        const c = mnc("compile", "examples/mobilenet_v1_tf.mn", "--weights", weights, "--quantized", "--emit", "onnx", "--input-layout", "nhwc", "-o", out, "-q");
+        expect(c.stderr).toBe("");
+        expect(c.status).toBe(0);
+        const bytes = new Uint8Array(readFileSync(out));
+        checked.push(out);
+        const int8 = type === "int8";
+        const ops = await kernels(bytes, `v1.${type}`, int8);
+        expect(ops["com.microsoft:QLinearConv"]).toBe(27);
+        for (const op of FLOAT_OPS) expect(ops[op] ?? 0, op).toBe(0);
+        const graph = compile(readExample("mobilenet_v1_tf.mn"), { weights: new Uint8Array(readFileSync(weights)), weightsFile: `v1.${type}.safetensors`, quantized: true }).graph!;
+        // The input's quantization is its normalisation: a photo's bytes (int8: less 128) are the stored values.
+        expect(graph.nodes[0]!.quant).toMatchObject({ type, zeroPoint: [int8 ? 0 : 128] });
+        const s = await session(bytes, { int8 });
+        for (const name of photos) {
+          const stored = Int32Array.from(photo(name), (v) => (int8 ? v - 128 : v));
+          const ref = runReferenceInt(graph, stored, "xnnpack");
+          const ours = await run(s, feed(stored, [224, 224, 3], type, "nhwc"));
+          const d = spread(ours, ref);
+          report(`MobileNetV1 0.25 ${type} (post-training) ${name}: max |Δq| ${d.max}, ${d.differ} of ${ref.length} differ`);
+          expect(d.max, name).toBeLessThanOrEqual(2);
+          expect(topK(ours, 5), name).toEqual(topK(ref, 5));
+        }
+      },
+      90_000,
+    );
+  }
 });
 
 // Debian's python3-onnx (installed by .ci/run) provides the reference checker.
