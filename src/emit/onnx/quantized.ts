@@ -236,9 +236,10 @@ function sameQuantization(a: Quantization, b: Quantization): boolean {
 
 /**
  * conv, depthwise, fc: the float emitter's Conv or Gemm reading the
- * dequantized input, `<id>.weight` (stored integers, per-channel on axis 0
- * when quantized so) and `<id>.bias` (int32, scale s_x·s_w), then the
- * activation (see the file's header).
+ * dequantized input (an fc's flattened first, as stored integers),
+ * `<id>.weight` (stored integers, per-channel on axis 0 when quantized so)
+ * and `<id>.bias` (int32, scale s_x·s_w), then the activation (see the
+ * file's header).
  */
 function weighted(n: NodeOf<"conv"> | NodeOf<"depthwise"> | NodeOf<"fc">, state: State): Lowered {
   const qw = n.weights?.quantized;
@@ -277,6 +278,7 @@ function weighted(n: NodeOf<"conv"> | NodeOf<"depthwise"> | NodeOf<"fc">, state:
     names.set(bias, `${bias}.dequantized`);
   }
   const act: Activation = n.op === "fc" ? "linear" : n.attrs.act;
+  // The float emitter's node without its activation (a branch per op, so that each keeps its own attrs type): the activation follows below.
   const linearNode: Node = n.op === "fc" ? n : n.op === "conv" ? { ...n, attrs: { ...n.attrs, act: "linear" } } : { ...n, attrs: { ...n.attrs, act: "linear" } };
   const float = `${n.id}.float`;
   const f = floatNodes(linearNode, new Map([[n.inputs[0]!, { name: xf, dims: x.dims }]]), float, state, g, names);
