@@ -15,8 +15,8 @@
  * (../shared/data/mobilenet_v2_quant) imported with `quantized: true`; and
  * MobileNetV1 1.0-224, of which no trained 8-bit model exists: seeded
  * weights quantized after training (calibrate + quantizeGraph, int8
- * per-channel weights and int8 activations) on the five shared photos.
- * TensorFlow Lite runs only where there is a .tflite file (V2).
+ * per-channel weights and int8 activations) on the five shared photos,
+ * which TensorFlow Lite runs written as a .tflite (bench/tflite-export.ts).
  *
  * Every integer runtime's output is checked against the integer reference
  * (runReferenceInt, XNNPACK rounding: the semantics mnc's int8 code must
@@ -47,6 +47,7 @@ import { quantizeGraph } from "../src/passes/quantize.js";
 import { flag } from "./args.js";
 import type { Int8Profile, Int8RunnerName, Int8WorkerSetup } from "./int8-worker.js";
 import type { ProfileRow } from "./tflite.js";
+import { tfliteOf } from "./tflite-export.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -120,7 +121,18 @@ export const INT8_CONFIGS: readonly Int8Config[] = [
       const quantized = quantizeGraph(float.graph!, ranges);
       const floatInput = normalised(photo("burger"));
       const intInput = storedInput(floatInput, quantized.nodes[0]!.quant!);
-      return { float, quantized, costs: float.costs!, floatInput, intInput, about: "seeded weights quantized after training (int8 per-channel weights, int8 activations, min/max over the five shared photos); no .tflite: TensorFlow Lite does not run it; photo: burger" };
+      // No .tflite of it exists: TensorFlow Lite runs the same quantized graph written as one (bench/tflite-export.ts).
+      const tflite = join(mkdtempSync(join(tmpdir(), "mnc-bench-tflite-")), "mobilenet_v1_1.0_224_ptq.tflite");
+      writeFileSync(tflite, tfliteOf(quantized));
+      return {
+        float,
+        quantized,
+        costs: float.costs!,
+        tflite,
+        floatInput,
+        intInput,
+        about: "seeded weights quantized after training (int8 per-channel weights, int8 activations, min/max over the five shared photos), written as a .tflite for TensorFlow Lite; photo: burger",
+      };
     },
   },
 ];
@@ -248,7 +260,7 @@ function profileByType(p: Int8Profile, graph: Graph): Map<LayerType, number> | u
  * but for the delegate partitions after the first (MobileNetV2's logits, a 1×1 convolution on
  * the pooled 1×1 map, runs in a second partition after AVERAGE_POOL_2D, which XNNPACK does not
  * take): their time is the fc's, and comes off the GEMM total. Nodes left to TensorFlow Lite:
- * pooling counts with fc, pool and add; the rest (RESHAPE) as other.
+ * pooling, FULLY_CONNECTED and ADD count with fc, pool and add; the rest (RESHAPE, SOFTMAX) as other.
  */
 function tfliteByType(rows: readonly ProfileRow[]): Map<LayerType, number> {
   const out = new Map<LayerType, number>(TYPES.map((t) => [t, 0]));
@@ -260,7 +272,7 @@ function tfliteByType(rows: readonly ProfileRow[]): Map<LayerType, number> {
   for (const r of rows) {
     if (r.kind === "node") {
       if (r.type === "TfLiteXNNPackDelegate") continue;
-      put(/POOL/.test(r.type) ? "fc, pool, add" : "other", r.totalMs);
+      put(/POOL|FULLY_CONNECTED|^ADD$/.test(r.type) ? "fc, pool, add" : "other", r.totalMs);
       continue;
     }
     if (/IGEMM/.test(r.type)) put("stem (full conv)", r.totalMs);
