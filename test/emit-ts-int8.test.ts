@@ -23,7 +23,7 @@ import { quantize, runReferenceIntOutputs } from "../src/ir/reference-int.js";
 import { calibrate } from "../src/passes/calibrate.js";
 import { quantizeGraph } from "../src/passes/quantize.js";
 import type { Node, Quantization as IrQuantization } from "../src/ir/graph.js";
-import { readExample, shared } from "./helpers.js";
+import { codeBlocks, readExample, root, shared } from "./helpers.js";
 import { haveShared } from "./optional.js";
 
 // ── helpers ────────────────────────────────────────────────────────────────
@@ -270,6 +270,19 @@ describe.runIf(haveShared(v1.file, "the trained MobileNetV1 0.25 (uint8)"))("the
       ].join("\n"),
     );
     const program = ts.createProgram([join(dir, "consumer.ts")], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, lib: ["lib.es2022.d.ts"], types: [] });
+    expect(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual([]);
+  });
+
+  it("docs/typescript.md's quantized snippet type-checks against the module it describes", { timeout: 60_000 }, () => {
+    const blocks = codeBlocks(readFileSync(join(root, "docs", "typescript.md"), "utf8"));
+    const snippet = blocks.find((b) => b.includes('from "./v1q.js"'));
+    expect(snippet).toBeDefined();
+    const dir = mkdtempSync(join(scratch, "docs-"));
+    writeFileSync(join(dir, "package.json"), '{ "type": "module" }');
+    writeFileSync(join(dir, "v1q.ts"), emitTypeScript(v1Compiled().result, { sourceFile: "v1.mn", moduleName: "v1q.ts" }).code);
+    const declared = "declare const weights: Uint8Array;\ndeclare const pixels: Uint8Array;\ndeclare const floats: Float32Array;\ndeclare const imageData: { width: number; height: number; data: Uint8ClampedArray };\n";
+    writeFileSync(join(dir, "app.ts"), `${snippet!.split("\n")[0]}\n${declared}${snippet!.split("\n").slice(1).join("\n")}\nexport {};\n`);
+    const program = ts.createProgram([join(dir, "app.ts")], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, lib: ["lib.es2022.d.ts"], types: [] });
     expect(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual([]);
   });
 
