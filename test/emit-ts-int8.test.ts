@@ -9,7 +9,8 @@
  * post-training-quantized graphs with every integer op (int8 per-channel
  * weights, SE mul, maxpool, table activations) against the reference.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -271,6 +272,26 @@ describe.runIf(haveShared(v1.file, "the trained MobileNetV1 0.25 (uint8)"))("the
     );
     const program = ts.createProgram([join(dir, "consumer.ts")], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, lib: ["lib.es2022.d.ts"], types: [] });
     expect(ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual([]);
+  });
+
+  it("is deterministic: the same graph gives the same code and weights bytes", { timeout: 60_000 }, () => {
+    const [a, b] = [0, 1].map(() => emitTypeScript(v1Compiled().result, { sourceFile: "v1.mn" }));
+    expect(a!.code === b!.code).toBe(true);
+    expect(Buffer.from(a!.weights!).equals(Buffer.from(b!.weights!))).toBe(true);
+  });
+
+  it("mnc compile --quantized --emit ts writes the module and its 8-bit weights file", { timeout: 60_000 }, () => {
+    const dir = mkdtempSync(join(scratch, "cli-"));
+    writeFileSync(join(dir, "net.mn"), readExample(v1.source));
+    const r = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "compile", "net.mn", "--weights", v1.file, "--quantized", "--emit", "ts"], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^net\.ts: MobileNetV1_TF α=0\.25 224x224x3 → 1x1x1001, .*; WebAssembly SIMD and TypeScript kernels\n$/);
+    expect(readdirSync(dir).sort()).toEqual(["net.mn", "net.ts", "net.weights.bin"]);
+    const weights = readFileSync(join(dir, "net.weights.bin"));
+    expect(weights.length).toBe(478_848);
+    expect(weights.equals(Buffer.from(emitTypeScript(v1Compiled().result, { sourceFile: "net.mn" }).weights!))).toBe(true);
+    expect(readFileSync(join(dir, "net.ts"), "utf8")).toContain("standalone TypeScript integer inference");
   });
 
   it("docs/typescript.md's quantized snippet type-checks against the module it describes", { timeout: 60_000 }, () => {
