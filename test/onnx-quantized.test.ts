@@ -31,7 +31,7 @@ import { onnx } from "../src/emit/onnx/proto.js";
 import { unsupportedQuantizedNode } from "../src/emit/onnx/quantized.js";
 import { InternalError } from "../src/ir/diagnostics.js";
 import type { Graph, Node, Quantization } from "../src/ir/graph.js";
-import { runReferenceInt } from "../src/ir/reference-int.js";
+import { runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
 import { calibrate } from "../src/passes/calibrate.js";
 import { quantizeGraph } from "../src/passes/quantize.js";
 import { rangeActivation } from "../src/weights/quantization.js";
@@ -225,6 +225,42 @@ for (const m of models) {
       },
       120_000,
     );
+
+    // MobileNetV2's adds: where ONNX Runtime's integers part from the reference's.
+    if (m.source === "mobilenet_v2.mn") {
+      it(
+        "layer by layer on the burger photo: every convolution exact up to the first add that rounds otherwise (bneck_3.add, one value by 1)",
+        async () => {
+          const b = model();
+          // Every layer's stored integers as an output of the model.
+          const decoded = onnx.ModelProto.decode(b.bytes);
+          const g = decoded.graph!;
+          const ids = b.graph.nodes.filter((n) => n.op !== "input" && n.quant !== undefined).map((n) => n.id);
+          for (const id of ids) {
+            const info = g.valueInfo!.find((v) => v.name === id);
+            if (info !== undefined) g.output!.push(info);
+          }
+          expect(g.output!.length).toBe(ids.length); // the classifier's output, and every other layer's
+          const s = await session(onnx.ModelProto.encode(decoded).finish());
+          const out = await s.run({ input: feed(photo("burger"), [224, 224, 3], "uint8") });
+          const trace = runReferenceIntTrace(b.graph, photo("burger"), "xnnpack");
+          const differing: string[] = [];
+          for (const id of ids) {
+            const ref = trace.get(id)!;
+            const [h, w, c] = ref.shape;
+            const ours = out[id]!.data as Uint8Array;
+            const hwc = Int32Array.from({ length: h * w * c }, (_, i) => ours[((i % c) * h + Math.floor(i / c / w)) * w + (Math.floor(i / c) % w)]!);
+            const d = spread(hwc, ref.data);
+            if (d.differ > 0) differing.push(`${id} ${d.max} ${d.differ}`);
+          }
+          // conv_0 … bneck_3.project exact; then one value of the add, which spreads to 2 LSB on 253 logits.
+          expect(ids.indexOf("bneck_3.add")).toBe(9);
+          expect(differing[0]).toBe("bneck_3.add 1 1");
+          expect(differing[differing.length - 1]).toBe("fc_19 2 253");
+        },
+        60_000,
+      );
+    }
 
     it(
       "runs a batch: two photos at once give each one's outputs",
