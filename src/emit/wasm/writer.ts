@@ -586,6 +586,11 @@ export class FunctionBody {
   i32x4Splat(): this {
     return this.simd(0x11);
   }
+  /** i8x16.shuffle: byte i of the result is byte lanes[i] of a ‖ b (0–15 from a, 16–31 from b). */
+  i8x16Shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31)) throw new InternalError(`wasm: byte shuffle lanes ${lanes.join(",")}`);
+    return this.simd(0x0d, ...lanes);
+  }
   /** Lane i of the result is lane idx[i] of a, or 0 where idx[i] ≥ 16 (for (a, idx) on the stack). */
   i8x16Swizzle(): this {
     return this.simd(0x0e);

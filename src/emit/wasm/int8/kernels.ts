@@ -32,7 +32,12 @@
  *                    against a splat of (x_k, x_k+1). k runs over taps then
  *                    channels ((i·KW + j)·C + c), padded with zeros to kp.
  *   depthwise        per group of 8 channels: 8 int32 biases, 8 f32
- *                    multipliers, then per tap 8 × (w − w_zp) as int16.
+ *                    multipliers, 8 int32 biases with x_zp folded in
+ *                    (bias − x_zp·Σ_t (w_t − w_zp)), then per pair of taps
+ *                    (t, t+1) two int16 vectors of 4 channels ×
+ *                    (w_t − w_zp, w_t+1 − w_zp) (an odd last tap paired with
+ *                    0): i32x4.dot_i16x8_s against the two taps' inputs
+ *                    interleaved (i16x8 unpack low / high, one punpck each).
  */
 import { InternalError } from "../../../ir/diagnostics.js";
 import { QUANTIZED_RANGE, type QuantizedType } from "../../../ir/graph.js";
@@ -57,8 +62,17 @@ export function dwPackedBytes(c: number, taps: number): number {
   return Math.ceil(c / DW_GROUP) * dwGroupBytes(taps);
 }
 export function dwGroupBytes(taps: number): number {
-  return DW_GROUP * 8 + taps * DW_GROUP * 2;
+  return DW_TAPS + Math.ceil(taps / 2) * 32;
 }
+/** Offsets in a depthwise group: biases, multipliers, biases with x_zp folded in, the pairs of taps. */
+const DW_BIAS = 0;
+const DW_M = 32;
+const DW_FOLDED = 64;
+const DW_TAPS = 96;
+
+/** i8x16.shuffle lanes interleaving the low (high) four i16 lanes of two vectors, a0 b0 a1 b1 … (V8: punpcklwd, punpckhwd). */
+const UNPACK_LOW_16 = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const UNPACK_HIGH_16 = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
 
 const MAGIC = 12582912; // 1.5·2^23
 const MAGIC_BITS = 0x4b400000;
@@ -419,7 +433,6 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const bases = Array.from({ length: KH }, () => f.local("i32"));
   const g = f.local("i32");
   const wg = f.local("i32");
-  const ws = Array.from({ length: taps }, () => f.local("v128"));
   const zp = f.local("v128");
   const t = f.local("v128");
   const accLo = f.local("v128");
@@ -433,28 +446,48 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const a = Math.min(OW, Math.max(0, Math.ceil(left / SW)));
   const b = Math.max(a, Math.min(OW, Math.floor((IW - 1 - (KW - 1) * DW + left) / SW) + 1));
 
-  /** One output pixel: taps j in `cols` read at base_i + offset(j). */
-  const pixel = (offsetOf: (j: number) => number | undefined, yAt: () => void): void => {
-    f.localGet(wg).v128Load(0).localSet(accLo);
-    f.localGet(wg).v128Load(16).localSet(accHi);
-    for (let i = 0; i < KH; i++) {
-      for (let j = 0; j < KW; j++) {
-        const off = offsetOf(j);
-        if (off === undefined) continue;
-        f.localGet(bases[i]!);
-        load8x8(f, s.xType, off);
-        f.localGet(zp).i16x8Sub().localSet(t);
-        f.localGet(accLo).localGet(t).localGet(ws[i * KW + j]!).i32x4ExtmulLowI16x8S().i32x4Add().localSet(accLo);
-        f.localGet(accHi).localGet(t).localGet(ws[i * KW + j]!).i32x4ExtmulHighI16x8S().i32x4Add().localSet(accHi);
-      }
+  const xa = f.local("v128");
+  const xb = f.local("v128");
+  const zero = f.local("v128");
+  f.i32x4Const(0, 0, 0, 0).localSet(zero);
+  /**
+   * One output pixel: taps j of each row at base_i + offset(j) (undefined:
+   * outside, its input 0). At the edges x − x_zp against the plain biases;
+   * inside, x as it is against the folded ones (rows outside read the x_zp
+   * row either way). Two taps per i32x4.dot_i16x8_s: their inputs
+   * interleaved against the pair's weights, the low four channels and the
+   * high four.
+   */
+  const pixel = (offsetOf: (j: number) => number | undefined, edge: boolean, yAt: () => void): void => {
+    f.localGet(wg).v128Load(edge ? DW_BIAS : DW_FOLDED).localSet(accLo);
+    f.localGet(wg).v128Load(edge ? DW_BIAS + 16 : DW_FOLDED + 16).localSet(accHi);
+    /** The tap's input (x − x_zp at the edges) into `into`; false when it lies outside. */
+    const load = (tap: number, into: Local): boolean => {
+      if (tap >= taps) return false;
+      const off = offsetOf(tap % KW);
+      if (off === undefined) return false;
+      f.localGet(bases[Math.floor(tap / KW)]!);
+      load8x8(f, s.xType, off);
+      if (edge) f.localGet(zp).i16x8Sub();
+      f.localSet(into);
+      return true;
+    };
+    for (let p = 0; 2 * p < taps; p++) {
+      const hasA = load(2 * p, xa);
+      const hasB = load(2 * p + 1, xb);
+      if (!hasA && !hasB) continue;
+      const a = hasA ? xa : zero;
+      const b = hasB ? xb : zero;
+      f.localGet(accLo).localGet(a).localGet(b).i8x16Shuffle(UNPACK_LOW_16).localGet(wg).v128Load(DW_TAPS + 32 * p).i32x4DotI16x8S().i32x4Add().localSet(accLo);
+      f.localGet(accHi).localGet(a).localGet(b).i8x16Shuffle(UNPACK_HIGH_16).localGet(wg).v128Load(DW_TAPS + 32 * p + 16).i32x4DotI16x8S().i32x4Add().localSet(accHi);
     }
     yAt();
     f.localGet(accLo);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(32));
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M));
     f.localGet(accHi);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(48));
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16));
     f.i16x8NarrowI32x4S();
-    f.localGet(t); // any second operand: only the low 8 bytes are stored
+    f.localGet(zero); // any second operand: only the low 8 bytes are stored
     narrowBytes(f, s.requant.type, s.requant);
     f.v128Store64Lane(0);
   };
@@ -472,7 +505,6 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
     f.i32Const(s.weights).localSet(wg);
     f.i32Const(0).localSet(g);
     f.loop((groupLoop) => {
-      for (let k = 0; k < taps; k++) f.localGet(wg).v128Load(64 + 16 * k).localSet(ws[k]!);
       // bases_i = row_i + 8g (+ the column's offset in the immediate or xoff)
       const setBases = (extra: boolean): void => {
         for (let i = 0; i < KH; i++) {
@@ -486,10 +518,14 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
       };
       const edge = (o: number): void => {
         setBases(false);
-        pixel((j) => {
-          const ix = o * SW - left + j * DW;
-          return ix >= 0 && ix < IW ? ix * s.xStride : undefined;
-        }, yAtStatic(o));
+        pixel(
+          (j) => {
+            const ix = o * SW - left + j * DW;
+            return ix >= 0 && ix < IW ? ix * s.xStride : undefined;
+          },
+          true,
+          yAtStatic(o),
+        );
       };
       for (let o = 0; o < a; o++) edge(o);
       if (b > a) {
@@ -499,6 +535,7 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
           setBases(true);
           pixel(
             (j) => j * DW * s.xStride,
+            false,
             () => {
               f.localGet(yp).localGet(g).i32Const(DW_GROUP).i32Mul().i32Add().localGet(ox).i32Const(s.yStride).i32Mul().i32Add();
             },
@@ -875,8 +912,8 @@ export function packGemmFunction(): FunctionBody {
  * kernel [c, taps] and biases into groups of 8 channels at dst (see the header).
  */
 export function packDepthwiseFunction(): FunctionBody {
-  const f = new FunctionBody(["i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [src, bias, dst, params, c, taps, signed] = [0, 1, 2, 3, 4, 5, 6].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local];
+  const f = new FunctionBody(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [src, bias, dst, params, c, taps, xzp, signed] = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local, Local];
   const o = f.local("i32");
   const t = f.local("i32");
   const group = f.local("i32");
@@ -884,8 +921,9 @@ export function packDepthwiseFunction(): FunctionBody {
   const zp = f.local("i32");
   const w = f.local("i32");
   const at = f.local("i32");
+  const sum = f.local("i32");
   const groupBytes = f.local("i32");
-  f.localGet(taps).i32Const(2 * DW_GROUP).i32Mul().i32Const(8 * DW_GROUP).i32Add().localSet(groupBytes);
+  f.localGet(taps).i32Const(1).i32Add().i32Const(1).i32ShrU().i32Const(32).i32Mul().i32Const(DW_TAPS).i32Add().localSet(groupBytes);
   f.i32Const(0).localSet(o);
   f.block((done) => {
     f.localGet(c).i32Eqz().brIf(done);
@@ -893,6 +931,7 @@ export function packDepthwiseFunction(): FunctionBody {
       f.localGet(o).i32Const(DW_GROUP).i32DivU().localGet(groupBytes).i32Mul().localGet(dst).i32Add().localSet(group);
       f.localGet(o).i32Const(DW_GROUP).i32RemU().localSet(lane);
       f.localGet(params).localGet(o).i32Const(4).i32Mul().i32Add().i32Load().localSet(zp);
+      f.i32Const(0).localSet(sum);
       f.i32Const(0).localSet(t);
       f.loop((inner) => {
         f.localGet(src).localGet(o).localGet(taps).i32Mul().i32Add().localGet(t).i32Add().localSet(at);
@@ -900,19 +939,25 @@ export function packDepthwiseFunction(): FunctionBody {
           () => void f.localGet(at).i32Load8S().localSet(w),
           () => void f.localGet(at).i32Load8U().localSet(w),
         );
-        f.localGet(group).i32Const(8 * DW_GROUP).i32Add().localGet(t).i32Const(2 * DW_GROUP).i32Mul().i32Add().localGet(lane).i32Const(2).i32Mul().i32Add();
-        f.localGet(w).localGet(zp).i32Sub().i32Store16();
+        f.localGet(w).localGet(zp).i32Sub().localSet(w);
+        f.localGet(sum).localGet(w).i32Add().localSet(sum);
+        // DW_TAPS + (t>>1)·32 + (lane>>2)·16 + (lane&3)·4 + (t&1)·2
+        f.localGet(group).i32Const(DW_TAPS).i32Add().localGet(t).i32Const(1).i32ShrU().i32Const(32).i32Mul().i32Add();
+        f.localGet(lane).i32Const(2).i32ShrU().i32Const(16).i32Mul().i32Add().localGet(lane).i32Const(3).i32And().i32Const(4).i32Mul().i32Add();
+        f.localGet(t).i32Const(1).i32And().i32Const(2).i32Mul().i32Add();
+        f.localGet(w).i32Store16();
         f.localGet(t).i32Const(1).i32Add().localTee(t).localGet(taps).i32LtS().brIf(inner);
       });
-      f.localGet(group).localGet(lane).i32Const(4).i32Mul().i32Add();
       f.localGet(bias).i32Const(-1).i32Eq().if(
         () => void f.i32Const(0).localSet(w),
         () => void f.localGet(bias).localGet(o).i32Const(4).i32Mul().i32Add().i32Load().localSet(w),
       );
-      f.localGet(w).i32Store();
-      f.localGet(group).localGet(lane).i32Const(4).i32Mul().i32Add();
+      f.localGet(lane).i32Const(4).i32Mul().localGet(group).i32Add().localSet(at);
+      f.localGet(at).localGet(w).i32Store(DW_BIAS);
+      f.localGet(at).localGet(w).localGet(xzp).localGet(sum).i32Mul().i32Sub().i32Store(DW_FOLDED);
+      f.localGet(at);
       f.localGet(params).localGet(c).localGet(o).i32Add().i32Const(4).i32Mul().i32Add().i32Load();
-      f.i32Store(4 * DW_GROUP);
+      f.i32Store(DW_M);
       f.localGet(o).i32Const(1).i32Add().localTee(o).localGet(c).i32LtS().brIf(outer);
     });
   });
