@@ -476,6 +476,18 @@ describe("small networks with every integer op, quantized after training", () =>
     cuts.forEach((n, i) => expect(Array.from(outs[names[i]!]!), n.id).toEqual(Array.from(reference[i]!.data)));
   });
 
+  it("matches the golden file for a tiny network with every integer kernel (review the diff as text)", async () => {
+    const source = "# every integer kernel, for the golden file\nnetwork TinyQ(classes = 3) {\n  input 6x6x2 mean=127.5 std=127.5\n  conv 3x3 4 stride=2 act=relu6\n  bottleneck 4 expand=2 se=0.5 act=hswish\n  maxpool 2x2 pad=same\n  sigmoid\n  avgpool global\n  fc classes\n  softmax\n}\n";
+    const r = compile(source, { seed: 5, file: "tiny_q.mn" });
+    const pixels = [1, 2].map((seed) => Float32Array.from(integers(seed, 6 * 6 * 2, 0, 255), (v) => (v - 127.5) / 127.5));
+    const graph = quantizeGraph(r.graph!, calibrate(r.graph!, pixels), { activations: "int8" });
+    const e = emitTypeScript({ graph, costs: r.costs! }, { sourceFile: "tiny_q.mn", moduleName: "tiny_q.ts", wasm: false, labels: ["cat", "dog", "bird"] });
+    await expect(e.code).toMatchFileSnapshot("golden/ts/tiny_q.ts.txt");
+    const mod = await load(e.code);
+    const x = Int8Array.from(integers(3, 6 * 6 * 2, 0, 255), (v) => v - 128);
+    expect(Array.from(mod.createModel(e.weights).run(x))).toEqual(Array.from(runReferenceIntOutputs(graph, x, "xnnpack")[0]!.data));
+  });
+
   it("names the layer integer inference does not run, before emitting anything", () => {
     const r = compile("network S {\n  input 8x8x3\n  conv 3x3 4\n  resize scale=2\n}\n", { seed: 1 });
     const q: IrQuantization = { type: "uint8", scale: [0.1], zeroPoint: [0] };

@@ -172,9 +172,9 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
     ...(options.moduleName === undefined ? [] : [["module", options.moduleName] as [string, string]]),
     ["network", graph.name],
     ["width α", String(graph.alpha)],
-    ["resolution", `${H}x${W} (input ${H}x${W}x${C}, NHWC, ${inQ.type}: real = ${inQ.scale[0]} · (q − ${inQ.zeroPoint[0]}))`],
+    ["resolution", `${H}x${W} (input ${H}x${W}x${C}, NHWC, ${inQ.type}: real = ${affineText(inQ)})`],
     outputNames === undefined
-      ? ["output", `${outputSize} ${outQ.type} values per image (${last.node.id}: ${last.node.op}; real = ${outQ.scale[0]} · (q − ${outQ.zeroPoint[0]}))`]
+      ? ["output", `${outputSize} ${outQ.type} values per image (${last.node.id}: ${last.node.op}; real = ${affineText(outQ)})`]
       : ["outputs", outputs.map((o, i) => `${outputNames[i]} ${o.shape.join("x")} ${outQs[i]!.type} (${o.node.id}: ${o.node.op})`).join(", ")],
     ["arithmetic", "integers, bit for bit as mnc's integer reference (XNNPACK's rounding)"],
     ["mult-adds", `${group(costs.totals.multAdds)} per image`],
@@ -405,6 +405,12 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
 /** Whether a layer reads the weights `k` and biases `kb`. */
 function usesWeights(node: Node): boolean {
   return node.op === "conv" || node.op === "depthwise" || node.op === "fc";
+}
+
+/** "s · (q − zp)", a negative zero point as "+". */
+function affineText(q: Quantization): string {
+  const zp = q.zeroPoint[0]!;
+  return `${q.scale[0]} · (q ${zp < 0 ? `+ ${-zp}` : `− ${zp}`})`;
 }
 
 function hex(n: number): string {

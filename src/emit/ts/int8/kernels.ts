@@ -98,6 +98,19 @@ const ROUND = "6755399441055744";
 /** A float32 multiplier or table value as an exact literal. */
 const lit = (x: number): string => String(x);
 
+/** " + k", " - |k|" or nothing. */
+const offset = (k: number): string => (k === 0 ? "" : k > 0 ? ` + ${k}` : ` - ${-k}`);
+
+/** `v − zp` as text: v itself for a zero point of 0, parenthesised otherwise. */
+const sub = (v: string, zp: number): string => (zp === 0 ? v : `(${v}${offset(-zp)})`);
+
+/** Σ name·coef + constant, the trivial parts left out: lin([["oy", 2], ["i", 1]], -1) is "oy * 2 + i - 1". */
+function lin(terms: readonly (readonly [string, number])[], constant: number): string {
+  const parts = terms.filter(([, c]) => c !== 0).map(([v, c]) => (c === 1 ? v : `${v} * ${c}`));
+  if (parts.length === 0) return String(constant);
+  return parts.join(" + ") + offset(constant);
+}
+
 /**
  * How a weighted layer turns its accumulator into its output: the
  * multipliers (one, or one per channel), the zero point and clamp of the
@@ -140,11 +153,11 @@ function epilogue(node: NodeOf<"conv" | "depthwise" | "fc">, x: Quantization, y:
   const mOf = (c: string): string => (ms.length > 1 ? `${m}[${c}]${nn}` : m);
   return {
     constants,
-    doc: `Requantized with ${ms.length > 1 ? `per-channel multipliers (${m})` : `M = ${m}`}, + ${zp}, ${table ? `clamped to [${lo}, ${hi}], then ${act} through ${tableName}` : `clamped to [${lo}, ${hi}] (${actName(act)})`}.`,
+    doc: `Requantized with ${ms.length > 1 ? `per-channel multipliers (${m})` : `M = ${m}`}, plus the zero point ${zp}, ${table ? `clamped to [${lo}, ${hi}], then ${act} through ${tableName}` : `clamped to [${lo}, ${hi}] (${actName(act)})`}.`,
     lines: (acc, c, store, q) => [
-      `${q} = Math.fround(Math.fround(${acc}) * ${mOf(c)}) + ${ROUND} - ${ROUND} + ${zp};`,
+      `${q} = Math.fround(Math.fround(${acc}) * ${mOf(c)}) + ${ROUND} - ${ROUND}${offset(zp)};`,
       table
-        ? `${store} = ${tableName}[(${q} < ${lo} ? ${lo} : ${q} > ${hi} ? ${hi} : ${q})${lo === 0 ? "" : lo < 0 ? ` + ${-lo}` : ` - ${lo}`}]${nn};`
+        ? `${store} = ${tableName}[(${q} < ${lo} ? ${lo} : ${q} > ${hi} ? ${hi} : ${q})${offset(-lo)}]${nn};`
         : `${store} = ${q} < ${lo} ? ${lo} : ${q} > ${hi} ? ${hi} : ${q};`,
     ],
   };
@@ -178,15 +191,17 @@ function dotRows(body: Code, ep: Epilogue, o: { n: number; k: number; kernel: nu
   const { n, k, kernel, bias, xs, ys, nn } = o;
   const rows = xs.length;
   const full = n - (n % NR);
-  const panel = (first: string, outputs: number): void => {
-    body.line(`let w = ${kernel} + ${first === "o" ? "o" : first} * ${k};`);
+  /** One panel: its first output `first` (the loop's `o`, or a number), `outputs` of its NR real. */
+  const panel = (first: "o" | number, outputs: number): void => {
+    const at = (base: number, j: number): string => (first === "o" ? lin([["o", 1]], base + j) : String(base + first + j));
+    body.line(`let w = ${first === "o" ? lin([["o", k]], kernel) : kernel + first * k};`);
     const acc = (r: number, j: number): string => `s${r}${j}`;
     for (let j = 0; j < NR; j++) {
-      const b = j < outputs ? `kb[${bias + j} + ${first}]${nn}` : "0";
+      const b = j < outputs ? `kb[${at(bias, j)}]${nn}` : "0";
       body.line(`let ${Array.from({ length: rows }, (_, r) => `${acc(r, j)} = ${b}`).join(", ")};`);
     }
     body.block(`for (let i = 0; i < ${k}; i++, w += ${NR})`, () => {
-      body.line(`const ${Array.from({ length: NR }, (_, j) => `w${j} = k[w${j === 0 ? "" : ` + ${j}`}]${nn}`).join(", ")};`);
+      body.line(`const ${Array.from({ length: NR }, (_, j) => `w${j} = k[w${offset(j)}]${nn}`).join(", ")};`);
       for (let r = 0; r < rows; r++) {
         body.line(`const x${r} = a[${xs[r]} + i]${nn};`);
         body.line(Array.from({ length: NR }, (_, j) => `${acc(r, j)} += x${r} * w${j};`).join(" "));
@@ -195,13 +210,14 @@ function dotRows(body: Code, ep: Epilogue, o: { n: number; k: number; kernel: nu
     body.line("let q;");
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < outputs; j++) {
-        const c = j === 0 ? first : `${first} + ${j}`;
+        const c = at(0, j);
         body.lines(ep.lines(acc(r, j), c, `a[${ys[r]} + ${c}]`, "q"));
       }
     }
   };
-  if (full > 0) body.block(`for (let o = 0; o < ${full}; o += ${NR})`, () => panel("o", NR));
-  if (full < n) body.block("", () => panel(String(full), n - full));
+  if (full > NR) body.block(`for (let o = 0; o < ${full}; o += ${NR})`, () => panel("o", NR));
+  else if (full === NR) body.block("", () => panel(0, NR));
+  if (full < n) body.block("", () => panel(full, n - full));
 }
 
 /** A matrix kernel's weights in `k`: NR-wide panels over the outputs rounded up to NR. */
@@ -241,13 +257,13 @@ const conv: Int8Emitter<"conv"> = {
       });
       if (blocked > 0) {
         body.block(`for (let p = 0; p < ${blocked}; p += ${MR})`, () => {
-          body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${O};`);
+          body.line(`const x = ${lin([["p", C]], x.at)}, y = ${lin([["p", O]], ctx.y)};`);
           dotRows(body, ep, { n: O, k: K, kernel, bias, ...rowsOf(MR), nn });
         });
       }
       if (blocked < P) {
         body.block(`for (let p = ${blocked}; p < ${P}; p++)`, () => {
-          body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${O};`);
+          body.line(`const x = ${lin([["p", C]], x.at)}, y = ${lin([["p", O]], ctx.y)};`);
           dotRows(body, ep, { n: O, k: K, kernel, bias, ...rowsOf(1), nn });
         });
       }
@@ -258,28 +274,28 @@ const conv: Int8Emitter<"conv"> = {
         body.line(`const m = Math.min(${MR}, ${P} - p0);`);
         body.block("for (let r = 0; r < m; r++)", () => {
           body.line(`const oy = Math.floor((p0 + r) / ${OW}), ox = p0 + r - oy * ${OW};`);
-          body.line(`let s = ${S} + r * ${K};`);
+          body.line(`let s = ${lin([["r", K]], S)};`);
           body.block(`for (let i = 0; i < ${KH}; i++)`, () => {
-            body.line(`const iy = oy * ${SH} - ${top} + i * ${DH};`);
+            body.line(`const iy = ${lin([["oy", SH], ["i", DH]], -top)};`);
             body.block(`for (let j = 0; j < ${KW}; j++)`, () => {
-              body.line(`const ix = ox * ${SW} - ${left} + j * ${DW};`);
+              body.line(`const ix = ${lin([["ox", SW], ["j", DW]], -left)};`);
               body.ifElse(
                 `iy < 0 || iy >= ${H} || ix < 0 || ix >= ${W}`,
                 () => body.line(`for (let c = 0; c < ${C}; c++) a[s++] = ${xzp}; // the padding: x_zp, real zero`),
                 () => {
-                  body.line(`const from = ${x.at} + (iy * ${W} + ix) * ${C};`);
+                  body.line(`const from = ${lin([["iy", W * C], ["ix", C]], x.at)};`);
                   body.line(`for (let c = 0; c < ${C}; c++) a[s++] = a[from + c]${nn};`);
                 },
               );
             });
           });
         });
-        body.line(`const y = ${ctx.y} + p0 * ${O};`);
+        body.line(`const y = ${lin([["p0", O]], ctx.y)};`);
         body.ifElse(
           `m === ${MR}`,
           () => dotRows(body, ep, { n: O, k: K, kernel, bias, xs: Array.from({ length: MR }, (_, r) => String(S + r * K)), ys: Array.from({ length: MR }, (_, r) => (r === 0 ? "y" : `y + ${r * O}`)), nn }),
           () => body.block(`for (let r = 0; r < m; r++)`, () => {
-            body.line(`const x = ${S} + r * ${K}, yr = y + r * ${O};`);
+            body.line(`const x = ${lin([["r", K]], S)}, yr = ${lin([["y", 1], ["r", O]], 0)};`);
             dotRows(body, ep, { n: O, k: K, kernel, bias, xs: ["x"], ys: ["yr"], nn });
           }),
         );
@@ -288,7 +304,7 @@ const conv: Int8Emitter<"conv"> = {
     return {
       summary: `${flat ? "pointwise conv 1x1" : `conv ${KH}x${KW}${SH === 1 && SW === 1 ? "" : ` stride ${SH}x${SW}`}`}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}, ${actName(node.attrs.act)}`,
       doc: [
-        `${group(OH * OW)} pixels × ${group(K)} → ${group(O)} channels${flat ? "" : ` (patches gathered at ${ctx.scratch}, pads [${padsOf(node).join(", ")}])`}, ${MR} pixels × ${NR} outputs at a time.`,
+        `${group(OH * OW)} pixel${OH * OW === 1 ? "" : "s"} × ${group(K)} → ${group(O)} channels${flat ? "" : ` (patches gathered at ${ctx.scratch}, pads [${padsOf(node).join(", ")}])`}, ${MR} pixels × ${NR} outputs at a time.`,
         `Weights w − w_zp at ${kernel} in k (panels [${NR} outputs][kh·kw·in][${NR}]), folded biases at ${bias}.`,
         ep.doc,
       ],
@@ -332,25 +348,25 @@ const depthwise: Int8Emitter<"depthwise"> = {
     const body = new Code();
     body.block(`for (let oy = 0; oy < ${OH}; oy++)`, () => {
       body.line(`const inside = oy >= ${y0} && oy < ${y1};`);
-      body.line(`const iy0 = oy * ${SH} - ${top};`);
+      body.line(`const iy0 = ${lin([["oy", SH]], -top)};`);
       body.block(`for (let ox = 0; ox < ${OW}; ox++)`, () => {
-        body.line(`const ix0 = ox * ${SW} - ${left};`);
-        body.line(`const y = ${ctx.y} + (oy * ${OW} + ox) * ${C};`);
+        body.line(`const ix0 = ${lin([["ox", SW]], -left)};`);
+        body.line(`const y = ${lin([["oy", OW * C], ["ox", C]], ctx.y)};`);
         body.line("let q;");
         body.ifElse(
           `inside && ox >= ${x0} && ox < ${x1}`,
           () => {
             body.line("// Every tap inside the input.");
-            body.line(`const p = ${x.at} + (iy0 * ${W} + ix0) * ${C};`);
+            body.line(`const p = ${lin([["iy0", W * C], ["ix0", C]], x.at)};`);
             body.block(`for (let c = 0; c < ${C}; c++)`, () => {
               const terms: string[] = [];
               for (let i = 0; i < KH; i++) {
                 for (let j = 0; j < KW; j++) {
                   const off = (i * DH * W + j * DW) * C;
-                  terms.push(`(a[p + ${off === 0 ? "" : `${off} + `}c]${nn} - ${xzp}) * k[${kernel + (i * KW + j) * C} + c]${nn}`);
+                  terms.push(`${sub(`a[${lin([["p", 1], ["c", 1]], off)}]${nn}`, xzp)} * k[${lin([["c", 1]], kernel + (i * KW + j) * C)}]${nn}`);
                 }
               }
-              body.line(`const s = kb[${bias} + c]${nn} +`);
+              body.line(`const s = kb[${lin([["c", 1]], bias)}]${nn} +`);
               terms.forEach((t, i) => body.line(`  ${t}${i === terms.length - 1 ? ";" : " +"}`));
               body.lines(ep.lines("s", "c", "a[y + c]", "q"));
             });
@@ -358,13 +374,13 @@ const depthwise: Int8Emitter<"depthwise"> = {
           () => {
             body.line("// A window reaching into the padding: the taps inside only (the padding is x_zp, real zero).");
             body.block(`for (let c = 0; c < ${C}; c++)`, () => {
-              body.line(`let s = kb[${bias} + c]${nn};`);
+              body.line(`let s = kb[${lin([["c", 1]], bias)}]${nn};`);
               body.block(`for (let i = 0; i < ${KH}; i++)`, () => {
-                body.line(`const iy = iy0 + i * ${DH};`);
+                body.line(`const iy = ${lin([["iy0", 1], ["i", DH]], 0)};`);
                 body.line(`if (iy < 0 || iy >= ${H}) continue;`);
                 body.block(`for (let j = 0; j < ${KW}; j++)`, () => {
-                  body.line(`const ix = ix0 + j * ${DW};`);
-                  body.line(`if (ix >= 0 && ix < ${W}) s += (a[${x.at} + (iy * ${W} + ix) * ${C} + c]${nn} - ${xzp}) * k[${kernel} + (i * ${KW} + j) * ${C} + c]${nn};`);
+                  body.line(`const ix = ${lin([["ix0", 1], ["j", DW]], 0)};`);
+                  body.line(`if (ix >= 0 && ix < ${W}) s += ${sub(`a[${lin([["iy", W * C], ["ix", C], ["c", 1]], x.at)}]${nn}`, xzp)} * k[${lin([["i", KW * C], ["j", C], ["c", 1]], kernel)}]${nn};`);
                 });
               });
               body.lines(ep.lines("s", "c", "a[y + c]", "q"));
@@ -428,14 +444,14 @@ function poolLoops(body: Code, x: Int8Operand, out: Shape, y: number, win: Retur
   const [H, W, C] = x.shape;
   const [OH, OW] = out;
   body.block(`for (let oy = 0; oy < ${OH}; oy++)`, () => {
-    body.line(`const r0 = Math.max(0, oy * ${win.sh} - ${win.top}), r1 = Math.min(${H}, oy * ${win.sh} - ${win.top} + ${win.kh});`);
+    body.line(`const r0 = Math.max(0, ${lin([["oy", win.sh]], -win.top)}), r1 = Math.min(${H}, ${lin([["oy", win.sh]], win.kh - win.top)});`);
     body.block(`for (let ox = 0; ox < ${OW}; ox++)`, () => {
-      body.line(`const c0 = Math.max(0, ox * ${win.sw} - ${win.left}), c1 = Math.min(${W}, ox * ${win.sw} - ${win.left} + ${win.kw});`);
+      body.line(`const c0 = Math.max(0, ${lin([["ox", win.sw]], -win.left)}), c1 = Math.min(${W}, ${lin([["ox", win.sw]], win.kw - win.left)});`);
       if (counts) body.line("const count = (r1 - r0) * (c1 - c0);");
-      body.line(`const y = ${y} + (oy * ${OW} + ox) * ${C};`);
+      body.line(`const y = ${lin([["oy", OW * C], ["ox", C]], y)};`);
       body.block(`for (let c = 0; c < ${C}; c++)`, () => {
         body.line(`let v = ${init};`);
-        body.line(`for (let r = r0; r < r1; r++) for (let q = c0; q < c1; q++) ${cell(`${x.at} + (r * ${W} + q) * ${C} + c`)};`);
+        body.line(`for (let r = r0; r < r1; r++) for (let q = c0; q < c1; q++) ${cell(lin([["r", W * C], ["q", C], ["c", 1]], x.at))};`);
         body.lines(done);
       });
     });
@@ -467,19 +483,19 @@ const avgpool: Int8Emitter<"avgpool"> = {
       const count = H * W;
       body.block(`for (let c = 0; c < ${C}; c++)`, () => {
         body.line("let v = 0;");
-        body.line(`for (let p = 0; p < ${count}; p++) v += a[${x.at} + p * ${C} + c]${nn};`);
-        body.line(`const q = Math.fround(Math.fround(v - ${count * xzp}) * ${lit(ms[count]!)}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`);
-        body.line(`a[${ctx.y} + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`);
+        body.line(`for (let p = 0; p < ${count}; p++) v += a[${lin([["p", C], ["c", 1]], x.at)}]${nn};`);
+        body.line(`const q = Math.fround(Math.fround(v${offset(-count * xzp)}) * ${lit(ms[count]!)}) + ${ROUND} - ${ROUND}${offset(y.zeroPoint[0]!)};`);
+        body.line(`a[${lin([["c", 1]], ctx.y)}] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`);
       });
     } else {
       poolLoops(body, x, ctx.outShape, ctx.y, win, "0", (i) => `v += a[${i}]${nn}`, [
-        `const q = Math.fround(Math.fround(v - count * ${xzp}) * ${table}[count]${nn}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`,
+        `const q = Math.fround(Math.fround(${xzp === 0 ? "v" : `v ${xzp > 0 ? "-" : "+"} count * ${Math.abs(xzp)}`}) * ${table}[count]${nn}) + ${ROUND} - ${ROUND}${offset(y.zeroPoint[0]!)};`,
         `a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`,
       ], true);
     }
     return {
       summary: `${global ? "global average pool" : `average pool ${win.kh}x${win.kw}`}, ${shapeText(x.shape)} → ${shapeText(ctx.outShape)}`,
-      doc: [`Σ (x − ${xzp}) over the window's cells, requantized by s_x / (s_y · count), + ${y.zeroPoint[0]!}.`],
+      doc: [`Σ (x − x_zp) over the window's cells (x_zp = ${xzp}), requantized by s_x / (s_y · count), plus the zero point ${y.zeroPoint[0]!}.`],
       ...(global ? {} : { constants }),
       body,
       multAdds: 0,
@@ -508,7 +524,7 @@ const maxpool: Int8Emitter<"maxpool"> = {
       (i) => `v = Math.max(v, a[${i}]${nn})`,
       same
         ? ["a[y + c] = v;"]
-        : [`const q = Math.fround(Math.fround(v - ${x.quant.zeroPoint[0]!}) * ${lit(m)}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`, `a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`],
+        : [`const q = Math.fround(Math.fround(v${offset(-x.quant.zeroPoint[0]!)}) * ${lit(m)}) + ${ROUND} - ${ROUND}${offset(y.zeroPoint[0]!)};`, `a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`],
       false,
     );
     return {
@@ -554,12 +570,12 @@ function elementwise(body: Code, ctx: Int8Context, value: (a: string, b: string)
     body.block(`for (let p = 0; p < ${n / C}; p++)`, () => {
       body.block(`for (let c = 0; c < ${C}; c++)`, () => {
         body.line(`const i = p * ${C} + c;`);
-        body.lines(value(`a[${A.at} + i]${nn}`, `a[${B.at} + c]${nn}`).map((l) => l.replace("STORE", `a[${ctx.y} + i]`)));
+        body.lines(value(`a[${lin([["i", 1]], A.at)}]${nn}`, `a[${lin([["c", 1]], B.at)}]${nn}`).map((l) => l.replace("STORE", `a[${lin([["i", 1]], ctx.y)}]`)));
       });
     });
   } else {
     body.block(`for (let i = 0; i < ${n}; i++)`, () => {
-      body.lines(value(`a[${A.at} + i]${nn}`, `a[${B.at} + i]${nn}`).map((l) => l.replace("STORE", `a[${ctx.y} + i]`)));
+      body.lines(value(`a[${lin([["i", 1]], A.at)}]${nn}`, `a[${lin([["i", 1]], B.at)}]${nn}`).map((l) => l.replace("STORE", `a[${lin([["i", 1]], ctx.y)}]`)));
     });
   }
 }
@@ -573,12 +589,12 @@ const add: Int8Emitter<"add"> = {
     const p = addParameters(A.quant.scale[0]!, B.quant.scale[0]!, y.scale[0]!, A.quant.zeroPoint[0]!, B.quant.zeroPoint[0]!);
     const body = new Code();
     elementwise(body, ctx, (a, b) => [
-      `const q = Math.floor((${p.bias} + ${a} * ${p.ma} + ${b} * ${p.mb}) * ${lit(2 ** -p.shift)}) + ${y.zeroPoint[0]!};`,
+      `const q = Math.floor((${p.bias} + ${a} * ${p.ma} + ${b} * ${p.mb}) * ${lit(2 ** -p.shift)})${offset(y.zeroPoint[0]!)};`,
       `STORE = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`,
     ]);
     return {
       summary: `add, ${shapeText(A.shape)} + ${shapeText(B.shape)}`,
-      doc: [`XNNPACK's quantized add: ⌊(${p.bias} + a·${p.ma} + b·${p.mb}) / 2^${p.shift}⌋ + ${y.zeroPoint[0]!}, clamped to [${lo}, ${hi}].`],
+      doc: [`XNNPACK's quantized add: ⌊(${p.bias} + a·${p.ma} + b·${p.mb}) / 2^${p.shift}⌋ plus the zero point ${y.zeroPoint[0]!}, clamped to [${lo}, ${hi}].`],
       body,
       multAdds: 0,
     };
@@ -594,12 +610,12 @@ const mul: Int8Emitter<"mul"> = {
     const m = multiplier(A.quant.scale[0]!, B.quant.scale[0]!, y.scale[0]!, "xnnpack");
     const body = new Code();
     elementwise(body, ctx, (a, b) => [
-      `const q = Math.fround(Math.fround((${a} - ${A.quant.zeroPoint[0]!}) * (${b} - ${B.quant.zeroPoint[0]!})) * ${lit(m)}) + ${ROUND} - ${ROUND} + ${y.zeroPoint[0]!};`,
+      `const q = Math.fround(Math.fround(${sub(a, A.quant.zeroPoint[0]!)} * ${sub(b, B.quant.zeroPoint[0]!)}) * ${lit(m)}) + ${ROUND} - ${ROUND}${offset(y.zeroPoint[0]!)};`,
       `STORE = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`,
     ]);
     return {
       summary: `mul, ${shapeText(A.shape)} · ${shapeText(B.shape)}`,
-      doc: [`(a − a_zp)(b − b_zp) requantized with M = ${lit(m)}, + ${y.zeroPoint[0]!}, clamped to [${lo}, ${hi}].`],
+      doc: [`(a − a_zp)(b − b_zp) requantized with M = ${lit(m)}, plus the zero point ${y.zeroPoint[0]!}, clamped to [${lo}, ${hi}].`],
       body,
       multAdds: size(ctx.outShape),
     };
@@ -618,7 +634,7 @@ const activation: Int8Emitter<"activation"> = {
     constants.line(`/** ${ctx.name}: ${node.attrs.act} from the input's integers (index q − ${lo}) to the output's. */`);
     constants.line(`const ${table}${T(": readonly number[]")} = [${Array.from(activationTable(node.attrs.act, x.quant, ctx.quant)).join(", ")}];`);
     const body = new Code();
-    body.line(`for (let i = 0; i < ${size(ctx.outShape)}; i++) a[${ctx.y} + i] = ${table}[a[${x.at} + i]${nn}${lo === 0 ? "" : lo < 0 ? ` + ${-lo}` : ` - ${lo}`}]${nn};`);
+    body.line(`for (let i = 0; i < ${size(ctx.outShape)}; i++) a[${lin([["i", 1]], ctx.y)}] = ${table}[a[${lin([["i", 1]], x.at)}]${nn}${offset(-lo)}]${nn};`);
     return { summary: `${node.attrs.act}, ${shapeText(x.shape)}`, doc: [`Through the 256-entry table ${table}.`], constants, body, multAdds: 0 };
   },
 };
@@ -647,14 +663,14 @@ const softmax: Int8Emitter<"softmax"> = {
     const [H, W, C] = x.shape;
     const body = new Code();
     body.block(`for (let p = 0; p < ${H * W}; p++)`, () => {
-      body.line(`const x = ${x.at} + p * ${C}, y = ${ctx.y} + p * ${C};`);
+      body.line(`const x = ${lin([["p", C]], x.at)}, y = ${lin([["p", C]], ctx.y)};`);
       body.line("let max = -Infinity;");
       body.line(`for (let c = 0; c < ${C}; c++) max = Math.max(max, a[x + c]${nn});`);
       body.line("let sum = 0;");
       body.line(`for (let c = 0; c < ${C}; c++) sum = Math.fround(sum + ${table}[max - a[x + c]${nn}]${nn});`);
       body.line(`const inv = Math.fround(1 / Math.fround(sum * ${lit(f32(y.scale[0]!))}));`);
       body.block(`for (let c = 0; c < ${C}; c++)`, () => {
-        body.line(`const q = Math.floor(Math.fround(${table}[max - a[x + c]${nn}]${nn} * inv) + 0.5) + ${y.zeroPoint[0]!};`);
+        body.line(`const q = Math.floor(Math.fround(${table}[max - a[x + c]${nn}]${nn} * inv) + 0.5)${offset(y.zeroPoint[0]!)};`);
         body.line(`a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`);
       });
     });
