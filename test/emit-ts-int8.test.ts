@@ -329,7 +329,7 @@ const SMALL = `network Q(classes = 10) {
   bottleneck 16 expand=3 se=0.25 act=hswish
   bottleneck 24 expand=2 stride=2 kernel=5x5 act=relu
   bottleneck 24 expand=2 dilation=2 act=relu6
-  avgpool 3x3 pad=same
+  avgpool 3x3 stride=1 pad=same
   maxpool 2x2 pad=same
   sigmoid
   dropout 0.2
@@ -395,6 +395,8 @@ describe("small networks with every integer op, quantized after training", () =>
       for (const op of ["conv", "depthwise", "fc", "add", "mul", "avgpool", "maxpool", "activation", "softmax", "dropout"]) expect(ops, op).toContain(op);
       expect(graph.nodes.some((n) => (n.op === "conv" || n.op === "depthwise") && n.attrs.act === "hswish")).toBe(true);
       expect(graph.nodes.some((n) => n.op === "depthwise" && n.attrs.dilation !== undefined)).toBe(true);
+      // An fc on a 3x3 map: its channel-major kernel reordered to the activation's HWC.
+      expect(graph.nodes.find((n) => n.op === "fc")?.inputs.map((id) => graph.nodes.find((m) => m.id === id)!.shape)).toEqual([[3, 3, 24]]);
       const r = compile(SMALL, { seed: 7 });
       const e = emitTypeScript({ graph, costs: r.costs! }, { sourceFile: "q.mn" });
       expect(typeCheck(e.code)).toEqual([]);
