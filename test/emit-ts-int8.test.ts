@@ -5,9 +5,12 @@
  * (src/ir/reference-int.ts, xnnpack rounding) and the TFLite interpreter's
  * raw uint8 outputs; its type-checking under strict TypeScript; the int8
  * weights file (its size against the float module's, refused by a float
- * module and vice versa); embedded weights; the JavaScript flavour; small
+ * module and vice versa); embedded weights; the JavaScript flavour and its
+ * .d.ts; the CLI; determinism; docs/typescript.md's snippet; small
  * post-training-quantized graphs with every integer op (int8 per-channel
- * weights, SE mul, maxpool, table activations) against the reference.
+ * weights, SE mul, maxpool, table activations, an fc on a map) against the
+ * reference, layer by layer; the fallback without WebAssembly; and a golden
+ * file of a tiny network's code, reviewed as text.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
