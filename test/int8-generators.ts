@@ -56,8 +56,7 @@ export function quantizeRandom(graph: Graph, r: () => number, options: QuantizeR
   const gain = options.gain ?? 1;
   const [lo, hi] = QUANTIZED_RANGE[type];
   const quants = new Map<string, Quantization>();
-  const act = (q: Quantization): Quantization => q;
-  const nodes = graph.nodes.map((n): Node => {
+    const nodes = graph.nodes.map((n): Node => {
     if (n.op === "input") {
       const q: Quantization = { type, scale: [scaleNear(r, 1 / 64)], zeroPoint: [zeroPoint(r, type)] };
       quants.set(n.id, q);
@@ -88,17 +87,32 @@ export function quantizeRandom(graph: Graph, r: () => number, options: QuantizeR
       const typical = 128 * 128 * Math.sqrt(per);
       const sw = kq.scale.reduce((a, b) => Math.max(a, b), 0);
       const sy = f32((x.scale[0]! * sw * typical) / (40 * gain * 2 ** (r() * 2 - 1)));
-      const q: Quantization = act({ type, scale: [sy], zeroPoint: [zeroPoint(r, type)] });
+      const q: Quantization = { type, scale: [sy], zeroPoint: [zeroPoint(r, type)] };
       quants.set(n.id, q);
-      const quantized = { kernel: { shape, data: kernel }, kernelQuant: kq, ...(r() < 0.9 ? { bias } : {}) };
+      // A table activation (hswish, hsigmoid, sigmoid) requantizes into its linear output's quantization first.
+      const act = n.op === "fc" ? "linear" : n.attrs.act;
+      const table = act === "hswish" || act === "hsigmoid" || act === "sigmoid";
+      const linear: Quantization = { type, scale: [sy], zeroPoint: [zeroPoint(r, type)] };
+      if (table) quants.set(n.id, { type, scale: [scaleNear(r, act === "hswish" ? sy : 1 / 256)], zeroPoint: [zeroPoint(r, type)] });
+      const quantized = { kernel: { shape, data: kernel }, kernelQuant: kq, ...(r() < 0.9 ? { bias } : {}), ...(table ? { linear } : {}) };
       const weights: LayerWeights = { ...w, quantized };
-      return { ...n, quant: q, weights } as Node;
+      return { ...n, quant: quants.get(n.id)!, weights } as Node;
     }
     if (n.op === "add") {
       const b = quants.get(n.inputs[1]!)!;
       const q: Quantization = { type, scale: [scaleNear(r, Math.max(x.scale[0]!, b.scale[0]!) * (gain > 1 ? 0.5 : 1.5))], zeroPoint: [zeroPoint(r, type)] };
       quants.set(n.id, q);
       return { ...n, quant: q };
+    }
+    if (n.op === "mul") {
+      const b = quants.get(n.inputs[1]!)!;
+      const q: Quantization = { type, scale: [f32((x.scale[0]! * b.scale[0]! * 64 * 64) / (40 * gain * 2 ** (r() * 2 - 1)))], zeroPoint: [zeroPoint(r, type)] };
+      quants.set(n.id, q);
+      return { ...n, quant: q };
+    }
+    if (n.op === "maxpool" && r() < 0.5) {
+      quants.set(n.id, x);
+      return { ...n, quant: x };
     }
     if (n.op === "softmax") {
       const q: Quantization = pick(r, [

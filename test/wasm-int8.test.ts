@@ -13,7 +13,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileNetworkWasmInt8, int8UnsupportedNode, type Int8WasmLayout } from "../src/emit/wasm/int8/index.js";
 import { compile } from "../src/index.js";
-import type { Graph } from "../src/ir/graph.js";
+import type { Graph, Node } from "../src/ir/graph.js";
 import { runReferenceIntOutputs, runReferenceIntTrace } from "../src/ir/reference-int.js";
 import { int8Blob } from "../src/weights/int8.js";
 import { readExample, shared } from "./helpers.js";
@@ -134,14 +134,15 @@ for (const m of models) {
 
 // ── random quantized graphs ────────────────────────────────────────────────
 
-const act = fc.constantFrom("relu", "relu6", "linear");
+const act = fc.constantFrom("relu", "relu6", "linear", "hswish", "hsigmoid", "sigmoid");
 const layer = fc.oneof(
   fc.record({ op: fc.constant("conv"), k: fc.constantFrom(1, 2, 3, 5), n: fc.integer({ min: 1, max: 40 }), s: fc.constantFrom(1, 2), act }).map((l) => `conv ${l.k}x${l.k} ${l.n} stride=${l.s} act=${l.act}`),
   fc.record({ k: fc.constantFrom(1, 3, 5), s: fc.constantFrom(1, 2), act }).map((l) => `dw ${l.k}x${l.k} stride=${l.s} act=${l.act}`),
   fc.record({ n: fc.integer({ min: 1, max: 70 }), act }).map((l) => `pw ${l.n} act=${l.act}`),
   fc.record({ k: fc.constantFrom(1, 3), act }).map((l) => `residual { dw ${l.k}x${l.k} act=${l.act} }`),
   fc.record({ n: fc.integer({ min: 1, max: 24 }), act }).map((l) => `residual { pw ${l.n} act=${l.act}\n    pw ${"$C"} act=linear }`),
-  fc.constantFrom("avgpool global", "avgpool 2x2", "avgpool 3x3 stride=1"),
+  fc.constantFrom("avgpool global", "avgpool 2x2", "avgpool 3x3 stride=1", "maxpool 2x2", "maxpool 3x3 stride=1", "maxpool 3x3 stride=2", "sigmoid"),
+  fc.record({ r: fc.constantFrom(0.25, 0.5), gate: fc.constantFrom("hsigmoid", "sigmoid") }).map((l) => `se ${l.r} gate=${l.gate}`),
   fc.integer({ min: 1, max: 30 }).map((n) => `fc ${n}`),
   fc.constant("dropout 0.5"),
 );
@@ -172,7 +173,7 @@ function sourceOf(n: { h: number; w: number; c: number; layers: readonly string[
 
 describe("the int8 module on random quantized graphs", () => {
   it(
-    "equals the integer reference bit for bit at batch 2: convolutions of any kernel and stride, depthwise, pointwise, residual adds, average pools, fc, softmax",
+    "equals the integer reference bit for bit at batch 2: convolutions of any kernel and stride, depthwise, pointwise, residual adds, pools, fc, softmax, SE gates (mul), table activations fused and standalone",
     () => {
       let compiled = 0;
       fc.assert(
@@ -235,9 +236,12 @@ describe("the int8 module on random quantized graphs", () => {
   });
 
   it("refuses, naming the layer, an op it has no kernel for", () => {
-    const g = quantizeRandom(compile("network M {\n  input 8x8x4\n  maxpool 2x2\n  pw 8\n}\n").graph!, rng(1));
-    expect(int8UnsupportedNode(g)?.op).toBe("maxpool");
-    expect(() => compileNetworkWasmInt8(g)).toThrow(/no integer kernel for '.*' \(maxpool\)/);
+    const g = compile("network M {\n  input 8x8x4\n  pw 8\n}\n").graph!;
+    // A quantized graph with a node integer inference does not run (a resize, say): the module names it.
+    const pw = g.nodes[1]!;
+    const odd = { ...g, nodes: [g.nodes[0]!, { ...pw, id: "up", op: "resize", attrs: { mode: "nearest", coords: "asymmetric", target: { kind: "scale", factor: [2, 2] } } } as unknown as Node] };
+    expect(int8UnsupportedNode(odd)?.id).toBe("up");
+    expect(() => compileNetworkWasmInt8(odd)).toThrow(/no integer kernel for 'up' \(resize\)/);
   });
 
   it("traps on a batch larger than maxBatch, and runs batch 0 as nothing", () => {

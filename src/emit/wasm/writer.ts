@@ -717,6 +717,9 @@ export class FunctionBody {
   i32ShrU(): this {
     return this.op(0x76);
   }
+  i32Xor(): this {
+    return this.op(0x73);
+  }
   i32DivU(): this {
     return this.op(0x6e);
   }

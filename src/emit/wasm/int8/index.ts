@@ -64,15 +64,18 @@
  * the layer. Pure: no I/O.
  */
 import { InternalError } from "../../../ir/diagnostics.js";
-import { QUANTIZED_RANGE, type Graph, type Node, type OpKind, type Quantization, type QuantizedWeights, type Shape } from "../../../ir/graph.js";
+import { QUANTIZED_RANGE, type Activation, type Graph, type Node, type OpKind, type Quantization, type QuantizedWeights, type Shape } from "../../../ir/graph.js";
 import { liveness } from "../../../ir/liveness.js";
-import { activationRange, isTableActivation, multiplier } from "../../../ir/reference-int.js";
+import { activationRange, activationTable, isTableActivation, multiplier } from "../../../ir/reference-int.js";
 import { int8Layout, type Int8Layer } from "../../../weights/int8.js";
 import { FunctionBody, ModuleWriter, PAGE_BYTES } from "../writer.js";
 import {
   addKernel,
   avgpoolKernel,
   copyKernel,
+  maxpoolKernel,
+  mulKernel,
+  tableKernel,
   depthwiseKernel,
   depthwiseScratchBytes,
   dwPackedBytes,
@@ -104,7 +107,7 @@ export interface Int8WasmLayout {
   readonly steps: readonly Int8Step[];
 }
 
-export type Int8KernelKind = "gemm" | "depthwise" | "avgpool" | "add" | "softmax" | "copy";
+export type Int8KernelKind = "gemm" | "depthwise" | "avgpool" | "maxpool" | "add" | "mul" | "activation" | "softmax" | "copy";
 
 export interface Int8Step {
   /** The export name of its kernel. */
@@ -147,18 +150,18 @@ const SUPPORTED: Readonly<Record<OpKind, boolean>> = {
   add: true,
   softmax: true,
   dropout: true,
-  maxpool: false,
-  mul: false,
-  activation: false,
+  maxpool: true,
+  mul: true,
+  activation: true,
   deconv: false,
   concat: false,
   resize: false,
   argmax: false,
 };
 
-/** The first node the int8 module cannot compile (an op without a kernel, a table activation), if any. */
+/** The first node the int8 module cannot compile (an op without a kernel), if any. */
 export function int8UnsupportedNode(graph: Graph): Node | undefined {
-  return graph.nodes.find((n) => !SUPPORTED[n.op] || ((n.op === "conv" || n.op === "depthwise") && isTableActivation(n.attrs.act)));
+  return graph.nodes.find((n) => !SUPPORTED[n.op]);
 }
 
 const ALIGN = 64;
@@ -211,7 +214,7 @@ export function compileNetworkWasmInt8(graph: Graph, options: Int8WasmOptions = 
   const maxBatch = options.maxBatch ?? 1;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InternalError(`int8 wasm: maxBatch ${maxBatch}`);
   const bad = int8UnsupportedNode(graph);
-  if (bad !== undefined) throw new InternalError(`int8 wasm: no integer kernel for '${bad.id}' (${bad.op}${bad.op === "conv" || bad.op === "depthwise" ? ` act=${bad.attrs.act}` : ""})`);
+  if (bad !== undefined) throw new InternalError(`int8 wasm: no integer kernel for '${bad.id}' (${bad.op})`);
   const steps = planSteps(graph, options.tuning ?? INT8_TUNING);
   const input = graph.nodes[0]!;
   const inShape = shapeOf(input);
@@ -344,11 +347,11 @@ function planSteps(graph: Graph, tuning: Int8Tuning): Step[] {
   const inputValue: Value = { id: input.id, shape: shapeOf(input), quant: quantOf(input), stride: shapeOf(input)[2], region: "input" };
   values.set(input.id, inputValue);
   const steps: Step[] = [];
-  // An add reads its operands with the buffers' stride: re-stride the input first if one does.
+  // An add or mul reads its operands with the buffers' stride: re-stride the input first if one does.
   const passes = (n: Node): boolean => n.op === "dropout" || (n.op === "softmax" && n.quant === undefined);
   const inputs = new Set([input.id]);
   for (const n of graph.nodes) if (passes(n) && inputs.has(n.inputs[0]!)) inputs.add(n.id);
-  if (graph.nodes.some((n) => n.op === "add" && n.inputs.some((id) => inputs.has(id)))) {
+  if (graph.nodes.some((n) => (n.op === "add" || n.op === "mul") && n.inputs.some((id) => inputs.has(id)))) {
     const [H, W, C] = inputValue.shape;
     const y: Value = { id: "copy_input", shape: inputValue.shape, quant: inputValue.quant, stride: stride(C) };
     steps.push(copyStep("copy_input", inputValue, y, H * W));
@@ -424,7 +427,8 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
     const q = quantizedOf(node);
     const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
     const pads = a.pads ?? [0, 0, 0, 0];
-    const ms = Array.from({ length: C }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack"));
+    const { lq, table } = tableOf(node, a.act, yq);
+    const ms = Array.from({ length: C }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, lq.scale[0]!, "xnnpack"));
     return {
       name: node.id,
       kernel: "depthwise",
@@ -435,7 +439,7 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
       multAdds: OH * OW * C * taps,
       scratch: depthwiseScratchBytes(x.shape[1], x.stride),
       packedBytes: dwPackedBytes(C, taps),
-      params: channelParams(q.kernelQuant, C, (c) => ms[c]!),
+      params: concat([channelParams(q.kernelQuant, C, (c) => ms[c]!), table ?? new Uint8Array(0)]),
       build: (ad) =>
         depthwiseKernel({
           input: x.shape,
@@ -450,7 +454,8 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
           pads: [pads[0], pads[1]],
           weights: ad.weights,
           scratch: ad.scratch,
-          requant: requantOf(yq, a.act, ms, accBound(q, C, x.quant)),
+          requant: requantOf(lq, a.act, ms, accBound(q, C, x.quant)),
+          ...(table === undefined ? {} : { table: { address: ad.params + 8 * C, from: lq.type } }),
         }),
       pack: (f, ad, fns) => {
         const l = blobOf(ctx, node.id);
@@ -545,9 +550,83 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
       build: (ad) => softmaxKernel({ pixels: H * W, channels: C, xStride: x.stride, yStride: y.stride, xType: x.quant.type, table: ad.params, sy: yq.scale[0]!, yZeroPoint: yq.zeroPoint[0]!, lo, hi }),
     };
   },
-  maxpool: refuse("maxpool"),
-  mul: refuse("mul"),
-  activation: refuse("activation"),
+  maxpool(node, ctx) {
+    const x = ctx.value(node.inputs[0]!);
+    const yq = quantOf(node);
+    const outShape = shapeOf(node);
+    const [IH, IW] = x.shape;
+    const a = node.attrs;
+    const kernel: readonly [number, number] = a.kernel === "global" ? [IH, IW] : a.kernel;
+    const strides: readonly [number, number] = a.stride === "kernel" ? kernel : a.stride;
+    const pads = a.pads ?? [0, 0, 0, 0];
+    const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(outShape[2]) };
+    const same = x.quant.scale[0] === yq.scale[0] && x.quant.zeroPoint[0] === yq.zeroPoint[0];
+    const m = multiplier(x.quant.scale[0]!, 1, yq.scale[0]!, "xnnpack");
+    const [lo, hi] = QUANTIZED_RANGE[yq.type];
+    const [xlo, xhi] = QUANTIZED_RANGE[x.quant.type];
+    const xzp = x.quant.zeroPoint[0]!;
+    return {
+      ...plain(node, "maxpool", x, y),
+      build: () =>
+        maxpoolKernel({
+          input: x.shape,
+          xStride: x.stride,
+          xType: x.quant.type,
+          xZeroPoint: xzp,
+          output: outShape,
+          yStride: y.stride,
+          kernel,
+          stride: strides,
+          pads: [pads[0], pads[1]],
+          ...(same ? {} : { requant: { lo, hi, zeroPoint: yq.zeroPoint[0]!, type: yq.type, uniform: m, bounded: Math.abs(m) * Math.max(xhi - xzp, xzp - xlo) < BOUND } }),
+        }),
+    };
+  },
+  mul(node, ctx) {
+    const a = ctx.value(node.inputs[0]!);
+    const b = ctx.value(node.inputs[1]!);
+    const yq = quantOf(node);
+    const outShape = shapeOf(node);
+    const [H, W, C] = outShape;
+    const broadcast = b.shape[0] === 1 && b.shape[1] === 1 && (H !== 1 || W !== 1);
+    if (a.stride !== stride(C) || b.stride !== stride(C)) throw new InternalError(`int8 wasm: '${node.id}' reads an operand of another stride`);
+    const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
+    const m = multiplier(a.quant.scale[0]!, b.quant.scale[0]!, yq.scale[0]!, "xnnpack");
+    const [lo, hi] = QUANTIZED_RANGE[yq.type];
+    const span = (q: Quantization): number => {
+      const [l, h] = QUANTIZED_RANGE[q.type];
+      return Math.max(h - q.zeroPoint[0]!, q.zeroPoint[0]! - l);
+    };
+    return {
+      ...plain(node, "mul", a, y),
+      fixed: [b],
+      build: (ad) =>
+        mulKernel({
+          pixels: H * W,
+          channels: C,
+          stride: y.stride,
+          aType: a.quant.type,
+          bType: b.quant.type,
+          aZeroPoint: a.quant.zeroPoint[0]!,
+          bZeroPoint: b.quant.zeroPoint[0]!,
+          b: ad.address(b),
+          broadcast,
+          requant: { lo, hi, zeroPoint: yq.zeroPoint[0]!, type: yq.type, uniform: m, bounded: Math.abs(m) * span(a.quant) * span(b.quant) < BOUND },
+        }),
+    };
+  },
+  activation(node, ctx) {
+    const x = ctx.value(node.inputs[0]!);
+    const yq = quantOf(node);
+    const outShape = shapeOf(node);
+    const [H, W, C] = outShape;
+    const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
+    return {
+      ...plain(node, "activation", x, y),
+      params: tableBytes(activationTable(node.attrs.act, x.quant, yq)),
+      build: (ad) => tableKernel(H * W, C, x.stride, y.stride, { address: ad.params, from: x.quant.type }),
+    };
+  },
   deconv: refuse("deconv"),
   concat: refuse("concat"),
   resize: refuse("resize"),
@@ -570,7 +649,8 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
   const q = quantizedOf(node);
   const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(N) };
   const xzp = x.quant.zeroPoint[0]!;
-  const ms = Array.from({ length: N }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, yq.scale[0]!, "xnnpack"));
+  const { lq, table } = tableOf(node, act, yq);
+  const ms = Array.from({ length: N }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, lq.scale[0]!, "xnnpack"));
   return {
     name: node.id,
     kernel: "gemm",
@@ -581,7 +661,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
     multAdds: OH * OW * N * taps * C,
     scratch: gemmScratchBytes(OH * OW, kp),
     packedBytes: gemmPackedBytes(N, kp),
-    params: channelParams(q.kernelQuant, N, (c) => ms[c]!),
+    params: concat([channelParams(q.kernelQuant, N, (c) => ms[c]!), table ?? new Uint8Array(0)]),
     build: (ad) =>
       gemmKernel({
         input: x.shape,
@@ -596,8 +676,9 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
         pads: [pads[0], pads[1]],
         weights: ad.weights,
         scratch: ad.scratch,
-        requant: requantOf(yq, act, ms, accBound(q, N, x.quant)),
+        requant: requantOf(lq, act, ms, accBound(q, N, x.quant)),
         ...ctx.tuning,
+        ...(table === undefined ? {} : { table: { address: ad.params + 8 * N, from: lq.type } }),
       }),
     pack: (f, ad, fns) => {
       const l = blobOf(ctx, node.id);
@@ -607,7 +688,32 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
   };
 }
 
+/**
+ * A layer's table activation (hswish, hsigmoid, sigmoid): the quantization its
+ * accumulators requantize into (QuantizedWeights.linear) and the table's bytes
+ * (after the layer's params); a clamp activation requantizes straight into the output's.
+ */
+function tableOf(node: Extract<Node, { op: "conv" | "depthwise" | "fc" }>, act: Activation, yq: Quantization): { readonly lq: Quantization; readonly table?: Uint8Array } {
+  if (!isTableActivation(act)) return { lq: yq };
+  const lq = node.weights?.quantized?.linear;
+  if (lq === undefined) throw new InternalError(`int8 wasm: '${node.id}' has a table activation but no linear-output quantization`);
+  return { lq, table: tableBytes(activationTable(act, lq, yq)) };
+}
+
+/** A step of one node with no weights, scratch or params. */
+function plain(node: Node, kernel: Int8KernelKind, x: Value, y: Value): Omit<Step, "build"> {
+  return { name: node.id, kernel, nodes: [node.id], x, fixed: [], y, multAdds: 0, scratch: 0, packedBytes: 0 };
+}
+
 // ── constants ──────────────────────────────────────────────────────────────
+
+/** |acc·M| below this needs no float clamp before rounding (kernels.ts: the 1.5·2^23 rounding holds below 2^22). */
+const BOUND = 2 ** 22 - 1024;
+
+/** An activation table's stored values as bytes. */
+function tableBytes(table: Int32Array): Uint8Array {
+  return Uint8Array.from(table, (v) => v & 0xff);
+}
 
 /** A layer's params: n int32 weight zero points, then n f32 multipliers. */
 function channelParams(kq: Quantization, n: number, m: (c: number) => number): Uint8Array {
@@ -626,9 +732,9 @@ function channelParams(kq: Quantization, n: number, m: (c: number) => number): U
  * share one, and whether every accumulator it can make stays below 2^22
  * once scaled (then the kernels clamp bytes instead of floats).
  */
-function requantOf(yq: Quantization, act: Parameters<typeof activationRange>[1], ms: readonly number[], bounds: readonly number[]): Requant {
-  const [lo, hi] = activationRange(yq, act);
-  const bounded = ms.every((m, c) => Math.abs(m) * bounds[c]! < 2 ** 22 - 1024);
+function requantOf(yq: Quantization, act: Activation, ms: readonly number[], bounds: readonly number[]): Requant {
+  const [lo, hi] = isTableActivation(act) ? QUANTIZED_RANGE[yq.type] : activationRange(yq, act);
+  const bounded = ms.every((m, c) => Math.abs(m) * bounds[c]! < BOUND);
   const uniform = ms.every((m) => m === ms[0]) ? ms[0] : undefined;
   return { lo, hi, zeroPoint: yq.zeroPoint[0]!, type: yq.type, bounded, ...(uniform === undefined ? {} : { uniform }) };
 }

@@ -177,6 +177,8 @@ export interface GemmSpec {
   readonly mr: number;
   /** Bytes of widened rows per pass over the weight blocks. */
   readonly chunkBytes: number;
+  /** A table activation: the 256-byte table's address, applied to the stored outputs (requant then yields the linear output's). */
+  readonly table?: TableSpec;
   /** Vectors of 4 channels per tile (4: a whole block, 2: half of one), k pairs per loop iteration, and whether the tile's weight vectors are held while the pixels' splats stream (else the splats are held). */
   readonly nv: 2 | 4;
   readonly unroll: number;
@@ -370,6 +372,7 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   f.localGet(y).localSet(yc);
   repeat(f, Math.floor(pixels / chunk), () => pass(chunk));
   if (pixels % chunk !== 0) pass(pixels % chunk);
+  if (s.table !== undefined) tableLoop(f, y, y, pixels, N, s.yStride, s.yStride, s.table);
   return f;
 }
 
@@ -390,6 +393,7 @@ export interface DepthwiseSpec {
   /** A row of x_zp bytes (IW·xStride + 16), filled on entry: the rows above and below the input. */
   readonly scratch: number;
   readonly requant: Requant;
+  readonly table?: TableSpec;
 }
 
 export function depthwiseScratchBytes(iw: number, xStride: number): number {
@@ -547,6 +551,215 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
       for (let o = b; o < OW; o++) edge(o);
       bump(f, wg, groupBytes);
       f.localGet(g).i32Const(1).i32Add().localTee(g).i32Const(groups).i32LtS().brIf(groupLoop);
+    });
+    bump(f, yp, OW * s.yStride);
+    f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rowLoop);
+  });
+  if (s.table !== undefined) tableLoop(f, y, y, OH * OW, C, s.yStride, s.yStride, s.table);
+  return f;
+}
+
+// ── table activations ──────────────────────────────────────────────────────
+
+/** A 256-entry activation table (activationTable in src/ir/reference-int.ts) as bytes: entry q − lo of the input type's range. */
+export interface TableSpec {
+  readonly address: number;
+  /** The type of the values looked up (int8: the index is the byte + 128, i.e. its top bit flipped). */
+  readonly from: QuantizedType;
+}
+
+/** y[p, c] = table[x[p, c]] for `pixels` pixels of `channels` bytes, scalar (in place when x = y). */
+function tableLoop(f: FunctionBody, x: Local, y: Local, pixels: number, channels: number, xStride: number, yStride: number, t: TableSpec): void {
+  const src = f.local("i32");
+  const dst = f.local("i32");
+  const c = f.local("i32");
+  f.localGet(x).localSet(src);
+  f.localGet(y).localSet(dst);
+  repeat(f, pixels, () => {
+    f.i32Const(0).localSet(c);
+    f.loop((top) => {
+      f.localGet(dst).localGet(c).i32Add();
+      f.localGet(src).localGet(c).i32Add().i32Load8U();
+      if (t.from === "int8") f.i32Const(0x80).i32Xor();
+      f.i32Load8U(t.address);
+      f.i32Store8();
+      f.localGet(c).i32Const(1).i32Add().localTee(c).i32Const(channels).i32LtS().brIf(top);
+    });
+    bump(f, src, xStride);
+    bump(f, dst, yStride);
+  });
+}
+
+/** A standalone activation: every stored value through its table. */
+export function tableKernel(pixels: number, channels: number, xStride: number, yStride: number, t: TableSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  tableLoop(f, f.param(0), f.param(1), pixels, channels, xStride, yStride, t);
+  return f;
+}
+
+// ── mul ────────────────────────────────────────────────────────────────────
+
+export interface MulSpec {
+  readonly pixels: number;
+  readonly channels: number;
+  readonly stride: number;
+  readonly aType: QuantizedType;
+  readonly bType: QuantizedType;
+  readonly aZeroPoint: number;
+  readonly bZeroPoint: number;
+  /** The second operand's address; broadcast: one pixel (1×1×C, an SE gate) for every pixel of a. */
+  readonly b: number;
+  readonly broadcast: boolean;
+  readonly requant: Requant;
+}
+
+/** y = requantize((a − a_zp)·(b − b_zp)) + y_zp, 8 lanes at a time (i32x4.extmul of int16 lanes). */
+export function mulKernel(s: MulSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const a = f.param(0);
+  const y = f.param(1);
+  const bp = f.local("i32");
+  const va = f.local("v128");
+  const vb = f.local("v128");
+  const azp = f.local("v128");
+  const bzp = f.local("v128");
+  f.i32Const(s.aZeroPoint).i16x8Splat().localSet(azp);
+  f.i32Const(s.bZeroPoint).i16x8Splat().localSet(bzp);
+  const eight = (): void => {
+    f.localGet(a);
+    load8x8(f, s.aType);
+    f.localGet(azp).i16x8Sub().localSet(va);
+    f.localGet(bp);
+    load8x8(f, s.bType);
+    f.localGet(bzp).i16x8Sub().localSet(vb);
+    f.localGet(y);
+    f.localGet(va).localGet(vb).i32x4ExtmulLowI16x8S();
+    requantize(f, s.requant, () => undefined);
+    f.localGet(va).localGet(vb).i32x4ExtmulHighI16x8S();
+    requantize(f, s.requant, () => undefined);
+    f.i16x8NarrowI32x4S();
+    f.localGet(va);
+    narrowBytes(f, s.requant.type, s.requant);
+    f.v128Store64Lane(0);
+  };
+  const groups = Math.ceil(s.channels / 8);
+  if (!s.broadcast) {
+    f.i32Const(s.b).localSet(bp);
+    repeat(f, Math.ceil((s.pixels * s.stride) / 8), () => {
+      eight();
+      bump(f, a, 8);
+      bump(f, bp, 8);
+      bump(f, y, 8);
+    });
+  } else {
+    repeat(f, s.pixels, () => {
+      f.i32Const(s.b).localSet(bp);
+      for (let q = 0; q < groups; q++) {
+        eight();
+        bump(f, a, 8);
+        bump(f, bp, 8);
+        bump(f, y, 8);
+      }
+      bump(f, a, s.stride - groups * 8);
+      bump(f, y, s.stride - groups * 8);
+    });
+  }
+  return f;
+}
+
+// ── max pool ───────────────────────────────────────────────────────────────
+
+export interface MaxPoolSpec {
+  readonly input: readonly [number, number, number];
+  readonly xStride: number;
+  readonly xType: QuantizedType;
+  readonly xZeroPoint: number;
+  readonly output: readonly [number, number, number];
+  readonly yStride: number;
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly pads: readonly [number, number];
+  /** Absent when input and output share a quantization (the max as it is); else requantize(max − x_zp) + y_zp. */
+  readonly requant?: Requant;
+}
+
+/** Max pool: the largest stored value of each window's in-bounds cells, 8 channels at a time as int16. */
+export function maxpoolKernel(s: MaxPoolSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const x = f.param(0);
+  const y = f.param(1);
+  const [IH, IW, C] = s.input;
+  const [OH, OW] = s.output;
+  const [KH, KW] = s.kernel;
+  const [SH, SW] = s.stride;
+  const [top, left] = s.pads;
+  const groups = Math.ceil(C / 8);
+  const oy = f.local("i32");
+  const ox = f.local("i32");
+  const y0 = f.local("i32");
+  const y1 = f.local("i32");
+  const x0 = f.local("i32");
+  const x1 = f.local("i32");
+  const iy = f.local("i32");
+  const ix = f.local("i32");
+  const g = f.local("i32");
+  const m = f.local("v128");
+  const yp = f.local("i32");
+  const a = f.local("i32");
+  const b = f.local("i32");
+  const clampTo = (lo: number, hi: number): void => {
+    // the i32 on the stack into [lo, hi]
+    f.localTee(a).i32Const(lo).localGet(a).i32Const(lo).i32GtS().select().localTee(b).i32Const(hi).localGet(b).i32Const(hi).i32LtS().select();
+  };
+  f.localGet(y).localSet(yp);
+  f.i32Const(0).localSet(oy);
+  f.loop((rowLoop) => {
+    f.localGet(oy).i32Const(SH).i32Mul().i32Const(top).i32Sub();
+    clampTo(0, IH);
+    f.localSet(y0);
+    f.localGet(oy).i32Const(SH).i32Mul().i32Const(KH - top).i32Add();
+    clampTo(0, IH);
+    f.localSet(y1);
+    f.i32Const(0).localSet(ox);
+    f.loop((colLoop) => {
+      f.localGet(ox).i32Const(SW).i32Mul().i32Const(left).i32Sub();
+      clampTo(0, IW);
+      f.localSet(x0);
+      f.localGet(ox).i32Const(SW).i32Mul().i32Const(KW - left).i32Add();
+      clampTo(0, IW);
+      f.localSet(x1);
+      f.i32Const(0).localSet(g);
+      f.loop((groupLoop) => {
+        f.i32Const(-32768).i16x8Splat().localSet(m);
+        f.localGet(y0).localSet(iy);
+        f.loop((yLoop) => {
+          f.localGet(x0).localSet(ix);
+          f.loop((xLoop) => {
+            f.localGet(m);
+            f.localGet(iy).i32Const(IW).i32Mul().localGet(ix).i32Add().i32Const(s.xStride).i32Mul().localGet(x).i32Add().localGet(g).i32Const(8).i32Mul().i32Add();
+            load8x8(f, s.xType);
+            f.i16x8MaxS().localSet(m);
+            f.localGet(ix).i32Const(1).i32Add().localTee(ix).localGet(x1).i32LtS().brIf(xLoop);
+          });
+          f.localGet(iy).i32Const(1).i32Add().localTee(iy).localGet(y1).i32LtS().brIf(yLoop);
+        });
+        f.localGet(yp).localGet(ox).i32Const(s.yStride).i32Mul().i32Add().localGet(g).i32Const(8).i32Mul().i32Add();
+        const r = s.requant;
+        if (r === undefined) {
+          f.localGet(m).localGet(m);
+          narrowBytes(f, s.xType);
+        } else {
+          f.localGet(m).i32x4ExtendLowI16x8S().i32Const(s.xZeroPoint).i32x4Splat().i32x4Sub();
+          requantize(f, r, () => undefined);
+          f.localGet(m).i32x4ExtendHighI16x8S().i32Const(s.xZeroPoint).i32x4Splat().i32x4Sub();
+          requantize(f, r, () => undefined);
+          f.i16x8NarrowI32x4S().localGet(m);
+          narrowBytes(f, r.type, r);
+        }
+        f.v128Store64Lane(0);
+        f.localGet(g).i32Const(1).i32Add().localTee(g).i32Const(groups).i32LtS().brIf(groupLoop);
+      });
+      f.localGet(ox).i32Const(1).i32Add().localTee(ox).i32Const(OW).i32LtS().brIf(colLoop);
     });
     bump(f, yp, OW * s.yStride);
     f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rowLoop);
