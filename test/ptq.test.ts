@@ -363,6 +363,22 @@ describe("mnc quantize", () => {
     60_000,
   );
 
+  it("calibrates the input of float32 tensors (not pixels) like any activation", () => {
+    const floats = join(dir, "floats");
+    mkdirSync(floats);
+    const tensors = [1, 2].map((s) => inputs(32 * 32 * 3, s).map((v) => v / 2));
+    tensors.forEach((t, i) => writeFileSync(join(floats, `t${i}.f32`), new Uint8Array(t.buffer)));
+    const out = join(dir, "floats.safetensors");
+    const r = run("quantize", net, "--calibrate", floats, "-o", out);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/top-1 {10}2\/2/);
+    const g = compile(RESIDUAL_SE, { weights: new Uint8Array(readFileSync(out)), weightsFile: "q.safetensors", quantized: true }).graph!;
+    let lo = 0;
+    let hi = 0;
+    for (const t of tensors) for (const v of t) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+    expect(g.nodes[0]!.quant).toEqual(rangeQuantization({ min: lo, max: hi }, "int8"));
+  }, 60_000);
+
   it("says what is wrong with the calibration images, and writes nothing", () => {
     const empty = join(dir, "empty");
     mkdirSync(empty);

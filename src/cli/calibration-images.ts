@@ -20,6 +20,8 @@ export interface FolderImage {
   /** Normalised as the network declares (the float network's input). */
   readonly float: Float32Array;
   readonly bytes: Uint8Array;
+  /** A photo or raw uint8 pixels (not a float32 tensor). */
+  readonly pixels: boolean;
 }
 
 /** A folder's images, or the message saying why they cannot be used. */
@@ -40,7 +42,7 @@ export function readImageFolder(dir: string, flag: string, shape: Shape, declare
     const path = join(dir, name);
     try {
       const bytes = readBounded(path, "input", READ_LIMITS.input);
-      images.push({ path, bytes, float: loadInput(bytes, shape, runNormalisation(declared, {})) });
+      images.push({ path, bytes, float: loadInput(bytes, shape, runNormalisation(declared, {})), pixels: !isFloatTensor(bytes, shape) });
     } catch (e) {
       if (e instanceof ReadError) return `cannot read '${path}': ${e.message}`;
       if (e instanceof InputError) return `${path}: ${e.message}`;
@@ -58,6 +60,11 @@ export function readImageFolder(dir: string, flag: string, shape: Shape, declare
  */
 export function storedInput(bytes: Uint8Array, shape: Shape, q: Quantization): Int32Array {
   const values = loadInput(bytes, shape, { mean: 0, std: 1 });
-  const float = bytes.length === 4 * shape[0] * shape[1] * shape[2] && !isJpeg(bytes) && !isPng(bytes);
+  const float = isFloatTensor(bytes, shape);
   return Int32Array.from(values, (v) => (float ? quantize(v, q) : Math.min(255, Math.max(0, Math.round(v))) - (q.type === "int8" ? 128 : 0)));
+}
+
+/** Whether an input file is a raw float32 tensor (not a photo, not uint8 pixels). */
+function isFloatTensor(bytes: Uint8Array, shape: Shape): boolean {
+  return bytes.length === 4 * shape[0] * shape[1] * shape[2] && !isJpeg(bytes) && !isPng(bytes);
 }

@@ -26,18 +26,18 @@ import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReferenceOutputs } from "../ir/reference.js";
-import { dequantize as dequantizeValue, firstNonIntegerNode, runReferenceIntOutputs } from "../ir/reference-int.js";
+import { dequantize as dequantizeValue, firstNonIntegerNode, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
 import type { Graph } from "../ir/graph.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
 import { isQuantizedGraph, unsupportedQuantizedNode } from "../emit/onnx/quantized.js";
-import { isWeighted, type QuantizedType } from "../ir/graph.js";
+import { isWeighted, type Quantization, type QuantizedType } from "../ir/graph.js";
 import { calibrate, formatMethod, parseMethod, type CalibrationMethod } from "../passes/calibrate.js";
 import { agreement } from "../passes/calibrate-agreement.js";
-import { quantizeGraph, UnsupportedLayerError } from "../passes/quantize.js";
+import { pixelQuantization, quantizeGraph, UnsupportedLayerError } from "../passes/quantize.js";
 import { exportQuantizedSafetensors } from "../weights/quantized-safetensors.js";
-import { readImageFolder, storedInput } from "./calibration-images.js";
+import { readImageFolder, storedInput, type FolderImage } from "./calibration-images.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -998,6 +998,11 @@ function runQuantized(graph: Graph, bytes: Uint8Array, run: RunOptions, labels: 
   return true;
 }
 
+/** Whether two quantizations are the same (b may be absent). */
+function sameQuantization(a: Quantization, b: Quantization | undefined): boolean {
+  return b !== undefined && a.type === b.type && a.scale.every((s, i) => s === b.scale[i]) && a.zeroPoint.every((z, i) => z === b.zeroPoint[i]);
+}
+
 /** `mnc quantize`'s own options, checked. */
 interface QuantizeRun {
   readonly calibrate: string;
@@ -1040,7 +1045,9 @@ function runQuantize(path: string, text: string, options: CompileOptions, run: Q
   }
   let quantized: Graph;
   try {
-    quantized = quantizeGraph(graph, calibrate(graph, calibration.map((c) => c.float), run.method), { activations: run.activations });
+    // Pixels are the stored values of an input quantized from its normalisation; float tensors calibrate it.
+    const input = calibration.every((c) => c.pixels) ? "pixels" : "calibrated";
+    quantized = quantizeGraph(graph, calibrate(graph, calibration.map((c) => c.float), run.method), { activations: run.activations, input });
   } catch (e) {
     if (!(e instanceof UnsupportedLayerError)) throw e;
     io.err(`mnc: error: ${e.message}\n`);
@@ -1052,7 +1059,10 @@ function runQuantize(path: string, text: string, options: CompileOptions, run: Q
   if (!deliver(bytes, run.output, io)) return false;
   status(`${run.output}: ${graph.name}, ${layers} layers quantized (${run.activations} activations, int8 per-channel weights), calibrated by ${method} on ${calibration.length} image${calibration.length === 1 ? "" : "s"}\n`, run.output, io);
   const q = quantized.nodes[0]!.quant!;
-  const a = agreement(graph, quantized, evaluation.map((e) => ({ float: e.float, stored: storedInput(e.bytes, first.shape!, q) })));
+  // The stored integers: the pixels when the input's quantization maps them, else the normalised values quantized.
+  const pixelMapped = first.op === "input" && sameQuantization(q, pixelQuantization(first, q.type));
+  const stored = (e: FolderImage): Int32Array => (e.pixels && pixelMapped ? storedInput(e.bytes, first.shape!, q) : Int32Array.from(e.float, (v) => quantizeValue(v, q)));
+  const a = agreement(graph, quantized, evaluation.map((e) => ({ float: e.float, stored: stored(e) })));
   const n = evaluation.length;
   const f = (x: number, digits: number): string => x.toFixed(digits);
   const lines = [

@@ -21,7 +21,7 @@
  *   input              its normalisation (pixel − mean) / std, so that a photo's bytes are the
  *                      stored values: s = 1/std, zero point round(mean) (uint8) or round(mean) − 128
  *                      (int8: bytes − 128); no normalisation: mean 0, std 1 as `mnc run`; a mean
- *                      outside [0, 255]: calibrated
+ *                      outside [0, 255], or `input: "calibrated"`: calibrated
  *   conv, depthwise    by activation: relu6 [0, 6]; relu [0, max]; linear and hswish calibrated;
  *                      hsigmoid and sigmoid TFLite's LOGISTIC output, s = 1/256 at the type's
  *                      lowest value. A table activation (hswish, hsigmoid, sigmoid) also gets
@@ -58,6 +58,13 @@ import { linearKey, type ActivationRanges, type ValueRange } from "./calibrate.j
 export interface QuantizeOptions {
   /** The activations' type (default int8, as TFLite's converter). */
   readonly activations?: QuantizedType;
+  /**
+   * How the input is quantized: `pixels` (default), from its normalisation so
+   * that a photo's bytes are the stored values (calibrated when the mean is
+   * not a pixel value); `calibrated`, from its calibrated range like any
+   * activation (inputs that are not pixels: float tensors).
+   */
+  readonly input?: "pixels" | "calibrated";
 }
 
 /** A layer post-training quantization does not handle; `node` names it. */
@@ -114,15 +121,20 @@ const ACTIVATION_OUTPUT: Readonly<Record<Activation, (range: () => ValueRange, t
 };
 
 /**
- * The input's quantization: the declared normalisation read backwards, so
- * that stored = pixel (uint8) or pixel − 128 (int8); calibrated when the
- * mean is not a pixel value.
+ * The input's declared normalisation (none: mean 0, std 1, as `mnc run`)
+ * read backwards, so that stored = pixel (uint8) or pixel − 128 (int8);
+ * undefined when the mean is not a pixel value.
  */
-export function inputQuantization(node: InputNode, range: () => ValueRange, type: QuantizedType): Quantization {
+export function pixelQuantization(node: InputNode, type: QuantizedType): Quantization | undefined {
   const { mean, std } = node.attrs.normalisation ?? { mean: 0, std: 1 };
   const zp = Math.round(mean); // 127.5 → 128, as TFLite's 1/128-and-128 models
-  if (!(std > 0 && Number.isFinite(std) && zp >= 0 && zp <= 255)) return rangeQuantization(range(), type);
+  if (!(std > 0 && Number.isFinite(std) && zp >= 0 && zp <= 255)) return undefined;
   return { type, scale: [f32(1 / std)], zeroPoint: [type === "uint8" ? zp : zp - 128] };
+}
+
+/** The input's quantization: pixelQuantization, or the calibrated range when there is none. */
+export function inputQuantization(node: InputNode, range: () => ValueRange, type: QuantizedType): Quantization {
+  return pixelQuantization(node, type) ?? rangeQuantization(range(), type);
 }
 
 /** The kernel quantized per output channel (axis 0), int8 symmetric. */
@@ -176,6 +188,7 @@ export function dequantizedWeights(q: QuantizedWeights, inputScale: number): Lay
 /** What quantizing one node needs to know. */
 interface Context {
   readonly type: QuantizedType;
+  readonly input: NonNullable<QuantizeOptions["input"]>;
   /** A node's calibrated range (InternalError when calibration did not see it). */
   range(id: string): ValueRange;
   /** The quantization of a node's value (a dropout's: its input's). */
@@ -188,7 +201,7 @@ const unsupported = (what: string): { readonly unsupported: string } => ({ unsup
 
 /** Each op's output quantization (see the file comment). */
 const RULES: Readonly<{ [K in OpKind]: (node: Extract<Node, { op: K }>, ctx: Context) => ReturnType<Rule> }> = {
-  input: (n, ctx) => inputQuantization(n, () => ctx.range(n.id), ctx.type),
+  input: (n, ctx) => (ctx.input === "calibrated" ? rangeQuantization(ctx.range(n.id), ctx.type) : inputQuantization(n, () => ctx.range(n.id), ctx.type)),
   conv: (n, ctx) => ACTIVATION_OUTPUT[n.attrs.act](() => ctx.range(n.id), ctx.type),
   depthwise: (n, ctx) => ACTIVATION_OUTPUT[n.attrs.act](() => ctx.range(n.id), ctx.type),
   fc: (n, ctx) => rangeQuantization(ctx.range(n.id), ctx.type),
@@ -214,6 +227,7 @@ export function quantizeGraph(graph: Graph, ranges: ActivationRanges, options: Q
   const quants = new Map<string, Quantization>();
   const ctx: Context = {
     type,
+    input: options.input ?? "pixels",
     range(id) {
       const r = ranges.get(id);
       if (r === undefined) throw new InternalError(`no calibrated range for '${id}': calibrate the graph being quantized`);
