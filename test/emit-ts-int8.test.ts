@@ -419,11 +419,11 @@ describe("small networks with every integer op, quantized after training", () =>
   }
 
   /** A network of the ops the WebAssembly int8 kernels run (a residual add, no SE, maxpool or tables), int8 per-channel. */
-  const plain = (): { graph: Graph; e: TsEmitResult } => {
+  const plain = (options: Partial<TsEmitOptions> = {}): { graph: Graph; e: TsEmitResult } => {
     const source = "network P(classes = 7) {\n  input 20x20x3 mean=127.5 std=127.5\n  conv 3x3 16 stride=2 act=relu6\n  bottleneck 16 expand=3\n  bottleneck 24 expand=2 stride=2 kernel=5x5 act=relu\n  avgpool global\n  fc classes\n  softmax\n}\n";
     const r = compile(source, { seed: 3 });
     const graph = quantizeGraph(r.graph!, calibrate(r.graph!, smallPixels.map((p) => Float32Array.from(p, (v) => (v - 127.5) / 127.5))), { activations: "int8" });
-    return { graph, e: emitTypeScript({ graph, costs: r.costs! }, { sourceFile: "p.mn" }) };
+    return { graph, e: emitTypeScript({ graph, costs: r.costs! }, { sourceFile: "p.mn", ...options }) };
   };
 
   it("int8 per-channel without the V3 ops: both kernel sets equal the integer reference", { timeout: 60_000 }, async () => {
@@ -439,6 +439,18 @@ describe("small networks with every integer op, quantized after training", () =>
         expect(Array.from(model.run(x)), backend).toEqual(Array.from(runReferenceIntOutputs(graph, x, "xnnpack")[0]!.data));
       }
     }
+  });
+
+  it("a profiling build times every layer on both kernel sets, and type-checks", { timeout: 60_000 }, async () => {
+    const { graph, e } = plain({ profile: true });
+    expect(typeCheck(e.code)).toEqual([]);
+    const mod = (await load(e.code)) as unknown as { createModel(w: Uint8Array, o?: { backend?: Backend }): { profile(x: Stored, repeats?: number): { layer: string; ms: number }[] } };
+    const x = Int8Array.from(smallPixels[0]!, (v) => v - 128);
+    const ts = mod.createModel(e.weights!, { backend: "typescript" }).profile(x, 3);
+    expect(ts.map((l) => l.layer)).toEqual(graph.nodes.filter((n) => n.op !== "input" && n.op !== "dropout" && n.quant !== undefined).map((n) => n.id.replace(/[^A-Za-z0-9_]/g, "_")));
+    const wasm = mod.createModel(e.weights!, { backend: "wasm-simd" }).profile(x, 3);
+    expect(wasm.length).toBeGreaterThan(0);
+    for (const l of [...ts, ...wasm]) expect(l.ms).toBeGreaterThanOrEqual(0);
   });
 
   it("falls back to the TypeScript kernels on a host without WebAssembly, and says why when WebAssembly is demanded", { timeout: 60_000 }, async () => {

@@ -39,6 +39,8 @@ export interface Int8EmitOptions {
   readonly labels?: readonly string[];
   readonly moduleName?: string;
   readonly wasm?: boolean;
+  /** Add `profile()`, timing each layer with the host's performance.now() (benchmarks). */
+  readonly profile?: boolean;
 }
 
 export interface Int8EmitResult {
@@ -61,7 +63,7 @@ const MODULE_NAMES = [
   "NETWORK", "INPUT_SIZE", "OUTPUT_SIZE", "OUTPUT_SIZES", "OUTPUT_ATS", "ACTIVATION_INTS", "WEIGHT_FLOATS", "BIASES", "INPUT_AT", "BLOB_BYTES",
   "WEIGHTS_BYTES", "FINGERPRINT", "EMBEDDED_WEIGHTS", "LAYERS", "ZERO_POINTS", "Engine", "Stored", "backendOf", "modelOf",
   "typescriptEngine", "unpack", "bytesOf", "readWeights", "decodeBase64", "forward", "storedInput",
-  "WasmApi", "wasmApi", "WASM", "WASM_PAGES", "WASM_BLOB", "WASM_INPUT", "WASM_OUTPUTS", "WASM_MAX_BATCH", "LITTLE_ENDIAN",
+  "WasmApi", "wasmApi", "WASM", "WASM_PAGES", "WASM_BLOB", "WASM_INPUT", "WASM_OUTPUTS", "WASM_STEPS", "LITTLE_ENDIAN", "clock", "profile",
   "compiled", "wasmBytes", "wasmModuleSync", "wasmModuleAsync", "wasmOrTypescript", "wasmEngine",
   "a", "k", "kb", "e", "run", "input", "batch", "output", "out", "b", "i", "weights", "backend", "options", "check", "runAll", "outs",
   ...IMAGE_NAMES,
@@ -260,6 +262,8 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
     ...(wasm === undefined ? {} : { wasm }),
     ...(image === undefined ? {} : { image }),
     inQuant: inQ,
+    profile: options.profile === true,
+    layers: layers.map((l) => ({ name: l.name, weights: usesWeights(l.node) })),
   };
   if (flavour === "ts") {
     code.line("");
@@ -311,6 +315,7 @@ export function emitInt8Module(result: EmitInput, options: Int8EmitOptions, flav
       "interface Engine {",
       "  readonly backend: Backend;",
       "  infer(input: Stored, outputs: readonly Stored[], item: number): void;",
+      ...(spec.profile ? ["  /** Each layer alone, reading and writing where it does in infer(). */", "  readonly layers: readonly (readonly [string, () => void])[];"] : []),
       "}",
       "",
     ]);
@@ -443,6 +448,9 @@ interface ApiSpec {
   readonly wasm?: Int8WasmSpec;
   readonly image?: ImageSpec;
   readonly inQuant: Quantization;
+  readonly profile: boolean;
+  /** The layer functions, in order, and whether each reads the weights. */
+  readonly layers: readonly { readonly name: string; readonly weights: boolean }[];
 }
 
 function publicTypes(r: ApiSpec): Code {
@@ -505,6 +513,7 @@ function publicTypes(r: ApiSpec): Code {
           ...(r.image !== undefined ? ["  /** classify(imageTensor(image), k): an image of any size, RGBA (a browser's ImageData). */", "  classifyImage(image: RgbaImage, k?: number): Prediction[];"] : []),
         ]
       : []),
+    ...(r.profile ? ["  /** Profiling build only: each layer's median time over `repeats` runs, in milliseconds. */", `  profile(input: ${r.inArray}, repeats?: number): { layer: string; ms: number }[];`] : []),
     "}",
   ]);
   if (r.image !== undefined) {
@@ -695,6 +704,26 @@ function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefined): v
         methods.push("classifyImage");
       }
     }
+    if (r.profile) {
+      code.lines([
+        "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
+        `const clock = ${r.flavour === "ts" ? "(globalThis as unknown as { performance: { now(): number } })" : "globalThis"}.performance;`,
+        `const profile = (input${T(`: ${r.inArray}`)}, repeats = 5)${T(": { layer: string; ms: number }[]")} =>`,
+        "  e.layers.map(([layer, fn]) => {",
+        "    run(input, 1);",
+        `    const times${T(": number[]")} = [];`,
+        "    for (let r = 0; r < repeats; r++) {",
+        "      run(input, 1);",
+        "      const t = clock.now();",
+        "      fn();",
+        "      times.push(clock.now() - t);",
+        "    }",
+        "    times.sort((a, b) => a - b);",
+        `    return { layer, ms: times[times.length >> 1]${nn} };`,
+        "  });",
+      ]);
+      methods.push("profile");
+    }
     code.line(`return { ${methods.join(", ")} };`);
   });
   code.line("");
@@ -711,9 +740,10 @@ function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefined): v
         code.line("forward(a, k, kb);");
         code.line(`outputs.forEach((o, i) => o.set(a.subarray(OUTPUT_ATS[i]${nn}, OUTPUT_ATS[i]${nn} + OUTPUT_SIZES[i]${nn}), item * OUTPUT_SIZES[i]${nn}));`);
       }, "},");
+      if (r.profile) code.line(`layers: [${r.layers.map((l) => `[${stringLiteral(l.name)}, () => ${l.name}(a${l.weights ? ", k, kb" : ""})]`).join(", ")}],`);
     }, "};");
   });
-  if (r.wasm !== undefined) wasmEngineCode(code, r.flavour, r.wasm);
+  if (r.wasm !== undefined) wasmEngineCode(code, r.flavour, r.wasm, r.profile);
   code.line("");
   code.block(`function bytesOf(weights${T(": Uint8Array | ArrayBuffer")})${T(": Uint8Array")}`, () => {
     code.line("return ArrayBuffer.isView(weights) ? new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength) : new Uint8Array(weights);");

@@ -8,7 +8,7 @@
  */
 import type { Graph } from "../../../ir/graph.js";
 import { compileNetworkWasmInt8, int8UnsupportedNode } from "../../wasm/int8/index.js";
-import { Code, group, typesIn, type Flavour } from "../code.js";
+import { Code, group, stringLiteral, typesIn, type Flavour } from "../code.js";
 
 /** WebAssembly's 32-bit memory: 65,536 pages of 64 KiB. */
 const MAX_PAGES = 65536;
@@ -21,6 +21,8 @@ export interface Int8WasmSpec {
   readonly input: number;
   readonly inputBytes: number;
   readonly outputs: readonly { readonly offset: number; readonly bytes: number }[];
+  /** The steps' exported kernels with their input and output byte addresses (profile()). */
+  readonly steps: readonly { readonly name: string; readonly input: number; readonly output: number }[];
 }
 
 /** The WebAssembly kernels of a quantized graph, or why there are none. */
@@ -32,11 +34,11 @@ export function int8WasmOf(graph: Graph): Int8WasmSpec | { readonly why: string 
   }
   const { wasm, layout } = compileNetworkWasmInt8(graph, { maxBatch: 1 });
   if (layout.memoryPages > MAX_PAGES) return { why: `the network needs ${group(layout.memoryPages * 65536)} bytes of WebAssembly memory, more than its 4 GiB` };
-  return { bytes: wasm, pages: layout.memoryPages, maxBatch: layout.maxBatch, blob: layout.blob, input: layout.input, inputBytes: layout.inputBytes, outputs: layout.outputs };
+  return { bytes: wasm, pages: layout.memoryPages, maxBatch: layout.maxBatch, blob: layout.blob, input: layout.input, inputBytes: layout.inputBytes, outputs: layout.outputs, steps: layout.steps.map((st) => ({ name: st.name, input: st.input, output: st.output })) };
 }
 
 /** The generated WebAssembly engine: the host's API, compiling once, instantiating with the blob. */
-export function wasmEngineCode(code: Code, flavour: Flavour, w: Int8WasmSpec): void {
+export function wasmEngineCode(code: Code, flavour: Flavour, w: Int8WasmSpec, profile: boolean): void {
   const T = typesIn(flavour);
   const nn = T("!");
   code.line("");
@@ -63,6 +65,9 @@ export function wasmEngineCode(code: Code, flavour: Flavour, w: Int8WasmSpec): v
     `const WASM_BLOB = ${w.blob};`,
     `const WASM_INPUT = ${w.input};`,
     `const WASM_OUTPUTS${T(": readonly number[]")} = [${w.outputs.map((o) => o.offset).join(", ")}];`,
+    ...(profile
+      ? ["/** The kernels' steps with their input and output byte addresses (profile()). */", `const WASM_STEPS${T(": readonly (readonly [string, number, number])[]")} = [${w.steps.map((st) => `[${stringLiteral(st.name)}, ${st.input}, ${st.output}]`).join(", ")}];`]
+      : []),
     "/** Whether the host stores numbers little-endian, as WebAssembly memory does (all current hosts). */",
     "const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;",
     "",
@@ -122,6 +127,7 @@ export function wasmEngineCode(code: Code, flavour: Flavour, w: Int8WasmSpec): v
         code.line("run(1);");
         code.line(`outputs.forEach((o, i) => o.set(new (o.constructor${T(" as Int8ArrayConstructor")})(memory.buffer, WASM_OUTPUTS[i]${nn}, OUTPUT_SIZES[i]${nn}), item * OUTPUT_SIZES[i]${nn}));`);
       }, "},");
+      if (profile) code.line(`layers: WASM_STEPS.map(([name, x, y]) => [name, () => ${flavour === "ts" ? "(kernels[name] as (x: number, y: number) => void)" : "kernels[name]"}(x, y)]${T(" as const")}),`);
     }, "};");
   });
 }
