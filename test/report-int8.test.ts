@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { analyze, compile, report, type Report } from "../src/index.js";
+import { analyze, calibrate, compile, quantizeGraph, report, type Report } from "../src/index.js";
 import { buildReport, QUANT_PARAM_BYTES } from "../src/emit/report/model.js";
 import { reportCsv } from "../src/emit/report/csv.js";
 import { reportHtml } from "../src/emit/report/html.js";
@@ -123,6 +123,19 @@ describe("int8 memory of a float graph (--int8): what 8-bit per-channel quantiza
   });
 });
 
+describe("int8 memory of a graph quantized after training", () => {
+  it("counts its stored integers: per-channel kernels, a scale and zero point per output channel — what --int8 estimated", () => {
+    const r = compile(SMALL, { seed: 1 });
+    expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const pixels = (seed: number): Float32Array => Float32Array.from({ length: 8 * 8 * 3 }, (_, i) => (Math.sin(i * 0.7 + seed) + 1) * 127.5);
+    const graph = quantizeGraph(r.graph!, calibrate(r.graph!, [pixels(1), pixels(2)]));
+    const q = buildReport(graph, r.costs!);
+    expect(q.int8).toMatchObject({ basis: "quantized", kernelBytes: 648, biasBytes: 208, quantBytes: 416, weightBytes: 1272, peakActivationBytes: 2560, peakActivationLayer: "bneck_1.dw" });
+    const estimate = int8Report(SMALL).int8!;
+    expect({ ...q.int8!, basis: "estimate" }).toEqual(estimate);
+  });
+});
+
 const models = [
   {
     name: "MobileNetV2 1.0 (uint8)",
@@ -179,7 +192,7 @@ describe("the CLI: mnc report --int8, --weights F --quantized", () => {
   it("--quantized needs --weights, and --weights goes with --quantized (usage errors, exit 2)", () => {
     const noWeights = mnc("report", "examples/mobilenet_v2.mn", "--quantized");
     expect(noWeights.status).toBe(2);
-    expect(noWeights.stderr).toContain("report --quantized reads a quantized .tflite's integers: give it with --weights PATH");
+    expect(noWeights.stderr).toContain("report --quantized reads a quantized model's integers: give it with --weights PATH");
     const noQuantized = mnc("report", "examples/mobilenet_v2.mn", "--weights", v2);
     expect(noQuantized.status).toBe(2);
     expect(noQuantized.stderr).toContain("report: --weights goes with --quantized");

@@ -152,7 +152,8 @@ Options:
                           quantization stores (kernels, int32 biases, scales and zero points) and the
                           live activation bytes, with their peak (TensorFlow Lite Micro's arena)
   --weights PATH --quantized
-                          report the quantized .tflite's own integers: int8 memory as stored
+                          report a quantized model's own integers (an 8-bit .tflite, or the
+                          safetensors mnc quantize writes): int8 memory as stored
 ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${BUDGET_OPTIONS}
@@ -396,7 +397,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (command === "weights" && values.output === undefined) throw new UsageError("weights export: -o PATH is required");
     const ptq = command === "quantize" ? quantizeOptions(values) : undefined;
     if (command === "report" && (values.quantized === true) !== (values.weights !== undefined)) {
-      throw new UsageError(values.quantized === true ? "report --quantized reads a quantized .tflite's integers: give it with --weights PATH" : "report: --weights goes with --quantized (a float report does not depend on the weights; --int8 adds int8 memory without them)");
+      throw new UsageError(values.quantized === true ? "report --quantized reads a quantized model's integers: give it with --weights PATH (an 8-bit .tflite, or mnc quantize's safetensors)" : "report: --weights goes with --quantized (a float report does not depend on the weights; --int8 adds int8 memory without them)");
     }
     const top = values.top === undefined ? 5 : positiveInteger("--top", values.top);
     const normalisation: NormalisationOverride = {
