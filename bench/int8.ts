@@ -4,7 +4,8 @@
  * each, interleaved rounds, medians, in one run:
  *
  * - mnc's int8 module (`mnc compile --quantized --emit ts`: its WebAssembly
- *   SIMD kernels, and with { backend: "typescript" } its TypeScript ones);
+ *   SIMD kernels, and with { backend: "typescript" } its TypeScript ones),
+ *   and its WebAssembly kernels driven directly (compileNetworkWasmInt8);
  * - mnc's float module on the same network (the same weights, dequantized),
  *   the figure the int8 module must beat by 1.8×;
  * - TensorFlow Lite's own WebAssembly interpreter (npm @tensorflow/tfjs-tflite,
@@ -21,8 +22,8 @@
  * Every integer runtime's output is checked against the integer reference
  * (runReferenceInt, XNNPACK rounding: the semantics mnc's int8 code must
  * reproduce bit for bit), the float module's top class against it. The
- * profile times mnc's modules layer by layer and TensorFlow Lite operator by
- * operator (its profiler), grouped by layer type — 1×1 convolutions (GEMM),
+ * profile times mnc's modules layer by layer, TensorFlow Lite operator by
+ * operator and onnxruntime-node node by node (their profilers), grouped by layer type — 1×1 convolutions (GEMM),
  * depthwise, the stem's full 3×3 convolution, and fc, pooling and adds — in
  * GOPS (2 × mult-adds per second) beside each type's arithmetic intensity
  * in int8 (operations per byte it must read and write at least), the figure
@@ -294,7 +295,7 @@ function limitNote(t: LayerType, intensity: number): string {
     case "stem (full conv)":
       return `im2col of 3 channels: 27-deep dot products, short for SIMD`;
     case "depthwise":
-      return `memory and shuffles: ${intensity.toFixed(1)} ops/B, 9 taps per value read`;
+      return `loads and shuffles: ${intensity.toFixed(1)} ops/B, 9 taps per value read`;
     case "fc, pool, add":
       return `memory: ${intensity.toFixed(1)} ops/B (the fc reads each weight once)`;
     case "other":
