@@ -582,7 +582,7 @@ function elementwise(body: Code, ctx: Int8Context, value: (a: string, b: string)
 
 const add: Int8Emitter<"add"> = {
   scratch: () => 0,
-  emit(node, ctx) {
+  emit(_node, ctx) {
     const [A, B] = [ctx.inputs[0]!, ctx.inputs[1]!];
     const y = ctx.quant;
     const [lo, hi] = QUANTIZED_RANGE[y.type];
@@ -603,7 +603,7 @@ const add: Int8Emitter<"add"> = {
 
 const mul: Int8Emitter<"mul"> = {
   scratch: () => 0,
-  emit(node, ctx) {
+  emit(_node, ctx) {
     const [A, B] = [ctx.inputs[0]!, ctx.inputs[1]!];
     const y = ctx.quant;
     const [lo, hi] = QUANTIZED_RANGE[y.type];
@@ -646,7 +646,7 @@ const activation: Int8Emitter<"activation"> = {
  */
 const softmax: Int8Emitter<"softmax"> = {
   scratch: () => 0,
-  emit(node, ctx) {
+  emit(_node, ctx) {
     const x = ctx.inputs[0]!;
     const T = typesIn(ctx.flavour);
     const nn = T("!");
