@@ -314,6 +314,44 @@ describe.runIf(haveShared(v1Model, "post-training quantization of the trained Mo
 });
 
 // ---------------------------------------------------------------------------
+// Seeded MobileNetV2, V3-Large and V3-Small on the photos (docs/quantization.md's figures)
+// ---------------------------------------------------------------------------
+
+/**
+ * The figures docs/quantization.md reports, exactly (seeded weights, the
+ * five photos as raw pixels, calibration and evaluation on the same five):
+ * top-1 agreements, top-5 overlap, and max |Δprob| / max |Δlogit| / the
+ * float logits' span to four digits. V3-Small runs in the default suite; V2
+ * and V3-Large take some 20 s each and run with a fuzz scale above 1.
+ */
+const SEEDED = [
+  { example: "mobilenet_v3_small.mn", heavy: false, minmax: [0, 0.72, 1, 178.4, 775.5], percentile: [3, 0.6, 1, 223.1, 775.5] },
+  { example: "mobilenet_v2.mn", heavy: true, minmax: [5, 0.84, 0.01025, 0.5878, 12.43], percentile: [4, 0.92, 0.01092, 0.6369, 12.43] },
+  { example: "mobilenet_v3_large.mn", heavy: true, minmax: [3, 0.68, 1, 18260, 78600], percentile: [4, 0.76, 1, 12600, 78600] },
+] as const;
+
+describe.runIf(haveShared(join(photoDir, "cat.rgb224"), "post-training quantization of the seeded MobileNetV2 and V3 on the shared photos"))("the seeded MobileNetV2 and V3, quantized on the five shared photos", () => {
+  for (const m of SEEDED) {
+    it.runIf(!m.heavy || runs(1) > 1)(
+      `${m.example}: the figures of docs/quantization.md, minmax and percentile=99.99`,
+      () => {
+        const float = compile(readExample(m.example)).graph!;
+        const bytes = photos.map((p) => new Uint8Array(readFileSync(join(photoDir, `${p}.rgb224`))));
+        // No normalisation declared: the float network reads the pixels as they are.
+        const xs = bytes.map((b) => Float32Array.from(b));
+        for (const method of ["minmax", "percentile"] as const) {
+          const q = quantizeGraph(float, calibrate(float, xs, method === "minmax" ? { kind: "minmax" } : { kind: "percentile", percentile: 99.99 }));
+          const a = agreement(float, q, xs.map((x, i) => ({ float: x, stored: Int32Array.from(bytes[i]!, (v) => v - 128) })));
+          const four = (x: number): number => Number(x.toPrecision(4));
+          expect([a.top1, four(a.top5Overlap), four(a.maxProbDelta), four(a.maxLogitDelta), four(a.logitSpan)], method).toEqual([...m[method]]);
+        }
+      },
+      120_000,
+    );
+  }
+});
+
+// ---------------------------------------------------------------------------
 // mnc quantize
 // ---------------------------------------------------------------------------
 
