@@ -140,7 +140,9 @@ export function importQuantized(graph: Graph, tensors: ReadonlyMap<string, RawTe
   const nodes: Node[] = [];
   for (const n of graph.nodes) {
     const quant = parameters(n, `${n.id}.output`, type, [1], false);
-    if (quant === undefined && n.op !== "dropout" && n.op !== "softmax" && tensors.get(`${n.id}.output_scale`) === undefined) {
+    // (A layer the file lacks altogether is said once, by its weight.)
+    const absent = isWeighted(n) && !tensors.has(`${n.id}.weight`);
+    if (quant === undefined && !absent && n.op !== "dropout" && n.op !== "softmax" && tensors.get(`${n.id}.output_scale`) === undefined) {
       diagnostics.push(error("weightMissing", n.span, n.id, `no tensor '${n.id}.output_scale' (every quantized value has one)`));
     }
     const value = quant ?? quants.get(n.inputs[0] ?? "");
