@@ -307,6 +307,11 @@ describe.runIf(haveShared(v1Model, "post-training quantization of the trained Mo
         expect(a.maxProbDelta).toBeLessThan(0.12);
         expect(a.maxLogitDelta).toBeLessThan(0.15 * a.logitSpan);
         expect(a.inputs.map((i) => i.floatTop5[0])).toEqual([431, 934, 282, 977, 964]);
+        // Written and read back (its dropout has no quantization of its own): the same graph, the same outputs.
+        const back = compile(source, { weights: exportQuantizedSafetensors(q), weightsFile: "q.safetensors", quantized: true });
+        expect(back.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+        expect(back.graph!.nodes).toEqual(q.nodes);
+        expect(q.nodes.find((n) => n.op === "dropout")!.quant).toBeUndefined();
       }
     },
     60_000,
