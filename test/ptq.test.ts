@@ -395,6 +395,12 @@ describe("mnc quantize", () => {
       const again = join(dir, "again.safetensors");
       expect(run("quantize", net, "--calibrate", images, "-o", again, "-q").status).toBe(0);
       expect(readFileSync(again)).toEqual(readFileSync(out));
+      // -o -: the file on standard output, the status and the agreement on standard error.
+      const piped: Uint8Array[] = [];
+      let said = "";
+      expect(main(["quantize", net, "--calibrate", images, "-o", "-"], { out: () => undefined, err: (t) => (said += t), bytes: (b) => piped.push(b) })).toBe(0);
+      expect(Buffer.concat(piped)).toEqual(readFileSync(out));
+      expect(said).toMatch(/^-: T, 16 layers quantized .*\nagreement with the float network on 3 images/);
       const ran = run("run", net, "--weights", out, "--quantized", "--input", join(images, "raw1.bin"), "--top", "2");
       expect(ran.stderr).toBe("");
       expect(ran.stdout).toMatch(/raw1\.bin: T \(integer reference, int8\)\n {3}1\. class \d+ +[\d.]+ +q=-?\d+ +\(\d+\)\n/);
