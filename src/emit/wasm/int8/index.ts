@@ -83,6 +83,7 @@ import {
   gemmKernel,
   gemmPackedBytes,
   gemmScratchBytes,
+  isPointwise,
   packDepthwiseFunction,
   packGemmFunction,
   softmaxKernel,
@@ -659,7 +660,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
     fixed: [],
     y,
     multAdds: OH * OW * N * taps * C,
-    scratch: gemmScratchBytes(OH * OW, kp),
+    scratch: gemmScratchBytes(OH * OW, kp, isPointwise({ kernel, stride: strides, pads: [pads[0], pads[1]], input: x.shape, output: outShape }), ctx.tuning.chunkBytes, ctx.tuning.mr),
     packedBytes: gemmPackedBytes(N, kp),
     params: concat([channelParams(q.kernelQuant, N, (c) => ms[c]!), table ?? new Uint8Array(0)]),
     build: (ad) =>

@@ -188,9 +188,10 @@ export interface GemmSpec {
 /** The reduction length rounded up to whole i16x8 vectors. */
 export const gemmK = (kh: number, kw: number, c: number): number => roundUp(kh * kw * c, 8);
 
-/** Scratch bytes a GEMM step needs: one row of kp int16 per output pixel, and a vector of slack. */
-export function gemmScratchBytes(pixels: number, kp: number): number {
-  return pixels * kp * 2 + 32;
+/** Scratch bytes a GEMM step needs: one row of kp int16 per output pixel (a 1×1 convolution: per pixel of one pass), and slack. */
+export function gemmScratchBytes(pixels: number, kp: number, pointwise: boolean, chunkBytes: number, mr: number): number {
+  const rows = pointwise ? Math.min(pixels, Math.max(mr, Math.floor(chunkBytes / (kp * 2) / mr) * mr)) : pixels;
+  return rows * kp * 2 + 32;
 }
 
 /** Whether a convolution reads its input rows as they are (1×1, stride 1, unpadded). */
@@ -222,9 +223,11 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const src = f.local("i32");
   const dst = f.local("i32");
   f.i32Const(s.scratch).localSet(dst);
-  if (isPointwise(s)) {
-    f.localGet(x).localSet(src);
-    repeat(f, pixels, () => {
+  const pointwise = isPointwise(s);
+  /** A 1×1 convolution's next `count` input rows widened into the scratch's first rows (each pass of the GEMM widens its own, while they are in cache). */
+  const widen = (count: number): void => {
+    f.i32Const(s.scratch).localSet(dst);
+    repeat(f, count, () => {
       for (let q = 0; q < chunks; q++) {
         f.localGet(dst);
         f.localGet(src);
@@ -234,6 +237,9 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
       bump(f, src, s.xStride);
       bump(f, dst, rowBytes);
     });
+  };
+  if (pointwise) {
+    f.localGet(x).localSet(src);
   } else {
     const oy = f.local("i32");
     const ox = f.local("i32");
@@ -351,6 +357,10 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const xc = f.local("i32");
   const yc = f.local("i32");
   const pass = (count: number): void => {
+    if (pointwise) {
+      widen(count);
+      f.i32Const(s.scratch).localSet(xc);
+    }
     f.i32Const(s.weights).localSet(panel);
     f.localGet(yc).localSet(yb);
     repeat(f, blocks, () => {
