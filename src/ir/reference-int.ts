@@ -424,7 +424,7 @@ function averagePool(node: Extract<Node, { op: "avgpool" }>, x: IntTensor, yq: Q
       for (let i = 0; i < kh; i++) if (y * sh - top + i >= 0 && y * sh - top + i < ih) rows.push(y * sh - top + i);
       for (let j = 0; j < kw; j++) if (xo * sw - left + j >= 0 && xo * sw - left + j < iw) cols.push(xo * sw - left + j);
       const count = rows.length * cols.length;
-      const requant = mode === "xnnpack" ? requantizer(f32(f32(x.quant.scale[0]!) / f32(f32(yq.scale[0]!) * count)), mode) : undefined;
+      const requant = mode === "xnnpack" ? requantizer(poolMultiplier(x.quant.scale[0]!, yq.scale[0]!, count), mode) : undefined;
       for (let ch = 0; ch < c; ch++) {
         let sum = 0;
         for (const r of rows) for (const q of cols) sum += x.data[(r * iw + q) * c + ch]!;
@@ -497,15 +497,33 @@ function maxPool(node: Extract<Node, { op: "maxpool" }>, x: IntTensor, yq: Quant
   return out;
 }
 
-/** XNNPACK's quantized vadd (the output before its zero point). */
-function xnnpackAdd(sa: number, sb: number, sy: number, azp: number, bzp: number): (a: number, b: number) => number {
+/** An average pool's M = s_x / (s_y · count) in float32 (xnnpack mode). */
+export function poolMultiplier(sx: number, sy: number, count: number): number {
+  return f32(f32(sx) / f32(f32(sy) * count));
+}
+
+/** XNNPACK's vadd parameters: y − y_zp = (bias + a·ma + b·mb) >> shift, on stored a and b. */
+export interface AddParameters {
+  readonly ma: number;
+  readonly mb: number;
+  readonly shift: number;
+  readonly bias: number;
+}
+
+/** XNNPACK's quantized vadd parameters for operands of scales sa, sb and zero points azp, bzp into scale sy. */
+export function xnnpackAddParameters(sa: number, sb: number, sy: number, azp: number, bzp: number): AddParameters {
   const aScale = f32(f32(sa) / f32(sy));
   const bScale = f32(f32(sb) / f32(sy));
   const maxScale = Math.max(aScale, bScale);
   const shift = 20 - exponentOf(maxScale);
   const ma = roundHalfEven(ldexpf(aScale, shift));
   const mb = roundHalfEven(ldexpf(bScale, shift));
-  const bias = 2 ** (shift - 1) - ma * azp - mb * bzp;
+  return { ma, mb, shift, bias: 2 ** (shift - 1) - ma * azp - mb * bzp };
+}
+
+/** XNNPACK's quantized vadd (the output before its zero point). */
+function xnnpackAdd(sa: number, sb: number, sy: number, azp: number, bzp: number): (a: number, b: number) => number {
+  const { ma, mb, shift, bias } = xnnpackAddParameters(sa, sb, sy, azp, bzp);
   return (a, b) => Math.floor((bias + a * ma + b * mb) / 2 ** shift);
 }
 
@@ -523,14 +541,21 @@ function tfliteAdd(sa: number, sb: number, sy: number, azp: number, bzp: number)
   };
 }
 
+/** The quantized softmax's table t[d] = fround(exp(fround(−s_x·d))), d = max − q over the input type's range. */
+export function softmaxTable(x: Quantization): Float32Array {
+  const [xlo, xhi] = QUANTIZED_RANGE[x.type];
+  const scale = f32(-x.scale[0]!);
+  const table = new Float32Array(xhi - xlo + 1);
+  for (let d = 0; d <= xhi - xlo; d++) table[d] = f32(Math.exp(f32(scale * d)));
+  return table;
+}
+
 /** TFLite's quantized softmax over channels (β = 1), per pixel. */
 function softmax(x: IntTensor, yq: Quantization): Int32Array {
   const [h, w, c] = x.shape;
   const [lo, hi] = QUANTIZED_RANGE[yq.type];
   const [xlo, xhi] = QUANTIZED_RANGE[x.quant.type];
-  const scale = f32(-x.quant.scale[0]!);
-  const table = new Float32Array(xhi - xlo + 1);
-  for (let d = 0; d <= xhi - xlo; d++) table[d] = f32(Math.exp(f32(scale * d)));
+  const table = softmaxTable(x.quant);
   const sy = f32(yq.scale[0]!);
   const yzp = yq.zeroPoint[0]!;
   const out = new Int32Array(h * w * c);

@@ -26,7 +26,7 @@
  */
 import { InternalError } from "../../../ir/diagnostics.js";
 import { QUANTIZED_RANGE, type Activation, type NodeOf, type OpKind, type Quantization, type Shape } from "../../../ir/graph.js";
-import { activationRange, activationTable, isTableActivation, multiplier, roundHalfEven } from "../../../ir/reference-int.js";
+import { activationRange, activationTable, isTableActivation, multiplier, poolMultiplier, softmaxTable, xnnpackAddParameters } from "../../../ir/reference-int.js";
 import { Code, group, typesIn, type Flavour } from "../code.js";
 import { actName, interior, padsOf, size } from "../layer.js";
 
@@ -469,7 +469,7 @@ const avgpool: Int8Emitter<"avgpool"> = {
     const y = ctx.quant;
     const [lo, hi] = QUANTIZED_RANGE[y.type];
     // M = s_x / (s_y · count) per window size, as the reference computes it in xnnpack mode.
-    const ms = Array.from({ length: win.kh * win.kw + 1 }, (_, count) => (count === 0 ? 0 : multiplier(x.quant.scale[0]!, 1, Math.fround(Math.fround(y.scale[0]!) * count), "xnnpack")));
+    const ms = Array.from({ length: win.kh * win.kw + 1 }, (_, count) => (count === 0 ? 0 : poolMultiplier(x.quant.scale[0]!, y.scale[0]!, count)));
     const global = node.attrs.kernel === "global";
     const table = ctx.unique(`M_${ctx.name}`);
     const constants = new Code();
@@ -536,28 +536,6 @@ const maxpool: Int8Emitter<"maxpool"> = {
   },
 };
 
-/** The unbiased binary exponent of a positive float32. */
-function exponentOf(v: number): number {
-  const view = new DataView(new ArrayBuffer(4));
-  view.setFloat32(0, v);
-  return ((view.getUint32(0) >>> 23) & 0xff) - 127;
-}
-
-/**
- * XNNPACK's quantized add parameters (as xnnpackAdd in the integer
- * reference, which keeps them private): per operand lrintf(ldexpf(s_i/s_y,
- * shift)), shift = 20 − exponent(max s_i/s_y), and the bias
- * 2^(shift−1) − m_a·a_zp − m_b·b_zp.
- */
-function addParameters(sa: number, sb: number, sy: number, azp: number, bzp: number): { ma: number; mb: number; shift: number; bias: number } {
-  const f32 = Math.fround;
-  const aScale = f32(f32(sa) / f32(sy));
-  const bScale = f32(f32(sb) / f32(sy));
-  const shift = 20 - exponentOf(Math.max(aScale, bScale));
-  const ma = roundHalfEven(f32(aScale * 2 ** shift));
-  const mb = roundHalfEven(f32(bScale * 2 ** shift));
-  return { ma, mb, shift, bias: 2 ** (shift - 1) - ma * azp - mb * bzp };
-}
 
 /** Loops over the elements of an elementwise op with a second operand that may be [1, 1, C]. */
 function elementwise(body: Code, ctx: Int8Context, value: (a: string, b: string) => string[]): void {
@@ -586,7 +564,7 @@ const add: Int8Emitter<"add"> = {
     const [A, B] = [ctx.inputs[0]!, ctx.inputs[1]!];
     const y = ctx.quant;
     const [lo, hi] = QUANTIZED_RANGE[y.type];
-    const p = addParameters(A.quant.scale[0]!, B.quant.scale[0]!, y.scale[0]!, A.quant.zeroPoint[0]!, B.quant.zeroPoint[0]!);
+    const p = xnnpackAddParameters(A.quant.scale[0]!, B.quant.scale[0]!, y.scale[0]!, A.quant.zeroPoint[0]!, B.quant.zeroPoint[0]!);
     const body = new Code();
     elementwise(body, ctx, (a, b) => [
       `const q = Math.floor((${p.bias} + ${a} * ${p.ma} + ${b} * ${p.mb}) * ${lit(2 ** -p.shift)})${offset(y.zeroPoint[0]!)};`,
@@ -641,7 +619,7 @@ const activation: Int8Emitter<"activation"> = {
 
 /**
  * TFLite's quantized softmax as the reference computes it: a float32 table
- * t[d] = exp(−s_x·d) (the reference's, which it keeps private), then per
+ * t[d] = exp(−s_x·d) (softmaxTable), then per
  * pixel p_i = t[max − q_i] · fround(1 / fround(Σ t · s_y)), y = ⌊p_i + ½⌋ + y_zp.
  */
 const softmax: Int8Emitter<"softmax"> = {
@@ -650,10 +628,7 @@ const softmax: Int8Emitter<"softmax"> = {
     const x = ctx.inputs[0]!;
     const T = typesIn(ctx.flavour);
     const nn = T("!");
-    const f32 = Math.fround;
-    const [xlo, xhi] = QUANTIZED_RANGE[x.quant.type];
-    const scale = f32(-x.quant.scale[0]!);
-    const values = Array.from({ length: xhi - xlo + 1 }, (_, d) => f32(Math.exp(f32(scale * d))));
+    const values = Array.from(softmaxTable(x.quant));
     const table = ctx.unique(`EXP_${ctx.name}`);
     const constants = new Code();
     constants.line(`/** ${ctx.name}: fround(exp(−s_x·d)) for d = max − q. */`);
@@ -668,7 +643,7 @@ const softmax: Int8Emitter<"softmax"> = {
       body.line(`for (let c = 0; c < ${C}; c++) max = Math.max(max, a[x + c]${nn});`);
       body.line("let sum = 0;");
       body.line(`for (let c = 0; c < ${C}; c++) sum = Math.fround(sum + ${table}[max - a[x + c]${nn}]${nn});`);
-      body.line(`const inv = Math.fround(1 / Math.fround(sum * ${lit(f32(y.scale[0]!))}));`);
+      body.line(`const inv = Math.fround(1 / Math.fround(sum * ${lit(Math.fround(y.scale[0]!))}));`);
       body.block(`for (let c = 0; c < ${C}; c++)`, () => {
         body.line(`const q = Math.floor(Math.fround(${table}[max - a[x + c]${nn}]${nn} * inv) + 0.5)${offset(y.zeroPoint[0]!)};`);
         body.line(`a[y + c] = q < ${lo} ? ${lo} : q > ${hi} ? ${hi} : q;`);
