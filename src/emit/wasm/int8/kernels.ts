@@ -348,9 +348,12 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
       }
     }
   };
-  const tiles = (rows: number): void => {
-    for (let h = 0; h < halves; h++) tile(rows, Array.from({ length: nv }, (_, i) => h * nv + i));
+  /** The tiles of a block: all of it, or (the last block of a layer whose N mod 16 is at most 8) its first 8 channels. */
+  const tiles = (rows: number, half: boolean): void => {
+    if (half) tile(rows, [0, 1]);
+    else for (let h = 0; h < halves; h++) tile(rows, Array.from({ length: nv }, (_, i) => h * nv + i));
   };
+  const lastHalf = N % GEMM_BLOCK > 0 && N % GEMM_BLOCK <= 8;
 
   // Chunks of pixels whose widened rows stay in cache while every weight block passes over them.
   const chunk = Math.max(mr, Math.floor(s.chunkBytes / rowBytes / mr) * mr);
@@ -363,18 +366,20 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
     }
     f.i32Const(s.weights).localSet(panel);
     f.localGet(yc).localSet(yb);
-    repeat(f, blocks, () => {
+    const block = (half: boolean): void => {
       f.localGet(xc).localSet(xr);
       f.localGet(yb).localSet(yr);
       repeat(f, Math.floor(count / mr), () => {
-        tiles(mr);
+        tiles(mr, half);
         bump(f, xr, mr * rowBytes);
         bump(f, yr, mr * s.yStride);
       });
-      if (count % mr !== 0) tiles(count % mr);
+      if (count % mr !== 0) tiles(count % mr, half);
       bump(f, panel, panelBytes);
       bump(f, yb, GEMM_BLOCK);
-    });
+    };
+    repeat(f, lastHalf ? blocks - 1 : blocks, () => block(false));
+    if (lastHalf) block(true);
     bump(f, xc, count * rowBytes);
     bump(f, yc, count * s.yStride);
   };
