@@ -47,11 +47,18 @@
  *
  *   conv, fc     an int8 GEMM (gemmKernel): each output pixel's receptive
  *                field widened to int16 rows (a 1×1 convolution's input row
- *                as it is), tiles of mr pixels × 16 channels accumulated
- *                with i32x4.dot_i16x8_s, requantized in the epilogue
- *   depthwise    8 channels at a time, taps in registers (depthwiseKernel)
+ *                as it is, pass by pass), tiles of mr pixels × 16 channels
+ *                accumulated with i32x4.dot_i16x8_s, requantized in the
+ *                epilogue
+ *   depthwise    8 channels at a time, two taps per i32x4.dot_i16x8_s
+ *                (depthwiseKernel)
  *   avgpool      window sums, M per window as the reference computes it
+ *   maxpool      window maxima, requantized when the quantization changes
  *   add          XNNPACK's vadd with its 20-bit multipliers
+ *   mul          an SE gate (1×1×C broadcast) or same shapes, requantized
+ *   activation   the 256-entry table (activationTable); a conv's or
+ *                depthwise's hswish / hsigmoid / sigmoid the same table
+ *                after requantizing into QuantizedWeights.linear
  *   softmax      TFLite's float table, scalar
  *
  * `run(batch)` loops over the batch items and calls the steps' kernels in
