@@ -137,15 +137,25 @@ export interface Int8WasmOptions {
   readonly tuning?: Int8Tuning;
 }
 
-/** The GEMM's register tile (pixels) and the bytes of widened input rows per pass over the weights. */
+/** The GEMM's blocking (for measurements; every setting computes the same bytes). */
 export interface Int8Tuning {
+  /** Pixels per register tile. */
   readonly mr: number;
+  /** Vectors of 4 output channels per tile: a whole block of 16, or half of one. */
   readonly nv: 2 | 4;
+  /** Pairs of k per iteration of the reduction loop. */
   readonly unroll: number;
+  /** Hold the tile's weight vectors while the pixels' splats stream (else the splats are held). */
   readonly holdWeights: boolean;
+  /** Bytes of widened input rows per pass over the weight blocks. */
   readonly chunkBytes: number;
 }
 
+/**
+ * Measured on V8 (docs/wasm.md): 2 pixels × 16 channels is 8 accumulators,
+ * 2 splats and a weight vector; bigger tiles spill, and an unrolled
+ * reduction lets TurboFan hoist every load of the body to its top and spill.
+ */
 export const INT8_TUNING: Int8Tuning = { mr: 2, nv: 4, unroll: 1, holdWeights: false, chunkBytes: 64 * 1024 };
 
 /** The ops the module has kernels for; the others are refused naming the layer (int8UnsupportedNode). */
