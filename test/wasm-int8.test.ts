@@ -138,6 +138,7 @@ const act = fc.constantFrom("relu", "relu6", "linear", "hswish", "hsigmoid", "si
 const layer = fc.oneof(
   fc.record({ op: fc.constant("conv"), k: fc.constantFrom(1, 2, 3, 5), n: fc.integer({ min: 1, max: 40 }), s: fc.constantFrom(1, 2), act }).map((l) => `conv ${l.k}x${l.k} ${l.n} stride=${l.s} act=${l.act}`),
   fc.record({ k: fc.constantFrom(1, 3, 5), s: fc.constantFrom(1, 2), act }).map((l) => `dw ${l.k}x${l.k} stride=${l.s} act=${l.act}`),
+  fc.record({ op: fc.constantFrom("dw 3x3", "conv 3x3 6", "dw 5x5"), d: fc.constantFrom(2, 3), act }).map((l) => `${l.op} dilation=${l.d} act=${l.act}`),
   fc.record({ n: fc.integer({ min: 1, max: 70 }), act }).map((l) => `pw ${l.n} act=${l.act}`),
   fc.record({ k: fc.constantFrom(1, 3), act }).map((l) => `residual { dw ${l.k}x${l.k} act=${l.act} }`),
   fc.record({ n: fc.integer({ min: 1, max: 24 }), act }).map((l) => `residual { pw ${l.n} act=${l.act}\n    pw ${"$C"} act=linear }`),
@@ -173,7 +174,7 @@ function sourceOf(n: { h: number; w: number; c: number; layers: readonly string[
 
 describe("the int8 module on random quantized graphs", () => {
   it(
-    "equals the integer reference bit for bit at batch 2: convolutions of any kernel and stride, depthwise, pointwise, residual adds, pools, fc, softmax, SE gates (mul), table activations fused and standalone",
+    "equals the integer reference bit for bit at batch 2: convolutions of any kernel, stride and dilation, depthwise, pointwise, residual adds, pools, fc, softmax, SE gates (mul), table activations fused and standalone",
     () => {
       let compiled = 0;
       fc.assert(
