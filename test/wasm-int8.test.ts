@@ -18,7 +18,7 @@ import { runReferenceIntOutputs, runReferenceIntTrace } from "../src/ir/referenc
 import { int8Blob } from "../src/weights/int8.js";
 import { readExample, shared } from "./helpers.js";
 import { quantizeRandom, randomInput, rng } from "./int8-generators.js";
-import { runs } from "./fuzz-scale.js";
+import { runs, timeLimit } from "./fuzz-scale.js";
 import { haveShared } from "./optional.js";
 import { WA, type WasmMemory } from "./wasm-host.js";
 
@@ -198,7 +198,7 @@ describe("the int8 module on random quantized graphs", () => {
       );
       expect(compiled).toBeGreaterThan(runs(120) / 3);
     },
-    { timeout: 60_000 },
+    { timeout: timeLimit(60_000) },
   );
 
   it(
