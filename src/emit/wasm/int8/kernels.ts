@@ -461,6 +461,7 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const ox = f.local("i32");
   f.i32Const(s.xZeroPoint).i16x8Splat().localSet(zp);
 
+  const yx = f.local("i32");
   // Columns whose taps all lie inside: [a, b).
   const a = Math.min(OW, Math.max(0, Math.ceil(left / SW)));
   const b = Math.max(a, Math.min(OW, Math.floor((IW - 1 - (KW - 1) * DW + left) / SW) + 1));
@@ -548,18 +549,19 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
       };
       for (let o = 0; o < a; o++) edge(o);
       if (b > a) {
+        // bases_i = row_i + 8g + (a·SW − left)·xStride, then SW pixels on per column
         f.i32Const((a * SW - left) * s.xStride).localSet(xoff);
+        setBases(true);
+        f.localGet(yp).localGet(g).i32Const(DW_GROUP).i32Mul().i32Add().i32Const(a * s.yStride).i32Add().localSet(yx);
         f.i32Const(a).localSet(ox);
         f.loop((colLoop) => {
-          setBases(true);
           pixel(
             (j) => j * DW * s.xStride,
             false,
-            () => {
-              f.localGet(yp).localGet(g).i32Const(DW_GROUP).i32Mul().i32Add().localGet(ox).i32Const(s.yStride).i32Mul().i32Add();
-            },
+            () => void f.localGet(yx),
           );
-          bump(f, xoff, SW * s.xStride);
+          for (let i = 0; i < KH; i++) bump(f, bases[i]!, SW * s.xStride);
+          bump(f, yx, s.yStride);
           f.localGet(ox).i32Const(1).i32Add().localTee(ox).i32Const(b).i32LtS().brIf(colLoop);
         });
       }
