@@ -9,6 +9,7 @@
 import { parse as parseText, type ParseResult } from "./parser/parse.js";
 import { buildGraph, type BuildOptions } from "./ir/build.js";
 import { error, hasErrors, sortDiagnostics, type Diagnostic } from "./ir/diagnostics.js";
+import { integerProblem } from "./ir/reference-int.js";
 import { certifyFusion, type FusionCertificate } from "./passes/certify-fusion.js";
 import { fuseBatchNorm } from "./passes/fuse-batch-norm.js";
 import { importWeights } from "./passes/import-weights.js";
@@ -121,6 +122,9 @@ export function compile(source: string, options: CompileOptions = {}): CompileRe
   if (options.fuseBatchNorm === false) return { graph: unfused, unfused, costs: analyzed.costs, diagnostics };
   const fused = runPipeline(unfused, ctx, [fuseBatchNorm]);
   if (fused === undefined) return { diagnostics: sortDiagnostics(diagnostics) };
+  // --quantized asks for integer inference: every layer must have it.
+  const problem = options.quantized === true && options.weights !== undefined ? integerProblem(fused) : undefined;
+  if (problem !== undefined) return { diagnostics: sortDiagnostics([...diagnostics, error("integerUnsupported", problem.node.span, problem.node.id, problem.reason, "leave out --quantized to run the network in float")]) };
   const certificate = certifyFusion(unfused, fused, options.seed ?? DEFAULT_SEED, diagnostics);
   if (hasErrors(diagnostics)) return { diagnostics };
   return { graph: fused, unfused, costs: analyzed.costs, certificate, diagnostics };

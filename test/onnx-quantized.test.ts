@@ -519,17 +519,17 @@ describe("the structure", () => {
 
 describe("layers the integer model cannot express", () => {
   it("are named before anything is written: the first such layer, and why", () => {
-    const source = "network N {\n  image = input 8x8x3\n  conv 3x3 8 stride=2\n  resize to=image\n  pw 2\n}\n";
+    const source = "network N {\n  image = input 8x8x3\n  avgpool 2x2\n  resize to=image\n  pw 2\n}\n";
     const r = compile(source, { seed: 1 });
     const q: Quantization = { type: "uint8", scale: [0.05], zeroPoint: [128] };
     const graph: Graph = { ...r.graph!, nodes: r.graph!.nodes.map((n) => ({ ...n, quant: q })) };
     const found = unsupportedQuantizedNode(graph)!;
-    expect([found.node.id, found.node.span.line, found.reason]).toEqual(["resize_0", 4, "resize layers have no integer form yet"]);
+    expect([found.node.id, found.node.span.line, found.reason]).toEqual(["resize_0", 4, "integer inference does not run resize layers yet"]);
     expect(() => emitOnnx({ graph, costs: r.costs! }, { sourceFile: "n.mn" })).toThrow(InternalError);
     // A weighted layer without stored integers (a graph quantized by half) is named too.
     const plain = compile("network N {\n  input 8x8x3\n  conv 3x3 8 stride=2\n  avgpool global\n}\n", { seed: 1 });
     const half: Graph = { ...plain.graph!, nodes: plain.graph!.nodes.map((n) => ({ ...n, quant: q })) };
-    expect(unsupportedQuantizedNode(half)).toMatchObject({ node: { id: "conv_0" }, reason: "its weights are not quantized" });
+    expect(unsupportedQuantizedNode(half)).toMatchObject({ node: { id: "conv_0" }, reason: "its weights are not stored as 8-bit integers" });
   });
 });
 

@@ -452,7 +452,7 @@ describe("mnc quantize", () => {
     const resize = join(dir, "resize.mn");
     writeFileSync(resize, "network R {\n  input 32x32x3\n  conv 3x3 4\n  resize scale=2\n}\n");
     const r = run("quantize", resize, "--calibrate", images, "-o", out);
-    expect(r.stderr).toBe("mnc: error: post-training quantization does not support resize layers ('resize_0', line 4)\n");
+    expect(r.stderr).toBe(`${resize}:4:3: error MN4015: 'resize_0': post-training quantization does not support resize layers; the network runs in float only (mnc run, mnc compile without --quantized)\n  4 |   resize scale=2\n    |   ^~~~~~~~~~~~~~\n1 error\n`);
     expect(r.status).toBe(1);
   }, 60_000);
 

@@ -6,13 +6,14 @@
  * quantization parameters.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compile, type CompileOptions } from "../src/index.js";
 import type { Graph } from "../src/ir/graph.js";
-import { dequantize, firstNonIntegerNode, multiplyByQuantizedMultiplier, quantize, quantizeMultiplier, runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
+import { dequantize, firstNonIntegerNode, integerProblem, multiplyByQuantizedMultiplier, quantize, quantizeMultiplier, runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
 import { printGraph } from "../src/ir/print.js";
 import { runReference } from "../src/ir/reference.js";
 import { rangeActivation } from "../src/weights/quantization.js";
@@ -415,8 +416,36 @@ describe("ops integer inference does not run yet", () => {
   it("are named before anything runs: the first such layer, with its line", () => {
     const plain = compile("network N {\n  input 8x8x3\n  conv 3x3 8 stride=2\n  avgpool global\n  fc 4\n  softmax\n}\n", { seed: 1 }).graph!;
     expect(firstNonIntegerNode(plain)).toBeUndefined();
+    // A float graph: integer inference cannot run it, and says why at its first weighted layer.
+    expect(integerProblem(plain)).toMatchObject({ node: { id: "input" }, reason: "its output has no quantization" });
     const graph = compile("network N {\n  image = input 8x8x3\n  conv 3x3 8 stride=2\n  resize to=image\n  pw 2\n}\n", { seed: 1 }).graph!;
     const node = firstNonIntegerNode(graph)!;
     expect([node.id, node.op, node.span.line]).toEqual(["resize_0", "resize", 4]);
   });
+
+  it.runIf(haveShared(v1Model, "the trained MobileNetV1 0.25 (uint8)"))(
+    "mnc compile and run --quantized: MN4015 at the layer, nothing written; --quantized without --weights is a usage error",
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), "mnc-q-"));
+      const source = join(dir, "v1_argmax.mn");
+      writeFileSync(source, readExample("mobilenet_v1_tf.mn").replace(/softmax\n\}\n?$/, "softmax\n  argmax\n}\n"));
+      const out = join(dir, "v1.onnx");
+      const mnc = (...args: string[]) => spawnSync(process.execPath, [join(root, "dist", "mnc.js"), ...args], { cwd: root, encoding: "utf8" });
+      for (const command of [["compile", "--emit", "onnx", "-o", out], ["compile", "--emit", "ts", "-o", join(dir, "v1.ts")], ["run", "--input", join(photoDir, "cat.rgb224")]]) {
+        const r = mnc(command[0]!, source, "--alpha", "0.25", "--weights", v1Model, "--quantized", ...command.slice(1));
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/v1_argmax\.mn:\d+:3: error MN4015: 'argmax_0': integer inference does not run argmax layers yet; leave out --quantized to run the network in float\n/);
+        expect(r.stdout).toBe("");
+      }
+      expect(existsSync(out)).toBe(false);
+      expect(existsSync(join(dir, "v1.ts"))).toBe(false);
+      for (const command of ["compile", "run"]) {
+        const r = mnc(command, join(root, "examples", "mobilenet_v1.mn"), "--quantized", ...(command === "run" ? ["--input", join(photoDir, "cat.rgb224")] : ["-o", out]));
+        expect(r.status).toBe(2);
+        expect(r.stderr).toContain(`${command} --quantized runs a quantized model's integers: give it with --weights PATH`);
+      }
+      expect(existsSync(out)).toBe(false);
+    },
+    60_000,
+  );
 });

@@ -9,7 +9,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { analyze, check, compile, parse, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
 import { buildReport } from "../emit/report/model.js";
 import { buildGraph } from "../ir/build.js";
-import { InternalError, type Diagnostic } from "../ir/diagnostics.js";
+import { error, InternalError, type Diagnostic } from "../ir/diagnostics.js";
 import { printGraph } from "../ir/print.js";
 import { escapeControls, renderDiagnostic } from "../ir/render.js";
 import type { WidthRounding } from "../passes/types.js";
@@ -21,17 +21,16 @@ import { VERSION } from "../version.js";
 import { recordedPath, WriteError, writeFileAtomic, writeFilesAtomic } from "./write.js";
 import { basename } from "node:path";
 import { emitJavaScript, emitTypeScript } from "../emit/ts/index.js";
-import { firstUnsupportedInt8Node } from "../emit/ts/int8/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReferenceOutputs } from "../ir/reference.js";
-import { dequantize as dequantizeValue, firstNonIntegerNode, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
+import { dequantize as dequantizeValue, integerProblem, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
 import type { Graph } from "../ir/graph.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
-import { isQuantizedGraph, unsupportedQuantizedNode } from "../emit/onnx/quantized.js";
+import { isQuantizedGraph } from "../emit/onnx/quantized.js";
 import { isWeighted, type Quantization, type QuantizedType } from "../ir/graph.js";
 import { calibrate, formatMethod, parseMethod, type CalibrationMethod } from "../passes/calibrate.js";
 import { agreement } from "../passes/calibrate-agreement.js";
@@ -399,6 +398,9 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (command === "report" && (values.quantized === true) !== (values.weights !== undefined)) {
       throw new UsageError(values.quantized === true ? "report --quantized reads a quantized model's integers: give it with --weights PATH (an 8-bit .tflite, or mnc quantize's safetensors)" : "report: --weights goes with --quantized (a float report does not depend on the weights; --int8 adds int8 memory without them)");
     }
+    if (values.quantized === true && values.weights === undefined) {
+      throw new UsageError(`${command} --quantized runs a quantized model's integers: give it with --weights PATH (an 8-bit .tflite, or mnc quantize's safetensors)`);
+    }
     const top = values.top === undefined ? 5 : positiveInteger("--top", values.top);
     const normalisation: NormalisationOverride = {
       ...(values.mean === undefined ? {} : { mean: finiteNumber("--mean", values.mean) }),
@@ -713,6 +715,14 @@ function emitPaths(output: string, target: string, embedWeights: boolean): strin
 const MAX_PRINTED_DIAGNOSTICS = 50;
 
 /** Print diagnostics, warnings included; true when none is an error (nor, with --warnings-as-errors, a warning). */
+/** Whether integer inference runs every layer of a quantized graph; MN4015 at the first it does not (compile() checks it for --weights F --quantized). */
+function integerRuns(graph: Graph, text: string, io: Io): boolean {
+  const problem = integerProblem(graph);
+  if (problem === undefined) return true;
+  emitDiagnostics([error("integerUnsupported", problem.node.span, problem.node.id, problem.reason, "leave out --quantized to run the network in float")], text, io);
+  return false;
+}
+
 function emitDiagnostics(diagnostics: readonly Diagnostic[], text: string, io: Io): boolean {
   for (const d of diagnostics.slice(0, MAX_PRINTED_DIAGNOSTICS)) io.err(renderDiagnostic(d, text) + "\n");
   const more = diagnostics.slice(MAX_PRINTED_DIAGNOSTICS);
@@ -814,20 +824,12 @@ function runCompile(path: string, text: string, options: CompileOptions, emit: E
     if (isQuantizedGraph(r.graph)) {
       // An 8-bit model takes its input's stored integers: there is no float normalisation to embed.
       if (emit.embedPreprocessing) throw new UsageError("--embed-preprocessing: a quantized model takes the input's stored integers (a photo's bytes as they are); leave it out");
-      const unsupported = unsupportedQuantizedNode(r.graph);
-      if (unsupported !== undefined) {
-        io.err(`mnc: error: --emit onnx of a quantized graph: '${unsupported.node.id}' (line ${unsupported.node.span.line}): ${unsupported.reason}; leave out --quantized for a float model on the dequantized weights\n`);
-        return false;
-      }
+      if (!integerRuns(r.graph, text, io)) return false;
     }
     const preprocessing = emit.embedPreprocessing ? { embedPreprocessing: true } : {};
     if (!deliver(emitOnnx(compiled, { sourceFile: recordedPath(path), sourceText: text, opset: emit.opset, inputLayout: emit.inputLayout, ...preprocessing }), output, io)) return false;
   } else {
-    const unsupported = isQuantizedGraph(r.graph) ? firstUnsupportedInt8Node(r.graph) : undefined;
-    if (unsupported !== undefined) {
-      io.err(`mnc: error: --emit ${emit.target} of a quantized graph: integer inference does not run ${unsupported.op} layers yet ('${unsupported.id}', line ${unsupported.span.line}); leave out --quantized for a float module on the dequantized weights\n`);
-      return false;
-    }
+    if (isQuantizedGraph(r.graph) && !integerRuns(r.graph, text, io)) return false;
     const stem = output.replace(emit.target === "ts" ? /\.ts$/i : /\.m?js$/i, "");
     const weightsPath = stem + ".weights.bin";
     // compile() has checked the labels against the outputs (MN5001).
@@ -926,7 +928,7 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
   }
   const warning = normalisationWarning(input, declared);
   if (warning !== undefined) io.err(`mnc: warning: ${run.input}: ${warning}\n`);
-  if (options.quantized === true) return runQuantized(graph, bytes, run, named.labels, io);
+  if (options.quantized === true) return runQuantized(graph, text, bytes, run, named.labels, io);
   const values = runReferenceOutputs(graph, input);
   // Every mask is encoded before anything is printed or written: a bad one writes none.
   const files: { path: string; content: Uint8Array }[] = [];
@@ -968,12 +970,8 @@ function runNetwork(path: string, text: string, options: CompileOptions, run: Ru
  * normalisation), shifted by −128 for an int8 one; a float32 input is
  * quantized with the input's scale and zero point.
  */
-function runQuantized(graph: Graph, bytes: Uint8Array, run: RunOptions, labels: readonly string[] | undefined, io: Io): boolean {
-  const unsupported = firstNonIntegerNode(graph);
-  if (unsupported !== undefined) {
-    io.err(`mnc: error: --quantized: integer inference does not run ${unsupported.op} layers yet ('${unsupported.id}', line ${unsupported.span.line}); run without --quantized for float inference on the dequantized weights\n`);
-    return false;
-  }
+function runQuantized(graph: Graph, text: string, bytes: Uint8Array, run: RunOptions, labels: readonly string[] | undefined, io: Io): boolean {
+  if (!integerRuns(graph, text, io)) return false;
   const first = graph.nodes[0]!;
   const q = first.quant;
   if (q === undefined) throw new InternalError("a quantized graph's input has no quantization");
@@ -1051,8 +1049,7 @@ function runQuantize(path: string, text: string, options: CompileOptions, run: Q
     quantized = quantizeGraph(graph, calibrate(graph, calibration.map((c) => c.float), run.method), { activations: run.activations, input });
   } catch (e) {
     if (!(e instanceof UnsupportedLayerError)) throw e;
-    io.err(`mnc: error: ${e.message}\n`);
-    return false;
+    return emitDiagnostics([error("integerUnsupported", e.node.span, e.node.id, e.reason, "the network runs in float only (mnc run, mnc compile without --quantized)")], text, io);
   }
   const layers = quantized.nodes.filter(isWeighted).length;
   const method = formatMethod(run.method);

@@ -315,6 +315,9 @@ export const Messages = {
   weightNotQuantized: entry("MN4014", "`--quantized` with a weight file whose tensors are not stored as 8-bit integers",
     (layer: string, what: string, reason: string) => `'${layer}': --quantized needs ${what} quantized, but ${reason}; leave out --quantized to run the file in float`,
     { source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  defaults act=relu6\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  avgpool global\n  fc classes\n  softmax\n}\n", options: { quantized: true, weights: { tflite: "mobilenet_v1_0.25_224" } } }),
+  integerUnsupported: entry("MN4015", "a layer 8-bit integer inference (`--quantized`, `mnc quantize`) does not run",
+    (layer: string, reason: string, fix: string) => `'${layer}': ${reason}; ${fix}`,
+    { source: "network N(classes = 1001) {\n  input 224x224x3\n  width 0.25\n  defaults act=relu6\n  conv 3x3 32 stride=2\n  separable 64\n  separable 128 stride=2\n  separable 128\n  separable 256 stride=2\n  separable 256\n  separable 512 stride=2\n  repeat 5 { separable 512 }\n  separable 1024 stride=2\n  separable 1024\n  avgpool global\n  fc classes\n  softmax\n  argmax\n}\n", options: { quantized: true, weights: { tflite: "mobilenet_v1_0.25_224_quant" } } }),
   weightOperatorUnaccounted: entry("MN4009", "an operator of a TFLite weight file that no layer of the network accounts for",
     (operator: string, output: string, context: string) => `the weights file's ${operator} (output '${output}') has no counterpart in the network${context}`,
     {

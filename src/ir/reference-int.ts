@@ -254,9 +254,31 @@ const INTEGER_OPS: Readonly<Record<OpKind, boolean>> = {
   argmax: false,
 };
 
-/** The first node integer inference cannot run, if any (say so to the user before running). */
+/** The first node whose op integer inference does not run, if any. */
 export function firstNonIntegerNode(graph: Graph): Node | undefined {
   return graph.nodes.find((n) => !INTEGER_OPS[n.op]);
+}
+
+/**
+ * Why integer inference cannot run a graph: its first node that stops it and
+ * the reason (an op it does not run, an output without quantization, a
+ * weighted layer without stored integers, a batch norm not folded into them, a
+ * table activation without its linear-output quantization); undefined when it
+ * can. The one check every integer path (the reference, ONNX, the module, the
+ * CLI) makes before it starts.
+ */
+export function integerProblem(graph: Graph): { readonly node: Node; readonly reason: string } | undefined {
+  for (const n of graph.nodes) {
+    if (!INTEGER_OPS[n.op]) return { node: n, reason: `integer inference does not run ${n.op} layers yet` };
+    if (n.quant === undefined && n.op !== "softmax" && n.op !== "dropout") return { node: n, reason: "its output has no quantization" };
+    if (n.op === "conv" || n.op === "depthwise" || n.op === "fc") {
+      const w = n.weights;
+      if (w?.quantized === undefined) return { node: n, reason: "its weights are not stored as 8-bit integers" };
+      if (w.bn !== undefined) return { node: n, reason: "its batch norm is not folded into the stored integers" };
+      if (n.op !== "fc" && isTableActivation(n.attrs.act) && w.quantized.linear === undefined) return { node: n, reason: `its ${n.attrs.act} has no linear-output quantization` };
+    }
+  }
+  return undefined;
 }
 
 /** The first output's stored integers. */

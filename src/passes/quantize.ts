@@ -52,7 +52,7 @@ import {
   type Tensor,
   type WeightedNode,
 } from "../ir/graph.js";
-import { firstNonIntegerNode, isTableActivation, roundHalfAway } from "../ir/reference-int.js";
+import { integerProblem, isTableActivation, roundHalfAway } from "../ir/reference-int.js";
 import { linearKey, type ActivationRanges, type ValueRange } from "./calibrate.js";
 
 export interface QuantizeOptions {
@@ -71,9 +71,10 @@ export interface QuantizeOptions {
 export class UnsupportedLayerError extends Error {
   constructor(
     readonly node: Node,
-    message: string,
+    /** Why, without the layer's name (MN4015 names it and points at its line). */
+    readonly reason: string,
   ) {
-    super(message);
+    super(`${reason} ('${node.id}', line ${node.span.line})`);
     this.name = "UnsupportedLayerError";
   }
 }
@@ -243,7 +244,7 @@ export function quantizeGraph(graph: Graph, ranges: ActivationRanges, options: Q
     if (n.quant !== undefined) throw new InternalError(`'${n.id}' is quantized already`);
     const rule = RULES[n.op] as Rule;
     const q = rule(n as never, ctx);
-    if (q !== undefined && "unsupported" in q) throw new UnsupportedLayerError(n, `post-training quantization does not support ${q.unsupported} ('${n.id}', line ${n.span.line})`);
+    if (q !== undefined && "unsupported" in q) throw new UnsupportedLayerError(n, `post-training quantization does not support ${q.unsupported}`);
     if (q === undefined) {
       // A value passed on as it is: its input's quantization.
       quants.set(n.id, ctx.quantOf(n.inputs[0]!));
@@ -254,8 +255,8 @@ export function quantizeGraph(graph: Graph, ranges: ActivationRanges, options: Q
     return { ...n, quant: q, weights: quantizedWeights(n, ctx.quantOf(n.inputs[0]!), ctx) } as Node;
   });
   const out = { ...graph, nodes };
-  const refused = firstNonIntegerNode(out);
-  if (refused !== undefined) throw new UnsupportedLayerError(refused, `integer inference does not run ${refused.op} layers yet ('${refused.id}', line ${refused.span.line})`);
+  const refused = integerProblem(out);
+  if (refused !== undefined) throw new UnsupportedLayerError(refused.node, refused.reason);
   return out;
 }
 

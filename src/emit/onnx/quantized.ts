@@ -47,7 +47,7 @@
  */
 import { InternalError } from "../../ir/diagnostics.js";
 import { QUANTIZED_RANGE, type Activation, type Graph, type Node, type NodeOf, type OpKind, type Quantization, type QuantizedType } from "../../ir/graph.js";
-import { activationRange, firstNonIntegerNode, isTableActivation } from "../../ir/reference-int.js";
+import { activationRange, integerProblem, isTableActivation } from "../../ir/reference-int.js";
 import type { Context, EmittedTensor, Intermediate, Lowered } from "./index.js";
 import { INT32, INT8, UINT8, floatTensor, integerTensor, node, type Dim, type INodeProto, type ITensorProto } from "./proto.js";
 
@@ -118,19 +118,10 @@ function quantText(q: Quantization): string {
 
 /** Why a graph cannot be emitted in integers: its first such node, and why; undefined when it can. */
 export function unsupportedQuantizedNode(graph: Graph): { readonly node: Node; readonly reason: string } | undefined {
-  const nonInteger = firstNonIntegerNode(graph);
-  if (nonInteger !== undefined) return { node: nonInteger, reason: `${nonInteger.op} layers have no integer form yet` };
-  for (const n of graph.nodes) {
-    if (LOWER[n.op] === null) return { node: n, reason: `${n.op} layers have no integer form yet` };
-    if (n.quant === undefined && n.op !== "softmax" && n.op !== "dropout") return { node: n, reason: "its output has no quantization" };
-    if (n.op === "conv" || n.op === "depthwise" || n.op === "fc") {
-      const w = n.weights;
-      if (w?.quantized === undefined) return { node: n, reason: "its weights are not quantized" };
-      if (w.bn !== undefined) return { node: n, reason: "its batch-norm is not fused into the quantized weights" };
-      if (n.op !== "fc" && isTableActivation(n.attrs.act) && w.quantized.linear === undefined) return { node: n, reason: `its ${n.attrs.act} has no linear-output quantization` };
-    }
-  }
-  return undefined;
+  const problem = integerProblem(graph);
+  if (problem !== undefined) return problem;
+  const unlowered = graph.nodes.find((n) => LOWER[n.op] === null);
+  return unlowered === undefined ? undefined : { node: unlowered, reason: `${unlowered.op} layers have no integer ONNX form yet` };
 }
 
 function tensorOf(id: string, state: State): QuantizedTensor {

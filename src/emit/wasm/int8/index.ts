@@ -73,7 +73,7 @@
 import { InternalError } from "../../../ir/diagnostics.js";
 import { QUANTIZED_RANGE, type Activation, type Graph, type Node, type OpKind, type Quantization, type QuantizedWeights, type Shape } from "../../../ir/graph.js";
 import { liveness } from "../../../ir/liveness.js";
-import { activationRange, activationTable, isTableActivation, multiplier } from "../../../ir/reference-int.js";
+import { activationRange, activationTable, isTableActivation, multiplier, softmaxTable, xnnpackAddParameters, type AddParameters } from "../../../ir/reference-int.js";
 import { int8Layout, type Int8Layer } from "../../../weights/int8.js";
 import { FunctionBody, ModuleWriter, PAGE_BYTES } from "../writer.js";
 import {
@@ -549,10 +549,7 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
     const outShape = shapeOf(node);
     const [H, W, C] = outShape;
     const y: Value = { id: node.id, shape: outShape, quant: yq, stride: stride(C) };
-    const [xlo, xhi] = QUANTIZED_RANGE[x.quant.type];
-    const scale = Math.fround(-x.quant.scale[0]!);
-    const table = new Float32Array(256);
-    for (let d = 0; d <= xhi - xlo; d++) table[d] = Math.fround(Math.exp(Math.fround(scale * d)));
+    const table = softmaxTable(x.quant);
     const [lo, hi] = QUANTIZED_RANGE[yq.type];
     return {
       name: node.id,
@@ -772,23 +769,11 @@ function accBound(q: QuantizedWeights, n: number, xq: Quantization): number[] {
   });
 }
 
-/** XNNPACK's vadd parameters, as src/ir/reference-int.ts's xnnpackAdd computes them. */
-function xnnpackAddParams(a: Quantization, b: Quantization, y: Quantization): { ma: number; mb: number; bias: number; shift: number } {
-  const f32 = Math.fround;
-  const aScale = f32(f32(a.scale[0]!) / f32(y.scale[0]!));
-  const bScale = f32(f32(b.scale[0]!) / f32(y.scale[0]!));
-  const view = new DataView(new ArrayBuffer(4));
-  view.setFloat32(0, Math.max(aScale, bScale));
-  const shift = 20 - (((view.getUint32(0) >>> 23) & 0xff) - 127);
-  if (shift < 1 || shift > 30) throw new InternalError(`int8 wasm: an add's scale ratio ${Math.max(aScale, bScale)} is outside what XNNPACK's vadd takes`);
-  const lrint = (v: number): number => {
-    const r = Math.round(v);
-    return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
-  };
-  const ma = lrint(f32(aScale * 2 ** shift));
-  const mb = lrint(f32(bScale * 2 ** shift));
-  const bias = 2 ** (shift - 1) - ma * a.zeroPoint[0]! - mb * b.zeroPoint[0]!;
-  return { ma, mb, bias, shift };
+/** XNNPACK's vadd parameters (the reference's), within the shifts its kernel takes. */
+function xnnpackAddParams(a: Quantization, b: Quantization, y: Quantization): AddParameters {
+  const p = xnnpackAddParameters(a.scale[0]!, b.scale[0]!, y.scale[0]!, a.zeroPoint[0]!, b.zeroPoint[0]!);
+  if (p.shift < 1 || p.shift > 30) throw new InternalError(`int8 wasm: an add's scale ratio gives a shift of ${p.shift}, outside what XNNPACK's vadd takes`);
+  return p;
 }
 
 // ── graph access ───────────────────────────────────────────────────────────
