@@ -22,7 +22,7 @@ import { lint } from "./passes/lint.js";
 import type { PassOptions } from "./passes/types.js";
 import { analyzeCosts, type CostAnalysis } from "./passes/analyze-costs.js";
 import { checkBudgets, checkMemoryLimits, type Budgets } from "./passes/check-budgets.js";
-import { buildReport, type Report } from "./emit/report/model.js";
+import { buildReport, type Report, type ReportOptions } from "./emit/report/model.js";
 import type { Sweep, SweepPoint } from "./emit/report/sweep.js";
 import { VERSION } from "./version.js";
 
@@ -140,10 +140,13 @@ function checkLabels(graph: Graph, options: CompileOptions): Diagnostic[] {
 }
 
 /** The cost report of one network (every format prints this). */
-export function report(source: string, options: CompileOptions = {}): { readonly report?: Report; readonly diagnostics: readonly Diagnostic[] } {
-  const r = analyze(source, options);
+export function report(source: string, options: CompileOptions & ReportOptions = {}): { readonly report?: Report; readonly diagnostics: readonly Diagnostic[] } {
+  const { int8, ...compileOptions } = options;
+  // A quantized model's own integers (--weights F --quantized): its int8 memory as stored.
+  const quantized = options.quantized === true && options.weights !== undefined;
+  const r = quantized ? compile(source, compileOptions) : analyze(source, compileOptions);
   if (r.graph === undefined || r.costs === undefined) return { diagnostics: r.diagnostics };
-  return { report: buildReport(r.graph, r.costs), diagnostics: r.diagnostics };
+  return { report: buildReport(r.graph, r.costs, { int8: quantized || int8 === true }), diagnostics: r.diagnostics };
 }
 
 export interface SweepOptions extends Omit<CompileOptions, "alpha" | "resolution" | "rho"> {
@@ -215,7 +218,7 @@ export type { Span } from "./ir/span.js";
 export type { SourceFile } from "./parser/ast.js";
 export type { PassOptions, WidthRounding } from "./passes/types.js";
 export { VERSION };
-export type { Report, Sweep, SweepPoint, Budgets };
+export type { Report, ReportOptions, Sweep, SweepPoint, Budgets };
 export { reportText, reportMarkdown } from "./emit/report/text.js";
 export { reportCsv } from "./emit/report/csv.js";
 export { reportHtml, sweepHtml } from "./emit/report/html.js";

@@ -205,6 +205,16 @@ describe("the CLI: mnc report --int8, --weights F --quantized", () => {
     expect(j.int8).toMatchObject({ basis: "estimate", kernelBytes: 3_471_040, biasBytes: 18_057 * 4, peakActivationBytes: 1_505_280, peakActivationLayer: "bneck_2.dw" });
   });
 
+  it.runIf(haveShared(v2, "report() on the trained MobileNetV2"))("the library's report() gives the CLI's JSON: { int8: true } for a float network, { weights, quantized: true } for a quantized one", { timeout: 30_000 }, () => {
+    const source = readExample("mobilenet_v2.mn");
+    const set = { classes: "1001" };
+    const cli = (...extra: string[]) => JSON.parse(mnc("report", "examples/mobilenet_v2.mn", "--set", "classes=1001", "--format", "json", ...extra).stdout) as Report;
+    expect(JSON.parse(JSON.stringify(report(source, { set, int8: true }).report))).toEqual(cli("--int8"));
+    const quantized = report(source, { set, weights: new Uint8Array(readFileSync(v2)), weightsFile: v2, quantized: true }).report!;
+    expect(quantized.int8).toMatchObject({ kernelBytes: 3_471_040, biasBytes: 18_057 * 4, peakActivationBytes: 1_505_280 });
+    expect(JSON.parse(JSON.stringify(quantized))).toEqual(cli("--weights", v2, "--quantized"));
+  });
+
   it.runIf(haveShared(v2, "mnc report --quantized on the trained MobileNetV2"))("--weights F --quantized: the file's integers as stored", { timeout: 30_000 }, () => {
     const r = mnc("report", "examples/mobilenet_v2.mn", "--set", "classes=1001", "--weights", v2, "--quantized");
     expect(r.stderr).toBe("");

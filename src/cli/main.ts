@@ -6,8 +6,7 @@
 import { READ_LIMITS, ReadError, readBounded } from "./read.js";
 import { statSync, type Stats } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { analyze, check, compile, parse, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
-import { buildReport } from "../emit/report/model.js";
+import { analyze, check, compile, parse, report as reportOf, sweep, type CompileOptions, type Report, type Sweep } from "../index.js";
 import { buildGraph } from "../ir/build.js";
 import { error, InternalError, type Diagnostic } from "../ir/diagnostics.js";
 import { printGraph } from "../ir/print.js";
@@ -879,16 +878,15 @@ function isClassifier(graph: Graph): boolean {
  * anything failed; the diagnostics are printed).
  */
 function buildReportFor(path: string, text: string, options: CompileOptions, report: { readonly int8: boolean; readonly weightsPath: string | undefined }, io: Io): Report | undefined {
-  if (report.weightsPath === undefined) {
-    const r = analyze(text, { ...options, file: path });
-    if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return undefined;
-    return buildReport(r.graph, r.costs, { int8: report.int8 });
+  let weights: Uint8Array | undefined;
+  if (report.weightsPath !== undefined) {
+    weights = readBinary(report.weightsPath, "weights", io);
+    if (weights === undefined) return undefined;
   }
-  const weights = readBinary(report.weightsPath, "weights", io);
-  if (weights === undefined) return undefined;
-  const r = compile(text, { ...options, file: path, weights, weightsFile: report.weightsPath, quantized: true });
-  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return undefined;
-  return buildReport(r.graph, r.costs, { int8: true });
+  const quantized = weights === undefined ? {} : { weights, weightsFile: report.weightsPath, quantized: true };
+  const r = reportOf(text, { ...options, file: path, ...quantized, int8: report.int8 });
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.report === undefined) return undefined;
+  return r.report;
 }
 
 function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {
