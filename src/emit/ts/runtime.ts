@@ -215,6 +215,34 @@ export function weightsParameter(r: Pick<RuntimeSpec, "embedded">): string {
   return r.embedded ? "weights?: Uint8Array | ArrayBuffer" : "weights: Uint8Array | ArrayBuffer";
 }
 
+/**
+ * A generated module's createModel and createModelAsync (float and quantized
+ * modules alike): read the weights into `local`, then pick the engine — the
+ * WebAssembly kernels where the host runs them, unless the options ask for
+ * the TypeScript ones (`wasm`), or the TypeScript kernels alone.
+ */
+export function createModelFunctions(
+  code: Code,
+  f: { readonly T: (text: string) => string; readonly params: string; readonly bytes: string; readonly local: string; readonly wasm: boolean; readonly doc: readonly string[]; readonly asyncDoc: readonly string[] },
+): void {
+  const { T, local } = f;
+  for (const async of [false, true]) {
+    if (async) code.line("");
+    code.lines(async ? f.asyncDoc : f.doc);
+    const signature = async ? `export async function createModelAsync(${f.params}, options${T(": ModelOptions")} = {})${T(": Promise<Model>")}` : `export function createModel(${f.params}, options${T(": ModelOptions")} = {})${T(": Model")}`;
+    code.block(signature, () => {
+      code.line(`const ${local} = readWeights(${f.bytes});`);
+      if (f.wasm) {
+        code.line("const backend = backendOf(options);");
+        code.line(`return modelOf(backend === "typescript" ? typescriptEngine(${local}) : wasmOrTypescript(${local}, backend, ${async ? "await wasmModuleAsync()" : "wasmModuleSync()"}));`);
+      } else {
+        code.line("backendOf(options);");
+        code.line(`return modelOf(typescriptEngine(${local}));`);
+      }
+    });
+  }
+}
+
 export function publicApi(r: RuntimeSpec): Code {
   const code = new Code();
   const T = typesIn(r.flavour);
@@ -224,29 +252,7 @@ export function publicApi(r: RuntimeSpec): Code {
     code.append(publicTypes(r));
     code.line("");
   }
-  code.lines(createModelDoc(r));
-  code.block(`export function createModel(${weightsParam}, options${T(": ModelOptions")} = {})${T(": Model")}`, () => {
-    code.line(`const w = readWeights(${weightsBytes});`);
-    if (r.wasm !== undefined) {
-      code.line("const backend = backendOf(options);");
-      code.line('return modelOf(backend === "typescript" ? typescriptEngine(w) : wasmOrTypescript(w, backend, wasmModuleSync()));');
-    } else {
-      code.line("backendOf(options);");
-      code.line("return modelOf(typescriptEngine(w));");
-    }
-  });
-  code.line("");
-  code.lines(CREATE_MODEL_ASYNC_DOC);
-  code.block(`export async function createModelAsync(${weightsParam}, options${T(": ModelOptions")} = {})${T(": Promise<Model>")}`, () => {
-    code.line(`const w = readWeights(${weightsBytes});`);
-    if (r.wasm !== undefined) {
-      code.line("const backend = backendOf(options);");
-      code.line('return modelOf(backend === "typescript" ? typescriptEngine(w) : wasmOrTypescript(w, backend, await wasmModuleAsync()));');
-    } else {
-      code.line("backendOf(options);");
-      code.line("return modelOf(typescriptEngine(w));");
-    }
-  });
+  createModelFunctions(code, { T, params: weightsParam, bytes: weightsBytes, local: "w", wasm: r.wasm !== undefined, doc: createModelDoc(r), asyncDoc: CREATE_MODEL_ASYNC_DOC });
   if (r.classifier) topKFunction(code, r);
   if (r.image !== undefined) {
     code.line("");

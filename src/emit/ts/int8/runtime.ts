@@ -11,6 +11,7 @@ import { imageApi, imageTensorDoc, imageTypes, type ImageSpec } from "../image.j
 import { HEADER_BYTES, MAGIC } from "../weights-file.js";
 import { INT8_FORMAT_VERSION } from "./weights.js";
 import { wasmEngineCode, type Int8WasmSpec } from "./wasm.js";
+import { createModelFunctions } from "../runtime.js";
 
 export interface ApiSpec {
   readonly flavour: Flavour;
@@ -145,29 +146,7 @@ export function publicApi(r: ApiSpec): Code {
   const nn = T("!");
   const wp = r.flavour === "ts" ? weightsParam(r) : "weights";
   const bytes = r.embedded ? "weights === undefined ? decodeBase64(EMBEDDED_WEIGHTS) : bytesOf(weights)" : "bytesOf(weights)";
-  code.lines(CREATE_DOC(r.embedded));
-  code.block(`export function createModel(${wp}, options${T(": ModelOptions")} = {})${T(": Model")}`, () => {
-    code.line(`const blob = readWeights(${bytes});`);
-    if (r.wasm !== undefined) {
-      code.line("const backend = backendOf(options);");
-      code.line('return modelOf(backend === "typescript" ? typescriptEngine(blob) : wasmOrTypescript(blob, backend, wasmModuleSync()));');
-    } else {
-      code.line("backendOf(options);");
-      code.line("return modelOf(typescriptEngine(blob));");
-    }
-  });
-  code.line("");
-  code.lines(CREATE_ASYNC_DOC);
-  code.block(`export async function createModelAsync(${wp}, options${T(": ModelOptions")} = {})${T(": Promise<Model>")}`, () => {
-    code.line(`const blob = readWeights(${bytes});`);
-    if (r.wasm !== undefined) {
-      code.line("const backend = backendOf(options);");
-      code.line('return modelOf(backend === "typescript" ? typescriptEngine(blob) : wasmOrTypescript(blob, backend, await wasmModuleAsync()));');
-    } else {
-      code.line("backendOf(options);");
-      code.line("return modelOf(typescriptEngine(blob));");
-    }
-  });
+  createModelFunctions(code, { T, params: wp, bytes, local: "blob", wasm: r.wasm !== undefined, doc: CREATE_DOC(r.embedded), asyncDoc: CREATE_ASYNC_DOC });
   const [lo, hi] = QUANTIZED_RANGE[r.inQuant.type];
   code.line("");
   code.lines(QUANTIZE_INPUT_DOC);
