@@ -243,6 +243,52 @@ export function createModelFunctions(
   }
 }
 
+/**
+ * A generated module's WebAssembly loading (float and quantized modules
+ * alike): the kernels' bytes checked against the host, compiled once
+ * (synchronously or not), and the engine picked — the kernels, or the
+ * TypeScript ones where the host cannot run them and the options allow.
+ */
+export function wasmLoaderFunctions(code: Code, T: (text: string) => string, nn: string, local: string): void {
+  code.block(`function wasmBytes()${T(": Uint8Array | string")}`, () => {
+    code.line('if (wasmApi === undefined) return "the host has no WebAssembly";');
+    code.line('if (!LITTLE_ENDIAN) return "the host is big-endian";');
+    code.line("const bytes = decodeBase64(WASM);");
+    code.line('return wasmApi.validate(bytes) ? bytes : "the host\'s WebAssembly has no SIMD128";');
+  });
+  code.line("");
+  code.block(`function wasmModuleSync()${T(": { readonly module: object } | { readonly refused: string }")}`, () => {
+    code.block("if (compiled === undefined)", () => {
+      code.line("const bytes = wasmBytes();");
+      code.line('if (typeof bytes === "string") return (compiled = { refused: bytes });');
+      code.line("try {");
+      code.line(`  compiled = { module: new wasmApi${nn}.Module(bytes) };`);
+      code.line("} catch (e) {");
+      code.line("  // A browser's main thread may refuse to compile synchronously (Chromium above 8 MB); createModelAsync can.");
+      code.line("  return { refused: `the host refused to compile WebAssembly synchronously (${String(e)}); use createModelAsync` };");
+      code.line("}");
+    });
+    code.line("return compiled;");
+  });
+  code.line("");
+  code.block(`async function wasmModuleAsync()${T(": Promise<{ readonly module: object } | { readonly refused: string }>")}`, () => {
+    code.block('if (compiled === undefined || "refused" in compiled)', () => {
+      code.line("const bytes = wasmBytes();");
+      code.line(`compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi${nn}.compile(bytes) };`);
+    });
+    code.line("return compiled;");
+  });
+  code.line("");
+  code.block(
+    `function wasmOrTypescript(${local}${T(": Uint8Array")}, backend${T(': "auto" | "wasm-simd"')}, wasm${T(": { readonly module: object } | { readonly refused: string }")})${T(": Engine")}`,
+    () => {
+      code.line(`if ("module" in wasm) return wasmEngine(${local}, wasm.module);`);
+      code.line('if (backend === "wasm-simd") throw new Error(`${NETWORK}: cannot run the WebAssembly SIMD kernels: ${wasm.refused}`);');
+      code.line(`return typescriptEngine(${local});`);
+    },
+  );
+}
+
 export function publicApi(r: RuntimeSpec): Code {
   const code = new Code();
   const T = typesIn(r.flavour);
@@ -608,43 +654,7 @@ function wasmInternals(code: Code, r: RuntimeSpec, w: WasmSpec): void {
     `let compiled${T(": { readonly module: object } | { readonly refused: string } | undefined")};`,
     "",
   ]);
-  code.block(`function wasmBytes()${T(": Uint8Array | string")}`, () => {
-    code.line('if (wasmApi === undefined) return "the host has no WebAssembly";');
-    code.line('if (!LITTLE_ENDIAN) return "the host is big-endian";');
-    code.line("const bytes = decodeBase64(WASM);");
-    code.line('return wasmApi.validate(bytes) ? bytes : "the host\'s WebAssembly has no SIMD128";');
-  });
-  code.line("");
-  code.block(`function wasmModuleSync()${T(": { readonly module: object } | { readonly refused: string }")}`, () => {
-    code.block("if (compiled === undefined)", () => {
-      code.line("const bytes = wasmBytes();");
-      code.line('if (typeof bytes === "string") return (compiled = { refused: bytes });');
-      code.line("try {");
-      code.line(`  compiled = { module: new wasmApi${nn}.Module(bytes) };`);
-      code.line("} catch (e) {");
-      code.line("  // A browser's main thread may refuse to compile synchronously (Chromium above 8 MB); createModelAsync can.");
-      code.line("  return { refused: `the host refused to compile WebAssembly synchronously (${String(e)}); use createModelAsync` };");
-      code.line("}");
-    });
-    code.line("return compiled;");
-  });
-  code.line("");
-  code.block(`async function wasmModuleAsync()${T(": Promise<{ readonly module: object } | { readonly refused: string }>")}`, () => {
-    code.block('if (compiled === undefined || "refused" in compiled)', () => {
-      code.line("const bytes = wasmBytes();");
-      code.line(`compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi${nn}.compile(bytes) };`);
-    });
-    code.line("return compiled;");
-  });
-  code.line("");
-  code.block(
-    `function wasmOrTypescript(weights${T(": Uint8Array")}, backend${T(': "auto" | "wasm-simd"')}, wasm${T(": { readonly module: object } | { readonly refused: string }")})${T(": Engine")}`,
-    () => {
-      code.line('if ("module" in wasm) return wasmEngine(weights, wasm.module);');
-      code.line('if (backend === "wasm-simd") throw new Error(`${NETWORK}: cannot run the WebAssembly SIMD kernels: ${wasm.refused}`);');
-      code.line("return typescriptEngine(weights);");
-    },
-  );
+  wasmLoaderFunctions(code, T, nn, "weights");
   code.line("");
   code.lines([
     "/**",

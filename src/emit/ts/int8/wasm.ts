@@ -9,6 +9,7 @@
 import type { Graph } from "../../../ir/graph.js";
 import { compileNetworkWasmInt8, int8UnsupportedNode } from "../../wasm/int8/index.js";
 import { Code, group, stringLiteral, typesIn, type Flavour } from "../code.js";
+import { wasmLoaderFunctions } from "../runtime.js";
 
 /** WebAssembly's 32-bit memory: 65,536 pages of 64 KiB. */
 const MAX_PAGES = 65536;
@@ -75,42 +76,7 @@ export function wasmEngineCode(code: Code, flavour: Flavour, w: Int8WasmSpec, pr
     `let compiled${T(": { readonly module: object } | { readonly refused: string } | undefined")};`,
     "",
   ]);
-  code.block(`function wasmBytes()${T(": Uint8Array | string")}`, () => {
-    code.line('if (wasmApi === undefined) return "the host has no WebAssembly";');
-    code.line('if (!LITTLE_ENDIAN) return "the host is big-endian";');
-    code.line("const bytes = decodeBase64(WASM);");
-    code.line('return wasmApi.validate(bytes) ? bytes : "the host\'s WebAssembly has no SIMD128";');
-  });
-  code.line("");
-  code.block(`function wasmModuleSync()${T(": { readonly module: object } | { readonly refused: string }")}`, () => {
-    code.block("if (compiled === undefined)", () => {
-      code.line("const bytes = wasmBytes();");
-      code.line('if (typeof bytes === "string") return (compiled = { refused: bytes });');
-      code.line("try {");
-      code.line(`  compiled = { module: new wasmApi${nn}.Module(bytes) };`);
-      code.line("} catch (e) {");
-      code.line("  return { refused: `the host refused to compile WebAssembly synchronously (${String(e)}); use createModelAsync` };");
-      code.line("}");
-    });
-    code.line("return compiled;");
-  });
-  code.line("");
-  code.block(`async function wasmModuleAsync()${T(": Promise<{ readonly module: object } | { readonly refused: string }>")}`, () => {
-    code.block('if (compiled === undefined || "refused" in compiled)', () => {
-      code.line("const bytes = wasmBytes();");
-      code.line(`compiled = typeof bytes === "string" ? { refused: bytes } : { module: await wasmApi${nn}.compile(bytes) };`);
-    });
-    code.line("return compiled;");
-  });
-  code.line("");
-  code.block(
-    `function wasmOrTypescript(blob${T(": Uint8Array")}, backend${T(': "auto" | "wasm-simd"')}, wasm${T(": { readonly module: object } | { readonly refused: string }")})${T(": Engine")}`,
-    () => {
-      code.line('if ("module" in wasm) return wasmEngine(blob, wasm.module);');
-      code.line('if (backend === "wasm-simd") throw new Error(`${NETWORK}: cannot run the WebAssembly SIMD kernels: ${wasm.refused}`);');
-      code.line("return typescriptEngine(blob);");
-    },
-  );
+  wasmLoaderFunctions(code, T, nn, "blob");
   code.line("");
   code.line("/** The WebAssembly kernels with their own memory, allocated here once, the blob copied in and unpacked by init(). */");
   code.block(`function wasmEngine(blob${T(": Uint8Array")}, module${T(": object")})${T(": Engine")}`, () => {
