@@ -86,6 +86,7 @@ import {
   depthwiseKernel,
   depthwiseScratchBytes,
   dwPackedBytes,
+  dwSliding,
   gemmK,
   gemmKernel,
   gemmPackedBytes,
@@ -478,7 +479,8 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
       pack: (f, ad, fns) => {
         const l = blobOf(ctx, node.id);
         f.i32Const(blobAddress(ad, l.kernel.offset)).i32Const(q.bias === undefined ? -1 : blobAddress(ad, l.bias.offset)).i32Const(ad.weights).i32Const(ad.params);
-        f.i32Const(C).i32Const(taps).i32Const(x.quant.zeroPoint[0]!).i32Const(q.kernelQuant.type === "int8" ? 1 : 0).call(fns.dw);
+        f.i32Const(C).i32Const(taps).i32Const(x.quant.zeroPoint[0]!).i32Const(q.kernelQuant.type === "int8" ? 1 : 0);
+        f.i32Const(dwSliding({ kernel: a.kernel, stride: a.stride, dilation: a.dilation ?? [1, 1] }) ? 1 : 0).call(fns.dw);
       },
     };
   },
