@@ -546,56 +546,49 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   // are widened and interleaved once (the pairs (0,j)·(1,j) of the tap order) and carried
   // in registers to the next two outputs; the bottom row pairs (2,0)·(2,1), and (2,2) with
   // zero. Per output: 3 widening loads and 6 unpacks instead of 9 and 10.
-  const va = sliding ? [f.local("v128"), f.local("v128")] : [];
-  const vb = sliding ? [f.local("v128"), f.local("v128")] : [];
-  const vc = sliding ? [f.local("v128"), f.local("v128")] : [];
-  const x2a = f.local("v128");
-  const x2b = f.local("v128");
-  const x2c = f.local("v128");
+  // Three sets of carried registers, unrolled by three so that they rotate by name.
+  const vs = sliding ? [0, 1, 2].map(() => [f.local("v128"), f.local("v128")]) : [];
+  const x2 = sliding ? [0, 1, 2].map(() => f.local("v128")) : [];
   const widen = (row: number, col: number): void => {
     f.localGet(bases[row]!);
     load8x8(f, s.xType, col * s.xStride);
   };
-  /** Column `col`'s rows 0 and 1 widened and interleaved into v (low four channels, high four). */
-  const upper = (col: number, v: readonly Local[]): void => {
+  /** Column `col`'s rows 0 and 1 widened and interleaved into v (low four channels, high four), and its row 2 widened into x. */
+  const column = (col: number, v: readonly Local[], x: Local): void => {
     widen(0, col);
     f.localSet(xa);
     widen(1, col);
     f.localSet(xb);
     f.localGet(xa).localGet(xb).i8x16Shuffle(UNPACK_LOW_16).localSet(v[0]!);
     f.localGet(xa).localGet(xb).i8x16Shuffle(UNPACK_HIGH_16).localSet(v[1]!);
+    widen(2, col);
+    f.localSet(x);
+  };
+  /** Output k of an unrolled iteration (its columns k, k+1, k+2 relative to the bases; set k mod 3 holds column k). */
+  const slideOutput = (k: number): void => {
+    const [r0, r1, r2] = [k % 3, (k + 1) % 3, (k + 2) % 3];
+    column(k + 2, vs[r2]!, x2[r2]!);
+    for (const [h, acc, unpack] of [
+      [0, accLo, UNPACK_LOW_16],
+      [1, accHi, UNPACK_HIGH_16],
+    ] as const) {
+      f.localGet(wg).v128Load(DW_FOLDED + 16 * h);
+      [r0, r1, r2].forEach((r, p) => f.localGet(vs[r]![h]!).localGet(wg).v128Load(DW_TAPS + 32 * p + 16 * h).i32x4DotI16x8S().i32x4Add());
+      f.localGet(x2[r0]!).localGet(x2[r1]!).i8x16Shuffle(unpack).localGet(wg).v128Load(DW_TAPS + 32 * 3 + 16 * h).i32x4DotI16x8S().i32x4Add();
+      f.localGet(x2[r2]!).localGet(zero).i8x16Shuffle(unpack).localGet(wg).v128Load(DW_TAPS + 32 * 4 + 16 * h).i32x4DotI16x8S().i32x4Add();
+      f.localSet(acc);
+    }
+    store(() => void f.localGet(yx).i32Const(k * s.yStride).i32Add());
   };
   const slide = (count: number): void => {
-    upper(0, va);
-    upper(1, vb);
-    widen(2, 0);
-    f.localSet(x2a);
-    widen(2, 1);
-    f.localSet(x2b);
-    repeat(f, count, () => {
-      upper(2, vc);
-      widen(2, 2);
-      f.localSet(x2c);
-      for (const [h, acc, unpack] of [
-        [0, accLo, UNPACK_LOW_16],
-        [1, accHi, UNPACK_HIGH_16],
-      ] as const) {
-        f.localGet(wg).v128Load(DW_FOLDED + 16 * h);
-        [va, vb, vc].forEach((v, p) => f.localGet(v[h]!).localGet(wg).v128Load(DW_TAPS + 32 * p + 16 * h).i32x4DotI16x8S().i32x4Add());
-        f.localGet(x2a).localGet(x2b).i8x16Shuffle(unpack).localGet(wg).v128Load(DW_TAPS + 32 * 3 + 16 * h).i32x4DotI16x8S().i32x4Add();
-        f.localGet(x2c).localGet(zero).i8x16Shuffle(unpack).localGet(wg).v128Load(DW_TAPS + 32 * 4 + 16 * h).i32x4DotI16x8S().i32x4Add();
-        f.localSet(acc);
-      }
-      store(() => void f.localGet(yx));
-      for (let h = 0; h < 2; h++) {
-        f.localGet(vb[h]!).localSet(va[h]!);
-        f.localGet(vc[h]!).localSet(vb[h]!);
-      }
-      f.localGet(x2b).localSet(x2a);
-      f.localGet(x2c).localSet(x2b);
-      for (let i = 0; i < KH; i++) bump(f, bases[i]!, s.xStride);
-      bump(f, yx, s.yStride);
+    column(0, vs[0]!, x2[0]!);
+    column(1, vs[1]!, x2[1]!);
+    repeat(f, Math.floor(count / 3), () => {
+      for (let k = 0; k < 3; k++) slideOutput(k);
+      for (let i = 0; i < KH; i++) bump(f, bases[i]!, 3 * s.xStride);
+      bump(f, yx, 3 * s.yStride);
     });
+    for (let k = 0; k < count % 3; k++) slideOutput(k);
   };
 
   f.i32Const(0).localSet(oy);
