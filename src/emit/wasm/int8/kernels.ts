@@ -300,7 +300,8 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const nv = s.nv;
   const halves = GEMM_BLOCK / 4 / nv;
   const ws = Array.from({ length: nv }, () => f.local("v128"));
-  const pairs = kp / 2;
+  // the pairs of k that hold weights: a reduction of odd length (a stem of 3 channels: 27) ends on a pair half zero, and the rows' zero padding to kp is never read
+  const pairs = Math.ceil((KH * KW * C) / 2);
   const unroll = Math.min(s.unroll, pairs);
   /** One k pair u (relative to xp, wp): the tile's splats and dots. */
   const step = (rows: number, vs: readonly number[], u: number): void => {
