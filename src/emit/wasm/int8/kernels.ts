@@ -250,9 +250,10 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
     const [SH, SW] = s.stride;
     const [DH, DW] = s.dilation;
     const [top, left] = s.pads;
-    f.i32Const(0).localSet(oy);
-    f.loop((rows) => {
-      f.i32Const(0).localSet(ox);
+    /** Output columns [from, to) of row oy, each tap bounds-checked (x_zp outside). */
+    const checked = (from: number, to: number): void => {
+      if (to <= from) return;
+      f.i32Const(from).localSet(ox);
       f.loop((cols) => {
         for (let i = 0; i < KH; i++) {
           f.localGet(oy).i32Const(SH).i32Mul().i32Const(i * DH - top).i32Add().localSet(iy);
@@ -277,8 +278,44 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
           }
         }
         bump(f, dst, rowBytes);
-        f.localGet(ox).i32Const(1).i32Add().localTee(ox).i32Const(OW).i32LtS().brIf(cols);
+        f.localGet(ox).i32Const(1).i32Add().localTee(ox).i32Const(to).i32LtS().brIf(cols);
       });
+    };
+    // Columns whose taps all lie inside the row: [ca, cb); rows whose taps all lie inside: the test below.
+    const ca = Math.min(OW, Math.max(0, Math.ceil(left / SW)));
+    const cb = Math.max(ca, Math.min(OW, Math.floor((IW - 1 - (KW - 1) * DW + left) / SW) + 1));
+    f.i32Const(0).localSet(oy);
+    f.loop((rows) => {
+      if (IH - (KH - 1) * DH <= 0) {
+        checked(0, OW);
+        f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rows);
+        return;
+      }
+      // oy·SH − top ≥ 0 and oy·SH − top + (KH − 1)·DH < IH
+      f.localGet(oy).i32Const(SH).i32Mul().i32Const(-top).i32Add().i32Const(IH - (KH - 1) * DH).i32LtU();
+      f.if(
+        () => {
+          checked(0, ca);
+          if (cb > ca) {
+            // every tap at a constant offset from the window's corner
+            f.localGet(oy).i32Const(SH).i32Mul().i32Const(-top).i32Add().i32Const(IW).i32Mul().i32Const(ca * SW - left).i32Add().i32Const(s.xStride).i32Mul().localGet(x).i32Add().localSet(src);
+            repeat(f, cb - ca, () => {
+              for (let i = 0; i < KH; i++)
+                for (let j = 0; j < KW; j++)
+                  for (let q = 0; q < chunks; q++) {
+                    f.localGet(dst);
+                    f.localGet(src);
+                    load8x8(f, s.xType, (i * DH * IW + j * DW) * s.xStride + q * 8);
+                    f.v128Store((i * KW + j) * C * 2 + q * 16);
+                  }
+              bump(f, src, SW * s.xStride);
+              bump(f, dst, rowBytes);
+            });
+          }
+          checked(cb, OW);
+        },
+        () => checked(0, OW),
+      );
       f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rows);
     });
   }
