@@ -451,7 +451,7 @@ export interface DepthwiseSpec {
 
 /** Whether a depthwise layer's inside columns slide (a 3×3 kernel at horizontal stride and dilation 1; see depthwiseKernel). */
 export function dwSliding(s: Pick<DepthwiseSpec, "kernel" | "stride" | "dilation">): boolean {
-  return s.kernel[0] === 3 && s.kernel[1] === 3 && s.stride[1] === 1 && s.dilation[1] === 1;
+  return s.kernel[0] === 3 && s.kernel[1] === 3 && (s.stride[1] === 1 || s.stride[1] === 2) && s.dilation[1] === 1;
 }
 
 /**
@@ -602,10 +602,8 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
     widen(2, col);
     f.localSet(x);
   };
-  /** Output k of an unrolled iteration (its columns k, k+1, k+2 relative to the bases; set k mod 3 holds column k). */
-  const slideOutput = (k: number): void => {
-    const [r0, r1, r2] = [k % 3, (k + 1) % 3, (k + 2) % 3];
-    column(k + 2, vs[r2]!, x2[r2]!);
+  /** One output from the columns in sets r0, r1, r2, stored k outputs after yx. */
+  const slideDots = (r0: number, r1: number, r2: number, k: number): void => {
     for (const [h, acc, unpack] of [
       [0, accLo, UNPACK_LOW_16],
       [1, accHi, UNPACK_HIGH_16],
@@ -618,15 +616,35 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
     }
     store(() => void f.localGet(yx).i32Const(k * s.yStride).i32Add());
   };
+  /**
+   * Stride 1: output k of an iteration unrolled by three reads columns k, k+1, k+2
+   * (relative to the bases), set k mod 3 holding column k, and widens column k+2.
+   * Stride 2: output k of an iteration unrolled by two reads columns 2k, 2k+1, 2k+2,
+   * column 2k carried in set k mod 2, 2k+1 widened into set 2, 2k+2 into the other carried set.
+   */
+  const slideOutput = (k: number): void => {
+    if (SW === 1) {
+      const [r0, r1, r2] = [k % 3, (k + 1) % 3, (k + 2) % 3];
+      column(k + 2, vs[r2]!, x2[r2]!);
+      slideDots(r0, r1, r2, k);
+      return;
+    }
+    const r0 = k % 2;
+    const r2 = 1 - r0;
+    column(2 * k + 1, vs[2]!, x2[2]!);
+    column(2 * k + 2, vs[r2]!, x2[r2]!);
+    slideDots(r0, 2, r2, k);
+  };
   const slide = (count: number): void => {
+    const unroll = SW === 1 ? 3 : 2;
     column(0, vs[0]!, x2[0]!);
-    column(1, vs[1]!, x2[1]!);
-    repeat(f, Math.floor(count / 3), () => {
-      for (let k = 0; k < 3; k++) slideOutput(k);
-      for (let i = 0; i < KH; i++) bump(f, bases[i]!, 3 * s.xStride);
-      bump(f, yx, 3 * s.yStride);
+    if (SW === 1) column(1, vs[1]!, x2[1]!);
+    repeat(f, Math.floor(count / unroll), () => {
+      for (let k = 0; k < unroll; k++) slideOutput(k);
+      for (let i = 0; i < KH; i++) bump(f, bases[i]!, unroll * SW * s.xStride);
+      bump(f, yx, unroll * s.yStride);
     });
-    for (let k = 0; k < count % 3; k++) slideOutput(k);
+    for (let k = 0; k < count % unroll; k++) slideOutput(k);
   };
 
   f.i32Const(0).localSet(oy);
