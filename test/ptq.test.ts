@@ -336,8 +336,9 @@ const SEEDED = [
 ] as const;
 
 describe.runIf(haveShared(join(photoDir, "cat.rgb224"), "post-training quantization of the seeded MobileNetV2 and V3 on the shared photos"))("the seeded MobileNetV2 and V3, quantized on the five shared photos", () => {
-  for (const m of SEEDED) {
-    it.runIf(!m.heavy || runs(1) > 1)(
+  // The heavy ones are registered only under npm run fuzz (a scale above 1).
+  for (const m of SEEDED.filter((e) => !e.heavy || runs(1) > 1)) {
+    it(
       `${m.example}: the figures of docs/quantization.md, minmax and percentile=99.99`,
       () => {
         const float = compile(readExample(m.example)).graph!;
