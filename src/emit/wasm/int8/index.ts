@@ -676,7 +676,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
     fixed: [],
     y,
     multAdds: OH * OW * N * taps * C,
-    scratch: gemmScratchBytes(OH * OW, kp, isPointwise({ kernel, stride: strides, pads: [pads[0], pads[1]], input: x.shape, output: outShape }), ctx.tuning.chunkBytes, ctx.tuning.mr),
+    scratch: gemmScratchBytes(OH * OW, kp, isPointwise({ kernel, stride: strides, pads: [pads[0], pads[1]], input: x.shape, output: outShape }), ctx.tuning.chunkBytes, ctx.tuning.mr, OW),
     packedBytes: gemmPackedBytes(N, kp),
     params: concat([channelParams(q.kernelQuant, N, (c) => ms[c]!), table ?? new Uint8Array(0)]),
     build: (ad) =>

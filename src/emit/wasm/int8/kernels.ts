@@ -188,10 +188,15 @@ export interface GemmSpec {
 /** The reduction length rounded up to whole i16x8 vectors. */
 export const gemmK = (kh: number, kw: number, c: number): number => roundUp(kh * kw * c, 8);
 
-/** Scratch bytes a GEMM step needs: one row of kp int16 per output pixel (a 1×1 convolution: per pixel of one pass), and slack. */
-export function gemmScratchBytes(pixels: number, kp: number, pointwise: boolean, chunkBytes: number, mr: number): number {
-  const rows = pointwise ? Math.min(pixels, Math.max(mr, Math.floor(chunkBytes / (kp * 2) / mr) * mr)) : pixels;
+/** Scratch bytes a GEMM step needs: one row of kp int16 per output pixel of one pass (a 1×1 convolution: chunkBytes of rows; another: whole output rows of ow pixels), and slack. */
+export function gemmScratchBytes(pixels: number, kp: number, pointwise: boolean, chunkBytes: number, mr: number, ow: number): number {
+  const rows = pointwise ? Math.min(pixels, Math.max(mr, Math.floor(chunkBytes / (kp * 2) / mr) * mr)) : gemmPassRows(pixels / ow, ow, kp, chunkBytes) * ow;
   return rows * kp * 2 + 32;
+}
+
+/** Output rows per pass of a convolution that is not 1×1 (its im2col rows: about chunkBytes). */
+export function gemmPassRows(oh: number, ow: number, kp: number, chunkBytes: number): number {
+  return Math.max(1, Math.min(oh, Math.floor(chunkBytes / (ow * kp * 2))));
 }
 
 /** Whether a convolution reads its input rows as they are (1×1, stride 1, unpadded). */
@@ -238,6 +243,8 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
       bump(f, dst, rowBytes);
     });
   };
+  /** A convolution's next n output rows' receptive fields into the scratch's first rows (each pass of the GEMM makes its own, so that they are in cache). */
+  let im2colRows: ((n: number) => void) | undefined;
   if (pointwise) {
     f.localGet(x).localSet(src);
   } else {
@@ -284,11 +291,10 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
     // Columns whose taps all lie inside the row: [ca, cb); rows whose taps all lie inside: the test below.
     const ca = Math.min(OW, Math.max(0, Math.ceil(left / SW)));
     const cb = Math.max(ca, Math.min(OW, Math.floor((IW - 1 - (KW - 1) * DW + left) / SW) + 1));
-    f.i32Const(0).localSet(oy);
-    f.loop((rows) => {
+    /** One output row's receptive fields (row oy) into the rows at dst. */
+    const row = (): void => {
       if (IH - (KH - 1) * DH <= 0) {
         checked(0, OW);
-        f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rows);
         return;
       }
       // oy·SH − top ≥ 0 and oy·SH − top + (KH − 1)·DH < IH
@@ -316,8 +322,15 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
         },
         () => checked(0, OW),
       );
-      f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rows);
-    });
+    };
+    f.i32Const(0).localSet(oy);
+    im2colRows = (n: number): void => {
+      f.i32Const(s.scratch).localSet(dst);
+      repeat(f, n, () => {
+        row();
+        bump(f, oy, 1);
+      });
+    };
   }
 
   // (2) the GEMM
@@ -397,11 +410,10 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const chunk = Math.max(mr, Math.floor(s.chunkBytes / rowBytes / mr) * mr);
   const xc = f.local("i32");
   const yc = f.local("i32");
-  const pass = (count: number): void => {
-    if (pointwise) {
-      widen(count);
-      f.i32Const(s.scratch).localSet(xc);
-    }
+  const pass = (count: number, rows = 0): void => {
+    if (pointwise) widen(count);
+    else im2colRows?.(rows);
+    f.i32Const(s.scratch).localSet(xc);
     f.i32Const(s.weights).localSet(panel);
     f.localGet(yc).localSet(yb);
     const block = (half: boolean): void => {
@@ -423,8 +435,15 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   };
   f.i32Const(s.scratch).localSet(xc);
   f.localGet(y).localSet(yc);
-  repeat(f, Math.floor(pixels / chunk), () => pass(chunk));
-  if (pixels % chunk !== 0) pass(pixels % chunk);
+  if (pointwise) {
+    repeat(f, Math.floor(pixels / chunk), () => pass(chunk));
+    if (pixels % chunk !== 0) pass(pixels % chunk);
+  } else {
+    // whole output rows per pass
+    const rows = gemmPassRows(OH, OW, kp, s.chunkBytes);
+    repeat(f, Math.floor(OH / rows), () => pass(rows * OW, rows));
+    if (OH % rows !== 0) pass((OH % rows) * OW, OH % rows);
+  }
   if (s.table !== undefined) tableLoop(f, y, y, pixels, N, s.yStride, s.yStride, s.table);
   return f;
 }
