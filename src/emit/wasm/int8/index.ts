@@ -51,7 +51,8 @@
  *                accumulated with i32x4.dot_i16x8_s, requantized in the
  *                epilogue
  *   depthwise    8 channels at a time, two taps per i32x4.dot_i16x8_s
- *                (depthwiseKernel)
+ *                (depthwiseKernel); a 3×3 kernel at horizontal stride 1 or 2
+ *                slides along the row, carrying its widened columns
  *   avgpool      window sums, M per window as the reference computes it
  *   maxpool      window maxima, requantized when the quantization changes
  *   add          XNNPACK's vadd with its 20-bit multipliers

@@ -38,6 +38,8 @@
  *                    (w_t − w_zp, w_t+1 − w_zp) (an odd last tap paired with
  *                    0): i32x4.dot_i16x8_s against the two taps' inputs
  *                    interleaved (i16x8 unpack low / high, one punpck each).
+ *                    A sliding 3×3 kernel (dwSliding) pairs its taps by
+ *                    column (dwTapOrder): (0,j)·(1,j), (2,0)·(2,1), (2,2).
  */
 import { InternalError } from "../../../ir/diagnostics.js";
 import { QUANTIZED_RANGE, type QuantizedType } from "../../../ir/graph.js";
@@ -488,9 +490,11 @@ export function depthwiseScratchBytes(iw: number, xStride: number): number {
 /**
  * Depthwise convolution, 8 channels at a time: per output row the KH input
  * row addresses (the x_zp row where a row lies in the padding), per group
- * of 8 channels its taps' weights held in registers, per output pixel
- * (x − x_zp)·(w − w_zp) as i32x4.extmul of int16 lanes. Columns that
- * reach into the padding get code of their own with only their valid taps.
+ * of 8 channels and output pixel two taps per i32x4.dot_i16x8_s on their
+ * inputs interleaved. Columns that reach into the padding get code of
+ * their own with only their valid taps (x − x_zp); a 3×3 kernel at
+ * horizontal stride 1 or 2 slides through the inside columns, carrying
+ * each column's widened, interleaved upper rows to the outputs that share it.
  */
 export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const f = new FunctionBody(["i32", "i32"]);
