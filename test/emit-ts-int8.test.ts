@@ -29,6 +29,7 @@ import { quantizeGraph } from "../src/passes/quantize.js";
 import type { Node, Quantization as IrQuantization } from "../src/ir/graph.js";
 import { codeBlocks, readExample, root, shared } from "./helpers.js";
 import { haveShared } from "./optional.js";
+import { atTheEdges, integers, ownPixels, quantizedOnOwnPixels } from "./int8-generators.js";
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -341,50 +342,14 @@ const SMALL = `network Q(classes = 10) {
 }
 `;
 
-/** A deterministic stream of integers in [lo, hi]. */
-function integers(seed: number, n: number, lo: number, hi: number): Int32Array {
-  let s = seed >>> 0;
-  return Int32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + (s % (hi - lo + 1));
-  });
-}
 
 const PIXELS = 20 * 20 * 3;
-const smallPixels = [1, 2, 3, 4].map((seed) => integers(seed, PIXELS, 0, 255));
+const smallPixels = ownPixels(compile(SMALL, { seed: 7 }).graph!);
 
-/** The small network, seeded, calibrated on its own pixels and quantized (int8 per-channel weights). */
-function smallQuantized(activations: "int8" | "uint8"): Graph {
-  const r = compile(SMALL, { seed: 7 });
-  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  const ranges = calibrate(r.graph!, smallPixels.map((p) => Float32Array.from(p, (v) => (v - 127.5) / 127.5)));
-  return quantizeGraph(r.graph!, ranges, { activations });
-}
+const smallQuantized = (activations: "int8" | "uint8"): Graph => quantizedOnOwnPixels(SMALL, activations);
 
-/**
- * uint8 at the edges of its zero points: the input at 255, the first
- * convolution's kernel uint8 per tensor at zero point 255 (its biases folded
- * with it), its relu6 on a scale that spans [0, 8] (the clamp at 6 inside
- * the range), the second block's expansion at zero point 40.
- */
-function edgeQuantized(): Graph {
-  const g = smallQuantized("uint8");
-  const quant = (scale: number, zeroPoint: number): IrQuantization => ({ type: "uint8", scale: [Math.fround(scale)], zeroPoint: [zeroPoint] });
-  const nodes = g.nodes.map((n): Node => {
-    if (n.op === "input") return { ...n, quant: quant(1 / 127.5, 255) };
-    if (n.id === "conv_0" && n.op === "conv") {
-      const w = n.weights!;
-      const k = w.kernel.data;
-      const scale = Math.fround(Math.max(...Array.from(k, Math.abs)) / 255);
-      const kernel = Int32Array.from(k, (v) => Math.min(255, Math.max(0, Math.round(v / scale) + 255)));
-      const bias = Int32Array.from(w.bias!.data, (b) => Math.round(b / (scale / 127.5)));
-      return { ...n, quant: quant(8 / 255, 0), weights: { ...w, quantized: { kernel: { shape: w.kernel.shape, data: kernel }, kernelQuant: quant(scale, 255), bias } } };
-    }
-    if (n.id === "bneck_2.expand") return { ...n, quant: quant(n.quant!.scale[0]! * 1.2, 40) };
-    return n;
-  });
-  return { ...g, nodes };
-}
+/** The uint8 network with zero points at both ends (atTheEdges). */
+const edgeQuantized = (): Graph => atTheEdges(smallQuantized("uint8"));
 
 describe("small networks with every integer op, quantized after training", () => {
   const variants = [

@@ -6,6 +6,8 @@
  * whole range (0 and 255 for uint8, −128 and 127 for int8), per-channel int8
  * weights, and multipliers from gentle to saturating at both ends.
  */
+import { expect } from "vitest";
+import { calibrate, compile, quantizeGraph } from "../src/index.js";
 import type { Graph, LayerWeights, Node, Quantization, QuantizedType } from "../src/ir/graph.js";
 import { QUANTIZED_RANGE } from "../src/ir/graph.js";
 
@@ -136,4 +138,53 @@ export function randomInput(graph: Graph, r: () => number): Int32Array {
   const [h, w, c] = input.shape!;
   const [lo, hi] = QUANTIZED_RANGE[input.quant!.type];
   return Int32Array.from({ length: h * w * c }, () => lo + Math.floor(r() * (hi - lo + 1)));
+}
+
+/** A deterministic stream of integers in [lo, hi]. */
+export function integers(seed: number, n: number, lo: number, hi: number): Int32Array {
+  let s = seed >>> 0;
+  return Int32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return lo + (s % (hi - lo + 1));
+  });
+}
+
+/** Four deterministic photos' worth of pixels for a network's input. */
+export function ownPixels(graph: Graph): Int32Array[] {
+  const [h, w, c] = graph.nodes[0]!.shape!;
+  return [1, 2, 3, 4].map((seed) => integers(seed, h * w * c, 0, 255));
+}
+
+/** A network (normalised as (p − 127.5) / 127.5), seeded and quantized after training on its own pixels (calibrated on the float reference). */
+export function quantizedOnOwnPixels(source: string, activations: "int8" | "uint8"): Graph {
+  const r = compile(source, { seed: 7 });
+  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  const ranges = calibrate(r.graph!, ownPixels(r.graph!).map((p) => Float32Array.from(p, (v) => (v - 127.5) / 127.5)));
+  return quantizeGraph(r.graph!, ranges, { activations });
+}
+
+/**
+ * A uint8 network with zero points at both ends: the input at zero point
+ * 255 (its bytes all real ≤ 0), the first convolution ('conv_0') with a
+ * uint8 kernel per tensor at zero point 255 (its biases refolded) and its
+ * relu6 output on a scale that spans [0, 8] (the clamp at 6 inside the
+ * range, not implied by it), and the second block's expansion at zero point
+ * 40 (a relu the range does not imply).
+ */
+export function atTheEdges(g: Graph): Graph {
+  const quant = (scale: number, zeroPoint: number): Quantization => ({ type: "uint8", scale: [Math.fround(scale)], zeroPoint: [zeroPoint] });
+  const nodes = g.nodes.map((n): Node => {
+    if (n.op === "input") return { ...n, quant: quant(1 / 127.5, 255) };
+    if (n.id === "conv_0" && n.op === "conv") {
+      const w = n.weights!;
+      const k = w.kernel.data;
+      const scale = Math.fround(Math.max(...Array.from(k, Math.abs)) / 255);
+      const kernel = Int32Array.from(k, (v) => Math.min(255, Math.max(0, Math.round(v / scale) + 255)));
+      const bias = Int32Array.from(w.bias!.data, (b) => Math.round(b / (scale / 127.5)));
+      return { ...n, quant: quant(8 / 255, 0), weights: { ...w, quantized: { kernel: { shape: w.kernel.shape, data: kernel }, kernelQuant: quant(scale, 255), bias } } };
+    }
+    if (n.id === "bneck_2.expand") return { ...n, quant: quant(n.quant!.scale[0]! * 1.2, 40) };
+    return n;
+  });
+  return { ...g, nodes };
 }

@@ -30,15 +30,14 @@ import { emitOnnx, type OnnxOptions } from "../src/emit/onnx/index.js";
 import { onnx } from "../src/emit/onnx/proto.js";
 import { unsupportedQuantizedNode } from "../src/emit/onnx/quantized.js";
 import { InternalError } from "../src/ir/diagnostics.js";
-import type { Graph, Node, Quantization } from "../src/ir/graph.js";
+import type { Graph, Quantization } from "../src/ir/graph.js";
 import { runReferenceInt, runReferenceIntTrace } from "../src/ir/reference-int.js";
-import { calibrate } from "../src/passes/calibrate.js";
-import { quantizeGraph } from "../src/passes/quantize.js";
 import { rangeActivation } from "../src/weights/quantization.js";
 import { runs } from "./fuzz-scale.js";
 import { readExample, root, shared } from "./helpers.js";
 import { available, haveShared } from "./optional.js";
 import { conv2dOptions, depthwiseOptions, OP, OPTIONS, PAD, TfliteNet, TYPE } from "./tflite-builder.js";
+import { atTheEdges, ownPixels, quantizedOnOwnPixels } from "./int8-generators.js";
 
 const work = mkdtempSync(join(tmpdir(), "mnc-onnx-quantized-"));
 const checked: string[] = [];
@@ -312,50 +311,13 @@ const SMALL = `network Q(classes = 10) {
 }
 `;
 
-/** A deterministic stream of integers in [lo, hi]. */
-function integers(seed: number, n: number, lo: number, hi: number): Int32Array {
-  let s = seed >>> 0;
-  return Int32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + (s % (hi - lo + 1));
-  });
-}
 
-const smallPixels = [1, 2, 3, 4].map((seed) => integers(seed, 32 * 32 * 3, 0, 255));
+const smallPixels = ownPixels(compile(SMALL, { seed: 7 }).graph!);
 
-/** The small network, seeded and quantized after training on its own pixels (calibrated on the float reference). */
-function smallQuantized(activations: "int8" | "uint8"): Graph {
-  const r = compile(SMALL, { seed: 7 });
-  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  const ranges = calibrate(r.graph!, smallPixels.map((p) => Float32Array.from(p, (v) => (v - 127.5) / 127.5)));
-  return quantizeGraph(r.graph!, ranges, { activations });
-}
+const smallQuantized = (activations: "int8" | "uint8"): Graph => quantizedOnOwnPixels(SMALL, activations);
 
-/**
- * The uint8 network with zero points at both ends: the input at zero point
- * 255 (its bytes all real ≤ 0), the first convolution's kernel uint8 per
- * tensor at zero point 255, its relu6 output on a scale that spans [0, 8]
- * (so the clamp at 6 is a Clip, not the range), and the second block's relu
- * expansion at zero point 40 (a Relu the range does not imply).
- */
-function edgeQuantized(): Graph {
-  const g = smallQuantized("uint8");
-  const quant = (scale: number, zeroPoint: number): Quantization => ({ type: "uint8", scale: [Math.fround(scale)], zeroPoint: [zeroPoint] });
-  const nodes = g.nodes.map((n): Node => {
-    if (n.op === "input") return { ...n, quant: quant(1 / 127.5, 255) };
-    if (n.id === "conv_0" && n.op === "conv") {
-      const w = n.weights!;
-      const k = w.kernel.data;
-      const scale = Math.fround(Math.max(...Array.from(k, Math.abs)) / 255);
-      const kernel = Int32Array.from(k, (v) => Math.min(255, Math.max(0, Math.round(v / scale) + 255)));
-      const bias = Int32Array.from(w.bias!.data, (b) => Math.round(b / (scale / 127.5)));
-      return { ...n, quant: quant(8 / 255, 0), weights: { ...w, quantized: { kernel: { shape: w.kernel.shape, data: kernel }, kernelQuant: quant(scale, 255), bias } } };
-    }
-    if (n.id === "bneck_2.expand") return { ...n, quant: quant(n.quant!.scale[0]! * 1.2, 40) };
-    return n;
-  });
-  return { ...g, nodes };
-}
+/** The uint8 network with zero points at both ends (atTheEdges). */
+const edgeQuantized = (): Graph => atTheEdges(smallQuantized("uint8"));
 
 describe("a small network with every integer op, quantized after training", () => {
   const variants = [
