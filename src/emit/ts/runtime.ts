@@ -307,6 +307,28 @@ export function publicApi(r: RuntimeSpec): Code {
   return code;
 }
 
+/** The body of a generated topK up to its result: check k and item, then keep the k best indices of `values` in `best`, ties by index. */
+export function topKSelection(code: Code, T: (text: string) => string, values: string): void {
+  const nn = T("!");
+  code.block("if (!Number.isInteger(k) || k < 0)", () => code.line("throw new RangeError(`topK: k must be a non-negative integer, not ${k}`);"));
+  code.line(`const items = ${values}.length / OUTPUT_SIZE;`);
+  code.block("if (!Number.isInteger(items) || !Number.isInteger(item) || item < 0 || item >= items)", () => {
+    code.line(`throw new RangeError(\`topK: item \${item} of \${${values}.length} values (\${OUTPUT_SIZE} per item)\`);`);
+  });
+  code.line("const base = item * OUTPUT_SIZE;");
+  code.line(`const best${T(": number[]")} = [];`);
+  code.block("for (let i = 0; i < OUTPUT_SIZE; i++)", () => {
+    code.line(`const v = ${values}[base + i]${nn};`);
+    code.line(`if (best.length === k && !(k > 0 && v > ${values}[base + best[k - 1]${nn}]${nn})) continue;`);
+    code.line("let j = best.length === k ? k - 1 : best.length;");
+    code.block(`while (j > 0 && v > ${values}[base + best[j - 1]${nn}]${nn})`, () => {
+      code.line(`best[j] = best[j - 1]${nn};`);
+      code.line("j--;");
+    });
+    code.line("best[j] = i;");
+  });
+}
+
 /** topK: the highest values of one batch item of run()'s output (a classifier's). */
 function topKFunction(code: Code, r: RuntimeSpec): void {
   const T = typesIn(r.flavour);
@@ -314,23 +336,7 @@ function topKFunction(code: Code, r: RuntimeSpec): void {
   code.line("");
   code.lines(TOP_K_DOC);
   code.block(`export function topK(probabilities${T(": ArrayLike<number>")}, k = 5, item = 0)${T(": Prediction[]")}`, () => {
-    code.block("if (!Number.isInteger(k) || k < 0)", () => code.line("throw new RangeError(`topK: k must be a non-negative integer, not ${k}`);"));
-    code.line("const items = probabilities.length / OUTPUT_SIZE;");
-    code.block("if (!Number.isInteger(items) || !Number.isInteger(item) || item < 0 || item >= items)", () => {
-      code.line("throw new RangeError(`topK: item ${item} of ${probabilities.length} values (${OUTPUT_SIZE} per item)`);");
-    });
-    code.line("const base = item * OUTPUT_SIZE;");
-    code.line(`const best${T(": number[]")} = [];`);
-    code.block("for (let i = 0; i < OUTPUT_SIZE; i++)", () => {
-      code.line(`const v = probabilities[base + i]${nn};`);
-      code.line(`if (best.length === k && !(k > 0 && v > probabilities[base + best[k - 1]${nn}]${nn})) continue;`);
-      code.line("let j = best.length === k ? k - 1 : best.length;");
-      code.block(`while (j > 0 && v > probabilities[base + best[j - 1]${nn}]${nn})`, () => {
-        code.line(`best[j] = best[j - 1]${nn};`);
-        code.line("j--;");
-      });
-      code.line("best[j] = i;");
-    });
+    topKSelection(code, T, "probabilities");
     code.line(`return best.map((index) => ({ index, probability: probabilities[base + index]${nn}${r.labels ? `, label: labels[index]${nn}` : ""} }));`);
   });
 }

@@ -11,7 +11,7 @@ import { imageApi, imageTensorDoc, imageTypes, type ImageSpec } from "../image.j
 import { HEADER_BYTES, MAGIC } from "../weights-file.js";
 import { INT8_FORMAT_VERSION } from "./weights.js";
 import { wasmEngineCode, type Int8WasmSpec } from "./wasm.js";
-import { createModelFunctions } from "../runtime.js";
+import { createModelFunctions, topKSelection } from "../runtime.js";
 
 export interface ApiSpec {
   readonly flavour: Flavour;
@@ -170,23 +170,7 @@ export function publicApi(r: ApiSpec): Code {
     code.line("");
     code.lines(TOP_K_DOC);
     code.block(`export function topK(output${T(": ArrayLike<number>")}, k = 5, item = 0)${T(": Prediction[]")}`, () => {
-      code.block("if (!Number.isInteger(k) || k < 0)", () => code.line("throw new RangeError(`topK: k must be a non-negative integer, not ${k}`);"));
-      code.line("const items = output.length / OUTPUT_SIZE;");
-      code.block("if (!Number.isInteger(items) || !Number.isInteger(item) || item < 0 || item >= items)", () => {
-        code.line("throw new RangeError(`topK: item ${item} of ${output.length} values (${OUTPUT_SIZE} per item)`);");
-      });
-      code.line("const base = item * OUTPUT_SIZE;");
-      code.line(`const best${T(": number[]")} = [];`);
-      code.block("for (let i = 0; i < OUTPUT_SIZE; i++)", () => {
-        code.line(`const v = output[base + i]${nn};`);
-        code.line(`if (best.length === k && !(k > 0 && v > output[base + best[k - 1]${nn}]${nn})) continue;`);
-        code.line("let j = best.length === k ? k - 1 : best.length;");
-        code.block(`while (j > 0 && v > output[base + best[j - 1]${nn}]${nn})`, () => {
-          code.line(`best[j] = best[j - 1]${nn};`);
-          code.line("j--;");
-        });
-        code.line("best[j] = i;");
-      });
+      topKSelection(code, T, "output");
       code.block("return best.map((index) =>", () => {
         code.line(`const q = output[base + index]${nn};`);
         code.line(`return { index, q, probability: outputQuantization.scale * (q - outputQuantization.zeroPoint)${r.labels ? `, label: labels[index]${nn}` : ""} };`);

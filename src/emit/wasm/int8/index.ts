@@ -74,7 +74,7 @@
 import { InternalError } from "../../../ir/diagnostics.js";
 import { QUANTIZED_RANGE, type Activation, type Graph, type Node, type OpKind, type Quantization, type QuantizedWeights, type Shape } from "../../../ir/graph.js";
 import { liveness } from "../../../ir/liveness.js";
-import { activationRange, activationTable, isTableActivation, multiplier, softmaxTable, xnnpackAddParameters, type AddParameters } from "../../../ir/reference-int.js";
+import { activationRange, activationTable, firstNonIntegerNode, isTableActivation, multiplier, softmaxTable, xnnpackAddParameters, type AddParameters } from "../../../ir/reference-int.js";
 import { int8Layout, type Int8Layer } from "../../../weights/int8.js";
 import { FunctionBody, ModuleWriter, PAGE_BYTES } from "../writer.js";
 import {
@@ -160,28 +160,9 @@ export interface Int8Tuning {
  */
 export const INT8_TUNING: Int8Tuning = { mr: 2, nv: 4, unroll: 1, holdWeights: false, chunkBytes: 64 * 1024 };
 
-/** The ops the module has kernels for; the others are refused naming the layer (int8UnsupportedNode). */
-const SUPPORTED: Readonly<Record<OpKind, boolean>> = {
-  input: true,
-  conv: true,
-  depthwise: true,
-  fc: true,
-  avgpool: true,
-  add: true,
-  softmax: true,
-  dropout: true,
-  maxpool: true,
-  mul: true,
-  activation: true,
-  deconv: false,
-  concat: false,
-  resize: false,
-  argmax: false,
-};
-
-/** The first node the int8 module cannot compile (an op without a kernel), if any. */
+/** The first node the int8 module cannot compile: it has a kernel for every op the integer reference runs (firstNonIntegerNode). */
 export function int8UnsupportedNode(graph: Graph): Node | undefined {
-  return graph.nodes.find((n) => !SUPPORTED[n.op]);
+  return firstNonIntegerNode(graph);
 }
 
 const ALIGN = 64;
