@@ -529,7 +529,6 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const g = f.local("i32");
   const wg = f.local("i32");
   const zp = f.local("v128");
-  const t = f.local("v128");
   const accLo = f.local("v128");
   const accHi = f.local("v128");
   const xoff = f.local("i32");
