@@ -97,17 +97,36 @@ export interface Requant {
 }
 
 /** acc (i32x4 on the stack) × the f32x4 multiplier pushed by `m` → stored values as i32x4 (see the header). */
-function requantize(f: FunctionBody, r: Requant, m: () => void): void {
+function requantize(f: FunctionBody, r: Requant, m: () => void, c?: RequantConstants): void {
   f.f32x4ConvertI32x4S();
-  if (r.uniform !== undefined) f.f32x4Const(r.uniform);
-  else m();
+  if (r.uniform !== undefined) {
+    if (c !== undefined) f.localGet(c.uniform);
+    else f.f32x4Const(r.uniform);
+  } else m();
   f.f32x4Mul();
   if (r.bounded !== true) {
     f.f32x4Const(r.lo - r.zeroPoint).f32x4Pmax();
     f.f32x4Const(r.hi - r.zeroPoint).f32x4Pmin();
   }
-  f.f32x4Const(MAGIC).f32x4Add();
-  f.i32x4Const(MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint).i32x4Sub();
+  if (c !== undefined) f.localGet(c.magic).f32x4Add().localGet(c.bits).i32x4Sub();
+  else {
+    f.f32x4Const(MAGIC).f32x4Add();
+    f.i32x4Const(MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint).i32x4Sub();
+  }
+}
+
+/** requantize's constants held in locals, set once at a kernel's start. */
+interface RequantConstants {
+  readonly uniform: Local;
+  readonly magic: Local;
+  readonly bits: Local;
+}
+function requantConstants(f: FunctionBody, r: Requant): RequantConstants {
+  const c = { uniform: f.local("v128"), magic: f.local("v128"), bits: f.local("v128") };
+  f.f32x4Const(r.uniform ?? 0).localSet(c.uniform);
+  f.f32x4Const(MAGIC).localSet(c.magic);
+  f.i32x4Const(MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint).localSet(c.bits);
+  return c;
 }
 
 /** Two i16x8 on the stack → sixteen stored bytes, clamped to the activation's range when requantize left that out. */
@@ -348,6 +367,7 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const accs = Array.from({ length: mr }, () => [0, 1, 2, 3].map(() => f.local("v128")));
   const xs = Array.from({ length: mr }, () => f.local("v128"));
   const w = f.local("v128");
+  const rc = requantConstants(f, s.requant);
 
   const nv = s.nv;
   const halves = GEMM_BLOCK / 4 / nv;
@@ -387,7 +407,7 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
       for (let half = 0; half < vs.length / 2; half++) {
         for (const v of vs.slice(2 * half, 2 * half + 2)) {
           f.localGet(accs[p]![v]!);
-          requantize(f, s.requant, () => f.localGet(panel).v128Load(64 + 16 * v));
+          requantize(f, s.requant, () => f.localGet(panel).v128Load(64 + 16 * v), rc);
         }
         f.i16x8NarrowI32x4S();
       }
@@ -545,6 +565,7 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const xb = f.local("v128");
   const zero = f.local("v128");
   f.i32x4Const(0, 0, 0, 0).localSet(zero);
+  const rc = requantConstants(f, s.requant);
   /**
    * One output pixel: taps j of each row at base_i + offset(j) (undefined:
    * outside, its input 0). At the edges x − x_zp against the plain biases;
@@ -579,9 +600,9 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
     }
     yAt();
     f.localGet(accLo);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M));
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M), rc);
     f.localGet(accHi);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16));
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16), rc);
     f.i16x8NarrowI32x4S();
     f.localGet(zero); // any second operand: only the low 8 bytes are stored
     narrowBytes(f, s.requant.type, s.requant);
@@ -592,9 +613,9 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const store = (yAt: () => void): void => {
     yAt();
     f.localGet(accLo);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M));
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M), rc);
     f.localGet(accHi);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16));
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16), rc);
     f.i16x8NarrowI32x4S();
     f.localGet(zero); // any second operand: only the low 8 bytes are stored
     narrowBytes(f, s.requant.type, s.requant);
