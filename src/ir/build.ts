@@ -38,6 +38,13 @@ export interface BuildOptions {
    * the network's outputs; the layers they do not need are left out.
    */
   readonly outputs?: readonly string[];
+  /**
+   * Called after each statement is expanded, with the ids of the nodes it made
+   * (a block call, `repeat` or `residual`: every node of its body), once per
+   * expansion: a statement in a block called twice is reported twice. For
+   * tools that map source to layers (hover in an editor); the graph is the same with or without it.
+   */
+  readonly trace?: (statement: A.Statement, nodeIds: readonly string[]) => void;
 }
 
 export const DEFAULT_MAX_LAYERS = 100_000;
@@ -403,8 +410,10 @@ class Builder {
     this.statementStart = s.span.start;
     const before = this.last;
     const errors = this.diagnostics.length;
+    const made = this.nodes.length;
     const next = this.expand(s, scope);
     if (s.binding !== undefined) this.bindTensor(s, scope, before, errors);
+    this.options.trace?.(s, this.nodes.slice(made).map((n) => n.id));
     return next;
   }
 

@@ -13,6 +13,7 @@ import {
   PADDINGS,
   RESIZE_COORDS,
   RESIZE_MODES,
+  WIDTH_ROUNDINGS,
   type Activation,
   type AlphaMode,
   type ChannelRule,
@@ -122,6 +123,22 @@ const width: Reader<Exclude<AlphaMode, "scaled"> | number> = (ev, e, env, what) 
     return undefined;
   }
   return n;
+};
+
+/**
+ * The words an option takes, by option name, as its reader accepts them (for
+ * completion in editors; the readers above are what checks them).
+ */
+const WIDTH_WORDS: Readonly<Record<Exclude<AlphaMode, "scaled">, true>> = { fixed: true, grow: true };
+export const OPTION_WORDS: Readonly<Record<string, readonly string[]>> = {
+  act: ACTIVATIONS,
+  norm: NORMS,
+  pad: PADDINGS,
+  gate: SE_GATES,
+  mode: RESIZE_MODES,
+  coords: RESIZE_COORDS,
+  width: Object.keys(WIDTH_WORDS),
+  rounding: WIDTH_ROUNDINGS,
 };
 
 /** Options that `defaults key=value …` may set, with their readers. */
