@@ -231,6 +231,7 @@ export { agreement, type Agreement, type AgreementInput } from "./passes/calibra
 export { exportQuantizedSafetensors } from "./weights/quantized-safetensors.js";
 export { emitOnnx, type OnnxOptions } from "./emit/onnx/index.js";
 export { dumpOnnx } from "./emit/onnx/dump.js";
+export { emitPyTorch, type PyTorchOptions } from "./emit/pytorch/index.js";
 export { reportJson } from "./emit/report/json.js";
 export { sweepText, sweepMarkdown, sweepCsv, sweepJson } from "./emit/report/sweep.js";
 export { imageTensor, imagePixels, normalise, createJpegDecoder, isJpeg, JPEG_WASM_PATH, ImageInputError } from "./image/index.js";

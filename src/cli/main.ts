@@ -29,6 +29,7 @@ import type { Graph } from "../ir/graph.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
+import { emitPyTorch } from "../emit/pytorch/index.js";
 import { isQuantizedGraph } from "../emit/onnx/quantized.js";
 import { isWeighted, type Quantization, type QuantizedType } from "../ir/graph.js";
 import { calibrate, formatMethod, parseMethod, type CalibrationMethod } from "../passes/calibrate.js";
@@ -116,7 +117,9 @@ Options:
                           standard error; not with --emit js, nor --emit ts without --embed-weights)
   --emit TARGET           onnx (default), ts: a zero-dependency TypeScript module (net.ts) and its
                           weights (net.weights.bin), or js: the same module as an ES module (net.js)
-                          with its declarations (net.d.ts); see docs/typescript.md
+                          with its declarations (net.d.ts); see docs/typescript.md; or pytorch: a
+                          PyTorch module to train (net.py, batch-norm kept, weights not embedded:
+                          load_mnc_weights reads mnc weights export's file); see docs/pytorch.md
   --embed-weights         with --emit ts|js: put the weights into the module (createModel() needs no file)
   --labels PATH           with --emit ts|js: class names, one per line, as a typed constant in the module
   --no-wasm               with --emit ts|js: TypeScript kernels only, no embedded WebAssembly SIMD kernels
@@ -383,7 +386,11 @@ export function main(argv: readonly string[], stdio: Io): number {
     const grid = command === "sweep" ? sweepGrid(values) : undefined;
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
     const emit = values.emit ?? "onnx";
-    if (emit !== "onnx" && emit !== "ts" && emit !== "js") throw new UsageError(`--emit must be onnx, ts or js, not '${emit}'`);
+    if (emit !== "onnx" && emit !== "ts" && emit !== "js" && emit !== "pytorch") throw new UsageError(`--emit must be onnx, ts, js or pytorch, not '${emit}'`);
+    if (emit === "pytorch" && command === "compile") {
+      const given = PYTORCH_REFUSES.filter((o) => values[o] !== undefined && values[o] !== false);
+      if (given.length > 0) throw new UsageError(`--emit pytorch does not take ${given.map((o) => `--${o}`).join(", ")}: ${given.includes("quantized") ? "the PyTorch module trains the float network; " : ""}the module takes float32 NCHW input, carries no weights, labels or kernels, and is plain PyTorch`);
+    }
     if (emit === "onnx" && command === "compile" && (values["embed-weights"] === true || values.labels !== undefined || values["no-wasm"] === true)) {
       throw new UsageError("--embed-weights, --labels and --no-wasm go with --emit ts or --emit js");
     }
@@ -418,7 +425,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     // An output that names an input would destroy it: refused before any work.
     if (command !== "check" && command !== "run") {
       const inputs = [...positionals.map((p) => ({ path: p, what: "the spec" })), ...[["weights", values.weights], ["labels", values.labels]].flatMap(([what, p]) => (p === undefined ? [] : [{ path: p, what: `the ${what}` }]))];
-      const outputs = command === "compile" ? emitPaths(values.output ?? defaultOutput(positionals[0]!, `.${emit}`), emit, values["embed-weights"] === true) : [values.output];
+      const outputs = command === "compile" ? emitPaths(values.output ?? defaultOutput(positionals[0]!, TARGET_EXTENSION[emit]), emit, values["embed-weights"] === true) : [values.output];
       for (const output of outputs) {
         const clash = output === undefined || output === "-" ? undefined : inputs.find((i) => sameFile(i.path!, output));
         if (clash !== undefined) throw new UsageError(`-o '${values.output ?? output}' would overwrite ${clash.what} '${clash.path}'${output === values.output ? "" : ` (as '${output}')`}; give another output path`);
@@ -704,7 +711,7 @@ function status(line: string, output: string, io: Io): void {
 
 /** The files `--emit TARGET -o OUTPUT` writes: the module or model, its declarations (js), its weights (unless embedded). */
 function emitPaths(output: string, target: string, embedWeights: boolean): string[] {
-  if (target === "onnx") return [output];
+  if (target === "onnx" || target === "pytorch") return [output];
   const stem = output.replace(target === "ts" ? /\.ts$/i : /\.m?js$/i, "");
   const declarations = target === "js" ? [stem + (/\.mjs$/i.test(output) ? ".d.mts" : ".d.ts")] : [];
   return [output, ...declarations, ...(embedWeights ? [] : [stem + ".weights.bin"])];
@@ -790,13 +797,19 @@ function runCheck(path: string, text: string, options: CompileOptions, dumpIr: b
   return ok;
 }
 
+/** Options of other targets that `--emit pytorch` refuses (a usage error). */
+const PYTORCH_REFUSES = ["embed-weights", "labels", "no-wasm", "embed-preprocessing", "opset", "input-layout", "quantized"] as const;
+
+/** The file extension of each target's default output (net.mn → net.onnx, net.py, …). */
+const TARGET_EXTENSION: Readonly<Record<EmitOptions["target"], string>> = { onnx: ".onnx", ts: ".ts", js: ".js", pytorch: ".py" };
+
 interface EmitOptions {
   readonly dumpIr: boolean;
   readonly output: string | undefined;
   readonly opset: number;
   readonly inputLayout: "nchw" | "nhwc";
   readonly embedPreprocessing: boolean;
-  readonly target: "onnx" | "ts" | "js";
+  readonly target: "onnx" | "ts" | "js" | "pytorch";
   readonly embedWeights: boolean;
   readonly wasm: boolean;
   readonly labels: string | undefined;
@@ -810,13 +823,16 @@ export function defaultOutput(path: string, extension: string): string {
 function runCompile(path: string, text: string, options: CompileOptions, emit: EmitOptions, io: Io): boolean {
   const named = labelOptions(emit.labels, io);
   if (named === undefined) return false;
-  const r = compile(text, { ...options, file: path, ...named });
+  // The PyTorch module trains batch-norm: it is emitted from the unfused graph.
+  const r = compile(text, { ...options, file: path, ...named, ...(emit.target === "pytorch" ? { fuseBatchNorm: false } : {}) });
   if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
   if (emit.dumpIr) io.out(printGraph(r.graph));
-  const output = emit.output ?? defaultOutput(path, `.${emit.target}`);
+  const output = emit.output ?? defaultOutput(path, TARGET_EXTENSION[emit.target]);
   const compiled = { graph: r.graph, costs: r.costs, ...(r.certificate === undefined ? {} : { certificate: r.certificate }) };
   let kernels = "";
-  if (emit.target === "onnx") {
+  if (emit.target === "pytorch") {
+    if (!deliver(emitPyTorch(r.unfused ?? r.graph, { sourceFile: recordedPath(path) }), output, io)) return false;
+  } else if (emit.target === "onnx") {
     if (emit.embedPreprocessing && preprocessingOf(r.graph) === undefined) {
       throw new UsageError(`--embed-preprocessing: ${path} declares no input normalisation to embed (declare it: input HxWxC mean=M std=S)`);
     }
