@@ -61,7 +61,7 @@ function child(c: Child): string {
 }
 
 /** A coordinate: at most two decimals, no `-0`, never NaN. */
-function num(x: number): string {
+export function num(x: number): string {
   if (!Number.isFinite(x)) throw new Error(`not a finite coordinate: ${x}`);
   const r = Math.round(x * 100) / 100;
   return Object.is(r, -0) ? "0" : String(r);
@@ -71,11 +71,11 @@ function num(x: number): string {
 // Shared pieces
 
 const FONT = 12;
-const FONT_FAMILY = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif";
+export const FONT_FAMILY = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif";
 const PAD = 16;
 
-const LIGHT = { fg: "#1f2328", bg: "#ffffff" } as const;
-const DARK = { fg: "#e6edf3", bg: "#0d1117" } as const;
+export const LIGHT = { fg: "#1f2328", bg: "#ffffff" } as const;
+export const DARK = { fg: "#e6edf3", bg: "#0d1117" } as const;
 /** The chart's own style sheet; identical in every chart, so inlining several is harmless. */
 const STYLE =
   `.mnc-chart{color:${LIGHT.fg}}.mnc-chart .mnc-bg{fill:${LIGHT.bg}}` +
@@ -99,7 +99,7 @@ const SERIES = ["#3b6ea5", "#c8641a", "#3d8b37", "#8e5a9b", "#b8423f", "#2a8a8a"
  * from character classes (there are no font metrics here): enough to lay out
  * labels without overlaps, not to the pixel.
  */
-function textWidth(s: string, size = FONT): number {
+export function textWidth(s: string, size = FONT): number {
   let em = 0;
   for (const c of s) {
     if (/[ .,:;'!|()[\]ijlIft1-]/.test(c)) em += 0.34;
