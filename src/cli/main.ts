@@ -22,6 +22,7 @@ import { basename } from "node:path";
 import { emitJavaScript, emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
 import { sweepChart } from "../emit/report/svg.js";
+import { COLOUR_BY, graphDrawing, type ColourBy } from "../emit/graph/index.js";
 import { InputError, loadInput, normalisationWarning, runNormalisation, type NormalisationOverride } from "./image.js";
 import { runReferenceOutputs } from "../ir/reference.js";
 import { dequantize as dequantizeValue, integerProblem, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
@@ -59,6 +60,7 @@ Usage:
   mnc compile FILE        compile a network and print its size and cost
   mnc report FILE         the cost analysis: per layer, by type, totals, memory
   mnc sweep FILE          mult-adds, params and memory over an α × resolution grid
+  mnc graph FILE          draw the network as a graph (SVG): layers coloured by cost, edges by shape
   mnc run FILE            run the network on one input: the top classes, or each output's summary
   mnc weights export FILE write the network's weights as safetensors
   mnc quantize FILE       post-training quantization to 8-bit: calibrate on images, write safetensors
@@ -255,6 +257,23 @@ ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${COMMON_OPTIONS}
 `,
+  graph: `Usage: mnc graph FILE [-o PATH] [--colour-by mult-adds|params] [options]
+
+Draws the network as a graph, top to bottom, as a standalone SVG file: one box
+per layer (its id and op), coloured by its mult-adds or params on a log scale,
+one arrow per input labelled with the tensor's shape (H×W×C), skips, branches
+and several outputs laid out with dagre. Each layer's element carries its
+source line and column (data-line, data-col) and a tooltip with its shapes and
+costs. Without -o the drawing goes next to FILE (net.mn → net.svg). See
+docs/graph.md.
+
+Options:
+  -o, --output PATH       where to write the drawing; - for standard output
+  --colour-by FIGURE      mult-adds (default) or params
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+${COMMON_OPTIONS}
+`,
 } as const;
 
 type Command = keyof typeof HELP;
@@ -296,6 +315,7 @@ const OPTIONS = {
   verbose: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   "warnings-as-errors": { type: "boolean" },
+  "colour-by": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -308,6 +328,7 @@ const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "quantized", "input", "labels", "top", "mean", "std", "mask", "verbose", "quiet", "warnings-as-errors", "help"],
   weights: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   quantize: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "calibrate", "method", "activations", "eval", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  graph: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "output", "colour-by", "verbose", "quiet", "warnings-as-errors", "help"],
 };
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -384,6 +405,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (command === "report" && REPORT_FORMATS[format] === undefined) throw new UsageError(`--format must be one of ${Object.keys(REPORT_FORMATS).join(", ")}, not '${format}'`);
     if (command === "sweep" && SWEEP_FORMATS[format] === undefined) throw new UsageError(`--format must be one of ${Object.keys(SWEEP_FORMATS).join(", ")}, not '${format}'`);
     const grid = command === "sweep" ? sweepGrid(values) : undefined;
+    const colourBy = command === "graph" ? colourByFlag(values["colour-by"]) : undefined;
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
     const emit = values.emit ?? "onnx";
     if (emit !== "onnx" && emit !== "ts" && emit !== "js" && emit !== "pytorch") throw new UsageError(`--emit must be onnx, ts, js or pytorch, not '${emit}'`);
@@ -488,6 +510,9 @@ export function main(argv: readonly string[], stdio: Io): number {
           ok = emitDiagnostics(s.diagnostics, text, io) && s.sweep !== undefined && deliver(SWEEP_FORMATS[format]!(s.sweep), values.output, io);
           break;
         }
+        case "graph":
+          ok = runGraph(path, text, options, values.output ?? defaultOutput(path, ".svg"), colourBy!, io);
+          break;
       }
       if (!ok) status = EXIT_ERRORS;
     }
@@ -1099,5 +1124,23 @@ function runWeightsExport(path: string, text: string, options: CompileOptions, o
   if (!emitDiagnostics(r.diagnostics, text, io) || r.unfused === undefined) return false;
   if (!deliver(exportSafetensors(r.unfused), output, io)) return false;
   status(`${output}: ${r.unfused.name}, ${r.unfused.nodes.filter((n) => n.op === "conv" || n.op === "depthwise" || n.op === "fc").length} layers of weights\n`, output, io);
+  return true;
+}
+
+/** `--colour-by` by the figures' names in the drawing's legend (mult-adds, params). */
+function colourByFlag(text: string | undefined): ColourBy {
+  const names = Object.entries(COLOUR_BY).map(([key, c]) => [c.name, key as ColourBy] as const);
+  if (text === undefined) return "multAdds";
+  const found = names.find(([name]) => name === text);
+  if (found === undefined) throw new UsageError(`--colour-by must be ${names.map(([name]) => name).join(" or ")}, not '${text}'`);
+  return found[1];
+}
+
+/** `mnc graph`: the network drawn as SVG, written to `output` (- for standard output). */
+function runGraph(path: string, text: string, options: CompileOptions, output: string, colourBy: ColourBy, io: Io): boolean {
+  const r = analyze(text, { ...options, file: path });
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.graph === undefined || r.costs === undefined) return false;
+  if (!deliver(graphDrawing(r.graph, r.costs, { colourBy }) + "\n", output, io)) return false;
+  status(`${output}: ${r.graph.name}, ${r.graph.nodes.length} layers, coloured by ${COLOUR_BY[colourBy].name}\n`, output, io);
   return true;
 }
