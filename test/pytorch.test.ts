@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { analyzeCosts, compile, report, type CompileOptions } from "../src/index.js";
+import { main } from "../src/cli/main.js";
 import { emitPyTorch } from "../src/emit/pytorch/index.js";
 import { emitOnnx } from "../src/emit/onnx/index.js";
 import { onnx } from "../src/emit/onnx/proto.js";
@@ -190,6 +191,49 @@ describe("the emitted Python", () => {
       expect(text).toContain(expected);
     }
     expect(text).toMatch(/^OUTPUT_NAMES = \("e", "am", "r6", "p", "probs", "total"\)$/m);
+  });
+});
+
+describe("mnc compile --emit pytorch", () => {
+  const mnc = (...args: string[]): { status: number; stdout: string; stderr: string } => {
+    let stdout = "";
+    let stderr = "";
+    const status = main(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+    return { status, stdout, stderr };
+  };
+  const spec = join(work, "pocket.mn");
+  writeFileSync(spec, readExample("keyword_spotter.mn"));
+
+  it("writes NET.py beside the spec by default, with the status line of every target; α, ρ and --set apply", () => {
+    const r = mnc("compile", spec, "--emit", "pytorch", "--alpha", "0.5", "--resolution", "64", "--set", "classes=4");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = join(work, "pocket.py");
+    const t = report(readExample("keyword_spotter.mn"), { alpha: 0.5, resolution: 64, set: { classes: "4" } }).report!.totals;
+    expect([t.multAdds, t.params]).toEqual([1_530_112, 7_172]);
+    expect(r.stdout).toBe(`${out}: PocketNet α=0.5 64x64x1 → 1x1x4, 1,530,112 mult-adds, 7,172 params, batch-norm kept\n`);
+    const text = readFileSync(out, "utf8");
+    expect(text).toBe(emitPyTorch(unfused(readExample("keyword_spotter.mn"), { alpha: 0.5, resolution: 64, set: { classes: "4" } }), { sourceFile: "pocket.mn" }));
+    expect(text).toContain("INPUT_SHAPE = (1, 64, 64)");
+    expect(text).toContain("self.fc_6 = nn.Linear(64, 4)");
+  });
+
+  it("-o - writes the module to standard output and the status line to standard error; --weights shapes it", () => {
+    const weights = join(work, "pocket.safetensors");
+    writeFileSync(weights, exportSafetensors(unfused(readExample("keyword_spotter.mn"))));
+    const r = mnc("compile", spec, "--emit", "pytorch", "-o", "-", "--weights", weights);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^"""PocketNet: /);
+    expect(r.stdout).toContain("class PocketNet(nn.Module):");
+    expect(r.stderr).toMatch(/^-: PocketNet α=1 96x96x1 → 1x1x12, .* batch-norm kept\n$/);
+  });
+
+  it.each([["--embed-weights"], ["--labels", "labels.txt"], ["--no-wasm"], ["--embed-preprocessing"], ["--opset", "13"], ["--input-layout", "nhwc"], ["--quantized", "--weights", "w.tflite"]])("%s is a usage error (exit 2), and nothing is written", (...option) => {
+    const out = join(work, `refused${option[0]}.py`);
+    const r = mnc("compile", spec, "--emit", "pytorch", "-o", out, ...option);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`--emit pytorch does not take ${option[0]}`);
+    expect(existsSync(out)).toBe(false);
   });
 });
 
