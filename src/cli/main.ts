@@ -18,6 +18,7 @@ import { reportMarkdown, reportText } from "../emit/report/text.js";
 import { sweepCsv, sweepJson, sweepMarkdown, sweepText } from "../emit/report/sweep.js";
 import { VERSION } from "../version.js";
 import { recordedPath, WriteError, writeFileAtomic, writeFilesAtomic } from "./write.js";
+import { serve, SERVE_HELP } from "./serve.js";
 import { basename } from "node:path";
 import { emitJavaScript, emitTypeScript } from "../emit/ts/index.js";
 import { reportHtml, sweepHtml } from "../emit/report/html.js";
@@ -64,6 +65,7 @@ Usage:
   mnc run FILE            run the network on one input: the top classes, or each output's summary
   mnc weights export FILE write the network's weights as safetensors
   mnc quantize FILE       post-training quantization to 8-bit: calibrate on images, write safetensors
+  mnc serve [FILE]        the playground in a browser: editor, live report, graph, sweep (127.0.0.1)
   mnc help [COMMAND]      show help for a command
 
 Options:
@@ -371,10 +373,13 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (command === "help") {
       const topic = rest[0];
       if (topic === undefined) io.out(MAIN_HELP);
+      else if (topic === "serve") io.out(SERVE_HELP);
       else if (isCommand(topic)) io.out(HELP[topic]);
       else throw new UsageError(`unknown command '${topic}' (try 'mnc --help')`);
       return EXIT_OK;
     }
+    // A server: it runs until a signal stops it (src/cli/serve.ts).
+    if (command === "serve") return serve(rest, io);
     if (!isCommand(command)) throw new UsageError(`unknown command '${command}' (try 'mnc --help')`);
 
     let args = rest;
