@@ -6,7 +6,8 @@
  * (the class is the brighter quadrant) until its loss has fallen, saved with
  * the emitted save_mnc_weights, compiled by mnc with batch-norm folded and
  * certified, and run in ONNX Runtime and in the emitted TypeScript module
- * (WebAssembly and TypeScript kernels): both give PyTorch's eval() outputs,
+ * (WebAssembly and TypeScript kernels, and the module emitted with
+ * --no-wasm): both give PyTorch's eval() outputs,
  * logits and probabilities, within 1e-4. The command line compiles the
  * trained file too, and the file's running statistics have really moved
  * away from the initial 0 and 1, so the fold has something to fold. Then
@@ -41,6 +42,7 @@ import type { Graph } from "../src/ir/graph.js";
 import { readSafetensors } from "../src/weights/safetensors.js";
 import { codeBlocks, inputs, readExample, relativeError, root } from "./helpers.js";
 import { available } from "./optional.js";
+import { maxAbsDiff } from "./segmentation-data.js";
 
 const python = "/usr/bin/python3";
 const haveTorch = spawnSync(python, ["-c", "import torch"], { stdio: "ignore" }).status === 0;
@@ -100,19 +102,28 @@ interface Generated {
 }
 let modules = 0;
 
-/** The network's output for an NHWC batch in the emitted TypeScript module, on each kernel set. */
-async function moduleOutputs(r: CompileResult & { graph: Graph }, x: Float32Array, batch: number): Promise<Record<Backend, Float32Array>> {
-  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "pocket.mn", moduleName: "pocket.ts" });
+/** Emit the TypeScript module (with or without its WebAssembly kernels), type-strip it with esbuild and import it. */
+async function loadModule(r: CompileResult & { graph: Graph }, wasm: boolean): Promise<{ mod: Generated; weights: Uint8Array }> {
+  const emitted = emitTypeScript({ graph: r.graph, costs: r.costs!, ...(r.certificate ? { certificate: r.certificate } : {}) }, { sourceFile: "pocket.mn", moduleName: "pocket.ts", wasm });
   const js = await transform(emitted.code, { loader: "ts", format: "esm" });
   const file = join(work, `pocket-${modules++}.mjs`);
   writeFileSync(file, js.code);
-  const mod = (await import(pathToFileURL(file).href)) as Generated;
-  const out = {} as Record<Backend, Float32Array>;
+  return { mod: (await import(pathToFileURL(file).href)) as Generated, weights: emitted.weights! };
+}
+
+/** The network's output for an NHWC batch in the emitted TypeScript module: each kernel set, and the module emitted with --no-wasm. */
+async function moduleOutputs(r: CompileResult & { graph: Graph }, x: Float32Array, batch: number): Promise<Record<string, Float32Array>> {
+  const full = await loadModule(r, true);
+  const out: Record<string, Float32Array> = {};
   for (const backend of ["wasm-simd", "typescript"] as const) {
-    const model = mod.createModel(emitted.weights, { backend });
+    const model = full.mod.createModel(full.weights, { backend });
     expect(model.backend).toBe(backend);
     out[backend] = model.run(x, batch);
   }
+  const noWasm = await loadModule(r, false);
+  const model = noWasm.mod.createModel(noWasm.weights);
+  expect(model.backend).toBe("typescript");
+  out["--no-wasm"] = model.run(x, batch);
   return out;
 }
 
@@ -270,10 +281,12 @@ describe.runIf(available(haveTorch || process.env["CI"] === "true", "the PyTorch
           const want = expected[name];
           const onnx = await onnxOutput(r, x, batch, shape);
           expect(relativeError(onnx, want), `ONNX Runtime, ${name}`).toBeLessThan(1e-4);
+          expect(maxAbsDiff(onnx, want), `ONNX Runtime, ${name}`).toBeLessThan(1e-4);
           errors.push(`ONNX ${name} ${relativeError(onnx, want).toExponential(2)}`);
           const outs = await moduleOutputs(r, nhwc, batch);
           for (const [backend, out] of Object.entries(outs)) {
             expect(relativeError(out, want), `the TypeScript module (${backend}), ${name}`).toBeLessThan(1e-4);
+            expect(maxAbsDiff(out, want), `the TypeScript module (${backend}), ${name}`).toBeLessThan(1e-4);
             errors.push(`${backend} ${name} ${relativeError(out, want).toExponential(2)}`);
           }
         }
