@@ -1,0 +1,150 @@
+/**
+ * Hover on a layer: what the compiler made of the statement — each layer's
+ * input → output shape, mult-adds, params, effective width (α applied: what
+ * the width rule gave, `64 × α 0.5 → 32`), op and options — from the same
+ * report rows `mnc report` prints. On a network's name: its totals. A
+ * document that does not compile still answers with the op's signature.
+ */
+import { BUILTINS } from "../ir/builtins.js";
+import { formatNumber } from "../ir/diagnostics.js";
+import type { Graph, Node } from "../ir/graph.js";
+import type { ReportLayer } from "../emit/report/model.js";
+import { group, shape, short } from "../emit/report/format.js";
+import { ratioText } from "../emit/report/text.js";
+import type { DocumentAnalysis, NetworkAnalysis } from "./document.js";
+import { wordAt } from "./definition.js";
+import { declarationAt, statementAt, type OutlineStatement } from "./outline.js";
+import type { Hover, Position } from "./types.js";
+
+/** Rows shown in one hover's table; the rest are counted. */
+const MAX_ROWS = 40;
+
+export function hover(doc: DocumentAnalysis, position: Position): Hover | undefined {
+  const offset = doc.lines.offsetAt(position);
+  const decl = declarationAt(doc.outline, offset);
+  if (decl === undefined) return undefined;
+  const w = wordAt(doc.text, offset);
+  if (decl.name !== undefined && w?.start === decl.name.start) {
+    const network = doc.networks.find((n) => n.name === decl.name!.text);
+    const value = decl.kind === "network" && network?.report !== undefined ? networkSummary(network) : `\`${decl.kind} ${doc.text.slice(decl.name.start, decl.params.length === 0 ? decl.name.end : (decl.params[decl.params.length - 1]!.value.at(-1) ?? decl.params[decl.params.length - 1]!.name).end + 1)}\``;
+    return { contents: { kind: "markdown", value }, range: doc.lines.range(decl.name.start, decl.name.end) };
+  }
+  const s = statementAt(decl, offset);
+  if (s === undefined) return undefined;
+  const sections: string[] = [];
+  for (const network of doc.networks) {
+    const groups = network.expansions.get(s.name.start);
+    if (groups === undefined || groups.length === 0 || network.graph === undefined) continue;
+    sections.push(statementSection(doc, s, network, groups, doc.networks.length > 1));
+  }
+  const builtin = BUILTINS.get(s.name.text);
+  if (sections.length === 0) {
+    const what = builtin !== undefined ? `\`${[builtin.name, ...builtin.params.map((p) => (p.tensor === "many" ? "NAME…" : p.positional ? p.name : `[${p.name}=]`))].join(" ")}\`` : `\`${s.name.text}\``;
+    const why = doc.diagnostics.some((d) => d.severity === "error") ? "\n\n(no layers: the document has errors)" : "";
+    sections.push(what + why);
+  }
+  return { contents: { kind: "markdown", value: sections.join("\n\n---\n\n") }, range: doc.lines.range(s.start, s.headEnd) };
+}
+
+function networkSummary(n: NetworkAnalysis): string {
+  const r = n.report!;
+  const t = r.totals;
+  return [
+    `**network ${n.name}** · α ${formatNumber(r.alpha)} · ${shape(r.input)} → ${(r.outputs ?? [{ name: "", shape: r.output }]).map((o) => (o.name === "" ? shape(o.shape) : `${o.name} ${shape(o.shape)}`)).join(", ")}`,
+    "",
+    `- mult-adds: ${group(t.multAdds)} (${short(t.multAdds)})`,
+    `- params: ${group(t.params)} (${short(t.params)})`,
+    `- layers: ${r.layers.length}`,
+  ].join("\n");
+}
+
+function statementSection(doc: DocumentAnalysis, s: OutlineStatement, network: NetworkAnalysis, groups: readonly (readonly string[])[], named: boolean): string {
+  const graph = network.graph!;
+  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  const ids = groups.flat();
+  const rows = ids.map((id) => network.layers.get(id)).filter((l): l is ReportLayer => l !== undefined);
+  const written = doc.text.slice(s.name.start, s.headEnd).replace(/\s+/g, " ");
+  const where = named ? ` · network ${network.name}` : "";
+  if (rows.length === 1) {
+    const l = rows[0]!;
+    const n = nodes.get(l.name)!;
+    const lines = [
+      `**${l.name}** · \`${l.layer}\` · ${shape(l.inputShape)} → ${shape(l.outputShape)}${where}`,
+      "",
+      `- mult-adds: ${group(l.multAdds)}${l.multAdds >= 1000 ? ` (${short(l.multAdds)})` : ""}`,
+      `- params: ${group(l.params)}${l.params === 0 ? "" : ` (weights ${group(l.weights)}, biases ${group(l.biases)})`}${l.bnParams > 0 ? `; batch-norm ${group(l.bnParams)}` : ""}`,
+    ];
+    if (l.elementwise > 0) lines.push(`- elementwise: ${group(l.elementwise)}`);
+    const w = effectiveWidth(graph, n, nodes);
+    if (w !== undefined) lines.push(`- width: ${w}`);
+    const o = optionsOf(n);
+    if (o !== "") lines.push(`- ${o}`);
+    return lines.join("\n");
+  }
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  const sum = (f: (l: ReportLayer) => number): number => rows.reduce((a, l) => a + f(l), 0);
+  const times = groups.length > 1 ? ` · ${groups.length} expansions` : "";
+  const lines = [
+    `**\`${written}\`** · ${shape(first?.inputShape ?? null)} → ${shape(last?.outputShape ?? null)} · ${rows.length} layers${times}${where}`,
+    "",
+    `- mult-adds: ${group(sum((l) => l.multAdds))} (${short(sum((l) => l.multAdds))})`,
+    `- params: ${group(sum((l) => l.params))}`,
+    "",
+    "| layer | op | input → output | width | mult-adds | params |",
+    "|---|---|---|---|--:|--:|",
+  ];
+  for (const l of rows.slice(0, MAX_ROWS)) {
+    const n = nodes.get(l.name)!;
+    lines.push(`| ${l.name} | ${l.layer} | ${shape(l.inputShape)} → ${shape(l.outputShape)} | ${effectiveWidth(graph, n, nodes) ?? ""} | ${group(l.multAdds)} | ${group(l.params)} |`);
+  }
+  if (rows.length > MAX_ROWS) lines.push(`| … ${rows.length - MAX_ROWS} more | | | | | |`);
+  return lines.join("\n");
+}
+
+/** What the width rule gave the layer: `64 × α 0.5 → 32`, `×6 of 24 → 144`, or why α does not apply. */
+function effectiveWidth(graph: Graph, n: Node, nodes: ReadonlyMap<string, Node>): string | undefined {
+  if (n.op === "conv" || n.op === "deconv") {
+    const size = n.attrs.size;
+    if (size.kind === "ratio") {
+      const base = nodes.get(size.of)?.shape?.[2];
+      return `×${ratioText(size.ratio)} of ${base ?? "?"} → ${n.attrs.channels}`;
+    }
+    const rule = size.width;
+    const alpha = rule.alpha === "fixed" ? 1 : rule.alpha === "grow" ? Math.max(graph.alpha, 1) : graph.alpha;
+    const m = alpha * rule.scale;
+    const why = [rule.alpha === "fixed" ? "width=fixed" : rule.alpha === "grow" ? `width=grow: max(α ${formatNumber(graph.alpha)}, 1)` : "", rule.scale !== 1 ? `α ${formatNumber(alpha)} × ${formatNumber(rule.scale)}` : ""].filter((x) => x !== "");
+    return `${size.filters} × α ${formatNumber(m)} → ${n.attrs.channels}${why.length > 0 ? ` (${why.join("; ")})` : ""}`;
+  }
+  if (n.op === "depthwise") return `its input's ${n.shape?.[2] ?? "?"} channels`;
+  if (n.op === "fc") return `${n.attrs.units} units (never scaled by α)`;
+  return undefined;
+}
+
+/** The options the layer runs with, defaults and `defaults` statements applied. */
+function optionsOf(n: Node): string {
+  const pairs: [string, string][] = [];
+  switch (n.op) {
+    case "conv":
+    case "depthwise":
+    case "deconv":
+      pairs.push(["stride", n.attrs.stride.join("x")], ["act", n.attrs.act], ["norm", n.attrs.norm], ["pad", n.attrs.padding]);
+      if ("dilation" in n.attrs && n.attrs.dilation !== undefined) pairs.push(["dilation", n.attrs.dilation.join("x")]);
+      if (n.attrs.pads !== undefined) pairs.push(["pads", `[${n.attrs.pads.join(",")}]`]);
+      break;
+    case "avgpool":
+    case "maxpool":
+      pairs.push(["pad", n.attrs.padding]);
+      if (n.attrs.pads !== undefined) pairs.push(["pads", `[${n.attrs.pads.join(",")}]`]);
+      break;
+    case "resize":
+      pairs.push(["mode", n.attrs.mode], ["coords", n.attrs.coords]);
+      break;
+    case "dropout":
+      pairs.push(["rate", formatNumber(n.attrs.rate)]);
+      break;
+    default:
+      break;
+  }
+  return pairs.map(([k, v]) => `${k}=${v}`).join(" ");
+}
