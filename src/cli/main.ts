@@ -413,7 +413,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     const colourBy = command === "graph" ? colourByFlag(values["colour-by"]) : undefined;
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
     const emit = values.emit ?? "onnx";
-    if (emit !== "onnx" && emit !== "ts" && emit !== "js" && emit !== "pytorch") throw new UsageError(`--emit must be onnx, ts, js or pytorch, not '${emit}'`);
+    if (emit !== "onnx" && emit !== "ts" && emit !== "js" && emit !== "pytorch") throw new UsageError(`--emit must be onnx, ts or js, not '${emit}' (or pytorch, a PyTorch module to train)`);
     if (emit === "pytorch" && command === "compile") {
       const given = PYTORCH_REFUSES.filter((o) => values[o] !== undefined && values[o] !== false);
       if (given.length > 0) throw new UsageError(`--emit pytorch does not take ${given.map((o) => `--${o}`).join(", ")}: ${given.includes("quantized") ? "the PyTorch module trains the float network; " : ""}the module takes float32 NCHW input, carries no weights, labels or kernels, and is plain PyTorch`);
