@@ -39,6 +39,7 @@ import { agreement } from "../passes/calibrate-agreement.js";
 import { pixelQuantization, quantizeGraph, UnsupportedLayerError } from "../passes/quantize.js";
 import { exportQuantizedSafetensors } from "../weights/quantized-safetensors.js";
 import { readImageFolder, storedInput, type FolderImage } from "./calibration-images.js";
+import { lspOwnArguments } from "./lsp-args.js";
 
 const EXIT_OK = 0;
 const EXIT_ERRORS = 1;
@@ -66,6 +67,7 @@ Usage:
   mnc weights export FILE write the network's weights as safetensors
   mnc quantize FILE       post-training quantization to 8-bit: calibrate on images, write safetensors
   mnc serve [FILE]        the playground in a browser: editor, live report, graph, sweep (127.0.0.1)
+  mnc lsp                 the language server for editors (Language Server Protocol over stdio)
   mnc help [COMMAND]      show help for a command
 
 Options:
@@ -276,6 +278,22 @@ ${SELECT_OPTIONS}
 ${SCALE_OPTIONS}
 ${COMMON_OPTIONS}
 `,
+  lsp: `Usage: mnc lsp [options]
+
+The language server: speaks the Language Server Protocol on standard input and
+output, for editors (VS Code: editors/vscode; Neovim, Helix, Emacs: see
+docs/editors.md). It checks each open .mn document as it changes and publishes
+every diagnostic mnc check gives it, and answers hover on a layer (its shapes,
+mult-adds, params and effective width), go to definition (blocks, named
+tensors, parameters), completion (ops, blocks, options and their values) and
+document symbols. The options below apply to every document, as they do to
+mnc check. It ends when the editor sends 'exit' or closes its input.
+
+Options:
+${SELECT_OPTIONS}
+${SCALE_OPTIONS}
+  -h, --help              show this help
+`,
 } as const;
 
 type Command = keyof typeof HELP;
@@ -330,6 +348,7 @@ const ACCEPTS: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   run: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "quantized", "input", "labels", "top", "mean", "std", "mask", "verbose", "quiet", "warnings-as-errors", "help"],
   weights: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "no-fuse-bn", "output", "verbose", "quiet", "warnings-as-errors", "help"],
   quantize: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "weights", "seed", "calibrate", "method", "activations", "eval", "output", "verbose", "quiet", "warnings-as-errors", "help"],
+  lsp: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "help"],
   graph: ["network", "set", "outputs", "alpha", "resolution", "rho", "width-rounding", "output", "colour-by", "verbose", "quiet", "warnings-as-errors", "help"],
 };
 
@@ -391,6 +410,7 @@ export function main(argv: readonly string[], stdio: Io): number {
       if (rest[0] !== "export") throw new UsageError(`weights: unknown subcommand '${rest[0] ?? ""}' (expected 'export')`);
       args = rest.slice(1);
     }
+    if (command === "lsp") args = lspOwnArguments(rest);
     const { values, positionals } = parseCommand(command, args);
     // Standard output by any of its names is -o -: the bytes go through the descriptor mnc already writes to.
     if (values.output !== undefined && ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].includes(values.output)) Object.assign(values, { output: "-" });
@@ -401,6 +421,13 @@ export function main(argv: readonly string[], stdio: Io): number {
     if (values.quiet === true && (command === "check" || command === "compile" || command === "weights")) io = { ...io, out: () => undefined };
     if (values.help === true) {
       io.out(HELP[command]);
+      return EXIT_OK;
+    }
+    if (command === "lsp") {
+      if (positionals.length > 0) throw new UsageError("lsp: takes no FILE (the editor sends the documents it opens)");
+      const lspOptions = compileOptions(values, true);
+      // Loaded only here: the other commands never pay for the protocol libraries.
+      void import("./lsp.js").then((m) => m.startLsp(lspOptions));
       return EXIT_OK;
     }
     if (positionals.length === 0) throw new UsageError(`${command}: missing FILE argument`);
