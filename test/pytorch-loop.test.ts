@@ -296,7 +296,7 @@ describe.runIf(available(haveTorch || process.env["CI"] === "true", "the PyTorch
         const cli = mnc("compile", "pocket.mn", "--set", `classes=${CLASSES}`, "--weights", "trained.safetensors", "-o", "pocket.onnx");
         expect(cli.stderr).toBe("");
         expect(cli.status).toBe(0);
-        expect(cli.stdout).toMatch(/^pocket\.onnx: PocketNet α=1 96x96x1 → 1x1x4, 11,013,632 mult-adds, 23,812 params, batch-norm fused \(max relative error [0-9.]+(e-\d+)?\)\n$/);
+        expect(cli.stdout).toMatch(/^pocket\.onnx: PocketNet α=1 96x96x1 → 1x1x4, 11,013,632 mult-adds, 23,812 params, batch-norm fused \(max relative error [0-9.]+(e[-+]\d+)?\)\n$/);
       },
       150_000,
     );
@@ -345,7 +345,7 @@ describe.runIf(available(haveTorch || process.env["CI"] === "true", "the PyTorch
         const back = mnc("compile", "doc/flowers.mn", "--weights", "doc/out/trained.safetensors", "-o", "doc/flowers.onnx");
         expect(back.stderr).toBe("");
         expect(back.status).toBe(0);
-        expect(back.stdout).toMatch(/^doc\/flowers\.onnx: Flowers α=0\.5 128x128x3 → 1x1x5, 31,304,960 mult-adds, 675,541 params, batch-norm fused \(max relative error [0-9.]+(e-\d+)?\)\n$/);
+        expect(back.stdout).toMatch(/^doc\/flowers\.onnx: Flowers α=0\.5 128x128x3 → 1x1x5, 31,304,960 mult-adds, 675,541 params, batch-norm fused \(max relative error [0-9.]+(e[-+]\d+)?\)\n$/);
         const run = mnc("run", "doc/flowers.mn", "--weights", "doc/out/trained.safetensors", "--input", "doc/photos/roses/0.png", "--labels", "doc/out/labels.txt");
         expect(run.status).toBe(0);
         for (const name of classes) expect(run.stdout).toContain(name);
