@@ -13,7 +13,7 @@
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import type { Graph } from "../../ir/graph.js";
 import { group, short } from "../report/format.js";
-import { DARK, el, FONT_FAMILY, LIGHT, num, raw, textWidth, type Child, type Markup } from "../report/svg.js";
+import { DARK, el, FONT_FAMILY, LIGHT, num, raw, textWidth, type Markup } from "../report/svg.js";
 import { layoutGraph, shapeText, type GraphLayout, type LaidEdge, type LaidNode, type LaidOutput, type Metrics, type Point } from "./layout.js";
 
 /** What the boxes are coloured by. */
@@ -43,12 +43,21 @@ const OUTPUT_H = 24;
 const PAD = 16;
 const HEADER_H = 84;
 
+/**
+ * A shape label's advance: UI fonts set digits at a fixed width (up to 0.64 em,
+ * DejaVu Sans; textWidth takes a 1 as narrow) and × wider (0.84 em).
+ */
+function shapeWidth(text: string): number {
+  let em = 0;
+  for (const c of text) em += c === "×" ? 0.84 : /\d/.test(c) ? 0.64 : 0.6;
+  return em * LABEL_FONT;
+}
+
 /** The boxes' sizes for dagre, from the same text estimate the report's charts use. */
 export const METRICS: Metrics = {
   node: (id, summary) => ({ width: Math.ceil(Math.max(textWidth(id, ID_FONT) * 1.06, textWidth(summary, SUMMARY_FONT), 44) + 2 * NODE_PAD_X), height: NODE_H }),
   output: (name) => ({ width: Math.ceil(Math.max(textWidth(`output ${name}`, SUMMARY_FONT), 40) + 2 * NODE_PAD_X), height: OUTPUT_H }),
-  // Shapes are digits and ×, which UI fonts set at about 0.6 em each (textWidth takes a 1 as narrow).
-  label: (text) => ({ width: Math.ceil([...text].length * 0.6 * LABEL_FONT + 6), height: 14 }),
+  label: (text) => ({ width: Math.ceil(shapeWidth(text) + 6), height: 14 }),
 };
 
 // ---------------------------------------------------------------------------
@@ -64,27 +73,42 @@ const SCALE = ["#fde725", "#addc30", "#5ec962", "#28ae80", "#21918c", "#2c728e",
 const rgb = (hex: string): [number, number, number] => [parseInt(hex.slice(1, 3), 16), parseInt(hex.slice(3, 5), 16), parseInt(hex.slice(5, 7), 16)];
 const hex = (c: readonly number[]): string => `#${c.map((v) => Math.round(v).toString(16).padStart(2, "0")).join("")}`;
 
-/** The scale's colour at t ∈ [0, 1] (0 the palest). */
+/** An sRGB channel (0–255) in linear light (0–1), and back. */
+const toLinear = (v: number): number => {
+  const s = v / 255;
+  return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+};
+const fromLinear = (l: number): number => 255 * (l <= 0.0031308 ? l * 12.92 : 1.055 * l ** (1 / 2.4) - 0.055);
+
+/**
+ * The scale's colour at t ∈ [0, 1] (0 the palest), mixed between the stops in
+ * linear light: luminance is then linear between stops whose luminance falls,
+ * so it falls monotonically along the whole scale.
+ */
 export function scaleColour(t: number): string {
   const x = Math.min(1, Math.max(0, t)) * (SCALE.length - 1);
   const i = Math.min(SCALE.length - 2, Math.floor(x));
-  const a = rgb(SCALE[i]!);
-  const b = rgb(SCALE[i + 1]!);
+  const a = rgb(SCALE[i]!).map(toLinear);
+  const b = rgb(SCALE[i + 1]!).map(toLinear);
   const f = x - i;
-  return hex(a.map((v, k) => v + (b[k]! - v) * f));
+  return hex(a.map((v, k) => fromLinear(v + (b[k]! - v) * f)));
 }
 
 /** WCAG relative luminance of a #rrggbb colour. */
 export function luminance(colour: string): number {
-  const [r, g, b] = rgb(colour).map((v) => {
-    const s = v / 255;
-    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
-  }) as [number, number, number];
+  const [r, g, b] = rgb(colour).map(toLinear) as [number, number, number];
   return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }
 
 /** Text on a scale colour: dark on the pale end, white on the dark. */
 const inkOn = (fill: string): string => (luminance(fill) > 0.3 ? LIGHT.fg : "#ffffff");
+
+/**
+ * Steps of the scale a layer's colour is taken from: fine enough to read as
+ * continuous, coarse enough that two steps differ by more than the rounding of
+ * a colour to 8 bits per channel (so a greater value is never paler).
+ */
+const LEVELS = 64;
 
 /** A log scale over the positive values (they span orders of magnitude); zero has no colour. */
 interface Scale {
@@ -98,7 +122,7 @@ function logScale(values: readonly number[]): Scale {
   const min = positive.length === 0 ? 0 : Math.min(...positive);
   const max = positive.length === 0 ? 0 : Math.max(...positive);
   const span = Math.log(max) - Math.log(min);
-  return { min, max, colour: (v) => (v <= 0 ? null : scaleColour(span > 0 ? (Math.log(v) - Math.log(min)) / span : 1)) };
+  return { min, max, colour: (v) => (v <= 0 ? null : scaleColour(span > 0 ? Math.round(((Math.log(v) - Math.log(min)) / span) * (LEVELS - 1)) / (LEVELS - 1) : 1)) };
 }
 
 // ---------------------------------------------------------------------------
@@ -171,7 +195,7 @@ function nodeOf(n: LaidNode, scale: Scale, by: ColourBy): Markup {
   const cx = n.x + n.width / 2;
   return el("g", { class: "node", "data-node": n.id, "data-line": n.node.span.line, "data-col": n.node.span.column, "data-op": n.node.op }, [
     el("title", {}, [tooltip(n)]),
-    el("rect", { class: fill === null ? "free" : null, x: n.x, y: n.y, width: n.width, height: n.height, rx: 6, fill: fill ?? undefined, stroke: fill === null ? undefined : "#00000033" }),
+    el("rect", { class: fill === null ? "free" : null, x: n.x, y: n.y, width: n.width, height: n.height, rx: 6, fill: fill ?? undefined, stroke: fill === null ? undefined : "#000000", "stroke-opacity": fill === null ? undefined : 0.2 }),
     el("text", { x: cx, y: n.y + 16, "text-anchor": "middle", "font-size": ID_FONT, "font-weight": 600, fill: fill === null ? undefined : inkOn(fill) }, [n.id]),
     el("text", { x: cx, y: n.y + 30, "text-anchor": "middle", "font-size": SUMMARY_FONT, fill: fill === null ? undefined : inkOn(fill), "fill-opacity": 0.85 }, [n.summary]),
   ]);
@@ -210,6 +234,11 @@ function legendOf(x: number, y: number, scale: Scale, by: ColourBy): { markup: M
   return { markup, width: noneX + 20 + textWidth(COLOUR_BY[by].none) - x };
 }
 
+/** Children one per line, so that a drawing reads (and diffs) as text: a line per layer, edge and output. */
+function lines(children: readonly Markup[]): Markup {
+  return raw(`\n${children.map((c) => c.markup).join("\n")}\n`);
+}
+
 /** The drawing of a laid-out graph. */
 export function renderGraph(graph: Graph, layout: GraphLayout, options: GraphDrawingOptions = {}): string {
   const by = options.colourBy ?? "multAdds";
@@ -220,7 +249,7 @@ export function renderGraph(graph: Graph, layout: GraphLayout, options: GraphDra
   const width = Math.ceil(Math.max(layout.width + 2 * PAD, textWidth(title, 15) + 2 * PAD, textWidth(subtitle) + 2 * PAD, legend.width + 2 * PAD));
   const height = Math.ceil(HEADER_H + layout.height + PAD);
   const dx = Math.round((width - layout.width) / 2);
-  const body: Child[] = [
+  const body: Markup[] = [
     el("title", {}, [title]),
     el("style", {}, [raw(STYLE)]),
     el("rect", { class: "mnc-bg", width, height }),
@@ -228,9 +257,11 @@ export function renderGraph(graph: Graph, layout: GraphLayout, options: GraphDra
     el("text", { x: PAD, y: PAD + 32, "fill-opacity": 0.7 }, [subtitle]),
     legend.markup,
     el("g", { transform: `translate(${num(dx)} ${HEADER_H})` }, [
-      el("g", { class: "edges" }, layout.edges.map(edgeOf)),
-      el("g", { class: "outputs" }, layout.outputs.map(outputOf)),
-      el("g", { class: "nodes" }, layout.nodes.map((n) => nodeOf(n, scale, by))),
+      lines([
+        el("g", { class: "edges" }, [lines(layout.edges.map(edgeOf))]),
+        el("g", { class: "outputs" }, [lines(layout.outputs.map(outputOf))]),
+        el("g", { class: "nodes" }, [lines(layout.nodes.map((n) => nodeOf(n, scale, by)))]),
+      ]),
     ]),
   ];
   return el(
@@ -246,7 +277,7 @@ export function renderGraph(graph: Graph, layout: GraphLayout, options: GraphDra
       "font-size": FONT,
       fill: "currentColor",
     },
-    body,
+    [lines(body)],
   ).markup;
 }
 
