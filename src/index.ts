@@ -224,6 +224,7 @@ export { reportCsv } from "./emit/report/csv.js";
 export { reportHtml, sweepHtml } from "./emit/report/html.js";
 export { layerBarChart, typeShareChart, sweepChart } from "./emit/report/svg.js";
 export { graphDrawing, type ColourBy } from "./emit/graph/index.js";
+export type { ReportHtmlOptions } from "./emit/report/html.js";
 export { runReference, traceReference } from "./ir/reference.js";
 export { exportSafetensors } from "./weights/export.js";
 export { calibrate, parseMethod, formatMethod, MINMAX, type CalibrationMethod, type ActivationRanges, type ValueRange } from "./passes/calibrate.js";

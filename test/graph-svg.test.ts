@@ -16,6 +16,7 @@ import { graphDrawing } from "../src/index.js";
 import { layoutGraph, METRICS, type Rect } from "../src/emit/graph/index.js";
 import { luminance, scaleColour } from "../src/emit/graph/svg.js";
 import { buildReport } from "../src/emit/report/model.js";
+import { reportHtml } from "../src/emit/report/html.js";
 import { group } from "../src/emit/report/format.js";
 import type { Graph } from "../src/ir/graph.js";
 import type { CostAnalysis } from "../src/passes/analyze-costs.js";
@@ -348,6 +349,23 @@ describe("mnc graph", () => {
     const missing = run("graph", join(work, "none.mn"));
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/^mnc: error: cannot read '.*none\.mn'/);
+  });
+
+  it("mnc report --format html shows the drawing in its Graph section; reportHtml without it is as before", () => {
+    const path = spec("tiny4.mn", TINY);
+    const out = join(work, "tiny4.html");
+    expect(run("report", path, "--format", "html", "-o", out).status).toBe(0);
+    const html = readFileSync(out, "utf8");
+    expect(html.startsWith("<!DOCTYPE html>\n")).toBe(true);
+    const page = parseXml(html.slice("<!DOCTYPE html>\n".length));
+    const section = descendants(page, (e) => e.name === "section" && e.attrs["id"] === "graph");
+    expect(section).toHaveLength(1);
+    const { graph, costs } = compileOk(TINY, { file: path });
+    expect(byClass(section[0]!, "node").map((n) => n.attrs["data-node"])).toEqual(graph.nodes.map((n) => n.id));
+    expect(html).toContain(graphDrawing(graph, costs));
+    const plain = reportHtml(buildReport(graph, costs));
+    expect(plain).not.toContain("mnc-graph");
+    expect(reportHtml(buildReport(graph, costs), { graph: graphDrawing(graph, costs) })).toBe(html);
   });
 
   it("usage mistakes exit 2; its help says what it does", () => {

@@ -534,7 +534,7 @@ export function main(argv: readonly string[], stdio: Io): number {
         }
         case "report": {
           const r = buildReportFor(path, text, options, { int8: values.int8 === true, weightsPath }, io);
-          ok = r !== undefined && deliver(REPORT_FORMATS[format]!(r), values.output, io);
+          ok = r !== undefined && deliver(format === "html" ? reportHtml(r, { graph: reportGraph(path, text, options) }) : REPORT_FORMATS[format]!(r), values.output, io);
           break;
         }
         case "sweep": {
@@ -1166,6 +1166,13 @@ function colourByFlag(text: string | undefined): ColourBy {
   const found = names.find(([name]) => name === text);
   if (found === undefined) throw new UsageError(`--colour-by must be ${names.map(([name]) => name).join(" or ")}, not '${text}'`);
   return found[1];
+}
+
+/** The network drawn as a graph for `mnc report --format html` (its report was built: the analysis succeeds). */
+function reportGraph(path: string, text: string, options: CompileOptions): string {
+  const r = analyze(text, { ...options, file: path });
+  if (r.graph === undefined || r.costs === undefined) throw new InternalError("report: the network analysed for its report does not analyse for its drawing");
+  return graphDrawing(r.graph, r.costs);
 }
 
 /** `mnc graph`: the network drawn as SVG, written to `output` (- for standard output). */

@@ -122,14 +122,24 @@ function totalsRows(r: Report): Child[][] {
 /** Table columns from a text table's header and alignment (right-aligned columns are numeric). */
 const columnsOf = (t: { readonly header: readonly string[]; readonly align: readonly string[] }): Column[] => t.header.map((title, i) => ({ title, numeric: t.align[i] === "right" }));
 
+export interface ReportHtmlOptions {
+  /**
+   * The network drawn as a graph (graphDrawing's SVG, src/emit/graph): when
+   * given, the Graph section shows it, for every network, in a box that
+   * scrolls, instead of the list drawing of a graph's layers and inputs.
+   */
+  readonly graph?: string;
+}
+
 /**
  * The whole report as one page: title, key figures and totals, the by-type
  * table (the paper's Table 2) with its share chart, the per-layer table (the
  * layer of peak activation memory highlighted), for a graph the drawing of its
- * layers and their inputs, the per-layer mult-adds and params charts, and the
- * counting convention.
+ * layers and their inputs (or, with `options.graph`, that drawing of any
+ * network), the per-layer mult-adds and params charts, and the counting
+ * convention.
  */
-export function reportHtml(r: Report): string {
+export function reportHtml(r: Report, options: ReportHtmlOptions = {}): string {
   const t = r.totals;
   const title = reportTitle(r);
   const peakIndex = r.layers.findIndex((l) => l.name === t.peakActivationLayer);
@@ -177,8 +187,17 @@ export function reportHtml(r: Report): string {
       ),
     ]),
 
-    // A graph's layers and their inputs, drawn: only for networks with the from column, so others read as before.
-    showsInputs(r) ? h("section", { id: "graph" }, [h("h2", {}, ["Graph"]), figure(layerGraphChart(r))]) : null,
+    // A graph's layers and their inputs, drawn: only for networks with the from column, so others read as before;
+    // the laid-out drawing, when given, for every network.
+    options.graph !== undefined
+      ? h("section", { id: "graph" }, [
+          h("h2", {}, ["Graph"]),
+          h("div", { class: "graph-drawing", style: "max-height:85vh;overflow:auto;border:1px solid var(--rule);border-radius:6px" }, [raw(options.graph)]),
+          h("p", { class: "sub" }, ["One box per layer, coloured by its mult-adds; each arrow is a tensor, labelled with its shape. Hover a box for its shapes and costs."]),
+        ])
+      : showsInputs(r)
+        ? h("section", { id: "graph" }, [h("h2", {}, ["Graph"]), figure(layerGraphChart(r))])
+        : null,
 
     h("section", { id: "charts" }, [
       h("h2", {}, ["Per-layer charts"]),
