@@ -270,7 +270,54 @@ interface JobResult {
   readonly output_names: string[];
   readonly input_shape: number[];
   readonly outputs?: number[][];
+  /** load_mnc_weights' ValueError, when it refused the file. */
+  readonly error?: string;
 }
+
+/** A safetensors file of the given tensors, each already encoded as `dtype` (for the dtypes mnc does not write). */
+function safetensorsFile(tensors: readonly { name: string; shape: readonly number[]; dtype: string; bytes: Uint8Array }[], metadata: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.length] };
+    offset += t.bytes.length;
+  }
+  let text = JSON.stringify(header);
+  text += " ".repeat((8 - (text.length % 8)) % 8);
+  const out = new Uint8Array(8 + text.length + offset);
+  new DataView(out.buffer).setUint32(0, text.length, true);
+  out.set(new TextEncoder().encode(text), 8);
+  let at = 8 + text.length;
+  for (const t of tensors) {
+    out.set(t.bytes, at);
+    at += t.bytes.length;
+  }
+  return out;
+}
+
+/** float32 → IEEE half (truncating), and back. */
+function toHalf(v: number): number {
+  const u = new Uint32Array(new Float32Array([v]).buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  const mant = u & 0x7fffff;
+  if (exp <= 0) return exp < -10 ? sign : sign | ((mant | 0x800000) >> (14 - exp));
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | (mant >> 13);
+}
+function fromHalf(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  return e === 0 ? s * m * 2 ** -24 : s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Each float dtype load_mnc_weights reads: how a float32 value is stored, and the value read back. */
+const DTYPES: Readonly<Record<string, { readonly encode: (data: Float32Array) => Uint8Array; readonly decoded: (v: number) => number }>> = {
+  F64: { encode: (d) => new Uint8Array(Float64Array.from(d).buffer), decoded: (v) => v },
+  F16: { encode: (d) => new Uint8Array(Uint16Array.from(d, toHalf).buffer), decoded: (v) => fromHalf(toHalf(v)) },
+  BF16: { encode: (d) => new Uint8Array(Uint16Array.from(new Uint32Array(Float32Array.from(d).buffer), (u) => u >>> 16).buffer), decoded: (v) => new Float32Array(new Uint32Array([(new Uint32Array(new Float32Array([v]).buffer)[0]! >>> 16) << 16]).buffer)[0]! },
+};
 
 const DRIVER = `import importlib.util, json, sys
 import torch
@@ -291,7 +338,13 @@ for job in jobs:
         "input_shape": list(m.INPUT_SHAPE),
     }
     if "weights" in job:
-        m.load_mnc_weights(model, job["weights"])
+        try:
+            m.load_mnc_weights(model, job["weights"])
+        except ValueError as e:
+            r["error"] = str(e)
+            results[job["name"]] = r
+            continue
+    if "input" in job:
         model.double().eval()
         c, h, w = m.INPUT_SHAPE
         raw = bytearray(open(job["input"], "rb").read())
@@ -303,9 +356,9 @@ for job in jobs:
         for i, t in enumerate(ys):
             with open(job["prefix"] + "." + str(i), "wb") as f:
                 f.write(m._to_little_endian(t.contiguous()))
-        if "save" in job:
-            model.float()
-            m.save_mnc_weights(model, job["save"])
+    if "save" in job:
+        model.float()
+        m.save_mnc_weights(model, job["save"])
     results[job["name"]] = r
 json.dump(results, open(sys.argv[2], "w"))
 `;
@@ -368,6 +421,25 @@ describe.runIf(available(haveTorch || process.env["CI"] === "true", "the PyTorch
       writeFileSync(input, new Uint8Array(toNchw(x, BATCH, shape).buffer));
       jobs.push({ name: c.name, path, weights, input, batch: BATCH, prefix: join(work, `case_${i}.output`), ...(c.name === SAVED ? { save: join(work, "saved.safetensors") } : {}) });
     });
+    // The keyword spotter's weights in F64, F16 and BF16, and three files load_mnc_weights must refuse.
+    const spotter = structure.findIndex((s) => s.file === "keyword_spotter.mn");
+    const { tensors, metadata } = namedTensors(structure[spotter]!.graph);
+    for (const [dtype, d] of Object.entries(DTYPES)) {
+      const weights = join(work, `dtype_${dtype}.safetensors`);
+      writeFileSync(weights, safetensorsFile(tensors.map((t) => ({ name: t.name, shape: t.shape, dtype, bytes: d.encode(t.data) })), metadata));
+      jobs.push({ name: `dtype ${dtype}`, path: join(work, `structure_${spotter}.py`), weights, save: join(work, `dtype_${dtype}.saved.safetensors`) });
+    }
+    const f32 = (list: typeof tensors) => list.map((t) => ({ name: t.name, shape: t.shape, dtype: "F32", bytes: new Uint8Array(Float32Array.from(t.data).buffer) }));
+    const refused: Record<string, typeof tensors> = {
+      missing: tensors.filter((t) => t.name !== "unit_2.pw_1.bn.variance"),
+      shape: tensors.map((t) => (t.name === "fc_6.weight" ? { ...t, shape: [t.shape[1]!, t.shape[0]!] } : t)),
+      unknown: [...tensors, { name: "fc_7.weight", shape: [1], data: new Float32Array(1) }],
+    };
+    for (const [what, list] of Object.entries(refused)) {
+      const weights = join(work, `refused_${what}.safetensors`);
+      writeFileSync(weights, safetensorsFile(f32(list), metadata));
+      jobs.push({ name: `refused ${what}`, path: join(work, `structure_${spotter}.py`), weights });
+    }
     const jobsFile = join(work, "jobs.json");
     const resultsFile = join(work, "results.json");
     writeFileSync(jobsFile, JSON.stringify(jobs));
@@ -424,6 +496,23 @@ describe.runIf(available(haveTorch || process.env["CI"] === "true", "the PyTorch
     const y = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
     const half = y.length / 2;
     expect(error(y.subarray(0, half), y.subarray(half))).toBeGreaterThan(1e-6);
+  });
+
+  it("load_mnc_weights reads F64, F16 and BF16 files, and refuses a file that lacks a tensor, has one of another shape or one the model has not, naming it", () => {
+    const spotter = structure.find((s) => s.file === "keyword_spotter.mn")!;
+    const { tensors } = namedTensors(spotter.graph);
+    for (const [dtype, d] of Object.entries(DTYPES)) {
+      expect(results[`dtype ${dtype}`]!.error, dtype).toBeUndefined();
+      const saved = readSafetensors(new Uint8Array(readFileSync(join(work, `dtype_${dtype}.saved.safetensors`))));
+      expect(saved.tensors.map((t) => t.name), dtype).toEqual(tensors.map((t) => t.name));
+      saved.tensors.forEach((t, i) => expect(Array.from(t.data), `${dtype} ${t.name}`).toEqual(Array.from(tensors[i]!.data, d.decoded)));
+    }
+    // F16 and BF16 keep fewer digits: the test would not notice a reader that ignored the dtype.
+    expect(DTYPES["BF16"]!.decoded(0.1)).not.toBe(Math.fround(0.1));
+    expect(DTYPES["F16"]!.decoded(0.1)).not.toBe(DTYPES["BF16"]!.decoded(0.1));
+    expect(results["refused missing"]!.error).toMatch(/no tensor 'unit_2\.pw_1\.bn\.variance' \(of shape \[64\]\), which the model has$/);
+    expect(results["refused shape"]!.error).toMatch(/tensor 'fc_6\.weight' has shape \[128, 12\], the model's has \[12, 128\]$/);
+    expect(results["refused unknown"]!.error).toMatch(/tensor 'fc_7\.weight' is not one of the model's$/);
   });
 
   it("save_mnc_weights writes the weights it loaded, bit for bit, with mnc's metadata, and mnc compile --weights reads them back", () => {
