@@ -53,14 +53,15 @@ interface Local {
 }
 
 interface Context {
-  readonly graph: Graph;
   readonly epsilon: number;
-  readonly locals: Locals;
   readonly tensors: Map<string, Local>;
   readonly shapes: Map<string, Shape>;
   /** The expression that reaches a layer's module in forward (`self.bneck_1.dw`). */
   module(n: Node): string;
 }
+
+/** The file's optional helpers a node's expression may call. */
+type Helper = "maxPoolSame" | "avgPoolSame" | "resize";
 
 /** What one node contributes: a module for __init__ (a layer) and the expression forward assigns. */
 interface Rendering {
@@ -69,6 +70,8 @@ interface Rendering {
   /** The expression computing the node's output from its inputs' locals. */
   readonly expr: string;
   readonly rank: 2 | 4;
+  /** The helper the expression calls, which the file must then define. */
+  readonly helper?: Helper;
 }
 
 type Render<K extends OpKind> = (n: NodeOf<K>, ctx: Context) => Rendering;
@@ -179,7 +182,7 @@ function pool(n: NodeOf<"avgpool"> | NodeOf<"maxpool">, ctx: Context): Rendering
   const pads = padsOf(n, a.pads);
   const k = tuple(a.kernel);
   const s = tuple(stride);
-  if (!symmetric(pads)) return { expr: `${max ? "max_pool_same" : "avg_pool_same"}(${x}, ${k}, ${s}, ${fPad(pads)})`, rank: 4 };
+  if (!symmetric(pads)) return { expr: `${max ? "max_pool_same" : "avg_pool_same"}(${x}, ${k}, ${s}, ${fPad(pads)})`, rank: 4, helper: max ? "maxPoolSame" : "avgPoolSame" };
   const padded = pads[0] !== 0 || pads[1] !== 0;
   const padding = padded ? `, padding=${tuple([pads[0], pads[1]])}` : "";
   // Padded cells take no part in the mean (TensorFlow SAME, ONNX count_include_pad=0); max pooling pads with −inf.
@@ -224,7 +227,7 @@ const OPS: { readonly [K in OpKind]: Render<K> } = {
   concat: (n, ctx) => ({ expr: `torch.cat([${n.inputs.map((_, i) => spatial(n, ctx, i)).join(", ")}], dim=1)`, rank: 4 }),
   resize(n, ctx) {
     const [h, w] = shapeOf(n);
-    return { expr: `resize(${spatial(n, ctx)}, ${tuple([h, w])}, ${str(n.attrs.mode)}, ${str(n.attrs.coords)})`, rank: 4 };
+    return { expr: `resize(${spatial(n, ctx)}, ${tuple([h, w])}, ${str(n.attrs.mode)}, ${str(n.attrs.coords)})`, rank: 4, helper: "resize" };
   },
   activation(n, ctx) {
     const call = ACTIVATION[n.attrs.act].call;
@@ -295,9 +298,7 @@ export function emitPyTorch(graph: Graph, options: PyTorchOptions): string {
   const tensors = new Map<string, Local>();
   const shapes = new Map<string, Shape>();
   const ctx: Context = {
-    graph,
     epsilon,
-    locals,
     tensors,
     shapes,
     module: (n) => {
@@ -308,7 +309,8 @@ export function emitPyTorch(graph: Graph, options: PyTorchOptions): string {
   };
 
   const forward: string[] = [];
-  const needs = { convTranspose: false, linear: false, maxPoolSame: false, avgPoolSame: false, resize: false };
+  const needs = { convTranspose: false, linear: false };
+  const helpers = new Set<Helper>();
   for (const n of graph.nodes) {
     const shape = shapeOf(n);
     if (isLayer(n)) modules.set(n.id, placeLayer(n));
@@ -319,9 +321,7 @@ export function emitPyTorch(graph: Graph, options: PyTorchOptions): string {
     }
     if (n.op === "deconv") needs.convTranspose = true;
     if (n.op === "fc") needs.linear = true;
-    if (n.op === "resize") needs.resize = true;
-    if (r.expr.startsWith("max_pool_same(")) needs.maxPoolSame = true;
-    if (r.expr.startsWith("avg_pool_same(")) needs.avgPoolSame = true;
+    if (r.helper !== undefined) helpers.add(r.helper);
     shapes.set(n.id, shape);
     if (n.op === "input") {
       tensors.set(n.id, { name: "x", rank: 4 });
@@ -338,7 +338,7 @@ export function emitPyTorch(graph: Graph, options: PyTorchOptions): string {
     return t;
   });
   const names = outputNames(graph);
-  const runtime: RuntimeNeeds = { ...needs, oddPaths };
+  const runtime: RuntimeNeeds = { ...needs, maxPoolSame: helpers.has("maxPoolSame"), avgPoolSame: helpers.has("avgPoolSame"), resize: helpers.has("resize"), oddPaths };
   const cls = className(graph.name, ["BatchNorm", "Conv", "ConvTranspose"]);
   const [h, w, c] = shapeOf(inputNode);
   const outputsDoc = graph.outputs.map((id, i) => `${names[i]} ${shapeComment(shapes.get(id)!, results[i]!.rank)}`);

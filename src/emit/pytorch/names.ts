@@ -61,14 +61,6 @@ export class Locals {
     this.byId.set(id, name);
     return name;
   }
-
-  /** Claim a name that is not a tensor's (the network's class). */
-  claim(name: string): string {
-    let n = name;
-    for (let k = 2; this.taken.has(n); k++) n = `${name}_${k}`;
-    this.taken.add(n);
-    return n;
-  }
 }
 
 /** Python identifier for the network's class. */
