@@ -238,3 +238,4 @@ export { reportJson } from "./emit/report/json.js";
 export { sweepText, sweepMarkdown, sweepCsv, sweepJson } from "./emit/report/sweep.js";
 export { imageTensor, imagePixels, normalise, createJpegDecoder, isJpeg, JPEG_WASM_PATH, ImageInputError } from "./image/index.js";
 export type { RgbaImage, Normalisation } from "./image/index.js";
+export { languageDocument, analyzeDocument, COMPLETION_TRIGGERS, type LanguageDocument, type DocumentAnalysis, type DocumentOptions, type EditorDiagnostic, type Hover, type Definition, type CompletionItem, type DocumentSymbol, type Position, type Range } from "./ide/index.js";
