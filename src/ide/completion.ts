@@ -138,7 +138,9 @@ function parameters(decl: OutlineDeclaration, from = 0): CompletionItem[] {
 function tensors(decl: OutlineDeclaration, at: number, from: number): CompletionItem[] {
   const seen = new Set<string>();
   const items: CompletionItem[] = [];
-  for (const t of visibleTensors(decl, at)) {
+  // In a block, a parameter may stand for a tensor the caller passes by name.
+  const passed = decl.kind === "block" ? decl.params.map((p) => p.name) : [];
+  for (const t of [...visibleTensors(decl, at), ...passed]) {
     if (seen.has(t.text)) continue;
     seen.add(t.text);
     items.push({ label: t.text, kind: CompletionKind.Field, detail: "tensor", sortText: order(from + items.length) });
