@@ -128,10 +128,14 @@ function logScale(values: readonly number[]): Scale {
 // ---------------------------------------------------------------------------
 // Rendering
 
+/** Light-scheme colours, also written as attributes so that the drawing reads where its style sheet does not apply. */
+const LINE = "#59636e";
+const FREE = { fill: "#f6f8fa", stroke: "#d1d9e0" } as const;
+
 /** The drawing's style sheet: the report's light and dark colours; free layers take the card colours of the HTML report. */
 const STYLE =
   `.mnc-graph{color:${LIGHT.fg}}.mnc-graph .mnc-bg{fill:${LIGHT.bg}}.mnc-graph .free{fill:#f6f8fa;stroke:#d1d9e0}` +
-  `.mnc-graph .edge path,.mnc-graph .output path{stroke:#59636e}.mnc-graph .arrow{fill:#59636e}` +
+  `.mnc-graph .edge path,.mnc-graph .output path{stroke:${LINE}}.mnc-graph .arrow{fill:${LINE}}` +
   `@media (prefers-color-scheme:dark){.mnc-graph{color:${DARK.fg}}.mnc-graph .mnc-bg{fill:${DARK.bg}}.mnc-graph .free{fill:#151b23;stroke:#3d444d}` +
   `.mnc-graph .edge path,.mnc-graph .output path{stroke:#9198a1}.mnc-graph .arrow{fill:#9198a1}}`;
 
@@ -161,19 +165,19 @@ function arrowOf(points: readonly Point[]): Markup | null {
   const bx = end.x - ux * size;
   const by = end.y - uy * size;
   const d = `M ${num(end.x)} ${num(end.y)} L ${num(bx - uy * size * 0.5)} ${num(by + ux * size * 0.5)} L ${num(bx + uy * size * 0.5)} ${num(by - ux * size * 0.5)} Z`;
-  return el("path", { class: "arrow", d, stroke: "none" });
+  return el("path", { class: "arrow", d, fill: LINE, stroke: "none" });
 }
 
 function labelOf(label: LaidEdge["label"]): Markup {
   return el("g", { class: "shape" }, [
-    el("rect", { class: "mnc-bg", x: label.x, y: label.y, width: label.width, height: label.height, rx: 2, "fill-opacity": 0.85 }),
+    el("rect", { class: "mnc-bg", x: label.x, y: label.y, width: label.width, height: label.height, rx: 2, fill: LIGHT.bg, "fill-opacity": 0.85 }),
     el("text", { x: label.x + label.width / 2, y: label.y + label.height - 3.5, "text-anchor": "middle", "font-size": LABEL_FONT, "fill-opacity": 0.8 }, [label.text]),
   ]);
 }
 
 function edgeOf(e: LaidEdge): Markup {
   return el("g", { class: "edge", "data-from": e.from, "data-to": e.to, "data-input": e.input }, [
-    el("path", { d: pathOf(e.points), fill: "none", "stroke-width": 1.2 }),
+    el("path", { d: pathOf(e.points), fill: "none", stroke: LINE, "stroke-width": 1.2 }),
     arrowOf(e.points),
     labelOf(e.label),
   ]);
@@ -195,7 +199,9 @@ function nodeOf(n: LaidNode, scale: Scale, by: ColourBy): Markup {
   const cx = n.x + n.width / 2;
   return el("g", { class: "node", "data-node": n.id, "data-line": n.node.span.line, "data-col": n.node.span.column, "data-op": n.node.op }, [
     el("title", {}, [tooltip(n)]),
-    el("rect", { class: fill === null ? "free" : null, x: n.x, y: n.y, width: n.width, height: n.height, rx: 6, fill: fill ?? undefined, stroke: fill === null ? undefined : "#000000", "stroke-opacity": fill === null ? undefined : 0.2 }),
+    fill === null
+      ? el("rect", { class: "free", x: n.x, y: n.y, width: n.width, height: n.height, rx: 6, ...FREE })
+      : el("rect", { x: n.x, y: n.y, width: n.width, height: n.height, rx: 6, fill, stroke: "#000000", "stroke-opacity": 0.2 }),
     el("text", { x: cx, y: n.y + 16, "text-anchor": "middle", "font-size": ID_FONT, "font-weight": 600, fill: fill === null ? undefined : inkOn(fill) }, [n.id]),
     el("text", { x: cx, y: n.y + 30, "text-anchor": "middle", "font-size": SUMMARY_FONT, fill: fill === null ? undefined : inkOn(fill), "fill-opacity": 0.85 }, [n.summary]),
   ]);
@@ -204,10 +210,10 @@ function nodeOf(n: LaidNode, scale: Scale, by: ColourBy): Markup {
 function outputOf(o: LaidOutput): Markup {
   return el("g", { class: "output", "data-output": o.name, "data-node": o.layer, "data-index": o.index }, [
     el("title", {}, [`output ${o.index + 1}: ${o.name} (${o.layer}), ${shapeText(o.shape)}`]),
-    el("path", { d: pathOf(o.points), fill: "none", "stroke-width": 1.2, "stroke-dasharray": "3 2" }),
+    el("path", { d: pathOf(o.points), fill: "none", stroke: LINE, "stroke-width": 1.2, "stroke-dasharray": "3 2" }),
     arrowOf(o.points),
     labelOf(o.label),
-    el("rect", { class: "free", x: o.x, y: o.y, width: o.width, height: o.height, rx: o.height / 2 }),
+    el("rect", { class: "free", x: o.x, y: o.y, width: o.width, height: o.height, rx: o.height / 2, ...FREE }),
     el("text", { x: o.x + o.width / 2, y: o.y + o.height / 2 + 4, "text-anchor": "middle", "font-size": SUMMARY_FONT }, [`output ${o.name}`]),
   ]);
 }
@@ -228,7 +234,7 @@ function legendOf(x: number, y: number, scale: Scale, by: ColourBy): { markup: M
     ...swatches,
     el("rect", { x: x0, y: y - 11, width: barW, height: 14, fill: "none", stroke: "currentColor", "stroke-opacity": 0.3 }),
     el("text", { x: x1, y }, [maxText]),
-    el("rect", { class: "free", x: noneX, y: y - 11, width: 14, height: 14, rx: 3 }),
+    el("rect", { class: "free", x: noneX, y: y - 11, width: 14, height: 14, rx: 3, ...FREE }),
     el("text", { x: noneX + 20, y }, [COLOUR_BY[by].none]),
   ]);
   return { markup, width: noneX + 20 + textWidth(COLOUR_BY[by].none) - x };
@@ -252,7 +258,7 @@ export function renderGraph(graph: Graph, layout: GraphLayout, options: GraphDra
   const body: Markup[] = [
     el("title", {}, [title]),
     el("style", {}, [raw(STYLE)]),
-    el("rect", { class: "mnc-bg", width, height }),
+    el("rect", { class: "mnc-bg", width, height, fill: LIGHT.bg }),
     el("text", { x: PAD, y: PAD + 14, "font-size": 15, "font-weight": 600 }, [title]),
     el("text", { x: PAD, y: PAD + 32, "fill-opacity": 0.7 }, [subtitle]),
     legend.markup,
