@@ -135,6 +135,32 @@ describe("language services", () => {
     expect(languageDocument(broken).hover(at(broken, "dw 3x3"))!.contents.value).toBe("`dw kernel [stride=] [dilation=] [act=] [norm=] [pad=]`\n\n(no layers: the document has errors)");
   });
 
+  it("answers on every truncation and garbling of every example without failing", () => {
+    for (const file of exampleFiles()) {
+      const full = example(file);
+      for (let cut = 0; cut < full.length; cut += 97) {
+        const text = full.slice(0, cut) + (cut % 2 === 0 ? "" : " =( x@ ") + full.slice(cut + (cut % 5));
+        const doc = languageDocument(text);
+        const lines = text.split("\n");
+        for (let k = 0; k < 4; k++) {
+          const line = (cut * 7 + k * 13) % lines.length;
+          const p = { line, character: (cut + k * 5) % (lines[line]!.length + 1) };
+          expect(() => [doc.hover(p), doc.definition(p), doc.completion(p), doc.documentSymbols()], `${file} cut ${cut} at ${line}:${p.character}`).not.toThrow();
+        }
+      }
+    }
+  }, 60_000);
+
+  it("counts lines as mnc does, whatever ends them", () => {
+    const lf = "network N {\n  input 8x8x3\n  pw 8 act=relu7\n}\n";
+    const expected = languageDocument(lf).diagnostics;
+    expect(expected.map((d) => [d.code, d.range.start])).toEqual([["MN2007", { line: 2, character: 11 }]]);
+    expect(languageDocument(lf.replace(/\n/g, "\r\n")).diagnostics).toEqual(expected);
+    expect(languageDocument(lf.replace(/\n/g, "\r")).diagnostics).toEqual(expected);
+    const crlf = lf.replace("relu7", "relu6").replace(/\n/g, "\r\n");
+    expect(languageDocument(crlf).hover({ line: 1, character: 4 })!.contents.value).toContain("**input** · `input` · 8x8x3");
+  });
+
   it("definition: a block's use → its declaration; a tensor's name → the statement that names it; a parameter → its declaration", () => {
     const doc = languageDocument(BLOCKS);
     const lines = (r: { start: Position; end: Position }): number[] => [r.start.line, r.start.character, r.end.line, r.end.character];
@@ -155,6 +181,18 @@ describe("language services", () => {
     expect(d.definition(at(deeplab, "concat aspp0", 7))!.selectionRange.start).toEqual(at(deeplab, "aspp0 = pw"));
     expect(d.definition(at(deeplab, "to=features", 3))!.selectionRange.start).toEqual(at(deeplab, "features = bottleneck"));
     expect(d.definition(at(deeplab, "to=image", 3))!.selectionRange.start).toEqual(at(deeplab, "image = input"));
+    const outputs = "network N {\n  image = input 8x8x3\n  feat = pw 8\n  scores = pw 4\n  output feat scores\n}\n";
+    const o = languageDocument(outputs);
+    expect(o.diagnostics).toEqual([]);
+    expect(o.definition(at(outputs, "output feat", 8))!.selectionRange.start).toEqual(at(outputs, "feat = pw"));
+    expect(o.definition(at(outputs, "feat scores", 6))!.selectionRange.start).toEqual(at(outputs, "scores = pw"));
+    // A tensor passed to a block by name: the block's parameter.
+    const passed = "block gate(skip) {\n  mul skip\n}\nnetwork N {\n  input 8x8x3\n  s = pw 8\n  pw 8\n  gate s\n}\n";
+    const g = languageDocument(passed);
+    expect(g.diagnostics).toEqual([]);
+    expect(g.definition(at(passed, "mul skip", 4))!.selectionRange.start).toEqual(at(passed, "skip)"));
+    expect(g.definition(at(passed, "gate s", 5))!.selectionRange.start).toEqual(at(passed, "s = pw"));
+    expect(labels(g.completion(at(passed, "mul skip", 4)))).toEqual(["skip", "from="]);
   });
 
   it("completion: ops, statements and blocks at a statement's start; options after it; an option's values after '='", () => {

@@ -69,7 +69,7 @@ function statementSection(doc: DocumentAnalysis, s: OutlineStatement, network: N
     const l = rows[0]!;
     const n = nodes.get(l.name)!;
     const lines = [
-      `**${l.name}** · \`${l.layer}\` · ${shape(l.inputShape)} → ${shape(l.outputShape)}${where}`,
+      `**${l.name}** · \`${l.layer}\` · ${l.inputShape === null ? "" : `${shape(l.inputShape)} → `}${shape(l.outputShape)}${where}`,
       "",
       `- mult-adds: ${group(l.multAdds)}${l.multAdds >= 1000 ? ` (${short(l.multAdds)})` : ""}`,
       `- params: ${group(l.params)}${l.params === 0 ? "" : ` (weights ${group(l.weights)}, biases ${group(l.biases)})`}${l.bnParams > 0 ? `; batch-norm ${group(l.bnParams)}` : ""}`,
