@@ -16,7 +16,7 @@ import dagre from "@dagrejs/dagre";
 import { InternalError } from "../../ir/diagnostics.js";
 import type { Graph, Node, Shape } from "../../ir/graph.js";
 import type { CostAnalysis, LayerCost } from "../../passes/analyze-costs.js";
-import { describeLayer, seRoles } from "../report/model.js";
+import { describeLayer, seRoles, type SeRole } from "../report/model.js";
 
 /** A point of the drawing, in px, y down. */
 export interface Point {
@@ -102,7 +102,7 @@ export function shapeText(s: Shape): string {
 }
 
 /** The report's summary with a multiplication sign between numbers: `conv 3x3/2` → `conv 3×3/2`. */
-export function summaryText(n: Node, role: ReturnType<ReturnType<typeof seRoles>["get"]>): string {
+export function summaryText(n: Node, role: SeRole | undefined): string {
   return describeLayer(n, role).replace(/(\d)x(?=\d)/g, "$1×");
 }
 
@@ -120,8 +120,7 @@ interface EdgeLabel {
   height: number;
   labelpos: "l" | "c" | "r";
   labeloffset: number;
-  minlen?: number;
-  weight?: number;
+  weight: number;
   x?: number;
   y?: number;
   points?: Point[];
@@ -134,7 +133,6 @@ export function layoutGraph(graph: Graph, costs: CostAnalysis, metrics: Metrics)
   const shapes = new Map<string, Shape>();
   const g = new dagre.graphlib.Graph<object, NodeLabel, EdgeLabel>({ multigraph: true });
   g.setGraph({ rankdir: "TB", nodesep: SPACING.nodesep, edgesep: SPACING.edgesep, ranksep: SPACING.ranksep, marginx: SPACING.margin, marginy: SPACING.margin });
-  g.setDefaultEdgeLabel(() => ({ width: 0, height: 0, labelpos: "r", labeloffset: 6 }));
 
   const summaries = graph.nodes.map((n, i) => {
     if (costs.layers[i]!.node.id !== n.id) throw new InternalError(`graph drawing: the cost analysis is not of this graph ('${costs.layers[i]!.node.id}' at '${n.id}')`);
