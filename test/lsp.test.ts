@@ -531,9 +531,15 @@ describe("mnc lsp", () => {
     expect(client.stderr).toBe("");
   }, 30_000);
 
-  it("ends when its input ends (status 1 without a shutdown, as the protocol says)", async () => {
-    const c = new Client();
+  it("takes mnc check's options (and the arguments clients add); ends when its input ends (status 1 without a shutdown, as the protocol says)", async () => {
+    const c = new Client(["--alpha", "0.5", "--stdio", `--clientProcessId=${process.pid}`]);
     await c.request("initialize", { processId: null, rootUri: null, capabilities: {} });
+    c.notify("initialized", {});
+    c.notify("textDocument/didOpen", { textDocument: { uri, languageId: "mn", version: 1, text: source } });
+    expect((await c.diagnostics(uri, 1)).diagnostics).toEqual([]);
+    const hover = await c.request<{ contents: { value: string } }>("textDocument/hover", { textDocument: { uri }, position: at(source, "conv 3x3 32") });
+    expect(hover.contents.value).toContain("- width: 32 × α 0.5 → 16");
+    expect(hover.contents.value).toContain(`- mult-adds: ${group(reportLayer(source, "conv_0", { alpha: 0.5 }).multAdds)} `);
     c.server.stdin.end();
     expect(await c.exited).toBe(1);
   }, 30_000);
