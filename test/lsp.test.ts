@@ -123,6 +123,17 @@ describe("language services", () => {
     expect(languageDocument(v2).hover(at(v2, "network MobileNetV2", 9))!.contents.value).toContain(`- mult-adds: ${group(r.totals.multAdds)} `);
   });
 
+  it("hover on a tensor's name: its shape and the layer that makes it; on width and output: what they set", () => {
+    const doc = languageDocument(BLOCKS);
+    const deep = doc.hover(at(BLOCKS, "add deep", 5))!;
+    expect(deep.contents.value).toBe("**deep** · 16x16x64 · made by dws_2.pw_1 (`dws 64`)");
+    expect(deep.range).toEqual({ start: at(BLOCKS, "add deep", 4), end: at(BLOCKS, "add deep", 8) });
+    const v2 = example("mobilenet_v2.mn");
+    expect(languageDocument(v2, { alpha: 0.75 }).hover(at(v2, "width 1.0 rounding"))!.contents.value).toBe("`width 1.0 rounding=div8` · the network's α: 0.75, widths rounded by 'div8'");
+    const outputs = "network N {\n  image = input 8x8x3\n  feat = pw 8\n  scores = pw 4 from=image\n  output feat scores\n}\n";
+    expect(languageDocument(outputs).hover(at(outputs, "output"))!.contents.value).toBe("`output feat scores`\n\n- feat: 8x8x8 (pw_0)\n- scores: 8x8x4 (pw_1)");
+  });
+
   it("hover inside a block and in a repeat lists every expansion; a document with errors still answers", () => {
     const doc = languageDocument(BLOCKS);
     const pw = doc.hover(at(BLOCKS, "pw c"))!.contents.value;

@@ -33,14 +33,26 @@ export function definition(doc: DocumentAnalysis, position: Position): Definitio
   }
   const owner = statements.find((s) => s.args.some((a) => a.value.some((v) => v.start === w.start)));
   if (owner !== undefined) {
-    const tensor = visibleTensors(decl, owner.start).find((t) => t.text === w.text);
-    const maker = tensor === undefined ? undefined : statements.find((s) => s.binding === tensor);
-    if (maker !== undefined) return here(maker.start, maker.end, tensor!.start, tensor!.end);
+    const tensor = tensorAt(doc, offset);
+    if (tensor !== undefined) return here(tensor.maker.start, tensor.maker.end, tensor.name.start, tensor.name.end);
     return parameter(decl, w, here);
   }
   // A parameter's default may use the parameters before it.
   if (decl.params.some((p) => p.value.some((v) => v.start === w.start))) return parameter(decl, w, here, w.start);
   return undefined;
+}
+
+/** The tensor a name in an argument stands for (`add skip`, `from=deep`): its name where bound, and the statement that makes it. */
+export function tensorAt(doc: DocumentAnalysis, offset: number): { name: Word; maker: OutlineStatement; use: Word } | undefined {
+  const w = wordAt(doc.text, offset);
+  const decl = declarationAt(doc.outline, offset);
+  if (w === undefined || decl === undefined) return undefined;
+  const statements = [...allStatements(decl.body)];
+  const owner = statements.find((s) => s.args.some((a) => a.value.some((v) => v.start === w.start)));
+  if (owner === undefined) return undefined;
+  const name = visibleTensors(decl, owner.start).find((t) => t.text === w.text);
+  const maker = name === undefined ? undefined : statements.find((s) => s.binding === name);
+  return name === undefined || maker === undefined ? undefined : { name, maker, use: w };
 }
 
 function parameter(decl: OutlineDeclaration, w: Word, here: (a: number, b: number, c: number, d: number) => Definition, before = Infinity): Definition | undefined {

@@ -35,6 +35,7 @@ export interface NetworkAnalysis {
 export interface DocumentAnalysis {
   readonly text: string;
   readonly file: string;
+  readonly options: DocumentOptions;
   readonly lines: LineIndex;
   readonly outline: Outline;
   /** Every diagnostic, as `mnc check` reports them (each once). */
@@ -43,7 +44,7 @@ export interface DocumentAnalysis {
 }
 
 export function analyzeDocument(text: string, file: string, options: DocumentOptions = {}): DocumentAnalysis {
-  const base = { text, file, lines: new LineIndex(text), outline: outline(text) };
+  const base = { text, file, options, lines: new LineIndex(text), outline: outline(text) };
   const parsed = parse(text, { file });
   if (parsed.ast === undefined) return { ...base, diagnostics: parsed.diagnostics, networks: [] };
   const names = options.network !== undefined ? [options.network] : parsed.ast.declarations.filter((d) => d.kind === "network").map((d) => d.name.name);

@@ -12,7 +12,7 @@ import type { ReportLayer } from "../emit/report/model.js";
 import { group, shape, short } from "../emit/report/format.js";
 import { ratioText } from "../emit/report/text.js";
 import type { DocumentAnalysis, NetworkAnalysis } from "./document.js";
-import { wordAt } from "./definition.js";
+import { tensorAt, wordAt } from "./definition.js";
 import { declarationAt, statementAt, type OutlineStatement } from "./outline.js";
 import type { Hover, Position } from "./types.js";
 
@@ -29,6 +29,11 @@ export function hover(doc: DocumentAnalysis, position: Position): Hover | undefi
     const value = decl.kind === "network" && network?.report !== undefined ? networkSummary(network) : `\`${decl.kind} ${doc.text.slice(decl.name.start, decl.params.length === 0 ? decl.name.end : (decl.params[decl.params.length - 1]!.value.at(-1) ?? decl.params[decl.params.length - 1]!.name).end + 1)}\``;
     return { contents: { kind: "markdown", value }, range: doc.lines.range(decl.name.start, decl.name.end) };
   }
+  const tensor = tensorAt(doc, offset);
+  if (tensor !== undefined) {
+    const value = tensorSummary(doc, tensor.name.text, tensor.maker);
+    if (value !== undefined) return { contents: { kind: "markdown", value }, range: doc.lines.range(tensor.use.start, tensor.use.end) };
+  }
   const s = statementAt(decl, offset);
   if (s === undefined) return undefined;
   const sections: string[] = [];
@@ -37,6 +42,7 @@ export function hover(doc: DocumentAnalysis, position: Position): Hover | undefi
     if (groups === undefined || groups.length === 0 || network.graph === undefined) continue;
     sections.push(statementSection(doc, s, network, groups, doc.networks.length > 1));
   }
+  if (sections.length === 0) sections.push(...structural(doc, s));
   const builtin = BUILTINS.get(s.name.text);
   if (sections.length === 0) {
     const what = builtin !== undefined ? `\`${[builtin.name, ...builtin.params.map((p) => (p.tensor === "many" ? "NAME…" : p.positional ? p.name : `[${p.name}=]`))].join(" ")}\`` : `\`${s.name.text}\``;
@@ -44,6 +50,41 @@ export function hover(doc: DocumentAnalysis, position: Position): Hover | undefi
     sections.push(what + why);
   }
   return { contents: { kind: "markdown", value: sections.join("\n\n---\n\n") }, range: doc.lines.range(s.start, s.headEnd) };
+}
+
+/** The statements that make no layer of their own: what they set. */
+function structural(doc: DocumentAnalysis, s: OutlineStatement): string[] {
+  const written = `\`${doc.text.slice(s.name.start, s.headEnd).replace(/\s+/g, " ")}\``;
+  const named = doc.networks.length > 1;
+  return doc.networks.flatMap((network) => {
+    const r = network.report;
+    const g = network.graph;
+    if (r === undefined || g === undefined || !(g.span.start <= s.start && s.start < g.span.end)) return [];
+    const where = named ? ` · network ${network.name}` : "";
+    if (s.name.text === "width" && s.body === undefined) {
+      return [`${written} · the network's α: ${formatNumber(r.alpha)}, widths rounded by '${doc.options.widthRounding ?? g.rounding}'${where}`];
+    }
+    if (s.name.text === "output") {
+      const outputs = r.outputs ?? [{ name: g.outputNames?.[0] ?? g.outputs[0]!, layer: g.outputs[0]!, shape: r.output }];
+      return [`${written}${where}\n\n${outputs.map((o) => `- ${o.name}: ${shape(o.shape)} (${o.layer})`).join("\n")}`];
+    }
+    if (s.name.text === "defaults") return [`${written} · for the conv-type layers after it in this body, its nested bodies and the blocks they call`];
+    return [];
+  });
+}
+
+/** A named tensor: its shape in each network, and the layer that makes it. */
+function tensorSummary(doc: DocumentAnalysis, name: string, maker: OutlineStatement): string | undefined {
+  const lines: string[] = [];
+  for (const network of doc.networks) {
+    const groups = network.expansions.get(maker.name.start);
+    const last = groups?.[groups.length - 1];
+    const layer = last === undefined ? undefined : network.layers.get(last[last.length - 1]!);
+    if (layer === undefined) continue;
+    const where = doc.networks.length > 1 ? ` · network ${network.name}` : "";
+    lines.push(`**${name}** · ${shape(layer.outputShape)} · made by ${layer.name} (\`${doc.text.slice(maker.name.start, maker.headEnd).replace(/\s+/g, " ")}\`)${where}`);
+  }
+  return lines.length === 0 ? undefined : lines.join("\n\n");
 }
 
 function networkSummary(n: NetworkAnalysis): string {
