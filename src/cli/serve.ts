@@ -61,7 +61,8 @@ Options:
 export function defaultWebRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, "web"), join(here, "..", "web"), join(here, "..", "..", "dist", "web")];
-  return candidates.find((c) => existsSync(join(c, "index.html"))) ?? candidates[0]!;
+  // A built page has its bundle (the repository's web/ folder, the page's source, has none).
+  return candidates.find((c) => existsSync(join(c, "index.html")) && existsSync(join(c, "main.js"))) ?? candidates[0]!;
 }
 
 /** The URL fragment that opens FILE's source in the page (web/share.ts reads it). */
