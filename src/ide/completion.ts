@@ -18,8 +18,11 @@ import { CompletionKind, type CompletionItem, type Position } from "./types.js";
 /** The characters after which an editor should ask for completion. */
 export const COMPLETION_TRIGGERS: readonly string[] = ["=", " "];
 
-/** Statements that take tensors by name as positional operands. */
-const OUTPUT = "output";
+/** The statement that lists the network's outputs by name. */
+const OUTPUT: (typeof STRUCTURAL)[number] = "output";
+
+/** The two keywords, as the lexer knows them. */
+const KEYWORDS = [T.Network, T.Block].map((t) => (t.PATTERN as RegExp).source);
 
 export function completion(doc: DocumentAnalysis, position: Position): CompletionItem[] {
   const offset = doc.lines.offsetAt(position);
@@ -52,7 +55,7 @@ export function completion(doc: DocumentAnalysis, position: Position): Completio
 }
 
 function keywords(): CompletionItem[] {
-  return (["network", "block"] as const).map((k, i) => ({ label: k, kind: CompletionKind.Keyword, detail: k === "network" ? "network NAME(params) { … }" : "block NAME(params) { … }: a layer of your own", sortText: order(i) }));
+  return KEYWORDS.map((k, i) => ({ label: k, kind: CompletionKind.Keyword, detail: `${k} NAME(params) { … }`, sortText: order(i) }));
 }
 
 const order = (i: number): string => String(i).padStart(4, "0");
