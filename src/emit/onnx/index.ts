@@ -33,6 +33,7 @@ import { resizeAxis } from "../../ir/ops/resize.js";
 import type { CostAnalysis } from "../../passes/analyze-costs.js";
 import type { FusionCertificate } from "../../passes/certify-fusion.js";
 import { VERSION } from "../../version.js";
+import { isSoleSoftmaxOutput, outputNames } from "../output-names.js";
 import { isQuantizedGraph, quantizedLowering } from "./quantized.js";
 import { FLOAT, INT64, floatTensor, int64Tensor, node, onnx, valueInfo, type AttributeValue, type Dim, type INodeProto, type ITensorProto, type IValueInfoProto } from "./proto.js";
 
@@ -200,21 +201,23 @@ interface Body {
  * The graph's outputs, in `graph.outputs` order, and the body renamed to fit
  * them.
  *
- * Without `outputNames` (one default output) an output is its tensor, as
- * lowered: `probabilities` after a softmax, else the node's id. With them the
- * output carries its name: the tensor that holds it is renamed, so that the
- * node making it writes `logits` or `features`. An output that cannot take
- * its tensor's place — the graph's input passed through, or a tensor already
- * output — is an Identity of it. A name that cannot be had — `input`, or one an
- * earlier output took — becomes `<name>.output` (`<id>.output` for a default
- * one); another tensor that happens to carry a chosen name (a node id such as
- * `pw_0`, given as the name of another tensor) moves aside to `<name>.tensor`.
+ * The names are src/emit/output-names.ts's (the one rule every target
+ * follows). Without `outputNames` (one default output) an output is its
+ * tensor, as lowered: `probabilities` after a softmax, else the node's id.
+ * With them the output carries its name: the tensor that holds it is
+ * renamed, so that the node making it writes `logits` or `features`. An
+ * output that cannot take its tensor's place — the graph's input passed
+ * through, or a tensor already output — is an Identity of it. Another tensor
+ * that happens to carry a chosen name (a node id such as `pw_0`, given as the
+ * name of another tensor) moves aside to `<name>.tensor`.
  */
 function nameOutputs(ctx: Context, body: Body): Body & { readonly outputs: IValueInfoProto[] } {
   const { graph } = ctx;
-  if (graph.outputs.length === 0) throw new InternalError("the graph has no outputs");
-  const names = graph.outputNames;
-  if (names !== undefined && names.length !== graph.outputs.length) throw new InternalError(`${graph.outputs.length} outputs with ${names.length} names`);
+  const chosen = outputNames(graph, (id) => {
+    const t = ctx.tensors.get(id);
+    if (t === undefined) throw new InternalError(`output '${id}' names no node`);
+    return t.name;
+  });
   const initializers = [...body.initializers, ...ctx.shared.values()];
   const taken = new Set(["input", ...initializers.map((t) => t.name!), ...body.nodes.flatMap((n) => n.output ?? [])]);
   const finals: string[] = [];
@@ -230,8 +233,7 @@ function nameOutputs(ctx: Context, body: Body): Body & { readonly outputs: IValu
   const outputs = graph.outputs.map((id, i) => {
     const t = ctx.tensors.get(id);
     if (t === undefined) throw new InternalError(`output '${id}' names no node`);
-    const wanted = names?.[i] ?? t.name;
-    const name = wanted === "input" || finals.includes(wanted) ? fresh(`${names?.[i] ?? id}.output`) : wanted;
+    const name = chosen[i]!;
     if (t.name === "input" || holders.has(t.name)) {
       identities.push({ from: t.name, to: name });
     } else {
@@ -565,9 +567,8 @@ const LOWER: { readonly [K in OpKind]: (n: NodeOf<K>, ctx: Context) => Lowered }
   },
   softmax(n, ctx) {
     const x = inputOf(n, ctx);
-    // A network whose one output is a softmax outputs `probabilities`.
-    const outputs = ctx.graph.outputs;
-    const output = outputs.length === 1 && outputs[0] === n.id ? "probabilities" : n.id;
+    // A network whose one output is a softmax outputs `probabilities` (src/emit/output-names.ts).
+    const output = isSoleSoftmaxOutput(ctx.graph, n) ? "probabilities" : n.id;
     return { nodes: [node("Softmax", n.id, [x.name], [output], { axis: 1 }, ctx.doc(n))], initializers: [], output, dims: x.dims, intermediates: [] };
   },
   dropout(n, ctx) {

@@ -33,7 +33,8 @@ import { isWeighted, type Activation, type Graph, type Node, type NodeOf, type O
 import { describeNode } from "../../ir/ops/index.js";
 import { namedTensors } from "../../weights/export.js";
 import { VERSION } from "../../version.js";
-import { className, isPlainPath, LAYER_TENSOR_NAMES, Locals, outputNames } from "./names.js";
+import { outputNames } from "../output-names.js";
+import { className, isPlainPath, LAYER_TENSOR_NAMES, Locals } from "./names.js";
 import { AVG_POOL_SAME, BATCH_NORM, CONV, CONV_TRANSPOSE, IMPORTS, initWeights, MAX_POOL_SAME, ODD_PATHS, RESIZE, SAFETENSORS, type RuntimeNeeds } from "./runtime.js";
 
 export interface PyTorchOptions {

@@ -1,9 +1,8 @@
 /**
  * Names in the emitted Python: local variables for tensors, attribute paths
- * for layers (`self.bneck_2.expand`), and the model's output names.
+ * for layers (`self.bneck_2.expand`). The output names are
+ * src/emit/output-names.ts's, as the ONNX model's.
  */
-import { InternalError } from "../../ir/diagnostics.js";
-import type { Graph, Node } from "../../ir/graph.js";
 
 const KEYWORDS = [
   "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
@@ -70,40 +69,4 @@ export function className(name: string, taken: readonly string[]): string {
   let n = base;
   for (let k = 2; taken.includes(n); k++) n = `${base}_${k}`;
   return n;
-}
-
-/**
- * The model's output names, as the ONNX model names them (emit/onnx's
- * nameOutputs): an output statement's or --outputs' name, else the tensor's
- * own — `probabilities` for a network whose one output is a softmax, the input
- * tensor's for a dropout or linear activation (the identity, which ONNX leaves
- * out), `input` for the input, else the layer id; a name that is `input` or
- * was already taken becomes `<name>.output` (numbered from `.2` when that is
- * taken too).
- */
-export function outputNames(graph: Graph): readonly string[] {
-  const byId = new Map<string, Node>(graph.nodes.map((n) => [n.id, n]));
-  const tensorName = (id: string): string => {
-    const n = byId.get(id);
-    if (n === undefined) throw new InternalError(`output '${id}' names no node`);
-    if (n.op === "input") return "input";
-    if (n.op === "dropout" || (n.op === "activation" && n.attrs.act === "linear")) return tensorName(n.inputs[0]!);
-    if (n.op === "softmax" && graph.outputs.length === 1 && graph.outputs[0] === n.id) return "probabilities";
-    return n.id;
-  };
-  const names = graph.outputNames;
-  if (names !== undefined && names.length !== graph.outputs.length) throw new InternalError(`${graph.outputs.length} outputs with ${names.length} names`);
-  const finals: string[] = [];
-  graph.outputs.forEach((id, i) => {
-    const wanted = names?.[i] ?? tensorName(id);
-    if (wanted !== "input" && !finals.includes(wanted)) {
-      finals.push(wanted);
-      return;
-    }
-    const base = `${names?.[i] ?? id}.output`;
-    let name = base;
-    for (let k = 2; finals.includes(name); k++) name = `${base}.${k}`;
-    finals.push(name);
-  });
-  return finals;
 }
