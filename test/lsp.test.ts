@@ -501,8 +501,15 @@ describe("mnc lsp", () => {
         message: "'conv' has no argument 'strde'; did you mean 'stride'?",
       },
     ]);
-    client.notify("textDocument/didChange", { textDocument: { uri, version: 2 }, contentChanges: [{ text: source }] });
-    expect((await client.diagnostics(uri, 2)).diagnostics).toEqual([]);
+    // A note of the diagnostic is its related information, in the same document.
+    const twice = source.replace("conv 3x3 32 stride=2", "conv 3x3 32 stride=2 stride=1");
+    client.notify("textDocument/didChange", { textDocument: { uri, version: 2 }, contentChanges: [{ text: twice }] });
+    const related = (await client.diagnostics(uri, 2)).diagnostics;
+    expect(related.map((d) => [d.code, d.relatedInformation])).toEqual([
+      ["MN2006", [{ location: { uri, range: { start: { line, character: 14 }, end: { line, character: 22 } } }, message: "first given here" }]],
+    ]);
+    client.notify("textDocument/didChange", { textDocument: { uri, version: 3 }, contentChanges: [{ text: source }] });
+    expect((await client.diagnostics(uri, 3)).diagnostics).toEqual([]);
   }, 30_000);
 
   it("answers hover with mnc report's figures, definition, completion and document symbols", async () => {
