@@ -224,11 +224,12 @@ describe("language services", () => {
     expect(withText("pw 8 width=")).toEqual(["fixed", "grow", "classes"]);
     expect(withText("defaults act=")).toEqual([...ACTIVATIONS]);
     expect(withText("pw 8 from=")).toEqual(["skip"]);
-    expect(withText("fc ")).toEqual(["units=", "from="]);
+    expect(withText("fc ")).toEqual(["units=", "from=", "classes"]);
+    expect(withText("fc 10 ")).toEqual(["units=", "from="]);
     expect(withText("fc 2 * ")).toEqual(["classes"]);
     expect(withText("conv 3x3 8 stride=2 ")).toEqual(["kernel=", "filters=", "dilation=", "act=", "norm=", "pad=", "width=", "from="]);
     expect(withText("add ")).toEqual(["skip", "from="]);
-    expect(withText("b ")).toEqual(["n=", "from="]);
+    expect(withText("b ")).toEqual(["n=", "from=", "classes"]);
     expect(withText("defaults ")).toEqual(Object.keys(DEFAULTABLE).map((k) => `${k}=`));
     expect(withText("output ")).toEqual(["skip"]);
     expect(withText("conv 3x3 8 # act=")).toEqual([]);

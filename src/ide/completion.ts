@@ -12,7 +12,7 @@ import type { IToken } from "chevrotain";
 import { BUILTINS, DEFAULTABLE, FROM, OPTION_WORDS, STRUCTURAL, type Builtin } from "../ir/builtins.js";
 import * as T from "../parser/tokens.js";
 import type { DocumentAnalysis } from "./document.js";
-import { bodiesAt, declarationAt, visibleTensors, type OutlineDeclaration } from "./outline.js";
+import { allStatements, bodiesAt, declarationAt, visibleTensors, type OutlineDeclaration } from "./outline.js";
 import { CompletionKind, type CompletionItem, type Position } from "./types.js";
 
 /** The characters after which an editor should ask for completion. */
@@ -51,7 +51,19 @@ export function completion(doc: DocumentAnalysis, position: Position): Completio
   }
   if (last !== undefined && [T.Plus, T.Minus, T.Star, T.Slash, T.LParen].includes(last.tokenType)) return parameters(decl);
   if (!/\s$/.test(head)) return [];
-  return options(doc, decl, name.image, given(args), statementOffset);
+  const items = options(doc, decl, name.image, given(args), statementOffset);
+  // Where a positional argument may still come, the parameters it may name.
+  return positionalOpen(doc, decl, name.image, statementOffset, offset) ? [...items, ...parameters(decl, items.length)] : items;
+}
+
+/** Whether the statement written from `from` has fewer positional arguments than its op or block takes. */
+function positionalOpen(doc: DocumentAnalysis, decl: OutlineDeclaration, name: string, from: number, to: number): boolean {
+  const builtin = BUILTINS.get(name);
+  const block = doc.outline.declarations.find((d) => d.kind === "block" && d.name?.text === name);
+  const takes = builtin !== undefined ? builtin.params.filter((p) => p.positional && p.tensor === undefined).length : block !== undefined ? block.params.length : 0;
+  const statement = [...allStatements(decl.body)].find((s) => s.start >= from && s.start < to);
+  const given = statement === undefined ? 0 : statement.args.filter((a) => a.key === undefined).length;
+  return given < takes;
 }
 
 function keywords(): CompletionItem[] {
