@@ -140,6 +140,7 @@ describe("language services", () => {
     // dws is called four times (once, once, twice in the repeat): its pw made four layers.
     expect(pw).toContain("4 layers · 4 expansions");
     for (const id of ["dws_1.pw_1", "dws_2.pw_1", "dws_3.pw_1", "dws_4.pw_1"]) expect(pw).toContain(`| ${id} | pw |`);
+    expect(doc.hover(at(BLOCKS, "dws(c", 1))!.contents.value).toBe("`block dws(c, s = 1)`\n\n- called 4 times: 8 layers");
     const call = doc.hover(at(BLOCKS, "dws 32"))!.contents.value;
     expect(call).toContain("**`dws 32 s=2`** · 32x32x16 → 16x16x32 · 2 layers");
     const broken = BLOCKS.replace("fc classes", "fc classes @");

@@ -13,7 +13,7 @@ import { group, shape, short } from "../emit/report/format.js";
 import { ratioText } from "../emit/report/text.js";
 import type { DocumentAnalysis, NetworkAnalysis } from "./document.js";
 import { tensorAt, wordAt } from "./definition.js";
-import { declarationAt, statementAt, type OutlineStatement } from "./outline.js";
+import { allStatements, declarationAt, statementAt, type OutlineDeclaration, type OutlineStatement } from "./outline.js";
 import type { Hover, Position } from "./types.js";
 
 /** Rows shown in one hover's table; the rest are counted. */
@@ -26,7 +26,7 @@ export function hover(doc: DocumentAnalysis, position: Position): Hover | undefi
   const w = wordAt(doc.text, offset);
   if (decl.name !== undefined && w?.start === decl.name.start) {
     const network = doc.networks.find((n) => n.name === decl.name!.text);
-    const value = decl.kind === "network" && network?.report !== undefined ? networkSummary(network) : `\`${decl.kind} ${doc.text.slice(decl.name.start, decl.params.length === 0 ? decl.name.end : (decl.params[decl.params.length - 1]!.value.at(-1) ?? decl.params[decl.params.length - 1]!.name).end + 1)}\``;
+    const value = decl.kind === "network" && network?.report !== undefined ? networkSummary(network) : declarationSummary(doc, decl);
     return { contents: { kind: "markdown", value }, range: doc.lines.range(decl.name.start, decl.name.end) };
   }
   const tensor = tensorAt(doc, offset);
@@ -85,6 +85,27 @@ function tensorSummary(doc: DocumentAnalysis, name: string, maker: OutlineStatem
     lines.push(`**${name}** · ${shape(layer.outputShape)} · made by ${layer.name} (\`${doc.text.slice(maker.name.start, maker.headEnd).replace(/\s+/g, " ")}\`)${where}`);
   }
   return lines.length === 0 ? undefined : lines.join("\n\n");
+}
+
+/** `block dws(c, s = 1)`, and how many layers its calls made in each network. */
+function declarationSummary(doc: DocumentAnalysis, decl: OutlineDeclaration): string {
+  const params = decl.params.map((p) => (p.value.length === 0 ? p.name.text : `${p.name.text} = ${doc.text.slice(p.value[0]!.start, p.value[p.value.length - 1]!.end)}`));
+  const head = `\`${decl.kind} ${decl.name!.text}${params.length === 0 ? "" : `(${params.join(", ")})`}\``;
+  if (decl.kind !== "block") return head;
+  const calls = doc.networks.flatMap((network) => {
+    let count = 0;
+    let layers = 0;
+    for (const d of doc.outline.declarations) {
+      for (const s of allStatements(d.body)) {
+        if (s.name.text !== decl.name!.text) continue;
+        const groups = network.expansions.get(s.name.start) ?? [];
+        count += groups.length;
+        layers += groups.reduce((sum, g) => sum + g.length, 0);
+      }
+    }
+    return count === 0 ? [] : [`- ${count === 1 ? "called once" : `called ${count} times`}${doc.networks.length > 1 ? ` in network ${network.name}` : ""}: ${layers} layers`];
+  });
+  return [head, ...(calls.length === 0 ? [] : ["", ...calls])].join("\n");
 }
 
 function networkSummary(n: NetworkAnalysis): string {
