@@ -73,7 +73,7 @@ function keywords(): CompletionItem[] {
 const order = (i: number): string => String(i).padStart(4, "0");
 
 /** `conv kernel filters [stride=] …`: a built-in's parameters as a signature. */
-function signature(b: Builtin): string {
+export function signature(b: Builtin): string {
   return [b.name, ...b.params.map((p) => (p.tensor === "many" ? "NAME…" : p.positional ? p.name : `[${p.name}=]`))].join(" ");
 }
 

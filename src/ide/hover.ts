@@ -12,6 +12,7 @@ import type { ReportLayer } from "../emit/report/model.js";
 import { group, shape, short } from "../emit/report/format.js";
 import { ratioText } from "../emit/report/text.js";
 import type { DocumentAnalysis, NetworkAnalysis } from "./document.js";
+import { signature } from "./completion.js";
 import { tensorAt, wordAt } from "./definition.js";
 import { allStatements, declarationAt, statementAt, type OutlineDeclaration, type OutlineStatement } from "./outline.js";
 import type { Hover, Position } from "./types.js";
@@ -45,7 +46,7 @@ export function hover(doc: DocumentAnalysis, position: Position): Hover | undefi
   if (sections.length === 0) sections.push(...structural(doc, s));
   const builtin = BUILTINS.get(s.name.text);
   if (sections.length === 0) {
-    const what = builtin !== undefined ? `\`${[builtin.name, ...builtin.params.map((p) => (p.tensor === "many" ? "NAME…" : p.positional ? p.name : `[${p.name}=]`))].join(" ")}\`` : `\`${s.name.text}\``;
+    const what = `\`${builtin !== undefined ? signature(builtin) : s.name.text}\``;
     const why = doc.diagnostics.some((d) => d.severity === "error") ? "\n\n(no layers: the document has errors)" : "";
     sections.push(what + why);
   }
