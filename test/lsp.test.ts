@@ -119,6 +119,11 @@ describe("language services", () => {
     // width=grow at α 0.5: max(α, 1).
     const grow = languageDocument(v2, { alpha: 0.5 }).hover(at(v2, "pw 1280"))!.contents.value;
     expect(grow).toContain("- width: 1280 × α 1 → 1280 (width=grow: max(α 0.5, 1))");
+    // A width region multiplies α; width=fixed leaves α out.
+    const deeplab = example("deeplabv3_mobilenet_v2.mn");
+    const region = languageDocument(deeplab, { alpha: 0.5 });
+    expect(region.hover(at(deeplab, "conv 3x3 32"))!.contents.value).toContain("- width: 32 × α 0.25 → 8 (α 0.5 × 0.5)");
+    expect(region.hover(at(deeplab, "scores = conv"))!.contents.value).toContain("- width: 21 × α 1 → 21 (width=fixed)");
     // A network's name: its totals.
     expect(languageDocument(v2).hover(at(v2, "network MobileNetV2", 9))!.contents.value).toContain(`- mult-adds: ${group(r.totals.multAdds)} `);
   });

@@ -11,6 +11,7 @@ import type { Graph, Node } from "../ir/graph.js";
 import type { ReportLayer } from "../emit/report/model.js";
 import { group, shape, short } from "../emit/report/format.js";
 import { ratioText } from "../emit/report/text.js";
+import { effectiveWidth as layerWidth } from "../passes/scale-width.js";
 import type { DocumentAnalysis, NetworkAnalysis } from "./document.js";
 import { signature } from "./completion.js";
 import { tensorAt, wordAt } from "./definition.js";
@@ -174,8 +175,9 @@ function effectiveWidth(graph: Graph, n: Node, nodes: ReadonlyMap<string, Node>)
       return `×${ratioText(size.ratio)} of ${base ?? "?"} → ${n.attrs.channels}`;
     }
     const rule = size.width;
-    const alpha = rule.alpha === "fixed" ? 1 : rule.alpha === "grow" ? Math.max(graph.alpha, 1) : graph.alpha;
-    const m = alpha * rule.scale;
+    // The multiplier as scale-width applies it; the α part of it is the multiplier without the regions' and the layer's scale.
+    const m = layerWidth(graph.alpha, size);
+    const alpha = layerWidth(graph.alpha, { ...size, width: { ...rule, scale: 1 } });
     const why = [rule.alpha === "fixed" ? "width=fixed" : rule.alpha === "grow" ? `width=grow: max(α ${formatNumber(graph.alpha)}, 1)` : "", rule.scale !== 1 ? `α ${formatNumber(alpha)} × ${formatNumber(rule.scale)}` : ""].filter((x) => x !== "");
     return `${size.filters} × α ${formatNumber(m)} → ${n.attrs.channels}${why.length > 0 ? ` (${why.join("; ")})` : ""}`;
   }
