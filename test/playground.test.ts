@@ -299,6 +299,37 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
     await page.waitForSelector("#sweep svg", { timeout: STEP_MS });
   }, 120_000);
 
+  it("answers hover on a layer and completes option values, with the language services", async () => {
+    const shadowText = (selector: string): Promise<string> => page.$eval(`>>> ${selector}`, (e) => (e as unknown as { innerText: string }).innerText);
+    // Hover on line 4's `separable`: the layers it made, their shapes and costs (at α 0.5, as the page is set).
+    const line = (await page.$$(">>> .cm-line"))[3]!;
+    const box = (await line.boundingBox())!;
+    await page.mouse.move(box.x + 30, box.y + box.height / 2);
+    await page.mouse.move(box.x + 40, box.y + box.height / 2);
+    await inEditor(".cm-tooltip-hover .hover");
+    const hover = await shadowText(".cm-tooltip-hover .hover");
+    expect(hover).toContain("separable 32 stride=2");
+    expect(hover).toContain("sep_1.dw");
+    expect(hover).toContain("16x16x8 → 8x8x8");
+    await page.screenshot({ path: join(shots, "playground-hover.png") });
+    await page.mouse.move(box.x + box.width - 5, box.y + 400);
+    // Completion after `act=`: the activations, as the compiler lists them.
+    await page.click(">>> .cm-content");
+    await page.keyboard.down("Control");
+    await page.keyboard.press("Home");
+    await page.keyboard.up("Control");
+    for (let i = 0; i < 2; i++) await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("End");
+    await page.keyboard.type(" act=");
+    await inEditor(".cm-tooltip-autocomplete");
+    const options = await page.$$eval(">>> .cm-tooltip-autocomplete .cm-completionLabel", (ls) => ls.map((l) => l.textContent));
+    expect(options).toEqual(expect.arrayContaining(["relu", "relu6", "hswish", "linear"]));
+    await page.keyboard.press("Escape");
+    for (let i = 0; i < " act=".length; i++) await page.keyboard.press("Backspace");
+    expect(await source()).toBe(TINY);
+    await title(`t.includes("α 0.5")`);
+  }, 120_000);
+
   it("downloads an ONNX file equal to mnc compile's byte for byte, which runs in ONNX Runtime", async () => {
     await page.click('button[data-download="onnx"]');
     const file = join(downloads, "tiny.onnx");

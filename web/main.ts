@@ -21,6 +21,7 @@ import { emitPyTorch } from "../src/emit/pytorch/index.js";
 import type { Declaration } from "../src/parser/ast.js";
 import { byId, download, h, svgElement } from "./dom.js";
 import { drawing, type ColourBy } from "./graph.js";
+import { languageServices } from "./ide.js";
 import { mn } from "./mn-language.js";
 import { layersView, titleOf, totalsView, typeView } from "./report-view.js";
 import { decodeShared, encodeShared } from "./share.js";
@@ -28,7 +29,9 @@ import { decodeShared, encodeShared } from "./share.js";
 /** How long the page waits after a keystroke before it compiles again. */
 const DEBOUNCE_MS = 200;
 /** The sweep (many compilations) waits a little longer, so that the report shows first. */
-const SWEEP_DELAY_MS = 150;
+const SWEEP_DELAY_MS = 400;
+/** While a slider moves, the page updates at most this often. */
+const SLIDER_MS = 40;
 const DEFAULT_EXAMPLE = "mobilenet_v1.mn";
 const UNTITLED = "untitled.mn";
 
@@ -113,6 +116,8 @@ function compileOptions(networks: readonly Declaration[]): CompileOptions {
 /** The last network that compiled, shown (dimmed) while the source has errors. */
 let current: { readonly source: string; readonly options: CompileOptions; readonly report: Report } | undefined;
 let generation = 0;
+/** The options of the last analysis: hover and completion answer with the same. */
+let lastOptions: CompileOptions = {};
 
 function update(): void {
   const run = ++generation;
@@ -120,6 +125,7 @@ function update(): void {
   const networks = networksOf(source);
   renderParameters(networks);
   const options = compileOptions(networks);
+  lastOptions = options;
   const started = performance.now();
   const r = analyze(source, options);
   const ms = performance.now() - started;
@@ -157,6 +163,16 @@ function schedule(): void {
     timer = undefined;
     update();
   }, DEBOUNCE_MS);
+}
+
+/** An update soon, without postponing one already due (a slider dragged updates as it goes). */
+function soon(): void {
+  if (timer === undefined) {
+    timer = setTimeout(() => {
+      timer = undefined;
+      update();
+    }, SLIDER_MS);
+  }
 }
 
 function setStatus(text: string, kind: "ok" | "error" | "busy"): void {
@@ -229,7 +245,7 @@ function wireSliders(): void {
       const v = Number(text);
       if (!(Number.isFinite(v) && v > 0)) return;
       settings[s.key] = v;
-      update();
+      soon();
     };
     slider.addEventListener("input", () => {
       box.value = slider.value;
@@ -445,6 +461,10 @@ async function start(): Promise<void> {
         basicSetup,
         mn(),
         lintGutter(),
+        languageServices(() => {
+          const { file: _file, budgets: _b, weights: _w, weightsFile: _wf, labels: _l, labelsFile: _lf, ...rest } = lastOptions;
+          return { ...rest, file: settings.name };
+        }),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) schedule();
           if (u.selectionSet || u.docChanged) highlightLine(u.state.doc.lineAt(u.state.selection.main.head).number);
