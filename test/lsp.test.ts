@@ -569,7 +569,11 @@ describe("mnc lsp", () => {
     expect(await c.exited).toBe(1);
   }, 30_000);
 
-  it("refuses a FILE and unknown options as usage errors (exit 2)", () => {
+  it("has its help, and is listed in mnc's; refuses a FILE and unknown options as usage errors (exit 2)", () => {
+    const help = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "lsp", "--help"], { encoding: "utf8" });
+    expect([help.status, help.stdout.split("\n")[0]]).toEqual([0, "Usage: mnc lsp [options]"]);
+    expect(help.stdout).toContain("--alpha A");
+    expect(spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "--help"], { encoding: "utf8" }).stdout).toMatch(/^  mnc lsp {2,}the language server/m);
     const r = spawnSync(process.execPath, [join(root, "dist", "mnc.js"), "lsp", "net.mn"], { encoding: "utf8" });
     expect([r.status, r.stdout]).toEqual([2, ""]);
     expect(r.stderr).toContain("lsp: takes no FILE");
