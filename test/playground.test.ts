@@ -170,6 +170,10 @@ describe("mnc serve", () => {
       s.child.kill("SIGINT");
       await s.exited;
     }
+    const help = cli(["help", "serve"]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("Usage: mnc serve [FILE] [--port N]");
+    expect(cli(["--help"]).stdout).toContain("mnc serve [FILE]");
     const missing = cli(["serve", "missing.mn"]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain("cannot read 'missing.mn'");
