@@ -18,12 +18,13 @@ import {
   TextDocumentSyncKind,
   type Connection,
   type Diagnostic,
+  type DocumentSymbol,
   type InitializeResult,
   type Location,
   type LocationLink,
 } from "vscode-languageserver/node";
 import { TextDocument } from "vscode-languageserver-textdocument";
-import { COMPLETION_TRIGGERS, languageDocument, type DocumentOptions, type EditorDiagnostic, type LanguageDocument } from "../ide/index.js";
+import { COMPLETION_TRIGGERS, languageDocument, type DocumentOptions, type DocumentSymbol as EditorSymbol, type EditorDiagnostic, type LanguageDocument } from "../ide/index.js";
 import { VERSION } from "../version.js";
 
 /** The capabilities `mnc lsp` advertises (formatting only once `mnc fmt` exists). */
@@ -53,6 +54,10 @@ function protocolDiagnostic(uri: string, d: EditorDiagnostic): Diagnostic {
     message: d.message,
     ...(d.relatedInformation.length === 0 ? {} : { relatedInformation: d.relatedInformation.map((r) => ({ location: { uri, range: r.range }, message: r.message })) }),
   };
+}
+
+function protocolSymbol(s: EditorSymbol): DocumentSymbol {
+  return { name: s.name, detail: s.detail, kind: s.kind, range: s.range, selectionRange: s.selectionRange, children: s.children.map(protocolSymbol) };
 }
 
 export function startLsp(options: DocumentOptions): Connection {
@@ -114,8 +119,8 @@ export function startLsp(options: DocumentOptions): Connection {
       return [{ targetUri: textDocument.uri, targetRange: d.range, targetSelectionRange: d.selectionRange }];
     }),
   );
-  connection.onCompletion(({ textDocument, position }) => guarded("completion", () => get(textDocument.uri)?.completion(position).map((c) => ({ ...c }))) ?? []);
-  connection.onDocumentSymbol(({ textDocument }) => guarded("document symbols", () => get(textDocument.uri)?.documentSymbols() as never));
+  connection.onCompletion(({ textDocument, position }) => guarded("completion", () => get(textDocument.uri)?.completion(position)) ?? []);
+  connection.onDocumentSymbol(({ textDocument }) => guarded("document symbols", () => get(textDocument.uri)?.documentSymbols().map(protocolSymbol)));
 
   documents.listen(connection);
   connection.listen();
