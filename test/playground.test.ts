@@ -299,8 +299,15 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
     const selected = await page.$$eval("#graph g.node.selected", (gs) => gs.map((g) => g.getAttribute("data-node")));
     expect(selected).toEqual(report.layers.filter((l) => l.line === 4).map((l) => l.name));
     expect(await page.$eval(">>> .cm-activeLine", (e) => e.textContent)).toBe("  separable 32 stride=2");
-    // The sweep's Pareto chart is drawn.
-    await page.waitForSelector("#sweep svg", { timeout: STEP_MS });
+    // The sweep's chart marks the current configuration; a click on another sets α and the resolution to it.
+    await page.waitForSelector("#sweep circle.current", { timeout: STEP_MS });
+    expect(await page.$$eval("#sweep circle.point", (cs) => cs.map((c) => c.getAttribute("data-config")))).toEqual(["1-32", "0.75-32", "0.5-32", "0.25-32"]);
+    expect(await page.$eval("#sweep circle.current", (c) => c.getAttribute("data-config"))).toBe("0.5-32");
+    await page.click('#sweep circle[data-config="0.75-32"]');
+    await title(`t.includes("α 0.75")`);
+    await page.waitForFunction(`document.querySelector("#sweep circle.current")?.getAttribute("data-config") === "0.75-32"`, { timeout: STEP_MS });
+    await page.click('#sweep circle[data-config="0.5-32"]');
+    await title(`t.includes("α 0.5")`);
   }, 120_000);
 
   it("answers hover on a layer and completes option values, with the language services", async () => {

@@ -14,7 +14,7 @@ import { Messages, type Diagnostic } from "../src/ir/diagnostics.js";
 import { renderDiagnostic } from "../src/ir/render.js";
 import { buildReport, type Report } from "../src/emit/report/model.js";
 import { reportHtml } from "../src/emit/report/html.js";
-import { sweepChart } from "../src/emit/report/svg.js";
+import { configLabel, sweepChart } from "../src/emit/report/svg.js";
 import { DEFAULT_OPSET, emitOnnx } from "../src/emit/onnx/index.js";
 import { emitJavaScript, emitTypeScript } from "../src/emit/ts/index.js";
 import { emitPyTorch } from "../src/emit/pytorch/index.js";
@@ -216,6 +216,22 @@ function updateSweep(source: string, options: CompileOptions): void {
   }
   target.classList.remove("stale");
   target.replaceChildren(svgElement(sweepChart(s.sweep)));
+  const r = current?.report;
+  if (r !== undefined && r.resolution[0] === r.resolution[1]) {
+    target.querySelector(`[data-config="${configLabel({ alpha: r.alpha, resolution: r.resolution[0] })}"]`)?.classList.add("current");
+  }
+}
+
+/** A click on a configuration of the sweep sets α and the resolution to it. */
+function wireSweep(): void {
+  byId("sweep").addEventListener("click", (e) => {
+    const config = (e.target as Element).closest("[data-config]")?.getAttribute("data-config");
+    const m = config === null || config === undefined ? null : /^(.+)-(\d+)$/.exec(config);
+    if (m === null) return;
+    settings.alpha = Number(m[1]);
+    settings.resolution = Number(m[2]);
+    update();
+  });
 }
 
 // ── controls ───────────────────────────────────────────────────────────────
@@ -485,6 +501,7 @@ async function start(): Promise<void> {
   wireDownloads();
   wireExamples();
   wireShare();
+  wireSweep();
   update();
   if (shared.problem !== undefined) setStatus(shared.problem, "error");
 }
