@@ -364,6 +364,33 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
     expect(relativeError(y, runReference(graph, x))).toBeLessThan(1e-4);
   }, 120_000);
 
+  it("downloads the TypeScript and JavaScript modules, their weights, the PyTorch module and the HTML report, each as the CLI writes it", async () => {
+    const wanted: [string, string][] = [
+      ["ts", "tiny.ts"],
+      ["weights", "tiny.weights.bin"],
+      ["js", "tiny.js"],
+      ["dts", "tiny.d.ts"],
+      ["pytorch", "tiny.py"],
+      ["html", "tiny.report.html"],
+    ];
+    for (const [kind, name] of wanted) {
+      await page.click(`button[data-download="${kind}"]`);
+      const until = Date.now() + STEP_MS;
+      while (!existsSync(join(downloads, name)) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(join(downloads, name)), name).toBe(true);
+    }
+    const cliDir = join(work, "cli");
+    mkdirSync(cliDir, { recursive: true });
+    const same = ["--alpha", "0.5"];
+    for (const args of [["--emit", "ts", "-o", "cli/tiny.ts"], ["--emit", "js", "-o", "cli/tiny.js"], ["--emit", "pytorch", "-o", "cli/tiny.py"]]) {
+      expect(cli(["compile", "tiny.mn", ...same, ...args]).status).toBe(0);
+    }
+    const html = cli(["report", "tiny.mn", ...same, "--format", "html"]);
+    expect(html.status).toBe(0);
+    writeFileSync(join(cliDir, "tiny.report.html"), html.stdout);
+    for (const [, name] of wanted) expect(Buffer.compare(readFileSync(join(downloads, name)), readFileSync(join(cliDir, name))), name).toBe(0);
+  }, 120_000);
+
   it("keeps the design in the URL; screenshots at 1400 and 600 px", async () => {
     await page.waitForFunction(`location.hash.includes("z=") || location.hash.includes("src=")`, { timeout: STEP_MS });
     const shared = String(await page.evaluate("location.href"));

@@ -19,8 +19,10 @@ import { DEFAULT_OPSET, emitOnnx } from "../src/emit/onnx/index.js";
 import { emitJavaScript, emitTypeScript } from "../src/emit/ts/index.js";
 import { emitPyTorch } from "../src/emit/pytorch/index.js";
 import type { Declaration } from "../src/parser/ast.js";
+import { graphDrawing, type ColourBy } from "../src/emit/graph/index.js";
+import type { Graph } from "../src/ir/graph.js";
+import type { CostAnalysis } from "../src/passes/analyze-costs.js";
 import { byId, download, h, svgElement } from "./dom.js";
-import { drawing, type ColourBy } from "./graph.js";
 import { languageServices } from "./ide.js";
 import { mn } from "./mn-language.js";
 import { layersView, titleOf, totalsView, typeView } from "./report-view.js";
@@ -114,7 +116,7 @@ function compileOptions(networks: readonly Declaration[]): CompileOptions {
 }
 
 /** The last network that compiled, shown (dimmed) while the source has errors. */
-let current: { readonly source: string; readonly options: CompileOptions; readonly report: Report } | undefined;
+let current: { readonly source: string; readonly options: CompileOptions; readonly report: Report; readonly graph: Graph; readonly costs: CostAnalysis } | undefined;
 let generation = 0;
 /** The options of the last analysis: hover and completion answer with the same. */
 let lastOptions: CompileOptions = {};
@@ -135,7 +137,7 @@ function update(): void {
   const errors = r.diagnostics.filter((d) => d.severity === "error").length;
   if (r.graph !== undefined && r.costs !== undefined) {
     const report = buildReport(r.graph, r.costs);
-    current = { source, options, report };
+    current = { source, options, report, graph: r.graph, costs: r.costs };
     results.classList.remove("stale");
     byId("title").textContent = titleOf(report);
     byId("totals").replaceChildren(totalsView(report));
@@ -196,14 +198,8 @@ function renderProblems(diagnostics: readonly Diagnostic[], source: string): voi
   list.hidden = diagnostics.length === 0;
 }
 
-function renderGraph(graph: Parameters<typeof drawing>[0], costs: Parameters<typeof drawing>[1]): void {
-  const target = byId("graph");
-  const svg = drawing(graph, costs, settings.colourBy);
-  if (svg === undefined) {
-    target.replaceChildren(h("p", { class: "placeholder" }, "The graph drawing is not part of this build."));
-    return;
-  }
-  target.replaceChildren(svgElement(svg));
+function renderGraph(graph: Graph, costs: CostAnalysis): void {
+  byId("graph").replaceChildren(svgElement(graphDrawing(graph, costs, { colourBy: settings.colourBy })));
 }
 
 function updateSweep(source: string, options: CompileOptions): void {
@@ -333,7 +329,11 @@ function compiledNow(): (CompileResult & Required<Pick<CompileResult, "graph" | 
 
 const stem = (): string => settings.name.replace(/\.mn$/i, "") || "network";
 
-const DOWNLOADS: Record<string, () => void> = {
+/** The page's downloads, by the `data-download` of their buttons in index.html. */
+type Download = "onnx" | "ts" | "js" | "dts" | "weights" | "pytorch" | "html";
+const isDownload = (kind: string): kind is Download => Object.hasOwn(DOWNLOADS, kind);
+
+const DOWNLOADS: Record<Download, () => void> = {
   onnx: () => {
     const r = compiledNow();
     if (r === undefined) return;
@@ -368,7 +368,8 @@ const DOWNLOADS: Record<string, () => void> = {
   },
   html: () => {
     if (current === undefined) return;
-    download(`${stem()}.report.html`, reportHtml(current.report), "text/html");
+    // As mnc report --format html: the graph drawing (coloured by mult-adds) in its Graph section.
+    download(`${stem()}.report.html`, reportHtml(current.report, { graph: graphDrawing(current.graph, current.costs) }), "text/html");
   },
 };
 
@@ -379,17 +380,19 @@ function setDownloadsEnabled(enabled: boolean): void {
 function wireDownloads(): void {
   for (const b of document.querySelectorAll<HTMLButtonElement>("button[data-download]")) {
     const kind = b.dataset["download"] ?? "";
+    if (!isDownload(kind)) throw new Error(`index.html: no download '${kind}'`);
     const run = DOWNLOADS[kind];
-    if (run === undefined) {
-      b.remove();
-      continue;
-    }
     b.addEventListener("click", () => {
       setStatus("compiling…", "busy");
       // Let the status paint before the compiler holds the thread.
       setTimeout(() => {
         const started = performance.now();
-        run();
+        try {
+          run();
+        } catch (e) {
+          setStatus(`${b.textContent ?? kind}: ${e instanceof Error ? e.message : String(e)}`, "error");
+          throw e;
+        }
         if (byId("status").dataset["kind"] === "busy") setStatus(`${b.textContent ?? kind} ready in ${Math.round(performance.now() - started)} ms`, "ok");
       }, 16);
     });
