@@ -21,7 +21,7 @@ import type { Browser, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../src/index.js";
 import { runReference } from "../src/ir/reference.js";
-import { resolveRequest } from "../src/cli/serve.js";
+import { resolveRequest, serve } from "../src/cli/serve.js";
 import { inputs, relativeError, root } from "./helpers.js";
 import { available } from "./optional.js";
 
@@ -181,6 +181,21 @@ describe("mnc serve", () => {
     expect(port.status).toBe(2);
     expect(port.stderr).toContain("--port must be a whole number");
   }, 60_000);
+
+  it("says when the page is not built", () => {
+    const err: string[] = [];
+    const empty = mkdtempSync(join(work, "empty-"));
+    expect(serve([], { out: () => undefined, err: (t) => err.push(t) }, empty)).toBe(1);
+    expect(err.join("")).toBe(`mnc: error: the playground is not built (no index.html and main.js in ${empty}); run 'npm run build:web'\n`);
+  });
+
+  it("serves a bundle with no eval and no Function constructor, and no absolute path of the build machine", () => {
+    const bundle = readFileSync(join(web, "main.js"), "utf8");
+    // A call of eval takes an argument (the PyTorch module's text mentions `eval()`, a method of nn.Module).
+    const calls = [...bundle.matchAll(/\beval\s*\((?!\s*\))|\bnew Function\s*\(|\bFunction\s*\(\s*["'`]/g)].map((m) => bundle.slice(m.index - 40, m.index + 40));
+    expect(calls).toEqual([]);
+    expect(bundle).not.toContain(root);
+  });
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     it(`stops cleanly on ${signal}: exit 0, a "stopped" line, the port closed`, async () => {
@@ -389,6 +404,35 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
     expect(html.status).toBe(0);
     writeFileSync(join(cliDir, "tiny.report.html"), html.stdout);
     for (const [, name] of wanted) expect(Buffer.compare(readFileSync(join(downloads, name)), readFileSync(join(cliDir, name))), name).toBe(0);
+  }, 120_000);
+
+  it("recomputes with a network parameter as mnc report --set does", async () => {
+    await page.click('[data-param="classes"]');
+    await page.keyboard.type("5");
+    await page.keyboard.press("Enter");
+    await title(`t.endsWith("output 1x1x5")`);
+    const report = JSON.parse(cli(["report", "tiny.mn", "--alpha", "0.5", "--set", "classes=5", "--format", "json"]).stdout) as { totals: { multAdds: number; params: number } };
+    expect(await figure("multAdds")).toBe(report.totals.multAdds);
+    expect(await figure("params")).toBe(report.totals.params);
+    await page.click('[data-param="classes"]', { count: 3 });
+    await page.keyboard.press("Backspace");
+    await page.keyboard.press("Enter");
+    await title(`t.endsWith("output 1x1x10")`);
+  }, 120_000);
+
+  it("opens the source of mnc serve FILE from the URL it prints", async () => {
+    const s = await startServer(["tiny.mn"]);
+    const other = await browser.newPage();
+    try {
+      await other.goto(s.url, { waitUntil: "load", timeout: STEP_MS });
+      await title(`t.startsWith("Tiny")`, other);
+      expect(await source(other)).toBe(TINY);
+      expect(await other.$eval("#file-name", (e) => (e as unknown as { value: string }).value)).toBe("tiny.mn");
+    } finally {
+      await other.close();
+      s.child.kill("SIGINT");
+      await s.exited;
+    }
   }, 120_000);
 
   it("keeps the design in the URL; screenshots at 1400 and 600 px", async () => {
