@@ -12,7 +12,7 @@
  * test-output/playground/ for review. Needs `npm run build` (npm test's pretest).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -112,7 +112,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe("mnc serve", () => {
+describe("mnc serve and the built page", () => {
   it("serves the page with its content types and Content-Security-Policy, on 127.0.0.1 only", async () => {
     expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
     const page = await get(server.port, "/");
@@ -188,6 +188,20 @@ describe("mnc serve", () => {
     expect(serve([], { out: () => undefined, err: (t) => err.push(t) }, empty)).toBe(1);
     expect(err.join("")).toBe(`mnc: error: the playground is not built (no index.html and main.js in ${empty}); run 'npm run build:web'\n`);
   });
+
+  it("builds the same files twice over, byte for byte (npm run build:web)", () => {
+    const a = join(work, "build-a");
+    const b = join(work, "build-b");
+    for (const dir of [a, b]) {
+      const r = spawnSync(process.execPath, [join(root, "web", "build.mjs"), dir], { cwd: root, encoding: "utf8" });
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+    }
+    const files = readdirSync(a).sort();
+    expect(files).toEqual(["editor.css", "favicon.svg", "index.html", "main.js", "style.css"]);
+    expect(readdirSync(b).sort()).toEqual(files);
+    for (const f of files) expect(Buffer.compare(readFileSync(join(a, f)), readFileSync(join(b, f))), f).toBe(0);
+  }, 120_000);
 
   it("serves a bundle with no eval and no Function constructor, and no absolute path of the build machine", () => {
     const bundle = readFileSync(join(web, "main.js"), "utf8");

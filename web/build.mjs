@@ -7,11 +7,12 @@
  */
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const out = join(root, "dist", "web");
+/** `node web/build.mjs [DIR]`: into DIR (relative to the repository) instead of dist/web. */
+const out = process.argv[2] === undefined ? join(root, "dist", "web") : resolve(root, process.argv[2]);
 const STATIC = ["index.html", "style.css", "editor.css", "favicon.svg"];
 
 /** `import { EXAMPLES } from "mnc:examples"`: every examples/*.mn, by file name, in name order. */
