@@ -252,7 +252,8 @@ export function renderGraph(graph: Graph, layout: GraphLayout, options: GraphDra
   const title = `${graph.name} — the network as a graph, coloured by ${COLOUR_BY[by].name}`;
   const subtitle = `one box per layer (${layout.nodes.length}); each edge is a tensor, labelled H×W×C; colour: ${COLOUR_BY[by].name}, log scale`;
   const legend = legendOf(PAD, PAD + 62, scale, by);
-  const width = Math.ceil(Math.max(layout.width + 2 * PAD, textWidth(title, 15) + 2 * PAD, textWidth(subtitle) + 2 * PAD, legend.width + 2 * PAD));
+  // the title is bold: DejaVu Sans Bold runs about a fifth wider than textWidth estimates
+  const width = Math.ceil(Math.max(layout.width + 2 * PAD, textWidth(title, 15) * 1.2 + 2 * PAD, textWidth(subtitle) + 2 * PAD, legend.width + 2 * PAD));
   const height = Math.ceil(HEADER_H + layout.height + PAD);
   const dx = Math.round((width - layout.width) / 2);
   const body: Markup[] = [
