@@ -329,7 +329,8 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
     expect(selected).toEqual(report.layers.filter((l) => l.line === 4).map((l) => l.name));
     expect(await page.$eval(">>> .cm-activeLine", (e) => e.textContent)).toBe("  separable 32 stride=2");
     // The sweep's chart marks the current configuration; a click on another sets α and the resolution to it.
-    await page.waitForSelector("#sweep circle.current", { timeout: STEP_MS });
+    // (The sweep is recomputed a moment after the report: wait for the one made at α 0.5.)
+    await page.waitForFunction(`document.querySelector("#sweep circle.current")?.getAttribute("data-config") === "0.5-32"`, { timeout: STEP_MS });
     expect(await page.$$eval("#sweep circle.point", (cs) => cs.map((c) => c.getAttribute("data-config")))).toEqual(["1-32", "0.75-32", "0.5-32", "0.25-32"]);
     expect(await page.$eval("#sweep circle.current", (c) => c.getAttribute("data-config"))).toBe("0.5-32");
     await page.click('#sweep circle[data-config="0.75-32"]');

@@ -137,7 +137,9 @@ const STYLE =
   `.mnc-graph{color:${LIGHT.fg}}.mnc-graph .mnc-bg{fill:${LIGHT.bg}}.mnc-graph .free{fill:#f6f8fa;stroke:#d1d9e0}` +
   `.mnc-graph .edge path,.mnc-graph .output path{stroke:${LINE}}.mnc-graph .arrow{fill:${LINE}}` +
   `@media (prefers-color-scheme:dark){.mnc-graph{color:${DARK.fg}}.mnc-graph .mnc-bg{fill:${DARK.bg}}.mnc-graph .free{fill:#151b23;stroke:#3d444d}` +
-  `.mnc-graph .edge path,.mnc-graph .output path{stroke:#9198a1}.mnc-graph .arrow{fill:#9198a1}}`;
+  `.mnc-graph .edge path,.mnc-graph .output path{stroke:#9198a1}.mnc-graph .arrow{fill:#9198a1}` +
+  // the darkest colours of the scale sit close to the dark background: a light outline sets them off
+  `.mnc-graph .node rect:not(.free){stroke:#e6edf3;stroke-opacity:.5}}`;
 
 /** A polyline with its bends rounded: a quadratic B-spline through the midpoints of its inner segments, from its first point to its last. */
 function pathOf(points: readonly Point[]): string {
