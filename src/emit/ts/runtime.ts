@@ -307,6 +307,76 @@ export function publicApi(r: RuntimeSpec): Code {
   return code;
 }
 
+/** A generated `backendOf(options)`: the backend asked for, checked; "wasm-simd" refused where the module has no WebAssembly kernels (`noWasm` says why). */
+export function backendOfFunction(code: Code, T: (text: string) => string, hasWasm: boolean, noWasm: string | undefined): void {
+  code.block(`function backendOf(options${T(": ModelOptions")})${T(': "auto" | Backend')}`, () => {
+    code.line("const backend = options.backend ?? \"auto\";");
+    code.block('if (backend !== "auto" && backend !== "wasm-simd" && backend !== "typescript")', () => {
+      code.line('throw new RangeError(`${NETWORK}: backend must be "auto", "wasm-simd" or "typescript", not ${String(backend)}`);');
+    });
+    if (!hasWasm) {
+      code.block('if (backend === "wasm-simd")', () => {
+        code.line(`throw new Error(\`\${NETWORK}: this module has no WebAssembly kernels (${noWasm ?? "it was generated without them"})\`);`);
+      });
+    }
+    code.line("return backend;");
+  });
+}
+
+/** The lines of a profiling build's `profile(input, repeats)` inside modelOf: each engine layer's median time, `run` before each. */
+export function profileFunction(flavour: Flavour, inputType: string): string[] {
+  const T = typesIn(flavour);
+  return [
+    "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
+    `const clock = ${flavour === "ts" ? "(globalThis as unknown as { performance: { now(): number } })" : "globalThis"}.performance;`,
+    `const profile = (input${T(`: ${inputType}`)}, repeats = 5)${T(": { layer: string; ms: number }[]")} =>`,
+    "  e.layers.map(([layer, fn]) => {",
+    "    run(input, 1);",
+    `    const times${T(": number[]")} = [];`,
+    "    for (let r = 0; r < repeats; r++) {",
+    "      run(input, 1);",
+    "      const t = clock.now();",
+    "      fn();",
+    "      times.push(clock.now() - t);",
+    "    }",
+    "    times.sort((a, b) => a - b);",
+    `    return { layer, ms: times[times.length >> 1]${T("!")} };`,
+    "  });",
+  ];
+}
+
+/** A generated `bytesOf(weights)`: a Uint8Array view of the bytes given. */
+export function bytesOfFunction(code: Code, T: (text: string) => string): void {
+  code.block(`function bytesOf(weights${T(": Uint8Array | ArrayBuffer")})${T(": Uint8Array")}`, () => {
+    code.line("return ArrayBuffer.isView(weights) ? new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength) : new Uint8Array(weights);");
+  });
+}
+
+/** A generated `decodeBase64(text)` (standard alphabet, with padding), for embedded WebAssembly or weights. */
+export function base64Decoder(code: Code, T: (text: string) => string): void {
+  const nn = T("!");
+  code.block(`function decodeBase64(text${T(": string")})${T(": Uint8Array")}`, () => {
+    code.line('const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";');
+    code.line("const value = new Int16Array(128).fill(-1);");
+    code.line("for (let i = 0; i < 64; i++) value[alphabet.charCodeAt(i)] = i;");
+    code.line('const end = text.endsWith("==") ? text.length - 2 : text.endsWith("=") ? text.length - 1 : text.length;');
+    code.line("const out = new Uint8Array(Math.floor((end * 3) / 4));");
+    code.line("let bits = 0, count = 0, o = 0;");
+    code.block("for (let i = 0; i < end; i++)", () => {
+      code.line("const code = text.charCodeAt(i);");
+      code.line(`const v = code < 128 ? value[code]${nn} : -1;`);
+      code.line("if (v < 0) throw new Error(`${NETWORK}: embedded data is corrupt (character ${i} is not base64)`);");
+      code.line("bits = ((bits << 6) | v) & 0xffffff;");
+      code.line("count += 6;");
+      code.block("if (count >= 8)", () => {
+        code.line("count -= 8;");
+        code.line("out[o++] = (bits >> count) & 255;");
+      });
+    });
+    code.line("return out;");
+  });
+}
+
 /** The body of a generated topK up to its result: check k and item, then keep the k best indices of `values` in `best`, ties by index. */
 export function topKSelection(code: Code, T: (text: string) => string, values: string): void {
   const nn = T("!");
@@ -383,18 +453,7 @@ export function internals(r: RuntimeSpec): Code {
       "",
     ]);
   }
-  code.block(`function backendOf(options${T(": ModelOptions")})${T(': "auto" | Backend')}`, () => {
-    code.line("const backend = options.backend ?? \"auto\";");
-    code.block('if (backend !== "auto" && backend !== "wasm-simd" && backend !== "typescript")', () => {
-      code.line('throw new RangeError(`${NETWORK}: backend must be "auto", "wasm-simd" or "typescript", not ${String(backend)}`);');
-    });
-    if (r.wasm === undefined) {
-      code.block('if (backend === "wasm-simd")', () => {
-        code.line(`throw new Error(\`\${NETWORK}: this module has no WebAssembly kernels (${r.noWasm ?? "it was generated without them"})\`);`);
-      });
-    }
-    code.line("return backend;");
-  });
+  backendOfFunction(code, T, r.wasm !== undefined, r.noWasm);
   code.line("");
   code.block(`function modelOf(e${T(": Engine")})${T(": Model")}`, () => {
     const checks = (): void => {
@@ -444,21 +503,7 @@ export function internals(r: RuntimeSpec): Code {
     const methods = ["backend: e.backend", "run", ...(outputs === undefined ? [] : ["runAll"]), ...(r.classifier ? ["classify", ...(r.image !== undefined ? ["classifyImage"] : [])] : [])];
     if (r.profile) {
       code.lines([
-        "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
-        `const clock = ${r.flavour === "ts" ? "(globalThis as unknown as { performance: { now(): number } })" : "globalThis"}.performance;`,
-        `const profile = (input${T(": Float32Array")}, repeats = 5)${T(": { layer: string; ms: number }[]")} =>`,
-        "  e.layers.map(([layer, fn]) => {",
-        "    run(input, 1);",
-        `    const times${T(": number[]")} = [];`,
-        "    for (let r = 0; r < repeats; r++) {",
-        "      run(input, 1);",
-        "      const t = clock.now();",
-        "      fn();",
-        "      times.push(clock.now() - t);",
-        "    }",
-        "    times.sort((a, b) => a - b);",
-        `    return { layer, ms: times[times.length >> 1]${nn} };`,
-        "  });",
+        ...profileFunction(r.flavour, "Float32Array"),
         `return { ${[...methods, "profile"].join(", ")} };`,
       ]);
     } else {
@@ -488,9 +533,7 @@ export function internals(r: RuntimeSpec): Code {
 
   // ── weights ──
   code.line("");
-  code.block(`function bytesOf(weights${T(": Uint8Array | ArrayBuffer")})${T(": Uint8Array")}`, () => {
-    code.line("return ArrayBuffer.isView(weights) ? new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength) : new Uint8Array(weights);");
-  });
+  bytesOfFunction(code, T);
   code.line("");
   code.lines([
     "/**",
@@ -530,26 +573,7 @@ export function internals(r: RuntimeSpec): Code {
   if (r.embedded || r.wasm !== undefined) {
     code.line("");
     code.line(`/** Standard base64 (with padding) to bytes: the embedded ${[r.wasm !== undefined ? "WebAssembly" : "", r.embedded ? "weights" : ""].filter((x) => x !== "").join(" and ")}. */`);
-    code.block(`function decodeBase64(text${T(": string")})${T(": Uint8Array")}`, () => {
-      code.line('const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";');
-      code.line("const value = new Int16Array(128).fill(-1);");
-      code.line("for (let i = 0; i < 64; i++) value[alphabet.charCodeAt(i)] = i;");
-      code.line('const end = text.endsWith("==") ? text.length - 2 : text.endsWith("=") ? text.length - 1 : text.length;');
-      code.line("const out = new Uint8Array(Math.floor((end * 3) / 4));");
-      code.line("let bits = 0, count = 0, o = 0;");
-      code.block("for (let i = 0; i < end; i++)", () => {
-        code.line("const code = text.charCodeAt(i);");
-        code.line(`const v = code < 128 ? value[code]${nn} : -1;`);
-        code.line("if (v < 0) throw new Error(`${NETWORK}: embedded data is corrupt (character ${i} is not base64)`);");
-        code.line("bits = ((bits << 6) | v) & 0xffffff;");
-        code.line("count += 6;");
-        code.block("if (count >= 8)", () => {
-          code.line("count -= 8;");
-          code.line("out[o++] = (bits >> count) & 255;");
-        });
-      });
-      code.line("return out;");
-    });
+    base64Decoder(code, T);
   }
   return code;
 }

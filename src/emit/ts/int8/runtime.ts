@@ -11,7 +11,7 @@ import { imageApi, imageTensorDoc, imageTypes, type ImageSpec } from "../image.j
 import { HEADER_BYTES, MAGIC } from "../weights-file.js";
 import { INT8_FORMAT_VERSION } from "./weights.js";
 import { wasmEngineCode, type Int8WasmSpec } from "./wasm.js";
-import { createModelFunctions, topKSelection } from "../runtime.js";
+import { backendOfFunction, base64Decoder, bytesOfFunction, createModelFunctions, profileFunction, topKSelection } from "../runtime.js";
 
 export interface ApiSpec {
   readonly flavour: Flavour;
@@ -189,18 +189,7 @@ export function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefi
   const T = typesIn(r.flavour);
   const nn = T("!");
   const [H, W, C] = r.input;
-  code.block(`function backendOf(options${T(": ModelOptions")})${T(': "auto" | Backend')}`, () => {
-    code.line('const backend = options.backend ?? "auto";');
-    code.block('if (backend !== "auto" && backend !== "wasm-simd" && backend !== "typescript")', () => {
-      code.line('throw new RangeError(`${NETWORK}: backend must be "auto", "wasm-simd" or "typescript", not ${String(backend)}`);');
-    });
-    if (r.wasm === undefined) {
-      code.block('if (backend === "wasm-simd")', () => {
-        code.line(`throw new Error(\`\${NETWORK}: this module has no WebAssembly kernels (${noWasm ?? "it was generated without them"})\`);`);
-      });
-    }
-    code.line("return backend;");
-  });
+  backendOfFunction(code, T, r.wasm !== undefined, noWasm);
   code.line("");
   const inputOk = r.inArray === "Uint8Array" ? "value instanceof Uint8Array || value instanceof Uint8ClampedArray" : "value instanceof Int8Array";
   code.block(`function modelOf(e${T(": Engine")})${T(": Model")}`, () => {
@@ -245,23 +234,7 @@ export function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefi
       }
     }
     if (r.profile) {
-      code.lines([
-        "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
-        `const clock = ${r.flavour === "ts" ? "(globalThis as unknown as { performance: { now(): number } })" : "globalThis"}.performance;`,
-        `const profile = (input${T(`: ${r.inArray}`)}, repeats = 5)${T(": { layer: string; ms: number }[]")} =>`,
-        "  e.layers.map(([layer, fn]) => {",
-        "    run(input, 1);",
-        `    const times${T(": number[]")} = [];`,
-        "    for (let r = 0; r < repeats; r++) {",
-        "      run(input, 1);",
-        "      const t = clock.now();",
-        "      fn();",
-        "      times.push(clock.now() - t);",
-        "    }",
-        "    times.sort((a, b) => a - b);",
-        `    return { layer, ms: times[times.length >> 1]${nn} };`,
-        "  });",
-      ]);
+      code.lines(profileFunction(r.flavour, r.inArray));
       methods.push("profile");
     }
     code.line(`return { ${methods.join(", ")} };`);
@@ -285,9 +258,7 @@ export function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefi
   });
   if (r.wasm !== undefined) wasmEngineCode(code, r.flavour, r.wasm, r.profile);
   code.line("");
-  code.block(`function bytesOf(weights${T(": Uint8Array | ArrayBuffer")})${T(": Uint8Array")}`, () => {
-    code.line("return ArrayBuffer.isView(weights) ? new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength) : new Uint8Array(weights);");
-  });
+  bytesOfFunction(code, T);
   code.line("");
   code.lines([
     "/**",
@@ -315,26 +286,7 @@ export function runtimeInternals(code: Code, r: ApiSpec, noWasm: string | undefi
   if (r.embedded || r.wasm !== undefined) {
     code.line("");
     code.line("/** Standard base64 (with padding) to bytes. */");
-    code.block(`function decodeBase64(text${T(": string")})${T(": Uint8Array")}`, () => {
-      code.line('const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";');
-      code.line("const value = new Int16Array(128).fill(-1);");
-      code.line("for (let i = 0; i < 64; i++) value[alphabet.charCodeAt(i)] = i;");
-      code.line('const end = text.endsWith("==") ? text.length - 2 : text.endsWith("=") ? text.length - 1 : text.length;');
-      code.line("const out = new Uint8Array(Math.floor((end * 3) / 4));");
-      code.line("let bits = 0, count = 0, o = 0;");
-      code.block("for (let i = 0; i < end; i++)", () => {
-        code.line("const code = text.charCodeAt(i);");
-        code.line(`const v = code < 128 ? value[code]${nn} : -1;`);
-        code.line("if (v < 0) throw new Error(`${NETWORK}: embedded data is corrupt (character ${i} is not base64)`);");
-        code.line("bits = ((bits << 6) | v) & 0xffffff;");
-        code.line("count += 6;");
-        code.block("if (count >= 8)", () => {
-          code.line("count -= 8;");
-          code.line("out[o++] = (bits >> count) & 255;");
-        });
-      });
-      code.line("return out;");
-    });
+    base64Decoder(code, T);
   }
 }
 
