@@ -566,6 +566,19 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const zero = f.local("v128");
   f.i32x4Const(0, 0, 0, 0).localSet(zero);
   const rc = requantConstants(f, s.requant);
+  /** The requantized low and high accumulators stored as 8 bytes at the address `yAt` pushes. */
+  const store = (yAt: () => void): void => {
+    yAt();
+    f.localGet(accLo);
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M), rc);
+    f.localGet(accHi);
+    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16), rc);
+    f.i16x8NarrowI32x4S();
+    f.localGet(zero); // any second operand: only the low 8 bytes are stored
+    narrowBytes(f, s.requant.type, s.requant);
+    f.v128Store64Lane(0);
+  };
+
   /**
    * One output pixel: taps j of each row at base_i + offset(j) (undefined:
    * outside, its input 0). At the edges x − x_zp against the plain biases;
@@ -598,28 +611,7 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
       f.localGet(accLo).localGet(a).localGet(b).i8x16Shuffle(UNPACK_LOW_16).localGet(wg).v128Load(DW_TAPS + 32 * p).i32x4DotI16x8S().i32x4Add().localSet(accLo);
       f.localGet(accHi).localGet(a).localGet(b).i8x16Shuffle(UNPACK_HIGH_16).localGet(wg).v128Load(DW_TAPS + 32 * p + 16).i32x4DotI16x8S().i32x4Add().localSet(accHi);
     }
-    yAt();
-    f.localGet(accLo);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M), rc);
-    f.localGet(accHi);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16), rc);
-    f.i16x8NarrowI32x4S();
-    f.localGet(zero); // any second operand: only the low 8 bytes are stored
-    narrowBytes(f, s.requant.type, s.requant);
-    f.v128Store64Lane(0);
-  };
-
-  /** The requantized low and high accumulators stored as 8 bytes at the address `yAt` pushes. */
-  const store = (yAt: () => void): void => {
-    yAt();
-    f.localGet(accLo);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M), rc);
-    f.localGet(accHi);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16), rc);
-    f.i16x8NarrowI32x4S();
-    f.localGet(zero); // any second operand: only the low 8 bytes are stored
-    narrowBytes(f, s.requant.type, s.requant);
-    f.v128Store64Lane(0);
+    store(yAt);
   };
 
   // The sliding interior of a 3×3 kernel at horizontal stride and dilation 1: an output's
