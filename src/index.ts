@@ -140,13 +140,18 @@ function checkLabels(graph: Graph, options: CompileOptions): Diagnostic[] {
 }
 
 /** The cost report of one network (every format prints this). */
-export function report(source: string, options: CompileOptions & ReportOptions = {}): { readonly report?: Report; readonly diagnostics: readonly Diagnostic[] } {
+export function report(source: string, options: CompileOptions & ReportOptions = {}): ReportResult {
   const { int8, ...compileOptions } = options;
   // A quantized model's own integers (--weights F --quantized): its int8 memory as stored.
   const quantized = options.quantized === true && options.weights !== undefined;
   const r = quantized ? compile(source, compileOptions) : analyze(source, compileOptions);
   if (r.graph === undefined || r.costs === undefined) return { diagnostics: r.diagnostics };
-  return { report: buildReport(r.graph, r.costs, { int8: quantized || int8 === true }), diagnostics: r.diagnostics };
+  return { report: buildReport(r.graph, r.costs, { int8: quantized || int8 === true }), graph: r.graph, costs: r.costs, diagnostics: r.diagnostics };
+}
+
+/** A report, and the analysed graph and costs it was made from (for a drawing beside it); all three present when there are no errors. */
+export interface ReportResult extends AnalyzeResult {
+  readonly report?: Report;
 }
 
 export interface SweepOptions extends Omit<CompileOptions, "alpha" | "resolution" | "rho"> {

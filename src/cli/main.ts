@@ -28,6 +28,7 @@ import { InputError, loadInput, normalisationWarning, runNormalisation, type Nor
 import { runReferenceOutputs } from "../ir/reference.js";
 import { dequantize as dequantizeValue, integerProblem, quantize as quantizeValue, runReferenceIntOutputs } from "../ir/reference-int.js";
 import type { Graph } from "../ir/graph.js";
+import type { CostAnalysis } from "../passes/analyze-costs.js";
 import { classCount, describeOutput, maskPng, maskShapeProblem, outputKind, runOutputs } from "./run-outputs.js";
 import { exportSafetensors } from "../weights/export.js";
 import { DEFAULT_OPSET, MAX_OPSET, emitOnnx, preprocessingOf } from "../emit/onnx/index.js";
@@ -534,7 +535,7 @@ export function main(argv: readonly string[], stdio: Io): number {
         }
         case "report": {
           const r = buildReportFor(path, text, options, { int8: values.int8 === true, weightsPath }, io);
-          ok = r !== undefined && deliver(format === "html" ? reportHtml(r, { graph: reportGraph(path, text, options) }) : REPORT_FORMATS[format]!(r), values.output, io);
+          ok = r !== undefined && deliver(format === "html" ? reportHtml(r.report, { graph: graphDrawing(r.graph, r.costs) }) : REPORT_FORMATS[format]!(r.report), values.output, io);
           break;
         }
         case "sweep": {
@@ -950,7 +951,7 @@ function isClassifier(graph: Graph): boolean {
  * `--weights F --quantized` of the graph carrying F's integers (undefined when
  * anything failed; the diagnostics are printed).
  */
-function buildReportFor(path: string, text: string, options: CompileOptions, report: { readonly int8: boolean; readonly weightsPath: string | undefined }, io: Io): Report | undefined {
+function buildReportFor(path: string, text: string, options: CompileOptions, report: { readonly int8: boolean; readonly weightsPath: string | undefined }, io: Io): { readonly report: Report; readonly graph: Graph; readonly costs: CostAnalysis } | undefined {
   let weights: Uint8Array | undefined;
   if (report.weightsPath !== undefined) {
     weights = readBinary(report.weightsPath, "weights", io);
@@ -958,8 +959,8 @@ function buildReportFor(path: string, text: string, options: CompileOptions, rep
   }
   const quantized = weights === undefined ? {} : { weights, weightsFile: report.weightsPath, quantized: true };
   const r = reportOf(text, { ...options, file: path, ...quantized, int8: report.int8 });
-  if (!emitDiagnostics(r.diagnostics, text, io) || r.report === undefined) return undefined;
-  return r.report;
+  if (!emitDiagnostics(r.diagnostics, text, io) || r.report === undefined || r.graph === undefined || r.costs === undefined) return undefined;
+  return { report: r.report, graph: r.graph, costs: r.costs };
 }
 
 function runNetwork(path: string, text: string, options: CompileOptions, run: RunOptions, io: Io): boolean {
@@ -1166,13 +1167,6 @@ function colourByFlag(text: string | undefined): ColourBy {
   const found = names.find(([name]) => name === text);
   if (found === undefined) throw new UsageError(`--colour-by must be ${names.map(([name]) => name).join(" or ")}, not '${text}'`);
   return found[1];
-}
-
-/** The network drawn as a graph for `mnc report --format html` (its report was built: the analysis succeeds). */
-function reportGraph(path: string, text: string, options: CompileOptions): string {
-  const r = analyze(text, { ...options, file: path });
-  if (r.graph === undefined || r.costs === undefined) throw new InternalError("report: the network analysed for its report does not analyse for its drawing");
-  return graphDrawing(r.graph, r.costs);
 }
 
 /** `mnc graph`: the network drawn as SVG, written to `output` (- for standard output). */
