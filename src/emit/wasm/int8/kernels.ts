@@ -96,34 +96,33 @@ export interface Requant {
   readonly uniform?: number;
 }
 
-/** acc (i32x4 on the stack) × the f32x4 multiplier pushed by `m` → stored values as i32x4 (see the header). */
-function requantize(f: FunctionBody, r: Requant, m: () => void, c?: RequantConstants): void {
+/**
+ * acc (i32x4 on the stack) × the f32x4 multiplier → stored values as i32x4
+ * (see the header). The multiplier is the layer's one constant (`r.uniform`)
+ * or, per channel, what `m` pushes; the constants come from locals that
+ * requantConstants set once at the kernel's start.
+ */
+function requantize(f: FunctionBody, r: Requant, c: RequantConstants, m: () => void): void {
   f.f32x4ConvertI32x4S();
-  if (r.uniform !== undefined) {
-    if (c !== undefined) f.localGet(c.uniform);
-    else f.f32x4Const(r.uniform);
-  } else m();
+  if (c.uniform !== undefined) f.localGet(c.uniform);
+  else m();
   f.f32x4Mul();
   if (r.bounded !== true) {
     f.f32x4Const(r.lo - r.zeroPoint).f32x4Pmax();
     f.f32x4Const(r.hi - r.zeroPoint).f32x4Pmin();
   }
-  if (c !== undefined) f.localGet(c.magic).f32x4Add().localGet(c.bits).i32x4Sub();
-  else {
-    f.f32x4Const(MAGIC).f32x4Add();
-    f.i32x4Const(MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint).i32x4Sub();
-  }
+  f.localGet(c.magic).f32x4Add().localGet(c.bits).i32x4Sub();
 }
 
-/** requantize's constants held in locals, set once at a kernel's start. */
+/** requantize's constants held in locals (a v128.const at each use costs V8 several instructions): the uniform multiplier where there is one, 1.5·2^23 and its bits less y_zp. */
 interface RequantConstants {
-  readonly uniform: Local;
+  readonly uniform: Local | undefined;
   readonly magic: Local;
   readonly bits: Local;
 }
 function requantConstants(f: FunctionBody, r: Requant): RequantConstants {
-  const c = { uniform: f.local("v128"), magic: f.local("v128"), bits: f.local("v128") };
-  f.f32x4Const(r.uniform ?? 0).localSet(c.uniform);
+  const c = { uniform: r.uniform === undefined ? undefined : f.local("v128"), magic: f.local("v128"), bits: f.local("v128") };
+  if (c.uniform !== undefined) f.f32x4Const(r.uniform!).localSet(c.uniform);
   f.f32x4Const(MAGIC).localSet(c.magic);
   f.i32x4Const(MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint, MAGIC_BITS - r.zeroPoint).localSet(c.bits);
   return c;
@@ -407,7 +406,7 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
       for (let half = 0; half < vs.length / 2; half++) {
         for (const v of vs.slice(2 * half, 2 * half + 2)) {
           f.localGet(accs[p]![v]!);
-          requantize(f, s.requant, () => f.localGet(panel).v128Load(64 + 16 * v), rc);
+          requantize(f, s.requant, rc, () => f.localGet(panel).v128Load(64 + 16 * v));
         }
         f.i16x8NarrowI32x4S();
       }
@@ -570,9 +569,9 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const store = (yAt: () => void): void => {
     yAt();
     f.localGet(accLo);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M), rc);
+    requantize(f, s.requant, rc, () => f.localGet(wg).v128Load(DW_M));
     f.localGet(accHi);
-    requantize(f, s.requant, () => f.localGet(wg).v128Load(DW_M + 16), rc);
+    requantize(f, s.requant, rc, () => f.localGet(wg).v128Load(DW_M + 16));
     f.i16x8NarrowI32x4S();
     f.localGet(zero); // any second operand: only the low 8 bytes are stored
     narrowBytes(f, s.requant.type, s.requant);
@@ -808,6 +807,7 @@ export function mulKernel(s: MulSpec): FunctionBody {
   const f = new FunctionBody(["i32", "i32"]);
   const a = f.param(0);
   const y = f.param(1);
+  const rc = requantConstants(f, s.requant);
   const bp = f.local("i32");
   const va = f.local("v128");
   const vb = f.local("v128");
@@ -824,9 +824,9 @@ export function mulKernel(s: MulSpec): FunctionBody {
     f.localGet(bzp).i16x8Sub().localSet(vb);
     f.localGet(y);
     f.localGet(va).localGet(vb).i32x4ExtmulLowI16x8S();
-    requantize(f, s.requant, () => undefined);
+    requantize(f, s.requant, rc, () => undefined);
     f.localGet(va).localGet(vb).i32x4ExtmulHighI16x8S();
-    requantize(f, s.requant, () => undefined);
+    requantize(f, s.requant, rc, () => undefined);
     f.i16x8NarrowI32x4S();
     f.localGet(va);
     narrowBytes(f, s.requant.type, s.requant);
@@ -878,6 +878,7 @@ export function maxpoolKernel(s: MaxPoolSpec): FunctionBody {
   const f = new FunctionBody(["i32", "i32"]);
   const x = f.param(0);
   const y = f.param(1);
+  const rc = s.requant === undefined ? undefined : requantConstants(f, s.requant);
   const [IH, IW, C] = s.input;
   const [OH, OW] = s.output;
   const [KH, KW] = s.kernel;
@@ -940,9 +941,9 @@ export function maxpoolKernel(s: MaxPoolSpec): FunctionBody {
           narrowBytes(f, s.xType);
         } else {
           f.localGet(m).i32x4ExtendLowI16x8S().i32Const(s.xZeroPoint).i32x4Splat().i32x4Sub();
-          requantize(f, r, () => undefined);
+          requantize(f, r, rc!, () => undefined);
           f.localGet(m).i32x4ExtendHighI16x8S().i32Const(s.xZeroPoint).i32x4Splat().i32x4Sub();
-          requantize(f, r, () => undefined);
+          requantize(f, r, rc!, () => undefined);
           f.i16x8NarrowI32x4S().localGet(m);
           narrowBytes(f, r.type, r);
         }
@@ -980,6 +981,7 @@ export function avgpoolKernel(s: PoolSpec): FunctionBody {
   const f = new FunctionBody(["i32", "i32"]);
   const x = f.param(0);
   const y = f.param(1);
+  const rc = requantConstants(f, s.requant);
   const [IH, IW, C] = s.input;
   const [OH, OW] = s.output;
   const [KH, KW] = s.kernel;
@@ -1054,7 +1056,7 @@ export function avgpoolKernel(s: PoolSpec): FunctionBody {
         f.localGet(yp).localGet(ox).i32Const(s.yStride).i32Mul().i32Add().localGet(g).i32Const(8).i32Mul().i32Add();
         for (const acc of [accLo, accHi]) {
           f.localGet(acc).localGet(count).i32Const(s.xZeroPoint).i32Mul().i32x4Splat().i32x4Sub();
-          requantize(f, s.requant, () => f.localGet(m));
+          requantize(f, s.requant, rc, () => f.localGet(m));
         }
         f.i16x8NarrowI32x4S();
         f.localGet(v);
