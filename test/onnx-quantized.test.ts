@@ -464,9 +464,10 @@ describe("uint8 convolutions on any zero points and scales", () => {
             total += ref.length;
           },
         ),
-        { numRuns: runs(25) },
+        // Seeded: the share of unsaturated outputs below is a property of the cases drawn, which a random seed would make vary from run to run.
+        { numRuns: runs(25), seed: 20261127 },
       );
-      // Not only saturated values: most land inside the range.
+      // Not only saturated values: a good share lands inside the range.
       expect(inside).toBeGreaterThan(total / 4);
     },
     60_000,
