@@ -288,7 +288,7 @@ async function bench(config: Config): Promise<void> {
     // Steps that are no IR layer (the WebAssembly kernels' input, output and channel-padding copies).
     for (const ms of byName.values()) add("copies", { ms, multAdds: 0, bytes: 0, copyMs: 0 });
     const total = [...types.values()].reduce((s, t) => s + t.ms, 0);
-    console.log(`${h.name} per layer type (each layer alone, median of 5 runs; ${total.toFixed(2)} ms in all):`);
+    console.log(`${h.name} per layer type (each layer timed in place in runs made layer by layer, median of 5; ${total.toFixed(2)} ms in all):`);
     for (const [type, t] of types) {
       const rate =
         t.multAdds > 0

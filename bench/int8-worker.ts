@@ -25,7 +25,7 @@ export interface Int8WorkerSetup {
   readonly module?: string;
   readonly weights?: string;
   /** mnc-int8-wasm: the int8 kernels as compileNetworkWasmInt8 gives them, their layout, the int8 blob. */
-  readonly wasm?: { readonly bytes: Uint8Array; readonly layout: Int8WasmLayout; readonly blob: Uint8Array; readonly largest: number };
+  readonly wasm?: { readonly bytes: Uint8Array; readonly layout: Int8WasmLayout; readonly blob: Uint8Array };
   /** tflite: the .tflite file. */
   readonly tflite?: string;
   /** ort-node-int8: the int8 ONNX bytes. */
@@ -91,11 +91,11 @@ async function mncRunner(setup: Int8WorkerSetup): Promise<Runner> {
 /**
  * The int8 kernels on their own (src/emit/wasm/int8), driven as their contract says: the blob
  * written at `blob`, init(), the input's bytes at `input`, run(1), the output's bytes read back.
- * The profile calls each step's exported kernel alone on two spare regions past the module's
- * memory (grown for them), each as large as the largest activation: the same work, on other bytes.
+ * The profile calls the steps' exported kernels in order on their own operands, as run(1) does,
+ * timing each where a run reaches it (the emitted modules' profile() does the same).
  */
 async function mncWasm(setup: Int8WorkerSetup): Promise<Runner> {
-  const { bytes, layout, blob, largest } = setup.wasm!;
+  const { bytes, layout, blob } = setup.wasm!;
   const memory = new WA.Memory({ initial: layout.memoryPages });
   const instance = new WA.Instance(new WA.Module(bytes), { env: { memory } });
   const exports = instance.exports as Record<string, (...args: number[]) => void>;
@@ -103,32 +103,34 @@ async function mncWasm(setup: Int8WorkerSetup): Promise<Runner> {
   exports.init!();
   const out = layout.outputs[0]!;
   const input = setup.input;
+  const run = (): number[] => {
+    new Uint8Array(memory.buffer, layout.input, layout.inputBytes).set(new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+    exports.run!(1);
+    const raw = new Uint8Array(memory.buffer, out.offset, out.bytes);
+    return setup.input instanceof Int8Array ? Array.from(new Int8Array(raw.buffer, raw.byteOffset, raw.length)) : Array.from(raw);
+  };
   return {
     name: "mnc int8 kernels (wasm-simd, compileNetworkWasmInt8)",
-    run() {
-      new Uint8Array(memory.buffer, layout.input, layout.inputBytes).set(new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
-      exports.run!(1);
-      const raw = new Uint8Array(memory.buffer, out.offset, out.bytes);
-      return setup.input instanceof Int8Array ? Array.from(new Int8Array(raw.buffer, raw.byteOffset, raw.length)) : Array.from(raw);
-    },
+    run,
     profile() {
-      const pages = Math.ceil((2 * largest + 128) / 65536);
-      const at = memory.buffer.byteLength;
-      memory.grow(pages);
-      const x = at;
-      const y = at + Math.ceil(largest / 64) * 64;
-      const layers = layout.steps.map((step) => {
+      const kernels = layout.steps.map((step) => {
         const kernel = exports[step.name];
         if (kernel === undefined) throw new Error(`the int8 module exports no '${step.name}'`);
-        const times: number[] = [];
-        for (let i = 0; i < 6; i++) {
+        return kernel;
+      });
+      run();
+      const times = layout.steps.map((): number[] => []);
+      for (let r = 0; r < 5; r++) {
+        layout.steps.forEach((step, i) => {
           const t = performance.now();
-          kernel(x, y);
-          times.push(performance.now() - t);
-        }
-        times.sort((a, b) => a - b);
+          kernels[i]!(step.input, step.output);
+          times[i]!.push(performance.now() - t);
+        });
+      }
+      const layers = layout.steps.map((step, i) => {
+        const sorted = times[i]!.sort((a, b) => a - b);
         // The step's own node (copies: their name).
-        return { layer: step.kernel === "copy" ? step.name : step.nodes[step.nodes.length - 1]!, ms: times[3]! };
+        return { layer: step.kernel === "copy" ? step.name : step.nodes[step.nodes.length - 1]!, ms: sorted[2]! };
       });
       return { kind: "layers", layers };
     },

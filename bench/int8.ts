@@ -349,9 +349,7 @@ export async function benchInt8(config: Int8Config): Promise<void> {
   await mnc(quantized, "int8", ["mnc-int8", "mnc-int8-typescript"], built.intInput);
   if (RUNNERS.includes("mnc-int8-wasm")) {
     const { wasm, layout } = compileNetworkWasmInt8(quantized);
-    // The largest activation with its channels padded to 16: the spare regions the profile's steps write.
-    const largest = Math.max(...quantized.nodes.map((n) => n.shape![0] * n.shape![1] * Math.ceil(n.shape![2] / 16) * 16));
-    setups.push({ runner: "mnc-int8-wasm", wasm: { bytes: wasm, layout, blob: int8Blob(quantized).bytes, largest }, input: built.intInput, dims });
+    setups.push({ runner: "mnc-int8-wasm", wasm: { bytes: wasm, layout, blob: int8Blob(quantized).bytes }, input: built.intInput, dims });
   }
   await mnc(float.graph!, "float", ["mnc-float"], built.floatInput);
   if (RUNNERS.includes("tflite") && built.tflite !== undefined) setups.push({ runner: "tflite", tflite: built.tflite, input: built.intInput, dims });
@@ -422,7 +420,7 @@ export async function benchInt8(config: Int8Config): Promise<void> {
     const byType = profileByType(p, quantized);
     if (byType === undefined) continue;
     const total = [...byType.values()].reduce((s, v) => s + v, 0);
-    const how = p.kind === "tflite" ? `its profiler over ${p.runs} warm runs: per operator the median of ${p.runs / 5} batches' means` : x.runner === "ort-node-int8" ? `its profiler, median of ${profileRuns} warm runs per node` : "each layer alone, right after a run";
+    const how = p.kind === "tflite" ? `its profiler over ${p.runs} warm runs: per operator the median of ${p.runs / 5} batches' means` : x.runner === "ort-node-int8" ? `its profiler, median of ${profileRuns} warm runs per node` : "each layer timed in place, in runs made layer by layer";
     console.log(`${x.name} per layer type (${how}; ${total.toFixed(2)} ms in all):`);
     if (p.kind === "tflite") console.log(`  XNNPACK: ${p.proof}`);
     for (const t of TYPES) {

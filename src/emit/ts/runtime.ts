@@ -164,7 +164,7 @@ export function publicTypes(r: Pick<RuntimeSpec, "input" | "outputSize" | "label
           ...(r.image !== undefined ? ["  /** classify(imageTensor(image), k): an image of any size, RGBA (a browser's ImageData). */", "  classifyImage(image: RgbaImage, k?: number): Prediction[];"] : []),
         ]
       : []),
-    ...(r.profile ? ["  /** Profiling build only: each layer's median time over `repeats` runs, in milliseconds. */", "  profile(input: Float32Array, repeats?: number): { layer: string; ms: number }[];"] : []),
+    ...(r.profile ? ["  /** Profiling build only: each layer's median time, in milliseconds, over `repeats` runs made layer by layer (each layer timed where a run reaches it). */", "  profile(input: Float32Array, repeats?: number): { layer: string; ms: number }[];"] : []),
     "}",
   ]);
   if (r.image !== undefined) {
@@ -323,25 +323,29 @@ export function backendOfFunction(code: Code, T: (text: string) => string, hasWa
   });
 }
 
-/** The lines of a profiling build's `profile(input, repeats)` inside modelOf: each engine layer's median time, `run` before each. */
+/** The lines of a profiling build's `profile(input, repeats)` inside modelOf: each engine layer's median time over `repeats` runs made layer by layer. */
 export function profileFunction(flavour: Flavour, inputType: string): string[] {
   const T = typesIn(flavour);
   return [
     "// Profiling build: times each layer with the host's clock (not part of the plain module's contract).",
+    "// The layers run in order, as run() calls them, each timed where a run reaches it: it reads what the",
+    "// layers before it have just written, so the times sum to about a run's.",
     `const clock = ${flavour === "ts" ? "(globalThis as unknown as { performance: { now(): number } })" : "globalThis"}.performance;`,
-    `const profile = (input${T(`: ${inputType}`)}, repeats = 5)${T(": { layer: string; ms: number }[]")} =>`,
-    "  e.layers.map(([layer, fn]) => {",
-    "    run(input, 1);",
-    `    const times${T(": number[]")} = [];`,
-    "    for (let r = 0; r < repeats; r++) {",
-    "      run(input, 1);",
+    `const profile = (input${T(`: ${inputType}`)}, repeats = 5)${T(": { layer: string; ms: number }[]")} => {`,
+    "  run(input, 1);",
+    `  const times${T(": number[][]")} = e.layers.map(() => []);`,
+    "  for (let r = 0; r < repeats; r++) {",
+    "    e.layers.forEach(([, fn], i) => {",
     "      const t = clock.now();",
     "      fn();",
-    "      times.push(clock.now() - t);",
-    "    }",
-    "    times.sort((a, b) => a - b);",
-    `    return { layer, ms: times[times.length >> 1]${T("!")} };`,
+    `      times[i]${T("!")}.push(clock.now() - t);`,
+    "    });",
+    "  }",
+    "  return e.layers.map(([layer], i) => {",
+    `    const sorted = times[i]${T("!")}.sort((a, b) => a - b);`,
+    `    return { layer, ms: sorted[sorted.length >> 1]${T("!")} };`,
     "  });",
+    "};",
   ];
 }
 

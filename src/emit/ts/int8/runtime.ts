@@ -92,7 +92,7 @@ export function publicTypes(r: ApiSpec): Code {
           ...(r.image !== undefined ? ["  /** classify(imageTensor(image), k): an image of any size, RGBA (a browser's ImageData). */", "  classifyImage(image: RgbaImage, k?: number): Prediction[];"] : []),
         ]
       : []),
-    ...(r.profile ? ["  /** Profiling build only: each layer's median time over `repeats` runs, in milliseconds. */", `  profile(input: ${r.inArray}, repeats?: number): { layer: string; ms: number }[];`] : []),
+    ...(r.profile ? ["  /** Profiling build only: each layer's median time, in milliseconds, over `repeats` runs made layer by layer (each layer timed where a run reaches it). */", `  profile(input: ${r.inArray}, repeats?: number): { layer: string; ms: number }[];`] : []),
     "}",
   ]);
   if (r.image !== undefined) {
