@@ -211,7 +211,7 @@ describe("mnc compile --emit js", () => {
     expect(blocked.status).toBe(1);
     expect(blocked.stderr).toMatch(/cannot write/);
     expect(readdirSync(dir).sort()).toEqual(["net.d.ts", "net.js", "net.mn", "net.weights.bin", "out"]);
-    expect(mnc(dir, "compile", "net.mn", "--emit", "wasm").stderr).toMatch(/--emit must be onnx, ts or js, not 'wasm'/);
+    expect(mnc(dir, "compile", "net.mn", "--emit", "wasm").stderr).toMatch(/--emit must be one of onnx, ts, js, pytorch, not 'wasm'/);
   });
 
   describe("docs/typescript.md, as written", () => {

@@ -441,7 +441,7 @@ export function main(argv: readonly string[], stdio: Io): number {
     const colourBy = command === "graph" ? colourByFlag(values["colour-by"]) : undefined;
     if (command === "run" && values.input === undefined) throw new UsageError("run: --input PATH is required");
     const emit = values.emit ?? "onnx";
-    if (emit !== "onnx" && emit !== "ts" && emit !== "js" && emit !== "pytorch") throw new UsageError(`--emit must be onnx, ts or js, not '${emit}' (or pytorch, a PyTorch module to train)`);
+    if (!isTarget(emit)) throw new UsageError(`--emit must be one of ${Object.keys(TARGET_EXTENSION).join(", ")}, not '${emit}'`);
     if (emit === "pytorch" && command === "compile") {
       const given = PYTORCH_REFUSES.filter((o) => values[o] !== undefined && values[o] !== false);
       if (given.length > 0) throw new UsageError(`--emit pytorch does not take ${given.map((o) => `--${o}`).join(", ")}: ${given.includes("quantized") ? "the PyTorch module trains the float network; " : ""}the module takes float32 NCHW input, carries no weights, labels or kernels, and is plain PyTorch`);
@@ -858,8 +858,15 @@ function runCheck(path: string, text: string, options: CompileOptions, dumpIr: b
 /** Options of other targets that `--emit pytorch` refuses (a usage error). */
 const PYTORCH_REFUSES = ["embed-weights", "labels", "no-wasm", "embed-preprocessing", "opset", "input-layout", "quantized"] as const;
 
-/** The file extension of each target's default output (net.mn → net.onnx, net.py, …). */
-const TARGET_EXTENSION: Readonly<Record<EmitOptions["target"], string>> = { onnx: ".onnx", ts: ".ts", js: ".js", pytorch: ".py" };
+/** What `--emit` writes. */
+type Target = "onnx" | "ts" | "js" | "pytorch";
+
+/** Every target, with the file extension of its default output (net.mn → net.onnx, net.py, …). */
+const TARGET_EXTENSION: Readonly<Record<Target, string>> = { onnx: ".onnx", ts: ".ts", js: ".js", pytorch: ".py" };
+
+function isTarget(name: string): name is Target {
+  return Object.hasOwn(TARGET_EXTENSION, name);
+}
 
 interface EmitOptions {
   readonly dumpIr: boolean;
@@ -867,7 +874,7 @@ interface EmitOptions {
   readonly opset: number;
   readonly inputLayout: "nchw" | "nhwc";
   readonly embedPreprocessing: boolean;
-  readonly target: "onnx" | "ts" | "js" | "pytorch";
+  readonly target: Target;
   readonly embedWeights: boolean;
   readonly wasm: boolean;
   readonly labels: string | undefined;
