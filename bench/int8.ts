@@ -238,6 +238,31 @@ const argmax = (a: ArrayLike<number>): number => {
   return best;
 };
 
+/**
+ * `--layers`: the int8 module's layers (or the int8 kernels', when the module did not run) beside
+ * the float module's, each timed in place, and their ratio. The float module computes a residual
+ * add in its projection's epilogue: its projection's time includes the add, which the int8
+ * module runs as a step of its own.
+ */
+function printLayers(profiles: ReadonlyMap<Int8RunnerName, readonly { layer: string; ms: number }[]>, graph: Graph): void {
+  const int8 = profiles.get("mnc-int8") ?? profiles.get("mnc-int8-wasm");
+  const float = profiles.get("mnc-float");
+  if (int8 === undefined || float === undefined) {
+    console.log("--layers: needs the float module and the int8 module (or kernels) among the runners");
+    return;
+  }
+  const key = (id: string): string => id.replace(/[^A-Za-z0-9_]/g, "_");
+  const types = new Map(graph.nodes.map((n) => [key(n.id), layerType(n)]));
+  const floatMs = new Map(float.map((l) => [key(l.layer), l.ms]));
+  console.log("per layer, each timed in place (ms; the float module's projections include their residual add):");
+  console.log(`  ${"layer".padEnd(22)} ${"type".padEnd(18)} ${"int8".padStart(7)} ${"float".padStart(7)}  float / int8`);
+  for (const l of int8) {
+    const f = floatMs.get(key(l.layer));
+    const ratio = f === undefined || l.ms === 0 ? "" : (f / l.ms).toFixed(2);
+    console.log(`  ${l.layer.padEnd(22)} ${(types.get(key(l.layer)) ?? "other").padEnd(18)} ${l.ms.toFixed(3).padStart(7)} ${(f === undefined ? "—" : f.toFixed(3)).padStart(7)}  ${ratio}`);
+  }
+}
+
 /** Each layer type's milliseconds from a profile: mnc's per layer, TensorFlow Lite's per operator. */
 function profileByType(p: Int8Profile, graph: Graph): Map<LayerType, number> | undefined {
   const out = new Map<LayerType, number>(TYPES.map((t) => [t, 0]));
@@ -415,8 +440,10 @@ export async function benchInt8(config: Int8Config): Promise<void> {
   // Per layer type: each runtime's profile, GOPS, and the type's int8 arithmetic intensity.
   const types = typeCosts(quantized, costs);
   const bandwidth = copyGbPerS();
+  const layerProfiles = new Map<Int8RunnerName, readonly { layer: string; ms: number }[]>();
   for (const x of handles) {
     const p = (await request<{ profile: Int8Profile }>(x.worker, { kind: "profile", runs: profileRuns })).profile;
+    if (p.kind === "layers") layerProfiles.set(x.runner, p.layers);
     const byType = profileByType(p, quantized);
     if (byType === undefined) continue;
     const total = [...byType.values()].reduce((s, v) => s + v, 0);
@@ -437,5 +464,6 @@ export async function benchInt8(config: Int8Config): Promise<void> {
     }
   }
   console.log(`  (memory bandwidth here: a 64 MiB byte copy moves ${bandwidth.toFixed(1)} GB/s, read + write)`);
+  if (process.argv.includes("--layers")) printLayers(layerProfiles, quantized);
   for (const x of handles) x.worker.postMessage({ kind: "stop" });
 }
