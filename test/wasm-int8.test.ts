@@ -105,6 +105,22 @@ for (const m of models) {
     );
 
     it(
+      "reads the blob in init() only: its bytes are the activation buffers', and overwritten after init() the outputs stay the interpreter's",
+      () => {
+        const g = graph();
+        const { layout, memory, run } = loadInt8(g, 1);
+        // The buffers start where the blob does: some step writes inside it.
+        expect(layout.steps.some((s) => s.output >= layout.blob && s.output < layout.blob + layout.blobBytes)).toBe(true);
+        new Uint8Array(memory.buffer, layout.blob, layout.blobBytes).fill(0xa5);
+        for (const name of ["cat", "mountain"]) {
+          const truth = Array.from(new Uint8Array(readFileSync(join(m.dir, "ground_truth", `${name}.out.u8`))));
+          expect(run([photo(name)])[0]![0], name).toEqual(truth);
+        }
+      },
+      { timeout: 60_000 },
+    );
+
+    it(
       "every step's output, called one by one through its export, equals the reference's trace on a photo",
       () => {
         const g = graph();

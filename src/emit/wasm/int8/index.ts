@@ -18,9 +18,11 @@
  * `init()` zeroes the packed-weights region and unpacks every layer into it
  * (see kernels.ts: GEMM panels of (w − w_zp) as int16 with x_zp folded into
  * the biases, depthwise groups, each with its f32 multipliers). The blob
- * region is read by `init()` only: a host may reuse it once `init()` has
- * returned. Input and outputs hold stored values (uint8 or int8, the model's
- * types), one byte each, HWC unpadded, maxBatch items back to back.
+ * region is read by `init()` only, and shares its bytes with the activation
+ * buffers and the scratch: the first run writes over it, so `init()` comes
+ * once, after the blob is written and before the first run. Input and
+ * outputs hold stored values (uint8 or int8, the model's types), one byte
+ * each, HWC unpadded, maxBatch items back to back.
  *
  * Memory layout (byte offsets, each region 64-byte aligned, in this order):
  *
@@ -29,7 +31,8 @@
  *             table — constants of the graph, written by a data segment
  *             when the module is instantiated
  *   weights   the packed weights init() writes
- *   blob      where the host writes int8Blob(graph).bytes
+ *   blob      where the host writes int8Blob(graph).bytes, at the start of
+ *             the buffers and scratch below (as long as the longer of the two)
  *   buffers   activation buffers of one batch item, each the size of the
  *             largest value, channel stride roundUp(C, 16) bytes; a value
  *             goes to the lowest-numbered buffer free at its step (the one
@@ -185,7 +188,7 @@ interface Value {
 /** What a kernel's code needs once addresses are known. */
 interface Addresses {
   readonly weights: number;
-  /** The blob region (init() reads it). */
+  /** The blob region (init() reads it; the buffers and scratch share its bytes). */
   readonly blob: number;
   readonly scratch: number;
   readonly params: number;
@@ -263,13 +266,13 @@ export function compileNetworkWasmInt8(graph: Graph, options: Int8WasmOptions = 
   }
   const weightsBytes = align(w);
   at += weightsBytes;
+  // The blob is read by init() only: it shares its bytes with the buffers and the scratch, which
+  // the steps write over once init() has packed it.
   const blobLayout = int8Layout(graph);
   const blobAt = at;
-  at = align(at + blobLayout.bytes + SLACK);
   const bufferAt = Array.from({ length: buffers }, (_, b) => at + b * bufferBytes);
-  at += buffers * bufferBytes;
-  const scratchAt = at;
-  at = align(at + Math.max(0, ...steps.map((s) => s.scratch)) + SLACK);
+  const scratchAt = at + buffers * bufferBytes;
+  at = Math.max(align(scratchAt + Math.max(0, ...steps.map((s) => s.scratch)) + SLACK), align(blobAt + blobLayout.bytes + SLACK));
   const inputAt = at;
   at = align(at + maxBatch * inputBytes + SLACK);
   const outputs = graph.outputs.map((id) => {
