@@ -363,8 +363,10 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const xp = f.local("i32");
   const wp = f.local("i32");
   const mr = Math.max(1, Math.min(s.mr, pixels));
-  const accs = Array.from({ length: mr }, () => [0, 1, 2, 3].map(() => f.local("v128")));
-  const xs = Array.from({ length: mr }, () => f.local("v128"));
+  // The last block's first 8 channels alone (N mod 16 ≤ 8): twice the pixels per tile, the same 8 accumulators.
+  const mrHalf = Math.max(1, Math.min(2 * s.mr, pixels));
+  const accs = Array.from({ length: Math.max(mr, mrHalf) }, () => [0, 1, 2, 3].map(() => f.local("v128")));
+  const xs = Array.from({ length: Math.max(mr, mrHalf) }, () => f.local("v128"));
   const w = f.local("v128");
   const rc = requantConstants(f, s.requant);
 
@@ -438,14 +440,15 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
     f.i32Const(s.weights).localSet(panel);
     f.localGet(yc).localSet(yb);
     const block = (half: boolean): void => {
+      const rows = half ? mrHalf : mr;
       f.localGet(xc).localSet(xr);
       f.localGet(yb).localSet(yr);
-      repeat(f, Math.floor(count / mr), () => {
-        tiles(mr, half);
-        bump(f, xr, mr * rowBytes);
-        bump(f, yr, mr * s.yStride);
+      repeat(f, Math.floor(count / rows), () => {
+        tiles(rows, half);
+        bump(f, xr, rows * rowBytes);
+        bump(f, yr, rows * s.yStride);
       });
-      if (count % mr !== 0) tiles(count % mr, half);
+      if (count % rows !== 0) tiles(count % rows, half);
       bump(f, panel, panelBytes);
       bump(f, yb, GEMM_BLOCK);
     };
