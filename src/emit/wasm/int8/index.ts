@@ -55,7 +55,10 @@
  *                epilogue
  *   depthwise    8 channels at a time, two taps per i32x4.dot_i16x8_s
  *                (depthwiseKernel); a 3×3 kernel at horizontal stride 1 or 2
- *                slides along the row, carrying its widened columns
+ *                slides along the row, carrying its widened columns; one at
+ *                vertical stride 1 whose output rows are at least
+ *                Int8Tuning.dwPairRowsWidth wide first rewrites its input two
+ *                rows at a time as int16 pairs (pairRowKernel)
  *   avgpool      window sums, M per window as the reference computes it
  *   maxpool      window maxima, requantized when the quantization changes
  *   add          XNNPACK's vadd with its 20-bit multipliers
@@ -89,7 +92,9 @@ import {
   tableKernel,
   depthwiseKernel,
   depthwiseScratchBytes,
+  DW_PACK,
   dwPackedBytes,
+  dwPairRows,
   dwSliding,
   gemmK,
   gemmKernel,
@@ -154,6 +159,8 @@ export interface Int8Tuning {
   readonly holdWeights: boolean;
   /** Bytes of widened input rows per pass over the weight blocks. */
   readonly chunkBytes: number;
+  /** The least output width at which a 3×3 depthwise layer of vertical stride 1 reads its input as pair-rows (pairRowKernel) instead of sliding. */
+  readonly dwPairRowsWidth: number;
 }
 
 /**
@@ -161,7 +168,7 @@ export interface Int8Tuning {
  * 2 splats and a weight vector; bigger tiles spill, and an unrolled
  * reduction lets TurboFan hoist every load of the body to its top and spill.
  */
-export const INT8_TUNING: Int8Tuning = { mr: 2, nv: 4, unroll: 1, holdWeights: false, chunkBytes: 64 * 1024 };
+export const INT8_TUNING: Int8Tuning = { mr: 2, nv: 4, unroll: 1, holdWeights: false, chunkBytes: 64 * 1024, dwPairRowsWidth: 28 };
 
 /** The first node the int8 module cannot compile: it has a kernel for every op the integer reference runs (firstNonIntegerNode). */
 export function int8UnsupportedNode(graph: Graph): Node | undefined {
@@ -433,6 +440,9 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
     const pads = a.pads ?? [0, 0, 0, 0];
     const { lq, table } = tableOf(node, a.act, yq);
     const ms = Array.from({ length: C }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, lq.scale[0]!, "xnnpack"));
+    const dilation = a.dilation ?? [1, 1];
+    const pairRows = dwPairRows({ kernel: a.kernel, stride: a.stride, dilation }) && OW >= ctx.tuning.dwPairRowsWidth && x.stride % 16 === 0;
+    const mode = pairRows ? DW_PACK.pairRows : dwSliding({ kernel: a.kernel, stride: a.stride, dilation }) ? DW_PACK.sliding : DW_PACK.rowMajor;
     return {
       name: node.id,
       kernel: "depthwise",
@@ -441,8 +451,8 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
       fixed: [],
       y,
       multAdds: OH * OW * C * taps,
-      scratch: depthwiseScratchBytes(x.shape[1], x.stride),
-      packedBytes: dwPackedBytes(C, taps),
+      scratch: depthwiseScratchBytes(x.shape[1], x.stride, pairRows ? { ow: OW, sw: a.stride[1], left: pads[1] } : undefined),
+      packedBytes: dwPackedBytes(C, taps, pairRows),
       params: concat([channelParams(q.kernelQuant, C, (c) => ms[c]!), table ?? new Uint8Array(0)]),
       build: (ad) =>
         depthwiseKernel({
@@ -454,18 +464,19 @@ const STEPS: { readonly [K in OpKind]: Planner<K> } = {
           yStride: y.stride,
           kernel: a.kernel,
           stride: a.stride,
-          dilation: a.dilation ?? [1, 1],
+          dilation,
           pads: [pads[0], pads[1]],
           weights: ad.weights,
           scratch: ad.scratch,
           requant: requantOf(lq, a.act, ms, accBound(q, C, x.quant)),
           ...(table === undefined ? {} : { table: { address: ad.params + 8 * C, from: lq.type } }),
+          pairRows,
         }),
       pack: (f, ad, fns) => {
         const l = blobOf(ctx, node.id);
         f.i32Const(blobAddress(ad, l.kernel.offset)).i32Const(q.bias === undefined ? -1 : blobAddress(ad, l.bias.offset)).i32Const(ad.weights).i32Const(ad.params);
         f.i32Const(C).i32Const(taps).i32Const(x.quant.zeroPoint[0]!).i32Const(q.kernelQuant.type === "int8" ? 1 : 0);
-        f.i32Const(dwSliding({ kernel: a.kernel, stride: a.stride, dilation: a.dilation ?? [1, 1] }) ? 1 : 0).call(fns.dw);
+        f.i32Const(mode).call(fns.dw);
       },
     };
   },

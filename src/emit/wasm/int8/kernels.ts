@@ -40,6 +40,10 @@
  *                    interleaved (i16x8 unpack low / high, one punpck each).
  *                    A sliding 3×3 kernel (dwSliding) pairs its taps by
  *                    column (dwTapOrder): (0,j)·(1,j), (2,0)·(2,1), (2,2).
+ *                    A pair-row kernel (pairRowKernel) holds 12 pairs: per
+ *                    parity of its top row, per column j, the two rows of
+ *                    the pair-row it reads first and of the next one —
+ *                    even: (w0j, w1j), (w2j, 0); odd: (0, w0j), (w1j, w2j).
  */
 import { InternalError } from "../../../ir/diagnostics.js";
 import { QUANTIZED_RANGE, type QuantizedType } from "../../../ir/graph.js";
@@ -60,12 +64,14 @@ export function gemmPackedBytes(n: number, kp: number): number {
 export function gemmPanelBytes(kp: number): number {
   return GEMM_BLOCK * 8 + kp * GEMM_BLOCK * 2;
 }
-export function dwPackedBytes(c: number, taps: number): number {
-  return Math.ceil(c / DW_GROUP) * dwGroupBytes(taps);
+export function dwPackedBytes(c: number, taps: number, pairRows = false): number {
+  return Math.ceil(c / DW_GROUP) * dwGroupBytes(taps, pairRows);
 }
-export function dwGroupBytes(taps: number): number {
-  return DW_TAPS + Math.ceil(taps / 2) * 32;
+export function dwGroupBytes(taps: number, pairRows = false): number {
+  return DW_TAPS + (pairRows ? DW_PAIR_ROW_PAIRS : Math.ceil(taps / 2)) * 32;
 }
+/** Pairs of weight vectors per group of a pair-row 3×3 kernel: per parity of its top row, per column, the pair-row holding that row and the next. */
+const DW_PAIR_ROW_PAIRS = 12;
 /** Offsets in a depthwise group: biases, multipliers, biases with x_zp folded in, the pairs of taps. */
 const DW_BIAS = 0;
 const DW_M = 32;
@@ -490,6 +496,24 @@ export interface DepthwiseSpec {
   readonly scratch: number;
   readonly requant: Requant;
   readonly table?: TableSpec;
+  /** Read the input through pair-rows (dwPairRows): the weights packed in that layout, the scratch depthwiseScratchBytes(…, true) long. */
+  readonly pairRows?: boolean;
+}
+
+/**
+ * Whether a depthwise layer can read its input as pair-rows: a 3×3 kernel at
+ * dilation 1 and vertical stride 1, where each pair-row serves four output
+ * rows (at stride 2 it serves two, and the sliding kernel is as fast). The
+ * caller also wants an input whose pixels are whole vectors, and rows wide
+ * enough that converting them and loading each sweep's weights pay off.
+ */
+export function dwPairRows(s: Pick<DepthwiseSpec, "kernel" | "stride" | "dilation">): boolean {
+  return s.kernel[0] === 3 && s.kernel[1] === 3 && s.dilation[0] === 1 && s.dilation[1] === 1 && s.stride[0] === 1;
+}
+
+/** Pixels of a pair-row: the input's columns with the left padding before them and whatever the last output reaches past them. */
+function pairRowPixels(iw: number, ow: number, sw: number, left: number): number {
+  return Math.max(iw + left, (ow - 1) * sw + 3);
 }
 
 /** Whether a depthwise layer's inside columns slide (a 3×3 kernel at horizontal stride and dilation 1; see depthwiseKernel). */
@@ -505,8 +529,10 @@ export function dwTapOrder(sliding: boolean, taps: number): readonly number[] {
   return sliding ? [0, 3, 1, 4, 2, 5, 6, 7, 8] : Array.from({ length: taps }, (_, t) => t);
 }
 
-export function depthwiseScratchBytes(iw: number, xStride: number): number {
-  return roundUp(iw * xStride + 16, 16);
+/** The x_zp row, and for a pair-row kernel its two pair-rows (int16, four bytes per channel). */
+export function depthwiseScratchBytes(iw: number, xStride: number, pairRows?: { ow: number; sw: number; left: number }): number {
+  const zpRow = roundUp(iw * xStride + 16, 16);
+  return pairRows === undefined ? zpRow : zpRow + 2 * pairRowPixels(iw, pairRows.ow, pairRows.sw, pairRows.left) * xStride * 4;
 }
 
 /**
@@ -519,6 +545,7 @@ export function depthwiseScratchBytes(iw: number, xStride: number): number {
  * each column's widened, interleaved upper rows to the outputs that share it.
  */
 export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
+  if (s.pairRows === true) return pairRowKernel(s);
   const f = new FunctionBody(["i32", "i32"]);
   const x = f.param(0);
   const y = f.param(1);
@@ -745,6 +772,197 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
       f.localGet(g).i32Const(1).i32Add().localTee(g).i32Const(groups).i32LtS().brIf(groupLoop);
     });
     bump(f, yp, OW * s.yStride);
+    f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rowLoop);
+  });
+  if (s.table !== undefined) tableLoop(f, y, y, OH * OW, C, s.yStride, s.yStride, s.table);
+  return f;
+}
+
+/**
+ * A 3×3 depthwise kernel (dilation 1, any stride and padding) that first
+ * rewrites its input rows two by two as pair-rows: per pixel and group of 8
+ * channels, (x − x_zp) of the even row and of the odd row interleaved as
+ * int16, channels 0–3 then 4–7, so that one i32x4.dot_i16x8_s takes a
+ * column's two rows of four channels with no unpack. An output whose top
+ * input row r0 is even reads the pair-row r0/2 against (w0, w1) and the next
+ * against (w2, 0); an odd r0 reads pair-row (r0 − 1)/2 against (0, w0) and
+ * the next against (w1, w2): the weights hold both parities. Padding is 0 in
+ * the pair-rows (rows outside read the x_zp row; the columns around the row
+ * are zeroed), so every output is computed alike against the plain biases.
+ * Two pair-rows are live at a time (a ring of two). Each half of a group
+ * (4 channels) sweeps a row of outputs with its 6 weight vectors, bias and
+ * multipliers held in registers.
+ */
+function pairRowKernel(s: DepthwiseSpec): FunctionBody {
+  const f = new FunctionBody(["i32", "i32"]);
+  const x = f.param(0);
+  const y = f.param(1);
+  const [IH, IW] = s.input;
+  const C = s.input[2];
+  const [OH, OW] = s.output;
+  const [SH, SW] = s.stride;
+  const [top, left] = s.pads;
+  const groups = Math.ceil(C / DW_GROUP);
+  const groupBytes = dwGroupBytes(9, true);
+  const P = s.xStride * 4; // bytes per pixel of a pair-row
+  const PW = pairRowPixels(IW, OW, SW, left);
+  const slotBytes = PW * P;
+  const zpRowBytes = roundUp(IW * s.xStride + 16, 16);
+  const ring = s.scratch + zpRowBytes;
+
+  // The x_zp row.
+  const p = f.local("i32");
+  const zp8 = f.local("v128");
+  f.i32Const(s.xZeroPoint).i8x16Splat().localSet(zp8);
+  f.i32Const(s.scratch).localSet(p);
+  repeat(f, zpRowBytes / 16, () => {
+    f.localGet(p).localGet(zp8).v128Store();
+    bump(f, p, 16);
+  });
+  // The padding columns of both pair-rows: 0.
+  const zero = f.local("v128");
+  f.i32x4Const(0, 0, 0, 0).localSet(zero);
+  for (let slot = 0; slot < 2; slot++) {
+    for (const [from, to] of [
+      [0, left],
+      [IW + left, PW],
+    ] as const) {
+      if (to <= from) continue;
+      f.i32Const(ring + slot * slotBytes + from * P).localSet(p);
+      repeat(f, ((to - from) * P) / 16, () => {
+        f.localGet(p).localGet(zero).v128Store();
+        bump(f, p, 16);
+      });
+    }
+  }
+
+  // convert(m): rows 2m and 2m+1 (the x_zp row where outside) into pair-row slot m & 1.
+  const m = f.local("i32");
+  const next = f.local("i32");
+  const ra = f.local("i32");
+  const rb = f.local("i32");
+  const dst = f.local("i32");
+  const zp = f.local("v128");
+  const va = f.local("v128");
+  const vb = f.local("v128");
+  f.i32Const(s.xZeroPoint).i16x8Splat().localSet(zp);
+  const rowAt = (row: () => void, into: Local): void => {
+    row();
+    f.i32Const(IW * s.xStride).i32Mul().localGet(x).i32Add();
+    f.i32Const(s.scratch);
+    row();
+    f.i32Const(IH).i32LtU();
+    f.select().localSet(into);
+  };
+  const convert = (): void => {
+    rowAt(() => void f.localGet(next).i32Const(1).i32Shl(), ra);
+    rowAt(() => void f.localGet(next).i32Const(1).i32Shl().i32Const(1).i32Add(), rb);
+    f.localGet(next).i32Const(1).i32And().i32Const(slotBytes).i32Mul().i32Const(ring + left * P).i32Add().localSet(dst);
+    repeat(f, (IW * s.xStride) / 8, () => {
+      f.localGet(ra);
+      load8x8(f, s.xType);
+      f.localGet(zp).i16x8Sub().localSet(va);
+      f.localGet(rb);
+      load8x8(f, s.xType);
+      f.localGet(zp).i16x8Sub().localSet(vb);
+      f.localGet(dst).localGet(va).localGet(vb).i8x16Shuffle(UNPACK_LOW_16).v128Store();
+      f.localGet(dst).localGet(va).localGet(vb).i8x16Shuffle(UNPACK_HIGH_16).v128Store(16);
+      bump(f, ra, 8);
+      bump(f, rb, 8);
+      bump(f, dst, 32);
+    });
+  };
+
+  const oy = f.local("i32");
+  const r0 = f.local("i32");
+  const b1 = f.local("i32");
+  const b2 = f.local("i32");
+  const c1 = f.local("i32");
+  const c2 = f.local("i32");
+  const yrow = f.local("i32");
+  const yx = f.local("i32");
+  const wset = f.local("i32");
+  const wg = f.local("i32");
+  const g = f.local("i32");
+  const h = f.local("i32");
+  const acc = f.local("v128");
+  const bias = f.local("v128");
+  const mult = f.local("v128");
+  const ws = Array.from({ length: 6 }, () => f.local("v128"));
+  const rc = requantConstants(f, s.requant);
+
+  // the first pair-row the first output reads
+  f.i32Const(-top).i32Const(1).i32ShrS().localSet(next);
+  f.i32Const(0).localSet(oy);
+  f.localGet(y).localSet(yrow);
+  f.loop((rowLoop) => {
+    f.localGet(oy).i32Const(SH).i32Mul().i32Const(-top).i32Add().localSet(r0);
+    f.localGet(r0).i32Const(1).i32ShrS().localSet(m);
+    // pair-rows m and m + 1 converted
+    f.block((ready) => {
+      f.loop((more) => {
+        f.localGet(next).localGet(m).i32Const(1).i32Add().i32GtS().brIf(ready);
+        convert();
+        bump(f, next, 1);
+        f.br(more);
+      });
+    });
+    f.localGet(m).i32Const(1).i32And().i32Const(slotBytes).i32Mul().i32Const(ring).i32Add().localSet(b1);
+    f.localGet(m).i32Const(1).i32Add().i32Const(1).i32And().i32Const(slotBytes).i32Mul().i32Const(ring).i32Add().localSet(b2);
+    // the weights of r0's parity: the odd set after the even one
+    f.localGet(r0).i32Const(1).i32And().i32Const(6 * 32).i32Mul().localSet(wset);
+    f.i32Const(s.weights).localSet(wg);
+    f.i32Const(0).localSet(g);
+    f.loop((groupLoop) => {
+      f.i32Const(0).localSet(h);
+      f.loop((halfLoop) => {
+        // the half's weights, bias and multipliers
+        f.localGet(wg).localGet(h).i32Const(16).i32Mul().i32Add().localTee(p);
+        f.v128Load(DW_BIAS).localSet(bias);
+        f.localGet(p).v128Load(DW_M).localSet(mult);
+        f.localGet(p).localGet(wset).i32Add().localSet(p);
+        ws.forEach((w, k) => f.localGet(p).v128Load(DW_TAPS + 32 * k).localSet(w));
+        // c1, c2: the half's vectors in pair-rows m and m + 1 at the first output's first column
+        f.localGet(g).i32Const(32).i32Mul().localGet(h).i32Const(16).i32Mul().i32Add().localTee(p);
+        f.localGet(b1).i32Add().localSet(c1);
+        f.localGet(p).localGet(b2).i32Add().localSet(c2);
+        f.localGet(yrow).localGet(g).i32Const(DW_GROUP).i32Mul().i32Add().localGet(h).i32Const(4).i32Mul().i32Add().localSet(yx);
+        /** Output k (of the iteration) requantized, as i32x4 on the stack. */
+        const output = (k: number): void => {
+          f.localGet(bias);
+          for (let j = 0; j < 3; j++) {
+            const at = (k * SW + j) * P;
+            f.localGet(c1).v128Load(at).localGet(ws[2 * j]!).i32x4DotI16x8S().i32x4Add();
+            f.localGet(c2).v128Load(at).localGet(ws[2 * j + 1]!).i32x4DotI16x8S().i32x4Add();
+          }
+          requantize(f, s.requant, rc, () => f.localGet(mult));
+        };
+        /** Outputs 0 and 1 narrowed together: one pack per step for both, then each one's four bytes. */
+        repeat(f, Math.floor(OW / 2), () => {
+          output(0);
+          output(1);
+          f.i16x8NarrowI32x4S().localTee(va).localGet(va);
+          narrowBytes(f, s.requant.type, s.requant);
+          f.localSet(vb);
+          f.localGet(yx).localGet(vb).v128Store32Lane(0);
+          f.localGet(yx).localGet(vb).v128Store32Lane(1, s.yStride);
+          bump(f, c1, 2 * SW * P);
+          bump(f, c2, 2 * SW * P);
+          bump(f, yx, 2 * s.yStride);
+        });
+        if (OW % 2 === 1) {
+          output(0);
+          f.localTee(acc).localGet(acc).i16x8NarrowI32x4S().localTee(va).localGet(va);
+          narrowBytes(f, s.requant.type, s.requant);
+          f.localSet(vb);
+          f.localGet(yx).localGet(vb).v128Store32Lane(0);
+        }
+        f.localGet(h).i32Const(1).i32Add().localTee(h).i32Const(2).i32LtS().brIf(halfLoop);
+      });
+      bump(f, wg, groupBytes);
+      f.localGet(g).i32Const(1).i32Add().localTee(g).i32Const(groups).i32LtS().brIf(groupLoop);
+    });
+    bump(f, yrow, OW * s.yStride);
     f.localGet(oy).i32Const(1).i32Add().localTee(oy).i32Const(OH).i32LtS().brIf(rowLoop);
   });
   if (s.table !== undefined) tableLoop(f, y, y, OH * OW, C, s.yStride, s.yStride, s.table);
@@ -1315,14 +1533,18 @@ export function packGemmFunction(): FunctionBody {
   return f;
 }
 
+/** pack_dw's `mode`: the taps' order in a group. */
+export const DW_PACK = { rowMajor: 0, sliding: 1, pairRows: 2 } as const;
+
 /**
- * pack_dw(src, bias, dst, params, c, taps, xzp, signed, sliding): a depthwise
+ * pack_dw(src, bias, dst, params, c, taps, xzp, signed, mode): a depthwise
  * layer's blob kernel [c, taps] and biases into groups of 8 channels at dst
- * (see the header), the taps in dwTapOrder(sliding).
+ * (see the header): the taps row-major, in dwTapOrder's sliding order, or
+ * (pair-rows) each tap twice, once per parity set (pairRowKernel).
  */
 export function packDepthwiseFunction(): FunctionBody {
   const f = new FunctionBody(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [src, bias, dst, params, c, taps, xzp, signed, sliding] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const [src, bias, dst, params, c, taps, xzp, signed, mode] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const o = f.local("i32");
   const t = f.local("i32");
   const q = f.local("i32");
@@ -1333,7 +1555,11 @@ export function packDepthwiseFunction(): FunctionBody {
   const at = f.local("i32");
   const sum = f.local("i32");
   const groupBytes = f.local("i32");
-  f.localGet(taps).i32Const(1).i32Add().i32Const(1).i32ShrU().i32Const(32).i32Mul().i32Const(DW_TAPS).i32Add().localSet(groupBytes);
+  const ti = f.local("i32");
+  const tj = f.local("i32");
+  f.localGet(taps).i32Const(1).i32Add().i32Const(1).i32ShrU().i32Const(32).i32Mul().i32Const(DW_TAPS).i32Add();
+  f.i32Const(DW_TAPS + DW_PAIR_ROW_PAIRS * 32);
+  f.localGet(mode).i32Const(DW_PACK.pairRows).i32Ne().select().localSet(groupBytes);
   f.i32Const(0).localSet(o);
   f.block((done) => {
     f.localGet(c).i32Eqz().brIf(done);
@@ -1351,15 +1577,33 @@ export function packDepthwiseFunction(): FunctionBody {
         );
         f.localGet(w).localGet(zp).i32Sub().localSet(w);
         f.localGet(sum).localGet(w).i32Add().localSet(sum);
-        // q: the tap's position in dwTapOrder (sliding: t < 6 at (t mod 3)·2 + t / 3)
-        f.localGet(t).i32Const(3).i32RemU().i32Const(2).i32Mul().localGet(t).i32Const(3).i32DivU().i32Add();
-        f.localGet(t);
-        f.localGet(sliding).localGet(t).i32Const(6).i32LtU().i32And().select().localSet(q);
-        // DW_TAPS + (q>>1)·32 + (lane>>2)·16 + (lane&3)·4 + (q&1)·2
-        f.localGet(group).i32Const(DW_TAPS).i32Add().localGet(q).i32Const(1).i32ShrU().i32Const(32).i32Mul().i32Add();
-        f.localGet(lane).i32Const(2).i32ShrU().i32Const(16).i32Mul().i32Add().localGet(lane).i32Const(3).i32And().i32Const(4).i32Mul().i32Add();
-        f.localGet(q).i32Const(1).i32And().i32Const(2).i32Mul().i32Add();
-        f.localGet(w).i32Store16();
+        /** w at position q (a pair's vectors, then its first or second int16): DW_TAPS + (q>>1)·32 + (lane>>2)·16 + (lane&3)·4 + (q&1)·2 */
+        const put = (): void => {
+          f.localGet(group).i32Const(DW_TAPS).i32Add().localGet(q).i32Const(1).i32ShrU().i32Const(32).i32Mul().i32Add();
+          f.localGet(lane).i32Const(2).i32ShrU().i32Const(16).i32Mul().i32Add().localGet(lane).i32Const(3).i32And().i32Const(4).i32Mul().i32Add();
+          f.localGet(q).i32Const(1).i32And().i32Const(2).i32Mul().i32Add();
+          f.localGet(w).i32Store16();
+        };
+        f.localGet(t).i32Const(3).i32DivU().localSet(ti);
+        f.localGet(t).i32Const(3).i32RemU().localSet(tj);
+        f.localGet(mode).i32Const(DW_PACK.pairRows).i32Eq().if(
+          () => {
+            // even top row: pair 2j + (i = 2), at (i = 1); odd: pair 6 + 2j + (i ≥ 1), at (i ≠ 1)
+            f.localGet(tj).i32Const(2).i32Mul().localGet(ti).i32Const(2).i32Eq().i32Add().i32Const(2).i32Mul();
+            f.localGet(ti).i32Const(1).i32Eq().i32Add().localSet(q);
+            put();
+            f.localGet(tj).i32Const(2).i32Mul().i32Const(6).i32Add().localGet(ti).i32Const(1).i32GeU().i32Add().i32Const(2).i32Mul();
+            f.localGet(ti).i32Const(1).i32Ne().i32Add().localSet(q);
+            put();
+          },
+          () => {
+            // q: the tap's position in dwTapOrder (sliding: t < 6 at (t mod 3)·2 + t / 3)
+            f.localGet(tj).i32Const(2).i32Mul().localGet(ti).i32Add();
+            f.localGet(t);
+            f.localGet(mode).i32Const(DW_PACK.sliding).i32Eq().localGet(t).i32Const(6).i32LtU().i32And().select().localSet(q);
+            put();
+          },
+        );
         f.localGet(t).i32Const(1).i32Add().localTee(t).localGet(taps).i32LtS().brIf(inner);
       });
       f.localGet(bias).i32Const(-1).i32Eq().if(
