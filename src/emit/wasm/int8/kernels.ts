@@ -159,6 +159,18 @@ function load8x8(f: FunctionBody, type: QuantizedType, offset = 0): void {
   else f.v128Load8x8S(offset);
 }
 
+/** `bytes` (a multiple of 16) at `at` set to the byte `value`: a padding row of x_zp, or zeros. */
+function fillBytes(f: FunctionBody, at: number, bytes: number, value: number): void {
+  const p = f.local("i32");
+  const v = f.local("v128");
+  f.i32Const(value).i8x16Splat().localSet(v);
+  f.i32Const(at).localSet(p);
+  repeat(f, bytes / 16, () => {
+    f.localGet(p).localGet(v).v128Store();
+    bump(f, p, 16);
+  });
+}
+
 /** A counted loop: body runs `count` times (count ≥ 1, known here). */
 function repeat(f: FunctionBody, count: number, body: () => void): void {
   if (count <= 0) return;
@@ -562,14 +574,7 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const order = dwTapOrder(sliding, taps);
 
   // The padding row.
-  const fill = f.local("i32");
-  const zp8 = f.local("v128");
-  f.i32Const(s.xZeroPoint).i8x16Splat().localSet(zp8);
-  f.i32Const(s.scratch).localSet(fill);
-  repeat(f, depthwiseScratchBytes(IW, s.xStride) / 16, () => {
-    f.localGet(fill).localGet(zp8).v128Store();
-    bump(f, fill, 16);
-  });
+  fillBytes(f, s.scratch, depthwiseScratchBytes(IW, s.xStride), s.xZeroPoint);
 
   const oy = f.local("i32");
   const iy = f.local("i32");
@@ -810,31 +815,17 @@ function pairRowKernel(s: DepthwiseSpec): FunctionBody {
   const zpRowBytes = roundUp(IW * s.xStride + 16, 16);
   const ring = s.scratch + zpRowBytes;
 
-  // The x_zp row.
-  const p = f.local("i32");
-  const zp8 = f.local("v128");
-  f.i32Const(s.xZeroPoint).i8x16Splat().localSet(zp8);
-  f.i32Const(s.scratch).localSet(p);
-  repeat(f, zpRowBytes / 16, () => {
-    f.localGet(p).localGet(zp8).v128Store();
-    bump(f, p, 16);
-  });
-  // The padding columns of both pair-rows: 0.
-  const zero = f.local("v128");
-  f.i32x4Const(0, 0, 0, 0).localSet(zero);
+  // The x_zp row, and the padding columns of both pair-rows: 0.
+  fillBytes(f, s.scratch, zpRowBytes, s.xZeroPoint);
   for (let slot = 0; slot < 2; slot++) {
     for (const [from, to] of [
       [0, left],
       [IW + left, PW],
     ] as const) {
-      if (to <= from) continue;
-      f.i32Const(ring + slot * slotBytes + from * P).localSet(p);
-      repeat(f, ((to - from) * P) / 16, () => {
-        f.localGet(p).localGet(zero).v128Store();
-        bump(f, p, 16);
-      });
+      if (to > from) fillBytes(f, ring + slot * slotBytes + from * P, (to - from) * P, 0);
     }
   }
+  const p = f.local("i32");
 
   // convert(m): rows 2m and 2m+1 (the x_zp row where outside) into pair-row slot m & 1.
   const m = f.local("i32");
