@@ -260,6 +260,15 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
   /** Waits until the title (network, α, input, output) satisfies `test` (a JavaScript expression on `t`). */
   const title = (test: string, p: Page = page): Promise<unknown> => p.waitForFunction(`((t) => ${test})(document.getElementById("title").textContent)`, { timeout: STEP_MS });
   const figure = (name: string): Promise<number> => page.$eval(`[data-total="${name}"]`, (e) => e.textContent ?? "").then(digits);
+  /** Puts the cursor at the end of the editor's line `line` (1-based). */
+  const endOfLine = async (line: number): Promise<void> => {
+    await page.click(">>> .cm-content");
+    await page.keyboard.down("Control");
+    await page.keyboard.press("Home");
+    await page.keyboard.up("Control");
+    for (let i = 1; i < line; i++) await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("End");
+  };
 
   it("loads a design from the URL; an error is underlined with its code, and fixed, the report shows", async () => {
     const src = Buffer.from(TINY).toString("base64url");
@@ -273,12 +282,7 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
     expect(examples).toContain("mobilenet_v2.mn");
 
     // Type a misspelt option at the end of line 4 (`separable 32 stride=2`).
-    await page.click(">>> .cm-content");
-    await page.keyboard.down("Control");
-    await page.keyboard.press("Home");
-    await page.keyboard.up("Control");
-    for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowDown");
-    await page.keyboard.press("End");
+    await endOfLine(4);
     await page.keyboard.type(" strid=1");
     await inEditor(".cm-lintRange-error");
     expect(await page.$eval(">>> .cm-lintRange-error", (e) => e.textContent)).toBe("strid");
@@ -355,12 +359,7 @@ describe.runIf(haveChromium)("the playground in Chromium", () => {
     await page.screenshot({ path: join(shots, "playground-hover.png") });
     await page.mouse.move(box.x + box.width - 5, box.y + 400);
     // Completion after `act=`: the activations, as the compiler lists them.
-    await page.click(">>> .cm-content");
-    await page.keyboard.down("Control");
-    await page.keyboard.press("Home");
-    await page.keyboard.up("Control");
-    for (let i = 0; i < 2; i++) await page.keyboard.press("ArrowDown");
-    await page.keyboard.press("End");
+    await endOfLine(3);
     await page.keyboard.type(" act=");
     await inEditor(".cm-tooltip-autocomplete");
     const options = await page.$$eval(">>> .cm-tooltip-autocomplete .cm-completionLabel", (ls) => ls.map((l) => l.textContent));

@@ -159,8 +159,19 @@ function load8x8(f: FunctionBody, type: QuantizedType, offset = 0): void {
   else f.v128Load8x8S(offset);
 }
 
+/** A depthwise kernel's input row `row` (what `row` pushes): its address, or the x_zp row at `padding` where it lies outside [0, s.input[0]). */
+function inputRow(f: FunctionBody, s: DepthwiseSpec, x: Local, row: () => void, padding: number): void {
+  row();
+  f.i32Const(s.input[1] * s.xStride).i32Mul().localGet(x).i32Add();
+  f.i32Const(padding);
+  row();
+  f.i32Const(s.input[0]).i32LtU();
+  f.select();
+}
+
 /** `bytes` (a multiple of 16) at `at` set to the byte `value`: a padding row of x_zp, or zeros. */
 function fillBytes(f: FunctionBody, at: number, bytes: number, value: number): void {
+  if (bytes % 16 !== 0) throw new InternalError(`int8 wasm: filling ${bytes} bytes, not whole vectors`);
   const p = f.local("i32");
   const v = f.local("v128");
   f.i32Const(value).i8x16Splat().localSet(v);
@@ -508,7 +519,7 @@ export interface DepthwiseSpec {
   readonly scratch: number;
   readonly requant: Requant;
   readonly table?: TableSpec;
-  /** Read the input through pair-rows (dwPairRows): the weights packed in that layout, the scratch depthwiseScratchBytes(…, true) long. */
+  /** Read the input through pair-rows (dwPairRows): the weights packed in that layout, the scratch as long as depthwiseScratchBytes says with its `pairRows` given. */
   readonly pairRows?: boolean;
 }
 
@@ -561,7 +572,7 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   const f = new FunctionBody(["i32", "i32"]);
   const x = f.param(0);
   const y = f.param(1);
-  const [IH, IW, C] = s.input;
+  const [, IW, C] = s.input;
   const [OH, OW] = s.output;
   const [KH, KW] = s.kernel;
   const [SH, SW] = s.stride;
@@ -721,10 +732,8 @@ export function depthwiseKernel(s: DepthwiseSpec): FunctionBody {
   f.loop((rowLoop) => {
     for (let i = 0; i < KH; i++) {
       f.localGet(oy).i32Const(SH).i32Mul().i32Const(i * DH - top).i32Add().localSet(iy);
-      f.localGet(iy).i32Const(IW * s.xStride).i32Mul().localGet(x).i32Add();
-      f.i32Const(s.scratch);
-      f.localGet(iy).i32Const(IH).i32LtU();
-      f.select().localSet(rows[i]!);
+      inputRow(f, s, x, () => void f.localGet(iy), s.scratch);
+      f.localSet(rows[i]!);
     }
     f.i32Const(s.weights).localSet(wg);
     f.i32Const(0).localSet(g);
@@ -802,8 +811,7 @@ function pairRowKernel(s: DepthwiseSpec): FunctionBody {
   const f = new FunctionBody(["i32", "i32"]);
   const x = f.param(0);
   const y = f.param(1);
-  const [IH, IW] = s.input;
-  const C = s.input[2];
+  const [, IW, C] = s.input;
   const [OH, OW] = s.output;
   const [SH, SW] = s.stride;
   const [top, left] = s.pads;
@@ -812,7 +820,7 @@ function pairRowKernel(s: DepthwiseSpec): FunctionBody {
   const P = s.xStride * 4; // bytes per pixel of a pair-row
   const PW = pairRowPixels(IW, OW, SW, left);
   const slotBytes = PW * P;
-  const zpRowBytes = roundUp(IW * s.xStride + 16, 16);
+  const zpRowBytes = depthwiseScratchBytes(IW, s.xStride);
   const ring = s.scratch + zpRowBytes;
 
   // The x_zp row, and the padding columns of both pair-rows: 0.
@@ -827,7 +835,7 @@ function pairRowKernel(s: DepthwiseSpec): FunctionBody {
   }
   const p = f.local("i32");
 
-  // convert(m): rows 2m and 2m+1 (the x_zp row where outside) into pair-row slot m & 1.
+  // convert(): rows 2·next and 2·next + 1 (the x_zp row where outside) into pair-row slot next & 1.
   const m = f.local("i32");
   const next = f.local("i32");
   const ra = f.local("i32");
@@ -837,17 +845,11 @@ function pairRowKernel(s: DepthwiseSpec): FunctionBody {
   const va = f.local("v128");
   const vb = f.local("v128");
   f.i32Const(s.xZeroPoint).i16x8Splat().localSet(zp);
-  const rowAt = (row: () => void, into: Local): void => {
-    row();
-    f.i32Const(IW * s.xStride).i32Mul().localGet(x).i32Add();
-    f.i32Const(s.scratch);
-    row();
-    f.i32Const(IH).i32LtU();
-    f.select().localSet(into);
-  };
   const convert = (): void => {
-    rowAt(() => void f.localGet(next).i32Const(1).i32Shl(), ra);
-    rowAt(() => void f.localGet(next).i32Const(1).i32Shl().i32Const(1).i32Add(), rb);
+    inputRow(f, s, x, () => void f.localGet(next).i32Const(1).i32Shl(), s.scratch);
+    f.localSet(ra);
+    inputRow(f, s, x, () => void f.localGet(next).i32Const(1).i32Shl().i32Const(1).i32Add(), s.scratch);
+    f.localSet(rb);
     f.localGet(next).i32Const(1).i32And().i32Const(slotBytes).i32Mul().i32Const(ring + left * P).i32Add().localSet(dst);
     repeat(f, (IW * s.xStride) / 8, () => {
       f.localGet(ra);
@@ -1616,12 +1618,6 @@ export function packDepthwiseFunction(): FunctionBody {
 /** Zero `bytes` (a multiple of 16) at `at`. */
 export function zeroKernel(at: number, bytes: number): FunctionBody {
   const f = new FunctionBody([]);
-  const p = f.local("i32");
-  f.i32Const(at).localSet(p);
-  if (bytes % 16 !== 0) throw new InternalError(`int8 wasm: zeroing ${bytes} bytes, not whole vectors`);
-  repeat(f, bytes / 16, () => {
-    f.localGet(p).i32x4Const(0, 0, 0, 0).v128Store();
-    bump(f, p, 16);
-  });
+  fillBytes(f, at, bytes, 0);
   return f;
 }
