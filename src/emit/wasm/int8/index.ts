@@ -98,6 +98,7 @@ import {
   dwSliding,
   gemmK,
   gemmKernel,
+  gemmBytePanels,
   gemmPackedBytes,
   gemmScratchBytes,
   isPointwise,
@@ -673,7 +674,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
     y,
     multAdds: OH * OW * N * taps * C,
     scratch: gemmScratchBytes(OH * OW, kp, isPointwise({ kernel, stride: strides, pads: [pads[0], pads[1]], input: x.shape, output: outShape }), ctx.tuning.chunkBytes, ctx.tuning.mr, OW),
-    packedBytes: gemmPackedBytes(N, kp),
+    packedBytes: gemmPackedBytes(N, kp, gemmBytePanels(OH * OW)),
     params: concat([channelParams(q.kernelQuant, N, (c) => ms[c]!), table ?? new Uint8Array(0)]),
     build: (ad) =>
       gemmKernel({
@@ -681,6 +682,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
         xStride: x.stride,
         xType: x.quant.type,
         xZeroPoint: xzp,
+        wType: q.kernelQuant.type,
         output: outShape,
         yStride: y.stride,
         kernel,
@@ -696,7 +698,8 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
     pack: (f, ad, fns) => {
       const l = blobOf(ctx, node.id);
       f.i32Const(blobAddress(ad, l.kernel.offset)).i32Const(q.bias === undefined ? -1 : blobAddress(ad, l.bias.offset)).i32Const(ad.weights).i32Const(ad.params);
-      f.i32Const(N).i32Const(C * taps).i32Const(C).i32Const(taps).i32Const(kp).i32Const(xzp).i32Const(q.kernelQuant.type === "int8" ? 1 : 0).call(fns.gemm);
+      f.i32Const(N).i32Const(C * taps).i32Const(C).i32Const(taps).i32Const(kp).i32Const(xzp).i32Const(q.kernelQuant.type === "int8" ? 1 : 0);
+      f.i32Const(gemmBytePanels(OH * OW) ? 1 : 0).call(fns.gemm);
     },
   };
 }

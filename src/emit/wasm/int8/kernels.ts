@@ -31,6 +31,15 @@
  *                    as int16 — the second operand of i32x4.dot_i16x8_s
  *                    against a splat of (x_k, x_k+1). k runs over taps then
  *                    channels ((i·KW + j)·C + c), padded with zeros to kp.
+ *   GEMM of one      (an fc, or a convolution whose output is one pixel:
+ *   output pixel     each weight is read once per run) the same per block,
+ *                    in bytes: 16 int32 biases with x_zp folded in, 16 f32
+ *                    multipliers, 16 int32 weight zero points, then per
+ *                    pair of k, 4 vectors × 4 channels × (w_k, w_k+1) as
+ *                    the blob stores them (widened by the load); the sum
+ *                    starts at bias − w_zp·Σ_k x_k, so that
+ *                    Σ x·w − w_zp·Σ x = Σ x·(w − w_zp). Half the bytes of
+ *                    int16, and of the memory bandwidth the layer is bound by.
  *   depthwise        per group of 8 channels: 8 int32 biases, 8 f32
  *                    multipliers, 8 int32 biases with x_zp folded in
  *                    (bias − x_zp·Σ_t (w_t − w_zp)), then per pair of taps
@@ -57,13 +66,21 @@ export const DW_GROUP = 8;
 export const stride = (c: number): number => Math.ceil(c / 16) * 16;
 export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
-/** Bytes of a GEMM layer's packed weights: n output channels over a reduction of kp (a multiple of 8). */
-export function gemmPackedBytes(n: number, kp: number): number {
-  return Math.ceil(n / GEMM_BLOCK) * gemmPanelBytes(kp);
+/** Bytes of a GEMM layer's packed weights: n output channels over a reduction of kp (a multiple of 8), as int16 or (one output pixel) as bytes. */
+export function gemmPackedBytes(n: number, kp: number, bytes: boolean): number {
+  return Math.ceil(n / GEMM_BLOCK) * gemmPanelBytes(kp, bytes);
 }
-export function gemmPanelBytes(kp: number): number {
-  return GEMM_BLOCK * 8 + kp * GEMM_BLOCK * 2;
+export function gemmPanelBytes(kp: number, bytes: boolean): number {
+  return gemmPanelHeader(bytes) + (kp / 2) * gemmPairBytes(bytes);
 }
+/** A panel's per-channel int32 and f32 words before its weights: biases, multipliers and (bytes) weight zero points. */
+const gemmPanelHeader = (bytes: boolean): number => GEMM_BLOCK * (bytes ? 12 : 8);
+/** A panel's bytes per pair of k: 16 channels × 2 weights. */
+const gemmPairBytes = (bytes: boolean): number => (bytes ? 32 : 64);
+/** Where a byte panel's weight zero points start. */
+const GEMM_WZP = GEMM_BLOCK * 8;
+/** Whether a GEMM reads byte panels: one output pixel, so that each weight is read once per run. */
+export const gemmBytePanels = (pixels: number): boolean => pixels === 1;
 export function dwPackedBytes(c: number, taps: number, pairRows = false): number {
   return Math.ceil(c / DW_GROUP) * dwGroupBytes(taps, pairRows);
 }
@@ -210,6 +227,8 @@ export interface GemmSpec {
   readonly xStride: number;
   readonly xType: QuantizedType;
   readonly xZeroPoint: number;
+  /** The weights' stored type (a byte panel widens them as it loads them). */
+  readonly wType: QuantizedType;
   /** Output [OH, OW, N] and its channel stride in bytes (≥ roundUp(N, 16)). */
   readonly output: readonly [number, number, number];
   readonly yStride: number;
@@ -259,7 +278,8 @@ export function isPointwise(s: Pick<GemmSpec, "kernel" | "stride" | "pads" | "in
  * widening for a 1×1 convolution); (2) per block of 16 output channels,
  * register tiles of mr pixels × 16 channels accumulated with
  * i32x4.dot_i16x8_s over pairs of k, requantized in the epilogue and stored
- * as 16 bytes per pixel.
+ * as 16 bytes per pixel. One output pixel reads byte panels (see the
+ * header), its accumulators starting at bias − w_zp·Σ_k x_k.
  */
 export function gemmKernel(s: GemmSpec): FunctionBody {
   const f = new FunctionBody(["i32", "i32"]);
@@ -272,6 +292,8 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const rowBytes = kp * 2;
   const pixels = OH * OW;
   const chunks = Math.ceil(C / 8);
+  const bytes = gemmBytePanels(pixels);
+  const pairBytes = gemmPairBytes(bytes);
 
   // (1) widen / im2col
   const src = f.local("i32");
@@ -384,7 +406,7 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
 
   // (2) the GEMM
   const blocks = Math.ceil(N / GEMM_BLOCK);
-  const panelBytes = gemmPanelBytes(kp);
+  const panelBytes = gemmPanelBytes(kp, bytes);
   const panel = f.local("i32");
   const yb = f.local("i32");
   const xr = f.local("i32");
@@ -398,6 +420,14 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const xs = Array.from({ length: Math.max(mr, mrHalf) }, () => f.local("v128"));
   const w = f.local("v128");
   const rc = requantConstants(f, s.requant);
+  /** A byte panel's Σ_k x_k of the one pixel, in every lane. */
+  const xsum = bytes ? f.local("v128") : undefined;
+  /** Weight vector v (4 channels × 2 k) of k pair u, relative to wp: int16 as packed, or bytes widened. */
+  const weight = (u: number, v: number): void => {
+    f.localGet(wp);
+    if (bytes) load8x8(f, s.wType, u * pairBytes + v * 8);
+    else f.v128Load(u * pairBytes + v * 16);
+  };
 
   const nv = s.nv;
   const halves = GEMM_BLOCK / 4 / nv;
@@ -408,7 +438,10 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   /** One k pair u (relative to xp, wp): the tile's splats and dots. */
   const step = (rows: number, vs: readonly number[], u: number): void => {
     if (s.holdWeights) {
-      vs.forEach((v, i) => f.localGet(wp).v128Load(u * 64 + v * 16).localSet(ws[i]!));
+      vs.forEach((v, i) => {
+        weight(u, v);
+        f.localSet(ws[i]!);
+      });
       for (let p = 0; p < rows; p++) {
         f.localGet(xp).v128Load32Splat(p * rowBytes + u * 4).localSet(xs[p]!);
         vs.forEach((v, i) => f.localGet(accs[p]![v]!).localGet(xs[p]!).localGet(ws[i]!).i32x4DotI16x8S().i32x4Add().localSet(accs[p]![v]!));
@@ -417,19 +450,25 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
     }
     for (let p = 0; p < rows; p++) f.localGet(xp).v128Load32Splat(p * rowBytes + u * 4).localSet(xs[p]!);
     for (const v of vs) {
-      f.localGet(wp).v128Load(u * 64 + v * 16).localSet(w);
+      weight(u, v);
+      f.localSet(w);
       for (let p = 0; p < rows; p++) f.localGet(accs[p]![v]!).localGet(xs[p]!).localGet(w).i32x4DotI16x8S().i32x4Add().localSet(accs[p]![v]!);
     }
   };
   /** A tile of `rows` pixels × the vectors `vs` (of 4 channels) of the current block. */
   const tile = (rows: number, vs: readonly number[]): void => {
-    for (let p = 0; p < rows; p++) for (const v of vs) f.localGet(panel).v128Load(16 * v).localSet(accs[p]![v]!);
+    for (let p = 0; p < rows; p++)
+      for (const v of vs) {
+        f.localGet(panel).v128Load(16 * v);
+        if (xsum !== undefined) f.localGet(xsum).localGet(panel).v128Load(GEMM_WZP + 16 * v).i32x4Mul().i32x4Sub();
+        f.localSet(accs[p]![v]!);
+      }
     f.localGet(xr).localSet(xp);
-    f.localGet(panel).i32Const(GEMM_BLOCK * 8).i32Add().localSet(wp);
+    f.localGet(panel).i32Const(gemmPanelHeader(bytes)).i32Add().localSet(wp);
     repeat(f, Math.floor(pairs / unroll), () => {
       for (let u = 0; u < unroll; u++) step(rows, vs, u);
       bump(f, xp, 4 * unroll);
-      bump(f, wp, 64 * unroll);
+      bump(f, wp, pairBytes * unroll);
     });
     for (let u = 0; u < pairs % unroll; u++) step(rows, vs, u);
     for (let p = 0; p < rows; p++) {
@@ -465,6 +504,7 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   const pass = (count: number, rows = 0): void => {
     if (pointwise) widen(count);
     else im2colRows?.(rows);
+    if (xsum !== undefined) sumRow(f, s.scratch, KH * KW * C, xsum);
     f.i32Const(s.scratch).localSet(xc);
     f.i32Const(s.weights).localSet(panel);
     f.localGet(yc).localSet(yb);
@@ -499,6 +539,29 @@ export function gemmKernel(s: GemmSpec): FunctionBody {
   }
   if (s.table !== undefined) tableLoop(f, y, y, pixels, N, s.yStride, s.yStride, s.table);
   return f;
+}
+
+/** Σ of the first k int16 of the row at `at` (lanes past k masked off) into every lane of `sum`. */
+function sumRow(f: FunctionBody, at: number, k: number, sum: Local): void {
+  const p = f.local("i32");
+  const ones = f.local("v128");
+  f.i32Const(1).i16x8Splat().localSet(ones);
+  f.i32x4Const(0, 0, 0, 0).localSet(sum);
+  f.i32Const(at).localSet(p);
+  // pairs of int16 summed into int32 lanes: a dot product with ones
+  repeat(f, Math.floor(k / 8), () => {
+    f.localGet(sum).localGet(p).v128Load().localGet(ones).i32x4DotI16x8S().i32x4Add().localSet(sum);
+    bump(f, p, 16);
+  });
+  if (k % 8 !== 0) {
+    const mask = Array.from({ length: 8 }, (_, i) => (i < k % 8 ? 1 : 0));
+    f.localGet(sum).localGet(p).v128Load();
+    f.i32x4Const(mask[0]! | (mask[1]! << 16), mask[2]! | (mask[3]! << 16), mask[4]! | (mask[5]! << 16), mask[6]! | (mask[7]! << 16));
+    f.i32x4DotI16x8S().i32x4Add().localSet(sum);
+  }
+  // the four lanes' total in every lane
+  f.localGet(sum).localGet(sum).localGet(sum).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).i32x4Add().localSet(sum);
+  f.localGet(sum).localGet(sum).localGet(sum).i8x16Shuffle([4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11]).i32x4Add().localSet(sum);
 }
 
 // ── depthwise ──────────────────────────────────────────────────────────────
@@ -1464,14 +1527,15 @@ export function copyKernel(pixels: number, channels: number, xStride: number, yS
 // ── packing (init) ─────────────────────────────────────────────────────────
 
 /**
- * pack_gemm(src, bias, dst, params, n, k, c, taps, kp, xzp, signed): a
- * conv's or fc's blob kernel [n, c·taps] (OIHW: k = c·taps + t) and int32
- * biases (bias = −1: none) into GEMM panels at dst (see the header); params
- * holds n int32 weight zero points, then n f32 multipliers.
+ * pack_gemm(src, bias, dst, params, n, k, c, taps, kp, xzp, signed, bytes):
+ * a conv's or fc's blob kernel [n, c·taps] (OIHW: k = c·taps + t) and int32
+ * biases (bias = −1: none) into GEMM panels at dst, int16 or (bytes = 1)
+ * byte panels (see the header); params holds n int32 weight zero points,
+ * then n f32 multipliers.
  */
 export function packGemmFunction(): FunctionBody {
-  const f = new FunctionBody(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [src, bias, dst, params, n, k, c, taps, kp, xzp, signed] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const f = new FunctionBody(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [src, bias, dst, params, n, k, c, taps, kp, xzp, signed, bytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const o = f.local("i32");
   const i = f.local("i32");
   const panel = f.local("i32");
@@ -1482,7 +1546,10 @@ export function packGemmFunction(): FunctionBody {
   const kk = f.local("i32");
   const at = f.local("i32");
   const panelBytes = f.local("i32");
-  f.localGet(kp).i32Const(2 * GEMM_BLOCK).i32Mul().i32Const(8 * GEMM_BLOCK).i32Add().localSet(panelBytes);
+  f.localGet(bytes).if(
+    () => void f.localGet(kp).i32Const(gemmPairBytes(true) / 2).i32Mul().i32Const(gemmPanelHeader(true)).i32Add().localSet(panelBytes),
+    () => void f.localGet(kp).i32Const(gemmPairBytes(false) / 2).i32Mul().i32Const(gemmPanelHeader(false)).i32Add().localSet(panelBytes),
+  );
   f.i32Const(0).localSet(o);
   f.block((done) => {
     f.localGet(n).i32Eqz().brIf(done);
@@ -1498,15 +1565,27 @@ export function packGemmFunction(): FunctionBody {
           () => void f.localGet(at).i32Load8S().localSet(w),
           () => void f.localGet(at).i32Load8U().localSet(w),
         );
-        f.localGet(w).localGet(zp).i32Sub().localSet(w);
-        f.localGet(sum).localGet(w).i32Add().localSet(sum);
         // k' = (i mod taps)·c + i / taps
         f.localGet(i).localGet(taps).i32RemU().localGet(c).i32Mul().localGet(i).localGet(taps).i32DivU().i32Add().localSet(kk);
-        // panel + 8·16 + ((k'>>1)·16 + lane)·4 + (k'&1)·2
-        f.localGet(panel).i32Const(8 * GEMM_BLOCK).i32Add();
-        f.localGet(kk).i32Const(1).i32ShrU().i32Const(GEMM_BLOCK).i32Mul().localGet(lane).i32Add().i32Const(4).i32Mul().i32Add();
-        f.localGet(kk).i32Const(1).i32And().i32Const(2).i32Mul().i32Add();
-        f.localGet(w).i32Store16();
+        f.localGet(bytes).if(
+          () => {
+            // panel + 12·16 + (k'>>1)·32 + (lane>>2)·8 + (lane&3)·2 + (k'&1): the stored byte
+            f.localGet(panel).i32Const(gemmPanelHeader(true)).i32Add();
+            f.localGet(kk).i32Const(1).i32ShrU().i32Const(gemmPairBytes(true)).i32Mul().i32Add();
+            f.localGet(lane).i32Const(2).i32ShrU().i32Const(8).i32Mul().i32Add();
+            f.localGet(lane).i32Const(3).i32And().i32Const(2).i32Mul().i32Add();
+            f.localGet(kk).i32Const(1).i32And().i32Add();
+            f.localGet(w).i32Store8();
+          },
+          () => {
+            // panel + 8·16 + ((k'>>1)·16 + lane)·4 + (k'&1)·2: w − w_zp
+            f.localGet(panel).i32Const(gemmPanelHeader(false)).i32Add();
+            f.localGet(kk).i32Const(1).i32ShrU().i32Const(GEMM_BLOCK).i32Mul().localGet(lane).i32Add().i32Const(4).i32Mul().i32Add();
+            f.localGet(kk).i32Const(1).i32And().i32Const(2).i32Mul().i32Add();
+            f.localGet(w).localGet(zp).i32Sub().i32Store16();
+          },
+        );
+        f.localGet(sum).localGet(w).localGet(zp).i32Sub().i32Add().localSet(sum);
         f.localGet(i).i32Const(1).i32Add().localTee(i).localGet(k).i32LtS().brIf(inner);
       });
       // bias − x_zp·Σ (w − w_zp)
@@ -1520,6 +1599,8 @@ export function packGemmFunction(): FunctionBody {
       f.localGet(panel).localGet(lane).i32Const(4).i32Mul().i32Add();
       f.localGet(params).localGet(n).localGet(o).i32Add().i32Const(4).i32Mul().i32Add().i32Load();
       f.i32Store(4 * GEMM_BLOCK);
+      // a byte panel's weight zero point
+      f.localGet(bytes).if(() => void f.localGet(panel).localGet(lane).i32Const(4).i32Mul().i32Add().localGet(zp).i32Store(GEMM_WZP));
       f.localGet(o).i32Const(1).i32Add().localTee(o).localGet(n).i32LtS().brIf(outer);
     });
   });
