@@ -38,8 +38,8 @@
  *                    pair of k, 4 vectors × 4 channels × (w_k, w_k+1) as
  *                    the blob stores them (widened by the load); the sum
  *                    starts at bias − w_zp·Σ_k x_k, so that
- *                    Σ x·w − w_zp·Σ x = Σ x·(w − w_zp). Half the bytes of
- *                    int16, and of the memory bandwidth the layer is bound by.
+ *                    Σ x·w − w_zp·Σ x = Σ x·(w − w_zp) (modulo 2^32, as
+ *                    every sum here). Half the bytes of an int16 panel.
  *   depthwise        per group of 8 channels: 8 int32 biases, 8 f32
  *                    multipliers, 8 int32 biases with x_zp folded in
  *                    (bias − x_zp·Σ_t (w_t − w_zp)), then per pair of taps
