@@ -665,6 +665,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
   const xzp = x.quant.zeroPoint[0]!;
   const { lq, table } = tableOf(node, act, yq);
   const ms = Array.from({ length: N }, (_, c) => multiplier(x.quant.scale[0]!, q.kernelQuant.scale[q.kernelQuant.scale.length > 1 ? c : 0]!, lq.scale[0]!, "xnnpack"));
+  const bytePanels = gemmBytePanels(OH * OW);
   return {
     name: node.id,
     kernel: "gemm",
@@ -674,7 +675,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
     y,
     multAdds: OH * OW * N * taps * C,
     scratch: gemmScratchBytes(OH * OW, kp, isPointwise({ kernel, stride: strides, pads: [pads[0], pads[1]], input: x.shape, output: outShape }), ctx.tuning.chunkBytes, ctx.tuning.mr, OW),
-    packedBytes: gemmPackedBytes(N, kp, gemmBytePanels(OH * OW)),
+    packedBytes: gemmPackedBytes(N, kp, bytePanels),
     params: concat([channelParams(q.kernelQuant, N, (c) => ms[c]!), table ?? new Uint8Array(0)]),
     build: (ad) =>
       gemmKernel({
@@ -699,7 +700,7 @@ function gemmStep(node: Extract<Node, { op: "conv" | "fc" }>, ctx: StepContext):
       const l = blobOf(ctx, node.id);
       f.i32Const(blobAddress(ad, l.kernel.offset)).i32Const(q.bias === undefined ? -1 : blobAddress(ad, l.bias.offset)).i32Const(ad.weights).i32Const(ad.params);
       f.i32Const(N).i32Const(C * taps).i32Const(C).i32Const(taps).i32Const(kp).i32Const(xzp).i32Const(q.kernelQuant.type === "int8" ? 1 : 0);
-      f.i32Const(gemmBytePanels(OH * OW) ? 1 : 0).call(fns.gemm);
+      f.i32Const(bytePanels ? 1 : 0).call(fns.gemm);
     },
   };
 }

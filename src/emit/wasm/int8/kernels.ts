@@ -1543,6 +1543,8 @@ export function packGemmFunction(): FunctionBody {
   const zp = f.local("i32");
   const sum = f.local("i32");
   const w = f.local("i32");
+  /** w − w_zp */
+  const d = f.local("i32");
   const kk = f.local("i32");
   const at = f.local("i32");
   const panelBytes = f.local("i32");
@@ -1565,6 +1567,8 @@ export function packGemmFunction(): FunctionBody {
           () => void f.localGet(at).i32Load8S().localSet(w),
           () => void f.localGet(at).i32Load8U().localSet(w),
         );
+        f.localGet(w).localGet(zp).i32Sub().localSet(d);
+        f.localGet(sum).localGet(d).i32Add().localSet(sum);
         // k' = (i mod taps)·c + i / taps
         f.localGet(i).localGet(taps).i32RemU().localGet(c).i32Mul().localGet(i).localGet(taps).i32DivU().i32Add().localSet(kk);
         f.localGet(bytes).if(
@@ -1582,10 +1586,9 @@ export function packGemmFunction(): FunctionBody {
             f.localGet(panel).i32Const(gemmPanelHeader(false)).i32Add();
             f.localGet(kk).i32Const(1).i32ShrU().i32Const(GEMM_BLOCK).i32Mul().localGet(lane).i32Add().i32Const(4).i32Mul().i32Add();
             f.localGet(kk).i32Const(1).i32And().i32Const(2).i32Mul().i32Add();
-            f.localGet(w).localGet(zp).i32Sub().i32Store16();
+            f.localGet(d).i32Store16();
           },
         );
-        f.localGet(sum).localGet(w).localGet(zp).i32Sub().i32Add().localSet(sum);
         f.localGet(i).i32Const(1).i32Add().localTee(i).localGet(k).i32LtS().brIf(inner);
       });
       // bias − x_zp·Σ (w − w_zp)
